@@ -1,0 +1,1 @@
+from metevo._version import __version__
