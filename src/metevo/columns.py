@@ -73,6 +73,7 @@ class Scans:
     LIVER_VOLUME_ML = "liver_volume_ml"
     MASK_EMPTY = "mask_empty"
     LIVER_IN_FOV = "liver_in_fov"
+    REGISTRATION_OK = "registration_ok"
     QC_FLAG = "qc_flag"
     QC_NOTE = "qc_note"
 
@@ -82,3 +83,157 @@ class Failures:
     STAGE = "stage"
     ERROR_TYPE = "error_type"
     ERROR = "error"
+
+
+class Lesions:
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    DATE = DATE
+    DAYS = DAYS
+    LESION_ID = LESION_ID
+    TRACK_ID = TRACK_ID
+    CHANGE = "change"
+    N_VOXELS = "n_voxels"
+    VOLUME_ML = "volume_ml"
+    AXIAL_LD_MM = "axial_ld_mm"
+    AXIAL_SA_MM = "axial_sa_mm"
+    AXIAL_SLICE = "axial_slice"
+    MAX_3D_DIAMETER_MM = "max_3d_diameter_mm"
+    EQUIVALENT_DIAMETER_MM = "equivalent_diameter_mm"
+    SURFACE_AREA_MM2 = "surface_area_mm2"
+    SPHERICITY = "sphericity"
+    CENTROID_X_MM = "centroid_x_mm"
+    CENTROID_Y_MM = "centroid_y_mm"
+    CENTROID_Z_MM = "centroid_z_mm"
+    MEAN_HU = "mean_hu"
+    STD_HU = "std_hu"
+    BBOX_X_MIN = "bbox_x_min"
+    BBOX_X_MAX = "bbox_x_max"
+    BBOX_Y_MIN = "bbox_y_min"
+    BBOX_Y_MAX = "bbox_y_max"
+    BBOX_Z_MIN = "bbox_z_min"
+    BBOX_Z_MAX = "bbox_z_max"
+    CHANGES = ("lone", "new", "disappeared", "persistent", "merged", "split", "complex")
+
+
+class LesionEdges:
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT_FROM = "timepoint_from"
+    LESION_ID_FROM = "lesion_id_from"
+    TIMEPOINT_TO = "timepoint_to"
+    LESION_ID_TO = "lesion_id_to"
+    OVERLAP = "overlap"
+    DISTANCE_MM = "distance_mm"
+    SKIP = "skip"
+    DILATION_VOXELS = "dilation_voxels"
+
+
+class Registrations:
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT_FROM = "timepoint_from"
+    TIMEPOINT_TO = "timepoint_to"
+    DRIVER = "driver"
+    TRANSFORM = "transform"
+    METRIC = "metric"
+    METRIC_VALUE = "metric_value"
+    LIVER_DICE_BEFORE = "liver_dice_before"
+    LIVER_DICE_AFTER = "liver_dice_after"
+    ITERATIONS = "iterations"
+    TRANSLATION_MM = "translation_mm"
+    ROTATION_DEG = "rotation_deg"
+    QC_PASS = "qc_pass"
+    FALLBACK = "fallback"
+    NOTE = "note"
+    DRIVERS = ("liver_mask", "image")
+    FALLBACKS = ("none", "centroid", "identity")
+
+
+class Patterns:
+    """``patterns.parquet``: one row per patient (metevo.patterns)."""
+
+    PATIENT_ID = PATIENT_ID
+    PATTERN = "pattern"
+    PATTERN_ID = "pattern_id"
+    CONFIDENCE = "confidence"
+    N_VISITS = "n_visits"
+    FOLLOWUP_DAYS = "followup_days"
+    EXCLUDED_REASON = "excluded_reason"
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+    METHOD = "method"
+    REPRESENTATION = "representation"
+
+
+class PatternSelection:
+    """``pattern_selection.parquet``: one row per number of patterns tried."""
+
+    METHOD = "method"
+    REPRESENTATION = "representation"
+    K = "k"
+    SILHOUETTE = "silhouette"
+    CALINSKI_HARABASZ = "calinski_harabasz"
+    BIC = "bic"
+    INERTIA = "inertia"
+    STABILITY_ARI_MEAN = "stability_ari_mean"
+    STABILITY_ARI_LOW = "stability_ari_low"
+    MIN_PATTERN_SIZE = "min_pattern_size"
+    N_PATIENTS = "n_patients"
+    SELECTED = "selected"
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+
+
+class SurvivalKM:
+    """``survival_km.parquet``: Kaplan-Meier estimate per pattern and time (metevo.survival)."""
+
+    ENDPOINT = "endpoint"
+    GROUP = "group"
+    TIME_DAYS = "time_days"
+    SURVIVAL = "survival"
+    CI_LOWER = "ci_lower"
+    CI_UPPER = "ci_upper"
+    AT_RISK = "at_risk"
+    EVENTS = "events"
+    CENSORED = "censored"
+    LOGRANK_STATISTIC = "logrank_statistic"
+    LOGRANK_P_VALUE = "logrank_p_value"
+    LANDMARK_DAYS = "landmark_days"
+    ANALYSIS = "analysis"
+
+
+class SurvivalCox:
+    """``survival_cox.parquet``: one row per Cox model term (metevo.survival)."""
+
+    ENDPOINT = "endpoint"
+    MODEL = "model"
+    TERM = "term"
+    HAZARD_RATIO = "hazard_ratio"
+    CI_LOWER = "ci_lower"
+    CI_UPPER = "ci_upper"
+    P_VALUE = "p_value"
+    PH_TEST_P_VALUE = "ph_test_p_value"
+    CONCORDANCE = "concordance"
+    N_PATIENTS = "n_patients"
+    N_EVENTS = "n_events"
+    PENALIZER = "penalizer"
+    LANDMARK_DAYS = "landmark_days"
+    PATTERN_ASSIGNMENT = "pattern_assignment"
+    ANALYSIS = "analysis"
+    NOTE = "note"
+
+
+class ResponseAssociation:
+    """``response_association.parquet``: pattern x response crosstabs with tests (descriptive)."""
+
+    VARIABLE = "variable"
+    PATTERN = "pattern"
+    LEVEL = "level"
+    N = "n"
+    ROW_FRACTION = "row_fraction"
+    TEST = "test"
+    STATISTIC = "statistic"
+    P_VALUE = "p_value"
+    P_ADJUSTED = "p_adjusted"
+    CRAMERS_V = "cramers_v"
+    SAME_MEASUREMENTS = "same_measurements"
+    NOTE = "note"
