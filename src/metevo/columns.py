@@ -237,3 +237,53 @@ class ResponseAssociation:
     CRAMERS_V = "cramers_v"
     SAME_MEASUREMENTS = "same_measurements"
     NOTE = "note"
+
+
+class Recist:
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    DATE = DATE
+    DAYS = DAYS
+    STUDY_DAY = STUDY_DAY
+    SCOPE = "scope"
+    EVALUABLE = "evaluable"
+    NOT_EVALUABLE_REASON = "not_evaluable_reason"
+    TARGET_SUM_MM = "target_sum_mm"
+    PCT_CHANGE_BASELINE = "pct_change_baseline"
+    PCT_CHANGE_NADIR = "pct_change_nadir"
+    TARGET_RESPONSE = "target_response"
+    NONTARGET_RESPONSE = "nontarget_response"
+    NEW_LESIONS = "new_lesions"
+    OVERALL_RESPONSE = "overall_response"
+    CHOI_RESPONSE = "choi_response"
+    COLUMNS = (
+        PATIENT_ID, TIMEPOINT, DATE, DAYS, STUDY_DAY, SCOPE, EVALUABLE, NOT_EVALUABLE_REASON,
+        TARGET_SUM_MM, PCT_CHANGE_BASELINE, PCT_CHANGE_NADIR, TARGET_RESPONSE,
+        NONTARGET_RESPONSE, NEW_LESIONS, OVERALL_RESPONSE, CHOI_RESPONSE,
+    )
+
+
+class Patients:
+    PATIENT_ID = PATIENT_ID
+    MEASURABLE_AT_BASELINE = "measurable_at_baseline"
+    BEST_RESPONSE = "best_response"
+    BEST_RESPONSE_CONFIRMED = "best_response_confirmed"
+    FIRST_PD_DATE = "first_pd_date"
+    IMAGING_PFS_DAYS = "imaging_pfs_days"
+    IMAGING_PFS_EVENT = "imaging_pfs_event"
+    IMAGING_PFS_CENSOR_REASON = "imaging_pfs_censor_reason"
+    DURATION_OF_RESPONSE_DAYS = "duration_of_response_days"
+    ETS = "ets"
+    DEPTH_OF_RESPONSE = "depth_of_response"
+    TIME_TO_NADIR_DAYS = "time_to_nadir_days"
+    TGK_MODEL = "tgk_model"
+    TGK_G_PER_DAY = "tgk_g_per_day"
+    TGK_D_PER_DAY = "tgk_d_per_day"
+    TGK_STATUS = "tgk_status"
+    TGR_PCT_PER_MONTH = "tgr_pct_per_month"
+    COLUMNS = (
+        PATIENT_ID, MEASURABLE_AT_BASELINE, BEST_RESPONSE, BEST_RESPONSE_CONFIRMED,
+        FIRST_PD_DATE, IMAGING_PFS_DAYS, IMAGING_PFS_EVENT, IMAGING_PFS_CENSOR_REASON,
+        DURATION_OF_RESPONSE_DAYS, ETS, DEPTH_OF_RESPONSE, TIME_TO_NADIR_DAYS, TGK_MODEL,
+        TGK_G_PER_DAY, TGK_D_PER_DAY, TGK_STATUS, TGR_PCT_PER_MONTH,
+    )
