@@ -1,0 +1,774 @@
+"""Evolution patterns: cluster tumour-burden trajectories into typical courses of disease.
+
+A *pattern* is a group of patients whose tumour burden evolves alike after treatment start
+(deep response, response then relapse, progression, stable disease ...). The estimator
+:class:`EvolutionPatterns` follows the scikit-learn contract (``fit`` returns ``self``, learned
+state ends with ``_``, ``predict`` checks it is fitted); :func:`evolution_patterns` is its
+one-call twin returning the tidy ``patterns`` table.
+
+Representation (see :mod:`metevo._pattern_features`): log-ratio of the burden to baseline as a
+function of days since treatment start, interpolated onto a common grid up to a horizon that
+at least ``min_followup_fraction`` of the patients complete, masked after each patient's last
+visit, plus the fraction of the window followed as a feature (dropout is informative: patients
+leave at progression or death). The default method, masked k-means, compares two curves on the
+days both are observed only; late centroid points are the mean of the members still followed
+and their *support* (fraction observed) is kept in :attr:`EvolutionPatterns.trajectory_support_`.
+Set ``dropout_weight=0`` to see the effect of ignoring dropout.
+
+Methods
+-------
+``"kmeans"`` (default)
+    masked k-means on the grid (``representation="log_ratio"`` or ``"multivariate"``).
+``"euclidean"``, ``"dtw"``, ``"softdtw"``
+    tslearn ``TimeSeriesKMeans`` on the grid with the last value carried forward (tslearn
+    ignores time stamps and rejects gaps except for DTW), or, for ``"dtw"``/``"softdtw"`` with
+    ``representation="sequence"``, on the raw variable-length visit sequences.
+``"kshape"``
+    tslearn ``KShape`` (z-normalises each series: shape only, depth of response is lost).
+``"gmm"``
+    scikit-learn ``GaussianMixture`` on kinetics features (``representation="kinetics"``):
+    depth of response, time to nadir, regrowth rate, early change.
+
+The number of patterns (``n_patterns="auto"``) is chosen over ``k_range`` from silhouette,
+Calinski-Harabasz, BIC (mixture only) and bootstrap stability (adjusted Rand index between the
+fit on all patients and refits on bootstrap samples, predicted on all patients): the k with the
+best silhouette among those whose mean stability reaches ``stability_threshold``. All figures
+are in :attr:`EvolutionPatterns.selection_`.
+
+Landmark mode (``landmark_days=D``) uses only scans up to ``D + visit_tolerance_days`` and a grid
+ending at ``D``; patterns fitted that way can enter a survival model counted from the landmark
+without guarantee-time bias (:mod:`metevo.survival` refuses a model whose horizon exceeds the
+landmark).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from metevo import _pattern_features as pf
+from metevo._masked_kmeans import (
+    masked_calinski_harabasz,
+    masked_kmeans,
+    masked_pairwise_distances,
+    masked_sq_distances,
+)
+from metevo.exceptions import NotFittedError
+
+__all__ = ["EvolutionPatterns", "evolution_patterns", "name_pattern"]
+
+METHODS = ("kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm")
+REPRESENTATIONS = ("log_ratio", "multivariate", "kinetics", "sequence")
+_DEFAULT_REPRESENTATION = {"gmm": "kinetics"}
+_ALLOWED = {
+    "kmeans": ("log_ratio", "multivariate"),
+    "euclidean": ("log_ratio", "multivariate"),
+    "dtw": ("log_ratio", "multivariate", "sequence"),
+    "softdtw": ("log_ratio", "multivariate", "sequence"),
+    "kshape": ("log_ratio",),
+    "gmm": ("kinetics",),
+}
+
+# Thresholds for pattern names, on the ratio to baseline (RECIST 1.1 section 4.3.1: partial
+# response = 30 % decrease, progression = 20 % increase over the nadir).
+RESPONSE_RATIO = 0.7
+DEEP_RESPONSE_RATIO = 0.5
+PROGRESSION_RATIO = 1.2
+MIN_SUPPORT = 0.5
+
+
+def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
+    """Descriptive name of a pattern from its mean log-ratio curve on the grid.
+
+    Only grid points where at least half of the members are still followed count
+    (``support >= 0.5``). Thresholds follow RECIST 1.1 (section 4.3.1): response is a nadir at
+    or below 70 % of baseline (``"deep response"`` at or below 50 %), relapse/progression a
+    rise of 20 % over the nadir.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> name_pattern(np.log([1.0, 0.6, 0.4, 0.35]))
+    'deep response'
+    >>> name_pattern(np.log([1.0, 0.6, 0.8, 1.1]))
+    'response then relapse'
+    >>> name_pattern(np.log([1.0, 1.3, 1.7, 2.2]))
+    'progression'
+    >>> name_pattern(np.log([1.0, 0.95, 1.0, 1.05]))
+    'stable'
+    """
+    center = np.asarray(center, dtype=float)
+    if support is not None:
+        ok = np.asarray(support) >= MIN_SUPPORT
+        ok[0] = True
+        center = center[: int(np.flatnonzero(ok)[-1]) + 1]
+    nadir = float(np.min(center))
+    final = float(center[-1])
+    rise = final - nadir
+    # relapse: 20 % over the nadir *and* back above the response threshold, so that a deep
+    # response with a small late regrowth keeps its name
+    relapse = rise >= np.log(PROGRESSION_RATIO) and final > np.log(RESPONSE_RATIO)
+    if nadir <= np.log(RESPONSE_RATIO):
+        if relapse:
+            return "response then relapse"
+        return "deep response" if nadir <= np.log(DEEP_RESPONSE_RATIO) else "response"
+    if final >= np.log(PROGRESSION_RATIO) or rise >= np.log(PROGRESSION_RATIO):
+        return "progression"
+    return "stable"
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out, seen = [], {}
+    counts = {n: names.count(n) for n in names}
+    for n in names:
+        if counts[n] == 1:
+            out.append(n)
+        else:
+            seen[n] = seen.get(n, 0) + 1
+            out.append(f"{n} {seen[n]}")
+    return out
+
+
+class EvolutionPatterns:
+    """Typical patterns of tumour-burden evolution, fitted on ``patient_trajectories``.
+
+    Parameters
+    ----------
+    n_patterns : int or "auto"
+        Number of patterns, or ``"auto"`` to choose it over ``k_range`` (see module docstring).
+    method : {"kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm"}
+    representation : {"log_ratio", "multivariate", "kinetics", "sequence"} or None
+        None picks ``"kinetics"`` for ``"gmm"`` and ``"log_ratio"`` otherwise.
+    value_column : str
+        Burden column of ``patient_trajectories`` (``"target_sum_mm"`` or
+        ``"total_volume_ml"``); first channel of the multivariate representation.
+    channels : tuple of str or None
+        Columns of the multivariate representation (default: target sum, total volume and
+        lesion count, where present). Size and count columns enter as log-ratios, others
+        (texture summaries) as differences from baseline; each is scaled to the spread of the
+        first channel.
+    k_range : (int, int)
+        Smallest and largest k tried when ``n_patterns="auto"``.
+    horizon_days : float or "auto"
+        End of the common window; ``"auto"``: the follow-up reached by at least
+        ``min_followup_fraction`` of the patients. Ignored in landmark mode (horizon = landmark).
+    grid_step_days : float
+        Spacing of the common day grid (28 = every 4 weeks).
+    landmark_days : float or None
+        Landmark mode: only scans up to ``landmark_days + visit_tolerance_days`` are used.
+    visit_tolerance_days : float
+        Visit window around the landmark (a "24-week CT" on day 175 still counts for 168).
+    min_followup_fraction : float
+        Fraction of patients that must complete the automatic window.
+    dropout_weight : float
+        Weight of the "fraction of the window not followed" feature (0 ignores dropout).
+    n_bootstrap : int
+        Bootstrap refits per k for the stability index (0 skips stability).
+    stability_threshold : float
+        Minimum mean bootstrap adjusted Rand index for a k to be chosen.
+    n_init : int
+        Restarts of each clustering.
+    silhouette_sample : int
+        Patients (random, fixed) the silhouette is computed on.
+    random_state : int or None
+
+    Attributes
+    ----------
+    patient_ids_ : ndarray of str, shape (n_patients,)
+        Patients with a trajectory, sorted; ``labels_`` and ``confidence_`` follow this order.
+    labels_ : ndarray of int, shape (n_patients,)
+        Pattern id, 0 = best outcome (lowest mean burden over the window).
+    names_ : list of str
+        Pattern names by id.
+    confidence_ : ndarray of float, shape (n_patients,)
+        Posterior probability of the assigned pattern (mixture) or its equal-weight Gaussian
+        analogue from the distances to the centroids (k-means methods), in [1/k, 1].
+    cluster_centers_ : ndarray
+        Centroids in the method's space, by pattern id.
+    trajectory_centers_, trajectory_support_ : ndarray, shape (k, n_grid)
+        Mean log-ratio curve of each pattern's members on ``grid_days_`` and the fraction of
+        members still followed at each grid day.
+    grid_days_ : ndarray of float
+        Days since treatment start of the grid.
+    selection_ : DataFrame
+        One row per k tried (``pattern_selection`` table).
+    excluded_ : DataFrame
+        Patients without a trajectory and why (``patient_id``, ``n_visits``, ``reason``).
+
+    Examples
+    --------
+    >>> from metevo.datasets import make_synthetic_trajectories
+    >>> data = make_synthetic_trajectories(200, seed=0)
+    >>> model = EvolutionPatterns(n_patterns=4, random_state=0).fit(
+    ...     data["patient_trajectories"])
+    >>> len(model.names_)
+    4
+    """
+
+    def __init__(
+        self,
+        n_patterns: int | Literal["auto"] = "auto",
+        *,
+        method: str = "kmeans",
+        representation: str | None = None,
+        value_column: str = pf.TARGET_SUM_MM,
+        channels: tuple[str, ...] | None = None,
+        k_range: tuple[int, int] = (2, 8),
+        horizon_days: float | Literal["auto"] = "auto",
+        grid_step_days: float = 28.0,
+        landmark_days: float | None = None,
+        visit_tolerance_days: float = 14.0,
+        min_followup_fraction: float = 0.75,
+        dropout_weight: float = 1.0,
+        n_bootstrap: int = 10,
+        stability_threshold: float = 0.75,
+        n_init: int = 4,
+        silhouette_sample: int = 2000,
+        random_state: int | None = None,
+    ) -> None:
+        self.n_patterns = n_patterns
+        self.method = method
+        self.representation = representation
+        self.value_column = value_column
+        self.channels = channels
+        self.k_range = k_range
+        self.horizon_days = horizon_days
+        self.grid_step_days = grid_step_days
+        self.landmark_days = landmark_days
+        self.visit_tolerance_days = visit_tolerance_days
+        self.min_followup_fraction = min_followup_fraction
+        self.dropout_weight = dropout_weight
+        self.n_bootstrap = n_bootstrap
+        self.stability_threshold = stability_threshold
+        self.n_init = n_init
+        self.silhouette_sample = silhouette_sample
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> str:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; found {self.method!r}.")
+        rep = self.representation or _DEFAULT_REPRESENTATION.get(self.method, "log_ratio")
+        if rep not in REPRESENTATIONS:
+            raise ValueError(
+                f"representation must be one of {REPRESENTATIONS} or None; found {rep!r}."
+            )
+        if rep not in _ALLOWED[self.method]:
+            raise ValueError(
+                f"method={self.method!r} cannot use representation={rep!r}; use one of "
+                f"{_ALLOWED[self.method]}."
+            )
+        if self.n_patterns != "auto":
+            if isinstance(self.n_patterns, bool) or not isinstance(
+                self.n_patterns, int | np.integer
+            ):
+                raise TypeError(
+                    f"n_patterns must be an int >= 2 or 'auto'; found {self.n_patterns!r}."
+                )
+            if self.n_patterns < 2:
+                raise ValueError(f"n_patterns must be >= 2 or 'auto'; found {self.n_patterns}.")
+        lo, hi = self.k_range
+        if not (2 <= lo <= hi):
+            raise ValueError(f"k_range must satisfy 2 <= low <= high; found {self.k_range}.")
+        if self.landmark_days is not None and self.landmark_days <= 0:
+            raise ValueError(
+                f"landmark_days must be > 0 days after treatment start; found {self.landmark_days}."
+            )
+        if not 0 < self.min_followup_fraction <= 1:
+            raise ValueError(
+                "min_followup_fraction must be in (0, 1]; found "
+                f"{self.min_followup_fraction}."
+            )
+        return rep
+
+    def _channels(self, rep: str) -> tuple[str, ...]:
+        if rep == "multivariate":
+            return tuple(self.channels or pf.MULTIVARIATE_DEFAULT)
+        return (self.value_column,)
+
+    # ------------------------------------------------------------------ representation
+    def _represent(self, trajectories: pd.DataFrame, *, fitted: bool) -> pf.Representation:
+        if fitted:
+            channels = self.channels_
+        else:
+            channels = self._channels(self._representation_)
+            if self._representation_ == "multivariate" and self.channels is None:
+                channels = tuple(c for c in channels if c in trajectories.columns)
+                channels = channels or (self.value_column,)
+            self.channels_ = channels
+        table = pf.check_trajectories(trajectories, channels)
+        return pf.build_representation(
+            table,
+            channels,
+            grid_days=self.grid_days_ if fitted else None,
+            horizon_days=self.horizon_days,
+            grid_step_days=self.grid_step_days,
+            landmark_days=self.landmark_days,
+            visit_tolerance_days=self.visit_tolerance_days,
+            min_followup_fraction=self.min_followup_fraction,
+        )
+
+    def _design(self, rep: pf.Representation) -> Any:
+        """The method's input array(s) for the patients of ``rep``."""
+        name = self._representation_
+        if self.method == "kmeans":
+            return pf.flatten(rep, self.channel_scales_, self.dropout_weight)
+        if self.method == "gmm":
+            feats = pf.kinetics_features(rep).to_numpy(float)
+            return (feats - self.feature_mean_) / self.feature_scale_
+        if name == "sequence":
+            return pf.sequences(rep)
+        return pf.forward_filled(rep, self.channel_scales_)
+
+    # ------------------------------------------------------------------ one clustering
+    def _fit_k(self, data: Any, k: int, rng: np.random.Generator, n_init: int) -> Any:
+        if self.method == "kmeans":
+            x, w = data
+            return masked_kmeans(x, w, k, n_init=n_init, rng=rng)
+        seed = int(rng.integers(2**31 - 1))
+        if self.method == "gmm":
+            from sklearn.mixture import GaussianMixture
+
+            return GaussianMixture(
+                k, covariance_type="full", n_init=n_init, random_state=seed, reg_covar=1e-4
+            ).fit(data)
+        if self.method == "kshape":
+            from tslearn.clustering import KShape
+
+            return KShape(n_clusters=k, n_init=n_init, random_state=seed).fit(data)
+        from tslearn.clustering import TimeSeriesKMeans
+
+        return TimeSeriesKMeans(
+            n_clusters=k, metric=self.method, n_init=n_init, random_state=seed, max_iter=50
+        ).fit(data)
+
+    def _distances(self, fitted: Any, data: Any) -> np.ndarray:
+        """Squared distances (n, k) to the centroids, or negative log-posteriors (mixture)."""
+        if self.method == "kmeans":
+            x, w = data
+            return masked_sq_distances(x, w, fitted.centers)
+        if self.method == "gmm":
+            return -np.log(np.clip(fitted.predict_proba(data), 1e-300, None))
+        if self.method in ("dtw", "softdtw"):
+            from tslearn.metrics import cdist_dtw
+
+            return cdist_dtw(data, fitted.cluster_centers_) ** 2
+        if self.method == "kshape":
+            return np.asarray(fitted._cross_dists(data)) ** 2
+        centers = fitted.cluster_centers_.reshape(len(fitted.cluster_centers_), -1)
+        flat = data.reshape(len(data), -1)
+        return ((flat[:, None, :] - centers[None]) ** 2).sum(axis=2)
+
+    def _labels(self, fitted: Any, data: Any) -> np.ndarray:
+        return self._distances(fitted, data).argmin(axis=1)
+
+    def _scores(self, fitted: Any, data: Any, labels: np.ndarray, sample: np.ndarray) -> dict:
+        from sklearn.metrics import calinski_harabasz_score, silhouette_score
+
+        k = int(labels.max()) + 1 if labels.size else 0
+        out = {"silhouette": np.nan, "calinski_harabasz": np.nan, "bic": np.nan}
+        ls = labels[sample]
+        if np.unique(labels).size < 2:
+            return out
+        if self.method == "kmeans":
+            x, w = data
+            if np.unique(ls).size >= 2:
+                d = masked_pairwise_distances(x[sample], w[sample])
+                out["silhouette"] = float(silhouette_score(d, ls, metric="precomputed"))
+            out["calinski_harabasz"] = masked_calinski_harabasz(x, w, labels, fitted.centers)
+        elif self.method == "gmm":
+            if np.unique(ls).size >= 2:
+                out["silhouette"] = float(silhouette_score(data[sample], ls))
+            out["calinski_harabasz"] = float(calinski_harabasz_score(data, labels))
+            out["bic"] = float(fitted.bic(data))
+        else:
+            from tslearn.clustering import silhouette_score as ts_silhouette
+
+            metric = "euclidean" if self.method in ("euclidean", "kshape") else self.method
+            if np.unique(ls).size >= 2:
+                out["silhouette"] = float(ts_silhouette(data[sample], ls, metric=metric))
+            if self._representation_ != "sequence":
+                out["calinski_harabasz"] = float(
+                    calinski_harabasz_score(data.reshape(len(data), -1), labels)
+                )
+        del k
+        return out
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self, trajectories: pd.DataFrame, y: None = None, *, patients: pd.DataFrame | None = None
+    ) -> EvolutionPatterns:
+        """Fit the patterns on a ``patient_trajectories`` table.
+
+        Parameters
+        ----------
+        trajectories : DataFrame
+            One row per patient x visit with ``patient_id``, ``study_day`` (or ``days``) and
+            the burden column(s).
+        y : None
+            Ignored (scikit-learn signature).
+        patients : DataFrame or None
+            Unused by the built-in representations; accepted so that pipelines can pass the
+            ``patients`` table uniformly.
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.metrics import adjusted_rand_score
+
+        del y, patients
+        self._representation_ = self._check_params()
+        rep = self._represent(trajectories, fitted=False)
+        self.grid_days_ = rep.grid_days
+        self.horizon_days_ = float(rep.grid_days[-1])
+        self.excluded_ = rep.excluded
+        n = rep.patient_ids.size
+        if n < 3:
+            raise ValueError(
+                f"only {n} patient(s) have a trajectory (>= 2 visits from baseline"
+                + (f" up to the landmark {self.landmark_days} d" if self.landmark_days else "")
+                + f"); {len(rep.excluded)} excluded. Patterns need at least 3 patients."
+            )
+        primary = rep.values[:, 0, :]
+        sd = np.nanstd(rep.values, axis=(0, 2))
+        sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+        self.channel_scales_ = sd / sd[0]
+        if self.method == "gmm":
+            feats = pf.kinetics_features(rep).to_numpy(float)
+            self.feature_mean_ = feats.mean(axis=0)
+            scale = feats.std(axis=0)
+            self.feature_scale_ = np.where(scale > 0, scale, 1.0)
+        data = self._design(rep)
+        n_distinct = self._n_distinct(data)
+        if n_distinct < 2:
+            raise ValueError(
+                f"all {n} patients have the same trajectory representation; there is only one "
+                "pattern. Check value_column (constant burden?) or the input table."
+            )
+        if self.n_patterns == "auto":
+            lo, hi = self.k_range
+            ks = list(range(lo, min(hi, n - 1, n_distinct) + 1))
+            if not ks:
+                raise ValueError(
+                    f"fewer patients with a trajectory ({n}, {n_distinct} distinct) than the "
+                    f"smallest number of patterns tried ({lo}); lower k_range or add patients."
+                )
+        else:
+            k = int(self.n_patterns)
+            if n <= k or n_distinct < k:
+                raise ValueError(
+                    f"fewer patients with a trajectory ({n}, {n_distinct} distinct) than "
+                    f"patterns requested (n_patterns={k}); lower n_patterns or use 'auto'."
+                )
+            ks = [k]
+        rng = np.random.default_rng(self.random_state)
+        sample = np.sort(rng.choice(n, size=min(n, self.silhouette_sample), replace=False))
+        rows, fits = [], {}
+        for k in ks:
+            fitted = self._fit_k(data, k, rng, self.n_init)
+            labels = self._labels(fitted, data)
+            scores = self._scores(fitted, data, labels, sample)
+            aris = []
+            for _ in range(self.n_bootstrap):
+                idx = rng.integers(n, size=n)
+                boot = self._fit_k(self._take(data, idx), k, rng, 1)
+                aris.append(adjusted_rand_score(labels, self._labels(boot, data)))
+            sizes = np.bincount(labels, minlength=k)
+            rows.append(
+                {
+                    "k": k,
+                    **scores,
+                    "inertia": float(fitted.inertia) if hasattr(fitted, "inertia") else np.nan,
+                    "stability_ari_mean": float(np.mean(aris)) if aris else np.nan,
+                    "stability_ari_low": float(np.quantile(aris, 0.05)) if aris else np.nan,
+                    "min_pattern_size": int(sizes.min()),
+                    "n_patients": n,
+                }
+            )
+            fits[k] = (fitted, labels)
+        sel = pd.DataFrame(rows)
+        best_k = self._choose_k(sel)
+        sel["selected"] = sel["k"] == best_k
+        fitted, labels = fits[best_k]
+        self._finish(rep, data, fitted, labels, best_k, primary)
+        sel.insert(0, "method", self.method)
+        sel.insert(1, "representation", self._representation_)
+        sel["landmark_days"] = np.nan if self.landmark_days is None else float(self.landmark_days)
+        sel["horizon_days"] = self.horizon_days_
+        self.selection_ = sel
+        return self
+
+    @staticmethod
+    def _take(data: Any, idx: np.ndarray) -> Any:
+        if isinstance(data, tuple):
+            return tuple(d[idx] for d in data)
+        return data[idx]
+
+    def _n_distinct(self, data: Any) -> int:
+        arr = data[0] if isinstance(data, tuple) else data
+        flat = np.nan_to_num(np.asarray(arr, dtype=float).reshape(len(arr), -1), nan=-999.0)
+        return int(np.unique(np.round(flat, 9), axis=0).shape[0])
+
+    def _choose_k(self, sel: pd.DataFrame) -> int:
+        if len(sel) == 1:
+            return int(sel["k"].iloc[0])
+        score = sel["silhouette"].fillna(-np.inf)
+        if self.n_bootstrap > 0:
+            stable = sel["stability_ari_mean"] >= self.stability_threshold
+            if stable.any():
+                return int(sel.loc[score.where(stable, -np.inf).idxmax(), "k"])
+            return int(sel.loc[sel["stability_ari_mean"].idxmax(), "k"])
+        return int(sel.loc[score.idxmax(), "k"])
+
+    def _finish(
+        self,
+        rep: pf.Representation,
+        data: Any,
+        fitted: Any,
+        labels: np.ndarray,
+        k: int,
+        primary: np.ndarray,
+    ) -> None:
+        centers, support = _member_curves(primary, labels, k)
+        # order patterns by outcome: lowest mean burden over the supported window first
+        score = []
+        for j in range(k):
+            ok = support[j] >= MIN_SUPPORT
+            ok[0] = True
+            score.append(float(np.mean(centers[j, ok])))
+        order = np.argsort(score, kind="stable")
+        remap = np.empty(k, dtype=int)
+        remap[order] = np.arange(k)
+        self._fitted_ = fitted
+        self._order_ = order
+        self.n_patterns_ = k
+        self.patient_ids_ = rep.patient_ids.astype(str)
+        self.labels_ = remap[labels]
+        self.trajectory_centers_ = centers[order]
+        self.trajectory_support_ = support[order]
+        self.names_ = _unique_names(
+            [name_pattern(c, s) for c, s in zip(centers[order], support[order], strict=True)]
+        )
+        self.cluster_centers_ = self._method_centers(fitted)[order]
+        dist = self._distances(fitted, data)[:, order]
+        self._sigma2_ = self._pooled_variance(dist, self.labels_)
+        self.confidence_ = self._confidence(dist)
+        self.n_visits_ = rep.n_visits
+        self.followup_days_ = rep.followup_days
+
+    def _method_centers(self, fitted: Any) -> np.ndarray:
+        if self.method == "kmeans":
+            return fitted.centers
+        if self.method == "gmm":
+            return fitted.means_
+        return np.asarray(fitted.cluster_centers_)
+
+    def _pooled_variance(self, dist: np.ndarray, labels: np.ndarray) -> float:
+        if self.method == "gmm":
+            return 1.0
+        own = dist[np.arange(len(labels)), labels]
+        dim = self.cluster_centers_[0].size
+        v = float(own.mean() / max(dim, 1))
+        return v if v > 0 else 1.0
+
+    def _confidence(self, dist: np.ndarray) -> np.ndarray:
+        if self.method == "gmm":
+            logp = -dist
+        else:
+            dim = self.cluster_centers_[0].size
+            logp = -dist / (2.0 * self._sigma2_ * max(dim, 1))
+        logp = logp - logp.max(axis=1, keepdims=True)
+        p = np.exp(logp)
+        p /= p.sum(axis=1, keepdims=True)
+        return p.max(axis=1)
+
+    # ------------------------------------------------------------------ predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "labels_"):
+            raise NotFittedError(
+                "This EvolutionPatterns instance is not fitted yet; call fit(trajectories) first."
+            )
+
+    def _assign(self, trajectories: pd.DataFrame) -> tuple[pf.Representation, np.ndarray, Any]:
+        self._check_fitted()
+        rep = self._represent(trajectories, fitted=True)
+        if rep.patient_ids.size == 0:
+            return rep, np.empty((0, self.n_patterns_)), None
+        data = self._design(rep)
+        dist = self._distances(self._fitted_, data)[:, self._order_]
+        return rep, dist, data
+
+    def predict(self, trajectories: pd.DataFrame) -> pd.Series:
+        """Pattern id of every patient in ``trajectories`` (-1: no trajectory).
+
+        Returns
+        -------
+        Series of int indexed by ``patient_id`` (sorted).
+        """
+        rep, dist, _ = self._assign(trajectories)
+        ids = pd.Series(dist.argmin(axis=1) if len(dist) else [], index=rep.patient_ids,
+                        dtype=int)
+        extra = pd.Series(-1, index=rep.excluded[pf.PATIENT_ID].to_numpy(), dtype=int)
+        out = pd.concat([ids, extra]).sort_index()
+        out.index.name = pf.PATIENT_ID
+        return out
+
+    def assign(self, trajectories: pd.DataFrame) -> pd.DataFrame:
+        """The tidy ``patterns`` table for ``trajectories`` (one row per patient).
+
+        Columns: see ``data_dictionary/patterns.schema.json``.
+        """
+        rep, dist, _ = self._assign(trajectories)
+        labels = dist.argmin(axis=1) if len(dist) else np.empty(0, dtype=int)
+        conf = self._confidence(dist) if len(dist) else np.empty(0)
+        return self._table(rep, labels, conf)
+
+    def _table(self, rep: pf.Representation, labels: np.ndarray, conf: np.ndarray) -> pd.DataFrame:
+        from metevo.columns import Patterns as P
+
+        inc = pd.DataFrame(
+            {
+                P.PATIENT_ID: rep.patient_ids.astype(str),
+                P.PATTERN: [self.names_[i] for i in labels],
+                P.PATTERN_ID: pd.array(labels, dtype="Int64"),
+                P.CONFIDENCE: conf.astype(float),
+                P.N_VISITS: pd.array(rep.n_visits, dtype="Int64"),
+                P.FOLLOWUP_DAYS: rep.followup_days.astype(float),
+                P.EXCLUDED_REASON: pd.Series([None] * len(labels), dtype="string"),
+            }
+        )
+        exc = rep.excluded
+        exc_df = pd.DataFrame(
+            {
+                P.PATIENT_ID: exc[pf.PATIENT_ID].astype(str).to_numpy(),
+                P.PATTERN: pd.Series([None] * len(exc), dtype=object),
+                P.PATTERN_ID: pd.array([pd.NA] * len(exc), dtype="Int64"),
+                P.CONFIDENCE: np.full(len(exc), np.nan),
+                P.N_VISITS: exc["n_visits"].astype("Int64").to_numpy(),
+                P.FOLLOWUP_DAYS: np.full(len(exc), np.nan),
+                P.EXCLUDED_REASON: exc["reason"].astype("string").to_numpy(),
+            }
+        )
+        frames = [f for f in (inc, exc_df) if len(f)]
+        out = pd.concat(frames, ignore_index=True) if frames else inc
+        out[P.PATTERN] = out[P.PATTERN].astype("string")
+        out[P.EXCLUDED_REASON] = out[P.EXCLUDED_REASON].astype("string")
+        out[P.LANDMARK_DAYS] = np.nan if self.landmark_days is None else float(self.landmark_days)
+        out[P.HORIZON_DAYS] = self.horizon_days_
+        out[P.METHOD] = self.method
+        out[P.REPRESENTATION] = self._representation_
+        return out.sort_values(P.PATIENT_ID, kind="stable").reset_index(drop=True)
+
+    @property
+    def patterns_(self) -> pd.DataFrame:
+        """The ``patterns`` table of the training patients."""
+        self._check_fitted()
+        rep = pf.Representation(
+            patient_ids=self.patient_ids_,
+            grid_days=self.grid_days_,
+            channels=(),
+            values=np.empty((0, 0, 0)),
+            followup_days=self.followup_days_,
+            n_visits=self.n_visits_,
+            excluded=self.excluded_,
+        )
+        return self._table(rep, self.labels_, self.confidence_)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per pattern: id, name, size, mean confidence, nadir and final log-ratio."""
+        self._check_fitted()
+        rows = []
+        for j, name in enumerate(self.names_):
+            members = self.labels_ == j
+            c, s = self.trajectory_centers_[j], self.trajectory_support_[j]
+            ok = s >= MIN_SUPPORT
+            ok[0] = True
+            last = int(np.flatnonzero(ok)[-1])
+            rows.append(
+                {
+                    "pattern_id": j,
+                    "pattern": name,
+                    "n_patients": int(members.sum()),
+                    "mean_confidence": float(self.confidence_[members].mean()),
+                    "nadir_ratio": float(np.exp(np.min(c[: last + 1]))),
+                    "final_ratio": float(np.exp(c[last])),
+                    "supported_until_days": float(self.grid_days_[last]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "labels_"):
+            return (
+                f"EvolutionPatterns(n_patterns={self.n_patterns!r}, method={self.method!r}, "
+                f"landmark_days={self.landmark_days!r}, not fitted)"
+            )
+        sizes = np.bincount(self.labels_, minlength=self.n_patterns_)
+        parts = ", ".join(f"{n}: {s}" for n, s in zip(self.names_, sizes, strict=True))
+        lm = f", landmark {self.landmark_days:g} d" if self.landmark_days else ""
+        return (
+            f"EvolutionPatterns({self.method}, {self._representation_}, k={self.n_patterns_}, "
+            f"{len(self.labels_)} patients, horizon {self.horizon_days_:g} d{lm}; {parts})"
+        )
+
+    def _repr_html_(self) -> str:
+        head = f"<p><code>{html.escape(repr(self))}</code></p>"
+        if not hasattr(self, "labels_"):
+            return head
+        return head + self.summary.to_html(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+def _member_curves(primary: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    """Masked mean curve and support (fraction observed) of each cluster on the grid."""
+    centers = np.zeros((k, primary.shape[1]))
+    support = np.zeros((k, primary.shape[1]))
+    for j in range(k):
+        m = primary[labels == j]
+        obs = np.isfinite(m)
+        cnt = obs.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            centers[j] = np.where(cnt > 0, np.nansum(m, axis=0) / np.maximum(cnt, 1), np.nan)
+        support[j] = cnt / max(len(m), 1)
+        row = centers[j]
+        if np.isnan(row).any():  # carry forward where no member is followed
+            idx = np.where(np.isfinite(row), np.arange(row.size), 0)
+            np.maximum.accumulate(idx, out=idx)
+            centers[j] = np.nan_to_num(row[idx])
+    return centers, support
+
+
+def evolution_patterns(
+    trajectories: pd.DataFrame,
+    n_patterns: int | Literal["auto"] = "auto",
+    **options: Any,
+) -> pd.DataFrame:
+    """Fit :class:`EvolutionPatterns` and return its ``patterns`` table (functional twin).
+
+    Parameters
+    ----------
+    trajectories : DataFrame
+        ``patient_trajectories`` table.
+    n_patterns : int or "auto"
+    **options
+        Keyword arguments of :class:`EvolutionPatterns`.
+
+    Returns
+    -------
+    DataFrame
+        One row per patient (``data_dictionary/patterns.schema.json``); patients without a
+        trajectory have an empty pattern and an ``excluded_reason``.
+
+    Examples
+    --------
+    >>> from metevo.datasets import make_synthetic_trajectories
+    >>> data = make_synthetic_trajectories(100, seed=1)
+    >>> table = evolution_patterns(data["patient_trajectories"], 3, random_state=0)
+    >>> sorted(table["pattern_id"].dropna().unique().tolist())
+    [0, 1, 2]
+    """
+    return EvolutionPatterns(n_patterns, **options).fit(trajectories).patterns_
