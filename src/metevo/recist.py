@@ -1,0 +1,813 @@
+"""RECIST 1.1 response engine on a lesion-measurement table.
+
+One engine serves every input: metevo's own lesion graph (:func:`recist`, the ``recist`` pipeline
+stage), radiologists' SDTM TU/TR tables (:func:`metevo.recist_from_sdtm`) and any analyst's own
+measurements (:func:`recist_from_measurements`).
+
+Rules follow Eisenhauer et al., "New response evaluation criteria in solid tumours: revised RECIST
+guideline (version 1.1)", Eur J Cancer 45 (2009) 228-247, cited below by section:
+
+* Baseline targets (sect. 3.2, 4.2): measurable lesions are those with a longest diameter of at
+  least 10 mm (and at least twice the slice thickness when slices are thicker than 5 mm); lymph
+  nodes are measurable with a short axis of at least 15 mm, pathological non-targets from 10 to
+  < 15 mm and normal below 10 mm. The largest measurable lesions become targets, at most
+  ``max_targets_per_organ`` per organ and ``max_targets`` in total; the rest are non-targets.
+* Target sum (sect. 4.3.1): longest diameter of non-nodal targets plus short axis of nodal
+  targets. A lesion recorded as present but too small to measure counts ``too_small_mm``
+  (default 5 mm); a lesion recorded as absent counts 0.
+* Target response (sect. 4.3.1, Table 1): CR when every non-nodal target is 0 and every nodal
+  target is < 10 mm (the sum need not be 0); PD when the sum is at least 20 % and at least 5 mm
+  above the nadir (the smallest sum of the evaluable assessments so far, baseline included),
+  checked before PR; PR when the sum is at least 30 % below baseline; SD otherwise. An assessment
+  where a target could not be assessed is NE unless the assessed targets alone already prove PD
+  (sect. 4.3.2 / 4.3.6 "missing" lesions); NE assessments never set the nadir.
+* Non-target response (sect. 4.3.3): PD on unequivocal progression; NE if any non-target was not
+  assessed; CR when every non-target is absent (nodes < 10 mm); NON-CR/NON-PD otherwise.
+* New lesions (sect. 4.3.4): an unequivocal new lesion is PD; an equivocal one is not, but when
+  the same lesion is confirmed unequivocal at the next assessment, PD is dated to its first
+  appearance.
+* Overall response: RECIST Table 1 (targets at baseline) and Table 2 (non-target disease only).
+
+Measurement table (input of :func:`recist_from_measurements`)
+-------------------------------------------------------------
+One row per lesion per assessment. Required columns: ``patient_id``, ``timepoint``,
+``lesion_id``; ``date`` (ISO date, partial dates such as ``2014-02`` accepted) or
+``visit_order`` (a number) to order the assessments. Optional columns:
+
+``ld_mm``
+    longest diameter (mm); NaN when not assessed.
+``sa_mm``
+    short axis (mm), used for lymph nodes.
+``nodal``
+    bool, the lesion is a lymph node (measured by short axis).
+``organ``
+    organ of the lesion (for ``max_targets_per_organ``); one organ when absent.
+``role``
+    ``"target"``, ``"non-target"`` or ``"new"``. When absent (or empty at baseline) the engine
+    selects the baseline targets itself.
+``state``
+    ``"present"``, ``"absent"``, ``"too_small"``, ``"not_done"``, ``"progression"`` (unequivocal
+    non-target progression), ``"equivocal"`` (an equivocal new lesion or equivocal non-target
+    change, which is not progression), ``"removed"`` (the lesion was treated locally, e.g.
+    resected or ablated: it leaves the target set from this assessment on).
+``slice_thickness_mm``
+    slice thickness of the baseline scan (for the measurability rule).
+
+An optional per-assessment ``visits`` table (``patient_id``, ``timepoint`` and any of ``date``,
+``visit_order``, ``not_evaluable_reason``, ``progression_reason``, ``new_lesions``) marks whole
+assessments not evaluable (e.g. liver outside the field of view), adds progression found outside
+the measured lesions (e.g. extrahepatic progression) and lists assessments with no lesion row
+(a missing scan, or a complete response with nothing left to measure).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from metevo.columns import Recist
+
+if TYPE_CHECKING:
+    from metevo.cohort import Patient
+
+__all__ = [
+    "RESPONSES",
+    "overall_response",
+    "recist",
+    "recist_from_measurements",
+    "select_targets",
+]
+
+CR, PR, SD, PD, NE, NON_CR_NON_PD = "CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD"
+#: Overall response categories, best first (admiralonco ordering).
+RESPONSES = (CR, PR, SD, NON_CR_NON_PD, PD, NE)
+
+_STATES = ("present", "absent", "too_small", "not_done", "progression", "equivocal", "removed")
+_ROLES = ("target", "non-target", "new")
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# options
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecistOptions:
+    """Thresholds of the engine (RECIST 1.1 defaults)."""
+
+    max_targets: int = 5
+    max_targets_per_organ: int = 2
+    min_measurable_mm: float = 10.0
+    min_measurable_node_mm: float = 15.0
+    min_pathological_node_mm: float = 10.0
+    cr_node_mm: float = 10.0
+    too_small_mm: float = 5.0
+    pd_pct: float = 20.0
+    pd_abs_mm: float = 5.0
+    pr_pct: float = 30.0
+    new_lesions_default: str = "N"
+
+    def __post_init__(self) -> None:
+        for name in ("max_targets", "max_targets_per_organ"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+        for name in (
+            "min_measurable_mm",
+            "min_measurable_node_mm",
+            "min_pathological_node_mm",
+            "cr_node_mm",
+            "too_small_mm",
+            "pd_pct",
+            "pd_abs_mm",
+            "pr_pct",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.number)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
+        if self.new_lesions_default not in ("N", "NE"):
+            raise ValueError(
+                f"new_lesions_default must be 'N' (no new lesion unless recorded) or 'NE'; "
+                f"got {self.new_lesions_default!r}."
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# the response tables
+# --------------------------------------------------------------------------------------------
+def overall_response(target: str | None, nontarget: str | None, new_lesions: str | None) -> str:
+    """Combine target, non-target and new-lesion assessments (RECIST 1.1 Tables 1 and 2).
+
+    Parameters
+    ----------
+    target : {"CR", "PR", "SD", "PD", "NE"} or None
+        Target response; None when the patient had no target lesion at baseline (Table 2).
+    nontarget : {"CR", "NON-CR/NON-PD", "PD", "NE"} or None
+        Non-target response; None when there was no non-target lesion at baseline.
+    new_lesions : {"Y", "N", "EQUIVOCAL", "NE"} or None
+        Unequivocal new lesion ("Y", or SDTM's "UNEQUIVOCAL"); an equivocal one is not
+        progression; None counts as "N"; "NE" (not assessed) prevents a CR.
+
+    Returns
+    -------
+    str
+        One of "CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD".
+
+    Examples
+    --------
+    >>> overall_response("CR", "NON-CR/NON-PD", "N")
+    'PR'
+    >>> overall_response(None, "NON-CR/NON-PD", "N")
+    'NON-CR/NON-PD'
+    """
+    if new_lesions == "UNEQUIVOCAL":  # SDTM NEWLPROG coding
+        new_lesions = "Y"
+    if target == PD or nontarget == PD or new_lesions == "Y":
+        return PD
+    new_unknown = new_lesions == "NE"
+    if target is None:  # Table 2: non-target disease only
+        if nontarget == CR:
+            return NE if new_unknown else CR
+        if nontarget == NON_CR_NON_PD:
+            return NON_CR_NON_PD
+        return NE
+    if target == CR:
+        if nontarget in (CR, None):
+            return NE if new_unknown else CR
+        return PR  # non-target NON-CR/NON-PD or NE (Table 1)
+    if target == PR:
+        return PR
+    if target == SD:
+        return SD
+    return NE
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------
+def _check_measurements(measurements: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    if not isinstance(measurements, pd.DataFrame):
+        raise TypeError(
+            f"measurements must be a pandas DataFrame; got {type(measurements).__name__}."
+        )
+    required = [*keys, Recist.TIMEPOINT, "lesion_id"]
+    missing = [c for c in required if c not in measurements.columns]
+    if missing:
+        raise ValueError(
+            f"measurements lacks column(s) {missing}; expected at least {required} plus 'date' "
+            f"or 'visit_order'. Found columns {list(measurements.columns)}. Rename your columns "
+            "(see the metevo.recist module docstring for the measurement-table format)."
+        )
+    if "date" not in measurements.columns and "visit_order" not in measurements.columns:
+        raise ValueError(
+            "measurements needs a 'date' or a 'visit_order' column to order the assessments; "
+            f"found columns {list(measurements.columns)}."
+        )
+    df = measurements.copy()
+    for col in ("ld_mm", "sa_mm"):
+        if col not in df.columns:
+            df[col] = np.nan
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+        bad = df[col] < 0
+        if bad.any():
+            row = df.loc[bad].iloc[0]
+            raise ValueError(
+                f"{col} must be >= 0 mm; patient {row[keys[0]]!r}, timepoint "
+                f"{row[Recist.TIMEPOINT]!r}, lesion {row['lesion_id']!r} has {row[col]}."
+            )
+    if "nodal" not in df.columns:
+        df["nodal"] = False
+    df["nodal"] = df["nodal"].map(lambda v: bool(v) if v is not None and v == v else False)
+    if "organ" not in df.columns:
+        df["organ"] = "unspecified"
+    df["organ"] = df["organ"].fillna("unspecified").astype(str)
+    for col, allowed in (("role", _ROLES), ("state", _STATES)):
+        if col not in df.columns:
+            df[col] = None
+        values = df[col].where(df[col].notna(), None)
+        values = values.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+        bad = values.notna() & ~values.isin(allowed)
+        if bad.any():
+            row = df.loc[bad].iloc[0]
+            raise ValueError(
+                f"column {col!r} must be one of {list(allowed)} or empty; patient "
+                f"{row[keys[0]]!r}, timepoint {row[Recist.TIMEPOINT]!r}, lesion "
+                f"{row['lesion_id']!r} has {row[col]!r}."
+            )
+        df[col] = values.astype(object)
+    df["lesion_id"] = df["lesion_id"].astype(str)
+    df[Recist.TIMEPOINT] = df[Recist.TIMEPOINT].astype(str)
+    return df
+
+
+def _parse_date(value: Any) -> pd.Timestamp:
+    """Parse a full or partial ISO date (``2014-02`` -> 2014-02-01); NaT when empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return pd.NaT
+    if isinstance(value, pd.Timestamp):
+        return value
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        text = str(value)
+        for fmt, size in (("%Y-%m", 7), ("%Y", 4)):
+            try:
+                return pd.to_datetime(text[:size], format=fmt)
+            except ValueError:
+                continue
+        raise ValueError(
+            f"cannot read date {value!r}; expected an ISO 8601 date such as 2014-02-27 or a "
+            "partial date such as 2014-02."
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# baseline targets
+# --------------------------------------------------------------------------------------------
+def select_targets(
+    baseline: pd.DataFrame,
+    *,
+    max_targets: int = 5,
+    max_targets_per_organ: int = 2,
+    min_measurable_mm: float = 10.0,
+    min_measurable_node_mm: float = 15.0,
+    min_pathological_node_mm: float = 10.0,
+    slice_thickness_mm: float | None = None,
+) -> pd.Series:
+    """Assign baseline roles (RECIST 1.1 sect. 3.2 and 4.2).
+
+    Parameters
+    ----------
+    baseline : DataFrame
+        One row per baseline lesion with ``ld_mm`` and optionally ``sa_mm``, ``nodal``,
+        ``organ`` (see the module docstring).
+    max_targets, max_targets_per_organ : int
+        At most this many targets in total and per organ (RECIST 1.1: 5 and 2).
+    min_measurable_mm : float
+        Smallest measurable longest diameter; raised to twice the slice thickness when slices
+        are thicker than 5 mm.
+    min_measurable_node_mm, min_pathological_node_mm : float
+        Short-axis cut-offs of lymph nodes (15 mm measurable, 10 mm pathological).
+    slice_thickness_mm : float, optional
+        Slice thickness of the baseline scan.
+
+    Returns
+    -------
+    Series
+        Indexed like ``baseline``: "target", "non-target" or None (a normal lymph node, not a
+        lesion).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> b = pd.DataFrame({"ld_mm": [30.0, 25.0, 12.0, 8.0], "organ": "liver"})
+    >>> select_targets(b).tolist()
+    ['target', 'target', 'non-target', 'non-target']
+    """
+    ld = pd.to_numeric(baseline.get("ld_mm"), errors="coerce")
+    if ld is None:
+        ld = pd.Series(np.nan, index=baseline.index)
+    sa = pd.to_numeric(baseline["sa_mm"], errors="coerce") if "sa_mm" in baseline else ld * np.nan
+    nodal = (
+        baseline["nodal"].map(lambda v: bool(v) if v is not None and v == v else False)
+        if "nodal" in baseline
+        else ld < -1
+    )
+    organ = baseline["organ"].fillna("unspecified") if "organ" in baseline else ld.map(lambda _: "")
+    cut = float(min_measurable_mm)
+    if slice_thickness_mm is not None and slice_thickness_mm > 5.0:
+        cut = max(cut, 2.0 * float(slice_thickness_mm))
+    size = ld.where(~nodal, sa)
+    measurable = np.where(nodal, sa >= min_measurable_node_mm, ld >= cut)
+    roles = pd.Series("non-target", index=baseline.index, dtype=object)
+    roles[nodal & ~(sa >= min_pathological_node_mm)] = None
+    order = size.where(measurable).sort_values(ascending=False, kind="stable").dropna().index
+    per_organ: dict[str, int] = {}
+    n = 0
+    for idx in order:
+        if n >= max_targets:
+            break
+        o = organ[idx]
+        if per_organ.get(o, 0) >= max_targets_per_organ:
+            continue
+        roles[idx] = "target"
+        per_organ[o] = per_organ.get(o, 0) + 1
+        n += 1
+    return roles
+
+
+# --------------------------------------------------------------------------------------------
+# per-subject assessment
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Visit:
+    timepoint: str
+    date: Any
+    when: pd.Timestamp
+    order: float
+    reason: str | None = None
+    progression_reason: str | None = None
+    new_default: str | None = None
+    rows: pd.DataFrame | None = None
+    target_values: dict[str, float] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    nt_states: dict[str, str | None] = field(default_factory=dict)
+    new_ids: dict[str, str] = field(default_factory=dict)
+
+
+def _target_value(row: pd.Series, opts: RecistOptions) -> float:
+    state = row["state"]
+    if state == "absent":
+        return 0.0
+    if state == "not_done":
+        return math.nan
+    value = row["sa_mm"] if row["nodal"] else row["ld_mm"]
+    if state == "too_small" and (value is None or math.isnan(value)):
+        return float(opts.too_small_mm)
+    return float(value)
+
+
+def _nt_state(row: pd.Series, opts: RecistOptions) -> str | None:
+    state = row["state"]
+    if state in ("present", "absent", "progression", "not_done"):
+        if state == "present" and row["nodal"] and row["sa_mm"] < opts.cr_node_mm:
+            return "absent"  # a node back to normal size counts as gone (sect. 4.3.3)
+        return state
+    if state in ("equivocal", "too_small"):
+        return "present"
+    size = row["sa_mm"] if row["nodal"] else row["ld_mm"]
+    if size is None or math.isnan(size):
+        return "not_done"
+    cut = opts.cr_node_mm if row["nodal"] else 0.0
+    return "present" if size > cut else "absent"
+
+
+def _pct(value: float, ref: float) -> float:
+    if not (math.isfinite(value) and math.isfinite(ref)) or ref <= 0:
+        return math.nan
+    return 100.0 * (value - ref) / ref
+
+
+def _assess_subject(
+    visits: list[_Visit],
+    targets: list[str],
+    nodal: dict[str, bool],
+    nontargets: list[str],
+    opts: RecistOptions,
+) -> list[dict[str, Any]]:
+    """RECIST per assessment for one subject; ``visits[0]`` is the baseline."""
+    out: list[dict[str, Any]] = []
+    base = visits[0]
+    removed: set[str] = set()
+    history: list[tuple[dict[str, float], bool]] = [(base.target_values, True)]
+    # equivocal new lesions confirmed unequivocal at the next assessment: PD at first appearance
+    for i, v in enumerate(visits[1:-1], start=1):
+        nxt = visits[i + 1]
+        for lid, status in list(v.new_ids.items()):
+            if status == "EQUIVOCAL" and nxt.new_ids.get(lid) == "Y":
+                v.new_ids[lid] = "Y"
+    for i, v in enumerate(visits):
+        removed |= v.removed
+        active = [t for t in targets if t not in removed]
+        row: dict[str, Any] = {"timepoint": v.timepoint, "date": v.date}
+        if i == 0:
+            total = float(sum(v.target_values[t] for t in targets)) if targets else math.nan
+            row.update(
+                evaluable=True,
+                not_evaluable_reason=None,
+                target_sum_mm=total,
+                pct_change_baseline=0.0 if targets else math.nan,
+                pct_change_nadir=0.0 if targets else math.nan,
+                target_response=None,
+                nontarget_response=None,
+                new_lesions=None,
+                overall_response=None,
+                is_baseline=True,
+            )
+            out.append(row)
+            continue
+        values = {t: v.target_values.get(t, math.nan) for t in active}
+        complete = all(math.isfinite(values[t]) for t in active)
+        visit_ok = v.reason is None
+        reason = v.reason
+        # ----- targets
+        if not targets:
+            trg, total, pct_b, pct_n = None, math.nan, math.nan, math.nan
+        elif not active:
+            trg, total, pct_b, pct_n = NE, math.nan, math.nan, math.nan
+            reason = reason or "all_targets_treated_locally"
+        else:
+            base_sum = float(sum(base.target_values[t] for t in active))
+            sums = [
+                float(sum(vals[t] for t in active))
+                for vals, ok in history
+                if ok and all(math.isfinite(vals.get(t, math.nan)) for t in active)
+            ]
+            nadir = min(sums) if sums else base_sum
+            partial = float(sum(values[t] for t in active if math.isfinite(values[t])))
+            is_pd = (partial - nadir >= opts.pd_abs_mm - _EPS) and (
+                partial - nadir >= opts.pd_pct / 100.0 * nadir - _EPS
+            )
+            if complete and visit_ok:
+                total = partial
+                is_cr = all(
+                    (values[t] < opts.cr_node_mm) if nodal[t] else (values[t] == 0.0)
+                    for t in active
+                )
+                if is_cr:
+                    trg = CR
+                elif is_pd:
+                    trg = PD
+                elif total <= (1.0 - opts.pr_pct / 100.0) * base_sum + _EPS:
+                    trg = PR
+                else:
+                    trg = SD
+            else:
+                trg = PD if is_pd else NE
+                total = partial if is_pd else math.nan
+                if reason is None:
+                    missing = [t for t in active if not math.isfinite(values[t])]
+                    reason = "target_not_assessed:" + ",".join(missing)
+            pct_b = _pct(total, base_sum)
+            pct_n = _pct(total, nadir)
+        # ----- non-targets
+        nts = [t for t in nontargets if t not in removed]
+        if not nts:
+            ntr = None
+        else:
+            states = [v.nt_states.get(t) or "not_done" for t in nts]
+            if "progression" in states:
+                ntr = PD
+            elif not visit_ok or "not_done" in states:
+                ntr = NE
+            elif all(s == "absent" for s in states):
+                ntr = CR
+            else:
+                ntr = NON_CR_NON_PD
+        # ----- new lesions
+        statuses = set(v.new_ids.values())
+        if "Y" in statuses:
+            new = "Y"
+        elif "EQUIVOCAL" in statuses:
+            new = "EQUIVOCAL"
+        elif not visit_ok:
+            new = "NE"
+        else:
+            new = v.new_default or opts.new_lesions_default
+        ovr = overall_response(trg, ntr, new)
+        if v.progression_reason:
+            ovr = PD
+        evaluable = ovr != NE
+        if not evaluable and reason is None:
+            reason = "not_all_lesions_assessed"
+        history.append((values, bool(visit_ok and complete and trg not in (None, NE))))
+        row.update(
+            evaluable=evaluable,
+            not_evaluable_reason=None if evaluable else reason,
+            target_sum_mm=total,
+            pct_change_baseline=pct_b,
+            pct_change_nadir=pct_n,
+            target_response=trg,
+            nontarget_response=ntr,
+            new_lesions=new,
+            overall_response=ovr,
+            is_baseline=False,
+        )
+        out.append(row)
+    return out
+
+
+def _subject_visits(
+    meas: pd.DataFrame, vis: pd.DataFrame | None, opts: RecistOptions
+) -> tuple[list[_Visit], list[_Visit]]:
+    """Ordered visits of one subject (before-baseline, from-baseline)."""
+    records: dict[str, _Visit] = {}
+    for tp, grp in meas.groupby(Recist.TIMEPOINT, sort=False):
+        date = grp["date"].dropna().iloc[0] if "date" in grp and grp["date"].notna().any() else None
+        order = grp["visit_order"].dropna().iloc[0] if "visit_order" in grp and grp["visit_order"].notna().any() else math.nan
+        records[tp] = _Visit(tp, date, _parse_date(date), float(order), rows=grp)
+    if vis is not None:
+        for _, r in vis.iterrows():
+            tp = str(r[Recist.TIMEPOINT])
+            v = records.get(tp)
+            if v is None:
+                date = r.get("date")
+                order = r.get("visit_order", math.nan)
+                v = records[tp] = _Visit(tp, date, _parse_date(date), float(order) if order is not None else math.nan)
+            reason = r.get("not_evaluable_reason")
+            if isinstance(reason, str) and reason:
+                v.reason = reason
+            prog = r.get("progression_reason")
+            if isinstance(prog, str) and prog:
+                v.progression_reason = prog
+            nl = r.get("new_lesions")
+            if isinstance(nl, str) and nl:
+                v.new_default = nl.upper()
+    ordered = sorted(
+        records.values(),
+        key=lambda v: (
+            v.order if math.isfinite(v.order) else math.inf,
+            v.when if not pd.isna(v.when) else pd.Timestamp.max,
+        ),
+    )
+    return ordered, []
+
+
+def recist_from_measurements(
+    measurements: pd.DataFrame,
+    visits: pd.DataFrame | None = None,
+    *,
+    by: Sequence[str] = (),
+    baseline: Mapping[str, str] | None = None,
+    slice_thickness_mm: float | None = None,
+    max_targets: int = 5,
+    max_targets_per_organ: int = 2,
+    min_measurable_mm: float = 10.0,
+    min_measurable_node_mm: float = 15.0,
+    min_pathological_node_mm: float = 10.0,
+    cr_node_mm: float = 10.0,
+    too_small_mm: float = 5.0,
+    pd_pct: float = 20.0,
+    pd_abs_mm: float = 5.0,
+    pr_pct: float = 30.0,
+    new_lesions_default: str = "N",
+) -> pd.DataFrame:
+    """RECIST 1.1 on a plain lesion-measurement table.
+
+    Parameters
+    ----------
+    measurements : DataFrame
+        One row per lesion per assessment (format in the :mod:`metevo.recist` docstring).
+    visits : DataFrame, optional
+        One row per assessment: ``patient_id``, ``timepoint`` and optional ``date``,
+        ``visit_order``, ``not_evaluable_reason``, ``progression_reason``, ``new_lesions``.
+    by : sequence of str
+        Extra key columns that split a patient into independent assessment series (e.g. the
+        evaluator of a blinded review).
+    baseline : mapping, optional
+        ``patient_id`` -> baseline timepoint; default: the first assessment. Earlier
+        assessments are reported with ``not_evaluable_reason`` "before_baseline".
+    slice_thickness_mm : float, optional
+        Baseline slice thickness for the measurability rule (a ``slice_thickness_mm`` column,
+        when present, wins).
+    max_targets, max_targets_per_organ, min_measurable_mm, min_measurable_node_mm,
+    min_pathological_node_mm : see :func:`select_targets`.
+    cr_node_mm : float
+        A nodal target below this short axis (mm) counts as normal for CR (10 mm).
+    too_small_mm : float
+        Value of a target recorded as present but too small to measure (5 mm).
+    pd_pct, pd_abs_mm, pr_pct : float
+        PD: +20 % and +5 mm over the nadir; PR: -30 % from baseline.
+    new_lesions_default : {"N", "NE"}
+        New-lesion status of an assessment with no new-lesion record.
+
+    Returns
+    -------
+    DataFrame
+        One row per subject x assessment: keys, ``timepoint``, ``date``, ``is_baseline``,
+        ``evaluable``, ``not_evaluable_reason``, ``n_targets``, ``target_sum_mm``,
+        ``pct_change_baseline``, ``pct_change_nadir`` (%), ``target_response``,
+        ``nontarget_response``, ``new_lesions``, ``overall_response``,
+        ``measurable_at_baseline``. Responses are empty at baseline.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"patient_id": "P1", "timepoint": ["V0", "V0", "V1", "V1"],
+    ...                   "date": ["2020-01-01"] * 2 + ["2020-03-01"] * 2,
+    ...                   "lesion_id": ["a", "b", "a", "b"], "ld_mm": [30.0, 20.0, 15.0, 10.0]})
+    >>> recist_from_measurements(m)["overall_response"].tolist()
+    [None, 'PR']
+    """
+    opts = RecistOptions(
+        max_targets=max_targets,
+        max_targets_per_organ=max_targets_per_organ,
+        min_measurable_mm=min_measurable_mm,
+        min_measurable_node_mm=min_measurable_node_mm,
+        min_pathological_node_mm=min_pathological_node_mm,
+        cr_node_mm=cr_node_mm,
+        too_small_mm=too_small_mm,
+        pd_pct=pd_pct,
+        pd_abs_mm=pd_abs_mm,
+        pr_pct=pr_pct,
+        new_lesions_default=new_lesions_default,
+    )
+    keys = [Recist.PATIENT_ID, *by]
+    meas = _check_measurements(measurements, keys)
+    if visits is not None:
+        if not isinstance(visits, pd.DataFrame):
+            raise TypeError(f"visits must be a pandas DataFrame; got {type(visits).__name__}.")
+        missing = [c for c in [*keys, Recist.TIMEPOINT] if c not in visits.columns]
+        if missing:
+            raise ValueError(
+                f"visits lacks column(s) {missing}; found {list(visits.columns)}. Give one row "
+                "per assessment with the same keys as the measurement table."
+            )
+        visits = visits.copy()
+        visits[Recist.TIMEPOINT] = visits[Recist.TIMEPOINT].astype(str)
+    subjects = meas[keys].drop_duplicates()
+    if visits is not None:
+        subjects = pd.concat([subjects, visits[keys].drop_duplicates()]).drop_duplicates()
+    rows: list[dict[str, Any]] = []
+    for key in subjects.itertuples(index=False, name=None):
+        sel = np.logical_and.reduce([meas[k] == val for k, val in zip(keys, key, strict=True)])
+        m = meas[sel]
+        vis = None
+        if visits is not None:
+            vsel = np.logical_and.reduce(
+                [visits[k] == val for k, val in zip(keys, key, strict=True)]
+            )
+            vis = visits[vsel]
+        rows.extend(_one_subject(m, vis, dict(zip(keys, key, strict=True)), baseline, slice_thickness_mm, opts))
+    columns = [
+        *keys,
+        Recist.TIMEPOINT,
+        Recist.DATE,
+        "is_baseline",
+        Recist.EVALUABLE,
+        Recist.NOT_EVALUABLE_REASON,
+        "n_targets",
+        Recist.TARGET_SUM_MM,
+        Recist.PCT_CHANGE_BASELINE,
+        Recist.PCT_CHANGE_NADIR,
+        Recist.TARGET_RESPONSE,
+        Recist.NONTARGET_RESPONSE,
+        Recist.NEW_LESIONS,
+        Recist.OVERALL_RESPONSE,
+        "measurable_at_baseline",
+    ]
+    out = pd.DataFrame(rows, columns=columns)
+    for col in (Recist.TARGET_SUM_MM, Recist.PCT_CHANGE_BASELINE, Recist.PCT_CHANGE_NADIR):
+        out[col] = out[col].astype(float)
+    out["n_targets"] = out["n_targets"].astype("Int64")
+    return out
+
+
+def _one_subject(
+    m: pd.DataFrame,
+    vis: pd.DataFrame | None,
+    key: dict[str, Any],
+    baseline: Mapping[str, str] | None,
+    slice_thickness_mm: float | None,
+    opts: RecistOptions,
+) -> list[dict[str, Any]]:
+    ordered, _ = _subject_visits(m, vis, opts)
+    pid = key[Recist.PATIENT_ID]
+    b_idx = 0
+    if baseline is not None and pid in baseline:
+        tps = [v.timepoint for v in ordered]
+        if str(baseline[pid]) not in tps:
+            raise ValueError(
+                f"patient {pid!r}: baseline timepoint {baseline[pid]!r} is not among its "
+                f"assessments {tps}; pass one of those or drop the patient from `baseline`."
+            )
+        b_idx = tps.index(str(baseline[pid]))
+    before, visits = ordered[:b_idx], ordered[b_idx:]
+    base_rows = visits[0].rows if visits[0].rows is not None else m.iloc[:0]
+    # ---- roles at baseline
+    base_rows = base_rows[base_rows["role"] != "new"]
+    if base_rows["role"].notna().any():
+        roles = base_rows["role"]
+    else:
+        thick = slice_thickness_mm
+        if "slice_thickness_mm" in base_rows and base_rows["slice_thickness_mm"].notna().any():
+            thick = float(base_rows["slice_thickness_mm"].dropna().iloc[0])
+        roles = select_targets(
+            base_rows,
+            max_targets=opts.max_targets,
+            max_targets_per_organ=opts.max_targets_per_organ,
+            min_measurable_mm=opts.min_measurable_mm,
+            min_measurable_node_mm=opts.min_measurable_node_mm,
+            min_pathological_node_mm=opts.min_pathological_node_mm,
+            slice_thickness_mm=thick,
+        )
+    targets = base_rows.loc[roles == "target", "lesion_id"].tolist()
+    nontargets = base_rows.loc[roles == "non-target", "lesion_id"].tolist()
+    nodal = dict(zip(base_rows["lesion_id"], base_rows["nodal"], strict=True))
+    known = set(targets) | set(nontargets) | set(base_rows.loc[roles.isna(), "lesion_id"])
+    for i, v in enumerate(visits):
+        rows = v.rows if v.rows is not None else m.iloc[:0]
+        for r in rows.itertuples(index=False):
+            r = pd.Series(r._asdict())
+            lid = r["lesion_id"]
+            if r["state"] == "removed":
+                v.removed.add(lid)
+                continue
+            if lid in targets:
+                v.target_values[lid] = _target_value(r, opts)
+            elif lid in nontargets:
+                v.nt_states[lid] = _nt_state(r, opts)
+            elif i > 0 and lid not in known:
+                if r["role"] in ("new", None) and r["state"] not in ("absent", "not_done"):
+                    v.new_ids[lid] = "EQUIVOCAL" if r["state"] == "equivocal" else "Y"
+        if i == 0:
+            bad = [t for t in targets if not math.isfinite(v.target_values.get(t, math.nan))]
+            if bad:
+                raise ValueError(
+                    f"patient {pid!r}, baseline timepoint {v.timepoint!r}: target lesion(s) "
+                    f"{bad} have no measurement; every baseline target needs a diameter "
+                    "(ld_mm, or sa_mm for lymph nodes)."
+                )
+    results = _assess_subject(visits, targets, nodal, nontargets, opts)
+    measurable = bool(targets)
+    out = []
+    for v in before:
+        out.append(
+            {
+                **key,
+                "timepoint": v.timepoint,
+                "date": v.date,
+                "is_baseline": False,
+                "evaluable": False,
+                "not_evaluable_reason": "before_baseline",
+                "n_targets": len(targets),
+                "target_sum_mm": math.nan,
+                "pct_change_baseline": math.nan,
+                "pct_change_nadir": math.nan,
+                "target_response": None,
+                "nontarget_response": None,
+                "new_lesions": None,
+                "overall_response": None,
+                "measurable_at_baseline": measurable,
+            }
+        )
+    for res in results:
+        out.append({**key, **res, "n_targets": len(targets), "measurable_at_baseline": measurable})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# metevo's own patients
+# --------------------------------------------------------------------------------------------
+def recist(patient: Patient, **options: Any) -> pd.DataFrame:
+    """Per-visit RECIST 1.1 table of one patient, from its masks (liver scope).
+
+    Runs the pipeline stages up to the lesion graph for ``patient`` and then the ``recist``
+    stage; see :func:`metevo._recist_graph.recist_stage` for the rules specific to masks and
+    for ``options``.
+
+    Parameters
+    ----------
+    patient : metevo.cohort.Patient
+        A patient of an opened cohort.
+    **options
+        Keyword options of the recist stage (e.g. ``max_targets=2``, ``pfs_rules="ema"``).
+
+    Returns
+    -------
+    DataFrame
+        The ``recist`` table rows of this patient (columns in ``metevo.columns.Recist``).
+
+    Examples
+    --------
+    >>> import metevo  # doctest: +SKIP
+    >>> cohort = metevo.load_demo_cohort()  # doctest: +SKIP
+    >>> metevo.recist(cohort[cohort.patient_ids[0]])  # doctest: +SKIP
+    """
+    from metevo._recist_graph import recist_for_patient
+
+    return recist_for_patient(patient, **options)

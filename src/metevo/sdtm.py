@@ -1,0 +1,259 @@
+"""CDISC SDTM in and out: RECIST 1.1 from TU/TR, and SDTM-like TU/TR/RS export.
+
+:func:`recist_from_sdtm` reads the Tumor Identification (TU) and Tumor Results (TR) domains as
+a trial's data flow delivers them (one row per lesion, test and visit, several evaluators,
+partial dates) and applies the engine of :mod:`metevo.recist`. :func:`to_sdtm` writes metevo's
+own measurements and responses back as SDTM-like TU, TR and RS tables, with metevo as the
+evaluator.
+
+Variables used (SDTMIG v3.3 / Oncology TU, TR, RS domains):
+
+* TU: ``USUBJID``, ``TULNKID`` (lesion link id), ``TUORRES`` (TARGET / NON-TARGET / NEW),
+  ``TULOC`` (location; ``LYMPH NODE`` marks nodal lesions), ``TUEVAL``, ``TUEVALID``,
+  ``VISITNUM`` (visit of a NEW lesion).
+* TR: ``USUBJID``, ``TRLNKID``, ``TRTESTCD`` (``LDIAM``, ``LPERP``, ``TUMSTATE``),
+  ``TRSTRESN`` / ``TRSTRESC`` (result), ``TRSTAT`` (NOT DONE), ``VISITNUM``, ``VISIT``,
+  ``TRDTC`` (ISO date, partial allowed), ``TREVAL``, ``TREVALID``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metevo.recist import recist_from_measurements
+
+__all__ = ["recist_from_sdtm", "to_sdtm"]
+
+_NODAL_LOCATIONS = ("LYMPH NODE",)
+_EVAL_SEP = "\x1f"
+
+
+def _require(df: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame; got {type(df).__name__}.")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"the {name} table lacks SDTM variable(s) {missing}; found {list(df.columns)}. "
+            f"Pass the {name} domain with standard variable names."
+        )
+
+
+def _evaluator(df: pd.DataFrame, prefix: str) -> pd.Series:
+    ev = df.get(f"{prefix}EVAL")
+    evid = df.get(f"{prefix}EVALID")
+    ev = ev.fillna("").astype(str) if ev is not None else pd.Series("", index=df.index)
+    evid = evid.fillna("").astype(str) if evid is not None else pd.Series("", index=df.index)
+    return ev + _EVAL_SEP + evid
+
+
+def recist_from_sdtm(
+    tu: pd.DataFrame,
+    tr: pd.DataFrame,
+    *,
+    nodal_locations: Sequence[str] = _NODAL_LOCATIONS,
+    new_lesions_default: str = "N",
+    **options: Any,
+) -> pd.DataFrame:
+    """RECIST 1.1 overall response per subject, visit and evaluator from SDTM TU and TR.
+
+    Each evaluator (``TUEVAL``/``TUEVALID``) is assessed independently against its own
+    baseline lesions. Non-nodal targets are measured by ``LDIAM``; lesions whose ``TULOC`` is a
+    lymph node by ``LPERP`` (short axis), with CR when every nodal target is < 10 mm. A
+    ``TRSTAT`` of NOT DONE, or a target without a result at a visit, makes the visit NE unless
+    the measured targets already prove PD. ``TUMSTATE`` of non-targets: PRESENT, ABSENT,
+    UNEQUIVOCAL (progression), EQUIVOCAL (not progression); a NEW lesion in TU is a new lesion at
+    its visit (EQUIVOCAL ones only when confirmed UNEQUIVOCAL at the next visit). Result values
+    ``TOO SMALL TO MEASURE`` count 5 mm (``too_small_mm``). Partial dates (``2014-02``) are kept
+    as given in the output and read as the first day of the period for ordering.
+
+    Parameters
+    ----------
+    tu, tr : DataFrame
+        The TU and TR domains (variables listed in the module docstring).
+    nodal_locations : sequence of str
+        ``TULOC`` values that mark lymph nodes.
+    new_lesions_default : {"N", "NE"}
+        New-lesion status of a visit without a NEW lesion record.
+    **options
+        Thresholds of :func:`metevo.recist_from_measurements` (``pd_pct``, ``pr_pct``,
+        ``cr_node_mm``, ``too_small_mm`` ...).
+
+    Returns
+    -------
+    DataFrame
+        One row per subject x post-baseline visit x evaluator: ``USUBJID``, ``VISITNUM``,
+        ``VISIT``, ``RSDTC``, ``RSEVAL``, ``RSEVALID``, ``TRGRESP``, ``NTRGRESP``, ``NEWLPROG``,
+        ``OVRLRESP``, plus ``SUMDIAM`` (mm), ``PCHG`` (% from baseline) and ``PCHGNAD``
+        (% from nadir). Responses use CR, PR, SD, PD, NE and NON-CR/NON-PD; ``TRGRESP`` is
+        empty for a subject without target lesions and ``NTRGRESP`` for one without
+        non-targets.
+
+    Examples
+    --------
+    >>> import pandas as pd, metevo  # doctest: +SKIP
+    >>> tu = pd.read_csv("tu_onco_recist.csv"); tr = pd.read_csv("tr_onco_recist.csv")  # doctest: +SKIP
+    >>> metevo.recist_from_sdtm(tu, tr)[["USUBJID", "VISITNUM", "OVRLRESP"]]  # doctest: +SKIP
+    """
+    _require(tu, "TU", ["USUBJID", "TULNKID", "TUORRES"])
+    _require(tr, "TR", ["USUBJID", "TRLNKID", "TRTESTCD", "VISITNUM"])
+    tu = tu.copy()
+    tr = tr.copy()
+    tu["_ev"] = _evaluator(tu, "TU")
+    tr["_ev"] = _evaluator(tr, "TR")
+    nodal_set = {str(x).upper() for x in nodal_locations}
+    role_map = {"TARGET": "target", "NON-TARGET": "non-target", "NEW": "new"}
+    tu_roles = tu["TUORRES"].astype(str).str.upper().map(role_map)
+    if tu_roles.isna().any():
+        bad = tu.loc[tu_roles.isna()].iloc[0]
+        raise ValueError(
+            f"TU.TUORRES must be TARGET, NON-TARGET or NEW; subject {bad['USUBJID']!r}, lesion "
+            f"{bad['TULNKID']!r} has {bad['TUORRES']!r}."
+        )
+    tu["_role"] = tu_roles
+    loc = tu["TULOC"].astype(str).str.upper() if "TULOC" in tu else pd.Series("", index=tu.index)
+    tu["_nodal"] = loc.isin(nodal_set)
+    tu["_organ"] = loc
+    lesion_info = tu.drop_duplicates(["USUBJID", "_ev", "TULNKID"]).set_index(
+        ["USUBJID", "_ev", "TULNKID"]
+    )
+    # ---- one row per lesion x visit x evaluator
+    key = ["USUBJID", "_ev", "TRLNKID", "VISITNUM"]
+    tr["_done"] = ~(
+        tr.get("TRSTAT", pd.Series(np.nan, index=tr.index)).astype(str).str.upper() == "NOT DONE"
+    )
+    result_c = tr.get("TRSTRESC", tr.get("TRORRES", pd.Series(np.nan, index=tr.index)))
+    tr["_resc"] = result_c.astype(object).where(result_c.notna(), None)
+    tr["_resc"] = tr["_resc"].map(lambda v: str(v).strip().upper() if v is not None else None)
+    num = tr.get("TRSTRESN")
+    tr["_resn"] = (
+        pd.to_numeric(num, errors="coerce") if num is not None else pd.to_numeric(tr["_resc"], errors="coerce")
+    )
+    rows: list[dict[str, Any]] = []
+    for (subj, ev, lnk, visitnum), grp in tr.groupby(key, sort=False, dropna=False):
+        info_key = (subj, ev, lnk)
+        if info_key not in lesion_info.index:
+            raise ValueError(
+                f"TR lesion {lnk!r} of subject {subj!r} (evaluator "
+                f"{ev.replace(_EVAL_SEP, ' / ').strip(' /')!r}) has no TU record; every TRLNKID "
+                "needs a TULNKID in TU for the same subject and evaluator."
+            )
+        info = lesion_info.loc[info_key]
+        tests = {t: g for t, g in grp.groupby("TRTESTCD")}
+        first = grp.iloc[0]
+        row: dict[str, Any] = {
+            "patient_id": subj,
+            "evaluator": ev,
+            "timepoint": str(visitnum),
+            "visit_order": float(visitnum),
+            "date": first.get("TRDTC"),
+            "VISIT": first.get("VISIT"),
+            "lesion_id": str(lnk),
+            "nodal": bool(info["_nodal"]),
+            "organ": info["_organ"],
+            "role": info["_role"],
+            "ld_mm": math.nan,
+            "sa_mm": math.nan,
+            "state": None,
+        }
+        for test, col in (("LDIAM", "ld_mm"), ("LPERP", "sa_mm")):
+            g = tests.get(test)
+            if g is None:
+                continue
+            r = g.iloc[0]
+            if not r["_done"]:
+                row["state"] = "not_done"
+            elif r["_resc"] == "TOO SMALL TO MEASURE":
+                row["state"] = "too_small"
+            else:
+                row[col] = float(r["_resn"])
+        g = tests.get("TUMSTATE")
+        if g is not None:
+            r = g.iloc[0]
+            state = r["_resc"]
+            if not r["_done"] or state is None:
+                row["state"] = "not_done"
+            else:
+                row["state"] = {
+                    "PRESENT": "present",
+                    "ABSENT": "absent",
+                    "UNEQUIVOCAL": "progression",
+                    "EQUIVOCAL": "equivocal",
+                }.get(state)
+                if row["state"] is None:
+                    raise ValueError(
+                        f"TR TUMSTATE of subject {subj!r}, lesion {lnk!r}, visit {visitnum} is "
+                        f"{state!r}; expected PRESENT, ABSENT, UNEQUIVOCAL or EQUIVOCAL."
+                    )
+        if row["role"] == "new" and row["state"] == "progression":
+            row["state"] = "present"
+        if row["role"] == "target" and row["state"] is None:
+            needed = row["sa_mm"] if row["nodal"] else row["ld_mm"]
+            if not math.isfinite(needed):
+                row["state"] = "not_done"
+        rows.append(row)
+    # NEW lesions recorded in TU only (no TR row): a new lesion at the TU visit
+    new_tu = tu[tu["_role"] == "new"]
+    if len(new_tu) and "VISITNUM" in new_tu:
+        have = {(r["patient_id"], r["evaluator"], r["lesion_id"], r["timepoint"]) for r in rows}
+        for _, r in new_tu.iterrows():
+            tp = str(r["VISITNUM"])
+            if (r["USUBJID"], r["_ev"], str(r["TULNKID"]), tp) in have:
+                continue
+            rows.append(
+                {
+                    "patient_id": r["USUBJID"],
+                    "evaluator": r["_ev"],
+                    "timepoint": tp,
+                    "visit_order": float(r["VISITNUM"]),
+                    "date": r.get("TUDTC"),
+                    "VISIT": r.get("VISIT"),
+                    "lesion_id": str(r["TULNKID"]),
+                    "nodal": bool(r["_nodal"]),
+                    "organ": r["_organ"],
+                    "role": "new",
+                    "ld_mm": math.nan,
+                    "sa_mm": math.nan,
+                    "state": "present",
+                }
+            )
+    meas = pd.DataFrame(rows)
+    visit_names = meas.drop_duplicates(["patient_id", "evaluator", "timepoint"]).set_index(
+        ["patient_id", "evaluator", "timepoint"]
+    )["VISIT"]
+    res = recist_from_measurements(
+        meas.drop(columns=["VISIT"]),
+        by=("evaluator",),
+        new_lesions_default=new_lesions_default,
+        **options,
+    )
+    res = res[~res["is_baseline"] & (res["not_evaluable_reason"] != "before_baseline")]
+    ev = res["evaluator"].str.split(_EVAL_SEP, n=1, expand=True)
+    out = pd.DataFrame(
+        {
+            "USUBJID": res["patient_id"].to_numpy(),
+            "VISITNUM": pd.to_numeric(res["timepoint"]).to_numpy(),
+            "VISIT": [
+                visit_names.get((p, e, t))
+                for p, e, t in zip(res["patient_id"], res["evaluator"], res["timepoint"], strict=True)
+            ],
+            "RSDTC": res["date"].to_numpy(),
+            "RSEVAL": ev[0].replace("", None).to_numpy(),
+            "RSEVALID": ev[1].replace("", None).to_numpy(),
+            "TRGRESP": res["target_response"].to_numpy(),
+            "NTRGRESP": res["nontarget_response"].to_numpy(),
+            "NEWLPROG": res["new_lesions"].to_numpy(),
+            "OVRLRESP": res["overall_response"].to_numpy(),
+            "SUMDIAM": res["target_sum_mm"].to_numpy(),
+            "PCHG": res["pct_change_baseline"].to_numpy(),
+            "PCHGNAD": res["pct_change_nadir"].to_numpy(),
+        }
+    )
+    if np.issubdtype(out["VISITNUM"].dtype, np.floating) and (out["VISITNUM"] % 1 == 0).all():
+        out["VISITNUM"] = out["VISITNUM"].astype(int)
+    return out.sort_values(["USUBJID", "VISITNUM", "RSEVAL", "RSEVALID"], na_position="first").reset_index(drop=True)
