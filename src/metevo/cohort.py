@@ -419,7 +419,7 @@ def open_cohort(
         )
         patient = _build_patient(pid, group, clin_row, patient_events, opts)
         patients[pid] = patient
-        if patient.baseline_note:
+        if patient.baseline_note and clin_row is not None:
             baseline_notes.append(f"{pid} ({patient.baseline_note})")
         protocol.extend(f"{pid}: {n}" for n in patient.protocol_notes)
 

@@ -1,0 +1,181 @@
+"""The ``metevo`` command line (typer). Thin: every command imports what it needs lazily.
+
+Commands: ``demo``, ``analyze``, ``validate`` (and the ones later modules add).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="metevo",
+    help="Longitudinal CT analysis of colorectal liver metastases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from metevo._version import __version__
+
+        typer.echo(f"metevo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """metevo: lesion graph, RECIST, radiomics, trajectories and evolution patterns."""
+
+
+_MASK_HELP = "binary (default), instances or labels"
+
+
+def _cohort_options(
+    lesion_mask_kind: str,
+    lesion_label: Optional[int],
+    liver_label: Optional[int],
+    phase: Optional[str],
+    resample_masks: bool,
+    baseline_window_days: int,
+) -> dict:
+    return {
+        "lesion_mask_kind": lesion_mask_kind,
+        "lesion_label": lesion_label,
+        "liver_label": liver_label,
+        "phase": phase,
+        "resample_masks": resample_masks,
+        "baseline_window_days": baseline_window_days,
+    }
+
+
+def _open(manifest: Path, clinical: Optional[Path], events: Optional[Path], options: dict):
+    from metevo.cohort import open_cohort
+    from metevo.exceptions import CohortError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cohort = open_cohort(manifest, clinical=clinical, events=events, **options)
+        except (CohortError, ValueError, TypeError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    return cohort
+
+
+@app.command()
+def analyze(
+    manifest: Path = typer.Argument(..., help="Cohort manifest (CSV or Parquet)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the tables."),
+    clinical: Optional[Path] = typer.Option(None, help="Clinical table (CSV)."),
+    events: Optional[Path] = typer.Option(None, help="Events table (CSV)."),
+    workers: Optional[int] = typer.Option(None, help="Local worker processes (default: CPUs)."),
+    dask: Optional[str] = typer.Option(None, "--dask", help="Dask scheduler address (tcp://host:8786)."),
+    resample_masks: bool = typer.Option(
+        False, "--resample-masks", help="Resample masks onto the image grid instead of failing."
+    ),
+    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
+    lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class mask."),
+    liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class mask."),
+    phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
+    baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Analyse a cohort: write one Parquet table per kind into OUT."""
+    from metevo.pipeline import analyze as run
+
+    options = _cohort_options(
+        lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
+    )
+    cohort = _open(manifest, clinical, events, options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(cohort, out, workers=workers, dask_address=dask, progress=progress)
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    _summarise(result)
+
+
+def _summarise(result) -> None:
+    typer.echo(
+        f"analysed {result.n_patients} patient(s); tables in {result.out_dir}: "
+        f"{', '.join(t + '.parquet' for t in result.tables)}, failures.parquet"
+    )
+    if len(result.failures):
+        typer.secho(f"{len(result.failures)} failure(s):", fg=typer.colors.RED, err=True)
+        for row in result.failures.itertuples():
+            typer.secho(f"  {row.patient_id} [{row.stage}] {row.error_type}: {row.error}", err=True)
+
+
+@app.command()
+def validate(
+    manifest: Path = typer.Argument(..., help="Cohort manifest (CSV or Parquet)."),
+    clinical: Optional[Path] = typer.Option(None, help="Clinical table (CSV)."),
+    events: Optional[Path] = typer.Option(None, help="Events table (CSV)."),
+    resample_masks: bool = typer.Option(False, "--resample-masks"),
+    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
+    lesion_label: Optional[int] = typer.Option(None),
+    liver_label: Optional[int] = typer.Option(None),
+    phase: Optional[str] = typer.Option(None),
+    baseline_window_days: int = typer.Option(28),
+) -> None:
+    """Check a cohort (tables, dates, files readable, mask geometry and values) without analysing.
+
+    Exit status 0 when every scan passes, 1 otherwise.
+    """
+    from metevo.validation import validate_cohort
+
+    options = _cohort_options(
+        lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
+    )
+    cohort = _open(manifest, clinical, events, options)
+    report = validate_cohort(cohort)
+    bad = report[report.status != "ok"]
+    n_pat = report.patient_id.nunique()
+    typer.echo(
+        f"{len(report)} scan(s) of {n_pat} patient(s) checked; {len(bad)} problem(s)."
+    )
+    for row in bad.itertuples():
+        where = row.patient_id + (f" {row.timepoint}" if row.timepoint else "")
+        typer.secho(f"  {where}: {row.message}", fg=typer.colors.RED)
+    if len(bad):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("metevo_demo"), "--out", "-o", help="Output folder."),
+    patients: int = typer.Option(8, "--patients", help="Number of synthetic patients."),
+    seed: int = typer.Option(0, help="Random seed of the synthetic cohort."),
+    size: str = typer.Option("tiny", help="Synthetic grid: tiny, small or full."),
+    workers: Optional[int] = typer.Option(None, help="Local worker processes."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Generate the synthetic cohort and run every analysis stage on it.
+
+    Writes the cohort to OUT/cohort and the tables and figures to OUT/analysis.
+    """
+    from metevo.demo import run_demo
+
+    run_demo(out, n_patients=patients, seed=seed, size=size, workers=workers, progress=progress, echo=typer.echo)
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="metevo")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
