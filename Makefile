@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.metevo-installed
 DEMO_OUT ?= metevo_demo
-PYTEST_ARGS ?= -m "not slow"
+PYTEST_ARGS ?= -m "not slow" --nbmake tests notebooks
 
 .PHONY: demo test install clean-venv
 
