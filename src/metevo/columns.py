@@ -287,3 +287,49 @@ class Patients:
         DURATION_OF_RESPONSE_DAYS, ETS, DEPTH_OF_RESPONSE, TIME_TO_NADIR_DAYS, TGK_MODEL,
         TGK_G_PER_DAY, TGK_D_PER_DAY, TGK_STATUS, TGR_PCT_PER_MONTH,
     )
+
+
+class SegmentationLog:
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    STATUS = "status"
+    SECONDS = "seconds"
+    LIVER_VOLUME_ML = "liver_volume_ml"
+    LESION_VOLUME_ML = "lesion_volume_ml"
+    ERROR = "error"
+    STATUSES = ("computed", "reused", "failed")
+    COLUMNS = (PATIENT_ID, TIMEPOINT, STATUS, SECONDS, LIVER_VOLUME_ML, LESION_VOLUME_ML, ERROR)
+
+
+class SegmentationEval:
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    STRUCTURE = "structure"
+    DICE = "dice"
+    REFERENCE_ML = "reference_ml"
+    PREDICTED_ML = "predicted_ml"
+    INTERSECTION_ML = "intersection_ml"
+    VOLUME_ERROR_ML = "volume_error_ml"
+    VOLUME_ERROR_PCT = "volume_error_pct"
+    N_REFERENCE_LESIONS = "n_reference_lesions"
+    N_PREDICTED_LESIONS = "n_predicted_lesions"
+    N_DETECTED_LESIONS = "n_detected_lesions"
+    PRECISION = "precision"
+    RECALL = "recall"
+    STRUCTURES = ("liver", "lesion")
+    COLUMNS = (
+        PATIENT_ID, TIMEPOINT, STRUCTURE, DICE, REFERENCE_ML, PREDICTED_ML, INTERSECTION_ML,
+        VOLUME_ERROR_ML, VOLUME_ERROR_PCT, N_REFERENCE_LESIONS, N_PREDICTED_LESIONS,
+        N_DETECTED_LESIONS, PRECISION, RECALL,
+    )
+
+
+class SegmentationEvalSummary:
+    STRUCTURE = "structure"
+    N_CASES = "n_cases"
+    GLOBAL_DICE = "global_dice"
+    MEAN_DICE = "mean_dice"
+    PRECISION = "precision"
+    RECALL = "recall"
+    MEAN_ABS_VOLUME_ERROR_ML = "mean_abs_volume_error_ml"
+    COLUMNS = (STRUCTURE, N_CASES, GLOBAL_DICE, MEAN_DICE, PRECISION, RECALL, MEAN_ABS_VOLUME_ERROR_ML)

@@ -1,0 +1,210 @@
+"""Segmentation models: a MONAI network built from a model card plus ``state_dict`` weights.
+
+Needs torch and MONAI only. Weights are loaded with ``torch.load(weights_only=True)``: a file
+holding pickled Python objects (a whole model, a training checkpoint with optimizer objects...)
+is refused, because unpickling can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from metevo.segmentation._card import ModelCard, file_sha256
+
+__all__ = ["DEMO_CARD", "SegmentationModel", "build_network", "load_model", "load_state_dict"]
+
+#: The demo model's card, shipped with the package.
+DEMO_CARD = Path(__file__).with_name("models") / "demo.json"
+
+
+def build_network(card: ModelCard) -> torch.nn.Module:
+    """Instantiate the card's MONAI network (random weights)."""
+    from monai.networks import nets
+
+    cls = getattr(nets, card.architecture)
+    try:
+        return cls(
+            spatial_dims=3,
+            in_channels=card.in_channels,
+            out_channels=card.out_channels,
+            **card.arguments,
+        )
+    except TypeError as exc:
+        raise ValueError(
+            f"model card {card.name!r}: {card.architecture} does not accept the arguments "
+            f"{sorted(card.arguments)}: {exc}. Fix 'arguments' (see monai.networks.nets."
+            f"{card.architecture})."
+        ) from exc
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a plain ``state_dict`` safely (``weights_only=True``); refuse pickled objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
+        raise ValueError(
+            f"weights file {path} is not a plain state_dict: it holds pickled Python objects, "
+            "which metevo refuses to load (torch.load(weights_only=True) failed: "
+            f"{str(exc).splitlines()[0]}). Save only the tensors: "
+            "torch.save(model.state_dict(), path)."
+        ) from exc
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        hint = ""
+        if isinstance(state, dict) and "state_dict" in state:
+            hint = " It looks like a training checkpoint: save checkpoint['state_dict'] alone."
+        raise ValueError(
+            f"weights file {path}: expected a state_dict (mapping of parameter names to tensors), "
+            f"found {type(state).__name__}.{hint}"
+        )
+    return state
+
+
+def _first_conv_in_channels(state: dict[str, torch.Tensor]) -> int | None:
+    for value in state.values():
+        if value.ndim == 5:
+            return int(value.shape[1])
+    return None
+
+
+class SegmentationModel:
+    """A model card and its network, ready for inference.
+
+    Parameters
+    ----------
+    card : ModelCard
+        What the network is and how to feed it.
+    network : torch.nn.Module
+        The network; when it comes from :func:`load_model` its weights match the card.
+    weights_sha256 : str, optional
+        Checksum of the weights (part of the provenance of every mask).
+
+    Examples
+    --------
+    >>> from metevo.segmentation import load_model
+    >>> model = load_model("demo")
+    >>> model.card.spacing_mm
+    (3.0, 3.0, 3.0)
+    """
+
+    def __init__(
+        self, card: ModelCard, network: torch.nn.Module, *, weights_sha256: str | None = None
+    ) -> None:
+        self.card = card
+        self.network = network
+        self.weights_sha256 = weights_sha256
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 over the weights and the card's preprocessing settings."""
+        digest = hashlib.sha256()
+        if self.weights_sha256 is not None:
+            digest.update(self.weights_sha256.encode())
+        else:
+            for key, value in sorted(self.network.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(json.dumps(self.card.preprocessing(), sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def n_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.network.parameters())
+
+    def __repr__(self) -> str:
+        c = self.card
+        return (
+            f"SegmentationModel(name={c.name!r}, architecture={c.architecture}, "
+            f"parameters={self.n_parameters():,}, spacing_mm={list(c.spacing_mm)}, "
+            f"patch_size={list(c.patch_size)}, labels={c.labels})"
+        )
+
+
+def load_model(model: str | Path | SegmentationModel) -> SegmentationModel:
+    """Load a model by name (``"demo"``) or from the path of its card (``.json``/``.yaml``).
+
+    The weights file named by the card is read with ``torch.load(weights_only=True)``, its
+    SHA-256 is checked against ``weights_sha256`` when the card has one, and the tensors must
+    match the network the card describes (input channels, classes, layer shapes).
+    """
+    if isinstance(model, SegmentationModel):
+        return model
+    if str(model) == "demo":
+        path = DEMO_CARD
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the demo model card {path} is missing from this installation; reinstall metevo."
+            )
+    else:
+        path = Path(model)
+        if path.is_dir():
+            cards = sorted(path.glob("*.json"))
+            if len(cards) != 1:
+                raise FileNotFoundError(
+                    f"model folder {path}: expected exactly one model card (*.json), found "
+                    f"{[c.name for c in cards]}; pass the card's path."
+                )
+            path = cards[0]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"model {str(model)!r}: no such card file; pass 'demo' or the path of a model card "
+                "(.json/.yaml) whose 'weights' names a state_dict file beside it."
+            )
+    card = ModelCard.read(path)
+    if not card.weights:
+        raise ValueError(f"model card {path}: 'weights' is empty; name the state_dict file.")
+    weights = path.parent / card.weights
+    sha = file_sha256(weights) if weights.is_file() else None
+    if sha is not None and card.weights_sha256 and sha != card.weights_sha256:
+        raise ValueError(
+            f"model card {path}: weights file {weights.name} has SHA-256 {sha[:12]}..., the card "
+            f"expects {card.weights_sha256[:12]}...; the card and the weights disagree (retrain, "
+            "or update 'weights_sha256' if the weights were replaced on purpose)."
+        )
+    state = load_state_dict(weights)
+    network = build_network(card)
+    n_in = _first_conv_in_channels(state)
+    if n_in is not None and n_in != card.in_channels:
+        raise ValueError(
+            f"model card {path}: the weights expect {n_in} input channels, the card says "
+            f"in_channels={card.in_channels}; the card and the weights disagree."
+        )
+    check_state_dict(network, state, where=f"model card {path}")
+    network.eval()
+    return SegmentationModel(card, network, weights_sha256=sha)
+
+
+def check_state_dict(network: torch.nn.Module, state: dict[str, Any], *, where: str) -> None:
+    """Load ``state`` into ``network``; a mismatch names the missing, extra and misshapen keys."""
+    own = network.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: weights {tuple(state[k].shape)} vs card {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(own[k].shape) != tuple(state[k].shape)
+    ]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
+        if extra:
+            parts.append(f"unexpected {len(extra)} keys (e.g. {extra[:3]})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
+        raise ValueError(
+            f"{where}: the weights do not fit the network the card describes: "
+            + "; ".join(parts)
+            + ". The card's architecture/arguments/labels and the weights disagree."
+        )
+    network.load_state_dict(state)

@@ -1,0 +1,418 @@
+"""Segment every CT of a manifest once: masks, provenance, resume, a new manifest.
+
+Layout of ``out_dir``::
+
+    manifest.csv                  the input manifest with lesion_mask / liver_mask filled in
+    segmentation_log.parquet      one row per scan: computed, reused or failed (and why)
+    masks/<patient>/<timepoint>/liver.nii.gz, lesions.nii.gz, provenance.json
+
+A scan is skipped when its ``provenance.json`` matches (same input bytes, model checksum,
+preprocessing settings, metevo version) and both masks exist. Every file is written to a
+temporary name and renamed, and the provenance is written last, so an interrupted run leaves
+no half-written mask that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metevo._version import __version__
+from metevo.columns import Manifest, SegmentationLog
+from metevo.exceptions import DataQualityWarning, ManifestError
+from metevo.segmentation._card import file_sha256
+
+__all__ = ["read_ct", "segment"]
+
+_MASK_OPTIONS = ("lesion_mask_kind", "lesion_label", "liver_mask_kind", "liver_label")
+_MASKS = "masks"
+
+
+def read_ct(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Read a CT with :func:`metevo.io.read_image`: ``(volume (x, y, z), LPS affine, header)``.
+
+    ``header`` holds ``size``, ``spacing``, ``origin`` and ``direction`` for writing masks on the
+    same grid. Integer volumes keep their dtype (cheaper to move to the GPU); others become
+    float32.
+    """
+    import SimpleITK as sitk
+
+    from metevo import io as mio
+    from metevo.segmentation._core import lps_affine
+
+    image = mio.read_image(path)
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(
+            f"{path}: expected a 3-D single-channel CT, found a {image.GetDimension()}-D image "
+            f"with {image.GetNumberOfComponentsPerPixel()} component(s) per voxel; give one "
+            "volume per scan."
+        )
+    array = sitk.GetArrayFromImage(image)
+    if not np.issubdtype(array.dtype, np.integer) or array.dtype.itemsize > 4:
+        array = array.astype(np.float32)
+    header = {
+        "size": tuple(image.GetSize()),
+        "spacing": tuple(image.GetSpacing()),
+        "origin": tuple(image.GetOrigin()),
+        "direction": tuple(image.GetDirection()),
+    }
+    affine = lps_affine(header["spacing"], header["origin"], header["direction"])
+    return np.ascontiguousarray(array.transpose(2, 1, 0)), affine, header
+
+
+def input_sha256(path: str | Path) -> str:
+    """SHA-256 of an image file, or of a DICOM folder's files (names and bytes, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(item.relative_to(path)).encode())
+        digest.update(file_sha256(item).encode())
+    return digest.hexdigest()
+
+
+def _load(path: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any], str]:
+    """Worker task: read the CT and hash its bytes."""
+    volume, affine, header = read_ct(path)
+    return volume, affine, header, input_sha256(path)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def _read_manifest(
+    manifest: str | Path | pd.DataFrame, base_dir: str | Path | None
+) -> tuple[pd.DataFrame, Path, str]:
+    if isinstance(manifest, pd.DataFrame):
+        table, base, source = manifest.copy(), Path(base_dir or Path.cwd()), "(DataFrame)"
+    else:
+        path = Path(manifest)
+        if not path.is_file():
+            raise FileNotFoundError(f"manifest {path} does not exist.")
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+        base, source = Path(base_dir) if base_dir else path.parent, str(path)
+    required = (Manifest.PATIENT_ID, Manifest.TIMEPOINT, Manifest.IMAGE)
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ManifestError(
+            f"manifest {source}: missing column(s) {missing}; segmentation needs "
+            f"{list(required)} (found {list(table.columns)})."
+        )
+    table[Manifest.PATIENT_ID] = table[Manifest.PATIENT_ID].astype(str).str.strip()
+    table[Manifest.TIMEPOINT] = table[Manifest.TIMEPOINT].astype(str).str.strip()
+    dup = table.duplicated([Manifest.PATIENT_ID, Manifest.TIMEPOINT], keep=False)
+    if dup.any():
+        first = table[dup].iloc[0]
+        raise ManifestError(
+            f"manifest {source}: patient {first[Manifest.PATIENT_ID]} has several rows for "
+            f"timepoint {first[Manifest.TIMEPOINT]!r}; each (patient_id, timepoint) must be unique."
+        )
+    blank = table[Manifest.IMAGE].isna() | (table[Manifest.IMAGE].astype(str).str.strip() == "")
+    if blank.any():
+        first = table[blank].iloc[0]
+        raise ManifestError(
+            f"manifest {source}: empty image path for patient {first[Manifest.PATIENT_ID]}, "
+            f"timepoint {first[Manifest.TIMEPOINT]}; every row needs its CT."
+        )
+    return table.reset_index(drop=True), base, source
+
+
+def _provenance(model: Any, sha: str, image: Path, overlap: float) -> dict[str, Any]:
+    return {
+        "metevo_version": __version__,
+        "model": {"name": model.card.name, "checksum": model.checksum},
+        "preprocessing": {**model.card.preprocessing(), "overlap": overlap},
+        "input": {"sha256": sha},
+    }
+
+
+def _matches(folder: Path, expected: dict[str, Any]) -> bool:
+    try:
+        found = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not all((folder / f).is_file() for f in ("liver.nii.gz", "lesions.nii.gz")):
+        return False
+    return {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_mask(mask_xyz: np.ndarray, header: dict[str, Any], path: Path) -> None:
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(mask_xyz.transpose(2, 1, 0)))
+    image.SetSpacing(header["spacing"])
+    image.SetOrigin(header["origin"])
+    image.SetDirection(header["direction"])
+    tmp = path.with_name(f".{path.name[: -len('.nii.gz')]}.{os.getpid()}.tmp.nii.gz")
+    sitk.WriteImage(image, str(tmp), True)
+    os.replace(tmp, path)
+
+
+def _prefetch(paths: list[str], num_workers: int) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, result or exception)`` in order, reading ahead in worker processes."""
+    if num_workers <= 0:
+        for i, p in enumerate(paths):
+            try:
+                yield i, _load(p)
+            except Exception as exc:  # recorded as a failed scan by the caller
+                yield i, exc
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=num_workers, mp_context=ctx) as pool:
+        ahead = num_workers + 1
+        futures = {i: pool.submit(_load, p) for i, p in enumerate(paths[:ahead])}
+        for i in range(len(paths)):
+            nxt = i + ahead
+            if nxt < len(paths):
+                futures[nxt] = pool.submit(_load, paths[nxt])
+            try:
+                yield i, futures.pop(i).result()
+            except Exception as exc:
+                yield i, exc
+
+
+def segment(
+    manifest: str | Path | pd.DataFrame,
+    model: Any = "demo",
+    out_dir: str | Path = "segmentation",
+    *,
+    device: str = "auto",
+    batch_size: int = 4,
+    overlap: float = 0.25,
+    precision: str = "auto",
+    num_workers: int | None = None,
+    overwrite: bool = False,
+    base_dir: str | Path | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Segment the liver and the lesions of every CT in a manifest, once.
+
+    Parameters
+    ----------
+    manifest : path or DataFrame
+        Needs ``patient_id``, ``timepoint`` and ``image`` (NIfTI, NRRD, MHA or a DICOM series
+        folder; relative paths resolve against the manifest's folder, or ``base_dir`` for a
+        DataFrame). Other columns are carried over.
+    model : str, path or SegmentationModel
+        ``"demo"``, the path of a model card, or a loaded model.
+    out_dir : path
+        Output folder (see the module docstring for its layout).
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:n]"``.
+    batch_size : int
+        Sliding windows per forward pass.
+    overlap : float
+        Sliding-window overlap (default 25 %).
+    precision : {"auto", "bf16", "fp32"}
+        ``"auto"``: bf16 autocast on CUDA, fp32 on the CPU.
+    num_workers : int, optional
+        Processes reading and decoding the next scans while the current one is segmented
+        (default 2 on CUDA, 0 on the CPU).
+    overwrite : bool
+        Recompute every scan even when its provenance matches.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The new manifest (also written to ``out_dir/manifest.csv``): the input columns, ``image``
+        as an absolute path, ``lesion_mask`` and ``liver_mask`` relative to ``out_dir`` (empty
+        for a scan that failed), ``lesion_mask_kind`` / ``liver_mask_kind`` ``"binary"``. It is
+        ready for :func:`metevo.open_cohort` and ``metevo analyze``. The per-scan log is in
+        ``out_dir/segmentation_log.parquet`` and in ``.attrs["log"]``.
+
+    Warns
+    -----
+    DataQualityWarning
+        When some scans could not be segmented (they are listed in the log; the others are done)
+        or a CT's intensities do not look like HU.
+
+    Examples
+    --------
+    >>> import metevo
+    >>> from metevo.segmentation import segment
+    >>> demo = metevo.datasets.load_demo_cohort()                    # doctest: +SKIP
+    >>> new = segment(demo.manifest_path, "demo", "demo_masks")       # doctest: +SKIP
+    """
+    import torch
+
+    from metevo.segmentation._core import _resolve_device, predict_labels
+    from metevo.segmentation._model import load_model
+
+    table, base, source = _read_manifest(manifest, base_dir)
+    seg_model = load_model(model)
+    dev = _resolve_device(device)
+    network = seg_model.network.to(dev).eval()
+    if num_workers is None:
+        num_workers = 2 if dev.type == "cuda" else 0
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    card = seg_model.card
+
+    images = []
+    for value in table[Manifest.IMAGE]:
+        p = Path(str(value).strip())
+        images.append(p if p.is_absolute() else (base / p))
+    folders = [
+        out_dir / _MASKS / _safe(pid) / _safe(tp)
+        for pid, tp in zip(table[Manifest.PATIENT_ID], table[Manifest.TIMEPOINT], strict=True)
+    ]
+    log: list[dict[str, Any]] = []
+    todo: list[int] = []
+    for i, (img, folder) in enumerate(zip(images, folders, strict=True)):
+        if not overwrite and (folder / "provenance.json").is_file() and img.exists():
+            expected = _provenance(seg_model, input_sha256(img), img, overlap)
+            if _matches(folder, expected):
+                log.append(_log_row(table, i, "reused", 0.0, "", folder))
+                continue
+        todo.append(i)
+
+    iterator = _prefetch([str(images[i]) for i in todo], num_workers)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, total=len(todo), desc="segment", unit="scan")
+    for j, loaded in iterator:
+        i = todo[j]
+        pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
+        where = f"patient {pid}, timepoint {tp} ({images[i]})"
+        tick = time.perf_counter()
+        try:
+            if isinstance(loaded, Exception):
+                raise loaded
+            volume, affine, header, sha = loaded
+            labels = predict_labels(
+                network,
+                volume,
+                affine,
+                card,
+                device=dev,
+                sw_batch_size=batch_size,
+                overlap=overlap,
+                precision=precision,
+                where=where,
+            )
+            folder = folders[i]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "provenance.json").unlink(missing_ok=True)
+            lesion = labels == card.labels["lesion"]
+            liver = (labels == card.labels["liver"]) | lesion
+            _write_mask(liver.astype(np.uint8), header, folder / "liver.nii.gz")
+            _write_mask(lesion.astype(np.uint8), header, folder / "lesions.nii.gz")
+            seconds = time.perf_counter() - tick
+            record = _provenance(seg_model, sha, images[i], overlap)
+            record["written"] = {
+                "image": str(images[i]),
+                "device": str(dev),
+                "precision": precision,
+                "seconds": round(seconds, 3),
+                "torch": torch.__version__,
+                "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            _write_json(folder / "provenance.json", record)
+            log.append(_log_row(table, i, "computed", seconds, "", folder))
+        except Exception as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):  # pragma: no cover
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            log.append(
+                _log_row(
+                    table,
+                    i,
+                    "failed",
+                    time.perf_counter() - tick,
+                    f"{type(exc).__name__}: {first}",
+                    None,
+                )
+            )
+
+    log_df = (
+        pd.DataFrame(log, columns=list(SegmentationLog.COLUMNS))
+        .sort_values([SegmentationLog.PATIENT_ID, SegmentationLog.TIMEPOINT])
+        .reset_index(drop=True)
+    )
+    ok = {
+        (r[SegmentationLog.PATIENT_ID], r[SegmentationLog.TIMEPOINT])
+        for r in log
+        if r["status"] != "failed"
+    }
+    new = table.drop(columns=[c for c in _MASK_OPTIONS if c in table.columns]).copy()
+    new[Manifest.IMAGE] = [str(p.resolve()) for p in images]
+    rel = [os.path.relpath(f, out_dir) for f in folders]
+    keys = list(zip(table[Manifest.PATIENT_ID], table[Manifest.TIMEPOINT], strict=True))
+    new[Manifest.LESION_MASK] = [
+        str(Path(r) / "lesions.nii.gz") if k in ok else "" for r, k in zip(rel, keys, strict=True)
+    ]
+    new[Manifest.LIVER_MASK] = [
+        str(Path(r) / "liver.nii.gz") if k in ok else "" for r, k in zip(rel, keys, strict=True)
+    ]
+    new["lesion_mask_kind"] = "binary"
+    new["liver_mask_kind"] = "binary"
+    tmp = out_dir / f".manifest.{os.getpid()}.tmp.csv"
+    new.to_csv(tmp, index=False)
+    os.replace(tmp, out_dir / "manifest.csv")
+    tmp = out_dir / f".segmentation_log.{os.getpid()}.tmp.parquet"
+    log_df.to_parquet(tmp, index=False)
+    os.replace(tmp, out_dir / "segmentation_log.parquet")
+    failed = log_df[log_df[SegmentationLog.STATUS] == "failed"]
+    if len(failed):
+        lines = "; ".join(
+            f"{r.patient_id} {r.timepoint}: {r.error}" for r in failed.head(5).itertuples()
+        )
+        warnings.warn(
+            f"{len(failed)} of {len(log_df)} scans from {source} could not be segmented (their "
+            f"mask paths are left empty in {out_dir / 'manifest.csv'}): {lines}"
+            f"{' ...' if len(failed) > 5 else ''}. Fix or remove those rows and run again; the "
+            "scans already done are reused.",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    new.attrs["log"] = log_df
+    return new
+
+
+def _log_row(
+    table: pd.DataFrame, i: int, status: str, seconds: float, error: str, folder: Path | None
+) -> dict[str, Any]:
+    liver_ml = lesion_ml = np.nan
+    if folder is not None:
+        liver_ml, lesion_ml = _volumes(folder)
+    return {
+        SegmentationLog.PATIENT_ID: table.at[i, Manifest.PATIENT_ID],
+        SegmentationLog.TIMEPOINT: table.at[i, Manifest.TIMEPOINT],
+        SegmentationLog.STATUS: status,
+        SegmentationLog.SECONDS: float(seconds),
+        SegmentationLog.LIVER_VOLUME_ML: liver_ml,
+        SegmentationLog.LESION_VOLUME_ML: lesion_ml,
+        SegmentationLog.ERROR: error,
+    }
+
+
+def _volumes(folder: Path) -> tuple[float, float]:
+    import SimpleITK as sitk
+
+    out = []
+    for name in ("liver.nii.gz", "lesions.nii.gz"):
+        image = sitk.ReadImage(str(folder / name))
+        voxel_ml = float(np.prod(image.GetSpacing())) / 1000.0
+        out.append(float(np.count_nonzero(sitk.GetArrayViewFromImage(image))) * voxel_ml)
+    return out[0], out[1]
