@@ -96,3 +96,20 @@ def make_mini_cohort(root: Path, n_patients: int = 3, n_visits: int = 3, *, shap
 def mini_cohort(tmp_path) -> dict:
     """A fresh hand-made 3-patient cohort in ``tmp_path`` (tests may damage it)."""
     return make_mini_cohort(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_analysis(tiny_cohort, tmp_path_factory):
+    """The tiny synthetic cohort analysed once by every pipeline stage (``metevo.analyze``).
+
+    Shared by the tests of every stage and by the data-dictionary test; returns the
+    :class:`metevo.AnalysisResult`.
+    """
+    import warnings
+
+    from metevo import analyze, open_cohort
+
+    cohort = open_cohort(tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stage warnings are checked by the stages' own tests
+        return analyze(cohort, tmp_path_factory.mktemp("tiny_analysis"), workers=2, progress=False)

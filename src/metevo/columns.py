@@ -71,6 +71,7 @@ class Scans:
     LESION_VOXELS = "lesion_voxels"
     LESION_VOLUME_ML = "lesion_volume_ml"
     LIVER_VOLUME_ML = "liver_volume_ml"
+    LIVER_TOTAL_VOLUME_ML = "liver_total_volume_ml"
     MASK_EMPTY = "mask_empty"
     LIVER_IN_FOV = "liver_in_fov"
     REGISTRATION_OK = "registration_ok"

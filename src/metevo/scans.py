@@ -51,11 +51,14 @@ def scan_row(scan: Scan, patient: Patient) -> dict:
     notes.extend(n for n in patient.protocol_notes if f" at {scan.timepoint}" in n)
     if liver is None:
         liver_ml = float("nan")
+        total_ml = float("nan")
         in_fov = None
         notes.append("no liver mask")
     else:
         liver_arr = sitk.GetArrayViewFromImage(liver)
         liver_ml = float(np.count_nonzero(liver_arr)) * voxel_ml
+        lesion_arr = sitk.GetArrayViewFromImage(lesion)
+        total_ml = float(np.count_nonzero((liver_arr != 0) | (lesion_arr != 0))) * voxel_ml
         in_fov = liver_in_field_of_view(liver)
         if liver_ml == 0:
             notes.append("empty liver mask")
@@ -82,6 +85,7 @@ def scan_row(scan: Scan, patient: Patient) -> dict:
         Scans.LESION_VOXELS: lesion_voxels,
         Scans.LESION_VOLUME_ML: lesion_voxels * voxel_ml,
         Scans.LIVER_VOLUME_ML: liver_ml,
+        Scans.LIVER_TOTAL_VOLUME_ML: total_ml,
         Scans.MASK_EMPTY: lesion_voxels == 0,
         Scans.LIVER_IN_FOV: in_fov,
         Scans.QC_FLAG: "warning" if qc_problems else "ok",
@@ -123,6 +127,7 @@ _COLUMNS = [
     Scans.LESION_VOXELS,
     Scans.LESION_VOLUME_ML,
     Scans.LIVER_VOLUME_ML,
+    Scans.LIVER_TOTAL_VOLUME_ML,
     Scans.MASK_EMPTY,
     Scans.LIVER_IN_FOV,
     Scans.QC_FLAG,
