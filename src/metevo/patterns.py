@@ -120,6 +120,16 @@ def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
     return "stable"
 
 
+def _import_tslearn(module: str) -> Any:
+    """Import a tslearn module without its "h5py not installed" notice (not used here)."""
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="h5py not installed", category=UserWarning)
+        return importlib.import_module(f"tslearn.{module}")
+
+
 def _unique_names(names: list[str]) -> list[str]:
     out, seen = [], {}
     counts = {n: names.count(n) for n in names}
@@ -336,10 +346,10 @@ class EvolutionPatterns:
                 k, covariance_type="full", n_init=n_init, random_state=seed, reg_covar=1e-4
             ).fit(data)
         if self.method == "kshape":
-            from tslearn.clustering import KShape
+            KShape = _import_tslearn("clustering").KShape  # noqa: N806
 
             return KShape(n_clusters=k, n_init=n_init, random_state=seed).fit(data)
-        from tslearn.clustering import TimeSeriesKMeans
+        TimeSeriesKMeans = _import_tslearn("clustering").TimeSeriesKMeans  # noqa: N806
 
         return TimeSeriesKMeans(
             n_clusters=k, metric=self.method, n_init=n_init, random_state=seed, max_iter=50
@@ -353,7 +363,7 @@ class EvolutionPatterns:
         if self.method == "gmm":
             return -np.log(np.clip(fitted.predict_proba(data), 1e-300, None))
         if self.method in ("dtw", "softdtw"):
-            from tslearn.metrics import cdist_dtw
+            cdist_dtw = _import_tslearn("metrics").cdist_dtw
 
             return cdist_dtw(data, fitted.cluster_centers_) ** 2
         if self.method == "kshape":
@@ -385,7 +395,7 @@ class EvolutionPatterns:
             out["calinski_harabasz"] = float(calinski_harabasz_score(data, labels))
             out["bic"] = float(fitted.bic(data))
         else:
-            from tslearn.clustering import silhouette_score as ts_silhouette
+            ts_silhouette = _import_tslearn("clustering").silhouette_score
 
             metric = "euclidean" if self.method in ("euclidean", "kshape") else self.method
             if np.unique(ls).size >= 2:
