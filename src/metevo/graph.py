@@ -58,7 +58,7 @@ from metevo.columns import Lesions as L
 from metevo.columns import Registrations as R
 from metevo.columns import Scans as S
 from metevo.exceptions import GeometryError, RegistrationWarning
-from metevo.lesions import LESION_MEASUREMENTS, label_lesions, liver_in_fov, measure_lesions
+from metevo.lesions import label_lesions, liver_in_fov, measure_lesions
 from metevo.registration import Registration, compose, register_pair
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,12 +187,17 @@ def match_lesions(
     steps = np.array(later.GetSpacing()[::-1]) / min(later.GetSpacing())  # voxel size in steps
     reach = np.ceil(max_dilation / steps).astype(int)  # voxels reached by the last round, per axis
     pad = reach + 2
-    boxes = [np.array([[s.start for s in b], [s.stop - 1 for s in b]]) for b in later_boxes.values()]
+    boxes = [
+        np.array([[s.start for s in b], [s.stop - 1 for s in b]]) for b in later_boxes.values()
+    ]
     for box in earlier_boxes.values():
         corners = _box_corners(box)
         phys = [earlier.TransformContinuousIndexToPhysicalPoint(c[::-1].tolist()) for c in corners]
         idx = np.array(
-            [later.TransformPhysicalPointToContinuousIndex(inverse.TransformPoint(p))[::-1] for p in phys]
+            [
+                later.TransformPhysicalPointToContinuousIndex(inverse.TransformPoint(p))[::-1]
+                for p in phys
+            ]
         )
         boxes.append(np.array([np.floor(idx.min(axis=0)), np.ceil(idx.max(axis=0))]))
     allb = np.array(boxes)
@@ -207,7 +212,12 @@ def match_lesions(
     reference.SetDirection(later.GetDirection())
     reference.SetOrigin(later.TransformIndexToPhysicalPoint([int(v) for v in lo[::-1]]))
     moved = sitk.Resample(
-        sitk.Cast(earlier, sitk.sitkUInt32), reference, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt32
+        sitk.Cast(earlier, sitk.sitkUInt32),
+        reference,
+        transform,
+        sitk.sitkNearestNeighbor,
+        0,
+        sitk.sitkUInt32,
     )
     m_arr = sitk.GetArrayFromImage(moved)
     f_arr = np.asarray(later_arr[roi])
@@ -225,11 +235,24 @@ def match_lesions(
     overlaps: dict[tuple[int, int], np.ndarray] = {}
     for a, (abox, adist, asize) in m_les.items():
         for b, (bbox, bdist, bsize) in f_les.items():
-            inter_box = [(max(x.start, y.start), min(x.stop, y.stop)) for x, y in zip(abox, bbox, strict=True)]
+            inter_box = [
+                (max(x.start, y.start), min(x.stop, y.stop))
+                for x, y in zip(abox, bbox, strict=True)
+            ]
             if any(s >= e for s, e in inter_box):
                 continue
-            da = adist[tuple(slice(s - x.start, e - x.start) for (s, e), x in zip(inter_box, abox, strict=True))]
-            db = bdist[tuple(slice(s - y.start, e - y.start) for (s, e), y in zip(inter_box, bbox, strict=True))]
+            da = adist[
+                tuple(
+                    slice(s - x.start, e - x.start)
+                    for (s, e), x in zip(inter_box, abox, strict=True)
+                )
+            ]
+            db = bdist[
+                tuple(
+                    slice(s - y.start, e - y.start)
+                    for (s, e), y in zip(inter_box, bbox, strict=True)
+                )
+            ]
             both = np.minimum(np.maximum(da, db), max_dilation + 1).ravel()
             inter = np.cumsum(np.bincount(both, minlength=max_dilation + 2))[: max_dilation + 1]
             if inter[-1] == 0:
@@ -254,9 +277,12 @@ def match_lesions(
 
     centroid_m = _centroids(m_arr, reference)
     centroid_f = _centroids(f_arr, reference)
-    out = pd.DataFrame(rows, columns=[E.LESION_ID_FROM, E.LESION_ID_TO, E.OVERLAP, E.DILATION_VOXELS])
+    out = pd.DataFrame(
+        rows, columns=[E.LESION_ID_FROM, E.LESION_ID_TO, E.OVERLAP, E.DILATION_VOXELS]
+    )
     out[E.DISTANCE_MM] = [
-        float(np.linalg.norm(centroid_m[a] - centroid_f[b])) for a, b in zip(out[E.LESION_ID_FROM], out[E.LESION_ID_TO], strict=True)
+        float(np.linalg.norm(centroid_m[a] - centroid_f[b]))
+        for a, b in zip(out[E.LESION_ID_FROM], out[E.LESION_ID_TO], strict=True)
     ]
     out = out.sort_values([E.LESION_ID_FROM, E.LESION_ID_TO], ignore_index=True)
     return out[[E.LESION_ID_FROM, E.LESION_ID_TO, E.OVERLAP, E.DISTANCE_MM, E.DILATION_VOXELS]]
@@ -290,7 +316,9 @@ def _label_boxes(arr: np.ndarray, ids: Sequence[int] | None) -> dict[int, tuple[
     dense = np.where(np.isin(crop, labels), np.searchsorted(labels, crop) + 1, 0)
     out = {}
     for lab, sl in zip(labels, ndimage.find_objects(dense), strict=True):
-        out[int(lab)] = tuple(slice(s.start + b.start, s.stop + b.start) for s, b in zip(sl, box, strict=True))
+        out[int(lab)] = tuple(
+            slice(s.start + b.start, s.stop + b.start) for s, b in zip(sl, box, strict=True)
+        )
     return out
 
 
@@ -320,7 +348,9 @@ def _dilation_maps(
             dist = np.ceil(edt - 1e-6).astype(np.int32)
         else:
             dist = np.where(mask, 0, 1).astype(np.int32)
-        sizes = np.cumsum(np.bincount(np.minimum(dist, max_dilation + 1).ravel(), minlength=max_dilation + 2))
+        sizes = np.cumsum(
+            np.bincount(np.minimum(dist, max_dilation + 1).ravel(), minlength=max_dilation + 2)
+        )
         out[lab] = (big, dist, sizes[: max_dilation + 1].astype(float))
     return out
 
@@ -332,7 +362,9 @@ def _centroids(arr: np.ndarray, reference: sitk.Image) -> dict[int, np.ndarray]:
         return {}
     com = ndimage.center_of_mass(np.ones_like(arr, dtype=np.uint8), arr, labels)
     return {
-        int(lab): np.array(reference.TransformContinuousIndexToPhysicalPoint(list(map(float, c[::-1]))))
+        int(lab): np.array(
+            reference.TransformContinuousIndexToPhysicalPoint(list(map(float, c[::-1])))
+        )
         for lab, c in zip(labels, com, strict=True)
     }
 
@@ -393,7 +425,9 @@ def change_classes(
 
 
 def _tracks(g: nx.DiGraph, order: Mapping[str, int]) -> tuple[dict, pd.DataFrame]:
-    groups = [sorted(c, key=lambda n: (order[n[0]], n[1])) for c in nx.weakly_connected_components(g)]
+    groups = [
+        sorted(c, key=lambda n: (order[n[0]], n[1])) for c in nx.weakly_connected_components(g)
+    ]
     groups.sort(key=lambda c: (order[c[0][0]], c[0][1]))
     track_of = {}
     rows = []
@@ -425,7 +459,15 @@ def _tracks(g: nx.DiGraph, order: Mapping[str, int]) -> tuple[dict, pd.DataFrame
             }
         )
     return track_of, pd.DataFrame(
-        rows, columns=["track_id", "track_class", "n_lesions", "n_visits", "first_timepoint", "last_timepoint"]
+        rows,
+        columns=[
+            "track_id",
+            "track_class",
+            "n_lesions",
+            "n_visits",
+            "first_timepoint",
+            "last_timepoint",
+        ],
     )
 
 
@@ -479,21 +521,34 @@ class LesionGraph:
         self.transforms_to_baseline = dict(transforms_to_baseline or {})
         self.timings = dict(timings or {})
         self.registrations = (
-            registrations if registrations is not None else pd.DataFrame(columns=list(REGISTRATION_COLUMNS))
+            registrations
+            if registrations is not None
+            else pd.DataFrame(columns=list(REGISTRATION_COLUMNS))
         )
         order = {tp: i for i, tp in enumerate(self.timepoints)}
         keys = list(zip(nodes[L.TIMEPOINT], nodes[L.LESION_ID].astype(int), strict=True))
         pairs = [
             ((a, int(b)), (c, int(d)))
             for a, b, c, d in zip(
-                edges[E.TIMEPOINT_FROM], edges[E.LESION_ID_FROM], edges[E.TIMEPOINT_TO], edges[E.LESION_ID_TO], strict=True
+                edges[E.TIMEPOINT_FROM],
+                edges[E.LESION_ID_FROM],
+                edges[E.TIMEPOINT_TO],
+                edges[E.LESION_ID_TO],
+                strict=True,
             )
         ]
         g = nx.DiGraph()
         for key, rec in zip(keys, nodes.to_dict("records"), strict=True):
             g.add_node(key, **rec)
         for pair, rec in zip(pairs, edges.to_dict("records"), strict=True):
-            g.add_edge(*pair, **{k: rec[k] for k in (E.OVERLAP, E.DISTANCE_MM, E.SKIP, E.DILATION_VOXELS) if k in rec})
+            g.add_edge(
+                *pair,
+                **{
+                    k: rec[k]
+                    for k in (E.OVERLAP, E.DISTANCE_MM, E.SKIP, E.DILATION_VOXELS)
+                    if k in rec
+                },
+            )
         classes = change_classes(keys, pairs, self.timepoints) if self.timepoints else {}
         track_of, self.tracks = _tracks(g, order)
         self.tracks.insert(0, L.PATIENT_ID, patient_id)
@@ -614,7 +669,10 @@ class LesionGraph:
         ax.invert_yaxis()
         present = [c for c in CHANGES if c in set(nodes.get(L.CHANGE, []))]
         ax.legend(
-            handles=[Line2D([], [], marker="o", linestyle="", color=CHANGE_COLORS[c], label=c) for c in present],
+            handles=[
+                Line2D([], [], marker="o", linestyle="", color=CHANGE_COLORS[c], label=c)
+                for c in present
+            ],
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             frameon=False,
@@ -694,7 +752,13 @@ def build_lesion_graph(
     timepoints = list(timepoints) if timepoints is not None else [f"V{i + 1}" for i in range(n)]
     dates = list(dates) if dates is not None else [pd.NaT] * n
     days = list(days) if days is not None else [pd.NA] * n
-    for name, seq in (("images", images), ("liver_masks", livers), ("timepoints", timepoints), ("dates", dates), ("days", days)):
+    for name, seq in (
+        ("images", images),
+        ("liver_masks", livers),
+        ("timepoints", timepoints),
+        ("dates", dates),
+        ("days", days),
+    ):
         if len(seq) != n:
             raise ValueError(
                 f"patient {patient_id!r}: {name} has {len(seq)} entries but lesion_masks has {n}; "
@@ -800,12 +864,21 @@ def build_lesion_graph(
                 later_ids=to_ids,
             )
             edge_rows.append(_edge_frame(m, patient_id, timepoints[i], timepoints[j], skip=True))
-    edges = pd.concat(edge_rows, ignore_index=True) if edge_rows else _edge_frame(_empty_matches(), patient_id, "", "", skip=False)
+    edges = (
+        pd.concat(edge_rows, ignore_index=True)
+        if edge_rows
+        else _edge_frame(_empty_matches(), patient_id, "", "", skip=False)
+    )
     timings["match"] = time.perf_counter() - t0
 
     reg_table = pd.DataFrame(
         [
-            {R.PATIENT_ID: patient_id, R.TIMEPOINT_FROM: timepoints[i - 1], R.TIMEPOINT_TO: timepoints[i], **regs[i - 1].to_row()}
+            {
+                R.PATIENT_ID: patient_id,
+                R.TIMEPOINT_FROM: timepoints[i - 1],
+                R.TIMEPOINT_TO: timepoints[i],
+                **regs[i - 1].to_row(),
+            }
             for i in range(1, n)
         ],
         columns=list(REGISTRATION_COLUMNS),
@@ -840,7 +913,9 @@ def _check_grid(a: sitk.Image, b: sitk.Image, what: str) -> None:
     check(a, b, what)
 
 
-def _edge_frame(m: pd.DataFrame, patient_id: str, tp_from: str, tp_to: str, *, skip: bool) -> pd.DataFrame:
+def _edge_frame(
+    m: pd.DataFrame, patient_id: str, tp_from: str, tp_to: str, *, skip: bool
+) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             E.PATIENT_ID: pd.Series([patient_id] * len(m), dtype=object),
@@ -857,7 +932,9 @@ def _edge_frame(m: pd.DataFrame, patient_id: str, tp_from: str, tp_to: str, *, s
     return out[list(EDGE_COLUMNS)]
 
 
-def _without(nodes: pd.DataFrame, edges: pd.DataFrame | None, tp: str, *, outgoing: bool) -> list[int]:
+def _without(
+    nodes: pd.DataFrame, edges: pd.DataFrame | None, tp: str, *, outgoing: bool
+) -> list[int]:
     ids = set(nodes.loc[nodes[L.TIMEPOINT] == tp, L.LESION_ID].astype(int))
     if edges is not None and len(edges):
         if outgoing:
@@ -895,7 +972,9 @@ def lesion_graph(patient: Patient, **options: Any) -> LesionGraph:
     t0 = time.perf_counter()
     scans = list(patient.scans)
     if not scans:
-        raise ValueError(f"patient {patient.patient_id}: no analysed scans; nothing to build a graph from.")
+        raise ValueError(
+            f"patient {patient.patient_id}: no analysed scans; nothing to build a graph from."
+        )
     masks, images, livers = [], [], []
     kinds = set()
     for scan in scans:
@@ -975,7 +1054,9 @@ def map_to_reference(
     rows = []
     for tp, pred in instances.items():
         if tp not in reference:
-            raise KeyError(f"timepoint {tp!r} has no reference instance image; found {sorted(reference)}.")
+            raise KeyError(
+                f"timepoint {tp!r} has no reference instance image; found {sorted(reference)}."
+            )
         ref = reference[tp]
         if pred.GetSize() != ref.GetSize():
             raise GeometryError(
@@ -990,13 +1071,19 @@ def map_to_reference(
         pairs = pd.DataFrame({"p": p[idx].astype(np.int64), "r": r[idx].astype(np.int64)})
         counts = pairs.value_counts().rename("n").reset_index()
         totals = counts.groupby("p")["n"].sum()
-        hit = counts[counts["r"] != 0].sort_values(["p", "n"], ascending=[True, False]).drop_duplicates("p")
+        hit = (
+            counts[counts["r"] != 0]
+            .sort_values(["p", "n"], ascending=[True, False])
+            .drop_duplicates("p")
+        )
         hit = hit.set_index("p")
         for pid, total in totals.items():
             n_best = int(hit.loc[pid, "n"]) if pid in hit.index else 0
             frac = n_best / total
             ref_id = int(hit.loc[pid, "r"]) if pid in hit.index and frac >= min_fraction else 0
-            rows.append({L.TIMEPOINT: tp, L.LESION_ID: int(pid), "reference_id": ref_id, "fraction": frac})
+            rows.append(
+                {L.TIMEPOINT: tp, L.LESION_ID: int(pid), "reference_id": ref_id, "fraction": frac}
+            )
     return pd.DataFrame(rows, columns=[L.TIMEPOINT, L.LESION_ID, "reference_id", "fraction"])
 
 
@@ -1038,13 +1125,23 @@ def score_graph(
         ``change_accuracy``, ``n_scored_lesions``.
     """
     key = dict(
-        zip(zip(mapping[L.TIMEPOINT], mapping[L.LESION_ID].astype(int), strict=True), mapping["reference_id"].astype(int), strict=True)
+        zip(
+            zip(mapping[L.TIMEPOINT], mapping[L.LESION_ID].astype(int), strict=True),
+            mapping["reference_id"].astype(int),
+            strict=True,
+        )
     )
 
     def _pairs(df: pd.DataFrame) -> list[tuple[tuple[str, int], tuple[str, int]]]:
         return [
             ((a, int(b)), (c, int(d)))
-            for a, b, c, d in zip(df[E.TIMEPOINT_FROM], df[E.LESION_ID_FROM], df[E.TIMEPOINT_TO], df[E.LESION_ID_TO], strict=True)
+            for a, b, c, d in zip(
+                df[E.TIMEPOINT_FROM],
+                df[E.LESION_ID_FROM],
+                df[E.TIMEPOINT_TO],
+                df[E.LESION_ID_TO],
+                strict=True,
+            )
         ]
 
     ref_pairs = set(_pairs(reference_edges))
@@ -1062,7 +1159,9 @@ def score_graph(
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
     if reference_nodes is not None:
-        ref_nodes = set(zip(reference_nodes[L.TIMEPOINT], reference_nodes[L.LESION_ID].astype(int), strict=True))
+        ref_nodes = set(
+            zip(reference_nodes[L.TIMEPOINT], reference_nodes[L.LESION_ID].astype(int), strict=True)
+        )
     else:
         ref_nodes = {(tp_, r) for (tp_, _), r in key.items() if r}
     for u, v in ref_pairs:

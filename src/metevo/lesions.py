@@ -272,9 +272,7 @@ def _near_liver(
     if not region.any():
         return np.zeros(tuple(s.stop - s.start for s in box), dtype=bool)
     dist = ndimage.distance_transform_edt(~region, sampling=spacing)
-    inner = tuple(
-        slice(s.start - b.start, s.stop - b.start) for s, b in zip(box, big, strict=True)
-    )
+    inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(box, big, strict=True))
     return dist[inner] <= margin_mm
 
 
@@ -427,7 +425,9 @@ def measure_lesions(
                 L.EQUIVALENT_DIAMETER_MM: (6.0 * volume_mm3 / math.pi) ** (1.0 / 3.0),
                 L.SURFACE_AREA_MM2: area,
                 L.SPHERICITY: (
-                    math.pi ** (1 / 3) * (6.0 * volume_mm3) ** (2 / 3) / area if area > 0 else np.nan
+                    math.pi ** (1 / 3) * (6.0 * volume_mm3) ** (2 / 3) / area
+                    if area > 0
+                    else np.nan
                 ),
                 L.CENTROID_X_MM: centroid[0],
                 L.CENTROID_Y_MM: centroid[1],

@@ -127,7 +127,7 @@ def register_pair(
     transform: str = "affine",
     deformable: bool = False,
     resolution_mm: float = 4.0,
-    max_iterations: int = 200,
+    max_iterations: int = 100,
     min_dice: float = 0.80,
     seed: int = 0,
     context: str = "",
@@ -177,7 +177,10 @@ def register_pair(
         raise ValueError(f"resolution_mm must be > 0; got {resolution_mm!r}.")
     use_liver = fixed_liver is not None and moving_liver is not None
     if use_liver:
-        f_frac, m_frac = _fraction(fixed_liver, resolution_mm), _fraction(moving_liver, resolution_mm)
+        f_frac, m_frac = (
+            _fraction(fixed_liver, resolution_mm),
+            _fraction(moving_liver, resolution_mm),
+        )
         f_bin, m_bin = f_frac >= 0.5, m_frac >= 0.5
         if _empty(f_bin) or _empty(m_bin):
             use_liver = False
@@ -188,7 +191,10 @@ def register_pair(
         init = _centroid_transform(f_bin, m_bin)
     else:
         f_bin = m_bin = None
-        f_feat, m_feat = _intensity_feature(fixed, resolution_mm), _intensity_feature(moving, resolution_mm)
+        f_feat, m_feat = (
+            _intensity_feature(fixed, resolution_mm),
+            _intensity_feature(moving, resolution_mm),
+        )
         driver, metric = "image", "correlation"
         init = _centroid_transform(f_feat > _HU_WINDOW[0] + 50, m_feat > _HU_WINDOW[0] + 50)
 
@@ -292,7 +298,9 @@ def resample_labels(
     labels: sitk.Image, reference: sitk.Image, transform: sitk.Transform
 ) -> sitk.Image:
     """Resample a label image onto ``reference``'s grid (nearest neighbour, 0 outside)."""
-    return sitk.Resample(labels, reference, transform, sitk.sitkNearestNeighbor, 0, labels.GetPixelID())
+    return sitk.Resample(
+        labels, reference, transform, sitk.sitkNearestNeighbor, 0, labels.GetPixelID()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,9 +327,14 @@ def _empty(binary: sitk.Image) -> bool:
 
 def _distance_feature(binary: sitk.Image) -> sitk.Image:
     dist = sitk.SignedMaurerDistanceMap(
-        sitk.Cast(binary, sitk.sitkUInt8), insideIsPositive=False, squaredDistance=False, useImageSpacing=True
+        sitk.Cast(binary, sitk.sitkUInt8),
+        insideIsPositive=False,
+        squaredDistance=False,
+        useImageSpacing=True,
     )
-    return sitk.Clamp(sitk.Cast(dist, sitk.sitkFloat32), sitk.sitkFloat32, -_DISTANCE_CLAMP_MM, _DISTANCE_CLAMP_MM)
+    return sitk.Clamp(
+        sitk.Cast(dist, sitk.sitkFloat32), sitk.sitkFloat32, -_DISTANCE_CLAMP_MM, _DISTANCE_CLAMP_MM
+    )
 
 
 def _crop_to(image: sitk.Image, binary: sitk.Image, *, margin_mm: float) -> sitk.Image:
@@ -331,7 +344,9 @@ def _crop_to(image: sitk.Image, binary: sitk.Image, *, margin_mm: float) -> sitk
     pad = np.ceil(margin_mm / np.array(image.GetSpacing()[::-1])).astype(int)
     lo = np.maximum(np.array([i.min() for i in idx]) - pad, 0)
     hi = np.minimum(np.array([i.max() for i in idx]) + pad + 1, size)
-    return sitk.RegionOfInterest(image, [int(v) for v in (hi - lo)[::-1]], [int(v) for v in lo[::-1]])
+    return sitk.RegionOfInterest(
+        image, [int(v) for v in (hi - lo)[::-1]], [int(v) for v in lo[::-1]]
+    )
 
 
 def _centroid(binary: sitk.Image) -> np.ndarray:
@@ -357,7 +372,9 @@ def _centroid_transform(f_bin: sitk.Image, m_bin: sitk.Image) -> sitk.Euler3DTra
     return t
 
 
-def _method(driver: str, max_iterations: int, seed: int, counter: list[int]) -> sitk.ImageRegistrationMethod:
+def _method(
+    driver: str, max_iterations: int, seed: int, counter: list[int]
+) -> sitk.ImageRegistrationMethod:
     method = sitk.ImageRegistrationMethod()
     if driver == "liver_mask":
         method.SetMetricAsMeanSquares()
@@ -393,7 +410,9 @@ def _bspline(fixed, moving, bulk, driver, max_iterations, seed, counter):
     mesh = [max(1, int(round(e / 50.0))) for e in extent]
     bspline = sitk.BSplineTransformInitializer(fixed, mesh)
     method = _method(driver, max_iterations, seed, counter)
-    method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=max_iterations // 2)
+    method.SetOptimizerAsLBFGSB(
+        gradientConvergenceTolerance=1e-5, numberOfIterations=max_iterations // 2
+    )
     method.SetShrinkFactorsPerLevel([1])
     method.SetSmoothingSigmasPerLevel([0.0])
     method.SetMovingInitialTransform(bulk)
@@ -411,7 +430,9 @@ def _dice(f_bin: sitk.Image, m_bin: sitk.Image, transform: sitk.Transform) -> fl
 
 
 def _correlation(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
-    moved = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, _HU_WINDOW[0], sitk.sitkFloat32)
+    moved = sitk.Resample(
+        moving, fixed, transform, sitk.sitkLinear, _HU_WINDOW[0], sitk.sitkFloat32
+    )
     a = sitk.GetArrayViewFromImage(fixed).ravel().astype(float)
     b = sitk.GetArrayViewFromImage(moved).ravel().astype(float)
     if a.std() == 0 or b.std() == 0:
