@@ -1,0 +1,340 @@
+"""``radiomic_features``: every lesion of a scan in one pass.
+
+Per lesion: crop once around its bounding box (with a margin for the 1 cm^3 intensity-peak
+sphere), interpolate the crop to isotropic voxels (IBSI 2.4, separable trilinear, grid centres
+aligned), re-segment (IBSI 2.5), discretise (IBSI 2.7), then compute the feature families.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from scipy import ndimage
+
+from metevo import columns as C
+from metevo.exceptions import DataQualityWarning, MaskValueError
+from metevo.radiomics._catalog import feature_names
+from metevo.radiomics._intensity import (
+    discretise,
+    intensity_histogram_features,
+    intensity_statistics,
+    ivh_features,
+)
+from metevo.radiomics._morphology import (
+    PEAK_RADIUS_MM,
+    local_intensity_features,
+    morphology_features,
+)
+from metevo.radiomics._settings import RadiomicsSettings, check_settings
+from metevo.radiomics._texture import texture_features
+
+__all__ = ["radiomic_features"]
+
+NOTE = "radiomics_note"
+
+
+def _as_image(obj: object, what: str) -> sitk.Image:
+    if isinstance(obj, sitk.Image):
+        return obj
+    if isinstance(obj, (str, Path)):
+        from metevo.io import read_image
+
+        return read_image(obj)
+    raise TypeError(
+        f"{what} must be a SimpleITK.Image or a path to an image file, found {type(obj).__name__}."
+    )
+
+
+def _check_grid(image: sitk.Image, mask: sitk.Image, context: str) -> None:
+    from metevo.io import check_same_grid
+
+    check_same_grid(image, mask, context=context)
+
+
+def _where(context: str) -> str:
+    return f"{context}: " if context else ""
+
+
+def _resample_axis(
+    a: np.ndarray, axis: int, old: float, new: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of ``a`` along ``axis`` from spacing ``old`` to ``new`` (centres aligned).
+
+    Returns the resampled array and, per new position, whether it lies inside the old extent.
+    """
+    n = a.shape[axis]
+    n_new = max(int(math.ceil(n * old / new)), 1)
+    pos = (n - 1) / 2.0 + (np.arange(n_new) - (n_new - 1) / 2.0) * new / old
+    inside = (pos >= -0.5) & (pos <= n - 0.5)
+    p = np.clip(pos, 0, n - 1)
+    i0 = np.floor(p).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = p - i0
+    shape = [1, 1, 1]
+    shape[axis] = n_new
+    w = w.reshape(shape)
+    out = np.take(a, i0, axis=axis) * (1.0 - w) + np.take(a, i1, axis=axis) * w
+    return out, inside
+
+
+def _resample(
+    img: np.ndarray, roi: np.ndarray, spacing: np.ndarray, new: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolate image (trilinear) and ROI (trilinear, >= 0.5) to ``new`` mm voxels.
+
+    Also returns which new voxels lie inside the crop's extent (the others are extrapolated
+    and do not count in the intensity-peak spheres).
+    """
+    m = roi.astype(np.float64)
+    inside = []
+    for axis in range(3):
+        img, ins = _resample_axis(img, axis, spacing[axis], new)
+        m, _ = _resample_axis(m, axis, spacing[axis], new)
+        inside.append(ins)
+    valid = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+    return img, m >= 0.5, valid
+
+
+def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
+    if settings.resegment_range is None and settings.discretisation != "fixed_bin_size":
+        return
+    lo, hi = float(image_array.min()), float(image_array.max())
+    if lo > -500.0 or hi < 100.0 or lo < -4000.0 or hi > 40000.0:
+        warnings.warn(
+            f"{_where(context)}image intensities range from {lo:g} to {hi:g}, which does not look "
+            "like CT in Hounsfield units (expected air near -1000 and soft tissue/contrast above "
+            "100). The CT settings (re-segmentation range, fixed bin size in HU) may be "
+            "meaningless: convert the image to HU, or pass settings suited to its units "
+            "(e.g. resegment_range=None, discretisation='fixed_bin_number').",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+
+
+def _lesion_features(
+    img_crop: np.ndarray,
+    roi: np.ndarray,
+    valid: np.ndarray,
+    spacing: np.ndarray,
+    settings: RadiomicsSettings,
+) -> tuple[dict[str, float], list[str]]:
+    notes: list[str] = []
+    if settings.resample:
+        img_crop, roi, valid = _resample(img_crop, roi, spacing, settings.spacing_mm)
+        spacing = np.full(3, settings.spacing_mm)
+        if settings.round_intensities:
+            img_crop = np.rint(img_crop)
+        if not roi.any():
+            notes.append(
+                f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
+                "(smaller than one new voxel): all features are NaN"
+            )
+            return {}, notes
+    morph = roi
+    if settings.resegment_range is not None:
+        lo, hi = settings.resegment_range
+        intensity_mask = morph & (img_crop >= lo) & (img_crop <= hi)
+    else:
+        intensity_mask = morph
+    feats: dict[str, float] = {}
+
+    # morphology on the ROI's bounding box (the mesh pads it itself)
+    idx = np.argwhere(morph)
+    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_i, hi_i, strict=True))
+    feats.update(morphology_features(morph[box], intensity_mask[box], img_crop[box], spacing))
+    n_morph = len(idx)
+    n_int = int(intensity_mask.sum())
+    if n_morph < 4:
+        notes.append(
+            f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
+            "need more voxels (NaN)"
+        )
+    if n_int == 0:
+        notes.append(
+            "no lesion voxel lies within the re-segmentation range "
+            f"{settings.resegment_range}: intensity and texture features are NaN"
+        )
+        return feats, notes
+    feats.update(local_intensity_features(img_crop, intensity_mask, spacing, valid))
+    x = img_crop[intensity_mask]
+    feats.update(intensity_statistics(x))
+    grey = discretise(img_crop, settings) if settings.discretisation != "fixed_bin_number" else None
+    if grey is None:
+        grey = np.ones(img_crop.shape, np.int64)
+        grey[intensity_mask] = discretise(x, settings)
+    below = intensity_mask & (grey < 1)
+    if below.any():
+        notes.append(
+            f"{int(below.sum())} voxel(s) below the first bin's lower bound were put in bin 1"
+        )
+        grey = np.maximum(grey, 1)
+    g_roi = grey[intensity_mask]
+    feats.update(intensity_histogram_features(g_roi))
+    if settings.ivh_bin_width is None:
+        feats.update(ivh_features(g_roi.astype(np.float64), 1.0))
+    else:
+        feats.update(ivh_features(x, settings.ivh_bin_width))
+    if float(x.min()) == float(x.max()):
+        notes.append(
+            "constant intensity: features dividing by the intensity spread (correlation, "
+            "information correlation, NGTDM coarseness, IVH) are NaN"
+        )
+    idx = np.argwhere(intensity_mask)
+    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_i, hi_i, strict=True))
+    feats.update(texture_features(grey[box], intensity_mask[box]))
+    return feats, notes
+
+
+def radiomic_features(
+    image: sitk.Image | str | Path,
+    mask: sitk.Image | str | Path,
+    *,
+    settings: RadiomicsSettings | str | None = None,
+    labels: list[int] | None = None,
+    context: str = "",
+    **options: object,
+) -> pd.DataFrame:
+    """IBSI-1 radiomic features of every lesion of a scan, one row per lesion label.
+
+    Parameters
+    ----------
+    image : SimpleITK.Image or path
+        The scan (HU for CT).
+    mask : SimpleITK.Image or path
+        Lesion mask on the image grid: binary (one lesion, label 1) or labelled
+        (one integer per lesion, 0 = background).
+    settings : RadiomicsSettings or str, optional
+        A settings object or a preset name: ``"ct_default"`` (default: 1 mm isotropic,
+        re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU) or
+        ``"ibsi_digital_phantom"``.
+    labels : list of int, optional
+        Only these lesion labels (default: every label present).
+    context : str
+        Where the scan comes from (e.g. ``"P001 V2"``), used in warnings and errors.
+    **options
+        Overrides of single settings, e.g. ``bin_width=10``, ``resample=False``
+        (see :class:`metevo.RadiomicsSettings`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lesion_id`` (int), then the feature columns in the order of
+        :func:`metevo.feature_catalog`, then ``radiomics_note`` (why features are NaN or how
+        the lesion was treated; empty when nothing is to say). Features that are undefined for
+        a lesion (1-voxel lesions have no convex hull or principal axes; a constant lesion has
+        no correlation) are NaN and the note says why; no warning is raised per lesion.
+
+    Raises
+    ------
+    TypeError
+        ``image`` or ``mask`` of an unsupported type.
+    metevo.exceptions.GeometryError
+        The mask is not on the image grid.
+    metevo.exceptions.MaskValueError
+        The mask holds negative or non-integer values, or a requested label is absent.
+
+    Warns
+    -----
+    metevo.exceptions.DataQualityWarning
+        The image range does not look like HU while CT settings are in use.
+
+    Examples
+    --------
+    >>> import numpy as np, SimpleITK as sitk, metevo
+    >>> rng = np.random.default_rng(0)
+    >>> arr = rng.normal(40, 20, (20, 40, 40)).round()
+    >>> arr[0, 0, 0], arr[0, 0, 1] = -1000, 300
+    >>> img = sitk.GetImageFromArray(arr); img.SetSpacing((0.8, 0.8, 2.5))
+    >>> lab = np.zeros(arr.shape, np.uint32); lab[8:12, 10:25, 10:25] = 1
+    >>> msk = sitk.GetImageFromArray(lab); msk.CopyInformation(img)
+    >>> table = metevo.radiomic_features(img, msk)
+    >>> int(table.loc[0, "lesion_id"]), round(table.loc[0, "morph_vol_approx_mm3"])
+    (1, 6750)
+    """
+    settings = check_settings(settings, **options)
+    image = _as_image(image, "image")
+    mask = _as_image(mask, "mask")
+    _check_grid(image, mask, context)
+    img = sitk.GetArrayViewFromImage(image)
+    lab = sitk.GetArrayViewFromImage(mask)
+    if not np.issubdtype(lab.dtype, np.integer):
+        rounded = np.rint(lab)
+        if not np.array_equal(rounded, lab):
+            raise MaskValueError(
+                f"{_where(context)}the lesion mask holds non-integer values (pixel type "
+                f"{mask.GetPixelIDTypeAsString()}); expected integer lesion labels. Threshold "
+                "or round the mask (0 = background, one integer per lesion)."
+            )
+        lab = rounded.astype(np.int64)
+    if lab.size and lab.min() < 0:
+        raise MaskValueError(
+            f"{_where(context)}the lesion mask holds negative values (minimum {lab.min()}); "
+            "expected 0 for background and positive lesion labels."
+        )
+    _check_hu(img, settings, context)
+    spacing = np.array(image.GetSpacing()[::-1], dtype=np.float64)  # (z, y, x)
+    max_label = int(lab.max()) if lab.size else 0
+    boxes = ndimage.find_objects(lab.astype(np.int64, copy=False)) if max_label else []
+    present = [i + 1 for i, b in enumerate(boxes) if b is not None]
+    if labels is not None:
+        missing = sorted(set(int(v) for v in labels) - set(present))
+        if missing:
+            raise MaskValueError(
+                f"{_where(context)}lesion label(s) {missing} are not in the mask; labels "
+                f"present: {present[:20]}{' ...' if len(present) > 20 else ''}."
+            )
+        present = sorted(set(int(v) for v in labels))
+    target = settings.spacing_mm if settings.resample else 0.0
+    margin = np.ceil((PEAK_RADIUS_MM + 2.0 * max(target, 0.0)) / spacing).astype(int) + 1
+    names = feature_names()
+    shape = np.array(img.shape)
+    rows: list[list[float]] = []
+    notes_out: list[str] = []
+    for label in present:
+        box = boxes[label - 1]
+        lo = np.array([s.start for s in box]) - margin
+        hi = np.array([s.stop for s in box]) + margin
+        clipped = bool((lo < 0).any() or (hi > shape).any())
+        lo, hi = np.maximum(lo, 0), np.minimum(hi, shape)
+        crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        img_crop = np.asarray(img[crop], dtype=np.float64)
+        roi = np.asarray(lab[crop]) == label
+        valid = np.ones(roi.shape, dtype=bool)
+        touches = bool(
+            any(s.start == 0 for s in box)
+            or any(s.stop == n for s, n in zip(box, shape, strict=True))
+        )
+        with np.errstate(all="ignore"):
+            feats, notes = _lesion_features(img_crop, roi, valid, spacing, settings)
+        if touches:
+            notes.append(
+                "the lesion touches the scan border: features describe its part in the scan"
+            )
+        elif clipped:
+            notes.append(
+                "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
+            )
+        rows.append([feats.get(n, math.nan) for n in names])
+        notes_out.append("; ".join(notes))
+    return _assemble(present, rows, notes_out, names)
+
+
+def _assemble(
+    labels: list[int], rows: list[list[float]], notes: list[str], names: list[str]
+) -> pd.DataFrame:
+    values = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    return pd.concat(
+        [
+            pd.DataFrame({C.LESION_ID: pd.Series(labels, dtype="int64")}),
+            pd.DataFrame(values, columns=names),
+            pd.DataFrame({NOTE: pd.Series(notes, dtype="string")}),
+        ],
+        axis=1,
+    )

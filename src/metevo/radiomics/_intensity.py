@@ -1,0 +1,148 @@
+"""Intensity features: statistics (IBSI-1 3.3), histogram (3.4), intensity-volume histogram
+(3.5), and the discretisation they rely on (IBSI 2.7)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from metevo.radiomics._settings import RadiomicsSettings
+
+__all__ = [
+    "discretise",
+    "intensity_histogram_features",
+    "intensity_statistics",
+    "ivh_features",
+]
+
+
+def discretise(x: np.ndarray, settings: RadiomicsSettings) -> np.ndarray:
+    """Grey levels (integers from 1) of the intensities ``x`` (IBSI 2.7).
+
+    Fixed bin size: ``floor((x - lower_bound) / bin_width) + 1`` with the lower bound fixed by
+    the settings (so grey levels are comparable between lesions and visits). Fixed bin number:
+    ``floor(n_bins (x - min) / (max - min)) + 1``, the maximum in bin ``n_bins``. ``"none"``:
+    the intensities rounded to integers.
+    """
+    if settings.discretisation == "fixed_bin_size":
+        lb = settings.lower_bound
+        if lb is None:
+            lb = float(x.min()) if x.size else 0.0
+        return (np.floor((x - lb) / settings.bin_width) + 1).astype(np.int64)
+    if settings.discretisation == "fixed_bin_number":
+        if x.size == 0:
+            return np.zeros(0, np.int64)
+        lo, hi = float(x.min()), float(x.max())
+        if hi == lo:
+            return np.ones(x.shape, np.int64)
+        g = np.floor(settings.n_bins * (x - lo) / (hi - lo)) + 1
+        return np.minimum(g, settings.n_bins).astype(np.int64)
+    return np.rint(x).astype(np.int64)
+
+
+def _moments(x: np.ndarray, prefix: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    mu = float(x.mean())
+    d = x - mu
+    m2 = float(np.mean(d**2))
+    out[f"{prefix}_mean"] = mu
+    out[f"{prefix}_var"] = m2
+    if m2 > 0:
+        out[f"{prefix}_skew"] = float(np.mean(d**3)) / m2**1.5
+        out[f"{prefix}_kurt"] = float(np.mean(d**4)) / m2**2 - 3.0
+    else:  # constant ROI: IBSI sets skewness and kurtosis to 0
+        out[f"{prefix}_skew"] = 0.0
+        out[f"{prefix}_kurt"] = 0.0
+    p10, p25, med, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
+    out[f"{prefix}_median"] = float(med)
+    out[f"{prefix}_min"] = float(x.min())
+    out[f"{prefix}_p10"] = float(p10)
+    out[f"{prefix}_p90"] = float(p90)
+    out[f"{prefix}_max"] = float(x.max())
+    out[f"{prefix}_iqr"] = float(p75 - p25)
+    out[f"{prefix}_range"] = float(x.max() - x.min())
+    out[f"{prefix}_mad"] = float(np.mean(np.abs(d)))
+    robust = x[(x >= p10) & (x <= p90)]
+    # with very few voxels no voxel may lie between the interpolated 10th and 90th percentiles
+    out[f"{prefix}_rmad"] = (
+        float(np.mean(np.abs(robust - robust.mean()))) if robust.size else math.nan
+    )
+    out[f"{prefix}_medad"] = float(np.mean(np.abs(x - med)))
+    out[f"{prefix}_cov"] = math.sqrt(m2) / mu if mu != 0 else math.nan
+    out[f"{prefix}_qcod"] = float((p75 - p25) / (p75 + p25)) if (p75 + p25) != 0 else math.nan
+    return out
+
+
+def intensity_statistics(x: np.ndarray) -> dict[str, float]:
+    """IBSI intensity-based statistics of the intensity-mask voxels ``x``."""
+    out = _moments(x.astype(np.float64), "stat")
+    out["stat_energy"] = float(np.sum(x.astype(np.float64) ** 2))
+    out["stat_rms"] = math.sqrt(out["stat_energy"] / x.size)
+    return out
+
+
+def intensity_histogram_features(g: np.ndarray) -> dict[str, float]:
+    """IBSI intensity histogram features of the grey levels ``g`` (integers >= 1).
+
+    The histogram runs over the grey levels from the lowest to the highest present; its
+    gradient uses central differences inside and one-sided differences at both ends.
+    """
+    out = _moments(g.astype(np.float64), "ih")
+    lo, hi = int(g.min()), int(g.max())
+    counts = np.bincount(g - lo, minlength=hi - lo + 1).astype(np.float64)
+    levels = np.arange(lo, hi + 1)
+    present = counts > 0
+    best = np.flatnonzero(counts == counts.max())
+    # several modes: the one closest to the mean, then the lowest
+    out["ih_mode"] = float(levels[best[np.argmin(np.abs(levels[best] - out["ih_mean"]))]])
+    p = counts[present] / counts.sum()
+    out["ih_entropy"] = float(-(p * np.log2(p)).sum())
+    out["ih_uniformity"] = float((p**2).sum())
+    if counts.size >= 2:
+        grad = np.gradient(counts)
+        out["ih_max_grad"] = float(grad.max())
+        out["ih_max_grad_g"] = float(levels[np.argmax(grad)])
+        out["ih_min_grad"] = float(grad.min())
+        out["ih_min_grad_g"] = float(levels[np.argmin(grad)])
+    else:
+        for k in ("ih_max_grad", "ih_max_grad_g", "ih_min_grad", "ih_min_grad_g"):
+            out[k] = math.nan
+    # order the keys like the catalogue (mode sits after max)
+    return out
+
+
+def ivh_features(values: np.ndarray, step: float) -> dict[str, float]:
+    """Intensity-volume histogram features (IBSI 3.5) on ``values`` in steps of ``step``.
+
+    ``values`` are grey levels (``step`` 1) or intensities rounded to ``step``. The volume
+    fraction ``nu(i)`` is the fraction of voxels with value >= i; the intensity fraction is
+    ``(i - min) / (max - min)``.
+    """
+    names = ("ivh_v10", "ivh_v90", "ivh_i10", "ivh_i90", "ivh_diff_v10_v90", "ivh_diff_i10_i90")
+    k = np.rint(values / step).astype(np.int64)
+    lo, hi = int(k.min()), int(k.max())
+    if hi == lo:
+        return dict.fromkeys(names, math.nan)
+    counts = np.bincount(k - lo, minlength=hi - lo + 1).astype(np.float64)
+    # nu[i] = fraction of voxels with level >= lo + i
+    nu = np.cumsum(counts[::-1])[::-1] / counts.sum()
+    levels = np.arange(lo, hi + 1)
+    gamma = (levels - lo) / (hi - lo)
+
+    def v_at(frac: float) -> float:
+        return float(nu[np.argmax(gamma >= frac)])
+
+    def i_at(frac: float) -> float:
+        below = nu < frac
+        return float(levels[np.argmax(below)] * step) if below.any() else float((hi + 1) * step)
+
+    out = {
+        "ivh_v10": v_at(0.1),
+        "ivh_v90": v_at(0.9),
+        "ivh_i10": i_at(0.1),
+        "ivh_i90": i_at(0.9),
+    }
+    out["ivh_diff_v10_v90"] = out["ivh_v10"] - out["ivh_v90"]
+    out["ivh_diff_i10_i90"] = out["ivh_i10"] - out["ivh_i90"]
+    return out

@@ -1,0 +1,240 @@
+"""Morphological features (IBSI-1 section 3.1) and local intensity features (section 3.2).
+
+All functions take arrays in (z, y, x) order with the voxel spacing in mm in the same order.
+Undefined values (a 1-voxel ROI has no convex hull and no principal axes) are NaN; callers
+run them under ``np.errstate(all="ignore")``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import fft as sp_fft
+from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial.distance import pdist
+from scipy.special import eval_legendre
+
+__all__ = ["local_intensity_features", "morphology_features"]
+
+# radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
+PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+
+
+def _mesh(morph: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from skimage.measure import marching_cubes
+
+    padded = np.pad(morph.astype(np.float32), 1)
+    verts, faces, _, _ = marching_cubes(padded, level=0.5, spacing=tuple(spacing))
+    return verts, faces
+
+
+def _div(a: float, b: float) -> float:
+    """``a / b``, NaN where ``b`` is 0 or not finite (degenerate ROI)."""
+    return a / b if (b != 0 and math.isfinite(b)) else math.nan
+
+
+def _ellipsoid_area(a: float, b: float, c: float) -> float:
+    """Surface of an ellipsoid with semi-axes a >= b >= c (IBSI 3.1.19 series, 20 terms)."""
+    if not a > 0:
+        return math.nan
+    alpha = math.sqrt(max(1.0 - b**2 / a**2, 0.0))
+    beta = math.sqrt(max(1.0 - c**2 / a**2, 0.0))
+    if alpha * beta == 0:
+        # at least two equal axes with a == b == c: a sphere (or a degenerate ellipsoid)
+        if alpha == 0 and beta == 0:
+            return 4.0 * math.pi * a * b
+    nu = np.arange(21)
+    x = (alpha**2 + beta**2) / (2.0 * alpha * beta) if alpha * beta > 0 else 1.0
+    terms = (alpha * beta) ** nu / (1.0 - 4.0 * nu**2) * eval_legendre(nu, x)
+    return float(4.0 * math.pi * a * b * terms.sum())
+
+
+def _spatial_autocorrelation(
+    values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
+) -> tuple[float, float]:
+    """Moran's I and Geary's C with inverse-distance weights over all voxel pairs (IBSI 3.1.26-27).
+
+    The double sums over voxel pairs are evaluated exactly as correlations of the masked
+    fields with the kernel ``1 / |d|`` (``d`` the displacement in mm, 0 at ``d = 0``), by FFT:
+    ``sum_ij w_ij a_i b_j = sum_i a_i (w * b)_i``.
+    """
+    n = int(mask.sum())
+    if n < 2:
+        return math.nan, math.nan
+    x = values[mask]
+    mu = x.mean()
+    dev = np.zeros(mask.shape)
+    dev[mask] = x - mu
+    m = mask.astype(np.float64)
+    shape = mask.shape
+    fshape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in shape]
+    # kernel on the circular grid: displacement k for k < s, k - L for the wrapped half
+    axes = []
+    for s, L, h in zip(shape, fshape, spacing, strict=True):
+        k = np.arange(L)
+        d = np.where(k < s, k, k - L).astype(np.float64)
+        d[(k >= s) & (k <= L - s)] = np.inf  # displacements that cannot occur
+        axes.append(d * h)
+    dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
+    dist = np.sqrt(dz**2 + dy**2 + dx**2)
+    with np.errstate(divide="ignore"):
+        kernel = 1.0 / dist
+    kernel[0, 0, 0] = 0.0
+    kernel[~np.isfinite(kernel)] = 0.0
+    fk = sp_fft.rfftn(kernel, fshape)
+    conv_m = sp_fft.irfftn(sp_fft.rfftn(m, fshape) * fk, fshape)[: shape[0], : shape[1], : shape[2]]
+    conv_d = sp_fft.irfftn(sp_fft.rfftn(dev, fshape) * fk, fshape)[
+        : shape[0], : shape[1], : shape[2]
+    ]
+    w_sum = float((m * conv_m).sum())
+    ss = float((dev**2).sum())
+    if ss <= 0 or w_sum <= 0:
+        return math.nan, math.nan
+    cross = float((dev * conv_d).sum())
+    moran = n / w_sum * cross / ss
+    # sum_ij w_ij (x_i - x_j)^2 = 2 sum_i d_i^2 (w * m)_i - 2 sum_i d_i (w * d)_i
+    geary_num = 2.0 * float((dev**2 * conv_m).sum()) - 2.0 * cross
+    geary = (n - 1) * geary_num / (2.0 * w_sum * ss)
+    return moran, geary
+
+
+def morphology_features(
+    morph: np.ndarray,
+    intensity_mask: np.ndarray,
+    image: np.ndarray,
+    spacing: np.ndarray,
+) -> dict[str, float]:
+    """IBSI morphological features of one ROI.
+
+    Parameters
+    ----------
+    morph : ndarray of bool, shape (z, y, x)
+        Morphological mask (before re-segmentation).
+    intensity_mask : ndarray of bool, same shape
+        Intensity mask (after re-segmentation).
+    image : ndarray of float, same shape
+        Intensities.
+    spacing : ndarray, shape (3,)
+        Voxel size in mm, (z, y, x).
+    """
+    out: dict[str, float] = {}
+    spacing = np.asarray(spacing, dtype=np.float64)
+    voxel_volume = float(np.prod(spacing))
+    n_morph = int(morph.sum())
+    verts, faces = _mesh(morph, spacing)
+    tri = verts[faces]
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    volume = abs(float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0)
+    area = float(np.linalg.norm(np.cross(b - a, c - a), axis=1).sum() / 2.0)
+    out["morph_volume_mm3"] = volume
+    out["morph_vol_approx_mm3"] = n_morph * voxel_volume
+    out["morph_area_mesh_mm2"] = area
+    out["morph_av_per_mm"] = area / volume
+    out["morph_comp_1"] = volume / (math.sqrt(math.pi) * area**1.5)
+    out["morph_comp_2"] = 36.0 * math.pi * volume**2 / area**3
+    sph = (36.0 * math.pi * volume**2) ** (1.0 / 3.0)
+    out["morph_sph_dispr"] = area / sph
+    out["morph_sphericity"] = sph / area
+    out["morph_asphericity"] = (area**3 / (36.0 * math.pi * volume**2)) ** (1.0 / 3.0) - 1.0
+
+    pos = np.argwhere(morph) * spacing
+    x_int = image[intensity_mask]
+    if x_int.size and x_int.sum() != 0:
+        pos_int = np.argwhere(intensity_mask) * spacing
+        com_gl = (pos_int * x_int[:, None]).sum(axis=0) / x_int.sum()
+        out["morph_com_mm"] = float(np.linalg.norm(pos.mean(axis=0) - com_gl))
+    else:
+        out["morph_com_mm"] = math.nan
+
+    try:
+        hull = ConvexHull(verts)
+        hull_pts = verts[hull.vertices]
+        out["morph_diam_mm"] = float(pdist(hull_pts).max())
+        hull_volume, hull_area = float(hull.volume), float(hull.area)
+    except (QhullError, ValueError):
+        out["morph_diam_mm"] = float(pdist(verts).max()) if len(verts) > 1 else math.nan
+        hull_volume = hull_area = math.nan
+
+    if n_morph >= 2:
+        lam = np.sort(np.linalg.eigvalsh(np.cov(pos.T)))[::-1]
+        lam = np.clip(lam, 0.0, None)
+    else:
+        lam = np.full(3, math.nan)
+    out["morph_pca_maj_axis_mm"] = 4.0 * math.sqrt(lam[0])
+    out["morph_pca_min_axis_mm"] = 4.0 * math.sqrt(lam[1])
+    out["morph_pca_least_axis_mm"] = 4.0 * math.sqrt(lam[2])
+    out["morph_pca_elongation"] = math.sqrt(_div(lam[1], lam[0]))
+    out["morph_pca_flatness"] = math.sqrt(_div(lam[2], lam[0]))
+
+    ext = verts.max(axis=0) - verts.min(axis=0)
+    out["morph_vol_dens_aabb"] = _div(volume, float(np.prod(ext)))
+    out["morph_area_dens_aabb"] = _div(
+        area, float(2.0 * (ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2]))
+    )
+
+    sa, sb, sc = (2.0 * math.sqrt(v) for v in lam) if n_morph >= 2 else (math.nan,) * 3
+    out["morph_vol_dens_aee"] = _div(volume, 4.0 * math.pi * sa * sb * sc / 3.0)
+    out["morph_area_dens_aee"] = _div(area, _ellipsoid_area(sa, sb, sc)) if sc > 0 else math.nan
+    out["morph_vol_dens_conv_hull"] = _div(volume, hull_volume)
+    out["morph_area_dens_conv_hull"] = _div(area, hull_area)
+    out["morph_integ_int"] = volume * float(x_int.mean()) if x_int.size else math.nan
+    moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
+    out["morph_moran_i"] = moran
+    out["morph_geary_c"] = geary
+    return out
+
+
+def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
+    r = [int(math.floor(PEAK_RADIUS_MM / h)) for h in spacing]
+    grid = np.stack(
+        np.meshgrid(*[np.arange(-k, k + 1) for k in r], indexing="ij"), axis=-1
+    ).reshape(-1, 3)
+    keep = np.linalg.norm(grid * spacing, axis=1) <= PEAK_RADIUS_MM
+    return grid[keep]
+
+
+def local_intensity_features(
+    image: np.ndarray,
+    intensity_mask: np.ndarray,
+    spacing: np.ndarray,
+    valid: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Local and global intensity peaks (IBSI 3.2): mean intensity in 1 cm^3 spheres.
+
+    ``image`` must extend at least the sphere radius (6.2 mm) around the ROI, or to the scan's
+    border; ``valid`` marks the voxels that exist in the scan (all of them by default). Every
+    voxel whose centre lies in the sphere counts, inside the ROI or not.
+    """
+    out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
+    if not intensity_mask.any():
+        return out
+    spacing = np.asarray(spacing, dtype=np.float64)
+    offsets = _sphere_offsets(spacing)
+    r = offsets.max(axis=0)
+    shape = np.array(image.shape)
+    kshape = 2 * r + 1
+    kernel = np.zeros(tuple(kshape))
+    kernel[tuple((offsets + r).T)] = 1.0
+    img = np.where(valid, image, 0.0) if valid is not None else image
+    fshape = [
+        sp_fft.next_fast_len(int(s + k - 1), real=True) for s, k in zip(shape, kshape, strict=True)
+    ]
+    fk = sp_fft.rfftn(kernel, fshape)
+    sl = tuple(slice(int(k), int(k + s)) for k, s in zip(r, shape, strict=True))
+    sums = sp_fft.irfftn(sp_fft.rfftn(img, fshape) * fk, fshape)[sl]
+    idx = np.argwhere(intensity_mask)
+    near_edge = bool((idx.min(axis=0) < r).any() or (idx.max(axis=0) + r >= shape).any())
+    if near_edge or (valid is not None and not valid.all()):
+        ones = valid.astype(np.float64) if valid is not None else np.ones(image.shape)
+        counts = np.rint(sp_fft.irfftn(sp_fft.rfftn(ones, fshape) * fk, fshape)[sl])
+    else:
+        counts = np.full(image.shape, float(len(offsets)))
+    means = np.full(image.shape, np.nan)
+    inside = intensity_mask
+    means[inside] = sums[inside] / counts[inside]
+    x = image[inside]
+    at_max = inside & (image == x.max())
+    out["loc_peak_loc"] = float(means[at_max].max())
+    out["loc_peak_glob"] = float(means[inside].max())
+    return out

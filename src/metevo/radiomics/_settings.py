@@ -1,0 +1,165 @@
+"""Radiomics settings: one frozen object, named presets, one validation point.
+
+The settings follow the IBSI-1 image processing chain (Zwanenburg et al., Radiology 2020,
+section 2): interpolation to isotropic voxels, re-segmentation by an intensity range,
+discretisation, then feature computation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+__all__ = ["PRESETS", "RadiomicsSettings", "check_settings"]
+
+_DISCRETISATIONS = ("fixed_bin_size", "fixed_bin_number", "none")
+
+
+@dataclass(frozen=True)
+class RadiomicsSettings:
+    """Options of the IBSI feature computation.
+
+    Parameters
+    ----------
+    resample : bool
+        Interpolate each lesion crop to isotropic voxels of ``spacing_mm`` before computing
+        features (IBSI 2.4; grid centres aligned, trilinear for the image, trilinear + 0.5
+        threshold for the mask).
+    spacing_mm : float
+        Isotropic voxel size after interpolation, in mm.
+    round_intensities : bool
+        Round interpolated intensities to the nearest integer (IBSI recommendation for CT).
+    resegment_range : tuple of two floats or None
+        Re-segmentation range ``(low, high)`` in image units (HU for CT): voxels of the ROI
+        outside it leave the intensity mask (IBSI 2.5). The morphological mask is unchanged.
+        ``None`` disables re-segmentation.
+    discretisation : {"fixed_bin_size", "fixed_bin_number", "none"}
+        IBSI 2.7. ``"none"`` uses the (integer) intensities as grey levels.
+    bin_width : float
+        Bin width for ``"fixed_bin_size"`` (HU for CT).
+    bin_lower_bound : float or None
+        Lower edge of the first bin for ``"fixed_bin_size"``. Fixing it (default: the lower
+        re-segmentation bound) makes grey levels comparable across visits and lesions.
+        ``None`` uses the lower re-segmentation bound, or the ROI minimum when there is none.
+    n_bins : int
+        Number of bins for ``"fixed_bin_number"``.
+    ivh_bin_width : float or None
+        Intensity step of the intensity-volume histogram (IBSI 4.1.4). ``None`` computes the
+        IVH on the discretised grey levels (as for the IBSI phantom); a number (1 HU for CT)
+        computes it on the intensities rounded to that step.
+    glcm_distance : int
+        Chebyshev distance of GLCM neighbours (IBSI uses 1; only 1 is implemented).
+    """
+
+    resample: bool = True
+    spacing_mm: float = 1.0
+    round_intensities: bool = True
+    resegment_range: tuple[float, float] | None = (-1000.0, 400.0)
+    discretisation: str = "fixed_bin_size"
+    bin_width: float = 25.0
+    bin_lower_bound: float | None = None
+    n_bins: int = 32
+    ivh_bin_width: float | None = 1.0
+    glcm_distance: int = 1
+
+    def replace(self, **changes: object) -> RadiomicsSettings:
+        """Return a copy with ``changes`` applied (and validated)."""
+        return check_settings(dataclasses.replace(self, **changes))
+
+    @property
+    def lower_bound(self) -> float | None:
+        """Lower edge of the first fixed-size bin (``bin_lower_bound`` or the range's low end)."""
+        if self.bin_lower_bound is not None:
+            return self.bin_lower_bound
+        if self.resegment_range is not None:
+            return self.resegment_range[0]
+        return None
+
+
+PRESETS: dict[str, RadiomicsSettings] = {
+    # Contrast-enhanced CT of liver metastases: 1 mm isotropic, HU range [-1000, 400],
+    # fixed bin size 25 HU from -1000 HU (so that grey levels mean the same at every visit).
+    "ct_default": RadiomicsSettings(),
+    # IBSI-1 manual, digital phantom (section 5.1): no interpolation, no re-segmentation,
+    # grey levels used as they are; IVH on the grey levels.
+    "ibsi_digital_phantom": RadiomicsSettings(
+        resample=False,
+        round_intensities=False,
+        resegment_range=None,
+        discretisation="none",
+        ivh_bin_width=None,
+    ),
+}
+
+
+def check_settings(
+    settings: RadiomicsSettings | str | None = None, **overrides: object
+) -> RadiomicsSettings:
+    """Validate ``settings`` (an object, a preset name or ``None``) plus keyword overrides.
+
+    Returns
+    -------
+    RadiomicsSettings
+        The cleaned settings.
+
+    Raises
+    ------
+    ValueError
+        Unknown preset or option, or a value outside its domain.
+    TypeError
+        ``settings`` of the wrong type.
+    """
+    if settings is None:
+        settings = PRESETS["ct_default"]
+    elif isinstance(settings, str):
+        if settings not in PRESETS:
+            raise ValueError(
+                f"settings={settings!r} is not a radiomics preset; expected one of "
+                f"{sorted(PRESETS)}, or a metevo.RadiomicsSettings object."
+            )
+        settings = PRESETS[settings]
+    elif not isinstance(settings, RadiomicsSettings):
+        raise TypeError(
+            f"settings must be a preset name or a RadiomicsSettings, found "
+            f"{type(settings).__name__}."
+        )
+    if overrides:
+        known = {f.name for f in dataclasses.fields(RadiomicsSettings)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown radiomics option(s) {unknown}; expected some of {sorted(known)}."
+            )
+        if "resegment_range" in overrides and overrides["resegment_range"] is not None:
+            overrides["resegment_range"] = tuple(float(v) for v in overrides["resegment_range"])
+        settings = dataclasses.replace(settings, **overrides)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: RadiomicsSettings) -> None:
+    if s.discretisation not in _DISCRETISATIONS:
+        raise ValueError(
+            f"discretisation={s.discretisation!r} is not supported; expected one of "
+            f"{list(_DISCRETISATIONS)}."
+        )
+    if not (math.isfinite(s.spacing_mm) and s.spacing_mm > 0):
+        raise ValueError(f"spacing_mm must be a positive number of mm, found {s.spacing_mm!r}.")
+    if not (math.isfinite(s.bin_width) and s.bin_width > 0):
+        raise ValueError(f"bin_width must be positive, found {s.bin_width!r}.")
+    if int(s.n_bins) != s.n_bins or s.n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, found {s.n_bins!r}.")
+    if s.ivh_bin_width is not None and not s.ivh_bin_width > 0:
+        raise ValueError(f"ivh_bin_width must be positive or None, found {s.ivh_bin_width!r}.")
+    if s.glcm_distance != 1:
+        raise ValueError(
+            f"glcm_distance={s.glcm_distance!r} is not implemented; only distance 1 (IBSI "
+            "default) is. Use glcm_distance=1."
+        )
+    if s.resegment_range is not None:
+        if len(s.resegment_range) != 2 or not s.resegment_range[0] < s.resegment_range[1]:
+            raise ValueError(
+                f"resegment_range must be (low, high) with low < high, found "
+                f"{s.resegment_range!r}; use None for no re-segmentation."
+            )
