@@ -8,6 +8,7 @@ notebooks for a tour.
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
 from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
 from metevo.scans import scans_table
 
 __all__ = [
@@ -16,10 +17,13 @@ __all__ = [
     "CohortOptions",
     "Patient",
     "PatientResult",
+    "RadiomicsSettings",
     "Scan",
     "__version__",
     "analyze",
     "analyze_patient",
+    "feature_catalog",
     "open_cohort",
+    "radiomic_features",
     "scans_table",
 ]
