@@ -330,9 +330,7 @@ def segment(
             }
             _write_json(folder / "provenance.json", record)
             log.append(_log_row(table, i, "computed", seconds, "", folder))
-        except Exception as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):  # pragma: no cover
-                raise
+        except Exception as exc:  # the scan fails, the others go on
             first = str(exc).splitlines()[0] if str(exc) else ""
             log.append(
                 _log_row(
@@ -367,9 +365,12 @@ def segment(
     ]
     new["lesion_mask_kind"] = "binary"
     new["liver_mask_kind"] = "binary"
-    tmp = out_dir / f".manifest.{os.getpid()}.tmp.csv"
-    new.to_csv(tmp, index=False)
-    os.replace(tmp, out_dir / "manifest.csv")
+    text = new.to_csv(index=False)
+    target = out_dir / "manifest.csv"
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        tmp = out_dir / f".manifest.{os.getpid()}.tmp.csv"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
     tmp = out_dir / f".segmentation_log.{os.getpid()}.tmp.parquet"
     log_df.to_parquet(tmp, index=False)
     os.replace(tmp, out_dir / "segmentation_log.parquet")

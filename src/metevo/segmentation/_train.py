@@ -226,7 +226,8 @@ def train(
             for _ in range(batch_size):
                 case = cases[int(rng.integers(len(cases)))]
                 img, lab = _sample_patch(case, card.patch_size, rng, lesion, liver)
-                images.append(torch.as_tensor(augment(img)))
+                img = augment(img)
+                images.append(img.as_tensor() if hasattr(img, "as_tensor") else img)
                 labels.append(lab[None].long())
             x = torch.stack(images).to(dev)
             y = torch.stack(labels).to(dev)
