@@ -53,7 +53,7 @@ def edges(pairs):
 
 
 def run(les, edg, n, **kw):
-    rec, pat = assess_patient("P1", scans(n, **kw.pop("flags", {})), les, edg, treatment_start=START, **kw)
+    rec, pat, _ = assess_patient("P1", scans(n, **kw.pop("flags", {})), les, edg, treatment_start=START, **kw)
     return rec, pat
 
 

@@ -92,3 +92,39 @@ def test_bad_sdtm_input():
     tr2 = tr.assign(TRSTRESN=[20.0], TRDTC=["2020-01-01"])
     with pytest.raises(ValueError, match="TR lesion 'T01' of subject 'S1'"):
         recist_from_sdtm(tu2, tr2)
+
+
+def test_export_round_trip_reproduces_metevo_responses():
+    import datetime as dt
+
+    from metevo._recist_graph import assess_patient
+    from metevo.sdtm import to_sdtm
+
+    start = dt.date(2021, 1, 4)
+    tps = [f"V{i}" for i in range(5)]
+    scans = pd.DataFrame(
+        {"timepoint": tps, "date": [start + dt.timedelta(days=56 * i) for i in range(5)],
+         "days": [56 * i for i in range(5)], "is_baseline": [True] + [False] * 4}
+    )
+    rows = [("V0", 1, 30.0), ("V0", 2, 22.0), ("V0", 3, 8.0),
+            ("V1", 1, 12.0), ("V1", 4, 9.0), ("V1", 2, 15.0), ("V1", 3, 6.0),
+            ("V2", 1, 10.0), ("V2", 2, 14.0),
+            ("V3", 1, 11.0), ("V3", 2, 14.0), ("V3", 6, 6.0),
+            ("V4", 1, 12.0), ("V4", 2, 15.0), ("V4", 6, 13.0)]
+    les = pd.DataFrame(
+        [{"timepoint": t, "lesion_id": i, "axial_ld_mm": d, "volume_ml": d**3 / 2000, "mean_hu": 60.0} for t, i, d in rows]
+    )
+    pairs = [("V0", 1, "V1", 1), ("V0", 1, "V1", 4), ("V0", 2, "V1", 2), ("V0", 3, "V1", 3),
+             ("V1", 1, "V2", 1), ("V1", 4, "V2", 1), ("V1", 2, "V2", 2),
+             ("V2", 1, "V3", 1), ("V2", 2, "V3", 2), ("V3", 1, "V4", 1), ("V3", 2, "V4", 2), ("V3", 6, "V4", 6)]
+    edges = pd.DataFrame(pairs, columns=["timepoint_from", "lesion_id_from", "timepoint_to", "lesion_id_to"])
+    rec, _, lesions = assess_patient("P9", scans, les, edges, treatment_start=start)
+    assert rec["overall_response"].tolist()[1:] == ["PR", "PR", "PD", "PD"]  # V3: equivocal new lesion confirmed at V4
+    tables = to_sdtm(rec, lesions)
+    assert set(tables["TU"]["TUORRES"]) == {"TARGET", "NON-TARGET", "NEW"}
+    assert {"TRGRESP", "NTRGRESP", "OVRLRESP"} <= set(tables["RS"]["RSTESTCD"])
+    back = recist_from_sdtm(tables["TU"], tables["TR"])
+    assert back["OVRLRESP"].tolist() == rec["overall_response"].tolist()[1:]
+    assert back["SUMDIAM"].tolist() == pytest.approx(rec["target_sum_mm"].tolist()[1:])
+    rs = tables["RS"]
+    assert rs.loc[rs["RSTESTCD"] == "OVRLRESP", "RSSTRESC"].tolist() == rec["overall_response"].tolist()[1:]

@@ -363,7 +363,7 @@ def assess_patient(
     ets_threshold_pct: float = 20.0,
     min_kinetics_assessments: int = 3,
     kinetics_pval: float = 0.05,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """RECIST, Choi and per-patient outcomes of one patient from its pipeline tables.
 
     Parameters
@@ -394,8 +394,11 @@ def assess_patient(
 
     Returns
     -------
-    (recist, patients) : tuple of DataFrame
-        The ``recist`` rows (one per scan) and the ``patients`` row.
+    (recist, patients, recist_lesions) : tuple of DataFrame
+        The ``recist`` rows (one per scan), the ``patients`` row and the ``recist_lesions``
+        rows (one per scan x RECIST lesion: ``lesion_id`` ``L<id>`` for baseline lesion
+        ``<id>``, ``N<timepoint>:<id>`` for a new lesion first seen as ``<id>`` at
+        ``<timepoint>``; ``role``; ``ld_mm``, the value entering RECIST; ``state``).
     """
     sc = scans.copy()
     sc[S.TIMEPOINT] = sc[S.TIMEPOINT].astype(str)
@@ -523,7 +526,20 @@ def assess_patient(
         ets_threshold_pct=ets_threshold_pct, min_kinetics_assessments=min_kinetics_assessments,
         kinetics_pval=kinetics_pval,
     )
-    return recist_table, summary
+    roles = meas.groupby("lesion_id")["role"].agg(lambda v: next((x for x in v if x), None))
+    lesion_table = pd.DataFrame(
+        {
+            R.PATIENT_ID: patient_id,
+            R.TIMEPOINT: meas["timepoint"].astype(str).to_numpy(),
+            R.DATE: [dates[tp] for tp in meas["timepoint"]],
+            "lesion_id": meas["lesion_id"].astype(str).to_numpy(),
+            "role": meas["lesion_id"].map(roles).to_numpy(),
+            "ld_mm": meas["ld_mm"].astype(float).to_numpy() if "ld_mm" in meas else np.nan,
+            "state": meas["state"].to_numpy(),
+        }
+    )
+    lesion_table = lesion_table[~lesion_table[R.TIMEPOINT].isin(stopped)].reset_index(drop=True)
+    return recist_table, summary, lesion_table
 
 
 def _summary(
@@ -652,8 +668,9 @@ def _summary(
 # pipeline stage and one-patient entry point
 # --------------------------------------------------------------------------------------------
 def recist_stage(patient: Patient, result: Any, **options: Any) -> None:
-    """Pipeline stage ``recist``: the ``recist`` (per scan) and ``patients`` (per patient)
-    tables, from the ``scans`` and ``lesions`` tables and the ``graph`` hand-off.
+    """Pipeline stage ``recist``: the ``recist`` (per scan), ``patients`` (per patient) and
+    ``recist_lesions`` (per scan and RECIST lesion, for the SDTM export) tables, from the
+    ``scans`` and ``lesions`` tables and the ``graph`` hand-off.
 
     Options are those of :func:`assess_patient` (e.g. ``max_targets``, ``pfs_rules``).
     """
@@ -675,7 +692,7 @@ def recist_stage(patient: Patient, result: Any, **options: Any) -> None:
         thick = patient.baseline.slice_thickness_mm
     except AttributeError:
         thick = None
-    recist_table, summary = assess_patient(
+    recist_table, summary, lesion_table = assess_patient(
         patient.patient_id,
         result.tables["scans"],
         result.tables["lesions"],
@@ -687,6 +704,7 @@ def recist_stage(patient: Patient, result: Any, **options: Any) -> None:
     )
     result.tables["recist"] = recist_table
     result.tables["patients"] = summary
+    result.tables["recist_lesions"] = lesion_table
 
 
 def recist_for_patient(patient: Patient, **options: Any) -> pd.DataFrame:

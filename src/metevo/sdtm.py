@@ -257,3 +257,155 @@ def recist_from_sdtm(
     if np.issubdtype(out["VISITNUM"].dtype, np.floating) and (out["VISITNUM"] % 1 == 0).all():
         out["VISITNUM"] = out["VISITNUM"].astype(int)
     return out.sort_values(["USUBJID", "VISITNUM", "RSEVAL", "RSEVALID"], na_position="first").reset_index(drop=True)
+
+
+def to_sdtm(
+    recist: pd.DataFrame,
+    lesions: pd.DataFrame | None = None,
+    *,
+    study_id: str = "METEVO",
+    evaluator: str = "METEVO",
+    method: str = "CT SCAN",
+    location: str = "LIVER",
+) -> dict[str, pd.DataFrame]:
+    """Export responses (and lesion measurements) as SDTM-like TU, TR and RS tables.
+
+    Parameters
+    ----------
+    recist : DataFrame
+        The ``recist`` table (one row per patient x scan).
+    lesions : DataFrame, optional
+        The ``recist_lesions`` table (one row per patient x scan x RECIST lesion: ``lesion_id``
+        such as ``L3`` for baseline lesion 3 or ``NV2:5`` for a new lesion, ``role``, ``ld_mm``,
+        ``state``). Without it TU and TR are empty.
+    study_id, evaluator, method, location : str
+        ``STUDYID``; ``TUEVAL``/``TREVAL``/``RSEVAL`` (metevo as the evaluator); ``TUMETHOD``;
+        ``TULOC``.
+
+    Returns
+    -------
+    dict of DataFrame
+        ``{"TU": ..., "TR": ..., "RS": ...}`` with SDTM variable names; ``VISITNUM`` is the
+        scan's rank (1 = first scan), ``VISIT`` its timepoint label, dates ISO 8601.
+
+    Examples
+    --------
+    >>> tables = to_sdtm(recist_table, recist_lesions)  # doctest: +SKIP
+    >>> tables["RS"].to_csv("rs.csv", index=False)  # doctest: +SKIP
+    """
+    need = ["patient_id", "timepoint", "date", "overall_response"]
+    _require(recist, "recist", need)
+    rec = recist.copy()
+    rec["_date"] = pd.to_datetime(rec["date"])
+    rec = rec.sort_values(["patient_id", "_date"], kind="stable")
+    rec["VISITNUM"] = rec.groupby("patient_id").cumcount() + 1
+    visitnum = dict(zip(zip(rec["patient_id"], rec["timepoint"].astype(str)), rec["VISITNUM"], strict=True))
+    dates = dict(zip(zip(rec["patient_id"], rec["timepoint"].astype(str)), rec["_date"].dt.strftime("%Y-%m-%d"), strict=True))
+    rs_rows = []
+    tests = (
+        ("TRGRESP", "Target Response", "target_response"),
+        ("NTRGRESP", "Non-target Response", "nontarget_response"),
+        ("NEWLPROG", "New Lesion Progression", "new_lesions"),
+        ("OVRLRESP", "Overall Response", "overall_response"),
+    )
+    for _, r in rec.iterrows():
+        for code, name, col in tests:
+            value = r.get(col)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            if code == "NEWLPROG":
+                value = {"Y": "UNEQUIVOCAL", "EQUIVOCAL": "EQUIVOCAL"}.get(value)
+                if value is None:
+                    continue
+            rs_rows.append(
+                {
+                    "STUDYID": study_id,
+                    "DOMAIN": "RS",
+                    "USUBJID": r["patient_id"],
+                    "RSTESTCD": code,
+                    "RSTEST": name,
+                    "RSCAT": "RECIST 1.1",
+                    "RSORRES": value,
+                    "RSSTRESC": value,
+                    "RSEVAL": evaluator,
+                    "VISITNUM": r["VISITNUM"],
+                    "VISIT": str(r["timepoint"]),
+                    "RSDTC": r["_date"].strftime("%Y-%m-%d"),
+                }
+            )
+    rs = pd.DataFrame(rs_rows)
+    if len(rs):
+        rs.insert(3, "RSSEQ", rs.groupby("USUBJID").cumcount() + 1)
+    tu_rows: list[dict[str, Any]] = []
+    tr_rows: list[dict[str, Any]] = []
+    if lesions is not None and len(lesions):
+        _require(lesions, "recist_lesions", ["patient_id", "timepoint", "lesion_id", "role", "ld_mm", "state"])
+        les = lesions.copy()
+        les["timepoint"] = les["timepoint"].astype(str)
+        les["_v"] = [visitnum.get((p, t)) for p, t in zip(les["patient_id"], les["timepoint"], strict=True)]
+        les = les.dropna(subset=["_v"]).sort_values(["patient_id", "_v", "lesion_id"], kind="stable")
+        links: dict[tuple[str, str], str] = {}
+        counters: dict[tuple[str, str], int] = {}
+        for _, r in les.iterrows():
+            key = (r["patient_id"], r["lesion_id"])
+            if key in links or r["role"] not in ("target", "non-target", "new"):
+                continue
+            prefix = {"target": "T", "non-target": "NT", "new": "NEW"}[r["role"]]
+            counters[(r["patient_id"], prefix)] = counters.get((r["patient_id"], prefix), 0) + 1
+            links[key] = f"{prefix}{counters[(r['patient_id'], prefix)]:02d}"
+            tu_rows.append(
+                {
+                    "STUDYID": study_id,
+                    "DOMAIN": "TU",
+                    "USUBJID": r["patient_id"],
+                    "TULNKID": links[key],
+                    "TUTESTCD": "TUMIDENT",
+                    "TUTEST": "Tumor Identification",
+                    "TUORRES": r["role"].upper(),
+                    "TUSTRESC": r["role"].upper(),
+                    "TULOC": location,
+                    "TUMETHOD": method,
+                    "TUEVAL": evaluator,
+                    "TUREFID": str(r["lesion_id"]),
+                    "VISITNUM": int(r["_v"]),
+                    "VISIT": r["timepoint"],
+                    "TUDTC": dates[(r["patient_id"], r["timepoint"])],
+                }
+            )
+        state_map = {"present": "PRESENT", "absent": "ABSENT", "progression": "UNEQUIVOCAL", "equivocal": "EQUIVOCAL"}
+        for _, r in les.iterrows():
+            link = links.get((r["patient_id"], r["lesion_id"]))
+            if link is None:
+                continue
+            base = {
+                "STUDYID": study_id,
+                "DOMAIN": "TR",
+                "USUBJID": r["patient_id"],
+                "TRLNKID": link,
+                "TREVAL": evaluator,
+                "VISITNUM": int(r["_v"]),
+                "VISIT": r["timepoint"],
+                "TRDTC": dates[(r["patient_id"], r["timepoint"])],
+                "TRSTAT": None,
+            }
+            role = link.rstrip("0123456789")
+            base["TRGRPID"] = {"T": "TARGET", "NT": "NON-TARGET", "NEW": "NEW"}[role]
+            if r["state"] == "removed":
+                continue
+            if role == "T":
+                if r["state"] == "not_done" or not np.isfinite(r["ld_mm"]):
+                    tr_rows.append({**base, "TRTESTCD": "LDIAM", "TRTEST": "Longest Diameter", "TRORRES": None, "TRSTRESN": np.nan, "TRORRESU": None, "TRSTAT": "NOT DONE"})
+                else:
+                    tr_rows.append({**base, "TRTESTCD": "LDIAM", "TRTEST": "Longest Diameter", "TRORRES": f"{r['ld_mm']:.1f}", "TRSTRESN": round(float(r["ld_mm"]), 1), "TRORRESU": "mm"})
+            else:
+                value = state_map.get(r["state"]) if r["state"] != "not_done" else None
+                tr_rows.append({**base, "TRTESTCD": "TUMSTATE", "TRTEST": "Tumor State", "TRORRES": value, "TRSTRESN": np.nan, "TRORRESU": None, "TRSTAT": None if value else "NOT DONE"})
+    tu = pd.DataFrame(tu_rows)
+    tr = pd.DataFrame(tr_rows)
+    for df, prefix in ((tu, "TU"), (tr, "TR")):
+        if len(df):
+            df.insert(3, f"{prefix}SEQ", df.groupby("USUBJID").cumcount() + 1)
+    if len(tr):
+        tr["TRSTRESC"] = tr["TRORRES"]
+        tr["TRSTRESU"] = tr["TRORRESU"]
+    return {"TU": tu, "TR": tr, "RS": rs}
