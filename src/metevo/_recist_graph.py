@@ -512,14 +512,19 @@ def assess_patient(
     res[R.DAYS] = res[R.TIMEPOINT].map(dict(zip(sc[S.TIMEPOINT], sc[S.DAYS], strict=True))) if S.DAYS in sc else [
         (dates[tp] - dates[tps[0]]).days for tp in res[R.TIMEPOINT]
     ]
-    res[R.STUDY_DAY] = [(dates[tp] - start).days for tp in res[R.TIMEPOINT]]
+    res["_from_start"] = [(dates[tp] - start).days for tp in res[R.TIMEPOINT]]
+    res[R.STUDY_DAY] = [
+        (dates[tp] - treatment_start).days if treatment_start is not None else None
+        for tp in res[R.TIMEPOINT]
+    ]
     res[R.SCOPE] = SCOPE
     recist_table = res[list(R.COLUMNS)].copy()
+    from_start = res["_from_start"].to_numpy()
     recist_table[R.DAYS] = recist_table[R.DAYS].astype("Int64")
     recist_table[R.STUDY_DAY] = recist_table[R.STUDY_DAY].astype("Int64")
     recist_table[R.EVALUABLE] = recist_table[R.EVALUABLE].astype(bool)
     summary = _summary(
-        patient_id, recist_table, gm, baseline=baseline, start=start,
+        patient_id, recist_table.assign(_from_start=from_start), gm, baseline=baseline, start=start,
         has_baseline=True, events=events, new_tx_date=new_tx_date, extra_unscanned=extra_unscanned,
         sd_min_days=sd_min_days, ref_confirm=ref_confirm, max_nr_ne=max_nr_ne, pfs_rules=pfs_rules,
         assessment_interval_days=assessment_interval_days, ets_window_days=ets_window_days,
@@ -599,7 +604,7 @@ def _summary(
     exclusion = None if measurable else "non_measurable_baseline"
     if measurable:
         ets_value = early_tumour_shrinkage(
-            upto[R.STUDY_DAY].astype(float).tolist(), upto[R.PCT_CHANGE_BASELINE].tolist(),
+            upto["_from_start"].astype(float).tolist(), upto[R.PCT_CHANGE_BASELINE].tolist(),
             window_days=ets_window_days, threshold_pct=ets_threshold_pct,
         )
         dpr = depth_of_response(upto[R.PCT_CHANGE_BASELINE].tolist())
@@ -610,7 +615,7 @@ def _summary(
     # kinetics: baseline + on-treatment evaluable assessments before a new treatment line
     on = rec.iloc[b_pos:]
     on = on[(on[R.EVALUABLE] & on[R.OVERALL_RESPONSE].notna()) | (on[R.TIMEPOINT] == baseline)]
-    on = on[(on[R.TIMEPOINT] == baseline) | (on[R.STUDY_DAY].astype(float) > 0)]
+    on = on[(on[R.TIMEPOINT] == baseline) | (on["_from_start"].astype(float) > 0)]
     if measurable:
         fit = fit_growth_kinetics(
             on[R.DAYS].astype(float).tolist(), on[R.TARGET_SUM_MM].tolist(),
