@@ -176,8 +176,9 @@ def test_spatial_autocorrelation_matches_brute_force():
     n = x.size
     expected_i = n / w.sum() * (w * np.outer(dev, dev)).sum() / (dev**2).sum()
     expected_c = (n - 1) * (w * (x[:, None] - x[None]) ** 2).sum() / (2 * w.sum() * (dev**2).sum())
-    assert moran == pytest.approx(expected_i, rel=1e-9)
-    assert geary == pytest.approx(expected_c, rel=1e-9)
+    # float32 transforms: about 7 significant digits
+    assert moran == pytest.approx(expected_i, rel=1e-5)
+    assert geary == pytest.approx(expected_c, rel=1e-5)
 
 
 def test_sphere_volume_after_resampling_to_isotropic():

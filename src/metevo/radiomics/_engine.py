@@ -61,43 +61,46 @@ def _where(context: str) -> str:
 
 
 def _resample_axis(
-    a: np.ndarray, axis: int, old: float, new: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of ``a`` along ``axis`` from spacing ``old`` to ``new`` (centres aligned).
+    a: np.ndarray, axis: int, old: float, new: float, start: int, n_whole: int
+) -> np.ndarray:
+    """Linear interpolation of the crop ``a`` along ``axis`` onto the whole scan's new grid.
 
-    Returns the resampled array and, per new position, whether it lies inside the old extent.
+    The new grid is the one of the whole scan resampled from spacing ``old`` to ``new`` with
+    the grid centres aligned (IBSI 2.4): ``ceil(n_whole * old / new)`` points at positions
+    ``(n_whole - 1) / 2 + (k - (n_new - 1) / 2) * new / old`` in scan index units. The crop,
+    which starts at index ``start``, gets the points that fall inside it, so every lesion of a
+    scan is sampled on one common grid.
     """
     n = a.shape[axis]
-    n_new = max(int(math.ceil(n * old / new)), 1)
-    pos = (n - 1) / 2.0 + (np.arange(n_new) - (n_new - 1) / 2.0) * new / old
-    inside = (pos >= -0.5) & (pos <= n - 0.5)
-    p = np.clip(pos, 0, n - 1)
-    i0 = np.floor(p).astype(np.int64)
+    n_new = max(int(math.ceil(n_whole * old / new)), 1)
+    pos = (n_whole - 1) / 2.0 + (np.arange(n_new) - (n_new - 1) / 2.0) * new / old - start
+    pos = pos[(pos >= 0) & (pos <= n - 1)]
+    if pos.size == 0:  # crop thinner than one new voxel: take its centre
+        pos = np.array([(n - 1) / 2.0])
+    i0 = np.floor(pos).astype(np.int64)
     i1 = np.minimum(i0 + 1, n - 1)
-    w = p - i0
     shape = [1, 1, 1]
-    shape[axis] = n_new
-    w = w.reshape(shape)
-    out = np.take(a, i0, axis=axis) * (1.0 - w) + np.take(a, i1, axis=axis) * w
-    return out, inside
+    shape[axis] = pos.size
+    w = (pos - i0).reshape(shape)
+    lo = np.take(a, i0, axis=axis)
+    return lo + (np.take(a, i1, axis=axis) - lo) * w
 
 
 def _resample(
-    img: np.ndarray, roi: np.ndarray, spacing: np.ndarray, new: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Interpolate image (trilinear) and ROI (trilinear, >= 0.5) to ``new`` mm voxels.
-
-    Also returns which new voxels lie inside the crop's extent (the others are extrapolated
-    and do not count in the intensity-peak spheres).
-    """
+    img: np.ndarray,
+    roi: np.ndarray,
+    spacing: np.ndarray,
+    new: float,
+    start: np.ndarray,
+    whole: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate image (trilinear) and ROI (trilinear, then >= 0.5) to ``new`` mm voxels."""
     m = roi.astype(np.float64)
-    inside = []
     for axis in range(3):
-        img, ins = _resample_axis(img, axis, spacing[axis], new)
-        m, _ = _resample_axis(m, axis, spacing[axis], new)
-        inside.append(ins)
-    valid = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
-    return img, m >= 0.5, valid
+        args = (axis, spacing[axis], new, int(start[axis]), int(whole[axis]))
+        img = _resample_axis(img, *args)
+        m = _resample_axis(m, *args)
+    return img, m >= 0.5
 
 
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
@@ -122,10 +125,13 @@ def _lesion_features(
     valid: np.ndarray,
     spacing: np.ndarray,
     settings: RadiomicsSettings,
+    start: np.ndarray,
+    whole: np.ndarray,
 ) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
     if settings.resample:
-        img_crop, roi, valid = _resample(img_crop, roi, spacing, settings.spacing_mm)
+        img_crop, roi = _resample(img_crop, roi, spacing, settings.spacing_mm, start, whole)
+        valid = np.ones(roi.shape, dtype=bool)
         spacing = np.full(3, settings.spacing_mm)
         if settings.round_intensities:
             img_crop = np.rint(img_crop)
@@ -177,9 +183,16 @@ def _lesion_features(
     g_roi = grey[intensity_mask]
     feats.update(intensity_histogram_features(g_roi))
     if settings.ivh_bin_width is None:
-        feats.update(ivh_features(g_roi.astype(np.float64), 1.0))
+        feats.update(ivh_features(g_roi.astype(np.float64), None))
     else:
-        feats.update(ivh_features(x, settings.ivh_bin_width))
+        feats.update(
+            ivh_features(
+                x,
+                settings.ivh_bin_width,
+                lower_bound=settings.lower_bound,
+                value_range=settings.resegment_range,
+            )
+        )
     if float(x.min()) == float(x.max()):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
@@ -312,7 +325,7 @@ def radiomic_features(
             or any(s.stop == n for s, n in zip(box, shape, strict=True))
         )
         with np.errstate(all="ignore"):
-            feats, notes = _lesion_features(img_crop, roi, valid, spacing, settings)
+            feats, notes = _lesion_features(img_crop, roi, valid, spacing, settings, lo, shape)
         if touches:
             notes.append(
                 "the lesion touches the scan border: features describe its part in the scan"

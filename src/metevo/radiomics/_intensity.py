@@ -112,30 +112,55 @@ def intensity_histogram_features(g: np.ndarray) -> dict[str, float]:
     return out
 
 
-def ivh_features(values: np.ndarray, step: float) -> dict[str, float]:
-    """Intensity-volume histogram features (IBSI 3.5) on ``values`` in steps of ``step``.
+def ivh_features(
+    values: np.ndarray,
+    step: float | None,
+    *,
+    lower_bound: float | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """Intensity-volume histogram features (IBSI 3.5).
 
-    ``values`` are grey levels (``step`` 1) or intensities rounded to ``step``. The volume
-    fraction ``nu(i)`` is the fraction of voxels with value >= i; the intensity fraction is
-    ``(i - min) / (max - min)``.
+    Parameters
+    ----------
+    values : ndarray
+        Grey levels (``step=None``) or intensities of the intensity-mask voxels.
+    step : float or None
+        Bin width for intensities: bin ``k = floor((x - lower_bound) / step) + 1`` stands for
+        its centre ``lower_bound + (k - 0.5) step`` (IBSI 2.7). ``None``: the grey levels as they are.
+    lower_bound : float, optional
+        Lower edge of the first bin (default: the lowest value).
+    value_range : (float, float), optional
+        ``(X_min, X_max)`` of the intensity fraction ``(i - X_min) / (X_max - X_min)``: the
+        re-segmentation range when there is one (IBSI), else the ROI's lowest and highest value.
+
+    The volume fraction ``nu(i)`` is the fraction of voxels with value >= i.
     """
     names = ("ivh_v10", "ivh_v90", "ivh_i10", "ivh_i90", "ivh_diff_v10_v90", "ivh_diff_i10_i90")
-    k = np.rint(values / step).astype(np.int64)
-    lo, hi = int(k.min()), int(k.max())
-    if hi == lo:
+    if step is None:
+        k = np.rint(values).astype(np.int64)
+        lo, hi = int(k.min()), int(k.max())
+        centres = np.arange(lo, hi + 1, dtype=np.float64)
+    else:
+        lb = float(values.min()) if lower_bound is None else lower_bound
+        k = (np.floor((values - lb) / step) + 1).astype(np.int64)
+        lo, hi = int(k.min()), int(k.max())
+        centres = lb + (np.arange(lo, hi + 1) - 0.5) * step
+    x_min, x_max = value_range if value_range is not None else (centres[0], centres[-1])
+    if x_max <= x_min:
         return dict.fromkeys(names, math.nan)
     counts = np.bincount(k - lo, minlength=hi - lo + 1).astype(np.float64)
-    # nu[i] = fraction of voxels with level >= lo + i
+    # nu[i] = fraction of voxels in bin lo + i or above
     nu = np.cumsum(counts[::-1])[::-1] / counts.sum()
-    levels = np.arange(lo, hi + 1)
-    gamma = (levels - lo) / (hi - lo)
+    gamma = (centres - x_min) / (x_max - x_min)
 
     def v_at(frac: float) -> float:
-        return float(nu[np.argmax(gamma >= frac)])
+        at = gamma >= frac
+        return float(nu[np.argmax(at)]) if at.any() else 0.0
 
     def i_at(frac: float) -> float:
         below = nu < frac
-        return float(levels[np.argmax(below)] * step) if below.any() else float((hi + 1) * step)
+        return float(centres[np.argmax(below)]) if below.any() else float(centres[-1] + (step or 1))
 
     out = {
         "ivh_v10": v_at(0.1),

@@ -29,6 +29,44 @@ def _mesh(morph: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return verts, faces
 
 
+def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Mesh vertices that can be vertices of the convex hull.
+
+    Marching-cubes vertices of a binary mask lie on a half-voxel lattice. On every lattice line
+    parallel to an axis, a vertex strictly between the line's two outermost vertices lies
+    inside the hull or on one of its faces, so dropping it changes neither the hull's volume
+    and area nor the largest vertex-to-vertex distance. Keeps the two outermost vertices of
+    every line along x, y and z.
+    """
+    q = np.rint(verts / (spacing / 2.0)).astype(np.int64)
+    q -= q.min(axis=0)
+    dims = q.max(axis=0) + 1
+    keep = np.zeros(len(q), dtype=bool)
+    for axis in range(3):
+        a, b = [k for k in range(3) if k != axis]
+        line = q[:, a] * dims[b] + q[:, b]
+        order = np.lexsort((q[:, axis], line))
+        sorted_line = line[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = sorted_line[1:] != sorted_line[:-1]
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = sorted_line[1:] != sorted_line[:-1]
+        keep[order[first | last]] = True
+    return verts[keep]
+
+
+def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise cross products of (n, 3) arrays (np.cross without its overhead)."""
+    return np.stack(
+        (
+            u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1],
+            u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2],
+            u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0],
+        ),
+        axis=1,
+    )
+
+
 def _div(a: float, b: float) -> float:
     """``a / b``, NaN where ``b`` is 0 or not finite (degenerate ROI)."""
     return a / b if (b != 0 and math.isfinite(b)) else math.nan
@@ -64,9 +102,10 @@ def _spatial_autocorrelation(
         return math.nan, math.nan
     x = values[mask]
     mu = x.mean()
-    dev = np.zeros(mask.shape)
+    # float32 transforms: the sums below keep ~6 significant digits, far beyond the 3 of IBSI
+    dev = np.zeros(mask.shape, np.float32)
     dev[mask] = x - mu
-    m = mask.astype(np.float64)
+    m = mask.astype(np.float32)
     shape = mask.shape
     fshape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in shape]
     # kernel on the circular grid: displacement k for k < s, k - L for the wrapped half
@@ -82,11 +121,12 @@ def _spatial_autocorrelation(
         kernel = 1.0 / dist
     kernel[0, 0, 0] = 0.0
     kernel[~np.isfinite(kernel)] = 0.0
-    fk = sp_fft.rfftn(kernel, fshape)
+    fk = sp_fft.rfftn(kernel.astype(np.float32), fshape)
     conv_m = sp_fft.irfftn(sp_fft.rfftn(m, fshape) * fk, fshape)[: shape[0], : shape[1], : shape[2]]
     conv_d = sp_fft.irfftn(sp_fft.rfftn(dev, fshape) * fk, fshape)[
         : shape[0], : shape[1], : shape[2]
     ]
+    m, dev, conv_m, conv_d = (a.astype(np.float64) for a in (m, dev, conv_m, conv_d))
     w_sum = float((m * conv_m).sum())
     ss = float((dev**2).sum())
     if ss <= 0 or w_sum <= 0:
@@ -125,8 +165,8 @@ def morphology_features(
     verts, faces = _mesh(morph, spacing)
     tri = verts[faces]
     a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    volume = abs(float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0)
-    area = float(np.linalg.norm(np.cross(b - a, c - a), axis=1).sum() / 2.0)
+    volume = abs(float(np.einsum("ij,ij->i", a, _cross(b, c)).sum()) / 6.0)
+    area = float(np.sqrt((_cross(b - a, c - a) ** 2).sum(axis=1)).sum() / 2.0)
     out["morph_volume_mm3"] = volume
     out["morph_vol_approx_mm3"] = n_morph * voxel_volume
     out["morph_area_mesh_mm2"] = area
@@ -148,8 +188,9 @@ def morphology_features(
         out["morph_com_mm"] = math.nan
 
     try:
-        hull = ConvexHull(verts)
-        hull_pts = verts[hull.vertices]
+        candidates = _hull_candidates(verts, spacing)
+        hull = ConvexHull(candidates)
+        hull_pts = candidates[hull.vertices]
         out["morph_diam_mm"] = float(pdist(hull_pts).max())
         hull_volume, hull_area = float(hull.volume), float(hull.area)
     except (QhullError, ValueError):
@@ -212,11 +253,18 @@ def local_intensity_features(
     spacing = np.asarray(spacing, dtype=np.float64)
     offsets = _sphere_offsets(spacing)
     r = offsets.max(axis=0)
+    # only voxels within r of the ROI matter
+    idx = np.argwhere(intensity_mask)
+    lo = np.maximum(idx.min(axis=0) - r, 0)
+    hi = np.minimum(idx.max(axis=0) + r + 1, image.shape)
+    sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    image, intensity_mask = image[sub], intensity_mask[sub]
+    valid = valid[sub] if valid is not None else None
     shape = np.array(image.shape)
     kshape = 2 * r + 1
-    kernel = np.zeros(tuple(kshape))
+    kernel = np.zeros(tuple(kshape), np.float32)
     kernel[tuple((offsets + r).T)] = 1.0
-    img = np.where(valid, image, 0.0) if valid is not None else image
+    img = (np.where(valid, image, 0.0) if valid is not None else image).astype(np.float32)
     fshape = [
         sp_fft.next_fast_len(int(s + k - 1), real=True) for s, k in zip(shape, kshape, strict=True)
     ]

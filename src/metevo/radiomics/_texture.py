@@ -466,11 +466,14 @@ def texture_features(grey: np.ndarray, roi: np.ndarray) -> dict[str, float]:
         Column name -> value, GLCM and GLRLM in both 3D aggregations, the others in 3D.
     """
     out: dict[str, float] = {}
-    lv_int, gidx = np.unique(grey[roi], return_inverse=True)
+    values = grey[roi]
+    present = np.bincount(values) > 0
+    lv_int = np.flatnonzero(present)
+    lookup = np.cumsum(present) - 1  # grey level -> row of the compact matrices
     lv = lv_int.astype(np.float64)
     n_levels = lv.size
     g = np.full(roi.shape, -1, np.int64)
-    g[roi] = gidx.ravel()
+    g[roi] = lookup[values]
     n_voxels = float(roi.sum())
     n_g = float(lv.max())  # number of grey levels of the discretisation in use (1..max)
 
