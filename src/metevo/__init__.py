@@ -8,8 +8,12 @@ notebooks for a tour.
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
 from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo.kinetics import fit_growth_kinetics
+from metevo.outcomes import best_overall_response, imaging_pfs
 from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
+from metevo.recist import recist, recist_from_measurements
 from metevo.scans import scans_table
+from metevo.sdtm import recist_from_sdtm, to_sdtm
 
 __all__ = [
     "AnalysisResult",
@@ -22,8 +26,15 @@ __all__ = [
     "__version__",
     "analyze",
     "analyze_patient",
+    "best_overall_response",
     "feature_catalog",
+    "fit_growth_kinetics",
+    "imaging_pfs",
     "open_cohort",
     "radiomic_features",
+    "recist",
+    "recist_from_measurements",
+    "recist_from_sdtm",
     "scans_table",
+    "to_sdtm",
 ]
