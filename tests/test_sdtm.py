@@ -128,3 +128,17 @@ def test_export_round_trip_reproduces_metevo_responses():
     assert back["SUMDIAM"].tolist() == pytest.approx(rec["target_sum_mm"].tolist()[1:])
     rs = tables["RS"]
     assert rs.loc[rs["RSTESTCD"] == "OVRLRESP", "RSSTRESC"].tolist() == rec["overall_response"].tolist()[1:]
+
+
+def test_cli_recist_sdtm_and_export(sdtm, tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    from metevo.cli import app
+
+    d = shared_data / "recist_reference" / "pharmaversesdtm"
+    out = tmp_path / "rs.csv"
+    res = CliRunner().invoke(app, ["recist-sdtm", str(d / "tu_onco_recist.csv"), str(d / "tr_onco_recist.csv"), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(out)) == 66
+    res = CliRunner().invoke(app, ["export-sdtm", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "recist.parquet not found" in res.output

@@ -172,6 +172,122 @@ def demo(
     run_demo(out, n_patients=patients, seed=seed, size=size, workers=workers, progress=progress, echo=typer.echo)
 
 
+@app.command("segment")
+def segment_command(
+    manifest: Path = typer.Argument(..., help="Manifest of the CTs (patient_id, timepoint, image)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for masks and the new manifest."),
+    model: str = typer.Option("demo", "--model", "-m", help="'demo' or the path of a model card."),
+    device: str = typer.Option("auto", help="auto (CUDA when available), cpu or cuda[:n]."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Sliding windows per forward pass."),
+    overlap: float = typer.Option(0.25, help="Sliding-window overlap."),
+    precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32."),
+    workers: Optional[int] = typer.Option(None, help="Reader processes (default 2 on CUDA, 0 on CPU)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Recompute masks even when up to date."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Segment liver and lesions of every CT in MANIFEST, once (needs the segmentation extra).
+
+    Writes OUT/manifest.csv (ready for `metevo analyze`), the masks with their provenance and
+    OUT/segmentation_log.parquet. Scans whose masks are up to date are not recomputed.
+    """
+    from metevo.exceptions import MetevoError
+
+    try:
+        from metevo.segmentation import segment as run
+    except ImportError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            new = run(
+                manifest, model, out, device=device, batch_size=batch_size, overlap=overlap,
+                precision=precision, num_workers=workers, overwrite=overwrite, progress=progress,
+            )
+        except (MetevoError, ValueError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    counts = new.attrs["log"].status.value_counts()
+    typer.echo(
+        f"{len(new)} scan(s): {counts.get('computed', 0)} segmented, {counts.get('reused', 0)} "
+        f"up to date, {counts.get('failed', 0)} failed; new manifest {out / 'manifest.csv'}"
+    )
+    if counts.get("failed", 0):
+        raise typer.Exit(1)
+
+
+@app.command("segment-eval")
+def segment_eval_command(
+    predicted: Path = typer.Argument(..., help="Manifest of predicted masks (from metevo segment)."),
+    reference: Path = typer.Argument(..., help="Reference cohort manifest."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write segmentation_eval.parquet and segmentation_eval_summary.parquet here."
+    ),
+    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP + " (reference masks)"),
+    lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class reference."),
+    liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class reference."),
+) -> None:
+    """Dice, lesion detection (IoU >= 0.5) and volume error of predicted vs reference masks."""
+    from metevo.exceptions import MetevoError
+
+    try:
+        from metevo.segmentation import evaluate, evaluation_summary
+    except ImportError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    options = {"lesion_mask_kind": lesion_mask_kind, "lesion_label": lesion_label, "liver_label": liver_label}
+    try:
+        table = evaluate(predicted, reference, **options)
+    except (MetevoError, ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    summary = evaluation_summary(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(out / "segmentation_eval.parquet", index=False)
+        summary.to_parquet(out / "segmentation_eval_summary.parquet", index=False)
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+@app.command("export-sdtm")
+def export_sdtm_command(
+    analysis: Path = typer.Argument(..., help="Analysis folder written by `metevo analyze`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default ANALYSIS/sdtm)."),
+    study_id: str = typer.Option("METEVO", "--study-id", help="STUDYID of the exported rows."),
+) -> None:
+    """Export RECIST results as SDTM-like TU, TR and RS tables (CSV; metevo as the evaluator)."""
+    from metevo.sdtm import export_sdtm
+
+    try:
+        paths = export_sdtm(analysis, out, study_id=study_id)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command("recist-sdtm")
+def recist_sdtm_command(
+    tu: Path = typer.Argument(..., help="SDTM TU domain (CSV)."),
+    tr: Path = typer.Argument(..., help="SDTM TR domain (CSV)."),
+    out: Path = typer.Option(Path("rs_metevo.csv"), "--out", "-o", help="Output CSV."),
+) -> None:
+    """RECIST 1.1 responses per subject, visit and evaluator from SDTM TU/TR tables."""
+    import pandas as pd
+
+    from metevo.sdtm import recist_from_sdtm
+
+    try:
+        table = recist_from_sdtm(pd.read_csv(tu), pd.read_csv(tr))
+    except (ValueError, FileNotFoundError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    table.to_csv(out, index=False)
+    typer.echo(f"{len(table)} assessment(s) written to {out}")
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="metevo")

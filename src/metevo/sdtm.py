@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import pandas as pd
 
 from metevo.recist import recist_from_measurements
 
-__all__ = ["recist_from_sdtm", "to_sdtm"]
+__all__ = ["export_sdtm", "recist_from_sdtm", "to_sdtm"]
 
 _NODAL_LOCATIONS = ("LYMPH NODE",)
 _EVAL_SEP = "\x1f"
@@ -409,3 +410,34 @@ def to_sdtm(
         tr["TRSTRESC"] = tr["TRORRES"]
         tr["TRSTRESU"] = tr["TRORRESU"]
     return {"TU": tu, "TR": tr, "RS": rs}
+
+
+def export_sdtm(analysis_dir: str | Path, out_dir: str | Path | None = None, **options: Any) -> dict[str, Path]:
+    """Write ``tu.csv``, ``tr.csv`` and ``rs.csv`` from an analysis folder.
+
+    Reads ``recist.parquet`` and ``recist_lesions.parquet`` written by ``metevo analyze`` and
+    writes the tables of :func:`to_sdtm` into ``out_dir`` (default ``<analysis_dir>/sdtm``).
+
+    Returns
+    -------
+    dict
+        ``{"TU": path, "TR": path, "RS": path}``.
+    """
+    analysis_dir = Path(analysis_dir)
+    rec_path = analysis_dir / "recist.parquet"
+    if not rec_path.is_file():
+        raise FileNotFoundError(
+            f"{rec_path} not found; run `metevo analyze` (with the recist stage) into "
+            f"{analysis_dir} first."
+        )
+    les_path = analysis_dir / "recist_lesions.parquet"
+    recist = pd.read_parquet(rec_path)
+    lesions = pd.read_parquet(les_path) if les_path.is_file() else None
+    tables = to_sdtm(recist, lesions, **options)
+    out = Path(out_dir) if out_dir is not None else analysis_dir / "sdtm"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, df in tables.items():
+        paths[name] = out / f"{name.lower()}.csv"
+        df.to_csv(paths[name], index=False)
+    return paths
