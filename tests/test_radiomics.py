@@ -379,5 +379,8 @@ def test_stage_writes_one_row_per_lesion_per_visit():
     ]
     assert (table["patient_id"] == "P007").all()
     assert list(table.columns[:3]) == ["patient_id", "timepoint", "lesion_id"]
+    from metevo.dictionary import validate_table
+
+    validate_table(table, "radiomics")
     with pytest.raises(MetevoError, match="needs result.objects\\['instances'\\]"):
         radiomics_stage(patient, SimpleNamespace(tables={}, objects={}))

@@ -35,7 +35,7 @@ from metevo.radiomics._texture import texture_features
 
 __all__ = ["radiomic_features"]
 
-NOTE = "radiomics_note"
+NOTE = C.Radiomics.NOTE
 
 
 def _as_image(obj: object, what: str) -> sitk.Image:
@@ -286,7 +286,7 @@ def radiomic_features(
                 "or round the mask (0 = background, one integer per lesion)."
             )
         lab = rounded.astype(np.int64)
-    if lab.size and lab.min() < 0:
+    if lab.size and np.issubdtype(lab.dtype, np.signedinteger) and lab.min() < 0:
         raise MaskValueError(
             f"{_where(context)}the lesion mask holds negative values (minimum {lab.min()}); "
             "expected 0 for background and positive lesion labels."
@@ -294,7 +294,9 @@ def radiomic_features(
     _check_hu(img, settings, context)
     spacing = np.array(image.GetSpacing()[::-1], dtype=np.float64)  # (z, y, x)
     max_label = int(lab.max()) if lab.size else 0
-    boxes = ndimage.find_objects(lab.astype(np.int64, copy=False)) if max_label else []
+    if lab.dtype == np.uint64:
+        lab = lab.astype(np.int64)
+    boxes = ndimage.find_objects(lab) if max_label else []
     present = [i + 1 for i, b in enumerate(boxes) if b is not None]
     if labels is not None:
         missing = sorted(set(int(v) for v in labels) - set(present))

@@ -8,6 +8,7 @@ run them under ``np.errstate(all="ignore")``.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sp_fft
@@ -27,32 +28,6 @@ def _mesh(morph: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarra
     padded = np.pad(morph.astype(np.float32), 1)
     verts, faces, _, _ = marching_cubes(padded, level=0.5, spacing=tuple(spacing))
     return verts, faces
-
-
-def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Mesh vertices that can be vertices of the convex hull.
-
-    Marching-cubes vertices of a binary mask lie on a half-voxel lattice. On every lattice line
-    parallel to an axis, a vertex strictly between the line's two outermost vertices lies
-    inside the hull or on one of its faces, so dropping it changes neither the hull's volume
-    and area nor the largest vertex-to-vertex distance. Keeps the two outermost vertices of
-    every line along x, y and z.
-    """
-    q = np.rint(verts / (spacing / 2.0)).astype(np.int64)
-    q -= q.min(axis=0)
-    dims = q.max(axis=0) + 1
-    keep = np.zeros(len(q), dtype=bool)
-    for axis in range(3):
-        a, b = [k for k in range(3) if k != axis]
-        line = q[:, a] * dims[b] + q[:, b]
-        order = np.lexsort((q[:, axis], line))
-        sorted_line = line[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = sorted_line[1:] != sorted_line[:-1]
-        last = np.ones(len(order), dtype=bool)
-        last[:-1] = sorted_line[1:] != sorted_line[:-1]
-        keep[order[first | last]] = True
-    return verts[keep]
 
 
 def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -88,6 +63,26 @@ def _ellipsoid_area(a: float, b: float, c: float) -> float:
     return float(4.0 * math.pi * a * b * terms.sum())
 
 
+@lru_cache(maxsize=16)
+def _inverse_distance_kernel_fft(fshape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
+    """FFT of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid ``fshape``.
+
+    Displacement ``k`` stands for ``k`` below ``L / 2`` and ``k - L`` above; for a signal of
+    ``n <= (L + 1) / 2`` voxels per axis only displacements within ``n - 1`` reach the output,
+    so the wrap never mixes voxel pairs. Cached: the lesions of a scan share the spacing.
+    """
+    axes = []
+    for L, h in zip(fshape, spacing, strict=True):
+        k = np.arange(L)
+        axes.append(np.where(k <= L // 2, k, k - L).astype(np.float64) * h)
+    dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
+    dist = np.sqrt(dz**2 + dy**2 + dx**2)
+    dist[0, 0, 0] = np.inf
+    fk = sp_fft.rfftn((1.0 / dist).astype(np.float32), fshape)
+    fk.setflags(write=False)
+    return fk
+
+
 def _spatial_autocorrelation(
     values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
 ) -> tuple[float, float]:
@@ -108,33 +103,22 @@ def _spatial_autocorrelation(
     m = mask.astype(np.float32)
     shape = mask.shape
     fshape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in shape]
-    # kernel on the circular grid: displacement k for k < s, k - L for the wrapped half
-    axes = []
-    for s, L, h in zip(shape, fshape, spacing, strict=True):
-        k = np.arange(L)
-        d = np.where(k < s, k, k - L).astype(np.float64)
-        d[(k >= s) & (k <= L - s)] = np.inf  # displacements that cannot occur
-        axes.append(d * h)
-    dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
-    dist = np.sqrt(dz**2 + dy**2 + dx**2)
-    with np.errstate(divide="ignore"):
-        kernel = 1.0 / dist
-    kernel[0, 0, 0] = 0.0
-    kernel[~np.isfinite(kernel)] = 0.0
-    fk = sp_fft.rfftn(kernel.astype(np.float32), fshape)
+    fk = _inverse_distance_kernel_fft(tuple(fshape), tuple(float(h) for h in spacing))
     conv_m = sp_fft.irfftn(sp_fft.rfftn(m, fshape) * fk, fshape)[: shape[0], : shape[1], : shape[2]]
     conv_d = sp_fft.irfftn(sp_fft.rfftn(dev, fshape) * fk, fshape)[
         : shape[0], : shape[1], : shape[2]
     ]
-    m, dev, conv_m, conv_d = (a.astype(np.float64) for a in (m, dev, conv_m, conv_d))
-    w_sum = float((m * conv_m).sum())
-    ss = float((dev**2).sum())
+    cm = conv_m[mask].astype(np.float64)
+    cd = conv_d[mask].astype(np.float64)
+    d = (x - mu).astype(np.float64)
+    w_sum = float(cm.sum())
+    ss = float((d**2).sum())
     if ss <= 0 or w_sum <= 0:
         return math.nan, math.nan
-    cross = float((dev * conv_d).sum())
+    cross = float((d * cd).sum())
     moran = n / w_sum * cross / ss
     # sum_ij w_ij (x_i - x_j)^2 = 2 sum_i d_i^2 (w * m)_i - 2 sum_i d_i (w * d)_i
-    geary_num = 2.0 * float((dev**2 * conv_m).sum()) - 2.0 * cross
+    geary_num = 2.0 * float((d**2 * cm).sum()) - 2.0 * cross
     geary = (n - 1) * geary_num / (2.0 * w_sum * ss)
     return moran, geary
 
@@ -188,9 +172,8 @@ def morphology_features(
         out["morph_com_mm"] = math.nan
 
     try:
-        candidates = _hull_candidates(verts, spacing)
-        hull = ConvexHull(candidates)
-        hull_pts = candidates[hull.vertices]
+        hull = ConvexHull(verts)
+        hull_pts = verts[hull.vertices]
         out["morph_diam_mm"] = float(pdist(hull_pts).max())
         hull_volume, hull_area = float(hull.volume), float(hull.area)
     except (QhullError, ValueError):

@@ -16,7 +16,7 @@ from metevo.radiomics._engine import NOTE, radiomic_features
 __all__ = ["TABLE", "empty_table", "radiomics_schema", "radiomics_stage", "write_schema"]
 
 TABLE = "radiomics"
-KEYS = (C.PATIENT_ID, C.TIMEPOINT, C.LESION_ID)
+KEYS = C.Radiomics.KEYS
 
 
 def _with_keys(table: pd.DataFrame, patient_id: str, timepoint: str) -> pd.DataFrame:
@@ -97,21 +97,18 @@ def radiomics_schema() -> dict:
         {
             "name": C.PATIENT_ID,
             "type": "string",
-            "unit": "",
             "description": "Patient identifier, as in the manifest.",
             "constraints": {"required": True},
         },
         {
             "name": C.TIMEPOINT,
             "type": "string",
-            "unit": "",
             "description": "Visit label, as in the manifest.",
             "constraints": {"required": True},
         },
         {
             "name": C.LESION_ID,
             "type": "integer",
-            "unit": "",
             "description": "Lesion instance label in the scan's instance mask (lesions stage).",
             "constraints": {"required": True},
         },
@@ -133,7 +130,6 @@ def radiomics_schema() -> dict:
         {
             "name": NOTE,
             "type": "string",
-            "unit": "",
             "description": "Why features of this lesion are NaN or how the lesion was treated "
             "(tiny lesion, constant intensity, outside the re-segmentation range, touches the "
             "scan border); empty when there is nothing to say.",
