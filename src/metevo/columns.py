@@ -341,3 +341,91 @@ class SegmentationEvalSummary:
     RECALL = "recall"
     MEAN_ABS_VOLUME_ERROR_ML = "mean_abs_volume_error_ml"
     COLUMNS = (STRUCTURE, N_CASES, GLOBAL_DICE, MEAN_DICE, PRECISION, RECALL, MEAN_ABS_VOLUME_ERROR_ML)
+
+
+class GroundTruthScans:
+    """``ground_truth/scans.parquet`` of the synthetic cohort (:mod:`metevo.datasets`)."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    DATE = DATE
+    DAYS = DAYS
+    STUDY_DAY = STUDY_DAY
+    INSTANCE_MASK = "instance_mask"
+    LIVER_IN_FOV = "liver_in_fov"
+    FOV_TRUNCATION = "fov_truncation"
+    TRANSLATION_X_MM = "translation_x_mm"
+    TRANSLATION_Y_MM = "translation_y_mm"
+    TRANSLATION_Z_MM = "translation_z_mm"
+    ROTATION_DEG = "rotation_deg"
+    ROTATION_AXIS_X = "rotation_axis_x"
+    ROTATION_AXIS_Y = "rotation_axis_y"
+    ROTATION_AXIS_Z = "rotation_axis_z"
+    WARP_MAX_MM = "warp_max_mm"
+    NOISE_HU = "noise_hu"
+    N_COMPONENTS = "n_components"
+
+
+class GroundTruthLesions:
+    """``ground_truth/lesions.parquet``: one row per true lesion x scan where it is visible."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    DAYS = DAYS
+    STUDY_DAY = STUDY_DAY
+    TRUE_LESION_ID = "true_lesion_id"
+    COMPONENT = "component"
+    VOLUME_ML = "volume_ml"
+    AXIAL_LD_MM = "axial_ld_mm"
+    DIAMETER_MM = "diameter_mm"
+    CENTROID_X_MM = "centroid_x_mm"
+    CENTROID_Y_MM = "centroid_y_mm"
+    CENTROID_Z_MM = "centroid_z_mm"
+    N_VOXELS = "n_voxels"
+    NEAREST_GAP_MM = "nearest_gap_mm"
+    IS_NEW = "is_new"
+    APPEARANCE = "appearance"
+    ROLE = "role"
+
+
+class GroundTruthEdges:
+    """``ground_truth/edges.parquet``: the true lesion graph on instance-mask components."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT_FROM = "timepoint_from"
+    COMPONENT_FROM = "component_from"
+    TIMEPOINT_TO = "timepoint_to"
+    COMPONENT_TO = "component_to"
+    SKIP = "skip"
+
+
+class GroundTruthPatients:
+    """``ground_truth/patients.parquet``: planted pattern, kinetics and hard cases per patient."""
+
+    PATIENT_ID = PATIENT_ID
+    PATTERN = "pattern"
+    D_PER_DAY = "d_per_day"
+    G_PER_DAY = "g_per_day"
+    N_VISITS = "n_visits"
+    N_PLANNED_VISITS = "n_planned_visits"
+    N_MISSED_VISITS = "n_missed_visits"
+    N_TRUE_LESIONS = "n_true_lesions"
+    HAS_RESECTION = "has_resection"
+    HAS_MERGE = "has_merge"
+    HAS_SPLIT = "has_split"
+    HAS_NEW_LESION = "has_new_lesion"
+    HAS_VANISH = "has_vanish"
+    HAS_REAPPEARANCE = "has_reappearance"
+    HAS_TRUNCATED_FOV = "has_truncated_fov"
+    MIN_GAP_MM = "min_gap_mm"
+
+
+class Radiomics:
+    """``radiomics.parquet``: keys, then one column per row of ``metevo.feature_catalog()``
+    (the feature names live in the catalogue, not here), then the note."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    LESION_ID = LESION_ID
+    NOTE = "radiomics_note"
+    KEYS = (PATIENT_ID, TIMEPOINT, LESION_ID)
