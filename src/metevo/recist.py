@@ -308,34 +308,75 @@ def select_targets(
     >>> select_targets(b).tolist()
     ['target', 'target', 'non-target', 'non-target']
     """
-    ld = pd.to_numeric(baseline.get("ld_mm"), errors="coerce")
-    if ld is None:
-        ld = pd.Series(np.nan, index=baseline.index)
-    sa = pd.to_numeric(baseline["sa_mm"], errors="coerce") if "sa_mm" in baseline else ld * np.nan
-    nodal = (
-        baseline["nodal"].map(lambda v: bool(v) if v is not None and v == v else False)
-        if "nodal" in baseline
-        else ld < -1
+    records = [
+        {
+            "ld_mm": r.get("ld_mm", math.nan),
+            "sa_mm": r.get("sa_mm", math.nan),
+            "nodal": r.get("nodal", False),
+            "organ": r.get("organ", None),
+        }
+        for r in baseline.to_dict("records")
+    ]
+    roles = _select_targets(
+        records,
+        max_targets=max_targets,
+        max_targets_per_organ=max_targets_per_organ,
+        min_measurable_mm=min_measurable_mm,
+        min_measurable_node_mm=min_measurable_node_mm,
+        min_pathological_node_mm=min_pathological_node_mm,
+        slice_thickness_mm=slice_thickness_mm,
     )
-    organ = baseline["organ"].fillna("unspecified") if "organ" in baseline else ld.map(lambda _: "")
+    return pd.Series(roles, index=baseline.index, dtype=object)
+
+
+def _num(value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def _flag(value: Any) -> bool:
+    return bool(value) if value is not None and value == value else False
+
+
+def _select_targets(
+    records: list[dict[str, Any]],
+    *,
+    max_targets: int,
+    max_targets_per_organ: int,
+    min_measurable_mm: float,
+    min_measurable_node_mm: float,
+    min_pathological_node_mm: float,
+    slice_thickness_mm: float | None,
+) -> list[str | None]:
     cut = float(min_measurable_mm)
     if slice_thickness_mm is not None and slice_thickness_mm > 5.0:
         cut = max(cut, 2.0 * float(slice_thickness_mm))
-    size = ld.where(~nodal, sa)
-    measurable = np.where(nodal, sa >= min_measurable_node_mm, ld >= cut)
-    roles = pd.Series("non-target", index=baseline.index, dtype=object)
-    roles[nodal & ~(sa >= min_pathological_node_mm)] = None
-    order = size.where(measurable).sort_values(ascending=False, kind="stable").dropna().index
-    per_organ: dict[str, int] = {}
+    roles: list[str | None] = []
+    candidates = []
+    for i, r in enumerate(records):
+        ld, sa, nodal = _num(r.get("ld_mm")), _num(r.get("sa_mm")), _flag(r.get("nodal"))
+        if nodal and not sa >= min_pathological_node_mm:
+            roles.append(None)  # a normal lymph node is not a lesion
+            continue
+        roles.append("non-target")
+        size = sa if nodal else ld
+        if (sa >= min_measurable_node_mm) if nodal else (ld >= cut):
+            candidates.append((-size, i))
+    candidates.sort()
+    per_organ: dict[Any, int] = {}
     n = 0
-    for idx in order:
+    for _, i in candidates:
         if n >= max_targets:
             break
-        o = organ[idx]
-        if per_organ.get(o, 0) >= max_targets_per_organ:
+        organ = records[i].get("organ")
+        organ = "unspecified" if organ is None or organ != organ else organ
+        if per_organ.get(organ, 0) >= max_targets_per_organ:
             continue
-        roles[idx] = "target"
-        per_organ[o] = per_organ.get(o, 0) + 1
+        roles[i] = "target"
+        per_organ[organ] = per_organ.get(organ, 0) + 1
         n += 1
     return roles
 
@@ -352,14 +393,14 @@ class _Visit:
     reason: str | None = None
     progression_reason: str | None = None
     new_default: str | None = None
-    rows: pd.DataFrame | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
     target_values: dict[str, float] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     nt_states: dict[str, str | None] = field(default_factory=dict)
     new_ids: dict[str, str] = field(default_factory=dict)
 
 
-def _target_value(row: pd.Series, opts: RecistOptions) -> float:
+def _target_value(row: Mapping[str, Any], opts: RecistOptions) -> float:
     state = row["state"]
     if state == "absent":
         return 0.0
@@ -371,7 +412,7 @@ def _target_value(row: pd.Series, opts: RecistOptions) -> float:
     return float(value)
 
 
-def _nt_state(row: pd.Series, opts: RecistOptions) -> str | None:
+def _nt_state(row: Mapping[str, Any], opts: RecistOptions) -> str | None:
     state = row["state"]
     if state in ("present", "absent", "progression", "not_done"):
         if state == "present" and row["nodal"] and row["sa_mm"] < opts.cr_node_mm:
@@ -521,40 +562,52 @@ def _assess_subject(
     return out
 
 
-def _subject_visits(
-    meas: pd.DataFrame, vis: pd.DataFrame | None, opts: RecistOptions
-) -> tuple[list[_Visit], list[_Visit]]:
-    """Ordered visits of one subject (before-baseline, from-baseline)."""
+def _subject_visits(meas: list[dict[str, Any]], vis: list[dict[str, Any]]) -> list[_Visit]:
+    """Ordered visits of one subject."""
     records: dict[str, _Visit] = {}
-    for tp, grp in meas.groupby(Recist.TIMEPOINT, sort=False):
-        date = grp["date"].dropna().iloc[0] if "date" in grp and grp["date"].notna().any() else None
-        order = grp["visit_order"].dropna().iloc[0] if "visit_order" in grp and grp["visit_order"].notna().any() else math.nan
-        records[tp] = _Visit(tp, date, _parse_date(date), float(order), rows=grp)
-    if vis is not None:
-        for _, r in vis.iterrows():
-            tp = str(r[Recist.TIMEPOINT])
-            v = records.get(tp)
-            if v is None:
-                date = r.get("date")
-                order = r.get("visit_order", math.nan)
-                v = records[tp] = _Visit(tp, date, _parse_date(date), float(order) if order is not None else math.nan)
-            reason = r.get("not_evaluable_reason")
-            if isinstance(reason, str) and reason:
-                v.reason = reason
-            prog = r.get("progression_reason")
-            if isinstance(prog, str) and prog:
-                v.progression_reason = prog
-            nl = r.get("new_lesions")
-            if isinstance(nl, str) and nl:
-                v.new_default = nl.upper()
-    ordered = sorted(
+    for r in meas:
+        tp = r[Recist.TIMEPOINT]
+        v = records.get(tp)
+        if v is None:
+            v = records[tp] = _Visit(tp, None, pd.NaT, math.nan)
+        if v.date is None and _present(r.get("date")):
+            v.date = r["date"]
+            v.when = _parse_date(r["date"])
+        if not math.isfinite(v.order) and _present(r.get("visit_order")):
+            v.order = float(r["visit_order"])
+        v.rows.append(r)
+    for r in vis:
+        tp = r[Recist.TIMEPOINT]
+        v = records.get(tp)
+        if v is None:
+            v = records[tp] = _Visit(tp, None, pd.NaT, math.nan)
+        if v.date is None and _present(r.get("date")):
+            v.date = r["date"]
+            v.when = _parse_date(r["date"])
+        if not math.isfinite(v.order) and _present(r.get("visit_order")):
+            v.order = float(r["visit_order"])
+        reason = r.get("not_evaluable_reason")
+        if isinstance(reason, str) and reason:
+            v.reason = reason
+        prog = r.get("progression_reason")
+        if isinstance(prog, str) and prog:
+            v.progression_reason = prog
+        nl = r.get("new_lesions")
+        if isinstance(nl, str) and nl:
+            v.new_default = nl.upper()
+    return sorted(
         records.values(),
         key=lambda v: (
             v.order if math.isfinite(v.order) else math.inf,
             v.when if not pd.isna(v.when) else pd.Timestamp.max,
         ),
     )
-    return ordered, []
+
+
+def _present(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
 
 
 def recist_from_measurements(
@@ -653,15 +706,16 @@ def recist_from_measurements(
     if visits is not None:
         subjects = pd.concat([subjects, visits[keys].drop_duplicates()]).drop_duplicates()
     rows: list[dict[str, Any]] = []
+    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    for r in meas.to_dict("records"):
+        by_key.setdefault(tuple(r[k] for k in keys), []).append(r)
+    vis_by_key: dict[tuple, list[dict[str, Any]]] = {}
+    if visits is not None:
+        for r in visits.to_dict("records"):
+            vis_by_key.setdefault(tuple(r[k] for k in keys), []).append(r)
     for key in subjects.itertuples(index=False, name=None):
-        sel = np.logical_and.reduce([meas[k] == val for k, val in zip(keys, key, strict=True)])
-        m = meas[sel]
-        vis = None
-        if visits is not None:
-            vsel = np.logical_and.reduce(
-                [visits[k] == val for k, val in zip(keys, key, strict=True)]
-            )
-            vis = visits[vsel]
+        m = by_key.get(key, [])
+        vis = vis_by_key.get(key, [])
         rows.extend(_one_subject(m, vis, dict(zip(keys, key, strict=True)), baseline, slice_thickness_mm, opts))
     columns = [
         *keys,
@@ -688,14 +742,14 @@ def recist_from_measurements(
 
 
 def _one_subject(
-    m: pd.DataFrame,
-    vis: pd.DataFrame | None,
+    m: list[dict[str, Any]],
+    vis: list[dict[str, Any]],
     key: dict[str, Any],
     baseline: Mapping[str, str] | None,
     slice_thickness_mm: float | None,
     opts: RecistOptions,
 ) -> list[dict[str, Any]]:
-    ordered, _ = _subject_visits(m, vis, opts)
+    ordered = _subject_visits(m, vis)
     pid = key[Recist.PATIENT_ID]
     b_idx = 0
     if baseline is not None and pid in baseline:
@@ -707,16 +761,17 @@ def _one_subject(
             )
         b_idx = tps.index(str(baseline[pid]))
     before, visits = ordered[:b_idx], ordered[b_idx:]
-    base_rows = visits[0].rows if visits[0].rows is not None else m.iloc[:0]
     # ---- roles at baseline
-    base_rows = base_rows[base_rows["role"] != "new"]
-    if base_rows["role"].notna().any():
-        roles = base_rows["role"]
+    base_rows = [r for r in visits[0].rows if r["role"] != "new"]
+    if any(r["role"] is not None for r in base_rows):
+        roles = [r["role"] for r in base_rows]
     else:
         thick = slice_thickness_mm
-        if "slice_thickness_mm" in base_rows and base_rows["slice_thickness_mm"].notna().any():
-            thick = float(base_rows["slice_thickness_mm"].dropna().iloc[0])
-        roles = select_targets(
+        given = [_num(r.get("slice_thickness_mm")) for r in base_rows]
+        given = [g for g in given if math.isfinite(g)]
+        if given:
+            thick = given[0]
+        roles = _select_targets(
             base_rows,
             max_targets=opts.max_targets,
             max_targets_per_organ=opts.max_targets_per_organ,
@@ -725,21 +780,20 @@ def _one_subject(
             min_pathological_node_mm=opts.min_pathological_node_mm,
             slice_thickness_mm=thick,
         )
-    targets = base_rows.loc[roles == "target", "lesion_id"].tolist()
-    nontargets = base_rows.loc[roles == "non-target", "lesion_id"].tolist()
-    nodal = dict(zip(base_rows["lesion_id"], base_rows["nodal"], strict=True))
-    known = set(targets) | set(nontargets) | set(base_rows.loc[roles.isna(), "lesion_id"])
+    targets = [r["lesion_id"] for r, role in zip(base_rows, roles, strict=True) if role == "target"]
+    nontargets = [r["lesion_id"] for r, role in zip(base_rows, roles, strict=True) if role == "non-target"]
+    nodal = {r["lesion_id"]: r["nodal"] for r in base_rows}
+    known = {r["lesion_id"] for r in base_rows}
+    target_set, nontarget_set = set(targets), set(nontargets)
     for i, v in enumerate(visits):
-        rows = v.rows if v.rows is not None else m.iloc[:0]
-        for r in rows.itertuples(index=False):
-            r = pd.Series(r._asdict())
+        for r in v.rows:
             lid = r["lesion_id"]
             if r["state"] == "removed":
                 v.removed.add(lid)
                 continue
-            if lid in targets:
+            if lid in target_set:
                 v.target_values[lid] = _target_value(r, opts)
-            elif lid in nontargets:
+            elif lid in nontarget_set:
                 v.nt_states[lid] = _nt_state(r, opts)
             elif i > 0 and lid not in known:
                 if r["role"] in ("new", None) and r["state"] not in ("absent", "not_done"):
