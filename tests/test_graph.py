@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 
 import numpy as np
@@ -122,6 +123,8 @@ def sequence():
         data["image"],
         liver_masks=data["liver"],
         timepoints=TIMEPOINTS,
+        dates=[datetime.date(2024, 1, 8) + datetime.timedelta(days=56 * i) for i in range(4)],
+        days=[56 * i for i in range(4)],
         patient_id="P001",
     )
     mapping = map_to_reference(
@@ -190,7 +193,7 @@ def test_tables_have_their_keys_first(sequence):
         ["V2", "V3"],
         ["V3", "V4"],
     ]
-    assert graph.scan_flags["registration_ok"].tolist() == [True] * 4
+    assert graph.scan_flags["registration_ok"].tolist() == [pd.NA, True, True, True]
     assert graph.scan_flags["mask_empty"].tolist() == [False] * 4
     assert set(graph.instances) == set(TIMEPOINTS)
     assert all(img.GetPixelID() == sitk.sitkUInt32 for img in graph.instances.values())
@@ -372,3 +375,16 @@ def test_build_rejects_inconsistent_inputs():
         build_lesion_graph(data["lesion"], timepoints=["V1", "V2"], patient_id="P003")
     with pytest.raises(ValueError, match="no visits"):
         build_lesion_graph([], patient_id="P003")
+
+
+@pytest.mark.parametrize("table", ["lesions", "lesion_edges", "registrations"])
+def test_tables_follow_the_data_dictionary(sequence, table):
+    from metevo.dictionary import coerce_table, validate_table
+
+    _, graph, _ = sequence
+    frame = {
+        "lesions": graph.nodes,
+        "lesion_edges": graph.edges,
+        "registrations": graph.registrations,
+    }[table]
+    validate_table(coerce_table(frame, table), table)

@@ -696,12 +696,12 @@ def build_lesion_graph(
     patient_id: str = "",
     lesion_mask_kind: str | None = None,
     connectivity: int = 26,
-    min_voxels: int = 10,
+    min_voxels: int = 1,
     min_diameter_mm: float = 3.0,
     liver_margin_mm: float | None = 10.0,
     transform: str = "affine",
     deformable: bool = False,
-    resolution_mm: float = 4.0,
+    resolution_mm: float = 6.0,
     min_dice: float = 0.80,
     max_dilation: int = 7,
     min_overlap: float = 0.10,
@@ -899,8 +899,8 @@ def build_lesion_graph(
     graph.scan_flags = pd.DataFrame(
         {
             S.TIMEPOINT: timepoints,
-            S.REGISTRATION_OK: [True] + [bool(r.qc_pass) for r in regs],
-            S.LIVER_IN_FOV: [liver_in_fov(lv) for lv in livers],
+            S.REGISTRATION_OK: pd.array([pd.NA] + [bool(r.qc_pass) for r in regs], dtype="boolean"),
+            S.LIVER_IN_FOV: pd.array([liver_in_fov(lv) for lv in livers], dtype="boolean"),
             S.MASK_EMPTY: [len(t) == 0 for t in tables],
         }
     )
@@ -1184,3 +1184,53 @@ def score_graph(
         "change_accuracy": correct / len(scored) if scored else float("nan"),
         "n_scored_lesions": len(scored),
     }
+
+
+def score_synthetic(graph: LesionGraph, ground_truth: str | Any) -> dict[str, float]:
+    """Score one patient's graph against a synthetic cohort's ground truth.
+
+    Reads ``scans.parquet`` (instance masks: the 26-connected components of the written lesion
+    masks) and ``edges.parquet`` (the true graph on those components) from ``ground_truth`` (the
+    folder written by :func:`metevo.datasets.make_synthetic_cohort`), maps the graph's lesions
+    to components by voxel overlap (:func:`map_to_reference`) and returns :func:`score_graph`'s
+    figures, plus ``n_unmapped`` (predicted lesions mapping to no component) and
+    ``n_missed_components`` (components no predicted lesion maps to).
+    """
+    from pathlib import Path
+
+    gt = Path(ground_truth)
+    scans = pd.read_parquet(gt / "scans.parquet")
+    scans = scans[scans[L.PATIENT_ID] == graph.patient_id]
+    if scans.empty:
+        raise KeyError(f"patient {graph.patient_id!r} is not in {gt / 'scans.parquet'}.")
+    reference = {
+        tp: sitk.ReadImage(str(gt / path))
+        for tp, path in zip(scans[L.TIMEPOINT], scans["instance_mask"], strict=True)
+        if tp in graph.instances
+    }
+    ref_nodes = pd.DataFrame(
+        [
+            (tp, lab)
+            for tp, img in reference.items()
+            for lab in np.unique(sitk.GetArrayViewFromImage(img))
+            if lab != 0
+        ],
+        columns=[L.TIMEPOINT, L.LESION_ID],
+    )
+    edges = pd.read_parquet(gt / "edges.parquet")
+    edges = edges[edges[E.PATIENT_ID] == graph.patient_id].rename(
+        columns={"component_from": E.LESION_ID_FROM, "component_to": E.LESION_ID_TO}
+    )
+    mapping = map_to_reference(graph.instances, reference)
+    scores = score_graph(
+        graph.edges, edges, mapping, timepoints=graph.timepoints, reference_nodes=ref_nodes
+    )
+    mapped = set(zip(mapping[L.TIMEPOINT], mapping["reference_id"], strict=True))
+    scores["n_unmapped"] = int((mapping["reference_id"] == 0).sum())
+    scores["n_missed_components"] = int(
+        sum(
+            (tp, lab) not in mapped
+            for tp, lab in zip(ref_nodes[L.TIMEPOINT], ref_nodes[L.LESION_ID], strict=True)
+        )
+    )
+    return scores

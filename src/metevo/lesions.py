@@ -73,8 +73,10 @@ __all__ = [
     "measure_lesions",
 ]
 
-#: Components smaller than this many voxels are specks (unless >= ``KEEP_DIAMETER_MM``).
-DEFAULT_MIN_VOXELS = 10
+#: Components smaller than this many voxels are specks (unless >= ``KEEP_DIAMETER_MM``). The
+#: default criterion is physical (``DEFAULT_MIN_DIAMETER_MM``), so this is 1: on a coarse grid a
+#: single voxel can be a real lesion (3 x 3 x 5 mm: 4.4 mm equivalent diameter).
+DEFAULT_MIN_VOXELS = 1
 #: Components with an equivalent diameter below this are specks (unless >= ``KEEP_DIAMETER_MM``).
 DEFAULT_MIN_DIAMETER_MM = 3.0
 #: A component of at least this equivalent diameter is never dropped (RECIST 1.1 "too small to
@@ -147,7 +149,8 @@ def label_lesions(
     min_voxels, min_diameter_mm
         A component with fewer voxels, or with a smaller equivalent diameter, is a speck and is
         dropped -- unless its equivalent diameter is at least 5 mm (``KEEP_DIAMETER_MM``), which
-        is never dropped. Defaults 10 voxels and 3 mm.
+        is never dropped. Defaults 1 voxel and 3 mm: on a 0.8 x 0.8 x 2.5 mm grid components of
+        fewer than 9 voxels are dropped.
     liver_margin_mm
         Margin around the liver inside which lesion voxels are kept (default 10 mm); None keeps
         every voxel.
@@ -171,7 +174,7 @@ def label_lesions(
     >>> import numpy as np, SimpleITK as sitk
     >>> arr = np.zeros((5, 20, 20), np.uint8); arr[1:4, 2:6, 2:6] = 1; arr[1:4, 10:15, 10:15] = 1
     >>> img = sitk.GetImageFromArray(arr)
-    >>> np.unique(sitk.GetArrayViewFromImage(label_lesions(img))).tolist()
+    >>> np.unique(sitk.GetArrayFromImage(label_lesions(img))).tolist()
     [0, 1, 2]
     """
     where = f"{context}: " if context else ""
@@ -568,17 +571,16 @@ def _feret_3d(piece: np.ndarray, spacing_zyx: np.ndarray) -> float:
 def liver_in_fov(liver: sitk.Image | None) -> bool | None:
     """Whether the liver mask lies fully inside the field of view.
 
-    False when any liver voxel touches the first or last slice, row or column of the grid (the
-    liver is cut by the field of view, so lesions may be hidden); None without a liver mask or
-    when the mask is empty.
+    False when a liver voxel lies on the first or last slice (the liver is cut by the field of
+    view along the head-feet axis, so lesions may be hidden); None without a liver mask or when
+    the mask is empty.
     """
     if liver is None:
         return None
     arr = sitk.GetArrayViewFromImage(liver)
-    box = _nonzero_box(arr)
-    if box is None:
+    if not arr.any():
         return None
-    return not any(s.start == 0 or s.stop == n for s, n in zip(box, arr.shape, strict=True))
+    return not (arr[0].any() or arr[-1].any())
 
 
 # --------------------------------------------------------------------------------------------
