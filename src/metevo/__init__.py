@@ -8,7 +8,9 @@ notebooks for a tour.
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
 from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo.graph import LesionGraph, lesion_graph
 from metevo.kinetics import fit_growth_kinetics
+from metevo.lesions import lesions
 from metevo.outcomes import best_overall_response, imaging_pfs
 from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
 from metevo.recist import recist, recist_from_measurements
@@ -19,6 +21,7 @@ __all__ = [
     "AnalysisResult",
     "Cohort",
     "CohortOptions",
+    "LesionGraph",
     "Patient",
     "PatientResult",
     "RadiomicsSettings",
@@ -30,6 +33,8 @@ __all__ = [
     "feature_catalog",
     "fit_growth_kinetics",
     "imaging_pfs",
+    "lesion_graph",
+    "lesions",
     "open_cohort",
     "radiomic_features",
     "recist",
