@@ -51,8 +51,13 @@ def test_gdphi_and_table_api():
     y = 40 * (0.3 * np.exp(0.006 * T) + 0.7 * np.exp(-0.02 * T))
     fit = fit_growth_kinetics(T, y, models=("gdphi",))
     assert fit.model == "gdphi" and fit.phi == pytest.approx(0.3, abs=0.01)
-    table = pd.DataFrame({"patient_id": ["a"] * T.size + ["b"] * 2, "days": list(T) + [0, 56],
-                          "target_sum_mm": list(stein(T, 0.01, 0.002)) + [10.0, 12.0]})
+    table = pd.DataFrame(
+        {
+            "patient_id": ["a"] * T.size + ["b"] * 2,
+            "days": list(T) + [0, 56],
+            "target_sum_mm": list(stein(T, 0.01, 0.002)) + [10.0, 12.0],
+        }
+    )
     out = growth_kinetics(table)
     assert out["tgk_status"].tolist() == ["fit", "excluded"]
     with pytest.raises(ValueError, match="lacks column"):

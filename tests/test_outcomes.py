@@ -41,8 +41,14 @@ def test_admiralonco_bor_and_confirmed_bor(admiral, param):
         o = ovr[ovr["USUBJID"] == e["USUBJID"]]
         s = subj.loc[e["USUBJID"]]
         got, when = best_overall_response(
-            o["ADT"], o["AVALC"], s["TRTSDT"], confirmed=param == "cbor", ref_start_window=28,
-            ref_confirm=28, max_nr_ne=1, accept_sd=False,
+            o["ADT"],
+            o["AVALC"],
+            s["TRTSDT"],
+            confirmed=param == "cbor",
+            ref_start_window=28,
+            ref_confirm=28,
+            max_nr_ne=1,
+            accept_sd=False,
             pd_date=s["PD_DATE"] if param == "cbor" and isinstance(s["PD_DATE"], str) else None,
         )
         assert (got, _adt(when)) == (e["AVALC"], e["ADT"]), e["USUBJID"]
@@ -53,7 +59,9 @@ def test_admiralonco_confirmed_response(admiral):
     for _, e in admiral["expected_crsp"].fillna("").iterrows():
         o = ovr[ovr["USUBJID"] == e["USUBJID"]]
         pd_date = subj.loc[e["USUBJID"], "PD_DATE"]
-        ok, when = confirmed_response(o["ADT"], o["AVALC"], pd_date=pd_date if isinstance(pd_date, str) else None)
+        ok, when = confirmed_response(
+            o["ADT"], o["AVALC"], pd_date=pd_date if isinstance(pd_date, str) else None
+        )
         assert ("Y" if ok else "N", _adt(when)) == (e["AVALC"], e["ADT"]), e["USUBJID"]
 
 
@@ -61,7 +69,9 @@ def test_bor_hand_cases():
     # SD before the 42-day window is NE; after PD nothing counts
     assert best_overall_response(["2020-01-20"], ["SD"], "2020-01-01")[0] == "NE"
     assert best_overall_response(["2020-02-20"], ["SD"], "2020-01-01")[0] == "SD"
-    assert best_overall_response(["2020-02-20", "2020-04-01"], ["PD", "PR"], "2020-01-01")[0] == "PD"
+    assert (
+        best_overall_response(["2020-02-20", "2020-04-01"], ["PD", "PR"], "2020-01-01")[0] == "PD"
+    )
     assert best_overall_response([], [], "2020-01-01")[0] == "MISSING"
     with pytest.raises(ValueError, match="reference_date is missing"):
         best_overall_response(["2020-02-20"], ["SD"], None)
@@ -74,7 +84,11 @@ D = ["2020-02-12", "2020-04-08", "2020-06-03", "2020-07-29", "2020-09-23"]  # ev
 
 def test_pfs_event_at_first_pd():
     r = imaging_pfs(D[:3], ["SD", "PR", "PD"], "2020-01-01")
-    assert (r.days, r.event, r.censor_reason) == ((pd.Timestamp(D[2]) - pd.Timestamp("2020-01-01")).days + 1, True, None)
+    assert (r.days, r.event, r.censor_reason) == (
+        (pd.Timestamp(D[2]) - pd.Timestamp("2020-01-01")).days + 1,
+        True,
+        None,
+    )
 
 
 def test_pfs_death_is_event_and_no_event_censored_at_last_adequate():
@@ -88,7 +102,11 @@ def test_pfs_pd_after_two_missed_assessments():
     # SD at D0, then NE, NE, PD at D3: 168 days > 2.5 x 56 -> FDA: censored at D0; EMA: event
     resp = ["SD", "NE", "NE", "PD"]
     r = imaging_pfs(D[:4], resp, "2020-01-01", assessment_interval_days=56)
-    assert (r.event, r.censor_reason, r.date) == (False, "event_after_missed_assessments", pd.Timestamp(D[0]))
+    assert (r.event, r.censor_reason, r.date) == (
+        False,
+        "event_after_missed_assessments",
+        pd.Timestamp(D[0]),
+    )
     assert imaging_pfs(D[:4], resp, "2020-01-01", assessment_interval_days=56, rules="ema").event
     # one missed assessment: still an event
     r = imaging_pfs(D[:3], ["SD", "NE", "PD"], "2020-01-01", assessment_interval_days=56)
@@ -107,8 +125,14 @@ def test_pfs_no_baseline_or_no_post_baseline():
 
 def test_pfs_new_treatment_before_pd():
     r = imaging_pfs(D[:4], ["SD", "SD", "SD", "PD"], "2020-01-01", new_treatment_date="2020-06-20")
-    assert (r.event, r.censor_reason, r.date) == (False, "new_anticancer_treatment", pd.Timestamp(D[2]))
-    assert imaging_pfs(D[:4], ["SD", "SD", "SD", "PD"], "2020-01-01", new_treatment_date="2020-06-20", rules="ema").event
+    assert (r.event, r.censor_reason, r.date) == (
+        False,
+        "new_anticancer_treatment",
+        pd.Timestamp(D[2]),
+    )
+    assert imaging_pfs(
+        D[:4], ["SD", "SD", "SD", "PD"], "2020-01-01", new_treatment_date="2020-06-20", rules="ema"
+    ).event
     with pytest.raises(ValueError, match="rules must be one of"):
         imaging_pfs(D[:1], ["SD"], "2020-01-01", rules="fda")
 

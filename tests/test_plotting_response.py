@@ -24,11 +24,28 @@ def tables():
         ("C", [0, -10, -5], [None, "SD", "NE"]),
     ):
         for i, (p, r) in enumerate(zip(pcts, resp, strict=True)):
-            rows.append({"patient_id": pid, "timepoint": f"V{i}", "date": d0 + dt.timedelta(days=56 * i), "days": 56 * i,
-                         "pct_change_baseline": float(p), "overall_response": r, "evaluable": r != "NE"})
+            rows.append(
+                {
+                    "patient_id": pid,
+                    "timepoint": f"V{i}",
+                    "date": d0 + dt.timedelta(days=56 * i),
+                    "days": 56 * i,
+                    "pct_change_baseline": float(p),
+                    "overall_response": r,
+                    "evaluable": r != "NE",
+                }
+            )
     recist = pd.DataFrame(rows)
-    patients = pd.DataFrame({"patient_id": ["A", "B", "C"], "best_response_confirmed": ["PR", "SD", "SD"], "imaging_pfs_event": [True, True, False]})
-    events = pd.DataFrame({"patient_id": ["A"], "date": [d0 + dt.timedelta(days=200)], "event": ["death"]})
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C"],
+            "best_response_confirmed": ["PR", "SD", "SD"],
+            "imaging_pfs_event": [True, True, False],
+        }
+    )
+    events = pd.DataFrame(
+        {"patient_id": ["A"], "date": [d0 + dt.timedelta(days=200)], "event": ["death"]}
+    )
     return recist, patients, events
 
 

@@ -16,7 +16,16 @@ def table(rows, pid="P1"):
     for r in rows:
         tp, date, lid, ld = r[:4]
         extra = r[4] if len(r) > 4 else {}
-        out.append({"patient_id": pid, "timepoint": tp, "date": date, "lesion_id": lid, "ld_mm": ld, **extra})
+        out.append(
+            {
+                "patient_id": pid,
+                "timepoint": tp,
+                "date": date,
+                "lesion_id": lid,
+                "ld_mm": ld,
+                **extra,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -31,10 +40,16 @@ def test_pr_sd_pd_by_hand():
     # baseline 30+20 = 50; V1 35 (-30 % -> PR); V2 36 (-28 %, +1 mm over nadir -> SD);
     # V3 42 (+7 mm and +20 % over the nadir 35 -> PD)
     m = table(
-        [("V0", D[0], "a", 30.0), ("V0", D[0], "b", 20.0),
-         ("V1", D[1], "a", 20.0), ("V1", D[1], "b", 15.0),
-         ("V2", D[2], "a", 21.0), ("V2", D[2], "b", 15.0),
-         ("V3", D[3], "a", 27.0), ("V3", D[3], "b", 15.0)]
+        [
+            ("V0", D[0], "a", 30.0),
+            ("V0", D[0], "b", 20.0),
+            ("V1", D[1], "a", 20.0),
+            ("V1", D[1], "b", 15.0),
+            ("V2", D[2], "a", 21.0),
+            ("V2", D[2], "b", 15.0),
+            ("V3", D[3], "a", 27.0),
+            ("V3", D[3], "b", 15.0),
+        ]
     )
     res = recist_from_measurements(m)
     assert res["target_sum_mm"].tolist() == [50.0, 35.0, 36.0, 42.0]
@@ -64,7 +79,16 @@ def test_target_selection_largest_two_per_organ_five_total():
         }
     )
     roles = select_targets(b).tolist()
-    assert roles == ["target", "target", "non-target", "target", "target", "non-target", "target", "non-target"]
+    assert roles == [
+        "target",
+        "target",
+        "non-target",
+        "target",
+        "target",
+        "non-target",
+        "target",
+        "non-target",
+    ]
     # thick slices: 2x slice thickness (7 mm -> 14 mm) is the measurability cut-off
     b2 = pd.DataFrame({"ld_mm": [13.0, 15.0]})
     assert select_targets(b2, slice_thickness_mm=7.0).tolist() == ["non-target", "target"]
@@ -84,10 +108,12 @@ def test_target_that_splits_sums_fragments():
 
 def test_nodal_cr_with_nonzero_sum():
     m = table(
-        [("V0", D[0], "n", 30.0, {"sa_mm": 20.0, "nodal": True}),
-         ("V0", D[0], "a", 25.0),
-         ("V1", D[1], "n", 12.0, {"sa_mm": 8.0, "nodal": True}),
-         ("V1", D[1], "a", 0.0)]
+        [
+            ("V0", D[0], "n", 30.0, {"sa_mm": 20.0, "nodal": True}),
+            ("V0", D[0], "a", 25.0),
+            ("V1", D[1], "n", 12.0, {"sa_mm": 8.0, "nodal": True}),
+            ("V1", D[1], "a", 0.0),
+        ]
     )
     res = recist_from_measurements(m)
     assert res["target_sum_mm"].tolist() == [45.0, 8.0]
@@ -96,8 +122,12 @@ def test_nodal_cr_with_nonzero_sum():
 
 def test_cr_then_new_lesion_is_pd():
     m = table(
-        [("V0", D[0], "a", 25.0), ("V1", D[1], "a", 0.0),
-         ("V2", D[2], "a", 0.0), ("V2", D[2], "x", 8.0, {"role": "new"})]
+        [
+            ("V0", D[0], "a", 25.0),
+            ("V1", D[1], "a", 0.0),
+            ("V2", D[2], "a", 0.0),
+            ("V2", D[2], "x", 8.0, {"role": "new"}),
+        ]
     )
     res = recist_from_measurements(m)
     assert responses(res) == ["CR", "PD"]
@@ -106,10 +136,15 @@ def test_cr_then_new_lesion_is_pd():
 
 def test_equivocal_new_lesion_confirmed_next_visit_dates_pd_back():
     m = table(
-        [("V0", D[0], "a", 25.0), ("V1", D[1], "a", 20.0),
-         ("V1", D[1], "x", 4.0, {"role": "new", "state": "equivocal"}),
-         ("V2", D[2], "a", 20.0), ("V2", D[2], "x", 9.0, {"role": "new"}),
-         ("V3", D[3], "a", 20.0), ("V3", D[3], "y", 3.0, {"role": "new", "state": "equivocal"})]
+        [
+            ("V0", D[0], "a", 25.0),
+            ("V1", D[1], "a", 20.0),
+            ("V1", D[1], "x", 4.0, {"role": "new", "state": "equivocal"}),
+            ("V2", D[2], "a", 20.0),
+            ("V2", D[2], "x", 9.0, {"role": "new"}),
+            ("V3", D[3], "a", 20.0),
+            ("V3", D[3], "y", 3.0, {"role": "new", "state": "equivocal"}),
+        ]
     )
     res = recist_from_measurements(m)
     assert responses(res) == ["PD", "PD", "SD"]  # x: PD dated to V1; y: never confirmed
@@ -117,9 +152,12 @@ def test_equivocal_new_lesion_confirmed_next_visit_dates_pd_back():
 
 def test_pd_by_non_target_only():
     m = table(
-        [("V0", D[0], "a", 25.0, {"role": "target"}),
-         ("V0", D[0], "nt", 8.0, {"role": "non-target"}),
-         ("V1", D[1], "a", 24.0), ("V1", D[1], "nt", math.nan, {"state": "progression"})]
+        [
+            ("V0", D[0], "a", 25.0, {"role": "target"}),
+            ("V0", D[0], "nt", 8.0, {"role": "non-target"}),
+            ("V1", D[1], "a", 24.0),
+            ("V1", D[1], "nt", math.nan, {"state": "progression"}),
+        ]
     )
     res = recist_from_measurements(m)
     assert res["target_response"].iloc[1] == "SD"
@@ -129,9 +167,14 @@ def test_pd_by_non_target_only():
 
 def test_non_measurable_only_baseline_uses_table_2():
     m = table(
-        [("V0", D[0], "a", 8.0), ("V0", D[0], "b", 6.0),
-         ("V1", D[1], "a", 7.0), ("V1", D[1], "b", 0.0),
-         ("V2", D[2], "a", 0.0), ("V2", D[2], "b", 0.0)]
+        [
+            ("V0", D[0], "a", 8.0),
+            ("V0", D[0], "b", 6.0),
+            ("V1", D[1], "a", 7.0),
+            ("V1", D[1], "b", 0.0),
+            ("V2", D[2], "a", 0.0),
+            ("V2", D[2], "b", 0.0),
+        ]
     )
     res = recist_from_measurements(m)
     assert not res["measurable_at_baseline"].iloc[0]
@@ -144,33 +187,45 @@ def test_all_ne_visit_and_ne_below_nadir_does_not_set_nadir():
     # V3: 36 vs nadir 30 (baseline-based nadir would be 50) -> +6 mm, +20 % -> PD only if
     # the NE visits did not lower the nadir: nadir = min(50, V1? no, V2? no) = 50 -> SD.
     m = table(
-        [("V0", D[0], "a", 30.0), ("V0", D[0], "b", 20.0),
-         ("V1", D[1], "a", 10.0), ("V1", D[1], "b", 10.0),
-         ("V2", D[2], "a", 20.0),
-         ("V3", D[3], "a", 25.0), ("V3", D[3], "b", 11.0)]
+        [
+            ("V0", D[0], "a", 30.0),
+            ("V0", D[0], "b", 20.0),
+            ("V1", D[1], "a", 10.0),
+            ("V1", D[1], "b", 10.0),
+            ("V2", D[2], "a", 20.0),
+            ("V3", D[3], "a", 25.0),
+            ("V3", D[3], "b", 11.0),
+        ]
     )
     visits = pd.DataFrame(
         {"patient_id": "P1", "timepoint": ["V1"], "not_evaluable_reason": ["liver_outside_fov"]}
     )
     res = recist_from_measurements(m, visits)
     assert responses(res) == ["NE", "NE", "SD"]
-    assert res["not_evaluable_reason"].tolist()[1:3] == ["liver_outside_fov", "target_not_assessed:b"]
+    assert res["not_evaluable_reason"].tolist()[1:3] == [
+        "liver_outside_fov",
+        "target_not_assessed:b",
+    ]
     assert res["pct_change_nadir"].iloc[3] == pytest.approx(100 * (36 - 50) / 50)
 
 
 def test_ne_visit_that_already_proves_pd():
     # nadir 40; visit with b missing but a alone = 50 >= 1.2 * 40 and +10 mm -> PD
-    m = table(
-        [("V0", D[0], "a", 25.0), ("V0", D[0], "b", 15.0),
-         ("V1", D[1], "a", 50.0)]
-    )
+    m = table([("V0", D[0], "a", 25.0), ("V0", D[0], "b", 15.0), ("V1", D[1], "a", 50.0)])
     res = recist_from_measurements(m)
     assert responses(res) == ["PD"]
     assert res["evaluable"].iloc[1]
 
 
 def test_nadir_zero_relapse():
-    m = table([("V0", D[0], "a", 20.0), ("V1", D[1], "a", 0.0), ("V2", D[2], "a", 5.0), ("V3", D[3], "a", 4.0)])
+    m = table(
+        [
+            ("V0", D[0], "a", 20.0),
+            ("V1", D[1], "a", 0.0),
+            ("V2", D[2], "a", 5.0),
+            ("V3", D[3], "a", 4.0),
+        ]
+    )
     res = recist_from_measurements(m)
     assert responses(res) == ["CR", "PD", "PR"]
     assert math.isnan(res["pct_change_nadir"].iloc[2])
@@ -178,12 +233,20 @@ def test_nadir_zero_relapse():
 
 def test_extra_progression_and_local_treatment():
     m = table(
-        [("V0", D[0], "a", 30.0), ("V0", D[0], "b", 20.0),
-         ("V1", D[1], "a", 28.0), ("V1", D[1], "b", 0.0, {"state": "removed"}),
-         ("V2", D[2], "a", 18.0)]
+        [
+            ("V0", D[0], "a", 30.0),
+            ("V0", D[0], "b", 20.0),
+            ("V1", D[1], "a", 28.0),
+            ("V1", D[1], "b", 0.0, {"state": "removed"}),
+            ("V2", D[2], "a", 18.0),
+        ]
     )
     visits = pd.DataFrame(
-        {"patient_id": "P1", "timepoint": ["V1", "V2"], "progression_reason": [None, "extrahepatic_progression"]}
+        {
+            "patient_id": "P1",
+            "timepoint": ["V1", "V2"],
+            "progression_reason": [None, "extrahepatic_progression"],
+        }
     )
     res = recist_from_measurements(m, visits)
     # b resected: the baseline sum becomes 30; V1 28 -> SD (not a PR from the resection)

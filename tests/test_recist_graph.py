@@ -37,28 +37,55 @@ def lesions(rows):
         tp, lid, ld = r[:3]
         vol = r[3] if len(r) > 3 else (ld / 10) ** 3 * 0.52
         hu = r[4] if len(r) > 4 else 60.0
-        out.append({"patient_id": "P1", "timepoint": tp, "lesion_id": lid, "axial_ld_mm": ld, "volume_ml": vol, "mean_hu": hu})
+        out.append(
+            {
+                "patient_id": "P1",
+                "timepoint": tp,
+                "lesion_id": lid,
+                "axial_ld_mm": ld,
+                "volume_ml": vol,
+                "mean_hu": hu,
+            }
+        )
     return pd.DataFrame(out)
 
 
 def edges(pairs):
     return pd.DataFrame(
         [
-            {"patient_id": "P1", "timepoint_from": a, "lesion_id_from": b, "timepoint_to": c, "lesion_id_to": d, "skip": skip}
+            {
+                "patient_id": "P1",
+                "timepoint_from": a,
+                "lesion_id_from": b,
+                "timepoint_to": c,
+                "lesion_id_to": d,
+                "skip": skip,
+            }
             for a, b, c, d, *rest in pairs
             for skip in [bool(rest[0]) if rest else False]
         ],
-        columns=["patient_id", "timepoint_from", "lesion_id_from", "timepoint_to", "lesion_id_to", "skip"],
+        columns=[
+            "patient_id",
+            "timepoint_from",
+            "lesion_id_from",
+            "timepoint_to",
+            "lesion_id_to",
+            "skip",
+        ],
     )
 
 
 def run(les, edg, n, **kw):
-    rec, pat, _ = assess_patient("P1", scans(n, **kw.pop("flags", {})), les, edg, treatment_start=START, **kw)
+    rec, pat, _ = assess_patient(
+        "P1", scans(n, **kw.pop("flags", {})), les, edg, treatment_start=START, **kw
+    )
     return rec, pat
 
 
 def test_split_target_contributes_fragment_sum():
-    les = lesions([("V0", 1, 40.0), ("V0", 2, 20.0), ("V1", 1, 15.0), ("V1", 2, 13.0), ("V1", 3, 18.0)])
+    les = lesions(
+        [("V0", 1, 40.0), ("V0", 2, 20.0), ("V1", 1, 15.0), ("V1", 2, 13.0), ("V1", 3, 18.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V0", 1, "V1", 3), ("V0", 2, "V1", 2)])
     rec, _ = run(les, edg, 2)
     # targets 40 and 20 -> 60; V1: (15 + 18) + 13 = 46 -> -23 % SD, no new lesion
@@ -77,7 +104,9 @@ def test_merging_targets_measured_once():
 
 def test_target_coalescing_with_non_target():
     # targets 1, 2; non-target 3 (8 mm) merges into target 1 at V1
-    les = lesions([("V0", 1, 30.0), ("V0", 2, 25.0), ("V0", 3, 8.0), ("V1", 1, 36.0), ("V1", 2, 25.0)])
+    les = lesions(
+        [("V0", 1, 30.0), ("V0", 2, 25.0), ("V0", 3, 8.0), ("V1", 1, 36.0), ("V1", 2, 25.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V0", 3, "V1", 1), ("V0", 2, "V1", 2)])
     rec, _ = run(les, edg, 2)
     assert rec["target_sum_mm"].tolist() == [55.0, 61.0]
@@ -85,7 +114,9 @@ def test_target_coalescing_with_non_target():
 
 
 def test_vanished_target_reappears_by_skip_edge_not_new():
-    les = lesions([("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 20.0), ("V2", 1, 20.0), ("V2", 2, 12.0)])
+    les = lesions(
+        [("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 20.0), ("V2", 1, 20.0), ("V2", 2, 12.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1), ("V0", 2, "V2", 2, True)])
     rec, _ = run(les, edg, 3)
     assert rec["target_sum_mm"].tolist() == [50.0, 20.0, 32.0]
@@ -96,9 +127,25 @@ def test_vanished_target_reappears_by_skip_edge_not_new():
 
 def test_new_lesion_flagged_and_equivocal_confirmed():
     les = lesions(
-        [("V0", 1, 30.0), ("V1", 1, 20.0), ("V1", 5, 6.0), ("V2", 1, 20.0), ("V2", 5, 12.0), ("V3", 1, 20.0), ("V3", 5, 14.0)]
+        [
+            ("V0", 1, 30.0),
+            ("V1", 1, 20.0),
+            ("V1", 5, 6.0),
+            ("V2", 1, 20.0),
+            ("V2", 5, 12.0),
+            ("V3", 1, 20.0),
+            ("V3", 5, 14.0),
+        ]
     )
-    edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1), ("V2", 1, "V3", 1), ("V1", 5, "V2", 5), ("V2", 5, "V3", 5)])
+    edg = edges(
+        [
+            ("V0", 1, "V1", 1),
+            ("V1", 1, "V2", 1),
+            ("V2", 1, "V3", 1),
+            ("V1", 5, "V2", 5),
+            ("V2", 5, "V3", 5),
+        ]
+    )
     rec, pat = run(les, edg, 4)
     # lesion 5 appears at V1 with 6 mm (equivocal), 12 mm at V2 -> confirmed, PD dated V1
     assert rec["new_lesions"].tolist()[1:] == ["Y", "Y", "Y"]
@@ -117,9 +164,16 @@ def test_cr_then_new_lesion():
 
 
 def test_not_evaluable_scan_and_registration_failure():
-    les = lesions([("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 25.0), ("V2", 1, 24.0), ("V2", 2, 18.0)])
+    les = lesions(
+        [("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 25.0), ("V2", 1, 24.0), ("V2", 2, 18.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1), ("V0", 2, "V2", 2, True)])
-    rec, _ = run(les, edg, 3, flags={"liver_in_fov": [True, False, True], "registration_ok": [True, True, True]})
+    rec, _ = run(
+        les,
+        edg,
+        3,
+        flags={"liver_in_fov": [True, False, True], "registration_ok": [True, True, True]},
+    )
     assert rec["overall_response"].tolist()[1:] == ["NE", "SD"]
     assert rec["not_evaluable_reason"].iloc[1] == "liver_outside_fov"
     assert not rec["evaluable"].iloc[1]
@@ -132,9 +186,18 @@ def test_not_evaluable_scan_and_registration_failure():
 
 
 def test_resection_removes_target_and_is_not_a_response():
-    les = lesions([("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 28.0), ("V1", 2, 20.0), ("V2", 1, 27.0)])
+    les = lesions(
+        [("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 28.0), ("V1", 2, 20.0), ("V2", 1, 27.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V0", 2, "V1", 2), ("V1", 1, "V2", 1)])
-    ev = pd.DataFrame({"patient_id": "P1", "date": [DATES[1] + dt.timedelta(days=20)], "event": ["resection"], "note": [""]})
+    ev = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "date": [DATES[1] + dt.timedelta(days=20)],
+            "event": ["resection"],
+            "note": [""],
+        }
+    )
     rec, _ = run(les, edg, 3, events=ev)
     # lesion 2 resected: V2 compares 27 with 30 (-10 %), SD, not a PR from 50 -> 27
     assert rec["pct_change_baseline"].iloc[2] == pytest.approx(-10.0)
@@ -145,16 +208,31 @@ def test_events_new_treatment_extrahepatic_death():
     les = lesions([("V0", 1, 30.0), ("V1", 1, 28.0), ("V2", 1, 27.0), ("V3", 1, 26.0)])
     edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1), ("V2", 1, "V3", 1)])
     ev = pd.DataFrame(
-        {"patient_id": "P1", "date": [DATES[2] - dt.timedelta(days=3)], "event": ["extrahepatic_progression"], "note": [""]}
+        {
+            "patient_id": "P1",
+            "date": [DATES[2] - dt.timedelta(days=3)],
+            "event": ["extrahepatic_progression"],
+            "note": [""],
+        }
     )
     rec, pat = run(les, edg, 4, events=ev)
     assert rec["overall_response"].tolist()[1:] == ["SD", "PD", "SD"]
     assert pat["first_pd_date"].iloc[0] == DATES[2]
-    ev = pd.DataFrame({"patient_id": "P1", "date": [DATES[1] + dt.timedelta(days=5)], "event": ["new_treatment_line"], "note": [""]})
+    ev = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "date": [DATES[1] + dt.timedelta(days=5)],
+            "event": ["new_treatment_line"],
+            "note": [""],
+        }
+    )
     rec, pat = run(les, edg, 4, events=ev)
     assert rec["not_evaluable_reason"].tolist()[2:] == ["after_new_treatment_line"] * 2
     assert rec["overall_response"].tolist()[2:] == [None, None]
-    assert (pat["imaging_pfs_event"].iloc[0], pat["imaging_pfs_censor_reason"].iloc[0]) == (False, "new_anticancer_treatment")
+    assert (pat["imaging_pfs_event"].iloc[0], pat["imaging_pfs_censor_reason"].iloc[0]) == (
+        False,
+        "new_anticancer_treatment",
+    )
 
 
 def test_non_measurable_baseline_excluded_from_shrinkage():
@@ -165,14 +243,22 @@ def test_non_measurable_baseline_excluded_from_shrinkage():
     p = pat.iloc[0]
     assert not p["measurable_at_baseline"]
     assert p["exclusion_reason"] == "non_measurable_baseline"
-    assert p["tgk_status"] == "excluded" and math.isnan(p["depth_of_response"]) and pd.isna(p["ets"])
+    assert (
+        p["tgk_status"] == "excluded" and math.isnan(p["depth_of_response"]) and pd.isna(p["ets"])
+    )
 
 
 def test_nontarget_progression_needs_burden_growth():
     # targets shrink strongly while a small non-target doubles: total burden falls -> not PD
     les = lesions(
-        [("V0", 1, 40.0, 30.0), ("V0", 2, 30.0, 14.0), ("V0", 3, 9.0, 2.0),
-         ("V1", 1, 20.0, 4.0), ("V1", 2, 15.0, 2.0), ("V1", 3, 12.0, 5.0)]
+        [
+            ("V0", 1, 40.0, 30.0),
+            ("V0", 2, 30.0, 14.0),
+            ("V0", 3, 9.0, 2.0),
+            ("V1", 1, 20.0, 4.0),
+            ("V1", 2, 15.0, 2.0),
+            ("V1", 3, 12.0, 5.0),
+        ]
     )
     edg = edges([("V0", 1, "V1", 1), ("V0", 2, "V1", 2), ("V0", 3, "V1", 3)])
     rec, _ = run(les, edg, 2)
@@ -180,8 +266,14 @@ def test_nontarget_progression_needs_burden_growth():
     # the same non-target growth with stable targets: burden 46 -> 49 ml is not >= 1.728x
     # but a large non-target growth with stable targets is PD
     les2 = lesions(
-        [("V0", 1, 40.0, 30.0), ("V0", 2, 30.0, 14.0), ("V0", 3, 9.0, 10.0),
-         ("V1", 1, 40.0, 30.0), ("V1", 2, 30.0, 14.0), ("V1", 3, 30.0, 60.0)]
+        [
+            ("V0", 1, 40.0, 30.0),
+            ("V0", 2, 30.0, 14.0),
+            ("V0", 3, 9.0, 10.0),
+            ("V1", 1, 40.0, 30.0),
+            ("V1", 2, 30.0, 14.0),
+            ("V1", 3, 30.0, 60.0),
+        ]
     )
     rec2, _ = run(les2, edg, 2)
     assert rec2["nontarget_response"].iloc[1] == "PD"
@@ -189,7 +281,9 @@ def test_nontarget_progression_needs_burden_growth():
 
 
 def test_choi_density_response():
-    les = lesions([("V0", 1, 40.0, 30.0, 80.0), ("V1", 1, 38.0, 27.0, 60.0), ("V2", 1, 38.0, 27.0, 78.0)])
+    les = lesions(
+        [("V0", 1, 40.0, 30.0, 80.0), ("V1", 1, 38.0, 27.0, 60.0), ("V2", 1, 38.0, 27.0, 78.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1)])
     rec, _ = run(les, edg, 3)
     # size -5 % (SD by RECIST) but density -25 % -> Choi PR; then -2.5 % -> SD

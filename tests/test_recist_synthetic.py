@@ -34,8 +34,10 @@ def _independent_target_sums(gt, pid):
     (0 when invisible); a resected true lesion leaves its target from the next scan on."""
     les = gt["lesions"][gt["lesions"]["patient_id"] == pid]
     tps = gt["scans"].loc[gt["scans"]["patient_id"] == pid, "timepoint"].tolist()
-    base = les[les["timepoint"] == tps[0]].groupby("component").agg(
-        ld=("axial_ld_mm", "sum"), ids=("true_lesion_id", list)
+    base = (
+        les[les["timepoint"] == tps[0]]
+        .groupby("component")
+        .agg(ld=("axial_ld_mm", "sum"), ids=("true_lesion_id", list))
     )
     base = base[base["ld"] >= 10].sort_values("ld", ascending=False).head(2)
     true = gt["true_lesions"][gt["true_lesions"]["patient_id"] == pid].set_index("true_lesion_id")
@@ -46,7 +48,11 @@ def _independent_target_sums(gt, pid):
         total = 0.0
         for ids in base["ids"]:
             resected = [i for i in ids if np.isfinite(true.loc[i, "resected_study_day"])]
-            if resected and tp in study_day and study_day[tp] > true.loc[resected[0], "resected_study_day"]:
+            if (
+                resected
+                and tp in study_day
+                and study_day[tp] > true.loc[resected[0], "resected_study_day"]
+            ):
                 continue
             total += float(sum(values.get(i, 0.0) for i in ids))
         sums[tp] = total
@@ -55,7 +61,10 @@ def _independent_target_sums(gt, pid):
 
 @pytest.fixture(scope="module")
 def gt(tiny_cohort):
-    return {name: tiny_cohort.table(name) for name in ("scans", "lesions", "edges", "patients", "true_lesions")} | {
+    return {
+        name: tiny_cohort.table(name)
+        for name in ("scans", "lesions", "edges", "patients", "true_lesions")
+    } | {
         "clinical": pd.read_csv(tiny_cohort.clinical),
         "events": pd.read_csv(tiny_cohort.events),
     }
@@ -68,18 +77,25 @@ def test_graph_adapter_on_ground_truth_matches_true_sizes(gt):
         scans, comp, edges = _gt_inputs(gt, pid)
         start = pd.Timestamp(clinical.loc[pid, "treatment_start"]).date()
         events = gt["events"][gt["events"]["patient_id"] == pid]
-        rec, _, lesions = assess_patient(pid, scans, comp, edges, treatment_start=start, events=events)
+        rec, _, lesions = assess_patient(
+            pid, scans, comp, edges, treatment_start=start, events=events
+        )
         expected, _ = _independent_target_sums(gt, pid)
         for _, r in rec.iterrows():
             if np.isfinite(r["target_sum_mm"]) and r["evaluable"]:
-                assert r["target_sum_mm"] == pytest.approx(expected[r["timepoint"]], abs=1e-6), (pid, r["timepoint"])
+                assert r["target_sum_mm"] == pytest.approx(expected[r["timepoint"]], abs=1e-6), (
+                    pid,
+                    r["timepoint"],
+                )
                 checked += 1
         # planted new lesions are flagged at their first appearance, and nowhere else
         true_new = gt["lesions"][(gt["lesions"]["patient_id"] == pid) & gt["lesions"]["is_new"]]
         first = set(true_new.loc[true_new["appearance"] == "first", "timepoint"])
         flagged = rec.loc[rec["new_lesions"].isin(["Y", "EQUIVOCAL"]), "timepoint"].tolist()
         if first:
-            assert flagged and flagged[0] == min(first, key=lambda t: rec["timepoint"].tolist().index(t)), pid
+            assert flagged and flagged[0] == min(
+                first, key=lambda t: rec["timepoint"].tolist().index(t)
+            ), pid
         else:
             assert not flagged, pid  # splits, reappearances and merges are not new lesions
         # a resected baseline lesion leaves the assessment (state removed), not a response
@@ -97,7 +113,11 @@ def test_pipeline_tables_against_ground_truth(tiny_analysis, gt):
     assert len(recist) == len(scans)
     assert set(recist["scope"]) == {"liver"}
     assert sorted(patients["patient_id"]) == sorted(scans["patient_id"].unique())
-    for name, table in (("recist", recist), ("patients", patients), ("recist_lesions", tiny_analysis.read("recist_lesions"))):
+    for name, table in (
+        ("recist", recist),
+        ("patients", patients),
+        ("recist_lesions", tiny_analysis.read("recist_lesions")),
+    ):
         validate_table(coerce_table(table, name), name)
     clinical = gt["clinical"].set_index("patient_id")
     diffs, agree = [], []
@@ -114,7 +134,10 @@ def test_pipeline_tables_against_ground_truth(tiny_analysis, gt):
         # planted new lesions flagged at the right scan by the automated pipeline too
         true_new = gt["lesions"][(gt["lesions"]["patient_id"] == pid) & gt["lesions"]["is_new"]]
         for tp in set(true_new.loc[true_new["appearance"] == "first", "timepoint"]):
-            assert mine.loc[mine["timepoint"] == tp, "new_lesions"].iloc[0] in ("Y", "EQUIVOCAL"), (pid, tp)
+            assert mine.loc[mine["timepoint"] == tp, "new_lesions"].iloc[0] in ("Y", "EQUIVOCAL"), (
+                pid,
+                tp,
+            )
     # tiny grid (3 x 3 x 5 mm voxels): per-lesion diameters carry about +/- 3 mm of error, and
     # target selection can differ between measured and true sizes (see benchmarks/recist_synthetic.py)
     assert np.median(diffs) < 5.0

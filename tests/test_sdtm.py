@@ -15,9 +15,7 @@ def sdtm(shared_data):
     d = shared_data / "recist_reference" / "pharmaversesdtm"
     if not (d / "tu_onco_recist.csv").is_file():
         pytest.skip(f"pharmaversesdtm reference tables are absent from {d}")
-    return {
-        name: pd.read_csv(d / f"{name}_onco_recist.csv") for name in ("tu", "tr", "rs")
-    }
+    return {name: pd.read_csv(d / f"{name}_onco_recist.csv") for name in ("tu", "tr", "rs")}
 
 
 def test_reproduces_every_ovrlresp(sdtm):
@@ -35,7 +33,9 @@ def test_reproduces_every_ovrlresp(sdtm):
 
 
 def test_nodal_cr_and_nadir_zero_relapse(sdtm):
-    out = recist_from_sdtm(sdtm["tu"], sdtm["tr"]).set_index(["USUBJID", "VISITNUM", "RSEVAL", "RSEVALID"])
+    out = recist_from_sdtm(sdtm["tu"], sdtm["tr"]).set_index(
+        ["USUBJID", "VISITNUM", "RSEVAL", "RSEVALID"]
+    )
     # 01-701-1115 week 9: nodal targets 7.0 and 3.06 mm (< 10 mm), chest 0 -> CR, sum 10.06 mm
     r = out.loc[("01-701-1115", 4, "INDEPENDENT ASSESSOR", "RADIOLOGIST 1")]
     assert r["OVRLRESP"] == "CR" and r["SUMDIAM"] == pytest.approx(7.0 + 0.0 + 3.06)
@@ -55,7 +55,9 @@ def test_bor_from_sdtm_matches_pharmaverseadam(sdtm, shared_data):
         ref = adrs[adrs["USUBJID"] == subj].set_index("PARAMCD")
         rand = ref["RANDDT"].iloc[0]
         for param, confirmed in (("BOR", False), ("CBOR", True)):
-            got, when = best_overall_response(grp["RSDTC"], grp["OVRLRESP"], rand, confirmed=confirmed, ref_start_window=42)
+            got, when = best_overall_response(
+                grp["RSDTC"], grp["OVRLRESP"], rand, confirmed=confirmed, ref_start_window=42
+            )
             assert got == ref.loc[param, "AVALC"], (subj, param)
             assert str(when.date()) == ref.loc[param, "ADT"], (subj, param)
         crsp, _ = confirmed_response(grp["RSDTC"], grp["OVRLRESP"])
@@ -83,7 +85,9 @@ def test_combination_table_of_rs_onco(shared_data):
 
 def test_bad_sdtm_input():
     tu = pd.DataFrame({"USUBJID": ["S1"], "TULNKID": ["T01"], "TUORRES": ["TARGETS"]})
-    tr = pd.DataFrame({"USUBJID": ["S1"], "TRLNKID": ["T01"], "TRTESTCD": ["LDIAM"], "VISITNUM": [1]})
+    tr = pd.DataFrame(
+        {"USUBJID": ["S1"], "TRLNKID": ["T01"], "TRTESTCD": ["LDIAM"], "VISITNUM": [1]}
+    )
     with pytest.raises(ValueError, match="TUORRES must be TARGET"):
         recist_from_sdtm(tu, tr)
     with pytest.raises(ValueError, match="lacks SDTM variable"):
@@ -103,23 +107,66 @@ def test_export_round_trip_reproduces_metevo_responses():
     start = dt.date(2021, 1, 4)
     tps = [f"V{i}" for i in range(5)]
     scans = pd.DataFrame(
-        {"timepoint": tps, "date": [start + dt.timedelta(days=56 * i) for i in range(5)],
-         "days": [56 * i for i in range(5)], "is_baseline": [True] + [False] * 4}
+        {
+            "timepoint": tps,
+            "date": [start + dt.timedelta(days=56 * i) for i in range(5)],
+            "days": [56 * i for i in range(5)],
+            "is_baseline": [True] + [False] * 4,
+        }
     )
-    rows = [("V0", 1, 30.0), ("V0", 2, 22.0), ("V0", 3, 8.0),
-            ("V1", 1, 12.0), ("V1", 4, 9.0), ("V1", 2, 15.0), ("V1", 3, 6.0),
-            ("V2", 1, 10.0), ("V2", 2, 14.0),
-            ("V3", 1, 11.0), ("V3", 2, 14.0), ("V3", 6, 6.0),
-            ("V4", 1, 12.0), ("V4", 2, 15.0), ("V4", 6, 13.0)]
+    rows = [
+        ("V0", 1, 30.0),
+        ("V0", 2, 22.0),
+        ("V0", 3, 8.0),
+        ("V1", 1, 12.0),
+        ("V1", 4, 9.0),
+        ("V1", 2, 15.0),
+        ("V1", 3, 6.0),
+        ("V2", 1, 10.0),
+        ("V2", 2, 14.0),
+        ("V3", 1, 11.0),
+        ("V3", 2, 14.0),
+        ("V3", 6, 6.0),
+        ("V4", 1, 12.0),
+        ("V4", 2, 15.0),
+        ("V4", 6, 13.0),
+    ]
     les = pd.DataFrame(
-        [{"timepoint": t, "lesion_id": i, "axial_ld_mm": d, "volume_ml": d**3 / 2000, "mean_hu": 60.0} for t, i, d in rows]
+        [
+            {
+                "timepoint": t,
+                "lesion_id": i,
+                "axial_ld_mm": d,
+                "volume_ml": d**3 / 2000,
+                "mean_hu": 60.0,
+            }
+            for t, i, d in rows
+        ]
     )
-    pairs = [("V0", 1, "V1", 1), ("V0", 1, "V1", 4), ("V0", 2, "V1", 2), ("V0", 3, "V1", 3),
-             ("V1", 1, "V2", 1), ("V1", 4, "V2", 1), ("V1", 2, "V2", 2),
-             ("V2", 1, "V3", 1), ("V2", 2, "V3", 2), ("V3", 1, "V4", 1), ("V3", 2, "V4", 2), ("V3", 6, "V4", 6)]
-    edges = pd.DataFrame(pairs, columns=["timepoint_from", "lesion_id_from", "timepoint_to", "lesion_id_to"])
+    pairs = [
+        ("V0", 1, "V1", 1),
+        ("V0", 1, "V1", 4),
+        ("V0", 2, "V1", 2),
+        ("V0", 3, "V1", 3),
+        ("V1", 1, "V2", 1),
+        ("V1", 4, "V2", 1),
+        ("V1", 2, "V2", 2),
+        ("V2", 1, "V3", 1),
+        ("V2", 2, "V3", 2),
+        ("V3", 1, "V4", 1),
+        ("V3", 2, "V4", 2),
+        ("V3", 6, "V4", 6),
+    ]
+    edges = pd.DataFrame(
+        pairs, columns=["timepoint_from", "lesion_id_from", "timepoint_to", "lesion_id_to"]
+    )
     rec, _, lesions = assess_patient("P9", scans, les, edges, treatment_start=start)
-    assert rec["overall_response"].tolist()[1:] == ["PR", "PR", "PD", "PD"]  # V3: equivocal new lesion confirmed at V4
+    assert rec["overall_response"].tolist()[1:] == [
+        "PR",
+        "PR",
+        "PD",
+        "PD",
+    ]  # V3: equivocal new lesion confirmed at V4
     tables = to_sdtm(rec, lesions)
     assert set(tables["TU"]["TUORRES"]) == {"TARGET", "NON-TARGET", "NEW"}
     assert {"TRGRESP", "NTRGRESP", "OVRLRESP"} <= set(tables["RS"]["RSTESTCD"])
@@ -127,7 +174,10 @@ def test_export_round_trip_reproduces_metevo_responses():
     assert back["OVRLRESP"].tolist() == rec["overall_response"].tolist()[1:]
     assert back["SUMDIAM"].tolist() == pytest.approx(rec["target_sum_mm"].tolist()[1:])
     rs = tables["RS"]
-    assert rs.loc[rs["RSTESTCD"] == "OVRLRESP", "RSSTRESC"].tolist() == rec["overall_response"].tolist()[1:]
+    assert (
+        rs.loc[rs["RSTESTCD"] == "OVRLRESP", "RSSTRESC"].tolist()
+        == rec["overall_response"].tolist()[1:]
+    )
 
 
 def test_cli_recist_sdtm_and_export(sdtm, tmp_path, shared_data):
@@ -137,7 +187,16 @@ def test_cli_recist_sdtm_and_export(sdtm, tmp_path, shared_data):
 
     d = shared_data / "recist_reference" / "pharmaversesdtm"
     out = tmp_path / "rs.csv"
-    res = CliRunner().invoke(app, ["recist-sdtm", str(d / "tu_onco_recist.csv"), str(d / "tr_onco_recist.csv"), "-o", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "recist-sdtm",
+            str(d / "tu_onco_recist.csv"),
+            str(d / "tr_onco_recist.csv"),
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(out)) == 66
     res = CliRunner().invoke(app, ["export-sdtm", str(tmp_path / "missing")])

@@ -185,7 +185,11 @@ def graph_measurements(
     # ---- baseline roles
     base_nodes = sorted(at[baseline], key=lambda n: n[1])
     base_df = pd.DataFrame(
-        {"lesion_id": [n[1] for n in base_nodes], "ld_mm": [ld(n) for n in base_nodes], "organ": SCOPE}
+        {
+            "lesion_id": [n[1] for n in base_nodes],
+            "ld_mm": [ld(n) for n in base_nodes],
+            "organ": SCOPE,
+        }
     )
     roles = select_targets(
         base_df,
@@ -235,7 +239,12 @@ def graph_measurements(
         t_hu = 0.0
         for t in targets:
             mine = [n for n in nodes if owner[n] == t]
-            row = {"timepoint": tp, "visit_order": i, "lesion_id": f"L{t}", "role": "target" if i == b_idx else None}
+            row = {
+                "timepoint": tp,
+                "visit_order": i,
+                "lesion_id": f"L{t}",
+                "role": "target" if i == b_idx else None,
+            }
             if t in removed:
                 row.update(state="removed")
             elif mine:
@@ -252,9 +261,7 @@ def graph_measurements(
                     t_vol += vol(n)
                     t_hu += vol(n) * float(info[n].get(L.MEAN_HU, math.nan))
         # non-targets
-        nt_nodes = [
-            n for n in nodes if owner[n] is None and anc.get(n) and (anc[n] - removed)
-        ]
+        nt_nodes = [n for n in nodes if owner[n] is None and anc.get(n) and (anc[n] - removed)]
         nt_vol = float(sum(vol(n) for n in nt_nodes))
         base_vol = t_vol + nt_vol
         total_vol = float(sum(vol(n) for n in nodes))
@@ -266,14 +273,21 @@ def graph_measurements(
                 and (not targets or base_vol >= burden_volume_factor * tot_nadir)
             )
         for t in nontargets:
-            row = {"timepoint": tp, "visit_order": i, "lesion_id": f"L{t}", "role": "non-target" if i == b_idx else None}
+            row = {
+                "timepoint": tp,
+                "visit_order": i,
+                "lesion_id": f"L{t}",
+                "role": "non-target" if i == b_idx else None,
+            }
             if t in removed:
                 row["state"] = "removed"
             elif t in present:
                 row["state"] = "progression" if nt_pd else "present"
             else:
                 row["state"] = "not_done" if ne else "absent"
-            row["ld_mm"] = float(sum(ld(n) for n in nodes if t in anc.get(n, ()))) if t in present else 0.0
+            row["ld_mm"] = (
+                float(sum(ld(n) for n in nodes if t in anc.get(n, ()))) if t in present else 0.0
+            )
             rows.append(row)
         if i == b_idx or not ne:
             nt_nadir = nt_vol if not math.isfinite(nt_nadir) else min(nt_nadir, nt_vol)
@@ -312,10 +326,20 @@ def graph_measurements(
             }
         )
     for tp in tps[:b_idx]:  # before baseline: reported, not assessed
-        rows.append({"timepoint": tp, "visit_order": order[tp], "lesion_id": "-", "role": None, "state": "not_done"})
+        rows.append(
+            {
+                "timepoint": tp,
+                "visit_order": order[tp],
+                "lesion_id": "-",
+                "role": None,
+                "state": "not_done",
+            }
+        )
     meas = pd.DataFrame(rows)
     if meas.empty:
-        meas = pd.DataFrame(columns=["timepoint", "visit_order", "lesion_id", "role", "ld_mm", "state"])
+        meas = pd.DataFrame(
+            columns=["timepoint", "visit_order", "lesion_id", "role", "ld_mm", "state"]
+        )
     return GraphMeasurements(meas, pd.DataFrame(burden), targets, nontargets)
 
 
@@ -406,7 +430,9 @@ def assess_patient(
     sc = sc.sort_values("_date", kind="stable").reset_index(drop=True)
     tps = sc[S.TIMEPOINT].tolist()
     if not tps:
-        raise ValueError(f"patient {patient_id!r} has no scan; RECIST needs at least a baseline scan.")
+        raise ValueError(
+            f"patient {patient_id!r} has no scan; RECIST needs at least a baseline scan."
+        )
     if S.IS_BASELINE in sc and sc[S.IS_BASELINE].fillna(False).astype(bool).any():
         baseline = sc.loc[sc[S.IS_BASELINE].fillna(False).astype(bool), S.TIMEPOINT].iloc[0]
     else:
@@ -471,8 +497,12 @@ def assess_patient(
     meas["date"] = meas["timepoint"].map(lambda tp: dates[tp].isoformat())
     meas = meas[meas["lesion_id"] != "-"]
     res = recist_from_measurements(
-        meas, visits, baseline={patient_id: baseline}, max_targets=max_targets,
-        max_targets_per_organ=max_targets_per_organ, min_measurable_mm=min_measurable_mm,
+        meas,
+        visits,
+        baseline={patient_id: baseline},
+        max_targets=max_targets,
+        max_targets_per_organ=max_targets_per_organ,
+        min_measurable_mm=min_measurable_mm,
     )
     res = res.set_index(R.TIMEPOINT).reindex(tps).reset_index()
     # assessments after a new treatment line are not assessed
@@ -484,7 +514,9 @@ def assess_patient(
     res.loc[res[R.TIMEPOINT] == baseline, R.NOT_EVALUABLE_REASON] = None
     # Choi per assessment
     burden = gm.burden.set_index("timepoint")
-    phase = dict(zip(sc[S.TIMEPOINT], sc[S.PHASE] if S.PHASE in sc else [None] * len(sc), strict=True))
+    phase = dict(
+        zip(sc[S.TIMEPOINT], sc[S.PHASE] if S.PHASE in sc else [None] * len(sc), strict=True)
+    )
     base_sum = res.loc[res[R.TIMEPOINT] == baseline, R.TARGET_SUM_MM].iloc[0]
     base_hu = burden.loc[baseline, "target_density_hu"] if baseline in burden.index else math.nan
     choi = []
@@ -509,9 +541,11 @@ def assess_patient(
     res[R.CHOI_RESPONSE] = choi
     res[R.PATIENT_ID] = patient_id
     res[R.DATE] = [dates[tp] for tp in res[R.TIMEPOINT]]
-    res[R.DAYS] = res[R.TIMEPOINT].map(dict(zip(sc[S.TIMEPOINT], sc[S.DAYS], strict=True))) if S.DAYS in sc else [
-        (dates[tp] - dates[tps[0]]).days for tp in res[R.TIMEPOINT]
-    ]
+    res[R.DAYS] = (
+        res[R.TIMEPOINT].map(dict(zip(sc[S.TIMEPOINT], sc[S.DAYS], strict=True)))
+        if S.DAYS in sc
+        else [(dates[tp] - dates[tps[0]]).days for tp in res[R.TIMEPOINT]]
+    )
     res["_from_start"] = [(dates[tp] - start).days for tp in res[R.TIMEPOINT]]
     res[R.STUDY_DAY] = [
         (dates[tp] - treatment_start).days if treatment_start is not None else None
@@ -524,11 +558,23 @@ def assess_patient(
     recist_table[R.STUDY_DAY] = recist_table[R.STUDY_DAY].astype("Int64")
     recist_table[R.EVALUABLE] = recist_table[R.EVALUABLE].astype(bool)
     summary = _summary(
-        patient_id, recist_table.assign(_from_start=from_start), gm, baseline=baseline, start=start,
-        has_baseline=True, events=events, new_tx_date=new_tx_date, extra_unscanned=extra_unscanned,
-        sd_min_days=sd_min_days, ref_confirm=ref_confirm, max_nr_ne=max_nr_ne, pfs_rules=pfs_rules,
-        assessment_interval_days=assessment_interval_days, ets_window_days=ets_window_days,
-        ets_threshold_pct=ets_threshold_pct, min_kinetics_assessments=min_kinetics_assessments,
+        patient_id,
+        recist_table.assign(_from_start=from_start),
+        gm,
+        baseline=baseline,
+        start=start,
+        has_baseline=True,
+        events=events,
+        new_tx_date=new_tx_date,
+        extra_unscanned=extra_unscanned,
+        sd_min_days=sd_min_days,
+        ref_confirm=ref_confirm,
+        max_nr_ne=max_nr_ne,
+        pfs_rules=pfs_rules,
+        assessment_interval_days=assessment_interval_days,
+        ets_window_days=ets_window_days,
+        ets_threshold_pct=ets_threshold_pct,
+        min_kinetics_assessments=min_kinetics_assessments,
         kinetics_pval=kinetics_pval,
     )
     roles = meas.groupby("lesion_id")["role"].agg(lambda v: next((x for x in v if x), None))
@@ -576,8 +622,13 @@ def _summary(
     measurable = bool(gm.targets)
     bor, _ = best_overall_response(dates, resp, start, ref_start_window=sd_min_days)
     cbor, _ = best_overall_response(
-        dates, resp, start, confirmed=True, ref_start_window=sd_min_days,
-        ref_confirm=ref_confirm, max_nr_ne=max_nr_ne,
+        dates,
+        resp,
+        start,
+        confirmed=True,
+        ref_start_window=sd_min_days,
+        ref_confirm=ref_confirm,
+        max_nr_ne=max_nr_ne,
     )
     pd_rows = post[post[R.OVERALL_RESPONSE] == "PD"]
     first_pd = pd_rows[R.DATE].iloc[0] if len(pd_rows) else None
@@ -585,12 +636,19 @@ def _summary(
         first_pd = extra_unscanned
     deaths = _events_of(events, "death")
     pfs = imaging_pfs(
-        dates, resp, start, has_baseline=has_baseline,
-        death_date=deaths[0] if deaths else None, new_treatment_date=new_tx_date,
-        extra_pd_date=extra_unscanned, rules=pfs_rules,
+        dates,
+        resp,
+        start,
+        has_baseline=has_baseline,
+        death_date=deaths[0] if deaths else None,
+        new_treatment_date=new_tx_date,
+        extra_pd_date=extra_unscanned,
+        rules=pfs_rules,
         assessment_interval_days=assessment_interval_days,
     )
-    confirmed, resp_date = confirmed_response(dates, resp, ref_confirm=ref_confirm, max_nr_ne=max_nr_ne)
+    confirmed, resp_date = confirmed_response(
+        dates, resp, ref_confirm=ref_confirm, max_nr_ne=max_nr_ne
+    )
     dor = math.nan
     if confirmed:
         dor = float((pfs.date - resp_date).days + 1) if pfs.date >= resp_date else math.nan
@@ -604,13 +662,13 @@ def _summary(
     exclusion = None if measurable else "non_measurable_baseline"
     if measurable:
         ets_value = early_tumour_shrinkage(
-            upto["_from_start"].astype(float).tolist(), upto[R.PCT_CHANGE_BASELINE].tolist(),
-            window_days=ets_window_days, threshold_pct=ets_threshold_pct,
+            upto["_from_start"].astype(float).tolist(),
+            upto[R.PCT_CHANGE_BASELINE].tolist(),
+            window_days=ets_window_days,
+            threshold_pct=ets_threshold_pct,
         )
         dpr = depth_of_response(upto[R.PCT_CHANGE_BASELINE].tolist())
-        days_from_start = [
-            float(max((d - start).days, 0)) for d in upto[R.DATE]
-        ]
+        days_from_start = [float(max((d - start).days, 0)) for d in upto[R.DATE]]
         ttn = time_to_nadir(days_from_start, upto[R.TARGET_SUM_MM].tolist())
     # kinetics: baseline + on-treatment evaluable assessments before a new treatment line
     on = rec.iloc[b_pos:]
@@ -618,17 +676,22 @@ def _summary(
     on = on[(on[R.TIMEPOINT] == baseline) | (on["_from_start"].astype(float) > 0)]
     if measurable:
         fit = fit_growth_kinetics(
-            on[R.DAYS].astype(float).tolist(), on[R.TARGET_SUM_MM].tolist(),
-            min_assessments=min_kinetics_assessments, pval=kinetics_pval,
+            on[R.DAYS].astype(float).tolist(),
+            on[R.TARGET_SUM_MM].tolist(),
+            min_assessments=min_kinetics_assessments,
+            pval=kinetics_pval,
         )
         vol = gm.burden.set_index("timepoint").reindex(on[R.TIMEPOINT])["total_volume_ml"]
         vfit = fit_growth_kinetics(
-            on[R.DAYS].astype(float).tolist(), vol.tolist(),
-            min_assessments=min_kinetics_assessments, pval=kinetics_pval,
+            on[R.DAYS].astype(float).tolist(),
+            vol.tolist(),
+            min_assessments=min_kinetics_assessments,
+            pval=kinetics_pval,
         )
         tgr = (
             tumour_growth_rate(
-                float(on[R.TARGET_SUM_MM].iloc[0]), float(on[R.TARGET_SUM_MM].iloc[1]),
+                float(on[R.TARGET_SUM_MM].iloc[0]),
+                float(on[R.TARGET_SUM_MM].iloc[1]),
                 float(on[R.DAYS].iloc[1] - on[R.DAYS].iloc[0]),
             )
             if len(on) >= 2
@@ -721,7 +784,9 @@ def recist_for_patient(patient: Patient, **options: Any) -> pd.DataFrame:
             "the pipeline has no 'recist' stage; add ('recist', 'metevo._recist_graph:recist_stage') "
             "to metevo.pipeline.STAGES after the lesion graph stage."
         )
-    res = analyze_patient(patient, stages=["recist"], stage_options={"recist": options} if options else None)
+    res = analyze_patient(
+        patient, stages=["recist"], stage_options={"recist": options} if options else None
+    )
     if res.failures:
         f = res.failures[0]
         raise RuntimeError(

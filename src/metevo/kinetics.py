@@ -50,9 +50,11 @@ def _model(name: str):
     if name == "gx":
         return (lambda p, t: np.exp(p[0] * t)), ("g",)
     if name == "gdphi":
-        return (
-            lambda p, t: p[2] * np.exp(p[0] * t) + (1.0 - p[2]) * np.exp(-p[1] * t)
-        ), ("g", "d", "phi")
+        return (lambda p, t: p[2] * np.exp(p[0] * t) + (1.0 - p[2]) * np.exp(-p[1] * t)), (
+            "g",
+            "d",
+            "phi",
+        )
     raise ValueError(f"unknown growth model {name!r}; choose from {list(MODELS)}.")
 
 
@@ -116,7 +118,9 @@ def _fit_one(name: str, t: np.ndarray, y: np.ndarray, max_rate: float, pval: flo
                 cov = np.linalg.inv(jac.T @ jac) * s2
                 se = np.sqrt(np.diag(cov))
                 tval = np.abs(best.x) / se
-                pvals = [float(2 * stats.t.sf(v, dof)) if np.isfinite(v) else math.nan for v in tval]
+                pvals = [
+                    float(2 * stats.t.sf(v, dof)) if np.isfinite(v) else math.nan for v in tval
+                ]
             except np.linalg.LinAlgError:
                 pass
     for nm, pv in zip(names, pvals, strict=True):
@@ -179,21 +183,27 @@ def fit_growth_kinetics(
     t, y = t[order], y[order]
     empty = pd.DataFrame(columns=["model", "converged", "significant", "aic"])
     if t.size < min_assessments or y[0] <= 0 or np.any(y < 0):
-        return KineticsFit("excluded", None, math.nan, math.nan, math.nan, math.nan, int(t.size), empty)
+        return KineticsFit(
+            "excluded", None, math.nan, math.nan, math.nan, math.nan, int(t.size), empty
+        )
     t = t - t[0]
     f = y / y[0]
     rows = [_fit_one(m, t, f, max_rate, pval) for m in models]
     cand = pd.DataFrame(rows)
     kept = cand[cand["converged"] & cand["significant"]]
     if kept.empty:
-        return KineticsFit("not fit", None, math.nan, math.nan, math.nan, math.nan, int(t.size), cand)
+        return KineticsFit(
+            "not fit", None, math.nan, math.nan, math.nan, math.nan, int(t.size), cand
+        )
     best = kept.loc[kept["aic"].idxmin()]
     return KineticsFit(
         "fit",
         str(best["model"]),
         float(best.get("g", math.nan)) if "g" in best and pd.notna(best.get("g")) else math.nan,
         float(best.get("d", math.nan)) if "d" in best and pd.notna(best.get("d")) else math.nan,
-        float(best.get("phi", math.nan)) if "phi" in best and pd.notna(best.get("phi")) else math.nan,
+        float(best.get("phi", math.nan))
+        if "phi" in best and pd.notna(best.get("phi"))
+        else math.nan,
         float(best["aic"]),
         int(t.size),
         cand,
@@ -271,7 +281,11 @@ def tumour_growth_rate(d0: float, dt: float, days: float) -> float:
     >>> round(tumour_growth_rate(50.0, 60.0, 60.875), 2)  # 2 months, +20 % in diameter
     31.45
     """
-    if not (math.isfinite(d0) and math.isfinite(dt) and math.isfinite(days)) or d0 <= 0 or days <= 0:
+    if (
+        not (math.isfinite(d0) and math.isfinite(dt) and math.isfinite(days))
+        or d0 <= 0
+        or days <= 0
+    ):
         return math.nan
     if dt <= 0:
         return -100.0

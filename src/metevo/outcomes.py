@@ -69,8 +69,7 @@ def _to_date(value: Any) -> pd.Timestamp:
 def _series(dates: Sequence[Any], responses: Sequence[Any]) -> tuple[list[pd.Timestamp], list[str]]:
     if len(dates) != len(responses):
         raise ValueError(
-            f"dates and responses must have the same length; got {len(dates)} and "
-            f"{len(responses)}."
+            f"dates and responses must have the same length; got {len(dates)} and {len(responses)}."
         )
     pairs = []
     for d, r in zip(dates, responses, strict=True):
@@ -333,7 +332,12 @@ def imaging_pfs(
     limit = 2 * assessment_interval_days
     if not has_baseline or not adequate or adequate[0][0] > event_date:
         # no baseline / no adequate post-baseline assessment before the event
-        if not pd.isna(death) and death == event_date and (death - start).days <= limit and has_baseline:
+        if (
+            not pd.isna(death)
+            and death == event_date
+            and (death - start).days <= limit
+            and has_baseline
+        ):
             return PfsResult(days(death), True, None, death)
         if not pd.isna(event_date) and has_baseline and rules == "ema":
             return PfsResult(days(event_date), True, None, event_date)

@@ -127,7 +127,11 @@ class RecistOptions:
             "pr_pct",
         ):
             value = getattr(self, name)
-            if not isinstance(value, (int, float, np.number)) or not math.isfinite(value) or value < 0:
+            if (
+                not isinstance(value, (int, float, np.number))
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
         if self.new_lesions_default not in ("N", "NE"):
             raise ValueError(
@@ -716,7 +720,11 @@ def recist_from_measurements(
     for key in subjects.itertuples(index=False, name=None):
         m = by_key.get(key, [])
         vis = vis_by_key.get(key, [])
-        rows.extend(_one_subject(m, vis, dict(zip(keys, key, strict=True)), baseline, slice_thickness_mm, opts))
+        rows.extend(
+            _one_subject(
+                m, vis, dict(zip(keys, key, strict=True)), baseline, slice_thickness_mm, opts
+            )
+        )
     columns = [
         *keys,
         Recist.TIMEPOINT,
@@ -781,7 +789,9 @@ def _one_subject(
             slice_thickness_mm=thick,
         )
     targets = [r["lesion_id"] for r, role in zip(base_rows, roles, strict=True) if role == "target"]
-    nontargets = [r["lesion_id"] for r, role in zip(base_rows, roles, strict=True) if role == "non-target"]
+    nontargets = [
+        r["lesion_id"] for r, role in zip(base_rows, roles, strict=True) if role == "non-target"
+    ]
     nodal = {r["lesion_id"]: r["nodal"] for r in base_rows}
     known = {r["lesion_id"] for r in base_rows}
     target_set, nontarget_set = set(targets), set(nontargets)

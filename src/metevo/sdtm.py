@@ -133,7 +133,9 @@ def recist_from_sdtm(
     tr["_resc"] = tr["_resc"].map(lambda v: str(v).strip().upper() if v is not None else None)
     num = tr.get("TRSTRESN")
     tr["_resn"] = (
-        pd.to_numeric(num, errors="coerce") if num is not None else pd.to_numeric(tr["_resc"], errors="coerce")
+        pd.to_numeric(num, errors="coerce")
+        if num is not None
+        else pd.to_numeric(tr["_resc"], errors="coerce")
     )
     rows: list[dict[str, Any]] = []
     for (subj, ev, lnk, visitnum), grp in tr.groupby(key, sort=False, dropna=False):
@@ -241,7 +243,9 @@ def recist_from_sdtm(
             "VISITNUM": pd.to_numeric(res["timepoint"]).to_numpy(),
             "VISIT": [
                 visit_names.get((p, e, t))
-                for p, e, t in zip(res["patient_id"], res["evaluator"], res["timepoint"], strict=True)
+                for p, e, t in zip(
+                    res["patient_id"], res["evaluator"], res["timepoint"], strict=True
+                )
             ],
             "RSDTC": res["date"].to_numpy(),
             "RSEVAL": ev[0].replace("", None).to_numpy(),
@@ -257,7 +261,9 @@ def recist_from_sdtm(
     )
     if np.issubdtype(out["VISITNUM"].dtype, np.floating) and (out["VISITNUM"] % 1 == 0).all():
         out["VISITNUM"] = out["VISITNUM"].astype(int)
-    return out.sort_values(["USUBJID", "VISITNUM", "RSEVAL", "RSEVALID"], na_position="first").reset_index(drop=True)
+    return out.sort_values(
+        ["USUBJID", "VISITNUM", "RSEVAL", "RSEVALID"], na_position="first"
+    ).reset_index(drop=True)
 
 
 def to_sdtm(
@@ -300,8 +306,20 @@ def to_sdtm(
     rec["_date"] = pd.to_datetime(rec["date"])
     rec = rec.sort_values(["patient_id", "_date"], kind="stable")
     rec["VISITNUM"] = rec.groupby("patient_id").cumcount() + 1
-    visitnum = dict(zip(zip(rec["patient_id"], rec["timepoint"].astype(str)), rec["VISITNUM"], strict=True))
-    dates = dict(zip(zip(rec["patient_id"], rec["timepoint"].astype(str)), rec["_date"].dt.strftime("%Y-%m-%d"), strict=True))
+    visitnum = dict(
+        zip(
+            zip(rec["patient_id"], rec["timepoint"].astype(str), strict=True),
+            rec["VISITNUM"],
+            strict=True,
+        )
+    )
+    dates = dict(
+        zip(
+            zip(rec["patient_id"], rec["timepoint"].astype(str), strict=True),
+            rec["_date"].dt.strftime("%Y-%m-%d"),
+            strict=True,
+        )
+    )
     rs_rows = []
     tests = (
         ("TRGRESP", "Target Response", "target_response"),
@@ -340,11 +358,19 @@ def to_sdtm(
     tu_rows: list[dict[str, Any]] = []
     tr_rows: list[dict[str, Any]] = []
     if lesions is not None and len(lesions):
-        _require(lesions, "recist_lesions", ["patient_id", "timepoint", "lesion_id", "role", "ld_mm", "state"])
+        _require(
+            lesions,
+            "recist_lesions",
+            ["patient_id", "timepoint", "lesion_id", "role", "ld_mm", "state"],
+        )
         les = lesions.copy()
         les["timepoint"] = les["timepoint"].astype(str)
-        les["_v"] = [visitnum.get((p, t)) for p, t in zip(les["patient_id"], les["timepoint"], strict=True)]
-        les = les.dropna(subset=["_v"]).sort_values(["patient_id", "_v", "lesion_id"], kind="stable")
+        les["_v"] = [
+            visitnum.get((p, t)) for p, t in zip(les["patient_id"], les["timepoint"], strict=True)
+        ]
+        les = les.dropna(subset=["_v"]).sort_values(
+            ["patient_id", "_v", "lesion_id"], kind="stable"
+        )
         links: dict[tuple[str, str], str] = {}
         counters: dict[tuple[str, str], int] = {}
         for _, r in les.iterrows():
@@ -373,7 +399,12 @@ def to_sdtm(
                     "TUDTC": dates[(r["patient_id"], r["timepoint"])],
                 }
             )
-        state_map = {"present": "PRESENT", "absent": "ABSENT", "progression": "UNEQUIVOCAL", "equivocal": "EQUIVOCAL"}
+        state_map = {
+            "present": "PRESENT",
+            "absent": "ABSENT",
+            "progression": "UNEQUIVOCAL",
+            "equivocal": "EQUIVOCAL",
+        }
         for _, r in les.iterrows():
             link = links.get((r["patient_id"], r["lesion_id"]))
             if link is None:
@@ -395,12 +426,41 @@ def to_sdtm(
                 continue
             if role == "T":
                 if r["state"] == "not_done" or not np.isfinite(r["ld_mm"]):
-                    tr_rows.append({**base, "TRTESTCD": "LDIAM", "TRTEST": "Longest Diameter", "TRORRES": None, "TRSTRESN": np.nan, "TRORRESU": None, "TRSTAT": "NOT DONE"})
+                    tr_rows.append(
+                        {
+                            **base,
+                            "TRTESTCD": "LDIAM",
+                            "TRTEST": "Longest Diameter",
+                            "TRORRES": None,
+                            "TRSTRESN": np.nan,
+                            "TRORRESU": None,
+                            "TRSTAT": "NOT DONE",
+                        }
+                    )
                 else:
-                    tr_rows.append({**base, "TRTESTCD": "LDIAM", "TRTEST": "Longest Diameter", "TRORRES": f"{r['ld_mm']:.1f}", "TRSTRESN": round(float(r["ld_mm"]), 1), "TRORRESU": "mm"})
+                    tr_rows.append(
+                        {
+                            **base,
+                            "TRTESTCD": "LDIAM",
+                            "TRTEST": "Longest Diameter",
+                            "TRORRES": f"{r['ld_mm']:.1f}",
+                            "TRSTRESN": round(float(r["ld_mm"]), 1),
+                            "TRORRESU": "mm",
+                        }
+                    )
             else:
                 value = state_map.get(r["state"]) if r["state"] != "not_done" else None
-                tr_rows.append({**base, "TRTESTCD": "TUMSTATE", "TRTEST": "Tumor State", "TRORRES": value, "TRSTRESN": np.nan, "TRORRESU": None, "TRSTAT": None if value else "NOT DONE"})
+                tr_rows.append(
+                    {
+                        **base,
+                        "TRTESTCD": "TUMSTATE",
+                        "TRTEST": "Tumor State",
+                        "TRORRES": value,
+                        "TRSTRESN": np.nan,
+                        "TRORRESU": None,
+                        "TRSTAT": None if value else "NOT DONE",
+                    }
+                )
     tu = pd.DataFrame(tu_rows)
     tr = pd.DataFrame(tr_rows)
     for df, prefix in ((tu, "TU"), (tr, "TR")):
@@ -412,7 +472,9 @@ def to_sdtm(
     return {"TU": tu, "TR": tr, "RS": rs}
 
 
-def export_sdtm(analysis_dir: str | Path, out_dir: str | Path | None = None, **options: Any) -> dict[str, Path]:
+def export_sdtm(
+    analysis_dir: str | Path, out_dir: str | Path | None = None, **options: Any
+) -> dict[str, Path]:
     """Write ``tu.csv``, ``tr.csv`` and ``rs.csv`` from an analysis folder.
 
     Reads ``recist.parquet`` and ``recist_lesions.parquet`` written by ``metevo analyze`` and

@@ -46,7 +46,9 @@ def _axes(ax: Axes | None) -> Axes:
 
 def _check(recist: pd.DataFrame, columns: list[str]) -> None:
     if not isinstance(recist, pd.DataFrame):
-        raise TypeError(f"recist must be a pandas DataFrame (the recist table); got {type(recist).__name__}.")
+        raise TypeError(
+            f"recist must be a pandas DataFrame (the recist table); got {type(recist).__name__}."
+        )
     missing = [c for c in columns if c not in recist.columns]
     if missing:
         raise ValueError(
@@ -127,7 +129,11 @@ def waterfall(
         from matplotlib.patches import Patch
 
         present = [r for r in RESPONSE_COLORS if r in {resp.get(p) for p in best.index}]
-        ax.legend(handles=[Patch(color=RESPONSE_COLORS[r], label=r) for r in present], title=color_by.replace("_", " "), fontsize=7)
+        ax.legend(
+            handles=[Patch(color=RESPONSE_COLORS[r], label=r) for r in present],
+            title=color_by.replace("_", " "),
+            fontsize=7,
+        )
     return ax
 
 
@@ -161,12 +167,29 @@ def spider(
     ax = _axes(ax)
     resp = _best_response(patients, color_by)
     baseline_like = recist["pct_change_baseline"].eq(0) & recist["overall_response"].isna()
-    df = recist[recist["overall_response"].notna() | baseline_like].dropna(subset=["pct_change_baseline", x])
+    df = recist[recist["overall_response"].notna() | baseline_like].dropna(
+        subset=["pct_change_baseline", x]
+    )
     for pid, grp in df.sort_values(x).groupby("patient_id", sort=True):
         color = RESPONSE_COLORS.get(resp.get(pid, ""), "#56B4E9")
-        ax.plot(grp[x], grp["pct_change_baseline"], marker="o", markersize=3, linewidth=1, color=color, label=pid)
+        ax.plot(
+            grp[x],
+            grp["pct_change_baseline"],
+            marker="o",
+            markersize=3,
+            linewidth=1,
+            color=color,
+            label=pid,
+        )
         pdx = grp[grp["overall_response"] == "PD"]
-        ax.scatter(pdx[x], pdx["pct_change_baseline"], marker="s", s=18, color=RESPONSE_COLORS["PD"], zorder=3)
+        ax.scatter(
+            pdx[x],
+            pdx["pct_change_baseline"],
+            marker="s",
+            s=18,
+            color=RESPONSE_COLORS["PD"],
+            zorder=3,
+        )
     for y, style in ((20, "--"), (-30, ":")):
         ax.axhline(y, color="0.4", linestyle=style, linewidth=0.8)
     ax.axhline(0, color="black", linewidth=0.6)
@@ -206,34 +229,76 @@ def swimmer(
     resp = _best_response(patients, "best_response_confirmed")
     rec = recist.copy()
     rec["_date"] = pd.to_datetime(rec["date"])
-    starts = rec[rec["pct_change_baseline"].eq(0) & rec["overall_response"].isna()].groupby("patient_id")["_date"].min()
-    starts = starts.reindex(rec["patient_id"].unique()).fillna(rec.groupby("patient_id")["_date"].min())
+    starts = (
+        rec[rec["pct_change_baseline"].eq(0) & rec["overall_response"].isna()]
+        .groupby("patient_id")["_date"]
+        .min()
+    )
+    starts = starts.reindex(rec["patient_id"].unique()).fillna(
+        rec.groupby("patient_id")["_date"].min()
+    )
     last = rec.groupby("patient_id")["_date"].max()
     order = ((last - starts).dt.days).sort_values().index.tolist()
     censored = {}
     if patients is not None and "imaging_pfs_event" in patients:
-        censored = dict(zip(patients["patient_id"], ~patients["imaging_pfs_event"].astype(bool), strict=True))
+        censored = dict(
+            zip(patients["patient_id"], ~patients["imaging_pfs_event"].astype(bool), strict=True)
+        )
     for i, pid in enumerate(order):
         length = (last[pid] - starts[pid]).days
-        ax.barh(i, length, color=RESPONSE_COLORS.get(resp.get(pid, ""), "#BBBBBB"), alpha=0.35, height=0.6)
+        ax.barh(
+            i,
+            length,
+            color=RESPONSE_COLORS.get(resp.get(pid, ""), "#BBBBBB"),
+            alpha=0.35,
+            height=0.6,
+        )
         grp = rec[(rec["patient_id"] == pid) & rec["overall_response"].notna()]
         days = (grp["_date"] - starts[pid]).dt.days
-        ax.scatter(days, np.full(len(grp), i), c=[RESPONSE_COLORS.get(r, "#999999") for r in grp["overall_response"]], s=22, zorder=3, edgecolors="white", linewidths=0.5)
+        ax.scatter(
+            days,
+            np.full(len(grp), i),
+            c=[RESPONSE_COLORS.get(r, "#999999") for r in grp["overall_response"]],
+            s=22,
+            zorder=3,
+            edgecolors="white",
+            linewidths=0.5,
+        )
         if censored.get(pid):
-            ax.annotate("", xy=(length + 25, i), xytext=(length + 2, i), arrowprops={"arrowstyle": "->", "color": "0.3"})
+            ax.annotate(
+                "",
+                xy=(length + 25, i),
+                xytext=(length + 2, i),
+                arrowprops={"arrowstyle": "->", "color": "0.3"},
+            )
         if events is not None and len(events):
             ev = events[events["patient_id"] == pid]
             for _, e in ev.iterrows():
                 marker, color = _EVENT_MARKERS.get(e["event"], ("o", "black"))
-                ax.scatter((pd.Timestamp(e["date"]) - starts[pid]).days, i, marker=marker, color=color, s=40, zorder=4)
+                ax.scatter(
+                    (pd.Timestamp(e["date"]) - starts[pid]).days,
+                    i,
+                    marker=marker,
+                    color=color,
+                    s=40,
+                    zorder=4,
+                )
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels(order, fontsize=7)
     ax.set_xlabel("days since baseline scan")
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=r) for r, c in RESPONSE_COLORS.items() if r != "MISSING"]
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=c, label=r)
+        for r, c in RESPONSE_COLORS.items()
+        if r != "MISSING"
+    ]
     if events is not None and len(events):
         kinds = set(events["event"])
-        handles += [Line2D([], [], marker=m, linestyle="", color=c, label=k.replace("_", " ")) for k, (m, c) in _EVENT_MARKERS.items() if k in kinds]
+        handles += [
+            Line2D([], [], marker=m, linestyle="", color=c, label=k.replace("_", " "))
+            for k, (m, c) in _EVENT_MARKERS.items()
+            if k in kinds
+        ]
     ax.legend(handles=handles, fontsize=6, loc="lower right")
     return ax
