@@ -298,3 +298,46 @@ def test_graph_measurements_errors():
         graph_measurements(lesions([("V0", 1, 30.0)]), edges([]), timepoints=["V0"], baseline="V9")
     with pytest.raises(ValueError, match="not assessments"):
         graph_measurements(lesions([("V5", 1, 30.0)]), edges([]), timepoints=["V0"], baseline="V0")
+
+
+def test_metevo_recist_on_a_patient(mini_cohort):
+    import warnings
+
+    import metevo
+
+    cohort = metevo.open_cohort(
+        mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # registration/graph warnings are the graph tests' business
+        rec = metevo.recist(cohort["P002"])
+    assert rec.columns.tolist() == list(metevo.columns.Recist.COLUMNS)
+    assert rec["timepoint"].tolist() == ["V0", "V1", "V2"]
+    assert set(rec["scope"]) == {"liver"}
+    # one growing lesion: 2 mm voxels, radius 2, 3, 4 voxels -> about 10, 14, 18 mm
+    assert (
+        rec["target_sum_mm"].iloc[2] > rec["target_sum_mm"].iloc[1] > rec["target_sum_mm"].iloc[0]
+    )
+    assert rec["overall_response"].iloc[2] == "PD"
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        metevo.recist(cohort["P002"], max_target=2)
+
+
+def test_without_treatment_start_baseline_is_the_reference():
+    les = lesions([("V0", 1, 30.0), ("V1", 1, 20.0), ("V2", 1, 19.0)])
+    edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1)])
+    rec, pat, _ = assess_patient("P1", scans(3), les, edg)
+    assert rec["study_day"].isna().all()
+    assert rec["overall_response"].tolist()[1:] == ["PR", "PR"]
+    # PR at day 56 confirmed at day 112; censored at the last scan: DoR = 112 - 56 + 1
+    p = pat.iloc[0]
+    assert p["best_response_confirmed"] == "PR"
+    assert (p["imaging_pfs_event"], p["imaging_pfs_censor_reason"], p["imaging_pfs_days"]) == (
+        False,
+        "no_event",
+        113.0,
+    )
+    assert p["duration_of_response_days"] == 57.0
+    assert p["ets"]  # -33 % at day 56 (inside 42-70)
+    assert p["depth_of_response"] == pytest.approx(100 * 11 / 30)
+    assert p["time_to_nadir_days"] == 112.0

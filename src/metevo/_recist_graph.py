@@ -784,6 +784,18 @@ def recist_for_patient(patient: Patient, **options: Any) -> pd.DataFrame:
             "the pipeline has no 'recist' stage; add ('recist', 'metevo._recist_graph:recist_stage') "
             "to metevo.pipeline.STAGES after the lesion graph stage."
         )
+    import inspect
+
+    allowed = [
+        name
+        for name, prm in inspect.signature(assess_patient).parameters.items()
+        if prm.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("treatment_start", "events")
+    ]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"recist() got unexpected keyword option(s) {unknown}; options are {allowed}."
+        )
     res = analyze_patient(
         patient, stages=["recist"], stage_options={"recist": options} if options else None
     )
