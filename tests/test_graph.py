@@ -388,3 +388,66 @@ def test_tables_follow_the_data_dictionary(sequence, table):
         "registrations": graph.registrations,
     }[table]
     validate_table(coerce_table(frame, table), table)
+
+
+def test_graph_stage_through_the_pipeline(mini_cohort):
+    from metevo import analyze_patient, lesion_graph, lesions, open_cohort
+
+    cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"])
+    patient = cohort["P002"]
+    result = analyze_patient(patient, stages=["graph"])
+    assert result.ok, result.failures
+    table = result.tables["lesions"]
+    assert table["timepoint"].tolist() == ["V0", "V1", "V2"]
+    assert table["change"].tolist() == ["persistent"] * 3 and table["track_id"].nunique() == 1
+    # one growing ball of radius 2 + visit voxels on a 2 x 2 x 3 mm grid
+    assert table["n_voxels"].tolist() == [
+        mini_cohort["expected"][("P002", f"V{v}")] for v in range(3)
+    ]
+    assert len(result.tables["lesion_edges"]) == 2 and len(result.tables["registrations"]) == 2
+    scans = result.tables["scans"]
+    assert scans["registration_ok"].tolist()[1:] == [True, True] and pd.isna(
+        scans["registration_ok"].iloc[0]
+    )
+    assert set(result.objects["instances"]) == {"V0", "V1", "V2"}
+    assert isinstance(result.objects["graph"], LesionGraph)
+    direct = lesions(patient)
+    pd.testing.assert_frame_equal(direct, table)
+    assert lesion_graph(patient, max_skip=0).edges["skip"].sum() == 0
+
+
+def test_accuracy_on_the_tiny_synthetic_cohort(tiny_cohort, tiny_analysis):
+    """Edge F1 >= 0.95 against the synthetic ground truth (motion, warp, merges, splits, skips)."""
+    from metevo import open_cohort
+    from metevo.graph import pooled_scores, score_synthetic
+    from metevo.lesions import label_lesions
+
+    failures = tiny_analysis.failures
+    assert not (failures["stage"] == "graph").any(), failures
+    cohort = open_cohort(tiny_cohort.manifest, clinical=tiny_cohort.clinical)
+    edges = tiny_analysis.read("lesion_edges")
+    table = tiny_analysis.read("lesions")
+    scores = []
+    for patient in cohort:
+        pid = patient.patient_id
+        # the analysis' instance labels, recomputed (labelling is deterministic and cheap)
+        instances = {
+            s.timepoint: label_lesions(s.lesion_mask(), s.liver_mask()) for s in patient.scans
+        }
+        for tp, img in instances.items():
+            rows = table[(table["patient_id"] == pid) & (table["timepoint"] == tp)]
+            counts = np.bincount(sitk.GetArrayFromImage(img).ravel())[1:]
+            assert sorted(rows["n_voxels"]) == sorted(counts[counts > 0].tolist())
+        scores.append(
+            score_synthetic(
+                tiny_cohort.ground_truth,
+                pid,
+                edges[edges["patient_id"] == pid],
+                instances,
+                timepoints=[s.timepoint for s in patient.scans],
+            )
+        )
+    pooled = pooled_scores(scores)
+    assert pooled["n_reference_edges"] > 50
+    assert pooled["f1"] >= 0.95, (pooled, scores)
+    assert pooled["change_accuracy"] >= 0.90, (pooled, scores)

@@ -74,7 +74,10 @@ __all__ = [
     "graph_stage",
     "lesion_graph",
     "match_lesions",
+    "map_to_reference",
+    "pooled_scores",
     "score_graph",
+    "score_synthetic",
 ]
 
 CHANGES = L.CHANGES
@@ -499,6 +502,12 @@ class LesionGraph:
         ``{timepoint: SimpleITK.Image}`` UInt32 lesion labels (label = ``lesion_id``).
     transforms_to_baseline : dict
         ``{timepoint: SimpleITK.Transform}`` mapping each visit's points to the first visit's.
+    pair_transforms : list
+        The registration transforms of consecutive visits (``[T_1->0, T_2->1, ...]``, each
+        mapping the later visit's points to the earlier's); set by :func:`build_lesion_graph`.
+    scan_flags : pandas.DataFrame
+        Per visit: ``registration_ok``, ``liver_in_fov``, ``mask_empty``; set by
+        :func:`build_lesion_graph`.
     timings : dict
         Seconds spent per step (``label``, ``measure``, ``register``, ``match``).
     """
@@ -520,6 +529,8 @@ class LesionGraph:
         self.instances = dict(instances or {})
         self.transforms_to_baseline = dict(transforms_to_baseline or {})
         self.timings = dict(timings or {})
+        self.pair_transforms: list[sitk.Transform] = []
+        self.scan_flags = pd.DataFrame()
         self.registrations = (
             registrations
             if registrations is not None
@@ -705,7 +716,7 @@ def build_lesion_graph(
     min_dice: float = 0.80,
     max_dilation: int = 7,
     min_overlap: float = 0.10,
-    max_skip: int = 1,
+    max_skip: int = 2,
 ) -> LesionGraph:
     """Build a lesion graph from images in memory (one entry per visit, in visit order).
 
@@ -732,7 +743,8 @@ def build_lesion_graph(
     max_dilation, min_overlap
         Matching (see :func:`match_lesions`; defaults 7 rounds, 10 %).
     max_skip
-        Largest number of consecutive missed visits bridged by a skip edge (default 1; 0 = none).
+        Largest number of consecutive visits a lesion may be missed at and still be bridged by a
+        skip edge (default 2; 0 = no skip edges).
 
     Returns
     -------
@@ -896,6 +908,7 @@ def build_lesion_graph(
         transforms_to_baseline=to_base,
         timings=timings,
     )
+    graph.pair_transforms = [r.transform for r in regs]
     graph.scan_flags = pd.DataFrame(
         {
             S.TIMEPOINT: timepoints,
@@ -1186,51 +1199,104 @@ def score_graph(
     }
 
 
-def score_synthetic(graph: LesionGraph, ground_truth: str | Any) -> dict[str, float]:
-    """Score one patient's graph against a synthetic cohort's ground truth.
+def score_synthetic(
+    ground_truth: str | Any,
+    patient_id: str,
+    edges: pd.DataFrame,
+    instances: Mapping[str, sitk.Image],
+    *,
+    timepoints: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """Score one patient's lesion graph against a synthetic cohort's ground truth.
 
     Reads ``scans.parquet`` (instance masks: the 26-connected components of the written lesion
     masks) and ``edges.parquet`` (the true graph on those components) from ``ground_truth`` (the
-    folder written by :func:`metevo.datasets.make_synthetic_cohort`), maps the graph's lesions
+    folder written by :func:`metevo.datasets.make_synthetic_cohort`), maps the predicted lesions
     to components by voxel overlap (:func:`map_to_reference`) and returns :func:`score_graph`'s
-    figures, plus ``n_unmapped`` (predicted lesions mapping to no component) and
-    ``n_missed_components`` (components no predicted lesion maps to).
+    figures on the visits in ``instances`` (true edges to other visits are left out), plus
+    ``n_unmapped`` (predicted lesions mapping to no component) and ``n_missed_components``
+    (components no predicted lesion maps to).
+
+    Parameters
+    ----------
+    ground_truth
+        The ``ground_truth/`` folder.
+    patient_id
+        The patient to score.
+    edges
+        The patient's predicted ``lesion_edges`` rows.
+    instances
+        ``{timepoint: SimpleITK.Image}`` predicted lesion labels (``LesionGraph.instances``, or
+        :func:`metevo.lesions.label_lesions` of each scan with the options of the analysis).
+    timepoints
+        Visit order (default: the ground truth's order for this patient).
+
+    Examples
+    --------
+    >>> g = metevo.lesion_graph(patient)                                   # doctest: +SKIP
+    >>> score_synthetic(cohort_gt, g.patient_id, g.edges, g.instances)     # doctest: +SKIP
+    {'precision': 1.0, 'recall': 1.0, 'f1': 1.0, ...}
     """
     from pathlib import Path
 
     gt = Path(ground_truth)
     scans = pd.read_parquet(gt / "scans.parquet")
-    scans = scans[scans[L.PATIENT_ID] == graph.patient_id]
+    scans = scans[scans[L.PATIENT_ID] == patient_id]
     if scans.empty:
-        raise KeyError(f"patient {graph.patient_id!r} is not in {gt / 'scans.parquet'}.")
+        raise KeyError(f"patient {patient_id!r} is not in {gt / 'scans.parquet'}.")
+    if timepoints is None:
+        timepoints = scans.sort_values(L.DAYS)[L.TIMEPOINT].tolist()
     reference = {
         tp: sitk.ReadImage(str(gt / path))
         for tp, path in zip(scans[L.TIMEPOINT], scans["instance_mask"], strict=True)
-        if tp in graph.instances
+        if tp in instances
     }
     ref_nodes = pd.DataFrame(
         [
-            (tp, lab)
+            (tp, int(lab))
             for tp, img in reference.items()
-            for lab in np.unique(sitk.GetArrayViewFromImage(img))
+            for lab in np.unique(sitk.GetArrayFromImage(img))
             if lab != 0
         ],
         columns=[L.TIMEPOINT, L.LESION_ID],
     )
-    edges = pd.read_parquet(gt / "edges.parquet")
-    edges = edges[edges[E.PATIENT_ID] == graph.patient_id].rename(
-        columns={"component_from": E.LESION_ID_FROM, "component_to": E.LESION_ID_TO}
-    )
-    mapping = map_to_reference(graph.instances, reference)
+    true_edges = pd.read_parquet(gt / "edges.parquet")
+    true_edges = true_edges[
+        (true_edges[E.PATIENT_ID] == patient_id)
+        & true_edges[E.TIMEPOINT_FROM].isin(list(instances))
+        & true_edges[E.TIMEPOINT_TO].isin(list(instances))
+    ].rename(columns={"component_from": E.LESION_ID_FROM, "component_to": E.LESION_ID_TO})
+    mapping = map_to_reference(instances, reference)
     scores = score_graph(
-        graph.edges, edges, mapping, timepoints=graph.timepoints, reference_nodes=ref_nodes
+        edges, true_edges, mapping, timepoints=timepoints, reference_nodes=ref_nodes
     )
     mapped = set(zip(mapping[L.TIMEPOINT], mapping["reference_id"], strict=True))
     scores["n_unmapped"] = int((mapping["reference_id"] == 0).sum())
-    scores["n_missed_components"] = int(
-        sum(
-            (tp, lab) not in mapped
-            for tp, lab in zip(ref_nodes[L.TIMEPOINT], ref_nodes[L.LESION_ID], strict=True)
-        )
+    scores["n_missed_components"] = sum(
+        (tp, lab) not in mapped
+        for tp, lab in zip(ref_nodes[L.TIMEPOINT], ref_nodes[L.LESION_ID], strict=True)
     )
     return scores
+
+
+def pooled_scores(scores: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Micro-averaged precision, recall, F1 and change accuracy over several patients' scores."""
+    tp = sum(s["precision"] * s["n_edges"] for s in scores)
+    n_pred = sum(s["n_edges"] for s in scores)
+    n_ref = sum(s["n_reference_edges"] for s in scores)
+    precision = tp / n_pred if n_pred else 1.0
+    recall = tp / n_ref if n_ref else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    n_scored = sum(s["n_scored_lesions"] for s in scores)
+    correct = sum(
+        s["change_accuracy"] * s["n_scored_lesions"] for s in scores if s["n_scored_lesions"]
+    )
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "change_accuracy": correct / n_scored if n_scored else float("nan"),
+        "n_edges": n_pred,
+        "n_reference_edges": n_ref,
+        "n_scored_lesions": n_scored,
+    }
