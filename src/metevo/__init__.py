@@ -5,6 +5,7 @@ related to survival and response. The public API is re-exported here; see ``docs
 notebooks for a tour.
 """
 
+from metevo import datasets
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
 from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
@@ -16,6 +17,7 @@ from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_featur
 from metevo.recist import recist, recist_from_measurements
 from metevo.scans import scans_table
 from metevo.sdtm import recist_from_sdtm, to_sdtm
+from metevo.trajectories import trajectories
 
 __all__ = [
     "AnalysisResult",
@@ -30,6 +32,7 @@ __all__ = [
     "analyze",
     "analyze_patient",
     "best_overall_response",
+    "datasets",
     "feature_catalog",
     "fit_growth_kinetics",
     "imaging_pfs",
@@ -42,4 +45,5 @@ __all__ = [
     "recist_from_sdtm",
     "scans_table",
     "to_sdtm",
+    "trajectories",
 ]

@@ -36,6 +36,10 @@ __all__ = ["STAGES", "AnalysisResult", "PatientResult", "analyze", "analyze_pati
 #: Ordered ``(name, "module:function")`` pairs; later stages read earlier stages' outputs.
 STAGES: list[tuple[str, str]] = [
     ("scans", "metevo.scans:scans_stage"),
+    ("graph", "metevo.graph:graph_stage"),
+    ("recist", "metevo._recist_graph:recist_stage"),
+    ("radiomics", "metevo.radiomics:radiomics_stage"),
+    ("trajectories", "metevo.trajectories:trajectories_stage"),
 ]
 
 _SHARDS = "_shards"
@@ -262,12 +266,13 @@ def _run_local(
             bar.update()
         bar.close()
         return results
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
-    ) as pool:
+    # loky (shipped with joblib) starts clean worker processes without re-running the caller's
+    # main module, so scripts and notebooks need no ``if __name__ == "__main__"`` guard.
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         futures = {pool.submit(_run_one, p, **kwargs): p.patient_id for p in patients}
         for fut in as_completed(futures):
             results.append(_collect(fut, futures[fut]))
