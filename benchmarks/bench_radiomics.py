@@ -108,6 +108,9 @@ def main() -> None:
     parser.add_argument("--skip-mirp", action="store_true")
     parser.add_argument("--skip-pyradiomics", action="store_true")
     parser.add_argument("--data", type=Path, default=ROOT / ".bench" / "data")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="also write the figures to this JSON file"
+    )
     args = parser.parse_args()
 
     print(f"start: {_load()}")
@@ -145,6 +148,23 @@ def main() -> None:
         line["load"] = _load()
         rows.append(line)
         print(json.dumps(line))
+    if args.out is not None:
+        import platform
+
+        import numpy
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        info = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
+            "python": platform.python_version(),
+            "numpy": numpy.__version__,
+            "repeats": args.repeats,
+            "numba_compile_ms": 1000 * compile_s,
+            "numba_cache_load_ms": 1000 * load_s,
+            "cases": rows,
+        }
+        args.out.write_text(json.dumps(info, indent=2) + "\n")
     print("\nper lesion, wall clock, best of repeats")
     for line in rows:
         text = f"{line['case']:>2} lesions: metevo {line['metevo_matched_pyradiomics_ms']:.1f} ms (no resampling)"

@@ -100,7 +100,7 @@ def _resample(
         args = (axis, spacing[axis], new, int(start[axis]), int(whole[axis]))
         img = _resample_axis(img, *args)
         m = _resample_axis(m, *args)
-    return img, m >= 0.5
+    return img, m >= 0.5 - 1e-9
 
 
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
