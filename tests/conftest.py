@@ -113,3 +113,29 @@ def tiny_analysis(tiny_cohort, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stage warnings are checked by the stages' own tests
         return analyze(cohort, tmp_path_factory.mktemp("tiny_analysis"), workers=2, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory):
+    """The tiny synthetic image cohort (6 patients, seed 0) with ground truth, generated once.
+
+    A :class:`metevo.datasets.SyntheticCohort` (``.root``, ``.manifest``, ``.clinical``,
+    ``.events``, ``.ground_truth``); every pattern and every hard case is present.
+    """
+    from metevo.datasets import make_synthetic_cohort
+
+    return make_synthetic_cohort(tmp_path_factory.mktemp("tiny_cohort"), n_patients=6, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort_dir(tiny_cohort) -> Path:
+    """Folder of the tiny synthetic cohort (``manifest.csv``, ``clinical.csv``, ``events.csv``)."""
+    return tiny_cohort.root
+
+
+@pytest.fixture(scope="session")
+def synthetic_trajectories() -> dict:
+    """Image-free synthetic trajectory tables of 300 patients (seed 0)."""
+    from metevo.datasets import make_synthetic_trajectories
+
+    return make_synthetic_trajectories(300, seed=0)

@@ -577,6 +577,8 @@ def assemble_truth(plans: list[PatientPlan], parts: list[dict], rng_seed: int) -
             for les in plan.lesions
         ]
     )
+    for col in ("onset_study_day", "resected_study_day"):
+        true_lesions[col] = true_lesions[col].astype(float)
     return {
         "manifest": manifest,
         "clinical": clinical,
@@ -693,10 +695,8 @@ def _outcomes(rng, plan: PatientPlan, sc: pd.DataFrame, le: pd.DataFrame):
     pd_day = None
     nadir = np.inf
     for i, (s, n) in enumerate(zip(sums, new)):
-        if i > 0 and targets and ((s >= 1.2 * nadir and s - nadir >= 5.0) or n):
-            pd_day = int(sdays[i])
-            break
-        if i > 0 and n:
+        grew = bool(targets) and s >= 1.2 * nadir and s - nadir >= 5.0
+        if i > 0 and (grew or n):
             pd_day = int(sdays[i])
             break
         nadir = min(nadir, s)

@@ -209,7 +209,7 @@ NEW_LESION_ONSET = {  # uniform window of onset (study days)
     "stable": (100, 450),
     "mixed_response": (100, 350),
 }
-MISSED_VISIT_PROB = 0.22
+MISSED_VISIT_PROB = 0.25
 ADMIN_CENSOR_DAYS = (700, 1600)
 FIRST_BASELINE_DATE = np.datetime64("2016-01-04")
 
@@ -276,8 +276,12 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
     vis_cum = np.cumsum(visible, axis=2)
     first_seen = visible & (vis_cum == 1)
     n_new = (first_seen & (np.arange(V) > 0)[None, None, :]).sum(axis=1)
-    seen_before = np.concatenate([np.zeros((P, L, 1), bool), vis_cum[:, :, :-1] > 0], axis=2)
-    n_disappeared = (seen_before & ~visible & analysed[:, None, :]).sum(axis=1)
+    # disappeared: visible at the previous analysed visit, not visible at this one
+    last_analysed = np.maximum.accumulate(np.where(analysed, np.arange(V)[None, :], -1), axis=1)
+    prev = np.concatenate([np.full((P, 1), -1), last_analysed[:, :-1]], axis=1)
+    prev_visible = np.take_along_axis(visible, np.maximum(prev, 0)[:, None, :], axis=2)
+    prev_visible &= (prev >= 0)[:, None, :]
+    n_disappeared = (prev_visible & ~visible & analysed[:, None, :]).sum(axis=1)
 
     # RECIST 1.1 targets: up to 2 measurable (>= 10 mm) baseline lesions per organ (liver)
     base_ld = np.where(visible[:, :, 0], ld[:, :, 0], 0.0)
@@ -313,6 +317,9 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
         ),
     )
 
+    # planned visits while the patient was under follow-up (alive, not yet progressed)
+    end = np.minimum(os_days, np.where(pd_seen, pd_day, 10**6))
+    in_follow_up = sday <= end[:, None]
     ids = np.asarray(patient_ids(P))
     base_date = FIRST_BASELINE_DATE + rng.integers(0, 2000, size=P).astype("timedelta64[D]")
     tstart = base_date + base_offset.astype("timedelta64[D]")
@@ -377,8 +384,8 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
             "g_per_day": g_p,
             "n_baseline_lesions": n_base.astype(int),
             "n_new_lesions": exists_n.sum(axis=1).astype(int),
-            "n_planned_visits": np.full(P, V, dtype=int),
-            "n_missed_visits": (missed & (sday <= np.minimum(os_days, np.where(pd_visit >= 0, pd_day, 10**6))[:, None])).sum(axis=1).astype(int),
+            "n_planned_visits": in_follow_up.sum(axis=1).astype(int),
+            "n_missed_visits": (missed & in_follow_up).sum(axis=1).astype(int),
             "progression_timepoint": np.where(pd_seen, np.char.add("V", np.maximum(pd_visit, 0).astype(str)), None),
             "dropout": reason,
             "os_true_days": os_true.astype(int),

@@ -315,7 +315,7 @@ def make_synthetic_trajectories(
     Patterns are drawn per patient with arm-dependent probabilities (arm B responds more);
     each patient has 1-6 baseline lesions (>= 2 for mixed response) and up to two new lesions
     whose probability and onset depend on the pattern. Visits are planned every 56 days with
-    +/- 7 days jitter, each follow-up visit is missed with probability 0.22, and follow-up stops
+    +/- 7 days jitter, each follow-up visit is missed with probability 0.25, and follow-up stops
     (informative dropout) at the first RECIST 1.1 progression (target sum +20 % and +5 mm over the
     nadir, two largest measurable baseline lesions as targets, or a new lesion), at death, or at
     administrative censoring (700-1600 days).
