@@ -8,6 +8,12 @@ notebooks for a tour.
 from metevo import datasets
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
+from metevo.datasets import (
+    SyntheticCohort,
+    load_demo_cohort,
+    make_synthetic_cohort,
+    make_synthetic_trajectories,
+)
 from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
 from metevo.graph import LesionGraph, lesion_graph
 from metevo.kinetics import fit_growth_kinetics
@@ -28,6 +34,7 @@ __all__ = [
     "PatientResult",
     "RadiomicsSettings",
     "Scan",
+    "SyntheticCohort",
     "__version__",
     "analyze",
     "analyze_patient",
@@ -38,6 +45,9 @@ __all__ = [
     "imaging_pfs",
     "lesion_graph",
     "lesions",
+    "load_demo_cohort",
+    "make_synthetic_cohort",
+    "make_synthetic_trajectories",
     "open_cohort",
     "radiomic_features",
     "recist",
