@@ -451,3 +451,20 @@ def test_accuracy_on_the_tiny_synthetic_cohort(tiny_cohort, tiny_analysis):
     assert pooled["n_reference_edges"] > 50
     assert pooled["f1"] >= 0.95, (pooled, scores)
     assert pooled["change_accuracy"] >= 0.90, (pooled, scores)
+
+
+def test_cli_lesion_graph(mini_cohort, tmp_path):
+    from typer.testing import CliRunner
+
+    from metevo.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["lesion-graph", str(mini_cohort["manifest"]), "-p", "P001", "-o", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "LesionGraph(patient_id='P001', visits=3, lesions=3" in res.output
+    assert pd.read_parquet(tmp_path / "lesion_edges.parquet").shape[0] == 2
+    assert (tmp_path / "lesion_graph_P001.png").stat().st_size > 0
+    bad = runner.invoke(app, ["lesion-graph", str(mini_cohort["manifest"]), "-p", "P999"])
+    assert bad.exit_code == 2 and "patient 'P999' is not in" in bad.output

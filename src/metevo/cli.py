@@ -288,6 +288,75 @@ def recist_sdtm_command(
     typer.echo(f"{len(table)} assessment(s) written to {out}")
 
 
+@app.command("lesion-graph")
+def lesion_graph_command(
+    manifest: Path = typer.Argument(..., help="Cohort manifest (CSV or Parquet)."),
+    patient: str = typer.Option(..., "--patient", "-p", help="Patient id."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
+    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
+    max_skip: int = typer.Option(2, help="Visits a lesion may be missed at and still be linked."),
+    max_dilation: int = typer.Option(7, help="Dilation rounds of the matcher."),
+    min_overlap: float = typer.Option(0.10, help="Overlap that makes an edge."),
+) -> None:
+    """Build one patient's lesion graph: lesions, lesion_edges, registrations (Parquet) and a PNG."""
+    from metevo.graph import lesion_graph
+
+    options = _cohort_options(lesion_mask_kind, None, None, None, False, 28)
+    cohort = _open(manifest, None, None, options)
+    if patient not in cohort.patient_ids:
+        typer.secho(
+            f"error: patient {patient!r} is not in {manifest}; patients: "
+            f"{', '.join(cohort.patient_ids[:10])}{' ...' if len(cohort.patient_ids) > 10 else ''}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = lesion_graph(
+            cohort[patient], max_skip=max_skip, max_dilation=max_dilation, min_overlap=min_overlap
+        )
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    out.mkdir(parents=True, exist_ok=True)
+    graph.nodes.to_parquet(out / "lesions.parquet", index=False)
+    graph.edges.to_parquet(out / "lesion_edges.parquet", index=False)
+    graph.registrations.to_parquet(out / "registrations.parquet", index=False)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = graph.plot()
+    ax.figure.savefig(out / f"lesion_graph_{patient}.png", dpi=120, bbox_inches="tight")
+    typer.echo(repr(graph))
+    typer.echo(graph.changes.drop(columns=["patient_id"]).to_string(index=False))
+    typer.echo(f"tables and figure written to {out}")
+
+
+
+@app.command("radiomics")
+def radiomics_command(
+    image: Path = typer.Argument(..., help="Scan (NIfTI/NRRD/MHA file or DICOM series folder), HU."),
+    mask: Path = typer.Argument(..., help="Lesion mask on the image grid: binary or one label per lesion."),
+    out: Path = typer.Option(Path("radiomics.csv"), "--out", "-o", help="Output table (.csv or .parquet)."),
+    preset: str = typer.Option("ct_default", help="Settings preset: ct_default or ibsi_digital_phantom."),
+    bin_width: Optional[float] = typer.Option(None, help="Fixed bin size (HU) instead of the preset's."),
+    resample: Optional[bool] = typer.Option(None, "--resample/--no-resample", help="Interpolate to isotropic voxels (preset default)."),
+) -> None:
+    """IBSI radiomic features of every lesion of one scan (one row per lesion label)."""
+    from metevo.radiomics import radiomic_features
+
+    options = {k: v for k, v in {"bin_width": bin_width, "resample": resample}.items() if v is not None}
+    try:
+        table = radiomic_features(image, mask, settings=preset, context=str(image), **options)
+    except (ValueError, TypeError, OSError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if out.suffix == ".parquet":
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    typer.echo(f"{len(table)} lesion(s), {table.shape[1] - 2} features written to {out}")
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="metevo")
