@@ -384,3 +384,46 @@ def test_stage_writes_one_row_per_lesion_per_visit():
     validate_table(table, "radiomics")
     with pytest.raises(MetevoError, match="needs result.objects\\['instances'\\]"):
         radiomics_stage(patient, SimpleNamespace(tables={}, objects={}))
+
+
+def test_cli_radiomics_writes_one_row_per_lesion(tmp_path):
+    from typer.testing import CliRunner
+
+    from metevo.cli import app
+
+    arr = _ct()
+    lab = np.zeros(arr.shape, np.uint32)
+    lab[3:8, 5:15, 5:15] = 1
+    lab[10:16, 20:32, 22:35] = 2
+    img = _image(arr, (0.8, 0.8, 2.5))
+    sitk.WriteImage(img, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(_mask_like(lab, img), str(tmp_path / "mask.nii.gz"))
+    out = tmp_path / "features.parquet"
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "radiomics",
+            str(tmp_path / "ct.nii.gz"),
+            str(tmp_path / "mask.nii.gz"),
+            "-o",
+            str(out),
+            "--no-resample",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert list(table["lesion_id"]) == [1, 2]
+    assert table.loc[0, "morph_vol_approx_mm3"] == pytest.approx(5 * 10 * 10 * 0.8 * 0.8 * 2.5)
+    bad = runner.invoke(
+        app,
+        [
+            "radiomics",
+            str(tmp_path / "ct.nii.gz"),
+            str(tmp_path / "mask.nii.gz"),
+            "--preset",
+            "mri",
+        ],
+    )
+    assert bad.exit_code == 2
+    assert "not a radiomics preset" in bad.output
