@@ -105,6 +105,12 @@ def recist_from_sdtm(
     _require(tr, "TR", ["USUBJID", "TRLNKID", "TRTESTCD", "VISITNUM"])
     tu = tu.copy()
     tr = tr.copy()
+    if tr["VISITNUM"].isna().any():
+        bad = tr[tr["VISITNUM"].isna()].iloc[0]
+        raise ValueError(
+            f"TR.VISITNUM is empty for subject {bad['USUBJID']!r}, lesion {bad['TRLNKID']!r}; "
+            "every TR record needs the visit number that orders the assessments."
+        )
     tu["_ev"] = _evaluator(tu, "TU")
     tr["_ev"] = _evaluator(tr, "TR")
     nodal_set = {str(x).upper() for x in nodal_locations}
@@ -137,18 +143,29 @@ def recist_from_sdtm(
         if num is not None
         else pd.to_numeric(tr["_resc"], errors="coerce")
     )
+    info_by_key = {
+        k: {"_nodal": r["_nodal"], "_organ": r["_organ"], "_role": r["_role"]}
+        for k, r in zip(lesion_info.index, lesion_info.to_dict("records"), strict=True)
+    }
+    grouped: dict[tuple, dict[str, dict[str, Any]]] = {}
+    firsts: dict[tuple, dict[str, Any]] = {}
+    for r in tr[
+        [*key, "TRTESTCD", "_done", "_resc", "_resn", *[c for c in ("TRDTC", "VISIT") if c in tr]]
+    ].to_dict("records"):
+        k = tuple(r[c] for c in key)
+        firsts.setdefault(k, r)
+        grouped.setdefault(k, {}).setdefault(r["TRTESTCD"], r)
     rows: list[dict[str, Any]] = []
-    for (subj, ev, lnk, visitnum), grp in tr.groupby(key, sort=False, dropna=False):
+    for (subj, ev, lnk, visitnum), tests in grouped.items():
         info_key = (subj, ev, lnk)
-        if info_key not in lesion_info.index:
+        info = info_by_key.get(info_key)
+        if info is None:
             raise ValueError(
                 f"TR lesion {lnk!r} of subject {subj!r} (evaluator "
                 f"{ev.replace(_EVAL_SEP, ' / ').strip(' /')!r}) has no TU record; every TRLNKID "
                 "needs a TULNKID in TU for the same subject and evaluator."
             )
-        info = lesion_info.loc[info_key]
-        tests = {t: g for t, g in grp.groupby("TRTESTCD")}
-        first = grp.iloc[0]
+        first = firsts[(subj, ev, lnk, visitnum)]
         row: dict[str, Any] = {
             "patient_id": subj,
             "evaluator": ev,
@@ -165,19 +182,17 @@ def recist_from_sdtm(
             "state": None,
         }
         for test, col in (("LDIAM", "ld_mm"), ("LPERP", "sa_mm")):
-            g = tests.get(test)
-            if g is None:
+            r = tests.get(test)
+            if r is None:
                 continue
-            r = g.iloc[0]
             if not r["_done"]:
                 row["state"] = "not_done"
             elif r["_resc"] == "TOO SMALL TO MEASURE":
                 row["state"] = "too_small"
             else:
                 row[col] = float(r["_resn"])
-        g = tests.get("TUMSTATE")
-        if g is not None:
-            r = g.iloc[0]
+        r = tests.get("TUMSTATE")
+        if r is not None:
             state = r["_resc"]
             if not r["_done"] or state is None:
                 row["state"] = "not_done"
