@@ -145,7 +145,7 @@ def register_pair(
     transform
         ``"rigid"`` or ``"affine"`` (rigid, then affine; default).
     deformable
-        Add a coarse B-spline stage (control points every ~50 mm) after the affine one.
+        Add a coarse B-spline stage (control points every ~100 mm) after the affine one.
     resolution_mm
         Approximate voxel size of the downsampled data the optimiser sees (default 6 mm).
     max_iterations
@@ -421,7 +421,7 @@ def _optimise(fixed, moving, initial, driver, max_iterations, seed, counter):
 
 def _bspline(fixed, moving, bulk, driver, max_iterations, seed, counter):
     extent = np.array(fixed.GetSize()) * np.array(fixed.GetSpacing())
-    mesh = [max(1, int(round(e / 50.0))) for e in extent]
+    mesh = [max(1, int(round(e / 100.0))) for e in extent]
     bspline = sitk.BSplineTransformInitializer(fixed, mesh)
     method = _method(driver, max_iterations, seed, counter)
     method.SetOptimizerAsLBFGSB(
