@@ -201,3 +201,46 @@ def test_cli_recist_sdtm_and_export(sdtm, tmp_path, shared_data):
     assert len(pd.read_csv(out)) == 66
     res = CliRunner().invoke(app, ["export-sdtm", str(tmp_path / "missing")])
     assert res.exit_code == 2 and "recist.parquet not found" in res.output
+
+
+def test_resected_lesion_survives_the_round_trip():
+    import datetime as dt
+
+    from metevo._recist_graph import assess_patient
+    from metevo.sdtm import LOCAL_THERAPY_REASON, to_sdtm
+
+    start = dt.date(2021, 1, 4)
+    scans = pd.DataFrame(
+        {
+            "timepoint": ["V0", "V1", "V2"],
+            "date": [start + dt.timedelta(days=56 * i) for i in range(3)],
+            "days": [0, 56, 112],
+            "is_baseline": [True, False, False],
+        }
+    )
+    les = pd.DataFrame(
+        {
+            "timepoint": ["V0", "V0", "V1", "V1", "V2"],
+            "lesion_id": [1, 2, 1, 2, 1],
+            "axial_ld_mm": [30.0, 20.0, 28.0, 20.0, 27.0],
+            "volume_ml": 1.0,
+            "mean_hu": 60.0,
+        }
+    )
+    edges = pd.DataFrame(
+        {
+            "timepoint_from": ["V0", "V0", "V1"],
+            "lesion_id_from": [1, 2, 1],
+            "timepoint_to": ["V1", "V1", "V2"],
+            "lesion_id_to": [1, 2, 1],
+        }
+    )
+    events = pd.DataFrame(
+        {"date": [start + dt.timedelta(days=80)], "event": ["resection"], "note": [""]}
+    )
+    rec, _, lesions = assess_patient("P1", scans, les, edges, treatment_start=start, events=events)
+    tables = to_sdtm(rec, lesions)
+    assert (tables["TR"]["TRREASND"] == LOCAL_THERAPY_REASON).sum() == 1
+    back = recist_from_sdtm(tables["TU"], tables["TR"])
+    assert back["OVRLRESP"].tolist() == rec["overall_response"].tolist()[1:] == ["SD", "SD"]
+    assert back["PCHG"].iloc[1] == pytest.approx(-10.0)

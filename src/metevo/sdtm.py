@@ -31,6 +31,10 @@ from metevo.recist import recist_from_measurements
 __all__ = ["export_sdtm", "recist_from_sdtm", "to_sdtm"]
 
 _NODAL_LOCATIONS = ("LYMPH NODE",)
+#: ``TRREASND`` of a lesion treated locally (resection, ablation); such a lesion leaves the
+#: assessment from that visit on (metevo's convention for the export, read back on input).
+LOCAL_THERAPY_REASON = "LOCAL THERAPY (RESECTION OR ABLATION)"
+_LOCAL_THERAPY_PATTERN = r"RESECT|ABLAT|LOCAL THERAPY"
 _EVAL_SEP = "\x1f"
 
 
@@ -134,6 +138,8 @@ def recist_from_sdtm(
     tr["_done"] = ~(
         tr.get("TRSTAT", pd.Series(np.nan, index=tr.index)).astype(str).str.upper() == "NOT DONE"
     )
+    reason = tr.get("TRREASND", pd.Series(np.nan, index=tr.index)).astype(str).str.upper()
+    tr["_local"] = ~tr["_done"] & reason.str.contains(_LOCAL_THERAPY_PATTERN, regex=True)
     result_c = tr.get("TRSTRESC", tr.get("TRORRES", pd.Series(np.nan, index=tr.index)))
     tr["_resc"] = result_c.astype(object).where(result_c.notna(), None)
     tr["_resc"] = tr["_resc"].map(lambda v: str(v).strip().upper() if v is not None else None)
@@ -150,7 +156,15 @@ def recist_from_sdtm(
     grouped: dict[tuple, dict[str, dict[str, Any]]] = {}
     firsts: dict[tuple, dict[str, Any]] = {}
     for r in tr[
-        [*key, "TRTESTCD", "_done", "_resc", "_resn", *[c for c in ("TRDTC", "VISIT") if c in tr]]
+        [
+            *key,
+            "TRTESTCD",
+            "_done",
+            "_local",
+            "_resc",
+            "_resn",
+            *[c for c in ("TRDTC", "VISIT") if c in tr],
+        ]
     ].to_dict("records"):
         k = tuple(r[c] for c in key)
         firsts.setdefault(k, r)
@@ -208,6 +222,8 @@ def recist_from_sdtm(
                         f"TR TUMSTATE of subject {subj!r}, lesion {lnk!r}, visit {visitnum} is "
                         f"{state!r}; expected PRESENT, ABSENT, UNEQUIVOCAL or EQUIVOCAL."
                     )
+        if any(t["_local"] for t in tests.values()):
+            row["state"] = "removed"  # resected or ablated: leaves the assessment
         if row["role"] == "new" and row["state"] == "progression":
             row["state"] = "present"
         if row["role"] == "target" and row["state"] is None:
@@ -438,6 +454,19 @@ def to_sdtm(
             role = link.rstrip("0123456789")
             base["TRGRPID"] = {"T": "TARGET", "NT": "NON-TARGET", "NEW": "NEW"}[role]
             if r["state"] == "removed":
+                test = ("LDIAM", "Longest Diameter") if role == "T" else ("TUMSTATE", "Tumor State")
+                tr_rows.append(
+                    {
+                        **base,
+                        "TRTESTCD": test[0],
+                        "TRTEST": test[1],
+                        "TRORRES": None,
+                        "TRSTRESN": np.nan,
+                        "TRORRESU": None,
+                        "TRSTAT": "NOT DONE",
+                        "TRREASND": LOCAL_THERAPY_REASON,
+                    }
+                )
                 continue
             if role == "T":
                 if r["state"] == "not_done" or not np.isfinite(r["ld_mm"]):
