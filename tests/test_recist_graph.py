@@ -341,3 +341,19 @@ def test_without_treatment_start_baseline_is_the_reference():
     assert p["ets"]  # -33 % at day 56 (inside 42-70)
     assert p["depth_of_response"] == pytest.approx(100 * 11 / 30)
     assert p["time_to_nadir_days"] == 112.0
+
+
+def test_single_scan_and_disease_free_baseline():
+    rec, pat = run(lesions([("V0", 1, 30.0)]), edges([]), 1)
+    assert len(rec) == 1 and rec["overall_response"].isna().all()
+    p = pat.iloc[0]
+    assert (p["best_response"], p["imaging_pfs_days"], p["imaging_pfs_censor_reason"]) == (
+        "MISSING",
+        1.0,
+        "no_post_baseline_assessment",
+    )
+    assert p["tgk_status"] == "excluded"
+    # nothing at baseline: not measurable; a lesion appearing later is a new lesion (PD)
+    rec, pat = run(lesions([("V2", 3, 12.0)]), edges([]), 3)
+    assert rec["overall_response"].tolist()[1:] == ["NE", "PD"]
+    assert not pat["measurable_at_baseline"].iloc[0]
