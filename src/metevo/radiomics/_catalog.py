@@ -472,7 +472,7 @@ def feature_catalog() -> pd.DataFrame:
     --------
     >>> import metevo
     >>> cat = metevo.feature_catalog()
-    >>> cat.groupby("family").size()["glcm"]
+    >>> int(cat.groupby("family").size()["glcm"])
     50
     """
     return _catalog().copy()

@@ -269,7 +269,7 @@ def radiomic_features(
     >>> msk = sitk.GetImageFromArray(lab); msk.CopyInformation(img)
     >>> table = metevo.radiomic_features(img, msk)
     >>> int(table.loc[0, "lesion_id"]), round(table.loc[0, "morph_vol_approx_mm3"])
-    (1, 6750)
+    (1, 1440)
     """
     settings = check_settings(settings, **options)
     image = _as_image(image, "image")

@@ -45,9 +45,10 @@ class RadiomicsSettings:
     n_bins : int
         Number of bins for ``"fixed_bin_number"``.
     ivh_bin_width : float or None
-        Intensity step of the intensity-volume histogram (IBSI 4.1.4). ``None`` computes the
-        IVH on the discretised grey levels (as for the IBSI phantom); a number (1 HU for CT)
-        computes it on the intensities rounded to that step.
+        Bin width of the intensity-volume histogram (IBSI 3.5). ``None`` computes the IVH on
+        the discretised grey levels (as for the IBSI phantom); a number (1 HU for CT) bins the
+        intensities from the lower bound, each bin standing for its centre, with the intensity
+        fraction taken over the re-segmentation range (as MIRP does).
     glcm_distance : int
         Chebyshev distance of GLCM neighbours (IBSI uses 1; only 1 is implemented).
     """

@@ -170,6 +170,11 @@ def warm_up() -> float:
     _neighbour_pass(g, 1, np.ones(1), OFFSETS)
     _run_pass(g, 1, OFFSETS)
     _zone_pass(g, np.ones((2, 2, 2), np.int64), OFFSETS)
+    from metevo.radiomics._morphology import _plane_hull_mask
+
+    pts = np.array([0.0, 1.0, 0.0, 1.0])
+    _plane_hull_mask(np.zeros(4, np.int64), pts, pts[::-1].copy())
+    _plane_hull_mask(np.zeros(4, np.int64), pts[::2], pts[1::2])  # strided views, as in use
     return time.perf_counter() - t0
 
 
