@@ -809,7 +809,8 @@ def build_lesion_graph(
         table.insert(0, L.PATIENT_ID, patient_id)
         tables.append(table)
         instances[tp] = inst
-    nodes = pd.concat(tables, ignore_index=True) if any(len(t) for t in tables) else tables[0]
+    filled = [t for t in tables if len(t)]
+    nodes = pd.concat(filled, ignore_index=True) if filled else tables[0]
 
     # Registration of each visit to the previous one.
     t0 = time.perf_counter()
