@@ -133,10 +133,15 @@ def _time_axis(table: pd.DataFrame) -> pd.Series:
     return study.fillna(pd.to_numeric(table[DAYS], errors="coerce")).astype(float)
 
 
-def _transform(values: np.ndarray, base: float, column: str) -> np.ndarray:
+def _transform(
+    values: np.ndarray, base: float, column: str, min_ratio: float | None = None
+) -> np.ndarray:
     if _is_ratio_column(column):
         eps = _eps_for(column)
-        return np.log((values + eps) / (base + eps))
+        out = np.log((values + eps) / (base + eps))
+        if min_ratio is not None and not column.startswith("n_"):
+            out = np.maximum(out, np.log(min_ratio))
+        return out
     return values - base
 
 
@@ -150,6 +155,7 @@ def build_representation(
     landmark_days: float | None,
     visit_tolerance_days: float,
     min_followup_fraction: float,
+    min_ratio: float | None = None,
 ) -> Representation:
     """Interpolate every patient's channels onto a common day grid (see module docstring).
 
@@ -219,10 +225,10 @@ def build_representation(
             ok = np.isfinite(v[:, c])
             if not np.isfinite(base[c]) or ok.sum() < 1:
                 continue
-            y = _transform(v[ok, c], base[c], col)
+            y = _transform(v[ok, c], base[c], col, min_ratio)
             values[i, c, inside] = np.interp(grid_days[inside], t[ok], y)
         visit_days.append(t)
-        visit_values.append(_transform(v[:, 0], base[0], primary))
+        visit_values.append(_transform(v[:, 0], base[0], primary, min_ratio))
     return Representation(
         patient_ids=np.asarray(included, dtype=object),
         grid_days=grid_days,
@@ -297,4 +303,55 @@ def sequences(rep: Representation) -> np.ndarray:
     out = np.full((len(rep.visit_values), longest, 1), np.nan)
     for i, v in enumerate(rep.visit_values):
         out[i, : len(v), 0] = v
+    return out
+
+
+LESION_SPREAD = "lesion_log_ratio_spread"
+
+
+def lesion_spread(
+    lesion_trajectories: pd.DataFrame,
+    value_column: str = "axial_ld_mm",
+    *,
+    min_ratio: float | None = 0.25,
+) -> pd.DataFrame:
+    """Within-patient heterogeneity of lesion response per visit.
+
+    For each lesion present at the patient's baseline visit, the log-ratio of its size to its
+    baseline size (``log((v + 1) / (v0 + 1))``, mm, floored at ``log(min_ratio)`` so that two
+    lesions that both (nearly) vanished do not differ); the *spread* at a visit is the largest
+    minus the smallest of these log-ratios (0 with one lesion). A dissociated (mixed) response
+    (some lesions shrink while others grow) has a large spread.
+
+    Returns
+    -------
+    DataFrame with ``patient_id``, ``timepoint`` (when present), ``study_day`` and
+    ``lesion_log_ratio_spread``.
+    """
+    track = "track_id" if "track_id" in lesion_trajectories.columns else "lesion_id"
+    need = ["patient_id", track, value_column]
+    time = STUDY_DAY if STUDY_DAY in lesion_trajectories.columns else DAYS
+    missing = [c for c in (*need, time) if c not in lesion_trajectories.columns]
+    if missing:
+        raise ValueError(
+            f"lesion trajectories lack column(s) {missing}; expected patient_id, track_id, "
+            f"study_day and {value_column!r} (trajectories.parquet). Found "
+            f"{list(lesion_trajectories.columns)}."
+        )
+    keys = ["patient_id", "timepoint"] if "timepoint" in lesion_trajectories.columns else [
+        "patient_id", time]
+    lt = lesion_trajectories[list(dict.fromkeys([*need, time, *keys]))].copy()
+    lt["patient_id"] = lt["patient_id"].astype(str)
+    lt[value_column] = pd.to_numeric(lt[value_column], errors="coerce")
+    lt = lt.sort_values(["patient_id", time], kind="stable")
+    first_day = lt.groupby("patient_id")[time].transform("min")
+    base = lt[lt[time] == first_day].groupby(["patient_id", track])[value_column].first()
+    lt = lt.join(base.rename("_base"), on=["patient_id", track]).dropna(subset=["_base"])
+    lt["_lr"] = np.log((lt[value_column] + 1.0) / (lt["_base"] + 1.0))
+    if min_ratio is not None:
+        lt["_lr"] = lt["_lr"].clip(lower=np.log(min_ratio))
+    g = lt.groupby(keys, sort=True)
+    out = (g["_lr"].max() - g["_lr"].min()).rename(LESION_SPREAD).reset_index()
+    if time not in out.columns:
+        out[time] = g[time].first().to_numpy()
     return out

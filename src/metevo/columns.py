@@ -163,6 +163,8 @@ class Patterns:
     HORIZON_DAYS = "horizon_days"
     METHOD = "method"
     REPRESENTATION = "representation"
+    SURVIVAL_PATTERN = "survival_pattern"
+    SURVIVAL_LANDMARK_DAYS = "survival_landmark_days"
 
 
 class PatternSelection:

@@ -58,7 +58,13 @@ from metevo._masked_kmeans import (
 )
 from metevo.exceptions import NotFittedError
 
-__all__ = ["EvolutionPatterns", "evolution_patterns", "name_pattern"]
+__all__ = [
+    "EvolutionPatterns",
+    "evolution_patterns",
+    "lesion_pattern_mix",
+    "lesion_patterns",
+    "name_pattern",
+]
 
 METHODS = ("kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm")
 REPRESENTATIONS = ("log_ratio", "multivariate", "kinetics", "sequence")
@@ -78,6 +84,9 @@ RESPONSE_RATIO = 0.7
 DEEP_RESPONSE_RATIO = 0.5
 PROGRESSION_RATIO = 1.2
 MIN_SUPPORT = 0.5
+#: lesion log-ratio spread of a dissociated response: one lesion at the progression threshold
+#: (+20 %) while another has shrunk by half (deep response threshold)
+MIXED_SPREAD = float(np.log(PROGRESSION_RATIO / DEEP_RESPONSE_RATIO))
 
 
 def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
@@ -175,6 +184,11 @@ class EvolutionPatterns:
         Fraction of patients that must complete the automatic window.
     dropout_weight : float
         Weight of the "fraction of the window not followed" feature (0 ignores dropout).
+    min_ratio : float or None
+        Floor of the size ratio to baseline (0.25: shrinkage beyond 75 % counts as 75 %).
+        Below it, sums are dominated by RECIST's 5 mm "too small to measure" default and
+        disappeared lesions (RECIST 1.1 appendix I), and the spread of near-complete responses
+        would otherwise split them into several patterns. None keeps the full depth.
     n_bootstrap : int
         Bootstrap refits per k for the stability index (0 skips stability).
     stability_threshold : float
@@ -203,6 +217,8 @@ class EvolutionPatterns:
         members still followed at each grid day.
     grid_days_ : ndarray of float
         Days since treatment start of the grid.
+    curves_ : ndarray, shape (n_patients, n_grid)
+        Each patient's log-ratio of ``value_column`` on the grid (NaN after the last visit).
     selection_ : DataFrame
         One row per k tried (``pattern_selection`` table).
     excluded_ : DataFrame
@@ -231,8 +247,9 @@ class EvolutionPatterns:
         grid_step_days: float = 28.0,
         landmark_days: float | None = None,
         visit_tolerance_days: float = 14.0,
-        min_followup_fraction: float = 0.75,
-        dropout_weight: float = 1.0,
+        min_followup_fraction: float = 0.5,
+        dropout_weight: float = 0.5,
+        min_ratio: float | None = 0.25,
         n_bootstrap: int = 10,
         stability_threshold: float = 0.75,
         n_init: int = 4,
@@ -251,6 +268,7 @@ class EvolutionPatterns:
         self.visit_tolerance_days = visit_tolerance_days
         self.min_followup_fraction = min_followup_fraction
         self.dropout_weight = dropout_weight
+        self.min_ratio = min_ratio
         self.n_bootstrap = n_bootstrap
         self.stability_threshold = stability_threshold
         self.n_init = n_init
@@ -300,6 +318,40 @@ class EvolutionPatterns:
         return (self.value_column,)
 
     # ------------------------------------------------------------------ representation
+    def _with_spread(
+        self,
+        trajectories: pd.DataFrame,
+        lesion_trajectories: pd.DataFrame | None,
+        *,
+        fitted: bool,
+    ) -> pd.DataFrame:
+        """Add the lesion-spread column when the representation uses it."""
+        if fitted:
+            wanted = pf.LESION_SPREAD in self.channels_
+        else:
+            wanted = (
+                lesion_trajectories is not None
+                and self._representation_ == "multivariate"
+                and (self.channels is None or pf.LESION_SPREAD in self.channels)
+            )
+            self._use_spread_ = wanted
+        if not wanted:
+            return trajectories
+        if lesion_trajectories is None:
+            raise ValueError(
+                "this model was fitted with lesion_trajectories (lesion spread channel); pass "
+                "lesion_trajectories= to predict/assign as well."
+            )
+        spread = pf.lesion_spread(lesion_trajectories, min_ratio=self.min_ratio)
+        t = trajectories.copy()
+        t[pf.PATIENT_ID] = t[pf.PATIENT_ID].astype(str)
+        keys = [k for k in (pf.PATIENT_ID, pf.TIMEPOINT) if k in t.columns and k in spread]
+        if len(keys) < 2:
+            keys = [pf.PATIENT_ID, pf.STUDY_DAY]
+        t = t.drop(columns=[pf.LESION_SPREAD], errors="ignore").merge(
+            spread[[*keys, pf.LESION_SPREAD]], on=keys, how="left")
+        return t
+
     def _represent(self, trajectories: pd.DataFrame, *, fitted: bool) -> pf.Representation:
         if fitted:
             channels = self.channels_
@@ -308,6 +360,8 @@ class EvolutionPatterns:
             if self._representation_ == "multivariate" and self.channels is None:
                 channels = tuple(c for c in channels if c in trajectories.columns)
                 channels = channels or (self.value_column,)
+                if self._use_spread_ and pf.LESION_SPREAD not in channels:
+                    channels = (*channels, pf.LESION_SPREAD)
             self.channels_ = channels
         table = pf.check_trajectories(trajectories, channels)
         return pf.build_representation(
@@ -319,6 +373,7 @@ class EvolutionPatterns:
             landmark_days=self.landmark_days,
             visit_tolerance_days=self.visit_tolerance_days,
             min_followup_fraction=self.min_followup_fraction,
+            min_ratio=self.min_ratio,
         )
 
     def _design(self, rep: pf.Representation) -> Any:
@@ -409,7 +464,11 @@ class EvolutionPatterns:
 
     # ------------------------------------------------------------------ fit
     def fit(
-        self, trajectories: pd.DataFrame, y: None = None, *, patients: pd.DataFrame | None = None
+        self,
+        trajectories: pd.DataFrame,
+        y: None = None,
+        *,
+        lesion_trajectories: pd.DataFrame | None = None,
     ) -> EvolutionPatterns:
         """Fit the patterns on a ``patient_trajectories`` table.
 
@@ -420,9 +479,12 @@ class EvolutionPatterns:
             the burden column(s).
         y : None
             Ignored (scikit-learn signature).
-        patients : DataFrame or None
-            Unused by the built-in representations; accepted so that pipelines can pass the
-            ``patients`` table uniformly.
+        lesion_trajectories : DataFrame or None
+            Lesion-level table (``trajectories.parquet``: ``patient_id``, ``track_id``,
+            ``timepoint``, ``study_day``, ``axial_ld_mm``). With the multivariate
+            representation it adds the within-patient spread of lesion log-ratios as a channel
+            (dissociated response), and a pattern whose mean spread exceeds
+            ``log(1.2 / 0.5)`` at its last supported grid day is named "mixed response".
 
         Returns
         -------
@@ -430,8 +492,9 @@ class EvolutionPatterns:
         """
         from sklearn.metrics import adjusted_rand_score
 
-        del y, patients
+        del y
         self._representation_ = self._check_params()
+        trajectories = self._with_spread(trajectories, lesion_trajectories, fitted=False)
         rep = self._represent(trajectories, fitted=False)
         self.grid_days_ = rep.grid_days
         self.horizon_days_ = float(rep.grid_days[-1])
@@ -560,15 +623,24 @@ class EvolutionPatterns:
         self.labels_ = remap[labels]
         self.trajectory_centers_ = centers[order]
         self.trajectory_support_ = support[order]
-        self.names_ = _unique_names(
-            [name_pattern(c, s) for c, s in zip(centers[order], support[order], strict=True)]
-        )
+        names = [name_pattern(c, s) for c, s in zip(centers[order], support[order], strict=True)]
+        if pf.LESION_SPREAD in self.channels_:
+            spread, _ = _member_curves(
+                rep.values[:, self.channels_.index(pf.LESION_SPREAD), :], labels, k
+            )
+            for i, j in enumerate(order):
+                ok = support[j] >= MIN_SUPPORT
+                ok[0] = True
+                if spread[j, int(np.flatnonzero(ok)[-1])] >= MIXED_SPREAD:
+                    names[i] = "mixed response"
+        self.names_ = _unique_names(names)
         self.cluster_centers_ = self._method_centers(fitted)[order]
         dist = self._distances(fitted, data)[:, order]
         self._sigma2_ = self._pooled_variance(dist, self.labels_)
         self.confidence_ = self._confidence(dist)
         self.n_visits_ = rep.n_visits
         self.followup_days_ = rep.followup_days
+        self.curves_ = primary
 
     def _method_centers(self, fitted: Any) -> np.ndarray:
         if self.method == "kmeans":
@@ -603,8 +675,11 @@ class EvolutionPatterns:
                 "This EvolutionPatterns instance is not fitted yet; call fit(trajectories) first."
             )
 
-    def _assign(self, trajectories: pd.DataFrame) -> tuple[pf.Representation, np.ndarray, Any]:
+    def _assign(
+        self, trajectories: pd.DataFrame, lesion_trajectories: pd.DataFrame | None = None
+    ) -> tuple[pf.Representation, np.ndarray, Any]:
         self._check_fitted()
+        trajectories = self._with_spread(trajectories, lesion_trajectories, fitted=True)
         rep = self._represent(trajectories, fitted=True)
         if rep.patient_ids.size == 0:
             return rep, np.empty((0, self.n_patterns_)), None
@@ -612,14 +687,18 @@ class EvolutionPatterns:
         dist = self._distances(self._fitted_, data)[:, self._order_]
         return rep, dist, data
 
-    def predict(self, trajectories: pd.DataFrame) -> pd.Series:
+    def predict(
+        self, trajectories: pd.DataFrame, *, lesion_trajectories: pd.DataFrame | None = None
+    ) -> pd.Series:
         """Pattern id of every patient in ``trajectories`` (-1: no trajectory).
+
+        ``lesion_trajectories`` is needed when the model was fitted with it.
 
         Returns
         -------
         Series of int indexed by ``patient_id`` (sorted).
         """
-        rep, dist, _ = self._assign(trajectories)
+        rep, dist, _ = self._assign(trajectories, lesion_trajectories)
         ids = pd.Series(dist.argmin(axis=1) if len(dist) else [], index=rep.patient_ids,
                         dtype=int)
         extra = pd.Series(-1, index=rep.excluded[pf.PATIENT_ID].to_numpy(), dtype=int)
@@ -627,12 +706,14 @@ class EvolutionPatterns:
         out.index.name = pf.PATIENT_ID
         return out
 
-    def assign(self, trajectories: pd.DataFrame) -> pd.DataFrame:
+    def assign(
+        self, trajectories: pd.DataFrame, *, lesion_trajectories: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """The tidy ``patterns`` table for ``trajectories`` (one row per patient).
 
         Columns: see ``data_dictionary/patterns.schema.json``.
         """
-        rep, dist, _ = self._assign(trajectories)
+        rep, dist, _ = self._assign(trajectories, lesion_trajectories)
         labels = dist.argmin(axis=1) if len(dist) else np.empty(0, dtype=int)
         conf = self._confidence(dist) if len(dist) else np.empty(0)
         return self._table(rep, labels, conf)
@@ -782,3 +863,78 @@ def evolution_patterns(
     [0, 1, 2]
     """
     return EvolutionPatterns(n_patterns, **options).fit(trajectories).patterns_
+
+
+RESPONDING = ("deep response", "response")
+PROGRESSING = ("progression", "response then relapse")
+
+
+def lesion_patterns(
+    lesion_trajectories: pd.DataFrame,
+    n_patterns: int | Literal["auto"] = 3,
+    *,
+    value_column: str = "axial_ld_mm",
+    **options: Any,
+) -> tuple[pd.DataFrame, EvolutionPatterns]:
+    """Cluster lesion tracks (each lesion's diameter over time) into lesion-level patterns.
+
+    Each track is a trajectory of its own, from its first visit (the baseline, or the visit a
+    new lesion appears); the same representation and options as :class:`EvolutionPatterns`.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per track with a trajectory: ``patient_id``, ``track_id``, ``pattern``,
+        ``pattern_id``, ``confidence``.
+    model : EvolutionPatterns
+    """
+    track = "track_id" if "track_id" in lesion_trajectories.columns else "lesion_id"
+    lt = lesion_trajectories.copy()
+    lt["_patient"] = lt["patient_id"].astype(str)
+    lt["patient_id"] = lt["_patient"] + "::" + lt[track].astype(str)
+    options.setdefault("n_bootstrap", 0)
+    model = EvolutionPatterns(n_patterns, value_column=value_column, **options).fit(lt)
+    table = model.patterns_.dropna(subset=["pattern"])
+    parts = table["patient_id"].str.split("::", n=1, expand=True)
+    out = pd.DataFrame(
+        {
+            "patient_id": parts[0].to_numpy(),
+            track: parts[1].to_numpy(),
+            "pattern": table["pattern"].to_numpy(),
+            "pattern_id": table["pattern_id"].to_numpy(),
+            "confidence": table["confidence"].to_numpy(),
+        }
+    )
+    return out.reset_index(drop=True), model
+
+
+def lesion_pattern_mix(
+    lesion_trajectories: pd.DataFrame, n_patterns: int = 3, **options: Any
+) -> pd.DataFrame:
+    """Within-patient mix of lesion-level patterns (dissociated / mixed response).
+
+    Returns
+    -------
+    DataFrame
+        One row per patient: ``patient_id``, ``n_lesions`` (tracks with a trajectory), one
+        column per lesion pattern with the number of the patient's lesions in it,
+        ``heterogeneity`` (1 - the fraction of lesions in the patient's most common pattern;
+        0 when all lesions behave alike) and ``dissociated_response`` (at least one lesion in a
+        responding pattern and one in a progressing pattern).
+    """
+    options.setdefault("random_state", 0)
+    table, model = lesion_patterns(lesion_trajectories, n_patterns, **options)
+    counts = pd.crosstab(table["patient_id"], table["pattern"]).reindex(
+        columns=model.names_, fill_value=0
+    )
+    n = counts.sum(axis=1)
+    mix = counts.reset_index()
+    mix.columns.name = None
+    mix.insert(1, "n_lesions", n.to_numpy())
+    mix["heterogeneity"] = (1.0 - counts.max(axis=1) / n.replace(0, np.nan)).to_numpy()
+    resp = [c for c in counts.columns if c.rstrip(" 0123456789") in RESPONDING]
+    prog = [c for c in counts.columns if c.rstrip(" 0123456789") in PROGRESSING]
+    mix["dissociated_response"] = (
+        (counts[resp].sum(axis=1) > 0) & (counts[prog].sum(axis=1) > 0)
+    ).to_numpy()
+    return mix

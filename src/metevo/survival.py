@@ -343,6 +343,7 @@ def cross_validated_patterns(
     model: Any,
     trajectories: pd.DataFrame,
     *,
+    lesion_trajectories: pd.DataFrame | None = None,
     n_splits: int = 5,
     random_state: int | None = 0,
 ) -> pd.DataFrame:
@@ -368,18 +369,25 @@ def cross_validated_patterns(
     rng = np.random.default_rng(random_state)
     folds = rng.permutation(ids.size) % n_splits
     pid = trajectories["patient_id"].astype(str)
+    lpid = (lesion_trajectories["patient_id"].astype(str) if lesion_trajectories is not None
+            else None)
     out = []
     for f in range(n_splits):
         test_ids = set(ids[folds == f])
-        train = trajectories[~pid.isin(test_ids) & pid.isin(set(ids))]
+        train_mask = ~pid.isin(test_ids) & pid.isin(set(ids))
+        train = trajectories[train_mask]
         test = trajectories[pid.isin(test_ids)]
-        fold = EvolutionPatterns(**params).fit(train)
+        l_train = l_test = None
+        if lesion_trajectories is not None:
+            l_train = lesion_trajectories[lpid.isin(set(pid[train_mask]))]
+            l_test = lesion_trajectories[lpid.isin(test_ids)]
+        fold = EvolutionPatterns(**params).fit(train, lesion_trajectories=l_train)
         cost = ((fold.trajectory_centers_[:, None, :] - model.trajectory_centers_[None]) ** 2).sum(
             axis=2
         )
         rows, cols = linear_sum_assignment(cost)
         mapping = dict(zip(rows, cols, strict=True))
-        pred = fold.predict(test)
+        pred = fold.predict(test, lesion_trajectories=l_test)
         pred = pred[pred >= 0]
         ref_ids = np.array([mapping[int(v)] for v in pred.to_numpy()], dtype=int)
         out.append(pd.DataFrame({"patient_id": pred.index.astype(str), "pattern_id": ref_ids}))

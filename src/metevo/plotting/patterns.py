@@ -1,0 +1,319 @@
+"""Figures of evolution patterns and their survival/response association.
+
+Each function draws a fitted :class:`~metevo.patterns.EvolutionPatterns` or one of the tidy
+tables (``pattern_selection``, ``survival_km``, ``survival_cox``, ``response_association``,
+lesion mix) onto ``ax`` (created when None) and returns it; multi-panel figures take ``axes=``
+and return the Figure. Nothing is shown; :func:`save_figure` writes PNG and PDF.
+
+Burden is drawn as the ratio to baseline on a log axis (the model's log-ratio scale), with the
+RECIST 1.1 reference lines at 0.7 (partial response) and 1.2 (progression).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import FuncFormatter
+
+__all__ = [
+    "pattern_palette",
+    "plot_forest",
+    "plot_km",
+    "plot_lesion_mix",
+    "plot_pattern_centroids",
+    "plot_pattern_selection",
+    "plot_pattern_trajectories",
+    "plot_response_heatmap",
+    "save_figure",
+]
+
+_RATIO_TICKS = (0.1, 0.25, 0.5, 0.7, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
+
+
+def pattern_palette(names: Sequence[str]) -> dict[str, Any]:
+    """Colour of each pattern name, in pattern-id order (colour-blind safe)."""
+    colors = sns.color_palette("colorblind", n_colors=max(len(names), 1))
+    return {n: colors[i] for i, n in enumerate(names)}
+
+
+def _ratio_axis(ax: plt.Axes) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    lo, hi = ax.get_ylim()
+    ax.set_yticks([t for t in _RATIO_TICKS if lo <= t <= hi])
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    for ref, style in ((0.7, ":"), (1.2, "--")):
+        ax.axhline(ref, color="0.5", lw=0.8, ls=style, zorder=0)
+
+
+def _check_model(model: Any) -> None:
+    if not hasattr(model, "labels_"):
+        from metevo.exceptions import NotFittedError
+
+        raise NotFittedError("plot a fitted EvolutionPatterns: call fit(trajectories) first.")
+
+
+def plot_pattern_trajectories(
+    model: Any,
+    *,
+    max_lines: int = 60,
+    axes: Sequence[plt.Axes] | None = None,
+    random_state: int = 0,
+) -> plt.Figure:
+    """Spaghetti plot per pattern: members' curves, centroid and 95 % band.
+
+    The band is the pointwise 2.5-97.5 % range of the members still followed; the centroid is
+    drawn dashed where fewer than half of the members are followed (their late values come from
+    the survivors only).
+    """
+    _check_model(model)
+    k = model.n_patterns_
+    if axes is None:
+        ncol = min(k, 3)
+        nrow = int(np.ceil(k / ncol))
+        fig, axs = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow), sharex=True,
+                                sharey=True, squeeze=False, constrained_layout=True)
+        axes = list(axs.ravel())
+        for extra in axes[k:]:
+            extra.set_visible(False)
+    else:
+        axes = list(axes)
+        fig = axes[0].figure
+    rng = np.random.default_rng(random_state)
+    pal = pattern_palette(model.names_)
+    days = model.grid_days_
+    ratio = np.exp(model.curves_)
+    for j, name in enumerate(model.names_):
+        ax = axes[j]
+        idx = np.flatnonzero(model.labels_ == j)
+        show = rng.choice(idx, size=min(max_lines, idx.size), replace=False) if idx.size else idx
+        for i in show:
+            ax.plot(days, ratio[i], color=pal[name], alpha=0.25, lw=0.7)
+        with np.errstate(all="ignore"):
+            members = ratio[idx]
+            enough = np.isfinite(members).sum(axis=0) >= 2
+            lo = np.where(enough, np.nanpercentile(np.where(enough, members, 1.0), 2.5, axis=0),
+                          np.nan)
+            hi = np.where(enough, np.nanpercentile(np.where(enough, members, 1.0), 97.5, axis=0),
+                          np.nan)
+        ax.fill_between(days, lo, hi, color=pal[name], alpha=0.18, lw=0, label="95 % of patients")
+        center = np.exp(model.trajectory_centers_[j])
+        ok = model.trajectory_support_[j] >= 0.5
+        ax.plot(days, np.where(ok, center, np.nan), color="k", lw=2, label="centroid")
+        ax.plot(days, center, color="k", lw=1.2, ls="--")
+        ax.set_title(f"{name} (n={idx.size})")
+        _ratio_axis(ax)
+        ax.set_xlabel("days since treatment start")
+    axes[0].set_ylabel(f"{model.value_column}\nratio to baseline (log)")
+    axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    return fig
+
+
+def plot_pattern_centroids(model: Any, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Centroid curves of all patterns on one axis (dashed where support < 50 %)."""
+    _check_model(model)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.6), constrained_layout=True)
+    pal = pattern_palette(model.names_)
+    for j, name in enumerate(model.names_):
+        center = np.exp(model.trajectory_centers_[j])
+        ok = model.trajectory_support_[j] >= 0.5
+        n = int((model.labels_ == j).sum())
+        ax.plot(model.grid_days_, np.where(ok, center, np.nan), color=pal[name], lw=2,
+                label=f"{name} (n={n})")
+        ax.plot(model.grid_days_, center, color=pal[name], lw=1, ls="--")
+    _ratio_axis(ax)
+    ax.set_xlabel("days since treatment start")
+    ax.set_ylabel(f"{model.value_column}, ratio to baseline")
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def plot_pattern_selection(
+    selection: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None
+) -> plt.Figure:
+    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k."""
+    panels = [("silhouette", "silhouette"), ("calinski_harabasz", "Calinski-Harabasz")]
+    if selection["bic"].notna().any():
+        panels.append(("bic", "BIC"))
+    panels.append(("stability_ari_mean", "stability (bootstrap ARI)"))
+    if axes is None:
+        fig, axs = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 2.8),
+                                constrained_layout=True)
+        axes = list(np.atleast_1d(axs))
+    else:
+        axes = list(axes)
+        fig = axes[0].figure
+    chosen = selection.loc[selection["selected"], "k"]
+    for ax, (col, label) in zip(axes, panels, strict=False):
+        ax.plot(selection["k"], selection[col], marker="o", color="0.2")
+        if col == "stability_ari_mean" and "stability_ari_low" in selection:
+            ax.fill_between(selection["k"], selection["stability_ari_low"], selection[col],
+                            color="0.6", alpha=0.3, lw=0, label="5th percentile")
+        for k in chosen:
+            ax.axvline(k, color="C3", ls="--", lw=1)
+        ax.set_xlabel("number of patterns k")
+        ax.set_title(label, fontsize=10)
+        ax.set_xticks(selection["k"])
+    return fig
+
+
+def plot_km(
+    km: pd.DataFrame,
+    *,
+    order: Sequence[str] | None = None,
+    ax: plt.Axes | None = None,
+    at_risk: bool = True,
+    at_risk_times: Sequence[float] | None = None,
+    confidence: bool = True,
+) -> plt.Axes:
+    """Kaplan-Meier curves from a ``survival_km`` table, with a numbers-at-risk table below."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 4.4), constrained_layout=True)
+    groups = list(order) if order is not None else sorted(km["group"].unique())
+    groups = [g for g in groups if g in set(km["group"])]
+    pal = pattern_palette(groups)
+    for g in groups:
+        sub = km[km["group"] == g].sort_values("time_days")
+        ax.step(sub["time_days"], sub["survival"], where="post", color=pal[g], lw=1.8, label=g)
+        if confidence:
+            ax.fill_between(sub["time_days"], sub["ci_lower"], sub["ci_upper"], step="post",
+                            color=pal[g], alpha=0.15, lw=0)
+        cens = sub[sub["censored"] > 0]
+        ax.plot(cens["time_days"], cens["survival"], "|", color=pal[g], ms=5)
+    ax.set_ylim(0, 1.02)
+    xmax = float(km["time_days"].max()) if len(km) else 1.0
+    ax.set_xlim(0, xmax)
+    lm = km["landmark_days"].dropna()
+    origin = f"days since landmark (day {lm.iloc[0]:g})" if len(lm) else "days since treatment start"
+    ax.set_xlabel(origin)
+    ax.set_ylabel(f"{km['endpoint'].iloc[0].upper() if len(km) else ''} probability")
+    p = km["logrank_p_value"].dropna()
+    if len(p):
+        ax.text(0.98, 0.98, f"log-rank p = {p.iloc[0]:.2g}", transform=ax.transAxes,
+                ha="right", va="top", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    if at_risk and groups:
+        times = (np.asarray(at_risk_times, float) if at_risk_times is not None
+                 else np.linspace(0, xmax, 6).round(-1))
+        for row, g in enumerate(groups):
+            sub = km[km["group"] == g].sort_values("time_days")
+            counts = []
+            for t in times:
+                later = sub[sub["time_days"] >= t]
+                counts.append(int(later["at_risk"].iloc[0]) if len(later) else 0)
+            y = -0.22 - 0.07 * row
+            ax.text(-0.02, y, g, transform=ax.transAxes, ha="right", va="center", fontsize=7,
+                    color=pal[g])
+            for t, c in zip(times, counts, strict=True):
+                ax.text(t, y, str(c), transform=ax.get_xaxis_transform(), ha="center",
+                        va="center", fontsize=7)
+        ax.text(-0.02, -0.15, "at risk", transform=ax.transAxes, ha="right", fontsize=7,
+                weight="bold")
+    return ax
+
+
+def plot_forest(cox: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Forest plot of hazard ratios with 95 % CI from a ``survival_cox`` table (log axis)."""
+    d = cox.reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 0.45 * len(d) + 1.2), constrained_layout=True)
+    y = np.arange(len(d))[::-1]
+    ax.errorbar(d["hazard_ratio"], y,
+                xerr=[d["hazard_ratio"] - d["ci_lower"], d["ci_upper"] - d["hazard_ratio"]],
+                fmt="s", color="0.15", ecolor="0.4", capsize=3, ms=5)
+    ax.axvline(1.0, color="0.5", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels(d["term"], fontsize=8)
+    ax.set_xlabel("hazard ratio (95 % CI, log scale)")
+    if len(d):
+        c = d["concordance"].iloc[0]
+        lm = d["landmark_days"].iloc[0]
+        title = f"Cox model, {d['endpoint'].iloc[0].upper()}, concordance {c:.2f}"
+        if np.isfinite(lm):
+            title += f", landmark day {lm:g}"
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_response_heatmap(
+    association: pd.DataFrame,
+    variable: str = "best_response",
+    *,
+    order: Sequence[str] | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Pattern x response heatmap (row fractions, counts annotated) from ``response_association``."""
+    d = association[association["variable"] == variable]
+    if d.empty:
+        raise ValueError(
+            f"variable {variable!r} is not in the association table (variables: "
+            f"{sorted(association['variable'].unique())})."
+        )
+    frac = d.pivot(index="pattern", columns="level", values="row_fraction")
+    counts = d.pivot(index="pattern", columns="level", values="n")
+    if order is not None:
+        rows = [o for o in order if o in frac.index]
+        frac, counts = frac.loc[rows], counts.loc[rows]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 * frac.shape[1] + 3, 0.5 * frac.shape[0] + 1.5),
+                             constrained_layout=True)
+    labels = counts.fillna(0).astype(int).astype(str)
+    sns.heatmap(frac, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=1, ax=ax,
+                cbar_kws={"label": "fraction of pattern"})
+    row = d.iloc[0]
+    ax.set_title(f"pattern x {variable}: {row['test']} p_adj = {row['p_adjusted']:.2g}, "
+                 f"V = {row['cramers_v']:.2f} (descriptive)", fontsize=8)
+    ax.set_xlabel(variable)
+    ax.set_ylabel("pattern")
+    return ax
+
+
+def plot_lesion_mix(
+    mix: pd.DataFrame, *, ax: plt.Axes | None = None, max_patients: int = 40
+) -> plt.Axes:
+    """Lesion-level pattern mix per patient (stacked bars), most heterogeneous first.
+
+    ``mix`` has ``patient_id`` and one column of lesion counts per lesion pattern (the output
+    of :func:`metevo.patterns.lesion_pattern_mix`), plus ``heterogeneity``.
+    """
+    cols = [c for c in mix.columns if c not in ("patient_id", "n_lesions", "heterogeneity",
+                                                 "dissociated_response")]
+    d = mix.sort_values(["heterogeneity", "patient_id"], ascending=[False, True]).head(
+        max_patients)
+    frac = d[cols].div(d[cols].sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 0.18 * len(d) + 1.5), constrained_layout=True)
+    pal = pattern_palette(cols)
+    left = np.zeros(len(d))
+    y = np.arange(len(d))
+    for c in cols:
+        ax.barh(y, frac[c], left=left, color=pal[c], label=c, height=0.85)
+        left += frac[c].to_numpy()
+    ax.set_yticks(y)
+    ax.set_yticklabels(d["patient_id"], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of the patient's lesions")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_title("lesion-level patterns per patient (most heterogeneous first)", fontsize=9)
+    return ax
+
+
+def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 200) -> list[Path]:
+    """Write ``path`` with suffixes ``.png`` and ``.pdf``; returns the two paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for suffix in (".png", ".pdf"):
+        p = path.with_suffix(suffix)
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        out.append(p)
+    return out
