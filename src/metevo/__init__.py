@@ -15,6 +15,19 @@ from metevo.datasets import (
     make_synthetic_trajectories,
 )
 from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo._patterns_run import run_patterns
+from metevo.patterns import (
+    EvolutionPatterns,
+    evolution_patterns,
+    lesion_pattern_mix,
+    lesion_patterns,
+)
+from metevo.survival import (
+    cross_validated_patterns,
+    pattern_survival,
+    response_association,
+    time_varying_cox,
+)
 from metevo.graph import LesionGraph, lesion_graph
 from metevo.kinetics import fit_growth_kinetics
 from metevo.lesions import lesions
@@ -29,6 +42,7 @@ __all__ = [
     "AnalysisResult",
     "Cohort",
     "CohortOptions",
+    "EvolutionPatterns",
     "LesionGraph",
     "Patient",
     "PatientResult",
@@ -39,21 +53,29 @@ __all__ = [
     "analyze",
     "analyze_patient",
     "best_overall_response",
+    "cross_validated_patterns",
     "datasets",
+    "evolution_patterns",
     "feature_catalog",
     "fit_growth_kinetics",
     "imaging_pfs",
     "lesion_graph",
+    "lesion_pattern_mix",
+    "lesion_patterns",
     "lesions",
     "load_demo_cohort",
     "make_synthetic_cohort",
     "make_synthetic_trajectories",
     "open_cohort",
+    "pattern_survival",
     "radiomic_features",
     "recist",
     "recist_from_measurements",
     "recist_from_sdtm",
+    "response_association",
+    "run_patterns",
     "scans_table",
+    "time_varying_cox",
     "to_sdtm",
     "trajectories",
 ]

@@ -357,6 +357,46 @@ def radiomics_command(
         table.to_csv(out, index=False)
     typer.echo(f"{len(table)} lesion(s), {table.shape[1] - 2} features written to {out}")
 
+@app.command("patterns")
+def patterns_command(
+    folder: Path = typer.Argument(..., help="Analysis folder of `metevo analyze`."),
+    clinical: Optional[Path] = typer.Option(None, "--clinical", help="Clinical table (CSV)."),
+    k: str = typer.Option("auto", "--k", help="Number of patterns, or auto."),
+    landmark_days: Optional[float] = typer.Option(
+        None, "--landmark-days", help="Landmark (days since treatment start) for the patterns."
+    ),
+    method: str = typer.Option(
+        "kmeans", "--method", help="kmeans, euclidean, dtw, softdtw, kshape or gmm."
+    ),
+    endpoint: str = typer.Option("os", "--endpoint", help="os, pfs or imaging_pfs."),
+    figures: bool = typer.Option(True, help="Write the figures (PNG and PDF)."),
+) -> None:
+    """Evolution patterns: cluster trajectories, relate them to survival and response.
+
+    Writes patterns, pattern_selection, survival_km, survival_cox and response_association
+    (Parquet) and the figures (FOLDER/figures) into FOLDER.
+    """
+    from metevo._patterns_run import run_patterns
+    from metevo.exceptions import MetevoError
+
+    if k != "auto" and not k.isdigit():
+        typer.secho(f"error: --k must be 'auto' or an integer >= 2; found {k!r}.", err=True)
+        raise typer.Exit(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            tables = run_patterns(
+                folder, clinical, k=k if k == "auto" else int(k), landmark_days=landmark_days,
+                method=method, endpoint=endpoint, figures=figures, echo=typer.echo,
+            )
+        except (MetevoError, ValueError, TypeError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"tables in {folder}: {', '.join(n + '.parquet' for n in tables)}")
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="metevo")
