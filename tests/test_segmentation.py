@@ -594,3 +594,111 @@ def test_tiny_network_learns_something(tmp_path):
     assert scores["trained"]["liver"] > 0.9
     assert scores["trained"]["liver"] > scores["untrained"]["liver"] + 0.3
     assert len(manifest) == 4 and trained.card.weights_sha256 == reloaded.weights_sha256
+
+
+# ----------------------------------------------------------------------------- CLI, benchmark
+
+
+def test_cli_segment_and_segment_eval(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import metevo.segmentation as seg
+    from metevo.cli import app
+
+    cohort = make_mini_cohort(tmp_path / "cohort", n_patients=1, n_visits=2, shape=(10, 24, 24))
+    # the stand-in replaces the demo model; the CLI passes the name through to load_model
+    model = stand_in((2.0, 2.0, 3.0), lesion=(20.5, 45.5))
+    real_segment = seg.segment
+    monkeypatch.setattr(seg, "segment", lambda m, name, *a, **k: real_segment(m, model, *a, **k))
+    runner = CliRunner()
+    out = tmp_path / "seg"
+    result = runner.invoke(
+        app,
+        ["segment", str(cohort["manifest"]), "--out", str(out), "--device", "cpu", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 scan(s): 2 segmented, 0 up to date, 0 failed" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "segment-eval",
+            str(out / "manifest.csv"),
+            str(cohort["manifest"]),
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = pd.read_parquet(tmp_path / "ev" / "segmentation_eval_summary.parquet")
+    # liver 60 HU and lesion 30 HU are exactly what the stand-in thresholds: perfect masks
+    assert summary.set_index("structure").global_dice.tolist() == [1.0, 1.0]
+    result = runner.invoke(app, ["segment", str(tmp_path / "missing.csv"), "--out", str(out)])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+@pytest.mark.slow
+def test_benchmark_runs_with_torch_numpy_and_monai_only(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('scipy', 'pandas', 'SimpleITK', 'nibabel', 'pyarrow'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import runpy\n"
+        "sys.argv = ['bench', '--device', 'cpu', '--shape', '40', '40', '12', '--patch', '32', '32', '32',\n"
+        "            '--init-filters', '8', '--repeats', '1', '--json', sys.argv[1]]\n"
+        "runpy.run_path('benchmarks/bench_segmentation.py', run_name='__main__')\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", blocker, str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["metevo"]["ct_per_min"] > 0 and figures["baseline"]["ct_per_min"] > 0
+    assert figures["agreement"]["liver_dice"] > 0.9
+
+
+# ----------------------------------------------------------------------------- demo model
+
+
+def test_demo_model_ships_with_its_card():
+    from metevo.segmentation._model import DEMO_CARD
+
+    model = load_model("demo")
+    assert "DEMO model, not for clinical use" in model.card.description
+    assert (DEMO_CARD.parent / model.card.weights).stat().st_size < 5 * 2**20
+    training = model.card.training
+    assert training["data"]["test_seed"] != training["data"]["train_seed"]
+    assert min(model.card.spacing_mm) >= 3.0
+    assert "python -m metevo.segmentation._demo" in training["command"]
+
+
+@pytest.mark.slow
+def test_demo_model_on_held_out_synthetic_patients(tmp_path):
+    from metevo.datasets import make_synthetic_cohort
+
+    model = load_model("demo")
+    seed = 5  # not the training seed (1) nor the card's test seed (2)
+    assert seed not in (
+        model.card.training["data"]["train_seed"],
+        model.card.training["data"]["test_seed"],
+    )
+    synth = make_synthetic_cohort(tmp_path / "cohort", n_patients=2, seed=seed, size="small")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        predicted = segment(synth.manifest, model, tmp_path / "seg", device="cpu")
+    summary = evaluation_summary(evaluate(tmp_path / "seg" / "manifest.csv", synth.manifest))
+    dice_by = summary.set_index("structure").global_dice
+    assert dice_by["liver"] >= 0.90
+    assert dice_by["lesion"] >= 0.50
+    assert len(predicted) >= 8

@@ -200,6 +200,7 @@ def train(
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         tick = time.perf_counter()
+        cpu_tick = time.process_time()
         cases = load_training_cases(manifest, card, base_dir=base_dir, **cohort_options)
         load_s = time.perf_counter() - tick
         network = build_network(card).to(dev)
@@ -250,6 +251,7 @@ def train(
             if time_limit_s is not None and time.perf_counter() - tick > time_limit_s:
                 break
         seconds = time.perf_counter() - tick
+        cpu_seconds = time.process_time() - cpu_tick
     finally:
         torch.set_num_threads(old_threads)
 
@@ -272,6 +274,7 @@ def train(
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
         "seconds": round(seconds, 1),
         "seconds_loading": round(load_s, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
         "device": str(dev),
         "threads": torch.get_num_threads() if not num_threads else int(num_threads),
         "cpu": platform.processor() or platform.machine(),
