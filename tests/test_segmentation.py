@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -638,8 +642,6 @@ def test_cli_segment_and_segment_eval(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_benchmark_runs_with_torch_numpy_and_monai_only(tmp_path):
-    import subprocess
-    import sys
 
     blocker = (
         "import sys\n"
