@@ -73,6 +73,7 @@ def gt(tiny_cohort):
 def test_graph_adapter_on_ground_truth_matches_true_sizes(gt):
     clinical = gt["clinical"].set_index("patient_id")
     checked = 0
+    removed_checked: list[str] = []
     for pid in gt["patients"]["patient_id"]:
         scans, comp, edges = _gt_inputs(gt, pid)
         start = pd.Timestamp(clinical.loc[pid, "treatment_start"]).date()
@@ -98,10 +99,28 @@ def test_graph_adapter_on_ground_truth_matches_true_sizes(gt):
             ), pid
         else:
             assert not flagged, pid  # splits, reappearances and merges are not new lesions
-        # a resected baseline lesion leaves the assessment (state removed), not a response
-        if gt["patients"].set_index("patient_id").loc[pid, "has_resection"]:
-            assert (lesions["state"] == "removed").any(), pid
+        # a resected lesion still visible before its resection leaves the assessment (state
+        # removed), it is not a response; one that had already vanished was a response
+        true = gt["true_lesions"][gt["true_lesions"]["patient_id"] == pid]
+        les = gt["lesions"][gt["lesions"]["patient_id"] == pid]
+        for _, t in true[np.isfinite(true["resected_study_day"])].iterrows():
+            seen = les[
+                (les["true_lesion_id"] == t["true_lesion_id"])
+                & (les["study_day"] < t["resected_study_day"])
+            ]
+            last_scan = gt["scans"][
+                (gt["scans"]["patient_id"] == pid)
+                & (gt["scans"]["study_day"] < t["resected_study_day"])
+            ]
+            if (
+                len(seen)
+                and len(last_scan)
+                and seen["timepoint"].iloc[-1] == last_scan["timepoint"].iloc[-1]
+            ):
+                assert (lesions["state"] == "removed").any(), pid
+                removed_checked.append(pid)
     assert checked >= 15
+    assert removed_checked  # at least one resection of a visible lesion was exercised
 
 
 def test_pipeline_tables_against_ground_truth(tiny_analysis, gt):
