@@ -704,3 +704,43 @@ def test_demo_model_on_held_out_synthetic_patients(tmp_path):
     assert dice_by["liver"] >= 0.90
     assert dice_by["lesion"] >= 0.50
     assert len(predicted) >= 8
+
+
+def test_out_of_memory_falls_back_to_cpu_buffers_then_cpu():
+    from metevo.segmentation._segment import _predict_bounded
+
+    calls = []
+
+    def predict(network, volume, affine, card, *, device, **options):
+        calls.append((str(device), options.get("max_buffer_gb"), options["sw_batch_size"]))
+        if len(calls) < 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return "labels"
+
+    class Net:
+        def cpu(self):
+            calls.append("net->cpu")
+
+        def to(self, device):
+            calls.append(f"net->{device}")
+
+    labels, how = _predict_bounded(
+        predict, Net(), None, None, None, torch.device("cuda"), sw_batch_size=8, overlap=0.25
+    )
+    assert (labels, how) == ("labels", "cpu")
+    assert calls == [("cuda", None, 8), ("cuda", 0.0, 1), "net->cpu", ("cpu", None, 1), "net->cuda"]
+
+
+@pytest.mark.slow
+def test_segment_reads_ahead_in_worker_processes(tmp_path):
+    manifest = _ct_manifest(tmp_path, n=3)
+    manifest.loc[1, "image"] = str(tmp_path / "missing.nii.gz")
+    model = stand_in((2.0, 2.0, 3.0))
+    with pytest.warns(DataQualityWarning, match="1 of 3 scans"):
+        new = segment(manifest, model, tmp_path / "w", device="cpu", num_workers=2)
+    ref = segment(manifest.drop(index=1), model, tmp_path / "s", device="cpu", num_workers=0)
+    assert new.attrs["log"].status.tolist() == ["computed", "failed", "computed"]
+    for a, b in zip(new.lesion_mask[[0, 2]], ref.lesion_mask, strict=True):
+        x = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "w" / a)))
+        y = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "s" / b)))
+        np.testing.assert_array_equal(x, y)

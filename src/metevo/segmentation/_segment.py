@@ -300,12 +300,13 @@ def segment(
             if isinstance(loaded, Exception):
                 raise loaded
             volume, affine, header, sha = loaded
-            labels = predict_labels(
+            labels, fallback = _predict_bounded(
+                predict_labels,
                 network,
                 volume,
                 affine,
                 card,
-                device=dev,
+                dev,
                 sw_batch_size=batch_size,
                 overlap=overlap,
                 precision=precision,
@@ -324,6 +325,7 @@ def segment(
                 "image": str(images[i]),
                 "device": str(dev),
                 "precision": precision,
+                "memory_fallback": fallback,
                 "seconds": round(seconds, 3),
                 "torch": torch.__version__,
                 "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -389,6 +391,34 @@ def segment(
         )
     new.attrs["log"] = log_df
     return new
+
+
+def _predict_bounded(predict, network, volume, affine, card, dev, **options):
+    """Predict; on CUDA out-of-memory retry with CPU-side buffers, then on the CPU.
+
+    Returns ``(labels, fallback)`` where ``fallback`` is ``""``, ``"cpu-buffers"`` or ``"cpu"``.
+    """
+    import torch
+
+    try:
+        return predict(network, volume, affine, card, device=dev, **options), ""
+    except torch.cuda.OutOfMemoryError:
+        if dev.type != "cuda":  # pragma: no cover - only CUDA raises it
+            raise
+    torch.cuda.empty_cache()
+    small = {**options, "sw_batch_size": 1}
+    try:
+        labels = predict(
+            network, volume, affine, card, device=dev, max_buffer_gb=0.0, chunk_mb=32, **small
+        )
+        return labels, "cpu-buffers"
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+    network.cpu()
+    try:
+        return predict(network, volume, affine, card, device="cpu", **small), "cpu"
+    finally:
+        network.to(dev)
 
 
 def _log_row(
