@@ -194,7 +194,9 @@ class Lesion:
         """Radius (in units of diameter/2) along unit directions in the lesion's own frame."""
         dl = dirs_local
         eps = np.zeros(dl.shape[1], dtype=dl.dtype)
-        for n, f, ph, a in zip(self.bump_n, self.bump_freq, self.bump_phase, self.bump_amp):
+        for n, f, ph, a in zip(
+            self.bump_n, self.bump_freq, self.bump_phase, self.bump_amp, strict=False
+        ):
             eps += a * np.cos(f * (n.astype(dl.dtype) @ dl) + ph)
         inv = np.sqrt(((dl / self.axes[:, None].astype(dl.dtype)) ** 2).sum(axis=0))
         return (1.0 + eps) / inv
@@ -333,7 +335,10 @@ class Anatomy:
             d = e if d is None else smooth_min(d, e, 18.0)
         for kx, ky, kz, ph, amp in self.liver_waves:
             d = d + np.float32(amp) * np.sin(
-                np.float32(kx) * q[0] + np.float32(ky) * q[1] + np.float32(kz) * q[2] + np.float32(ph)
+                np.float32(kx) * q[0]
+                + np.float32(ky) * q[1]
+                + np.float32(kz) * q[2]
+                + np.float32(ph)
             )
         return d
 
@@ -346,7 +351,7 @@ class Anatomy:
         """Points near the liver surface (3, n), canonical frame (for field-of-view planning)."""
         if self._surface is None:
             lo, hi = self.liver_bbox()
-            axes = [np.arange(a, b, 3.0) for a, b in zip(lo, hi)]
+            axes = [np.arange(a, b, 3.0) for a, b in zip(lo, hi, strict=False)]
             g = np.stack(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).astype(np.float32)
             d = self.liver_sdf(g)
             self._surface = g[:, np.abs(d) < 2.0].astype(float)
@@ -362,7 +367,11 @@ def random_anatomy(rng: np.random.Generator) -> Anatomy:
         ((-70 * s, 5.0, -40 * s), (40 * s, 45 * s, 45 * s)),
     ]
     k = rng.normal(size=(3, 3))
-    k = k / np.linalg.norm(k, axis=1, keepdims=True) * (2 * np.pi / rng.uniform(60, 110, size=3))[:, None]
+    k = (
+        k
+        / np.linalg.norm(k, axis=1, keepdims=True)
+        * (2 * np.pi / rng.uniform(60, 110, size=3))[:, None]
+    )
     waves = np.column_stack([k, rng.uniform(0, 2 * np.pi, 3), rng.uniform(1.0, 2.5, 3)])
     zk = -70 * s
     return Anatomy(
@@ -370,7 +379,10 @@ def random_anatomy(rng: np.random.Generator) -> Anatomy:
         fat_mm=rng.uniform(10, 20),
         liver_parts=liver_parts,
         liver_waves=waves,
-        kidneys=[((-68.0, 0.5 * by, zk - 5), (27, 24, 50)), ((68.0, 0.5 * by, zk + 10), (27, 24, 50))],
+        kidneys=[
+            ((-68.0, 0.5 * by, zk - 5), (27, 24, 50)),
+            ((68.0, 0.5 * by, zk + 10), (27, 24, 50)),
+        ],
         lungs=[((-80.0, 5.0, 150 * s), (72, 92, 135)), ((80.0, 5.0, 150 * s), (68, 90, 130))],
         spine_center=(0.0, 0.6 * by),
         aorta_center=(18.0, 0.33 * by),
@@ -482,7 +494,10 @@ def render_scan(
         for c, s in anatomy.kidneys:
             if not outside(qlo, qhi, np.subtract(c, s) - 5, np.add(c, s) + 5):
                 _blend(im, _alpha(ellipsoid_sdf(q, c, s), pv), 155.0 + 8.0 * t)
-        for (cx, cy), r, hu in ((anatomy.aorta_center, 11.0, 165.0), (anatomy.ivc_center, 12.0, 125.0)):
+        for (cx, cy), r, hu in (
+            (anatomy.aorta_center, 11.0, 165.0),
+            (anatomy.ivc_center, 12.0, 125.0),
+        ):
             d_v = np.sqrt((q[0] - cx) ** 2 + (q[1] - cy) ** 2) - r
             _blend(im, _alpha(d_v, pv), hu)
         cx, cy = anatomy.spine_center

@@ -33,7 +33,6 @@ from metevo._synthetic_kinetics import (
     VISIBLE_MM,
     covariates,
     log_uniform,
-    os_times,
     patient_rates,
     stein_factor,
     visit_study_days,
@@ -134,7 +133,8 @@ def plan_patient(
     n_miss = math.ceil(0.15 * n_planned)
     if n_planned - n_miss - 1 >= 4 and rng.uniform() < 0.3:
         n_miss += 1
-    missed_idx = sorted(rng.choice(np.arange(1, n_planned - 1), size=n_miss, replace=False))
+    # the first response assessment (V1) and the last planned visit are always attended
+    missed_idx = sorted(rng.choice(np.arange(2, n_planned - 1), size=n_miss, replace=False))
     labels = [f"V{i}" for i in range(n_planned)]
     plan = PatientPlan(
         patient_id=patient_id,
@@ -148,7 +148,7 @@ def plan_patient(
         kernel=str(rng.choice(KERNELS)),
         baseline_date=BASE_DATE + np.timedelta64(int(rng.integers(0, 1500)), "D"),
         base_offset=offset,
-        planned=list(zip(labels, [int(s) for s in sday])),
+        planned=list(zip(labels, [int(s) for s in sday], strict=False)),
         missed=[labels[i] for i in missed_idx],
         anatomy=random_anatomy(rng),
         roles=ROLES[pattern],
@@ -157,10 +157,6 @@ def plan_patient(
     _plan_lesions(rng, plan, days)
     _plan_scans(rng, plan, size, force_truncation)
     return plan
-
-
-def _analysed_days(plan: PatientPlan) -> np.ndarray:
-    return np.array([s for lab, s in plan.planned if lab not in plan.missed], float)
 
 
 def _regular_rates(rng, plan: PatientPlan, progressing: bool) -> tuple[float, float]:
@@ -198,7 +194,9 @@ def _plan_lesions(rng: np.random.Generator, plan: PatientPlan, days: np.ndarray)
             lesion, day = _design_resection(rng, plan, days, lid())
             plan.lesions.append(placer.place(lesion))
             plan.events.append((day, "resection", "hepatic metastasectomy (1 lesion)"))
-    n_regular = int(rng.integers(2, 4)) if plan.pattern == "mixed_response" else int(rng.integers(1, 4))
+    n_regular = (
+        int(rng.integers(2, 4)) if plan.pattern == "mixed_response" else int(rng.integers(1, 4))
+    )
     for i in range(n_regular):
         progressing = plan.pattern == "mixed_response" and i % 2 == 0
         d, g = _regular_rates(rng, plan, progressing)
@@ -212,14 +210,11 @@ def _plan_lesions(rng: np.random.Generator, plan: PatientPlan, days: np.ndarray)
 def _design_pair(rng, role, plan, days, id_a, id_b):
     """Two near-spherical lesions and their centre distance, designed on the visit days."""
     s = days
-    for attempt in range(200):
-        if role == "merge":
+    for _attempt in range(200):
+        if role == "merge":  # growth rates are set below: the slowest that merges them
             da0, db0 = rng.uniform(11, 16), rng.uniform(10, 14)
-            g_base = plan.g if plan.pattern in ("progression", "mixed_response") else 0.0035
             d = plan.d if plan.pattern == "progression" else 0.006
-            ga = min(g_base * rng.uniform(0.9, 1.3) * 1.12**attempt, 0.009)
-            gb = min(g_base * rng.uniform(0.9, 1.3) * 1.12**attempt, 0.009)
-            rates = ((d, ga), (d, gb))
+            rates = ((d, 0.0), (d, 0.0))
         elif role == "split":
             da0, db0 = rng.uniform(22, 28), rng.uniform(18, 23)
             rates = tuple((rng.uniform(0.006, 0.014), rng.uniform(0.0004, 0.0009)) for _ in "ab")
@@ -238,8 +233,15 @@ def _design_pair(rng, role, plan, days, id_a, id_b):
         reach = ext_a * a.diameter(s) + ext_b * b.diameter(s)  # along the centre line
         k = np.arange(len(s))
         if role == "merge":
-            length = reach[0] + 8.0
-            ok = (reach[2:] >= length + 5.0).any() and a.diameter(s).max() < 60
+            ok = False
+            ratio = rng.uniform(0.85, 1.15)
+            for g in np.linspace(0.002, 0.01, 33):
+                a.g, b.g = g, g * ratio
+                reach = ext_a * a.diameter(s) + ext_b * b.diameter(s)
+                length = reach[0] + 8.0
+                if (reach[2:] >= length + 5.0).any():
+                    ok = max(a.diameter(s).max(), b.diameter(s).max()) < 60
+                    break
         elif role == "split":
             length = reach[0] - 5.0
             sep = (length - reach >= 6.0) & (a.diameter(s) >= SURE_VISIBLE_MM)
@@ -262,15 +264,17 @@ def _design_vanish(rng, plan, days, lesion_id) -> Lesion:
         if size[0] >= SURE_VISIBLE_MM and (size[1:] < VISIBLE_MM - 1).any():
             return lesion
         d *= 1.15
-    raise RuntimeError(f"{plan.patient_id}: could not design a vanishing lesion")  # pragma: no cover
+    raise RuntimeError(
+        f"{plan.patient_id}: could not design a vanishing lesion"
+    )  # pragma: no cover
 
 
 def _design_reappear(rng, days, lesion_id) -> Lesion:
     """A small lesion whose Stein nadir falls below visibility at an analysed visit."""
     n = len(days)
     for b in rng.permutation(np.arange(1, n - 1)):
-        for d in rng.permutation(np.linspace(0.02, 0.045, 6)):
-            for g in rng.permutation(np.linspace(0.0035, 0.008, 6)):
+        for d in rng.permutation(np.linspace(0.015, 0.07, 12)):
+            for g in rng.permutation(np.linspace(0.003, 0.012, 12)):
                 f = stein_factor(days, d, g)
                 d0 = 3.5 / f[b]
                 size = d0 * f
@@ -278,11 +282,9 @@ def _design_reappear(rng, days, lesion_id) -> Lesion:
                     size[0] >= SURE_VISIBLE_MM
                     and (size[b + 1 :] >= SURE_VISIBLE_MM).any()
                     and d0 <= 30
-                    and size.max() <= 40
+                    and size.max() <= 45
                 ):
-                    return random_lesion(
-                        rng, lesion_id, np.zeros(3), d0, d, g, role="reappear"
-                    )
+                    return random_lesion(rng, lesion_id, np.zeros(3), d0, d, g, role="reappear")
     raise RuntimeError("could not design a reappearing lesion")  # pragma: no cover
 
 
@@ -294,8 +296,14 @@ def _design_new(rng, plan, days, lesion_id, growing) -> Lesion:
     onset = max(onset, days[k - 1] + 3)
     g = min(plan.g, MAX_LESION_G) if growing else 0.004
     return random_lesion(
-        rng, lesion_id, np.zeros(3), rng.uniform(10.5, 13.0), 0.002, g,
-        onset_day=float(onset), role="new",
+        rng,
+        lesion_id,
+        np.zeros(3),
+        rng.uniform(10.5, 13.0),
+        0.002,
+        g,
+        onset_day=float(onset),
+        role="new",
     )
 
 
@@ -305,8 +313,14 @@ def _design_resection(rng, plan, days, lesion_id) -> tuple[Lesion, int]:
     day = int((days[k] + days[k + 1]) // 2)
     d = min(plan.d, 0.006)
     lesion = random_lesion(
-        rng, lesion_id, np.zeros(3), rng.uniform(15, 22), d, min(plan.g, 0.002),
-        resected_day=float(day), role="resected",
+        rng,
+        lesion_id,
+        np.zeros(3),
+        rng.uniform(15, 22),
+        d,
+        min(plan.g, 0.002),
+        resected_day=float(day),
+        role="resected",
     )
     return lesion, day
 
@@ -322,7 +336,7 @@ class _Placer:
         self.anatomy = anatomy
         self.days = days
         lo, hi = anatomy.liver_bbox()
-        axes = [np.arange(a, b, 4.0) for a, b in zip(lo, hi)]
+        axes = [np.arange(a, b, 4.0) for a, b in zip(lo, hi, strict=False)]
         grid = np.stack(np.meshgrid(*axes, indexing="ij")).reshape(3, -1).astype(np.float32)
         surf = anatomy.liver_surface_points()
         self.zlim = (surf[2].min() + 28.0, surf[2].max() - 28.0)
@@ -345,9 +359,7 @@ class _Placer:
             if not both.any():
                 continue
             dist = np.linalg.norm(lesion.center - other.center)
-            reach = 0.5 * (
-                size * lesion.max_extent + other.diameter(self.days) * other.max_extent
-            )
+            reach = 0.5 * (size * lesion.max_extent + other.diameter(self.days) * other.max_extent)
             if (dist - reach[both]).min() < self.MARGIN_LESIONS:
                 return False
         return True
@@ -376,7 +388,9 @@ class _Placer:
                     self.placed.append(b)
                     return
                 self.placed.pop()
-        raise RuntimeError(f"could not place the {a.role} pair inside the liver")  # pragma: no cover
+        raise RuntimeError(
+            f"could not place the {a.role} pair inside the liver"
+        )  # pragma: no cover
 
 
 def _plan_scans(rng, plan: PatientPlan, size: str, force_truncation: bool) -> None:
@@ -405,7 +419,9 @@ def _plan_scans(rng, plan: PatientPlan, size: str, force_truncation: bool) -> No
         else:
             nz = cfg["n_z"]
             slack = (nz - 1) * sz - (zmax - zmin)
-            below = {"none": rng.uniform(0.25, 0.75) * slack, "bottom": -cut}.get(trunc, slack + cut)
+            below = {"none": rng.uniform(0.25, 0.75) * slack, "bottom": -cut}.get(
+                trunc, slack + cut
+            )
             z0 = zmin - below
         origin = (-(n_xy - 1) * sx / 2, -(n_xy - 1) * sy / 2 + 10.0, float(np.round(z0, 2)))
         grid = Grid(size=(n_xy, n_xy, nz), spacing=(sx, sy, sz), origin=origin)
@@ -427,7 +443,9 @@ def realise_patient(rng: np.random.Generator, plan: PatientPlan, root: Path) -> 
     for scan in plan.scans:
         present = [(les, float(les.diameter(scan.study_day))) for les in plan.lesions]
         present = [(les, dm) for les, dm in present if dm >= VISIBLE_MM]
-        out = render_scan(rng, plan.anatomy, present, scan.motion, scan.grid, noise_hu=scan.noise_hu)
+        out = render_scan(
+            rng, plan.anatomy, present, scan.motion, scan.grid, noise_hu=scan.noise_hu
+        )
         folder = root / pid / scan.label
         folder.mkdir(parents=True, exist_ok=True)
         rel = f"{pid}/{scan.label}"
@@ -502,7 +520,9 @@ def _lesion_rows(plan: PatientPlan, scan: ScanPlan, present, out) -> list[dict]:
         r = 0.5 * dm
         centroid = m.to_scan((les.center + r * off)[:, None])[:, 0]
         surf = les.surface(dm)
-        pts = c_scan[:, None, None] + np.einsum("ij,jab->iab", jac, surf - les.center[:, None, None])
+        pts = c_scan[:, None, None] + np.einsum(
+            "ij,jab->iab", jac, surf - les.center[:, None, None]
+        )
         geo[les.lesion_id] = (les, dm, surf, pts)
         rows.append(
             {
@@ -525,7 +545,7 @@ def _lesion_rows(plan: PatientPlan, scan: ScanPlan, present, out) -> list[dict]:
     for row in rows:
         les, dm, surf, pts = geo[row["true_lesion_id"]]
         best = np.inf
-        for other_id, (o, odm, osurf, opts) in geo.items():
+        for other_id, (o, odm, _osurf, opts) in geo.items():
             if other_id == les.lesion_id:
                 continue
             sd, _ = o.sdf(surf.reshape(3, -1), odm)
@@ -536,204 +556,3 @@ def _lesion_rows(plan: PatientPlan, scan: ScanPlan, present, out) -> list[dict]:
             best = min(best, float(dist.min()))
         row["nearest_gap_mm"] = best if np.isfinite(best) else np.nan
     return rows
-
-
-def assemble_truth(plans: list[PatientPlan], parts: list[dict], rng_seed: int) -> dict:
-    """Ground-truth tables, clinical and events tables for the realised cohort."""
-    manifest = pd.DataFrame([r for p in parts for r in p["manifest"]])
-    scans = pd.DataFrame([r for p in parts for r in p["scans"]])
-    lesions = pd.DataFrame([r for p in parts for r in p["lesions"]])
-    lesions = _appearance(lesions, scans)
-    edges = _edges(lesions, scans)
-    clinical, events, patients = [], [], []
-    for plan in plans:
-        rng = np.random.default_rng(np.random.SeedSequence([int(rng_seed), 0xE7, len(clinical)]))
-        sc = scans[scans.patient_id == plan.patient_id]
-        le = lesions[lesions.patient_id == plan.patient_id]
-        ed = edges[edges.patient_id == plan.patient_id]
-        clin, ev = _outcomes(rng, plan, sc, le)
-        clinical.append(clin)
-        events += ev
-        patients.append(_patient_row(plan, sc, le, ed))
-    clinical = pd.DataFrame(clinical)
-    events = pd.DataFrame(events, columns=["patient_id", "date", "event", "note"])
-    events = events.sort_values(["patient_id", "date", "event"], kind="stable", ignore_index=True)
-    true_lesions = pd.DataFrame(
-        [
-            {
-                "patient_id": plan.patient_id,
-                "true_lesion_id": les.lesion_id,
-                "role": les.role,
-                "diameter0_mm": les.d0_mm,
-                "d_per_day": les.d,
-                "g_per_day": les.g,
-                "onset_study_day": les.onset_day,
-                "resected_study_day": les.resected_day,
-                "center_x_mm": float(les.center[0]),
-                "center_y_mm": float(les.center[1]),
-                "center_z_mm": float(les.center[2]),
-            }
-            for plan in plans
-            for les in plan.lesions
-        ]
-    )
-    for col in ("onset_study_day", "resected_study_day"):
-        true_lesions[col] = true_lesions[col].astype(float)
-    return {
-        "manifest": manifest,
-        "clinical": clinical,
-        "events": events,
-        "scans": scans,
-        "lesions": lesions,
-        "edges": edges,
-        "patients": pd.DataFrame(patients),
-        "true_lesions": true_lesions,
-    }
-
-
-def _appearance(lesions: pd.DataFrame, scans: pd.DataFrame) -> pd.DataFrame:
-    order = {(r.patient_id, r.timepoint): i for i, r in enumerate(scans.itertuples())}
-    lesions = lesions.assign(_o=[order[(p, t)] for p, t in zip(lesions.patient_id, lesions.timepoint)])
-    lesions = lesions.sort_values(["patient_id", "_o", "true_lesion_id"], kind="stable")
-    first_tp = scans.groupby("patient_id").timepoint.first()
-    # index of each scan within its patient, to detect gaps in visibility
-    scan_idx = {(r.patient_id, r.timepoint): i for _, g in scans.groupby("patient_id") for i, r in enumerate(g.itertuples())}
-    idx = np.array([scan_idx[(p, t)] for p, t in zip(lesions.patient_id, lesions.timepoint)])
-    lesions["_i"] = idx
-    prev = lesions.groupby(["patient_id", "true_lesion_id"])["_i"].shift()
-    appearance = np.where(prev.isna(), "first", np.where(idx - prev > 1, "reappeared", "continuing"))
-    lesions["appearance"] = appearance
-    lesions["is_new"] = (appearance == "first") & (
-        lesions.timepoint.to_numpy() != first_tp.reindex(lesions.patient_id).to_numpy()
-    )
-    cols = [
-        "patient_id", "timepoint", "days", "study_day", "true_lesion_id", "component",
-        "volume_ml", "axial_ld_mm", "diameter_mm", "centroid_x_mm", "centroid_y_mm",
-        "centroid_z_mm", "n_voxels", "nearest_gap_mm", "is_new", "appearance", "role",
-    ]
-    return lesions[cols].reset_index(drop=True)
-
-
-def _edges(lesions: pd.DataFrame, scans: pd.DataFrame) -> pd.DataFrame:
-    scan_idx = {
-        (r.patient_id, r.timepoint): i
-        for _, g in scans.groupby("patient_id")
-        for i, r in enumerate(g.itertuples())
-    }
-    rows = []
-    for (pid, _lid), g in lesions.groupby(["patient_id", "true_lesion_id"], sort=False):
-        recs = list(zip(g.timepoint, g.component))
-        for (ta, ca), (tb, cb) in zip(recs[:-1], recs[1:]):
-            skip = scan_idx[(pid, tb)] - scan_idx[(pid, ta)] > 1
-            rows.append((pid, ta, int(ca), tb, int(cb), bool(skip)))
-    edges = pd.DataFrame(
-        rows,
-        columns=["patient_id", "timepoint_from", "component_from", "timepoint_to", "component_to", "skip"],
-    ).drop_duplicates(ignore_index=True)
-    key = edges.apply(lambda r: (r.patient_id, scan_idx[(r.patient_id, r.timepoint_from)]), axis=1)
-    edges["_k"] = [k[1] for k in key] if len(edges) else []
-    edges = edges.sort_values(["patient_id", "_k", "component_from", "component_to"], kind="stable")
-    return edges.drop(columns="_k").reset_index(drop=True)
-
-
-def _groups_change(le: pd.DataFrame) -> tuple[bool, bool]:
-    """(has_merge, has_split): two true lesions go from separate to shared components, or back."""
-    merge = split = False
-    tps = list(dict.fromkeys(le.timepoint))
-    comp = {tp: dict(zip(g.true_lesion_id, g.component)) for tp, g in le.groupby("timepoint", sort=False)}
-    for a, b in zip(tps[:-1], tps[1:]):
-        ca, cb = comp[a], comp[b]
-        common = sorted(set(ca) & set(cb))
-        for i, x in enumerate(common):
-            for y in common[i + 1 :]:
-                same_a, same_b = ca[x] == ca[y], cb[x] == cb[y]
-                merge |= (not same_a) and same_b
-                split |= same_a and not same_b
-    return merge, split
-
-
-def _patient_row(plan: PatientPlan, sc, le, ed) -> dict:
-    merge, split = _groups_change(le)
-    vanished = False
-    for _lid, g in le.groupby("true_lesion_id"):
-        last = sc.timepoint.tolist().index(g.timepoint.iloc[-1])
-        vanished |= last < len(sc) - 1
-    return {
-        "patient_id": plan.patient_id,
-        "pattern": plan.pattern,
-        "d_per_day": plan.d,
-        "g_per_day": plan.g,
-        "n_visits": len(sc),
-        "n_planned_visits": len(plan.planned),
-        "n_missed_visits": len(plan.missed),
-        "n_true_lesions": int(le.true_lesion_id.nunique()),
-        "has_resection": any(e[1] == "resection" for e in plan.events),
-        "has_merge": merge,
-        "has_split": split,
-        "has_new_lesion": bool(le.is_new.any()),
-        "has_vanish": bool(vanished),
-        "has_reappearance": bool((le.appearance == "reappeared").any()),
-        "has_truncated_fov": bool((~sc.liver_in_fov).any()),
-        "min_gap_mm": float(le.nearest_gap_mm[le.nearest_gap_mm > 0].min())
-        if (le.nearest_gap_mm > 0).any()
-        else np.nan,
-    }
-
-
-def _outcomes(rng, plan: PatientPlan, sc: pd.DataFrame, le: pd.DataFrame):
-    """Clinical row and events: OS by pattern, PFS from the true lesion sizes (RECIST 1.1)."""
-    pid = plan.patient_id
-    tstart = plan.baseline_date + np.timedelta64(plan.base_offset, "D")
-    sdays = sc.study_day.to_numpy()
-    base = le[le.timepoint == sc.timepoint.iloc[0]]
-    targets = base[base.axial_ld_mm >= 10.0].nlargest(2, "axial_ld_mm").true_lesion_id.tolist()
-    sums, new = [], []
-    for tp in sc.timepoint:
-        cur = le[le.timepoint == tp]
-        sums.append(cur[cur.true_lesion_id.isin(targets)].axial_ld_mm.sum())
-        new.append(bool(cur.is_new.any()))
-    pd_day = None
-    nadir = np.inf
-    for i, (s, n) in enumerate(zip(sums, new)):
-        grew = bool(targets) and s >= 1.2 * nadir and s - nadir >= 5.0
-        if i > 0 and (grew or n):
-            pd_day = int(sdays[i])
-            break
-        nadir = min(nadir, s)
-    events = []
-    for day, kind, note in plan.events:
-        events.append((pid, str(tstart + np.timedelta64(int(day), "D")), kind, note))
-    last = int(sdays[-1])
-    if plan.pattern == "progression" and rng.uniform() < 0.5:
-        day = int(rng.integers(max(sdays[1], 1), last + 1))
-        events.append((pid, str(tstart + np.timedelta64(day, "D")), "extrahepatic_progression", "new lung nodules"))
-        pd_day = day if pd_day is None else min(pd_day, day)
-    os_true = int(os_times(rng, np.array([plan.pattern]), np.array([plan.ecog]))[0])
-    os_true = max(os_true, last + int(rng.integers(20, 90)))
-    censor = last + int(rng.integers(60, 900))
-    os_event = int(os_true <= censor)
-    os_days = min(os_true, censor)
-    if pd_day is not None:
-        day = last + int(rng.integers(7, 29))
-        if day < os_days:
-            events.append((pid, str(tstart + np.timedelta64(day, "D")), "new_treatment_line", "second-line chemotherapy"))
-        pfs_days, pfs_event = pd_day, 1
-    elif os_event:
-        pfs_days, pfs_event = os_days, 1
-    else:
-        pfs_days, pfs_event = max(last, 0), 0
-    if os_event:
-        events.append((pid, str(tstart + np.timedelta64(os_days, "D")), "death", ""))
-    clin = {
-        "patient_id": pid,
-        "treatment_start": str(tstart),
-        "os_days": int(os_days),
-        "os_event": os_event,
-        "pfs_days": int(pfs_days),
-        "pfs_event": int(pfs_event),
-        "arm": plan.arm,
-        "age": plan.age,
-        "ecog": plan.ecog,
-        "ras_status": plan.ras_status,
-    }
-    return clin, events

@@ -79,9 +79,7 @@ def log_uniform(rng: np.random.Generator, lo: float, hi: float, size=None) -> np
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size=size))
 
 
-def patient_rates(
-    rng: np.random.Generator, patterns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def patient_rates(rng: np.random.Generator, patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Patient-level regression rate d and growth rate g (1/day) for each pattern name."""
     patterns = np.asarray(patterns)
     d = np.empty(patterns.shape)
@@ -132,9 +130,7 @@ def visit_study_days(
     return days
 
 
-def os_times(
-    rng: np.random.Generator, patterns: np.ndarray, ecog: np.ndarray
-) -> np.ndarray:
+def os_times(rng: np.random.Generator, patterns: np.ndarray, ecog: np.ndarray) -> np.ndarray:
     """Overall survival times (days from treatment start): Weibull, median by pattern and ECOG."""
     median = np.array([OS_MEDIAN_DAYS[p] for p in np.asarray(patterns).ravel()]).reshape(
         np.shape(patterns)
@@ -163,7 +159,9 @@ def patterns_for_arms(rng: np.random.Generator, arm: np.ndarray) -> np.ndarray:
     for a, probs in ARM_PATTERN_PROBS.items():
         sel = arm == a
         edges = np.cumsum(probs)
-        idx = np.minimum(np.searchsorted(edges, u[sel] * edges[-1], side="right"), len(PATTERNS) - 1)
+        idx = np.minimum(
+            np.searchsorted(edges, u[sel] * edges[-1], side="right"), len(PATTERNS) - 1
+        )
         out[sel] = np.asarray(PATTERNS, dtype=object)[idx]
     return out.astype(str)
 
@@ -180,9 +178,7 @@ def recist_progression(
     ts = np.where(analysed, target_sum, np.nan)
     ts_filled = np.where(np.isnan(ts), np.inf, ts)
     nadir_before = np.minimum.accumulate(ts_filled, axis=1)
-    nadir_before = np.concatenate(
-        [np.full((ts.shape[0], 1), np.inf), nadir_before[:, :-1]], axis=1
-    )
+    nadir_before = np.concatenate([np.full((ts.shape[0], 1), np.inf), nadir_before[:, :-1]], axis=1)
     grow = (ts >= 1.2 * nadir_before) & (ts - nadir_before >= 5.0) & np.isfinite(nadir_before)
     pd_visit = analysed & (grow | (n_new > 0))
     pd_visit[:, 0] = False
@@ -302,7 +298,9 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
     kept = analysed & (sday <= os_days[:, None])
     kept &= np.where(pd_visit[:, None] >= 0, vidx <= pd_visit[:, None], True)
     kept[:, 0] = True
-    pd_day = np.where(pd_visit >= 0, np.take_along_axis(sday, np.maximum(pd_visit, 0)[:, None], 1)[:, 0], -1)
+    pd_day = np.where(
+        pd_visit >= 0, np.take_along_axis(sday, np.maximum(pd_visit, 0)[:, None], 1)[:, 0], -1
+    )
     pd_seen = (pd_visit >= 0) & (pd_day <= os_days)
     last_kept = np.where(kept, sday, -(10**6)).max(axis=1)
     pfs_days = np.where(pd_seen, pd_day, np.where(os_event == 1, os_days, np.maximum(last_kept, 0)))
@@ -331,7 +329,9 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
         {
             "patient_id": ids[pi],
             "timepoint": labels[vi],
-            "date": (base_date[pi] + days[pi, vi].astype("timedelta64[D]")).astype("datetime64[ns]"),
+            "date": (base_date[pi] + days[pi, vi].astype("timedelta64[D]")).astype(
+                "datetime64[ns]"
+            ),
             "days": days[pi, vi].astype(int),
             "study_day": sday[pi, vi].astype(int),
             "n_lesions": visible.sum(axis=1)[pi, vi].astype(int),
@@ -386,7 +386,9 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
             "n_new_lesions": exists_n.sum(axis=1).astype(int),
             "n_planned_visits": in_follow_up.sum(axis=1).astype(int),
             "n_missed_visits": (missed & in_follow_up).sum(axis=1).astype(int),
-            "progression_timepoint": np.where(pd_seen, np.char.add("V", np.maximum(pd_visit, 0).astype(str)), None),
+            "progression_timepoint": np.where(
+                pd_seen, np.char.add("V", np.maximum(pd_visit, 0).astype(str)), None
+            ),
             "dropout": reason,
             "os_true_days": os_true.astype(int),
         }

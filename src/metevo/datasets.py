@@ -230,6 +230,7 @@ def make_synthetic_cohort(
         Paths of the manifest, clinical and events tables and the ground-truth folder.
     """
     from metevo import _synthetic_cohort as sc
+    from metevo._synthetic_truth import assemble_truth
 
     n_patients = _check_count(n_patients, "n_patients")
     if size not in SIZES:
@@ -240,13 +241,13 @@ def make_synthetic_cohort(
     ids = _patient_ids(n_patients)
     force = 1 if n_patients > 1 else 0
     plans, parts = [], []
-    for i, (pid, pattern) in enumerate(zip(ids, names)):
+    for i, (pid, pattern) in enumerate(zip(ids, names, strict=False)):
         ss = np.random.SeedSequence([int(seed), i])
         plan_rng, render_rng = (np.random.default_rng(s) for s in ss.spawn(2))
         plan = sc.plan_patient(plan_rng, pid, pattern, size, force_truncation=(i == force))
         plans.append(plan)
         parts.append(sc.realise_patient(render_rng, plan, root))
-    tables = sc.assemble_truth(plans, parts, seed)
+    tables = assemble_truth(plans, parts, seed)
     gt = root / "ground_truth"
     gt.mkdir(exist_ok=True)
     tables["manifest"].to_csv(root / "manifest.csv", index=False)
