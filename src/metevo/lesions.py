@@ -216,8 +216,7 @@ def label_lesions(
         raise ValueError(f"{where}kind must be 'binary', 'instances' or None; got {kind!r}.")
 
     if liver is not None and liver_margin_mm is not None:
-        keep = _near_liver(liver, box, liver_margin_mm, spacing)
-        crop = np.where(keep, crop, 0)
+        crop = _restrict_to_liver(crop, liver, box, liver_margin_mm, spacing)
 
     if kind == "binary":
         structure = ndimage.generate_binary_structure(3, _CONNECTIVITY[connectivity])
@@ -261,22 +260,42 @@ def _looks_instance(mask: sitk.Image, crop: np.ndarray) -> bool:
     return bool(np.any(crop > 1))
 
 
-def _near_liver(
-    liver: sitk.Image, box: tuple[slice, ...], margin_mm: float, spacing: np.ndarray
+def _restrict_to_liver(
+    crop: np.ndarray,
+    liver: sitk.Image,
+    box: tuple[slice, ...],
+    margin_mm: float,
+    spacing: np.ndarray,
 ) -> np.ndarray:
-    """Boolean array over ``box``: voxels within ``margin_mm`` of the liver."""
-    pad = np.ceil(margin_mm / spacing).astype(int)
+    """Zero the lesion voxels of ``crop`` (the mask over ``box``) farther than ``margin_mm``
+    from the liver. Only the voxels outside the liver need a distance: the distance map is
+    computed on their bounding box plus the margin (nothing at all when every lesion voxel lies
+    in the liver)."""
     larr = sitk.GetArrayViewFromImage(liver)
+    outside = (crop != 0) & (np.asarray(larr[box]) == 0)
+    sub = _nonzero_box(outside)
+    if sub is None:
+        return crop
+    pad = np.ceil(margin_mm / spacing).astype(int)
+    out_box = tuple(
+        slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub, strict=True)
+    )  # outside voxels, in image indices
     big = tuple(
         slice(max(s.start - p, 0), min(s.stop + p, n))
-        for s, p, n in zip(box, pad, larr.shape, strict=True)
+        for s, p, n in zip(out_box, pad, larr.shape, strict=True)
     )
     region = np.asarray(larr[big]) != 0
-    if not region.any():
-        return np.zeros(tuple(s.stop - s.start for s in box), dtype=bool)
-    dist = ndimage.distance_transform_edt(~region, sampling=spacing)
-    inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(box, big, strict=True))
-    return dist[inner] <= margin_mm
+    inner = tuple(
+        slice(s.start - b.start, s.stop - b.start) for s, b in zip(out_box, big, strict=True)
+    )
+    if region.any():
+        near = ndimage.distance_transform_edt(~region, sampling=spacing)[inner] <= margin_mm
+    else:
+        near = np.zeros(tuple(s.stop - s.start for s in out_box), dtype=bool)
+    crop = crop.copy()
+    view = crop[sub]
+    view[outside[sub] & ~near] = 0
+    return crop
 
 
 def _nonzero_box(arr: np.ndarray) -> tuple[slice, ...] | None:
