@@ -141,7 +141,8 @@ def test_name_pattern_ignores_unsupported_tail():
 # ---------------------------------------------------------------- estimator
 def test_fit_recovers_toy_shapes_names_and_order():
     t = _toy()
-    m = EvolutionPatterns(n_patterns="auto", k_range=(2, 4), n_bootstrap=5, random_state=0).fit(t)
+    m = EvolutionPatterns(n_patterns="auto", k_range=(2, 4), n_bootstrap=5, dropout_weight=0,
+                          random_state=0).fit(t)
     assert m.n_patterns_ == 3
     truth = [pid.rstrip("0123456789") for pid in m.patient_ids_]
     assert adjusted_rand_score(truth, m.labels_) == 1.0

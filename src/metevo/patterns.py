@@ -95,7 +95,9 @@ def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
     Only grid points where at least half of the members are still followed count
     (``support >= 0.5``). Thresholds follow RECIST 1.1 (section 4.3.1): response is a nadir at
     or below 70 % of baseline (``"deep response"`` at or below 50 %), relapse/progression a
-    rise of 20 % over the nadir.
+    rise of 20 % over the nadir. A non-responding pattern whose members mostly left follow-up
+    before the window ended with a burden above baseline is named ``"progression"`` as well
+    (imaging follow-up stops at progression or death).
 
     Examples
     --------
@@ -110,9 +112,11 @@ def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
     'stable'
     """
     center = np.asarray(center, dtype=float)
+    left_early = False
     if support is not None:
         ok = np.asarray(support) >= MIN_SUPPORT
         ok[0] = True
+        left_early = not ok[-1]
         center = center[: int(np.flatnonzero(ok)[-1]) + 1]
     nadir = float(np.min(center))
     final = float(center[-1])
@@ -125,6 +129,10 @@ def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
             return "response then relapse"
         return "deep response" if nadir <= np.log(DEEP_RESPONSE_RATIO) else "response"
     if final >= np.log(PROGRESSION_RATIO) or rise >= np.log(PROGRESSION_RATIO):
+        return "progression"
+    if left_early and final > 0:
+        # most members left imaging follow-up before the window ended while growing: follow-up
+        # stops at progression or death, so this is not stable disease
         return "progression"
     return "stable"
 

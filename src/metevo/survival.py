@@ -475,8 +475,11 @@ def pattern_survival(
     SurvivalResult
         With ``message`` set (and empty tables) when the analysis cannot run (no events).
     """
-    fitted_landmark = pd.to_numeric(patterns.get("landmark_days"), errors="coerce")
-    fitted_landmark = fitted_landmark.dropna().max() if fitted_landmark is not None else np.nan
+    if "landmark_days" in patterns.columns:
+        lm = pd.to_numeric(patterns["landmark_days"], errors="coerce").dropna()
+        fitted_landmark = float(lm.max()) if len(lm) else np.nan
+    else:
+        fitted_landmark = np.nan
     if not np.isfinite(fitted_landmark):
         raise ValueError(
             "the patterns were fitted without a landmark (their trajectories use scans of the "
