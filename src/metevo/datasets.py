@@ -38,7 +38,8 @@ Levels the tests rely on (the generator places these deliberately, not by luck; 
 - every scan is the patient's fixed anatomy moved by a rigid transform (translation 5-20 mm,
   rotation 1-5 degrees about an axis close to the cranio-caudal one) plus a smooth divergence-free
   warp of 1-5 mm; the slab covered varies from scan to scan and the liver is sometimes truncated
-  at the top or bottom (at least once per cohort; ``liver_in_fov`` is False there);
+  at the top or bottom (always in patient ``SYN002``'s third scan, at random elsewhere;
+  ``liver_in_fov`` is False there);
 - deep response: a pair of overlapping lesions that separate as they shrink (split), a lesion
   that vanishes (complete response), a resected lesion (``resection`` event between two visits;
   it is absent from every later scan); progression: two lesions that grow into one another
@@ -239,12 +240,11 @@ def make_synthetic_cohort(
     root.mkdir(parents=True, exist_ok=True)
     names = sc.assign_patterns(seed, n_patients, patterns)
     ids = _patient_ids(n_patients)
-    force = 1 if n_patients > 1 else 0
     plans, parts = [], []
     for i, (pid, pattern) in enumerate(zip(ids, names, strict=False)):
         ss = np.random.SeedSequence([int(seed), i])
         plan_rng, render_rng = (np.random.default_rng(s) for s in ss.spawn(2))
-        plan = sc.plan_patient(plan_rng, pid, pattern, size, force_truncation=(i == force))
+        plan = sc.plan_patient(plan_rng, pid, pattern, size, force_truncation=(i == 1))
         plans.append(plan)
         parts.append(sc.realise_patient(render_rng, plan, root))
     tables = assemble_truth(plans, parts, seed)
