@@ -172,14 +172,14 @@ def _gt_counts(gt: str) -> pd.DataFrame:
         out = set(zip(e.timepoint_from, e.component_from, e.timepoint_to, strict=True))
         tps = s.timepoint.tolist()
         for i, row in enumerate(s.itertuples()):
-            inst = sitk.GetArrayFromImage(sitk.ReadImage(str(root.parent / row.instance_mask)))
+            inst = sitk.GetArrayFromImage(sitk.ReadImage(str(root / row.instance_mask)))
             comps = [c for c in np.unique(inst) if c]
-            voxel_ml = np.prod(sitk.ReadImage(str(root.parent / row.instance_mask)).GetSpacing()) / 1000
+            voxel_ml = np.prod(sitk.ReadImage(str(root / row.instance_mask)).GetSpacing()) / 1000
             new = sum((row.timepoint, c) not in incoming for c in comps) if i else 0
             gone = 0
             if i:
                 prev = scans[(scans.patient_id == pid) & (scans.timepoint == tps[i - 1])].iloc[0]
-                prev_inst = sitk.GetArrayFromImage(sitk.ReadImage(str(root.parent / prev.instance_mask)))
+                prev_inst = sitk.GetArrayFromImage(sitk.ReadImage(str(root / prev.instance_mask)))
                 gone = sum((tps[i - 1], c, row.timepoint) not in out for c in np.unique(prev_inst) if c)
             rows.append(
                 {"patient_id": pid, "timepoint": row.timepoint, "gt_n": len(comps), "gt_new": new,
