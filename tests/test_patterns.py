@@ -224,3 +224,36 @@ def test_bad_parameters_and_inputs_raise_clear_errors():
         EvolutionPatterns().predict(t)
     with pytest.raises(ValueError, match="only 1 patient"):
         EvolutionPatterns().fit(t[t["patient_id"] == "up1"])
+
+
+# ---------------------------------------------------------------- synthetic cohort
+@pytest.fixture(scope="module")
+def synthetic():
+    from metevo.datasets import make_synthetic_trajectories
+
+    return make_synthetic_trajectories(2000, seed=0)
+
+
+def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
+    """Adjusted Rand index against the planted patterns (see the report for the ceiling).
+
+    The generator stops follow-up at the first RECIST progression, so progression and
+    response-then-relapse look alike until they leave; a supervised gradient-boosting
+    classifier on the same representation reaches ARI 0.79-0.82 (5-fold CV), which bounds what
+    any unsupervised method can reach here. The issue's target of 0.8 is not met: we measure
+    0.57 with the lesion-spread representation and guard it against regressions.
+    """
+    truth = synthetic["ground_truth"].set_index("patient_id")["pattern"]
+    m = EvolutionPatterns(5, representation="multivariate", n_bootstrap=0, random_state=0).fit(
+        synthetic["patient_trajectories"], lesion_trajectories=synthetic["lesion_trajectories"]
+    )
+    table = m.patterns_.dropna(subset=["pattern"])
+    ari = adjusted_rand_score(truth.loc[table["patient_id"]], table["pattern"])
+    assert ari >= 0.5
+    # the deep responders are found as one pattern, with the best outcome rank
+    deep = table[truth.loc[table["patient_id"]].to_numpy() == "deep_response"]
+    assert (deep["pattern_id"] == 0).mean() >= 0.9
+    assert m.names_[0] == "deep response"
+    # the lesion spread channel singles out the mixed responses
+    mixed = table[truth.loc[table["patient_id"]].to_numpy() == "mixed_response"]
+    assert mixed["pattern"].str.startswith("mixed response").mean() >= 0.6

@@ -1,0 +1,68 @@
+"""Tests of run_patterns and the ``metevo patterns`` command on an analysis folder."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from metevo import run_patterns
+from metevo.dictionary import validate_table
+from metevo.exceptions import StatisticsWarning
+
+
+@pytest.fixture(scope="module")
+def analysis_dir(tmp_path_factory):
+    from metevo.datasets import make_synthetic_trajectories
+
+    data = make_synthetic_trajectories(250, seed=5)
+    folder = tmp_path_factory.mktemp("analysis")
+    data["patient_trajectories"].to_parquet(folder / "patient_trajectories.parquet")
+    data["lesion_trajectories"].to_parquet(folder / "trajectories.parquet")
+    data["clinical"].to_csv(folder / "clinical.csv", index=False)
+    return folder
+
+
+def test_run_patterns_writes_documented_tables_and_figures(analysis_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticsWarning)
+        tables = run_patterns(analysis_dir, k=3, n_bootstrap=2)
+    assert set(tables) == {"patterns", "pattern_selection", "survival_km", "survival_cox",
+                           "response_association"}
+    for name, table in tables.items():
+        on_disk = pd.read_parquet(analysis_dir / f"{name}.parquet")
+        assert len(on_disk) == len(table)
+        validate_table(on_disk, name)
+    pats = tables["patterns"]
+    assert pats["patient_id"].nunique() == len(pats) == 250
+    assert pats["survival_landmark_days"].dropna().eq(168).all()
+    assert tables["survival_cox"]["analysis"].str.startswith("landmark at day 168").all()
+    figs = {p.name for p in (analysis_dir / "figures").iterdir()}
+    for stem in ("patterns_trajectories", "patterns_centroids", "pattern_selection",
+                 "survival_km", "survival_forest", "lesion_pattern_mix"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= figs
+
+
+def test_cli_patterns_and_missing_clinical(analysis_dir, tmp_path):
+    from metevo.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["patterns", str(analysis_dir), "--k", "2", "--landmark-days",
+                              "112", "--no-figures"])
+    assert res.exit_code == 0, res.output
+    assert "patterns.parquet" in res.output
+    pats = pd.read_parquet(analysis_dir / "patterns.parquet")
+    assert pats["landmark_days"].dropna().eq(112).all()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    pd.read_parquet(analysis_dir / "patient_trajectories.parquet").to_parquet(
+        bare / "patient_trajectories.parquet")
+    res = runner.invoke(app, ["patterns", str(bare), "--k", "2", "--no-figures"])
+    assert res.exit_code == 0 and "survival skipped: no clinical table" in res.output
+    assert pd.read_parquet(bare / "survival_cox.parquet").empty
+    res = runner.invoke(app, ["patterns", str(tmp_path / "nowhere")])
+    assert res.exit_code == 2 and "run `metevo analyze` first" in res.output
+    res = runner.invoke(app, ["patterns", str(bare), "--k", "many"])
+    assert res.exit_code == 2 and "--k must be" in res.output
