@@ -427,3 +427,20 @@ def test_cli_radiomics_writes_one_row_per_lesion(tmp_path):
     )
     assert bad.exit_code == 2
     assert "not a radiomics preset" in bad.output
+
+
+def test_pipeline_radiomics_table_matches_the_lesions_table(tiny_analysis):
+    # the shared analysis of the tiny synthetic cohort (conftest): radiomics ran in the pipeline
+    out = tiny_analysis.out_dir
+    failures = pd.read_parquet(out / "failures.parquet")
+    assert not (failures["stage"] == "radiomics").any()
+    radiomics = pd.read_parquet(out / "radiomics.parquet")
+    lesions = pd.read_parquet(out / "lesions.parquet")
+    keys = ["patient_id", "timepoint", "lesion_id"]
+    assert radiomics[keys].drop_duplicates().shape[0] == len(radiomics)
+    merged = lesions.merge(radiomics, on=keys, how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    # voxel-counting volume after 1 mm interpolation vs the lesions stage's native volume
+    big = merged[merged["volume_ml"] > 1.0]
+    ratio = big["morph_vol_approx_mm3"] / (1000 * big["volume_ml"])
+    assert ratio.between(0.85, 1.15).all()
