@@ -221,8 +221,9 @@ def radiomic_features(
     image : SimpleITK.Image or path
         The scan (HU for CT).
     mask : SimpleITK.Image or path
-        Lesion mask on the image grid: binary (one lesion, label 1) or labelled
-        (one integer per lesion, 0 = background).
+        Lesion mask on the image grid: labelled (one integer per lesion, 0 = background), or
+        binary, in which case all its voxels form one ROI (label 1); turn a binary mask into
+        lesion instances first with :func:`metevo.lesions.label_lesions`.
     settings : RadiomicsSettings or str, optional
         A settings object or a preset name: ``"ct_default"`` (default: 1 mm isotropic,
         re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU) or
