@@ -124,6 +124,71 @@ def test_phantom_glszm_matrix_by_hand():
     assert feats["dzm_sde_3d"] == pytest.approx(1.0)
 
 
+def _rst_tables(path: Path) -> dict[str, list[tuple[float, ...]]]:
+    """Section title -> rows of the first table in that section of texture_matrices.rst."""
+    tables: dict[str, list[tuple[float, ...]]] = {}
+    lines = path.read_text().splitlines()
+    title = None
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and set(lines[i + 1]) == {"-"} and len(lines[i + 1]) == len(line):
+            title = line.strip()
+            continue
+        cells = (
+            [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.strip().startswith("|")
+            else []
+        )
+        if title and cells and all(c.replace(".", "", 1).isdigit() for c in cells):
+            tables.setdefault(title, []).append(tuple(float(c) for c in cells))
+    return tables
+
+
+def test_phantom_texture_matrices_match_the_manual():
+    if not PHANTOM.is_dir():
+        pytest.skip(f"IBSI digital phantom folder {PHANTOM} is absent (it lies in ../shared/data)")
+    from metevo.radiomics._texture import texture_matrices
+
+    grey = sitk.GetArrayFromImage(sitk.ReadImage(str(PHANTOM / "image.nii.gz"))).astype(np.int64)
+    roi = sitk.GetArrayFromImage(sitk.ReadImage(str(PHANTOM / "mask.nii.gz"))) > 0
+    mats = texture_matrices(grey, roi)
+    lv = mats["levels"]
+    row = {v: k for k, v in enumerate(lv)}
+    ref = _rst_tables(PHANTOM / "texture_matrices.rst")
+
+    glcm = mats["glcm"].sum(axis=0)
+    expected = np.zeros_like(glcm)
+    for i, j, n in ref["Grey level co-occurrence matrix (3D, merged)"]:
+        expected[row[i], row[j]] = n
+    np.testing.assert_array_equal(glcm, expected)
+
+    rlm = mats["glrlm"].sum(axis=0)
+    expected = np.zeros((lv.size, max(rlm.shape[1], 16)), np.int64)
+    for i, r, n in ref["Grey level run length matrix (3D, merged)"]:
+        expected[row[i], int(r) - 1] = n
+    np.testing.assert_array_equal(rlm, expected[:, : rlm.shape[1]])
+    assert expected[:, rlm.shape[1] :].sum() == 0
+
+    zones = sorted(zip(lv[mats["zone_level"]], mats["zone_size"], strict=True))
+    expected = sorted(
+        (i, s) for i, s, n in ref["Grey level size zone matrix (3D)"] for _ in range(int(n))
+    )
+    assert zones == expected
+    distances = sorted(zip(lv[mats["zone_level"]], mats["zone_distance"], strict=True))
+    expected = sorted(
+        (i, d) for i, d, n in ref["Grey level distance zone matrix (3D)"] for _ in range(int(n))
+    )
+    assert distances == expected
+
+    ngtdm = ref["Neighbourhood grey tone difference matrix (3D)"]
+    np.testing.assert_allclose(mats["ngtdm_s"], [s for _, s, _ in ngtdm], atol=1e-6)
+    np.testing.assert_array_equal(mats["ngtdm_n"], [n for _, _, n in ngtdm])
+
+    expected = np.zeros_like(mats["ngldm"])
+    for i, j, n in ref["Neighbouring grey level dependence matrix (3D)"]:
+        expected[row[i], int(j) - 1] = n
+    np.testing.assert_array_equal(mats["ngldm"], expected)
+
+
 # ------------------------------------------------------------------------- known answers
 
 

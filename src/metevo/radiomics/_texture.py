@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["texture_features"]
+__all__ = ["texture_features", "texture_matrices"]
 
 
 def _offsets() -> np.ndarray:
@@ -455,6 +455,41 @@ def _direction_mean(values: np.ndarray, valid: np.ndarray) -> float:
     return float(v.mean()) if v.size else math.nan
 
 
+def texture_matrices(grey: np.ndarray, roi: np.ndarray) -> dict[str, np.ndarray]:
+    """The 3D texture matrices of one ROI, before normalisation.
+
+    Returns a dict with ``levels`` (the grey levels present, ascending: the rows of every
+    matrix), ``glcm`` (13, G, G) symmetric co-occurrence counts per direction, ``glrlm``
+    (13, G, max run) run counts per direction, ``zone_level`` / ``zone_size`` /
+    ``zone_distance`` (one entry per 26-connected zone: row index, voxels, distance to the ROI
+    border), ``ngtdm_s`` / ``ngtdm_n`` (G,) and ``ngldm`` (G, 27) dependence counts
+    (column j for dependence j + 1).
+    """
+    values = grey[roi]
+    present = np.bincount(values) > 0
+    lv_int = np.flatnonzero(present)
+    lookup = np.cumsum(present) - 1  # grey level -> row of the compact matrices
+    lv = lv_int.astype(np.float64)
+    n_levels = lv.size
+    g = np.full(roi.shape, -1, np.int64)
+    g[roi] = lookup[values]
+    glcm, ngldm, s, n = _neighbour_pass(g, n_levels, lv, OFFSETS)
+    rlm = _run_pass(g, n_levels, OFFSETS)
+    dist = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")[1:-1, 1:-1, 1:-1]
+    z_level, z_size, z_dist = _zone_pass(g, dist.astype(np.int64), OFFSETS)
+    return {
+        "levels": lv,
+        "glcm": glcm + glcm.transpose(0, 2, 1),
+        "glrlm": rlm,
+        "zone_level": z_level,
+        "zone_size": z_size,
+        "zone_distance": z_dist,
+        "ngtdm_s": s,
+        "ngtdm_n": n,
+        "ngldm": ngldm,
+    }
+
+
 def texture_features(grey: np.ndarray, roi: np.ndarray) -> dict[str, float]:
     """All 3D texture features of one ROI.
 
@@ -471,25 +506,18 @@ def texture_features(grey: np.ndarray, roi: np.ndarray) -> dict[str, float]:
         Column name -> value, GLCM and GLRLM in both 3D aggregations, the others in 3D.
     """
     out: dict[str, float] = {}
-    values = grey[roi]
-    present = np.bincount(values) > 0
-    lv_int = np.flatnonzero(present)
-    lookup = np.cumsum(present) - 1  # grey level -> row of the compact matrices
-    lv = lv_int.astype(np.float64)
+    mats = texture_matrices(grey, roi)
+    lv = mats["levels"]
     n_levels = lv.size
-    g = np.full(roi.shape, -1, np.int64)
-    g[roi] = lookup[values]
     n_voxels = float(roi.sum())
     n_g = float(lv.max())  # number of grey levels of the discretisation in use (1..max)
-
-    glcm, ngldm, s, n = _neighbour_pass(g, n_levels, lv, OFFSETS)
-    rlm = _run_pass(g, n_levels, OFFSETS)
-    dist = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")[1:-1, 1:-1, 1:-1]
-    z_level, z_size, z_dist = _zone_pass(g, dist.astype(np.int64), OFFSETS)
+    rlm = mats["glrlm"]
+    z_level, z_size, z_dist = mats["zone_level"], mats["zone_size"], mats["zone_distance"]
+    s, n, ngldm = mats["ngtdm_s"], mats["ngtdm_n"], mats["ngldm"]
 
     with np.errstate(divide="ignore", invalid="ignore"):
         # GLCM: symmetric, 13 directions averaged and merged
-        sym = (glcm + glcm.transpose(0, 2, 1)).astype(np.float64)
+        sym = mats["glcm"].astype(np.float64)
         valid = sym.sum(axis=(1, 2)) > 0
         per_dir = glcm_features(sym, lv, n_g)
         merged = glcm_features(sym.sum(axis=0, keepdims=True), lv, n_g)
