@@ -294,7 +294,9 @@ def lesion_graph_command(
     patient: str = typer.Option(..., "--patient", "-p", help="Patient id."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder."),
     lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
-    max_skip: int = typer.Option(2, help="Visits a lesion may be missed at and still be linked."),
+    max_skip: int = typer.Option(
+        -1, help="Visits a lesion may be missed at and still be linked (-1: any number)."
+    ),
     max_dilation: int = typer.Option(7, help="Dilation rounds of the matcher."),
     min_overlap: float = typer.Option(0.10, help="Overlap that makes an edge."),
 ) -> None:
@@ -314,7 +316,10 @@ def lesion_graph_command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         graph = lesion_graph(
-            cohort[patient], max_skip=max_skip, max_dilation=max_dilation, min_overlap=min_overlap
+            cohort[patient],
+            max_skip=None if max_skip < 0 else max_skip,
+            max_dilation=max_dilation,
+            min_overlap=min_overlap,
         )
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)

@@ -11,8 +11,9 @@ over the smaller of the two dilated lesions -- reaches ``min_overlap`` becomes a
 round; matched lesions leave the pool. Several pairs crossing the threshold in the same round are
 how merges and splits appear. Published liver defaults: 1-voxel steps, 10 % overlap, 7 rounds.
 A lesion left without a successor and a lesion left without a predecessor up to ``max_skip + 1``
-visits later are then matched the same way through the chained transforms (*skip* edges: a lesion
-missed at one visit and seen again).
+visits later (any later visit by default) are then matched the same way through the chained
+transforms, shortest gaps first (*skip* edges: a lesion missed at one or more visits -- below
+visibility at its nadir, say -- and seen again).
 
 Change classes (from each node's in/out degree; nodes at the first visit count as having a
 predecessor, nodes at the last as having a successor):
@@ -719,7 +720,7 @@ def build_lesion_graph(
     min_dice: float = 0.80,
     max_dilation: int = 7,
     min_overlap: float = 0.10,
-    max_skip: int = 2,
+    max_skip: int | None = None,
 ) -> LesionGraph:
     """Build a lesion graph from images in memory (one entry per visit, in visit order).
 
@@ -747,7 +748,7 @@ def build_lesion_graph(
         Matching (see :func:`match_lesions`; defaults 7 rounds, 10 %).
     max_skip
         Largest number of consecutive visits a lesion may be missed at and still be bridged by a
-        skip edge (default 2; 0 = no skip edges).
+        skip edge (default None: any number; 0 = no skip edges).
 
     Returns
     -------
@@ -781,7 +782,7 @@ def build_lesion_graph(
             )
     if len(set(timepoints)) != n:
         raise ValueError(f"patient {patient_id!r}: timepoints must be unique; got {timepoints}.")
-    if max_skip < 0:
+    if max_skip is not None and max_skip < 0:
         raise ValueError(f"max_skip must be >= 0; got {max_skip!r}.")
     timings = {"label": 0.0, "measure": 0.0, "register": 0.0, "match": 0.0}
     cpu = dict.fromkeys(timings, 0.0)
@@ -863,7 +864,8 @@ def build_lesion_graph(
             min_overlap=min_overlap,
         )
         edge_rows.append(_edge_frame(m, patient_id, timepoints[i - 1], timepoints[i], skip=False))
-    for gap in range(2, max_skip + 2):
+    last_gap = n - 1 if max_skip is None else min(max_skip + 1, n - 1)
+    for gap in range(2, last_gap + 1):
         for i in range(0, n - gap):
             j = i + gap
             current = pd.concat(edge_rows, ignore_index=True) if edge_rows else None
