@@ -385,11 +385,27 @@ def test_load_demo_cohort_caches(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_full_size_grid(tmp_path):
-    c = make_synthetic_cohort(tmp_path, n_patients=1, seed=0, size="full", patterns=["stable"])
-    img = sitk.ReadImage(str(c.root / pd.read_csv(c.manifest).image[0]))
-    assert img.GetSize() == (512, 512, 150)
-    np.testing.assert_allclose(img.GetSpacing(), (0.8, 0.8, 2.5))
+def test_full_size_grid():
+    """The "full" grid: 512 x 512 x 150 at 0.8 x 0.8 x 2.5 mm (one scan rendered)."""
+    from metevo._synthetic_anatomy import render_scan
+    from metevo._synthetic_cohort import plan_patient
+
+    plan = plan_patient(np.random.default_rng(0), "SYN001", "stable", "full", False)
+    for scan in plan.scans:
+        assert scan.grid.size == (512, 512, 150) and scan.grid.spacing == (0.8, 0.8, 2.5)
+    scan = plan.scans[0]
+    present = [(les, float(les.diameter(scan.study_day))) for les in plan.lesions]
+    out = render_scan(
+        np.random.default_rng(1),
+        plan.anatomy,
+        [p for p in present if p[1] >= 5],
+        scan.motion,
+        scan.grid,
+        noise_hu=12.0,
+    )
+    assert out.image.shape == (150, 512, 512) and out.n_components >= 2
+    assert not (out.lesion.astype(bool) & ~out.liver.astype(bool)).any()
+    assert out.liver[0].sum() == 0 and out.liver[-1].sum() == 0
 
 
 # ---------------------------------------------------------------------------------------------
