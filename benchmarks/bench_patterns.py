@@ -37,20 +37,28 @@ def main() -> None:
     traj = data["patient_trajectories"]
     t_gen = time.perf_counter() - t0
     visits = traj.groupby("patient_id").size()
-    print(f"generated {args.n} patients, {len(traj)} visits (max {visits.max()} per patient) "
-          f"in {t_gen:.1f} s")
+    print(
+        f"generated {args.n} patients, {len(traj)} visits (max {visits.max()} per patient) "
+        f"in {t_gen:.1f} s"
+    )
 
     t0 = time.perf_counter()
-    model = EvolutionPatterns("auto", k_range=(2, 8), n_bootstrap=args.bootstrap,
-                              random_state=0).fit(traj)
+    model = EvolutionPatterns(
+        "auto", k_range=(2, 8), n_bootstrap=args.bootstrap, random_state=0
+    ).fit(traj)
     t_fit = time.perf_counter() - t0
     truth = data["ground_truth"].set_index("patient_id")["pattern"]
     tab = model.patterns_.dropna(subset=["pattern"])
     ari = adjusted_rand_score(truth.loc[tab["patient_id"]], tab["pattern"])
-    print(f"metevo masked k-means, k in 2..8, {args.bootstrap} bootstrap refits per k: "
-          f"{t_fit:.1f} s (chosen k={model.n_patterns_}, ARI vs planted {ari:.2f})")
-    print(model.selection_[["k", "silhouette", "calinski_harabasz", "stability_ari_mean",
-                            "selected"]].round(3).to_string(index=False))
+    print(
+        f"metevo masked k-means, k in 2..8, {args.bootstrap} bootstrap refits per k: "
+        f"{t_fit:.1f} s (chosen k={model.n_patterns_}, ARI vs planted {ari:.2f})"
+    )
+    print(
+        model.selection_[["k", "silhouette", "calinski_harabasz", "stability_ari_mean", "selected"]]
+        .round(3)
+        .to_string(index=False)
+    )
 
     # the common recipe on raw visit sequences (tslearn ignores time stamps)
     from metevo import _pattern_features as pf
@@ -62,9 +70,16 @@ def main() -> None:
     ids = np.sort(traj["patient_id"].unique())[: args.tslearn_n]
     sub = traj[traj["patient_id"].isin(ids)]
     table = pf.check_trajectories(sub, ("target_sum_mm",))
-    rep = pf.build_representation(table, ("target_sum_mm",), grid_days=None,
-                                  horizon_days="auto", grid_step_days=28, landmark_days=None,
-                                  visit_tolerance_days=14, min_followup_fraction=0.5)
+    rep = pf.build_representation(
+        table,
+        ("target_sum_mm",),
+        grid_days=None,
+        horizon_days="auto",
+        grid_step_days=28,
+        landmark_days=None,
+        visit_tolerance_days=14,
+        min_followup_fraction=0.5,
+    )
     seqs = pf.sequences(rep)
     t0 = time.perf_counter()
     TimeSeriesKMeans(n_clusters=2, metric="dtw", max_iter=2, random_state=0).fit(seqs[:20])
@@ -75,12 +90,18 @@ def main() -> None:
         silhouette_score(seqs, km.labels_, metric="dtw")
     t_ts = time.perf_counter() - t0
     n_ts = len(seqs)
-    print(f"tslearn DTW TimeSeriesKMeans + DTW silhouette, k in 2..8, no bootstrap, "
-          f"{n_ts} series: {t_ts:.1f} s (+{t_warm:.1f} s numba warm-up)")
-    print(f"  extrapolated (silhouette O(n^2), k-means O(n)) to 2,000 series: "
-          f">= {t_ts * 2000 / n_ts:.0f} s; to {args.n} series: >= {t_ts * args.n / n_ts:.0f} s")
-    print(f"metevo per 1,000 patients: {1000 * t_fit / args.n:.2f} s; tslearn per 1,000 "
-          f"series: {1000 * t_ts / n_ts:.1f} s")
+    print(
+        f"tslearn DTW TimeSeriesKMeans + DTW silhouette, k in 2..8, no bootstrap, "
+        f"{n_ts} series: {t_ts:.1f} s (+{t_warm:.1f} s numba warm-up)"
+    )
+    print(
+        f"  extrapolated (silhouette O(n^2), k-means O(n)) to 2,000 series: "
+        f">= {t_ts * 2000 / n_ts:.0f} s; to {args.n} series: >= {t_ts * args.n / n_ts:.0f} s"
+    )
+    print(
+        f"metevo per 1,000 patients: {1000 * t_fit / args.n:.2f} s; tslearn per 1,000 "
+        f"series: {1000 * t_ts / n_ts:.1f} s"
+    )
 
 
 if __name__ == "__main__":

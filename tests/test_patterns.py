@@ -25,9 +25,11 @@ def _toy(n_per=6, seed=0):
     """Three clean shapes (shrink, grow, flat), visits every 56 d, some early dropout."""
     rng = np.random.default_rng(seed)
     rows = []
-    for shape, f in (("down", lambda t: 0.3 + 0.7 * np.exp(-t / 40)),
-                     ("up", lambda t: np.exp(t / 150)),
-                     ("flat", lambda t: np.ones_like(t))):
+    for shape, f in (
+        ("down", lambda t: 0.3 + 0.7 * np.exp(-t / 40)),
+        ("up", lambda t: np.exp(t / 150)),
+        ("flat", lambda t: np.ones_like(t)),
+    ):
         for i in range(n_per):
             days = np.array([0, 56, 112, 168, 224])
             if i % 3 == 0:
@@ -74,12 +76,19 @@ def test_masked_kmeans_ignores_missing_tails():
 
 # ---------------------------------------------------------------- representation
 def test_representation_interpolates_log_ratio_and_masks_after_dropout():
-    t = _traj([("A", -10, 100.0), ("A", 46, 50.0), ("A", 102, 50.0),
-               ("B", 0, 60.0), ("B", 56, 60.0)])
+    t = _traj(
+        [("A", -10, 100.0), ("A", 46, 50.0), ("A", 102, 50.0), ("B", 0, 60.0), ("B", 56, 60.0)]
+    )
     table = pf.check_trajectories(t, ("target_sum_mm",))
     rep = pf.build_representation(
-        table, ("target_sum_mm",), grid_days=None, horizon_days=112.0, grid_step_days=28.0,
-        landmark_days=None, visit_tolerance_days=14, min_followup_fraction=0.75,
+        table,
+        ("target_sum_mm",),
+        grid_days=None,
+        horizon_days=112.0,
+        grid_step_days=28.0,
+        landmark_days=None,
+        visit_tolerance_days=14,
+        min_followup_fraction=0.75,
     )
     assert rep.grid_days.tolist() == [0, 28, 56, 84, 112]
     a = rep.values[0, 0]
@@ -141,8 +150,9 @@ def test_name_pattern_ignores_unsupported_tail():
 # ---------------------------------------------------------------- estimator
 def test_fit_recovers_toy_shapes_names_and_order():
     t = _toy()
-    m = EvolutionPatterns(n_patterns="auto", k_range=(2, 4), n_bootstrap=5, dropout_weight=0,
-                          random_state=0).fit(t)
+    m = EvolutionPatterns(
+        n_patterns="auto", k_range=(2, 4), n_bootstrap=5, dropout_weight=0, random_state=0
+    ).fit(t)
     assert m.n_patterns_ == 3
     truth = [pid.rstrip("0123456789") for pid in m.patient_ids_]
     assert adjusted_rand_score(truth, m.labels_) == 1.0
@@ -174,8 +184,9 @@ def test_dropout_weight_separates_early_leavers():
     t = _traj(rows)
     with pytest.raises(ValueError, match="same trajectory"):
         EvolutionPatterns(2, n_bootstrap=0, dropout_weight=0, horizon_days=168).fit(t)
-    m = EvolutionPatterns(2, n_bootstrap=0, dropout_weight=1.0, horizon_days=168,
-                          random_state=0).fit(t)
+    m = EvolutionPatterns(
+        2, n_bootstrap=0, dropout_weight=1.0, horizon_days=168, random_state=0
+    ).fit(t)
     assert adjusted_rand_score(m.labels_, [0] * 5 + [1] * 5) == 1.0
 
 
@@ -194,8 +205,9 @@ def test_other_methods_run_and_separate_toy_shapes(method, representation):
     t = _toy()
     t["total_volume_ml"] = (t["target_sum_mm"] / 20) ** 3
     t["n_lesions"] = 3
-    m = EvolutionPatterns(3, method=method, representation=representation, n_bootstrap=2,
-                          n_init=2, random_state=0).fit(t)
+    m = EvolutionPatterns(
+        3, method=method, representation=representation, n_bootstrap=2, n_init=2, random_state=0
+    ).fit(t)
     truth = [pid.rstrip("0123456789") for pid in m.patient_ids_]
     # kshape z-normalises (shape only): flat vs. shrink is a weaker contrast for it
     assert adjusted_rand_score(truth, m.labels_) >= (0.3 if method == "kshape" else 0.8)

@@ -29,8 +29,13 @@ def test_run_patterns_writes_documented_tables_and_figures(analysis_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
         tables = run_patterns(analysis_dir, k=3, n_bootstrap=2)
-    assert set(tables) == {"patterns", "pattern_selection", "survival_km", "survival_cox",
-                           "response_association"}
+    assert set(tables) == {
+        "patterns",
+        "pattern_selection",
+        "survival_km",
+        "survival_cox",
+        "response_association",
+    }
     for name, table in tables.items():
         on_disk = pd.read_parquet(analysis_dir / f"{name}.parquet")
         assert len(on_disk) == len(table)
@@ -40,8 +45,14 @@ def test_run_patterns_writes_documented_tables_and_figures(analysis_dir):
     assert pats["survival_landmark_days"].dropna().eq(168).all()
     assert tables["survival_cox"]["analysis"].str.startswith("landmark at day 168").all()
     figs = {p.name for p in (analysis_dir / "figures").iterdir()}
-    for stem in ("patterns_trajectories", "patterns_centroids", "pattern_selection",
-                 "survival_km", "survival_forest", "lesion_pattern_mix"):
+    for stem in (
+        "patterns_trajectories",
+        "patterns_centroids",
+        "pattern_selection",
+        "survival_km",
+        "survival_forest",
+        "lesion_pattern_mix",
+    ):
         assert {f"{stem}.png", f"{stem}.pdf"} <= figs
 
 
@@ -49,8 +60,9 @@ def test_cli_patterns_and_missing_clinical(analysis_dir, tmp_path):
     from metevo.cli import app
 
     runner = CliRunner()
-    res = runner.invoke(app, ["patterns", str(analysis_dir), "--k", "2", "--landmark-days",
-                              "112", "--no-figures"])
+    res = runner.invoke(
+        app, ["patterns", str(analysis_dir), "--k", "2", "--landmark-days", "112", "--no-figures"]
+    )
     assert res.exit_code == 0, res.output
     assert "patterns.parquet" in res.output
     pats = pd.read_parquet(analysis_dir / "patterns.parquet")
@@ -58,7 +70,8 @@ def test_cli_patterns_and_missing_clinical(analysis_dir, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
     pd.read_parquet(analysis_dir / "patient_trajectories.parquet").to_parquet(
-        bare / "patient_trajectories.parquet")
+        bare / "patient_trajectories.parquet"
+    )
     res = runner.invoke(app, ["patterns", str(bare), "--k", "2", "--no-figures"])
     assert res.exit_code == 0 and "survival skipped: no clinical table" in res.output
     assert pd.read_parquet(bare / "survival_cox.parquet").empty

@@ -70,7 +70,9 @@ def test_selection_km_forest_heatmap(fitted, tmp_path):
     with pytest.raises(ValueError, match="not in the association table"):
         pp.plot_response_heatmap(assoc, "best_response")
     paths = pp.save_figure(fig, tmp_path / "sel")
-    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(
+        p.stat().st_size > 0 for p in paths
+    )
 
 
 def test_lesion_mix(fitted):

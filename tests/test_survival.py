@@ -79,7 +79,9 @@ def test_kaplan_meier_and_logrank_equal_lifelines():
         sub = d[d["pattern"] == g]
         kmf = KaplanMeierFitter().fit(sub["time_days"], sub["event"])
         rows = table[table["group"] == g].set_index("time_days")
-        np.testing.assert_allclose(rows["survival"], kmf.survival_function_.loc[rows.index, "KM_estimate"])
+        np.testing.assert_allclose(
+            rows["survival"], kmf.survival_function_.loc[rows.index, "KM_estimate"]
+        )
         ci = kmf.confidence_interval_survival_function_.loc[rows.index]
         np.testing.assert_allclose(rows["ci_lower"], ci.iloc[:, 0])
         np.testing.assert_allclose(rows["ci_upper"], ci.iloc[:, 1])
@@ -135,12 +137,17 @@ def test_few_events_warn():
 def test_response_association_equals_scipy():
     rng = np.random.default_rng(0)
     n = 200
-    pats = pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)],
-                         "pattern": rng.choice(["deep response", "stable", "progression"], n)})
+    pats = pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "pattern": rng.choice(["deep response", "stable", "progression"], n),
+        }
+    )
     resp = pats["pattern"].map({"deep response": "PR", "stable": "SD", "progression": "PD"})
     resp = resp.where(rng.uniform(size=n) > 0.3, "SD")
-    patients = pd.DataFrame({"patient_id": pats["patient_id"], "best_response": resp,
-                             "ets": rng.uniform(size=n) > 0.5})
+    patients = pd.DataFrame(
+        {"patient_id": pats["patient_id"], "best_response": resp, "ets": rng.uniform(size=n) > 0.5}
+    )
     clinical = pd.DataFrame({"patient_id": pats["patient_id"], "arm": rng.choice(["A", "B"], n)})
     two = pats.assign(pattern=np.where(np.arange(n) % 2, "stable", "progression"))
     out = response_association(pats, patients, clinical)
@@ -167,8 +174,13 @@ def test_time_varying_cox_equals_lifelines(cohort):
     traj, clin = cohort["patient_trajectories"], cohort["clinical"]
     table, ctv = time_varying_cox(traj, clin, features=("log_ratio_target_sum",))
     assert table["model"].eq("cox_time_varying").all()
-    ref = CoxTimeVaryingFitter().fit(_long(traj, clin), id_col="patient_id", event_col="event",
-                                     start_col="start", stop_col="stop")
+    ref = CoxTimeVaryingFitter().fit(
+        _long(traj, clin),
+        id_col="patient_id",
+        event_col="event",
+        start_col="start",
+        stop_col="stop",
+    )
     assert table["hazard_ratio"].iloc[0] == pytest.approx(ref.summary["exp(coef)"].iloc[0])
     assert table["hazard_ratio"].iloc[0] > 1  # growing tumours, higher hazard
 
@@ -191,8 +203,9 @@ def _long(traj, clin):
             rows.append((pid, days[j], stop, ev if last else 0, lr[j]))
             if last:
                 break
-    return pd.DataFrame(rows, columns=["patient_id", "start", "stop", "event",
-                                       "log_ratio_target_sum"]).dropna()
+    return pd.DataFrame(
+        rows, columns=["patient_id", "start", "stop", "event", "log_ratio_target_sum"]
+    ).dropna()
 
 
 def test_pattern_survival_landmark_cv_and_planted_ordering(cohort):
@@ -200,8 +213,9 @@ def test_pattern_survival_landmark_cv_and_planted_ordering(cohort):
     model = EvolutionPatterns(3, landmark_days=112, n_bootstrap=0, random_state=0).fit(traj)
     cv = cross_validated_patterns(model, traj, n_splits=3)
     assert set(cv["patient_id"]) == set(model.patient_ids_)
-    agree = (cv.set_index("patient_id")["pattern_id"].loc[model.patient_ids_].to_numpy()
-             == model.labels_).mean()
+    agree = (
+        cv.set_index("patient_id")["pattern_id"].loc[model.patient_ids_].to_numpy() == model.labels_
+    ).mean()
     assert agree >= 0.8
     with pytest.raises(ValueError, match="without a landmark"):
         pattern_survival(cv, clin)
@@ -219,8 +233,9 @@ def test_pattern_survival_landmark_cv_and_planted_ordering(cohort):
     assert model.names_[0] == "deep response"
     assert pat["term"].str.endswith("vs deep response").all()
     assert (pat["ci_lower"] > 1.0).all()
-    direct = multivariate_logrank_test(res.data["time_days"], res.data["pattern"],
-                                       res.data["event"])
+    direct = multivariate_logrank_test(
+        res.data["time_days"], res.data["pattern"], res.data["event"]
+    )
     assert res.km["logrank_p_value"].iloc[0] == pytest.approx(direct.p_value)
 
 

@@ -186,8 +186,11 @@ def build_representation(
         t, v = t[ok], v[ok]
         n_vis = int(t.size)
         if n_vis < 2:
-            reason = EXCLUSION_REASONS[2] if landmark_days is not None and (e - s) > 1 else (
-                EXCLUSION_REASONS[0])
+            reason = (
+                EXCLUSION_REASONS[2]
+                if landmark_days is not None and (e - s) > 1
+                else (EXCLUSION_REASONS[0])
+            )
             excluded.append((p, int(e - s), reason))
             continue
         base = v[0]
@@ -338,8 +341,11 @@ def lesion_spread(
             f"study_day and {value_column!r} (trajectories.parquet). Found "
             f"{list(lesion_trajectories.columns)}."
         )
-    keys = ["patient_id", "timepoint"] if "timepoint" in lesion_trajectories.columns else [
-        "patient_id", time]
+    keys = (
+        ["patient_id", "timepoint"]
+        if "timepoint" in lesion_trajectories.columns
+        else ["patient_id", time]
+    )
     lt = lesion_trajectories[list(dict.fromkeys([*need, time, *keys]))].copy()
     lt["patient_id"] = lt["patient_id"].astype(str)
     lt[value_column] = pd.to_numeric(lt[value_column], errors="coerce")

@@ -115,30 +115,52 @@ def run_patterns(
         lesions = None
     if representation is None and method == "kmeans" and lesions is not None:
         representation = "multivariate"
-    options = dict(method=method, representation=representation, n_bootstrap=n_bootstrap,
-                   random_state=random_state)
+    options = dict(
+        method=method,
+        representation=representation,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )
     n_patterns = k if k == "auto" else int(k)
     model = EvolutionPatterns(n_patterns, landmark_days=landmark_days, **options).fit(
-        traj, lesion_trajectories=lesions)
+        traj, lesion_trajectories=lesions
+    )
     say(f"patterns: {model!r}")
     table = model.patterns_
     tables: dict[str, pd.DataFrame] = {"patterns": table, "pattern_selection": model.selection_}
 
     surv_landmark = landmark_days if landmark_days is not None else DEFAULT_SURVIVAL_LANDMARK_DAYS
-    km, cox, message, surv_model, surv = _empty("survival_km"), _empty("survival_cox"), "", None, None
+    km, cox, message, surv_model, surv = (
+        _empty("survival_km"),
+        _empty("survival_cox"),
+        "",
+        None,
+        None,
+    )
     need_clin = endpoint != "imaging_pfs"
     if need_clin and clin is None:
         message = "survival skipped: no clinical table (pass --clinical CSV)."
     else:
         try:
-            surv_model = model if landmark_days is not None else EvolutionPatterns(
-                model.n_patterns_, landmark_days=surv_landmark,
-                **{**options, "n_bootstrap": 0}).fit(traj, lesion_trajectories=lesions)
-            cv = cross_validated_patterns(surv_model, traj, lesion_trajectories=lesions,
-                                          random_state=random_state)
+            surv_model = (
+                model
+                if landmark_days is not None
+                else EvolutionPatterns(
+                    model.n_patterns_, landmark_days=surv_landmark, **{**options, "n_bootstrap": 0}
+                ).fit(traj, lesion_trajectories=lesions)
+            )
+            cv = cross_validated_patterns(
+                surv_model, traj, lesion_trajectories=lesions, random_state=random_state
+            )
             cv[P.LANDMARK_DAYS] = surv_landmark
-            surv = pattern_survival(cv, clin, patients=patients, trajectories=traj,
-                                    endpoint=endpoint, landmark_days=surv_landmark)
+            surv = pattern_survival(
+                cv,
+                clin,
+                patients=patients,
+                trajectories=traj,
+                endpoint=endpoint,
+                landmark_days=surv_landmark,
+            )
             message = surv.message
             if len(surv.km):
                 km = surv.km
@@ -146,15 +168,18 @@ def run_patterns(
                 cox = surv.cox
             table = table.merge(
                 cv[[P.PATIENT_ID, "pattern"]].rename(columns={"pattern": P.SURVIVAL_PATTERN}),
-                on=P.PATIENT_ID, how="left")
+                on=P.PATIENT_ID,
+                how="left",
+            )
         except (ClinicalTableError, ValueError) as exc:
             message = f"survival skipped: {exc}"
             warnings.warn(message, StatisticsWarning, stacklevel=2)
     if P.SURVIVAL_PATTERN not in table.columns:
         table[P.SURVIVAL_PATTERN] = pd.Series([None] * len(table), dtype="string")
     table[P.SURVIVAL_PATTERN] = table[P.SURVIVAL_PATTERN].astype("string")
-    table[P.SURVIVAL_LANDMARK_DAYS] = np.where(table[P.SURVIVAL_PATTERN].notna(), surv_landmark,
-                                               np.nan)
+    table[P.SURVIVAL_LANDMARK_DAYS] = np.where(
+        table[P.SURVIVAL_PATTERN].notna(), surv_landmark, np.nan
+    )
     if message:
         say(message)
     tables["patterns"] = table
@@ -203,8 +228,10 @@ def write_pattern_figures(
     assoc = tables["response_association"]
     for variable in ("best_response", "ets", "arm"):
         if variable in set(assoc.get("variable", [])):
-            save(pp.plot_response_heatmap(assoc, variable, order=model.names_).figure,
-                 f"patterns_{variable}")
+            save(
+                pp.plot_response_heatmap(assoc, variable, order=model.names_).figure,
+                f"patterns_{variable}",
+            )
     if lesions is not None:
         from metevo.patterns import lesion_pattern_mix
 

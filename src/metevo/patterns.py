@@ -315,8 +315,7 @@ class EvolutionPatterns:
             )
         if not 0 < self.min_followup_fraction <= 1:
             raise ValueError(
-                "min_followup_fraction must be in (0, 1]; found "
-                f"{self.min_followup_fraction}."
+                f"min_followup_fraction must be in (0, 1]; found {self.min_followup_fraction}."
             )
         return rep
 
@@ -357,7 +356,8 @@ class EvolutionPatterns:
         if len(keys) < 2:
             keys = [pf.PATIENT_ID, pf.STUDY_DAY]
         t = t.drop(columns=[pf.LESION_SPREAD], errors="ignore").merge(
-            spread[[*keys, pf.LESION_SPREAD]], on=keys, how="left")
+            spread[[*keys, pf.LESION_SPREAD]], on=keys, how="left"
+        )
         return t
 
     def _represent(self, trajectories: pd.DataFrame, *, fitted: bool) -> pf.Representation:
@@ -707,8 +707,7 @@ class EvolutionPatterns:
         Series of int indexed by ``patient_id`` (sorted).
         """
         rep, dist, _ = self._assign(trajectories, lesion_trajectories)
-        ids = pd.Series(dist.argmin(axis=1) if len(dist) else [], index=rep.patient_ids,
-                        dtype=int)
+        ids = pd.Series(dist.argmin(axis=1) if len(dist) else [], index=rep.patient_ids, dtype=int)
         extra = pd.Series(-1, index=rep.excluded[pf.PATIENT_ID].to_numpy(), dtype=int)
         out = pd.concat([ids, extra]).sort_index()
         out.index.name = pf.PATIENT_ID

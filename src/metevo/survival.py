@@ -122,8 +122,9 @@ def survival_data(
             "treatment_start and must be >= 0."
         )
     events = _bool_events(table.loc[keep, ecol], ecol, ids[keep])
-    out = pd.DataFrame({"patient_id": ids[keep].to_numpy(), TIME: time[keep].to_numpy(float),
-                        EVENT: events})
+    out = pd.DataFrame(
+        {"patient_id": ids[keep].to_numpy(), TIME: time[keep].to_numpy(float), EVENT: events}
+    )
     if out["patient_id"].duplicated().any():
         dup = out.loc[out["patient_id"].duplicated(), "patient_id"].iloc[0]
         raise ClinicalTableError(f"patient {dup!r} appears twice in the {name}; keep one row.")
@@ -221,8 +222,14 @@ def _design(
     cols, labels = {}, {}
     for c in covariates:
         v = data[c]
-        if pd.api.types.is_bool_dtype(v) or not pd.api.types.is_numeric_dtype(v):
+        categorical = isinstance(v.dtype, pd.CategoricalDtype)
+        if categorical:  # keep the category order (patterns: by outcome)
+            present = set(v.dropna().astype(str))
+            levels = [str(cat) for cat in v.cat.categories if str(cat) in present]
+        elif pd.api.types.is_bool_dtype(v) or not pd.api.types.is_numeric_dtype(v):
+            categorical = True
             levels = sorted(v.dropna().astype(str).unique())
+        if categorical:
             ref = str(reference.get(c, levels[0])) if levels else None
             for lev in levels:
                 if lev == ref:
@@ -362,15 +369,17 @@ def cross_validated_patterns(
 
     from metevo.patterns import EvolutionPatterns
 
-    params = {k: getattr(model, k) for k in model.__init__.__code__.co_varnames[1:]
-              if hasattr(model, k)}
+    params = {
+        k: getattr(model, k) for k in model.__init__.__code__.co_varnames[1:] if hasattr(model, k)
+    }
     params.update(n_patterns=model.n_patterns_, n_bootstrap=0, horizon_days=model.horizon_days_)
     ids = np.asarray(model.patient_ids_)
     rng = np.random.default_rng(random_state)
     folds = rng.permutation(ids.size) % n_splits
     pid = trajectories["patient_id"].astype(str)
-    lpid = (lesion_trajectories["patient_id"].astype(str) if lesion_trajectories is not None
-            else None)
+    lpid = (
+        lesion_trajectories["patient_id"].astype(str) if lesion_trajectories is not None else None
+    )
     out = []
     for f in range(n_splits):
         test_ids = set(ids[folds == f])
@@ -531,14 +540,16 @@ def pattern_survival(
         )
         warnings.warn(msg, StatisticsWarning, stacklevel=2)
         return SurvivalResult(km=pd.DataFrame(), cox=pd.DataFrame(), data=data, message=msg)
-    km, fitters, logrank = kaplan_meier(data, PATTERN, endpoint=endpoint,
-                                        landmark_days=landmark_days)
+    km, fitters, logrank = kaplan_meier(
+        data, PATTERN, endpoint=endpoint, landmark_days=landmark_days
+    )
     if data[PATTERN].nunique() < 2:
         msg = "all patients at the landmark share one pattern; no Cox model by pattern."
         warnings.warn(msg, StatisticsWarning, stacklevel=2)
-        return SurvivalResult(km=km, cox=pd.DataFrame(), km_fitters=fitters, data=data,
-                              message=msg)
-    best = data.sort_values("pattern_id")[PATTERN].iloc[0]
+        return SurvivalResult(km=km, cox=pd.DataFrame(), km_fitters=fitters, data=data, message=msg)
+    order = data.drop_duplicates(PATTERN).sort_values("pattern_id")[PATTERN].tolist()
+    best = order[0]
+    data[PATTERN] = pd.Categorical(data[PATTERN], categories=order)
     cox, cph = cox_model(
         data,
         [PATTERN, *covariates],
@@ -547,8 +558,9 @@ def pattern_survival(
         landmark_days=landmark_days,
         pattern_assignment=pattern_assignment,
     )
-    return SurvivalResult(km=km, cox=cox, km_fitters=fitters, logrank=logrank, cox_fitter=cph,
-                          data=data)
+    return SurvivalResult(
+        km=km, cox=cox, km_fitters=fitters, logrank=logrank, cox_fitter=cph, data=data
+    )
 
 
 def time_varying_cox(
@@ -605,8 +617,9 @@ def time_varying_cox(
     constant = [f for f in features if long[f].std(ddof=0) == 0]
     long = long.drop(columns=constant)
     note = f"constant feature(s) {constant} left out" if constant else ""
-    ctv = CoxTimeVaryingFitter().fit(long, id_col="patient_id", event_col=EVENT,
-                                     start_col="start", stop_col="stop")
+    ctv = CoxTimeVaryingFitter().fit(
+        long, id_col="patient_id", event_col=EVENT, start_col="start", stop_col="stop"
+    )
     s = ctv.summary
     table = pd.DataFrame(
         {
@@ -644,7 +657,7 @@ def _ets_levels(values: pd.Series) -> pd.Series:
     negative, else as shrinkage fraction (positive = shrinkage).
     """
     if pd.api.types.is_bool_dtype(values) or values.dropna().isin([0, 1, True, False]).all():
-        return values.map({True: "yes", False: "no", 1: "yes", 0: "no"})
+        return values.map({True: "yes", False: "no"})  # 1 == True and 0 == False
     num = pd.to_numeric(values, errors="coerce")
     shrink = -num if (num < 0).any() else num
     return pd.Series(np.where(shrink >= ETS_THRESHOLD, "yes", "no"), index=values.index).where(
@@ -733,9 +746,20 @@ def response_association(
         tests.append((var, p))
     if not frames:
         return pd.DataFrame(
-            columns=[RA.VARIABLE, RA.PATTERN, RA.LEVEL, RA.N, RA.ROW_FRACTION, RA.TEST,
-                     RA.STATISTIC, RA.P_VALUE, RA.P_ADJUSTED, RA.CRAMERS_V,
-                     RA.SAME_MEASUREMENTS, RA.NOTE]
+            columns=[
+                RA.VARIABLE,
+                RA.PATTERN,
+                RA.LEVEL,
+                RA.N,
+                RA.ROW_FRACTION,
+                RA.TEST,
+                RA.STATISTIC,
+                RA.P_VALUE,
+                RA.P_ADJUSTED,
+                RA.CRAMERS_V,
+                RA.SAME_MEASUREMENTS,
+                RA.NOTE,
+            ]
         )
     out = pd.concat(frames, ignore_index=True)
     pv = pd.Series({v: p for v, p in tests}).dropna()

@@ -77,8 +77,15 @@ def plot_pattern_trajectories(
     if axes is None:
         ncol = min(k, 3)
         nrow = int(np.ceil(k / ncol))
-        fig, axs = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow), sharex=True,
-                                sharey=True, squeeze=False, constrained_layout=True)
+        fig, axs = plt.subplots(
+            nrow,
+            ncol,
+            figsize=(3.6 * ncol, 3.0 * nrow),
+            sharex=True,
+            sharey=True,
+            squeeze=False,
+            constrained_layout=True,
+        )
         axes = list(axs.ravel())
         for extra in axes[k:]:
             extra.set_visible(False)
@@ -98,10 +105,12 @@ def plot_pattern_trajectories(
         with np.errstate(all="ignore"):
             members = ratio[idx]
             enough = np.isfinite(members).sum(axis=0) >= 2
-            lo = np.where(enough, np.nanpercentile(np.where(enough, members, 1.0), 2.5, axis=0),
-                          np.nan)
-            hi = np.where(enough, np.nanpercentile(np.where(enough, members, 1.0), 97.5, axis=0),
-                          np.nan)
+            lo = np.where(
+                enough, np.nanpercentile(np.where(enough, members, 1.0), 2.5, axis=0), np.nan
+            )
+            hi = np.where(
+                enough, np.nanpercentile(np.where(enough, members, 1.0), 97.5, axis=0), np.nan
+            )
         ax.fill_between(days, lo, hi, color=pal[name], alpha=0.18, lw=0, label="95 % of patients")
         center = np.exp(model.trajectory_centers_[j])
         ok = model.trajectory_support_[j] >= 0.5
@@ -125,8 +134,13 @@ def plot_pattern_centroids(model: Any, *, ax: plt.Axes | None = None) -> plt.Axe
         center = np.exp(model.trajectory_centers_[j])
         ok = model.trajectory_support_[j] >= 0.5
         n = int((model.labels_ == j).sum())
-        ax.plot(model.grid_days_, np.where(ok, center, np.nan), color=pal[name], lw=2,
-                label=f"{name} (n={n})")
+        ax.plot(
+            model.grid_days_,
+            np.where(ok, center, np.nan),
+            color=pal[name],
+            lw=2,
+            label=f"{name} (n={n})",
+        )
         ax.plot(model.grid_days_, center, color=pal[name], lw=1, ls="--")
     _ratio_axis(ax)
     ax.set_xlabel("days since treatment start")
@@ -144,8 +158,9 @@ def plot_pattern_selection(
         panels.append(("bic", "BIC"))
     panels.append(("stability_ari_mean", "stability (bootstrap ARI)"))
     if axes is None:
-        fig, axs = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 2.8),
-                                constrained_layout=True)
+        fig, axs = plt.subplots(
+            1, len(panels), figsize=(2.8 * len(panels), 2.8), constrained_layout=True
+        )
         axes = list(np.atleast_1d(axs))
     else:
         axes = list(axes)
@@ -154,8 +169,15 @@ def plot_pattern_selection(
     for ax, (col, label) in zip(axes, panels, strict=False):
         ax.plot(selection["k"], selection[col], marker="o", color="0.2")
         if col == "stability_ari_mean" and "stability_ari_low" in selection:
-            ax.fill_between(selection["k"], selection["stability_ari_low"], selection[col],
-                            color="0.6", alpha=0.3, lw=0, label="5th percentile")
+            ax.fill_between(
+                selection["k"],
+                selection["stability_ari_low"],
+                selection[col],
+                color="0.6",
+                alpha=0.3,
+                lw=0,
+                label="5th percentile",
+            )
         for k in chosen:
             ax.axvline(k, color="C3", ls="--", lw=1)
         ax.set_xlabel("number of patterns k")
@@ -183,25 +205,44 @@ def plot_km(
         sub = km[km["group"] == g].sort_values("time_days")
         ax.step(sub["time_days"], sub["survival"], where="post", color=pal[g], lw=1.8, label=g)
         if confidence:
-            ax.fill_between(sub["time_days"], sub["ci_lower"], sub["ci_upper"], step="post",
-                            color=pal[g], alpha=0.15, lw=0)
+            ax.fill_between(
+                sub["time_days"],
+                sub["ci_lower"],
+                sub["ci_upper"],
+                step="post",
+                color=pal[g],
+                alpha=0.15,
+                lw=0,
+            )
         cens = sub[sub["censored"] > 0]
         ax.plot(cens["time_days"], cens["survival"], "|", color=pal[g], ms=5)
     ax.set_ylim(0, 1.02)
     xmax = float(km["time_days"].max()) if len(km) else 1.0
     ax.set_xlim(0, xmax)
     lm = km["landmark_days"].dropna()
-    origin = f"days since landmark (day {lm.iloc[0]:g})" if len(lm) else "days since treatment start"
+    origin = (
+        f"days since landmark (day {lm.iloc[0]:g})" if len(lm) else "days since treatment start"
+    )
     ax.set_xlabel(origin)
     ax.set_ylabel(f"{km['endpoint'].iloc[0].upper() if len(km) else ''} probability")
     p = km["logrank_p_value"].dropna()
     if len(p):
-        ax.text(0.98, 0.98, f"log-rank p = {p.iloc[0]:.2g}", transform=ax.transAxes,
-                ha="right", va="top", fontsize=8)
+        ax.text(
+            0.98,
+            0.98,
+            f"log-rank p = {p.iloc[0]:.2g}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+        )
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     if at_risk and groups:
-        times = (np.asarray(at_risk_times, float) if at_risk_times is not None
-                 else np.linspace(0, xmax, 6).round(-1))
+        times = (
+            np.asarray(at_risk_times, float)
+            if at_risk_times is not None
+            else np.linspace(0, xmax, 6).round(-1)
+        )
         for row, g in enumerate(groups):
             sub = km[km["group"] == g].sort_values("time_days")
             counts = []
@@ -209,13 +250,29 @@ def plot_km(
                 later = sub[sub["time_days"] >= t]
                 counts.append(int(later["at_risk"].iloc[0]) if len(later) else 0)
             y = -0.22 - 0.07 * row
-            ax.text(-0.02, y, g, transform=ax.transAxes, ha="right", va="center", fontsize=7,
-                    color=pal[g])
+            ax.text(
+                -0.02,
+                y,
+                g,
+                transform=ax.transAxes,
+                ha="right",
+                va="center",
+                fontsize=7,
+                color=pal[g],
+            )
             for t, c in zip(times, counts, strict=True):
-                ax.text(t, y, str(c), transform=ax.get_xaxis_transform(), ha="center",
-                        va="center", fontsize=7)
-        ax.text(-0.02, -0.15, "at risk", transform=ax.transAxes, ha="right", fontsize=7,
-                weight="bold")
+                ax.text(
+                    t,
+                    y,
+                    str(c),
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                )
+        ax.text(
+            -0.02, -0.15, "at risk", transform=ax.transAxes, ha="right", fontsize=7, weight="bold"
+        )
     return ax
 
 
@@ -225,9 +282,16 @@ def plot_forest(cox: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=(6.0, 0.45 * len(d) + 1.2), constrained_layout=True)
     y = np.arange(len(d))[::-1]
-    ax.errorbar(d["hazard_ratio"], y,
-                xerr=[d["hazard_ratio"] - d["ci_lower"], d["ci_upper"] - d["hazard_ratio"]],
-                fmt="s", color="0.15", ecolor="0.4", capsize=3, ms=5)
+    ax.errorbar(
+        d["hazard_ratio"],
+        y,
+        xerr=[d["hazard_ratio"] - d["ci_lower"], d["ci_upper"] - d["hazard_ratio"]],
+        fmt="s",
+        color="0.15",
+        ecolor="0.4",
+        capsize=3,
+        ms=5,
+    )
     ax.axvline(1.0, color="0.5", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_yticks(y)
@@ -263,14 +327,26 @@ def plot_response_heatmap(
         rows = [o for o in order if o in frac.index]
         frac, counts = frac.loc[rows], counts.loc[rows]
     if ax is None:
-        _, ax = plt.subplots(figsize=(1.0 * frac.shape[1] + 3, 0.5 * frac.shape[0] + 1.5),
-                             constrained_layout=True)
+        _, ax = plt.subplots(
+            figsize=(1.0 * frac.shape[1] + 3, 0.5 * frac.shape[0] + 1.5), constrained_layout=True
+        )
     labels = counts.fillna(0).astype(int).astype(str)
-    sns.heatmap(frac, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=1, ax=ax,
-                cbar_kws={"label": "fraction of pattern"})
+    sns.heatmap(
+        frac,
+        annot=labels,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        ax=ax,
+        cbar_kws={"label": "fraction of pattern"},
+    )
     row = d.iloc[0]
-    ax.set_title(f"pattern x {variable}: {row['test']} p_adj = {row['p_adjusted']:.2g}, "
-                 f"V = {row['cramers_v']:.2f} (descriptive)", fontsize=8)
+    ax.set_title(
+        f"pattern x {variable}: {row['test']} p_adj = {row['p_adjusted']:.2g}, "
+        f"V = {row['cramers_v']:.2f} (descriptive)",
+        fontsize=8,
+    )
     ax.set_xlabel(variable)
     ax.set_ylabel("pattern")
     return ax
@@ -284,10 +360,12 @@ def plot_lesion_mix(
     ``mix`` has ``patient_id`` and one column of lesion counts per lesion pattern (the output
     of :func:`metevo.patterns.lesion_pattern_mix`), plus ``heterogeneity``.
     """
-    cols = [c for c in mix.columns if c not in ("patient_id", "n_lesions", "heterogeneity",
-                                                 "dissociated_response")]
-    d = mix.sort_values(["heterogeneity", "patient_id"], ascending=[False, True]).head(
-        max_patients)
+    cols = [
+        c
+        for c in mix.columns
+        if c not in ("patient_id", "n_lesions", "heterogeneity", "dissociated_response")
+    ]
+    d = mix.sort_values(["heterogeneity", "patient_id"], ascending=[False, True]).head(max_patients)
     frac = d[cols].div(d[cols].sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.0, 0.18 * len(d) + 1.5), constrained_layout=True)
