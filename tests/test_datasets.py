@@ -66,6 +66,7 @@ def test_manifest_contract(tiny_cohort, manifest):
     ]
     assert set(Manifest.REQUIRED) <= set(manifest.columns)
     assert manifest.patient_id.nunique() == 6
+    assert repr(tiny_cohort).endswith(f": 6 patients, {len(manifest)} scans)")
     assert (manifest.phase == "portal_venous").all()
     assert (manifest.slice_thickness_mm == 5.0).all()
     pd.to_datetime(manifest.date, format="%Y-%m-%d")  # ISO dates

@@ -185,6 +185,14 @@ class SyntheticCohort:
             ground_truth=root / "ground_truth",
         )
 
+    def __repr__(self) -> str:
+        if self.manifest.is_file():
+            m = pd.read_csv(self.manifest, usecols=["patient_id"])
+            held = f"{m.patient_id.nunique()} patients, {len(m)} scans"
+        else:
+            held = "not written yet"
+        return f"SyntheticCohort({str(self.root)!r}: {held})"
+
     def table(self, name: str) -> pd.DataFrame:
         """Read a ground-truth table (``"scans"``, ``"lesions"``, ``"edges"``, ``"patients"``,
         ``"true_lesions"``)."""
