@@ -252,3 +252,22 @@ def test_pattern_survival_edge_cases(cohort):
             pattern_survival(pats, clin.iloc[20:])
     with pytest.raises(ClinicalTableError, match="covariate"):
         pattern_survival(pats, clin, covariates=["bmi"])
+
+
+def test_small_rxc_table_uses_monte_carlo_fisher():
+    from scipy.stats import MonteCarloMethod
+
+    pats = pd.DataFrame(
+        {"patient_id": [f"P{i}" for i in range(9)], "pattern": ["a"] * 3 + ["b"] * 3 + ["c"] * 3}
+    )
+    patients = pd.DataFrame(
+        {
+            "patient_id": pats["patient_id"],
+            "best_response": ["PR", "PR", "SD", "SD", "SD", "PD", "PD", "PD", "SD"],
+        }
+    )
+    out = response_association(pats, patients, variables=("best_response",), random_state=3)
+    assert out["test"].iloc[0] == "fisher_exact_monte_carlo"
+    ct = pd.crosstab(pats["pattern"], patients["best_response"]).to_numpy()
+    ref = fisher_exact(ct, method=MonteCarloMethod(n_resamples=9999, rng=3))
+    assert out["p_value"].iloc[0] == pytest.approx(float(np.ravel(ref.pvalue)[0]))

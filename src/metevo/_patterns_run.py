@@ -171,7 +171,8 @@ def run_patterns(
                 on=P.PATIENT_ID,
                 how="left",
             )
-        except (ClinicalTableError, ValueError) as exc:
+        except (ClinicalTableError, ValueError, np.linalg.LinAlgError) as exc:
+            # ValueError includes lifelines' ConvergenceError (tiny or separated cohorts)
             message = f"survival skipped: {exc}"
             warnings.warn(message, StatisticsWarning, stacklevel=2)
     if P.SURVIVAL_PATTERN not in table.columns:
@@ -202,11 +203,7 @@ def write_pattern_figures(
     lesions: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Draw every pattern figure and save it as PNG and PDF under ``out``."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # figures are closed after saving: any backend works
 
     from metevo.plotting import patterns as pp
 
@@ -233,7 +230,7 @@ def write_pattern_figures(
                 f"patterns_{variable}",
             )
     if lesions is not None:
-        from metevo.patterns import lesion_pattern_mix
+        from metevo._lesion_patterns import lesion_pattern_mix
 
         mix = lesion_pattern_mix(lesions)
         if len(mix):

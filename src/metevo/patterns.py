@@ -56,6 +56,7 @@ from metevo._masked_kmeans import (
     masked_pairwise_distances,
     masked_sq_distances,
 )
+from metevo._pattern_names import MIN_SUPPORT, MIXED_SPREAD, _unique_names, name_pattern
 from metevo.exceptions import NotFittedError
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "lesion_pattern_mix",
     "lesion_patterns",
     "name_pattern",
+    "run_patterns",
 ]
 
 METHODS = ("kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm")
@@ -78,64 +80,6 @@ _ALLOWED = {
     "gmm": ("kinetics",),
 }
 
-# Thresholds for pattern names, on the ratio to baseline (RECIST 1.1 section 4.3.1: partial
-# response = 30 % decrease, progression = 20 % increase over the nadir).
-RESPONSE_RATIO = 0.7
-DEEP_RESPONSE_RATIO = 0.5
-PROGRESSION_RATIO = 1.2
-MIN_SUPPORT = 0.5
-#: lesion log-ratio spread of a dissociated response: one lesion at the progression threshold
-#: (+20 %) while another has shrunk by half (deep response threshold)
-MIXED_SPREAD = float(np.log(PROGRESSION_RATIO / DEEP_RESPONSE_RATIO))
-
-
-def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
-    """Descriptive name of a pattern from its mean log-ratio curve on the grid.
-
-    Only grid points where at least half of the members are still followed count
-    (``support >= 0.5``). Thresholds follow RECIST 1.1 (section 4.3.1): response is a nadir at
-    or below 70 % of baseline (``"deep response"`` at or below 50 %), relapse/progression a
-    rise of 20 % over the nadir. A non-responding pattern whose members mostly left follow-up
-    before the window ended with a burden above baseline is named ``"progression"`` as well
-    (imaging follow-up stops at progression or death).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> name_pattern(np.log([1.0, 0.6, 0.4, 0.35]))
-    'deep response'
-    >>> name_pattern(np.log([1.0, 0.6, 0.8, 1.1]))
-    'response then relapse'
-    >>> name_pattern(np.log([1.0, 1.3, 1.7, 2.2]))
-    'progression'
-    >>> name_pattern(np.log([1.0, 0.95, 1.0, 1.05]))
-    'stable'
-    """
-    center = np.asarray(center, dtype=float)
-    left_early = False
-    if support is not None:
-        ok = np.asarray(support) >= MIN_SUPPORT
-        ok[0] = True
-        left_early = not ok[-1]
-        center = center[: int(np.flatnonzero(ok)[-1]) + 1]
-    nadir = float(np.min(center))
-    final = float(center[-1])
-    rise = final - nadir
-    # relapse: 20 % over the nadir *and* back above the response threshold, so that a deep
-    # response with a small late regrowth keeps its name
-    relapse = rise >= np.log(PROGRESSION_RATIO) and final > np.log(RESPONSE_RATIO)
-    if nadir <= np.log(RESPONSE_RATIO):
-        if relapse:
-            return "response then relapse"
-        return "deep response" if nadir <= np.log(DEEP_RESPONSE_RATIO) else "response"
-    if final >= np.log(PROGRESSION_RATIO) or rise >= np.log(PROGRESSION_RATIO):
-        return "progression"
-    if left_early and final > 0:
-        # most members left imaging follow-up before the window ended while growing: follow-up
-        # stops at progression or death, so this is not stable disease
-        return "progression"
-    return "stable"
-
 
 def _import_tslearn(module: str) -> Any:
     """Import a tslearn module without its "h5py not installed" notice (not used here)."""
@@ -145,18 +89,6 @@ def _import_tslearn(module: str) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="h5py not installed", category=UserWarning)
         return importlib.import_module(f"tslearn.{module}")
-
-
-def _unique_names(names: list[str]) -> list[str]:
-    out, seen = [], {}
-    counts = {n: names.count(n) for n in names}
-    for n in names:
-        if counts[n] == 1:
-            out.append(n)
-        else:
-            seen[n] = seen.get(n, 0) + 1
-            out.append(f"{n} {seen[n]}")
-    return out
 
 
 class EvolutionPatterns:
@@ -872,76 +804,6 @@ def evolution_patterns(
     return EvolutionPatterns(n_patterns, **options).fit(trajectories).patterns_
 
 
-RESPONDING = ("deep response", "response")
-PROGRESSING = ("progression", "response then relapse")
-
-
-def lesion_patterns(
-    lesion_trajectories: pd.DataFrame,
-    n_patterns: int | Literal["auto"] = 3,
-    *,
-    value_column: str = "axial_ld_mm",
-    **options: Any,
-) -> tuple[pd.DataFrame, EvolutionPatterns]:
-    """Cluster lesion tracks (each lesion's diameter over time) into lesion-level patterns.
-
-    Each track is a trajectory of its own, from its first visit (the baseline, or the visit a
-    new lesion appears); the same representation and options as :class:`EvolutionPatterns`.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per track with a trajectory: ``patient_id``, ``track_id``, ``pattern``,
-        ``pattern_id``, ``confidence``.
-    model : EvolutionPatterns
-    """
-    track = "track_id" if "track_id" in lesion_trajectories.columns else "lesion_id"
-    lt = lesion_trajectories.copy()
-    lt["_patient"] = lt["patient_id"].astype(str)
-    lt["patient_id"] = lt["_patient"] + "::" + lt[track].astype(str)
-    options.setdefault("n_bootstrap", 0)
-    model = EvolutionPatterns(n_patterns, value_column=value_column, **options).fit(lt)
-    table = model.patterns_.dropna(subset=["pattern"])
-    parts = table["patient_id"].str.split("::", n=1, expand=True)
-    out = pd.DataFrame(
-        {
-            "patient_id": parts[0].to_numpy(),
-            track: parts[1].to_numpy(),
-            "pattern": table["pattern"].to_numpy(),
-            "pattern_id": table["pattern_id"].to_numpy(),
-            "confidence": table["confidence"].to_numpy(),
-        }
-    )
-    return out.reset_index(drop=True), model
-
-
-def lesion_pattern_mix(
-    lesion_trajectories: pd.DataFrame, n_patterns: int = 3, **options: Any
-) -> pd.DataFrame:
-    """Within-patient mix of lesion-level patterns (dissociated / mixed response).
-
-    Returns
-    -------
-    DataFrame
-        One row per patient: ``patient_id``, ``n_lesions`` (tracks with a trajectory), one
-        column per lesion pattern with the number of the patient's lesions in it,
-        ``heterogeneity`` (1 - the fraction of lesions in the patient's most common pattern;
-        0 when all lesions behave alike) and ``dissociated_response`` (at least one lesion in a
-        responding pattern and one in a progressing pattern).
-    """
-    options.setdefault("random_state", 0)
-    table, model = lesion_patterns(lesion_trajectories, n_patterns, **options)
-    counts = pd.crosstab(table["patient_id"], table["pattern"]).reindex(
-        columns=model.names_, fill_value=0
-    )
-    n = counts.sum(axis=1)
-    mix = counts.reset_index()
-    mix.columns.name = None
-    mix.insert(1, "n_lesions", n.to_numpy())
-    mix["heterogeneity"] = (1.0 - counts.max(axis=1) / n.replace(0, np.nan)).to_numpy()
-    resp = [c for c in counts.columns if c.rstrip(" 0123456789") in RESPONDING]
-    prog = [c for c in counts.columns if c.rstrip(" 0123456789") in PROGRESSING]
-    mix["dissociated_response"] = (
-        (counts[resp].sum(axis=1) > 0) & (counts[prog].sum(axis=1) > 0)
-    ).to_numpy()
-    return mix
+# lesion level and the cohort step, re-exported here (they build on the estimator above)
+from metevo._lesion_patterns import lesion_pattern_mix, lesion_patterns  # noqa: E402
+from metevo._patterns_run import run_patterns  # noqa: E402

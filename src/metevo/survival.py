@@ -674,7 +674,8 @@ def _crosstab_test(table: np.ndarray, seed: int) -> tuple[str, float, float]:
     expected = chi2_contingency(table, correction=False).expected_freq
     if (expected < 5).any():
         res = fisher_exact(table, method=MonteCarloMethod(n_resamples=9999, rng=seed))
-        return "fisher_exact_monte_carlo", float(res.statistic), float(res.pvalue)
+        stat, p = np.ravel(res.statistic)[0], np.ravel(res.pvalue)[0]
+        return "fisher_exact_monte_carlo", float(stat), float(p)
     res = chi2_contingency(table, correction=False)
     return "chi_square", float(res.statistic), float(res.pvalue)
 
