@@ -593,7 +593,11 @@ class LesionGraph:
         counts.columns = [f"n_{c}" for c in counts.columns]
         counts.insert(0, "n_lesions", counts.sum(axis=1))
         counts.insert(0, L.PATIENT_ID, self.patient_id)
-        return counts.rename_axis(L.TIMEPOINT).reset_index()
+        out = counts.rename_axis(L.TIMEPOINT).reset_index()
+        return out[
+            [L.PATIENT_ID, L.TIMEPOINT]
+            + [c for c in out.columns if c not in (L.PATIENT_ID, L.TIMEPOINT)]
+        ]
 
     def __repr__(self) -> str:
         n_edges = len(self.edges)
