@@ -61,12 +61,25 @@ def test_cli_patterns_and_missing_clinical(analysis_dir, tmp_path):
 
     runner = CliRunner()
     res = runner.invoke(
-        app, ["patterns", str(analysis_dir), "--k", "2", "--landmark-days", "112", "--no-figures"]
+        app,
+        [
+            "patterns",
+            str(analysis_dir),
+            "--k",
+            "2",
+            "--landmark-days",
+            "112",
+            "--no-figures",
+            "--time-varying",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "patterns.parquet" in res.output
     pats = pd.read_parquet(analysis_dir / "patterns.parquet")
     assert pats["landmark_days"].dropna().eq(112).all()
+    cox = pd.read_parquet(analysis_dir / "survival_cox.parquet")
+    assert set(cox["model"]) == {"cox_ph", "cox_time_varying"}
+    validate_table(cox, "survival_cox")
     bare = tmp_path / "bare"
     bare.mkdir()
     pd.read_parquet(analysis_dir / "patient_trajectories.parquet").to_parquet(

@@ -63,6 +63,7 @@ def run_patterns(
     n_bootstrap: int = 10,
     random_state: int = 0,
     figures: bool = True,
+    time_varying: bool = False,
     echo: Callable[[str], object] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Fit evolution patterns on an analysis folder and relate them to survival and response.
@@ -89,6 +90,9 @@ def run_patterns(
     endpoint : {"os", "pfs", "imaging_pfs"}
     figures : bool
         Write the figures (PNG and PDF) into ``analysis_dir/figures``.
+    time_varying : bool
+        Add a time-varying Cox model on per-visit features (log-ratio of the target sum, new
+        lesions; :func:`~metevo.survival.time_varying_cox`) to ``survival_cox``.
 
     Returns
     -------
@@ -97,7 +101,12 @@ def run_patterns(
         ``response_association`` (also written as Parquet into ``analysis_dir``).
     """
     from metevo.patterns import EvolutionPatterns
-    from metevo.survival import cross_validated_patterns, pattern_survival, response_association
+    from metevo.survival import (
+        cross_validated_patterns,
+        pattern_survival,
+        response_association,
+        time_varying_cox,
+    )
 
     say = echo or (lambda _msg: None)
     folder = Path(analysis_dir)
@@ -175,6 +184,12 @@ def run_patterns(
             # ValueError includes lifelines' ConvergenceError (tiny or separated cohorts)
             message = f"survival skipped: {exc}"
             warnings.warn(message, StatisticsWarning, stacklevel=2)
+    if time_varying and (clin is not None or not need_clin):
+        try:
+            tv, _ = time_varying_cox(traj, clin, patients=patients, endpoint=endpoint)
+            cox = pd.concat([c for c in (cox, tv) if len(c)], ignore_index=True)
+        except (ClinicalTableError, ValueError, np.linalg.LinAlgError) as exc:
+            say(f"time-varying Cox skipped: {exc}")
     if P.SURVIVAL_PATTERN not in table.columns:
         table[P.SURVIVAL_PATTERN] = pd.Series([None] * len(table), dtype="string")
     table[P.SURVIVAL_PATTERN] = table[P.SURVIVAL_PATTERN].astype("string")

@@ -375,6 +375,9 @@ def patterns_command(
     ),
     endpoint: str = typer.Option("os", "--endpoint", help="os, pfs or imaging_pfs."),
     figures: bool = typer.Option(True, help="Write the figures (PNG and PDF)."),
+    time_varying: bool = typer.Option(
+        False, "--time-varying", help="Add a time-varying Cox model on per-visit features."
+    ),
 ) -> None:
     """Evolution patterns: cluster trajectories, relate them to survival and response.
 
@@ -392,7 +395,8 @@ def patterns_command(
         try:
             tables = run_patterns(
                 folder, clinical, k=k if k == "auto" else int(k), landmark_days=landmark_days,
-                method=method, endpoint=endpoint, figures=figures, echo=typer.echo,
+                method=method, endpoint=endpoint, figures=figures,
+                time_varying=time_varying, echo=typer.echo,
             )
         except (MetevoError, ValueError, TypeError, FileNotFoundError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
