@@ -187,6 +187,8 @@ def test_liver_in_fov():
     liver = np.zeros((10, 20, 20), np.uint8)
     liver[2:8, 3:15, 3:15] = 1
     assert liver_in_fov(_image(liver)) is True
+    liver[2:8, 0, 3:15] = 1  # touching the in-plane border: still fully covered along z
+    assert liver_in_fov(_image(liver)) is True
     liver[0] = 1  # cut by the first slice
     assert liver_in_fov(_image(liver)) is False
     assert liver_in_fov(None) is None
