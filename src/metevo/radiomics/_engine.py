@@ -74,6 +74,9 @@ def _resample_axis(
     n = a.shape[axis]
     n_new = max(int(math.ceil(n_whole * old / new)), 1)
     pos = (n_whole - 1) / 2.0 + (np.arange(n_new) - (n_new - 1) / 2.0) * new / old - start
+    # spacings stored in float32 (NIfTI) put points 1e-6 voxel off the exact half-way
+    # positions; snapping keeps the mask threshold's ties (value exactly 0.5) included
+    pos = np.round(pos, 6)
     pos = pos[(pos >= 0) & (pos <= n - 1)]
     if pos.size == 0:  # crop thinner than one new voxel: take its centre
         pos = np.array([(n - 1) / 2.0])
@@ -100,7 +103,7 @@ def _resample(
         args = (axis, spacing[axis], new, int(start[axis]), int(whole[axis]))
         img = _resample_axis(img, *args)
         m = _resample_axis(m, *args)
-    return img, m >= 0.5 - 1e-9
+    return img, m >= 0.5 - 1e-9  # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
 
 
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
