@@ -64,7 +64,7 @@ def test_liver_driven_registration_recovers_a_known_rigid_motion(kind):
     assert reg.qc_pass and reg.fallback == "none" and reg.driver == "liver_mask"
     assert _max_error(reg.transform, true) < 1.5  # mm, registered on 6 mm data
     assert reg.liver_dice_after > 0.93 > 0.85 > reg.liver_dice_before  # Dice on the 6 mm grid
-    assert reg.rotation_deg == pytest.approx(7.8, abs=1.5)  # |(4, -3, 6)| degrees
+    assert reg.rotation_deg == pytest.approx(7.8, abs=2.5)  # |(4, -3, 6)| degrees, on 6 mm data
     assert reg.iterations > 0
 
 

@@ -388,7 +388,7 @@ def _method(
     method.MetricUseMovingImageGradientFilterOff()
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=2.0,
-        minStep=0.02,
+        minStep=0.005,
         numberOfIterations=max_iterations,
         relaxationFactor=0.7,
         gradientMagnitudeTolerance=1e-8,
