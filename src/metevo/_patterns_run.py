@@ -47,8 +47,11 @@ def _clinical(clinical: Any, folder: Path) -> pd.DataFrame | None:
 def _empty(table: str) -> pd.DataFrame:
     from metevo.dictionary import load_schema
 
+    dtypes = {"number": "float64", "integer": "Int64", "boolean": "boolean", "string": "string"}
     schema = load_schema(table)
-    return pd.DataFrame({f["name"]: pd.Series(dtype=object) for f in schema["fields"]})
+    return pd.DataFrame(
+        {f["name"]: pd.Series(dtype=dtypes.get(f["type"], object)) for f in schema["fields"]}
+    )
 
 
 def run_patterns(
@@ -203,7 +206,9 @@ def run_patterns(
     tables["survival_cox"] = cox
     tables["response_association"] = response_association(model.patterns_, patients, clin)
     for name in TABLES:
-        tables[name].to_parquet(folder / f"{name}.parquet", index=False)
+        from metevo.dictionary import coerce_table
+
+        coerce_table(tables[name], name).to_parquet(folder / f"{name}.parquet", index=False)
     if figures:
         paths = write_pattern_figures(folder / "figures", model, tables, surv_model, lesions)
         say(f"figures: {len(paths)} files in {folder / 'figures'}")

@@ -120,7 +120,7 @@ def validate_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         )
     checks_by_type = {
         "integer": lambda s: pd.api.types.is_integer_dtype(s.dtype) or s.isna().all(),
-        "number": lambda s: pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype),
+        "number": lambda s: (pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)) or s.isna().all(),
         "boolean": lambda s: pd.api.types.is_bool_dtype(s.dtype) or s.isna().all(),
         "string": lambda s: pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype) or s.isna().all(),
         "date": lambda s: pd.api.types.is_datetime64_any_dtype(s.dtype) or s.isna().all(),
