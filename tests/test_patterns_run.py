@@ -87,7 +87,10 @@ def test_cli_patterns_and_missing_clinical(analysis_dir, tmp_path):
     )
     res = runner.invoke(app, ["patterns", str(bare), "--k", "2", "--no-figures"])
     assert res.exit_code == 0 and "survival skipped: no clinical table" in res.output
-    assert pd.read_parquet(bare / "survival_cox.parquet").empty
+    for name in ("survival_km", "survival_cox"):
+        empty = pd.read_parquet(bare / f"{name}.parquet")
+        assert empty.empty
+        validate_table(empty, name)
     res = runner.invoke(app, ["patterns", str(tmp_path / "nowhere")])
     assert res.exit_code == 2 and "run `metevo analyze` first" in res.output
     res = runner.invoke(app, ["patterns", str(bare), "--k", "many"])
