@@ -21,11 +21,12 @@ Figures: CT volumes per minute (after one warm-up volume), seconds per volume, p
 (``torch.cuda.max_memory_allocated``) and peak host RSS, and the liver/lesion Dice between the
 two pipelines' masks (they should agree closely).
 
-Runs with Python + numpy + torch + MONAI only (no SimpleITK, scipy, pandas, nibabel, network):
-the metevo modules are loaded from ``src/`` without executing ``metevo/__init__``. On a bare
-GPU machine, from the repository root::
+Runs with Python + numpy + torch + MONAI + nibabel only (no SimpleITK, scipy, pandas, network):
+the metevo modules are loaded from ``src/`` without executing ``metevo/__init__``; metevo's core
+needs neither nibabel nor scipy, MONAI's ``Orientation`` (baseline) needs nibabel. On a bare GPU
+machine, from the repository root, with the two pure-Python wheels carried in ``.whl/``::
 
-    pip install --no-deps .whl/monai-*.whl        # the MONAI wheel, carried (about 3 MB)
+    pip install --no-deps .whl/monai-*.whl .whl/nibabel-*.whl   # about 3 + 3 MB
     python benchmarks/bench_segmentation.py        # full workload on CUDA
 
 On a CPU (small input, it takes minutes otherwise)::
@@ -156,7 +157,10 @@ def main(argv=None):
     parser.add_argument("--baseline-repeats", type=int, default=None)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     _card, core, model_mod = _import_core()
     import monai
