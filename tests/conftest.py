@@ -70,6 +70,7 @@ def make_mini_cohort(root: Path, n_patients: int = 3, n_visits: int = 3, *, shap
             ct = np.full(shape, -1000, np.int16)
             ct[liver == 1] = 60
             ct[lesion == 1] = 30
+            ct[2:-2, -4:-2, 14:18] = 400  # a vertebra: real CT holds bone, not only soft tissue
             base = root / pid / f"V{v}"
             write_image(base / "ct.nii.gz", ct)
             write_image(base / "lesion.nii.gz", lesion)

@@ -473,7 +473,7 @@ def lesion_positions(patient: object, lesions: pd.DataFrame) -> pd.DataFrame:
                 out.append({"timepoint": scan.timepoint, "lesion_id": int(lid), "liver_pos_x": np.nan,
                             "liver_pos_y": np.nan, "liver_pos_z": np.nan, "liver_side": None, "depth_mm": np.nan})
             continue
-        organ = (sitk.GetArrayViewFromImage(liver) > 0) | (sitk.GetArrayViewFromImage(scan.lesion_mask()) > 0)
+        organ = (sitk.GetArrayFromImage(liver) > 0) | (sitk.GetArrayFromImage(scan.lesion_mask()) > 0)
         centroids = here[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].to_numpy(float)
         frame = _liver_frame(organ, liver, centroids)
         for lid, pos in zip(here["lesion_id"], frame, strict=True):

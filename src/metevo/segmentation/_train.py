@@ -60,7 +60,7 @@ def load_training_cases(
             )
             lab = np.zeros(volume.shape, dtype=np.int64)
             lab[sitk.GetArrayViewFromImage(liver).transpose(2, 1, 0) != 0] = card.labels["liver"]
-            lesion = sitk.GetArrayViewFromImage(scan.lesion_mask()).transpose(2, 1, 0) != 0
+            lesion = sitk.GetArrayFromImage(scan.lesion_mask()).transpose(2, 1, 0) != 0
             lab[lesion] = card.labels["lesion"]
             x, ctx = preprocess(
                 volume,
