@@ -42,14 +42,22 @@ def run_demo(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = analyze(cohort, analysis, workers=workers, progress=progress)
+        if len(result.failures):
+            echo(f"{len(result.failures)} patient(s) failed:")
+            for row in result.failures.itertuples():
+                echo(f"  {row.patient_id} [{row.stage}] {row.error_type}: {row.error}")
+        missing = [t for t in ("patient_trajectories", "recist", "patients") if t not in result.tables]
+        if missing:
+            raise RuntimeError(
+                f"the analysis wrote no {', '.join(missing)} table (every patient failed before "
+                "those stages; see the failures above): the cohort-level steps cannot run."
+            )
         written = post_analysis(analysis, clinical=synth.clinical, events=synth.events)
     for w in caught:
         echo(f"warning: {w.message}")
     tables = sorted({*result.tables, *(p.stem for p in analysis.glob("*.parquet"))})
     echo(f"tables in {analysis}: {', '.join(t + '.parquet' for t in tables)}")
     echo(f"figures in {analysis / 'figures'}: {', '.join(p.name for p in written)}")
-    if len(result.failures):
-        echo(f"{len(result.failures)} failure(s): see {analysis / 'failures.parquet'}")
     return analysis
 
 

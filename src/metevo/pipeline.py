@@ -344,7 +344,9 @@ def _collect(future, patient_id: str) -> PatientResult:
 
 
 def _init_worker() -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    # numba's pool size is pinned per call by _pinned_threads: changing NUMBA_NUM_THREADS after
+    # numba's threads started raises, so only the BLAS/OpenMP variables are set here.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
 
 
