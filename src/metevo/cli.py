@@ -162,14 +162,22 @@ def demo(
     size: str = typer.Option("tiny", help="Synthetic grid: tiny, small or full."),
     workers: Optional[int] = typer.Option(None, help="Local worker processes."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    segment: bool = typer.Option(
+        False, "--segment", help="Segment the CTs first (CT -> masks -> analyses)."
+    ),
+    model: str = typer.Option("demo", "--model", help="Segmentation model: demo or a model card."),
 ) -> None:
     """Generate the synthetic cohort and run every analysis stage on it.
 
-    Writes the cohort to OUT/cohort and the tables and figures to OUT/analysis.
+    Writes the cohort to OUT/cohort and the tables and figures to OUT/analysis; with --segment,
+    the masks are predicted by the segmentation model into OUT/segmentation first.
     """
     from metevo.demo import run_demo
 
-    run_demo(out, n_patients=patients, seed=seed, size=size, workers=workers, progress=progress, echo=typer.echo)
+    run_demo(
+        out, n_patients=patients, seed=seed, size=size, workers=workers, progress=progress,
+        segment=segment, model=model, echo=typer.echo,
+    )
 
 
 @app.command("segment")

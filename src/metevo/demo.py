@@ -24,9 +24,16 @@ def run_demo(
     size: str = "tiny",
     workers: int | None = None,
     progress: bool = True,
+    segment: bool = False,
+    model: str = "demo",
     echo: Callable[[str], object] = print,
 ) -> Path:
     """Generate the synthetic cohort into ``out/cohort`` and analyse it into ``out/analysis``.
+
+    With ``segment=True`` the whole chain runs from the CT scans alone: ``model`` (default the
+    bundled demo model; a model card path for your own) segments liver and lesions of every scan
+    into ``out/segmentation``, and the analysis reads those predicted masks instead of the
+    synthetic reference masks.
 
     Returns the analysis folder (tables ``*.parquet`` and ``figures/``).
     """
@@ -37,7 +44,15 @@ def run_demo(
     out = Path(out)
     echo(f"generating a synthetic cohort of {n_patients} patients (seed {seed}, {size} grid)")
     synth = make_synthetic_cohort(out / "cohort", n_patients=n_patients, seed=seed, size=size)
-    cohort = open_cohort(synth.manifest, clinical=synth.clinical, events=synth.events)
+    manifest = synth.manifest
+    if segment:
+        from metevo.segmentation import segment as run_segmentation
+
+        echo(f"segmenting every CT with the {model!r} model (once; reused on a rerun)")
+        seg_dir = out / "segmentation"
+        run_segmentation(synth.manifest, model, seg_dir, progress=progress)
+        manifest = seg_dir / "manifest.csv"
+    cohort = open_cohort(manifest, clinical=synth.clinical, events=synth.events)
     analysis = out / "analysis"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
