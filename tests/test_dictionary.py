@@ -7,7 +7,14 @@ import shutil
 import pandas as pd
 import pytest
 
-from metevo.dictionary import coerce_table, load_schema, main, render_markdown, schema_names, validate_table
+from metevo.dictionary import (
+    coerce_table,
+    load_schema,
+    main,
+    render_markdown,
+    schema_names,
+    validate_table,
+)
 
 
 @pytest.fixture(scope="session")

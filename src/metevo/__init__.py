@@ -6,6 +6,7 @@ notebooks for a tour.
 """
 
 from metevo import datasets
+from metevo._patterns_run import run_patterns
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
 from metevo.datasets import (
@@ -14,28 +15,27 @@ from metevo.datasets import (
     make_synthetic_cohort,
     make_synthetic_trajectories,
 )
-from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
-from metevo._patterns_run import run_patterns
+from metevo.graph import LesionGraph, lesion_graph
+from metevo.kinetics import fit_growth_kinetics
+from metevo.lesions import lesions
+from metevo.outcomes import best_overall_response, imaging_pfs
 from metevo.patterns import (
     EvolutionPatterns,
     evolution_patterns,
     lesion_pattern_mix,
     lesion_patterns,
 )
+from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
+from metevo.recist import recist, recist_from_measurements
+from metevo.scans import scans_table
+from metevo.sdtm import recist_from_sdtm, to_sdtm
 from metevo.survival import (
     cross_validated_patterns,
     pattern_survival,
     response_association,
     time_varying_cox,
 )
-from metevo.graph import LesionGraph, lesion_graph
-from metevo.kinetics import fit_growth_kinetics
-from metevo.lesions import lesions
-from metevo.outcomes import best_overall_response, imaging_pfs
-from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
-from metevo.recist import recist, recist_from_measurements
-from metevo.scans import scans_table
-from metevo.sdtm import recist_from_sdtm, to_sdtm
 from metevo.trajectories import trajectories
 
 __all__ = [
