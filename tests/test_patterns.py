@@ -142,6 +142,40 @@ def test_name_pattern(ratios, name):
     assert name_pattern(np.log(ratios)) == name
 
 
+def test_name_relapses_uses_each_members_rise_over_its_own_nadir():
+    from metevo._pattern_names import name_relapses
+
+    names = ["deep response", "deep response", "progression"]
+    rises = [np.log([1.0, 1.05, 1.1]), np.log([1.3, 1.5, 1.1]), np.log([1.5, 1.6, 2.0])]
+    # only a responding pattern whose median member left >= 20 % over its nadir is renamed
+    assert name_relapses(names, rises) == ["deep response", "response then relapse", "progression"]
+
+
+def test_over_nadir_channel_is_the_rise_over_the_running_nadir():
+    t = pd.DataFrame(
+        {
+            "patient_id": ["a"] * 4 + ["b"] * 4,
+            "study_day": [0, 56, 112, 168] * 2,
+            "target_sum_mm": [39.0, 19.0, 29.0, 14.0, 39.0, 49.0, 59.0, 79.0],
+        }
+    )
+    table = pf.check_trajectories(t, ("target_sum_mm", pf.OVER_NADIR))
+    rep = pf.build_representation(
+        table,
+        ("target_sum_mm", pf.OVER_NADIR),
+        grid_days=np.array([0.0, 56.0, 112.0, 168.0]),
+        horizon_days=168,
+        grid_step_days=56,
+        landmark_days=None,
+        visit_tolerance_days=14,
+        min_followup_fraction=0.5,
+        min_ratio=None,
+    )
+    # log((v + 1) / (nadir + 1)) with the nadir of the visits so far (hand calculation)
+    np.testing.assert_allclose(rep.values[0, 1], np.log([1.0, 1.0, 30 / 20, 1.0]))
+    np.testing.assert_allclose(rep.values[1, 1], np.log([1.0, 50 / 40, 60 / 40, 80 / 40]))
+
+
 def test_name_pattern_ignores_unsupported_tail():
     c = np.log([1.0, 0.6, 0.5, 2.0])  # the 2.0 is shaped by 10 % of the members only
     assert name_pattern(c, np.array([1, 1, 0.9, 0.1])) == "deep response"
@@ -247,13 +281,11 @@ def synthetic():
 
 
 def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
-    """Adjusted Rand index against the planted patterns (see the report for the ceiling).
+    """Adjusted Rand index >= 0.8 against the planted patterns (issue 7 validation).
 
-    The generator stops follow-up at the first RECIST progression, so progression and
-    response-then-relapse look alike until they leave; a supervised gradient-boosting
-    classifier on the same representation reaches ARI 0.79-0.82 (5-fold CV), which bounds what
-    any unsupervised method can reach here. The issue's target of 0.8 is not met: we measure
-    0.57 with the lesion-spread representation and guard it against regressions.
+    The multivariate representation with lesion spread and the burden's rise over its running
+    nadir (the RECIST progression quantity) separates response-then-relapse from deep response
+    and progression; measured 0.83 (seeds 1 and 2: 0.83, 0.85).
     """
     truth = synthetic["ground_truth"].set_index("patient_id")["pattern"]
     m = EvolutionPatterns(5, representation="multivariate", n_bootstrap=0, random_state=0).fit(
@@ -261,7 +293,7 @@ def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
     )
     table = m.patterns_.dropna(subset=["pattern"])
     ari = adjusted_rand_score(truth.loc[table["patient_id"]], table["pattern"])
-    assert ari >= 0.5
+    assert ari >= 0.8
     # the deep responders are found as one pattern, with the best outcome rank
     deep = table[truth.loc[table["patient_id"]].to_numpy() == "deep_response"]
     assert (deep["pattern_id"] == 0).mean() >= 0.9
@@ -269,3 +301,6 @@ def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
     # the lesion spread channel singles out the mixed responses
     mixed = table[truth.loc[table["patient_id"]].to_numpy() == "mixed_response"]
     assert mixed["pattern"].str.startswith("mixed response").mean() >= 0.6
+    # the relapse is seen per patient (rise over the own nadir at the end of follow-up)
+    relapse = table[truth.loc[table["patient_id"]].to_numpy() == "response_then_relapse"]
+    assert relapse["pattern"].str.startswith("response then relapse").mean() >= 0.7

@@ -10,7 +10,10 @@ visit) into arrays a clustering method can use, honestly:
   is *masked* (NaN) after the patient's last visit: dropout at progression or death is never
   filled in;
 * the fraction of the window a patient was followed is kept as a feature, because leaving
-  early is itself informative.
+  early is itself informative;
+* the derived channel :data:`OVER_NADIR` is the primary log-ratio minus its running minimum over
+  the visits (the rise over the nadir that defines RECIST 1.1 progression), so a relapse after a
+  response is seen in the patient's own curve before the patient leaves.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ N_LESIONS = "n_lesions"
 N_NEW_LESIONS = "n_new_lesions"
 
 MULTIVARIATE_DEFAULT = (TARGET_SUM_MM, TOTAL_VOLUME_ML, N_LESIONS)
+#: derived channel: log-ratio of the primary burden over its running nadir (the quantity RECIST
+#: 1.1 section 4.3.1 progression is defined on), 0 while the burden keeps falling
+OVER_NADIR = "log_ratio_over_nadir"
 KINETICS_FEATURES = (
     "depth_log_ratio",
     "time_to_nadir_days",
@@ -81,6 +87,7 @@ def check_trajectories(trajectories: pd.DataFrame, columns: tuple[str, ...]) -> 
             "trajectories must be a pandas DataFrame (patient_trajectories.parquet, one row per "
             f"patient x visit); found {type(trajectories).__name__}."
         )
+    columns = tuple(c for c in columns if c != OVER_NADIR)  # derived, not a table column
     needed = (PATIENT_ID, *columns)
     missing = [c for c in needed if c not in trajectories.columns]
     if missing:
@@ -166,7 +173,8 @@ def build_representation(
     limit = np.inf if landmark_days is None else landmark_days + visit_tolerance_days
     pid = table[PATIENT_ID].to_numpy()
     t_all = table["_t"].to_numpy()
-    vals_all = table[list(channels)].to_numpy(float)
+    # the derived over-nadir channel is computed from the primary column
+    vals_all = table[[primary if c == OVER_NADIR else c for c in channels]].to_numpy(float)
     starts = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
     ends = np.r_[starts[1:], len(pid)]
 
@@ -228,7 +236,11 @@ def build_representation(
             ok = np.isfinite(v[:, c])
             if not np.isfinite(base[c]) or ok.sum() < 1:
                 continue
-            y = _transform(v[ok, c], base[c], col, min_ratio)
+            if col == OVER_NADIR:
+                y = _transform(v[ok, c], base[c], primary, min_ratio)
+                y = y - np.minimum.accumulate(y)
+            else:
+                y = _transform(v[ok, c], base[c], col, min_ratio)
             values[i, c, inside] = np.interp(grid_days[inside], t[ok], y)
         visit_days.append(t)
         visit_values.append(_transform(v[:, 0], base[0], primary, min_ratio))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_SUPPORT", "MIXED_SPREAD", "name_pattern"]
+__all__ = ["MIN_SUPPORT", "MIXED_SPREAD", "name_pattern", "name_relapses"]
 
 # Thresholds for pattern names, on the ratio to baseline (RECIST 1.1 section 4.3.1: partial
 # response = 30 % decrease, progression = 20 % increase over the nadir).
@@ -63,6 +63,26 @@ def name_pattern(center: np.ndarray, support: np.ndarray | None = None) -> str:
         # stops at progression or death, so this is not stable disease
         return "progression"
     return "stable"
+
+
+def name_relapses(names: list[str], final_rises: list[np.ndarray]) -> list[str]:
+    """Rename a responding pattern "response then relapse" when its members relapsed.
+
+    ``final_rises[i]`` holds, for each member of pattern ``i``, the log-ratio of the burden at
+    its last visit over its own nadir. When the median member left follow-up at a rise of
+    >= 20 % over the nadir (RECIST 1.1 section 4.3.1), the pattern relapsed, even though the
+    masked centroid cannot show it once the relapsing members have left.
+    """
+    out = list(names)
+    for i, rises in enumerate(final_rises):
+        rises = np.asarray(rises, dtype=float)
+        if (
+            out[i] in ("deep response", "response")
+            and rises.size
+            and np.median(rises) >= np.log(PROGRESSION_RATIO)
+        ):
+            out[i] = "response then relapse"
+    return out
 
 
 def _unique_names(names: list[str]) -> list[str]:

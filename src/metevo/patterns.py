@@ -13,7 +13,10 @@ visit, plus the fraction of the window followed as a feature (dropout is informa
 leave at progression or death). The default method, masked k-means, compares two curves on the
 days both are observed only; late centroid points are the mean of the members still followed
 and their *support* (fraction observed) is kept in :attr:`EvolutionPatterns.trajectory_support_`.
-Set ``dropout_weight=0`` to see the effect of ignoring dropout.
+Set ``dropout_weight=0`` to see the effect of ignoring dropout. The multivariate representation
+adds the burden's rise over its running nadir as a channel, and a responding pattern whose
+members mostly left follow-up at a rise of >= 20 % over their own nadir is named "response then
+relapse".
 
 Methods
 -------
@@ -56,7 +59,13 @@ from metevo._masked_kmeans import (
     masked_pairwise_distances,
     masked_sq_distances,
 )
-from metevo._pattern_names import MIN_SUPPORT, MIXED_SPREAD, _unique_names, name_pattern
+from metevo._pattern_names import (
+    MIN_SUPPORT,
+    MIXED_SPREAD,
+    _unique_names,
+    name_pattern,
+    name_relapses,
+)
 from metevo.exceptions import NotFittedError
 
 __all__ = [
@@ -106,9 +115,13 @@ class EvolutionPatterns:
         ``"total_volume_ml"``); first channel of the multivariate representation.
     channels : tuple of str or None
         Columns of the multivariate representation (default: target sum, total volume and
-        lesion count, where present). Size and count columns enter as log-ratios, others
-        (texture summaries) as differences from baseline; each is scaled to the spread of the
-        first channel.
+        lesion count, where present, plus ``"log_ratio_over_nadir"``, the first channel's rise
+        over its running nadir, and the lesion spread when ``lesion_trajectories`` are given).
+        Size and count columns enter as log-ratios, others (texture summaries) as differences
+        from baseline; each is scaled to the spread of the first channel. The over-nadir
+        channel is what RECIST 1.1 progression is defined on (section 4.3.1); it tells a
+        response that relapses (rise from a low nadir) from one that lasts, which the
+        log-ratio to baseline alone confuses once relapsing patients leave follow-up.
     k_range : (int, int)
         Smallest and largest k tried when ``n_patterns="auto"``.
     horizon_days : float or "auto"
@@ -123,7 +136,11 @@ class EvolutionPatterns:
     min_followup_fraction : float
         Fraction of patients that must complete the automatic window.
     dropout_weight : float
-        Weight of the "fraction of the window not followed" feature (0 ignores dropout).
+        Weight of the "fraction of the window not followed" feature (0 ignores dropout). The
+        default is small: leaving at progression is already visible in the over-nadir channel
+        of the multivariate representation, and dropout also counts deaths and censoring,
+        which are not pattern-specific (on the synthetic cohort, ARI of the planted patterns
+        0.83 at 0.1, 0.82 at 0.25, 0.79 at 0.5).
     min_ratio : float or None
         Floor of the size ratio to baseline (0.25: shrinkage beyond 75 % counts as 75 %).
         Below it, sums are dominated by RECIST's 5 mm "too small to measure" default and
@@ -188,7 +205,7 @@ class EvolutionPatterns:
         landmark_days: float | None = None,
         visit_tolerance_days: float = 14.0,
         min_followup_fraction: float = 0.5,
-        dropout_weight: float = 0.5,
+        dropout_weight: float = 0.1,
         min_ratio: float | None = 0.25,
         n_bootstrap: int = 10,
         stability_threshold: float = 0.75,
@@ -300,6 +317,7 @@ class EvolutionPatterns:
             if self._representation_ == "multivariate" and self.channels is None:
                 channels = tuple(c for c in channels if c in trajectories.columns)
                 channels = channels or (self.value_column,)
+                channels = (*channels, pf.OVER_NADIR)
                 if self._use_spread_ and pf.LESION_SPREAD not in channels:
                     channels = (*channels, pf.LESION_SPREAD)
             self.channels_ = channels
@@ -573,6 +591,8 @@ class EvolutionPatterns:
                 ok[0] = True
                 if spread[j, int(np.flatnonzero(ok)[-1])] >= MIXED_SPREAD:
                     names[i] = "mixed response"
+        final_rise = np.array([float(y[-1] - np.min(y)) for y in rep.visit_values])
+        names = name_relapses(names, [final_rise[labels == j] for j in order])
         self.names_ = _unique_names(names)
         self.cluster_centers_ = self._method_centers(fitted)[order]
         dist = self._distances(fitted, data)[:, order]
