@@ -63,7 +63,7 @@ from metevo.exceptions import (
     ProtocolWarning,
 )
 
-__all__ = ["EVENT_KINDS", "Cohort", "CohortOptions", "Patient", "Scan", "open_cohort"]
+__all__ = ["EVENT_KINDS", "Cohort", "CohortOptions", "Patient", "Scan", "ScanReads", "open_cohort"]
 
 EVENT_KINDS = Events.KINDS
 _MASK_OVERRIDES = ("lesion_mask_kind", "lesion_label", "liver_mask_kind", "liver_label")
@@ -192,6 +192,42 @@ class Scan:
             f"Scan({self.patient_id} {self.timepoint} {self.date.isoformat()}, day {self.days}"
             f"{phase}{flag}, image={self.image_path.name})"
         )
+
+
+class ScanReads:
+    """Each scan's image and masks, decoded once and shared by the stages of one patient run.
+
+    :class:`~metevo.pipeline.PatientResult` carries one (``result.reads``) and empties it when
+    the patient is done, so a scan decoded by the ``scans`` stage is not decoded again by the
+    lesion graph, radiomics or trajectories. Callers must not modify the returned images.
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[tuple[Scan, str], sitk.Image | None] = {}
+
+    @classmethod
+    def of(cls, result: object) -> ScanReads:
+        """The cache a stage's ``result`` carries, or a fresh one for a result without it."""
+        reads = getattr(result, "reads", None)
+        return reads if isinstance(reads, cls) else cls()
+
+    def image(self, scan: Scan) -> sitk.Image:
+        return self._get(scan, "image", scan.image)
+
+    def lesion_mask(self, scan: Scan) -> sitk.Image:
+        return self._get(scan, "lesion_mask", scan.lesion_mask)
+
+    def liver_mask(self, scan: Scan) -> sitk.Image | None:
+        return self._get(scan, "liver_mask", scan.liver_mask)
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    def _get(self, scan: Scan, what: str, read):
+        key = (scan, what)
+        if key not in self._store:
+            self._store[key] = read()
+        return self._store[key]
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
+from metevo.cohort import ScanReads
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.columns import Registrations as R
@@ -976,13 +977,18 @@ def _without(
 # --------------------------------------------------------------------------------------------
 # patient level and pipeline stage
 # --------------------------------------------------------------------------------------------
-def lesion_graph(patient: Patient, **options: Any) -> LesionGraph:
+def lesion_graph(
+    patient: Patient, *, reads: ScanReads | None = None, **options: Any
+) -> LesionGraph:
     """Build the lesion graph of one patient (reads every analysed scan).
 
     Parameters
     ----------
     patient
         A :class:`metevo.cohort.Patient`.
+    reads
+        Decoded images and masks shared with other stages (the pipeline passes its own); a new
+        one when ``None``.
     **options
         Keyword options of :func:`build_lesion_graph` (``min_voxels``, ``transform``,
         ``max_dilation``, ``max_skip``, ...).
@@ -1004,12 +1010,13 @@ def lesion_graph(patient: Patient, **options: Any) -> LesionGraph:
         raise ValueError(
             f"patient {patient.patient_id}: no analysed scans; nothing to build a graph from."
         )
+    reads = reads if reads is not None else ScanReads()
     masks, images, livers = [], [], []
     kinds = set()
     for scan in scans:
-        image = scan.image()
-        mask = scan.lesion_mask()
-        liver = scan.liver_mask() if scan.liver_mask_path else None
+        image = reads.image(scan)
+        mask = reads.lesion_mask(scan)
+        liver = reads.liver_mask(scan)
         kinds.add(getattr(scan, "lesion_mask_kind", None))
         images.append(image)
         masks.append(mask)
@@ -1039,7 +1046,7 @@ def graph_stage(patient: Patient, result: Any, **options: Any) -> None:
     ``result.tables["scans"]``, and hands on ``result.objects["instances"]`` and
     ``result.objects["graph"]``.
     """
-    graph = lesion_graph(patient, **options)
+    graph = lesion_graph(patient, reads=ScanReads.of(result), **options)
     result.tables["lesions"] = graph.nodes
     result.tables["lesion_edges"] = graph.edges
     result.tables["registrations"] = graph.registrations

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from metevo.cohort import Cohort, Patient
+from metevo.cohort import Cohort, Patient, ScanReads
 from metevo.columns import Failures
 
 __all__ = ["STAGES", "AnalysisResult", "PatientResult", "analyze", "analyze_patient"]
@@ -54,6 +54,8 @@ class PatientResult:
     objects: dict[str, object] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    #: images and masks decoded once per patient run, shared by the stages (emptied at the end)
+    reads: ScanReads = field(default_factory=ScanReads, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +140,7 @@ def analyze_patient(
                     }
                 )
                 break
+    result.reads.clear()
     result.warnings = _dedupe(
         (w.category.__name__, str(w.message))
         for w in caught

@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from metevo.cohort import Patient, Scan
+from metevo.cohort import Patient, Scan, ScanReads
 from metevo.columns import Scans
 
 __all__ = ["liver_in_field_of_view", "scan_row", "scans_stage", "scans_table"]
 
 
-def scans_table(patient: Patient) -> pd.DataFrame:
+def scans_table(patient: Patient, *, reads: ScanReads | None = None) -> pd.DataFrame:
     """One row per analysed scan of ``patient`` (reads every image and mask once).
+
+    ``reads`` shares the decoded images with later stages (the pipeline passes its own).
 
     Examples
     --------
@@ -26,7 +28,8 @@ def scans_table(patient: Patient) -> pd.DataFrame:
     >>> cohort = metevo.open_cohort(demo.manifest, clinical=demo.clinical)  # doctest: +SKIP
     >>> metevo.scans_table(cohort[cohort.patient_ids[0]])               # doctest: +SKIP
     """
-    rows = [scan_row(scan, patient) for scan in patient.scans]
+    reads = reads if reads is not None else ScanReads()
+    rows = [scan_row(scan, patient, reads=reads) for scan in patient.scans]
     return pd.DataFrame.from_records(rows, columns=_COLUMNS)
 
 
@@ -34,14 +37,15 @@ def scans_stage(patient: Patient, result, **options: object) -> None:
     """Pipeline stage: fills ``result.tables["scans"]``."""
     if options:
         raise TypeError(f"the scans stage takes no options; got {sorted(options)}.")
-    result.tables["scans"] = scans_table(patient)
+    result.tables["scans"] = scans_table(patient, reads=ScanReads.of(result))
 
 
-def scan_row(scan: Scan, patient: Patient) -> dict:
+def scan_row(scan: Scan, patient: Patient, *, reads: ScanReads | None = None) -> dict:
     """Measure one scan: geometry, lesion and liver volumes, evaluability and QC notes."""
-    image = scan.image()  # decoded whole: a corrupt file fails here, not later
-    lesion = scan.lesion_mask()
-    liver = scan.liver_mask()
+    reads = reads if reads is not None else ScanReads()
+    image = reads.image(scan)  # decoded whole: a corrupt file fails here, not later
+    lesion = reads.lesion_mask(scan)
+    liver = reads.liver_mask(scan)
     spacing = image.GetSpacing()
     voxel_ml = float(np.prod(spacing)) / 1000.0
     lesion_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(lesion)))

@@ -51,6 +51,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from metevo.cohort import ScanReads
+
 __all__ = [
     "DEFAULT_FEATURES",
     "TEXTURE_SUMMARY_FEATURES",
@@ -159,7 +161,7 @@ def trajectories_stage(
     feats = resolve_features(features)
     tables = result.tables
     lesions = tables["lesions"]
-    positions = lesion_positions(patient, lesions)
+    positions = lesion_positions(patient, lesions, reads=ScanReads.of(result))
     lesions = lesions.drop(columns=[c for c in POSITION_COLUMNS if c in lesions.columns])
     lesions = lesions.merge(positions, on=["timepoint", "lesion_id"], how="left")
     tables["lesions"] = lesions
@@ -456,24 +458,27 @@ def _main_track(lesions: pd.DataFrame, baseline_tp: str) -> int | None:
 # --------------------------------------------------------------------------- positions
 
 
-def lesion_positions(patient: object, lesions: pd.DataFrame) -> pd.DataFrame:
+def lesion_positions(
+    patient: object, lesions: pd.DataFrame, *, reads: ScanReads | None = None
+) -> pd.DataFrame:
     """Position of each lesion within the liver (see the module docstring).
 
     Reads each visit's liver and lesion masks; returns ``timepoint``, ``lesion_id`` and
     :data:`POSITION_COLUMNS`. Without a liver mask the position columns are empty.
     """
+    reads = reads if reads is not None else ScanReads()
     out = []
     for scan in patient.scans:
         here = lesions[lesions["timepoint"] == scan.timepoint]
         if here.empty:
             continue
-        liver = scan.liver_mask()
+        liver = reads.liver_mask(scan)
         if liver is None:
             for lid in here["lesion_id"]:
                 out.append({"timepoint": scan.timepoint, "lesion_id": int(lid), "liver_pos_x": np.nan,
                             "liver_pos_y": np.nan, "liver_pos_z": np.nan, "liver_side": None, "depth_mm": np.nan})
             continue
-        organ = (sitk.GetArrayFromImage(liver) > 0) | (sitk.GetArrayFromImage(scan.lesion_mask()) > 0)
+        organ = (sitk.GetArrayFromImage(liver) > 0) | (sitk.GetArrayFromImage(reads.lesion_mask(scan)) > 0)
         centroids = here[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].to_numpy(float)
         frame = _liver_frame(organ, liver, centroids)
         for lid, pos in zip(here["lesion_id"], frame, strict=True):

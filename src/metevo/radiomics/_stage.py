@@ -48,7 +48,7 @@ def radiomics_stage(patient: object, result: object, **options: object) -> None:
     """Pipeline stage: radiomic features of every lesion instance at every visit.
 
     Reads ``result.objects["instances"]`` (``{timepoint: SimpleITK.Image}`` UInt32 lesion
-    labels on each scan's grid, from the lesions stage) and each ``patient[timepoint].image()``;
+    labels on each scan's grid, from the lesions stage) and each scan's image (``result.reads``);
     adds ``result.tables["radiomics"]``: one row per lesion per visit with ``patient_id``,
     ``timepoint``, ``lesion_id``, the feature columns of :func:`metevo.feature_catalog` and
     ``radiomics_note``.
@@ -72,6 +72,9 @@ def radiomics_stage(patient: object, result: object, **options: object) -> None:
             "(lesion instance labels per timepoint) from the lesions stage, found none. Run the "
             "lesions stage before the radiomics stage (pipeline.STAGES order)."
         )
+    from metevo.cohort import ScanReads
+
+    reads = ScanReads.of(result)
     parts = []
     order = [scan.timepoint for scan in patient.scans]
     timepoints = [t for t in order if t in instances]
@@ -80,7 +83,7 @@ def radiomics_stage(patient: object, result: object, **options: object) -> None:
         labels = instances[timepoint]
         scan = patient[timepoint]
         table = radiomic_features(
-            scan.image(), labels, context=f"{patient.patient_id} {timepoint}", **options
+            reads.image(scan), labels, context=f"{patient.patient_id} {timepoint}", **options
         )
         parts.append(_with_keys(table, patient.patient_id, timepoint))
     parts = [p for p in parts if len(p)]
