@@ -569,27 +569,24 @@ def _assess_subject(
 def _subject_visits(meas: list[dict[str, Any]], vis: list[dict[str, Any]]) -> list[_Visit]:
     """Ordered visits of one subject."""
     records: dict[str, _Visit] = {}
+
+    def visit_of(r: dict[str, Any]) -> _Visit:
+        """The row's visit, created on first sight; the first date and order seen are kept."""
+        tp = r[Recist.TIMEPOINT]
+        v = records.get(tp)
+        if v is None:
+            v = records[tp] = _Visit(tp, None, pd.NaT, math.nan)
+        if v.date is None and _present(r.get("date")):
+            v.date = r["date"]
+            v.when = _parse_date(r["date"])
+        if not math.isfinite(v.order) and _present(r.get("visit_order")):
+            v.order = float(r["visit_order"])
+        return v
+
     for r in meas:
-        tp = r[Recist.TIMEPOINT]
-        v = records.get(tp)
-        if v is None:
-            v = records[tp] = _Visit(tp, None, pd.NaT, math.nan)
-        if v.date is None and _present(r.get("date")):
-            v.date = r["date"]
-            v.when = _parse_date(r["date"])
-        if not math.isfinite(v.order) and _present(r.get("visit_order")):
-            v.order = float(r["visit_order"])
-        v.rows.append(r)
+        visit_of(r).rows.append(r)
     for r in vis:
-        tp = r[Recist.TIMEPOINT]
-        v = records.get(tp)
-        if v is None:
-            v = records[tp] = _Visit(tp, None, pd.NaT, math.nan)
-        if v.date is None and _present(r.get("date")):
-            v.date = r["date"]
-            v.when = _parse_date(r["date"])
-        if not math.isfinite(v.order) and _present(r.get("visit_order")):
-            v.order = float(r["visit_order"])
+        v = visit_of(r)
         reason = r.get("not_evaluable_reason")
         if isinstance(reason, str) and reason:
             v.reason = reason
