@@ -3,8 +3,6 @@ ground truth against the written images and masks, determinism and speed."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -337,13 +335,6 @@ def test_deterministic_and_seed_dependent(tiny_cohort, gt, tmp_path):
     assert not other.table("true_lesions").equals(one.table("true_lesions"))
 
 
-def test_generation_time_per_patient(tmp_path):
-    """A 6-patient tiny cohort must take well under 20 s on one core (CPU time, not wall)."""
-    start = time.process_time()
-    make_synthetic_cohort(tmp_path, n_patients=1, seed=5, patterns=["progression"])
-    assert time.process_time() - start < 20.0 / 6
-
-
 def test_ground_truth_tables_match_the_data_dictionary(gt):
     pytest.importorskip("pandera")
     from metevo.dictionary import validate_table
@@ -501,16 +492,14 @@ def test_trajectories_survival_depends_on_pattern():
     assert pfs["deep_response"] > pfs["progression"]
 
 
-def test_trajectories_deterministic_and_fast():
+def test_trajectories_deterministic_and_large():
     a = make_synthetic_trajectories(200, seed=4)
     b = make_synthetic_trajectories(200, seed=4)
     c = make_synthetic_trajectories(200, seed=5)
     for k in a:
         pd.testing.assert_frame_equal(a[k], b[k], check_exact=True)
     assert not a["clinical"].equals(c["clinical"])
-    start = time.process_time()
-    big = make_synthetic_trajectories(10_000, seed=0)
-    assert time.process_time() - start < 5.0
+    big = make_synthetic_trajectories(10_000, seed=0)  # speed: benchmarks/bench_datasets.py
     assert big["clinical"].patient_id.iloc[-1] == "SYN10000"
 
 

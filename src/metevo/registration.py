@@ -153,7 +153,9 @@ def register_pair(
     min_dice
         Liver Dice below which the registration fails QC (default 0.80).
     seed
-        Seed of the metric's random sampling (image driver).
+        Seed of the metric's random sampling (a non-negative integer). ITK reads a sampling seed of
+        0 as "seed from the wall clock", so metevo passes ``seed + 1`` to ITK: every seed,
+        ``0`` included, gives the same transform on every run.
     context
         Named in notes (e.g. ``"P001 V1->V2"``).
 
@@ -175,6 +177,8 @@ def register_pair(
         )
     if not resolution_mm > 0:
         raise ValueError(f"resolution_mm must be > 0; got {resolution_mm!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
     use_liver = fixed_liver is not None and moving_liver is not None
     if use_liver:
         f_bin, m_bin = _coarse(fixed_liver, resolution_mm), _coarse(moving_liver, resolution_mm)
@@ -381,7 +385,8 @@ def _method(
     else:
         method.SetMetricAsCorrelation()
     method.SetMetricSamplingStrategy(method.REGULAR)
-    method.SetMetricSamplingPercentage(0.25, seed)
+    # ITK's seed 0 means sitkWallClock (a new seed every run): shift so that seed 0 is fixed too.
+    method.SetMetricSamplingPercentage(0.25, _itk_seed(seed))
     method.SetInterpolator(sitk.sitkLinear)
     # Gradients by central differences at the sampled points, not precomputed image-wide.
     method.MetricUseFixedImageGradientFilterOff()
@@ -398,6 +403,11 @@ def _method(
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.AddCommand(sitk.sitkIterationEvent, lambda: counter.__setitem__(0, counter[0] + 1))
     return method
+
+
+def _itk_seed(seed: int) -> int:
+    """ITK sampling seed for a metevo seed: never 0, which ITK reads as the wall clock."""
+    return int(seed) + 1
 
 
 def _scales(fixed: sitk.Image, transform: sitk.Transform) -> list[float]:
