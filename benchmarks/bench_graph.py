@@ -78,9 +78,30 @@ def _full_dice(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform)
     return 2.0 * np.count_nonzero(a & b) / (a.sum() + b.sum())
 
 
-def speed(seed: int, n_visits: int) -> None:
-    print(f"== speed: one full-size patient, first {n_visits} visits ==")
-    synth = _cohort("full", 1, seed)
+def registration_residuals(synth: SyntheticCohort, patient_id: str, graph) -> list[float]:
+    """Registration error (mm) at the true lesion centroids, for each pair of consecutive visits.
+
+    For every true lesion visible at both visits (split fragments, which move, excluded), the
+    later visit's true centroid is mapped by the pair's transform into the earlier visit and
+    compared with the true centroid there.
+    """
+    les = synth.table("lesions")
+    les = les[(les["patient_id"] == patient_id) & (les["role"] != "split")]
+    xyz = ["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]
+    out = []
+    for i, transform in enumerate(graph.pair_transforms):
+        a, b = graph.timepoints[i], graph.timepoints[i + 1]
+        pa = les[les["timepoint"] == a].set_index("true_lesion_id")[xyz]
+        pb = les[les["timepoint"] == b].set_index("true_lesion_id")[xyz]
+        for lid in pa.index.intersection(pb.index):
+            mapped = np.asarray(transform.TransformPoint(tuple(float(v) for v in pb.loc[lid])))
+            out.append(float(np.linalg.norm(mapped - pa.loc[lid].to_numpy(float))))
+    return out
+
+
+def speed(seed: int, n_visits: int, size: str = "full") -> None:
+    print(f"== speed: one {size} patient, first {n_visits} visits ==")
+    synth = _cohort(size, 1, seed)
     patient = open_cohort(synth.manifest)[open_cohort(synth.manifest).patient_ids[0]]
     scans = patient.scans[:n_visits]
     if len(scans) < n_visits:
@@ -147,6 +168,12 @@ def speed(seed: int, n_visits: int) -> None:
             .round(3)
             .to_string(index=False)
         )
+    resid = registration_residuals(synth, patient.patient_id, graph)
+    if resid:
+        print(
+            f"  registration error at true lesion centroids: median {np.median(resid):.2f} mm, "
+            f"max {max(resid):.2f} mm ({len(resid)} lesion x pair)"
+        )
     s = score_synthetic(
         synth.ground_truth,
         patient.patient_id,
@@ -212,12 +239,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--visits", type=int, default=5)
     parser.add_argument("--patients", type=int, default=8)
-    parser.add_argument("--size", default="tiny", choices=["tiny", "small", "full"])
+    parser.add_argument(
+        "--size", default="tiny", choices=["tiny", "small", "full", "clinical", "clinical_crop"]
+    )
+    parser.add_argument(
+        "--speed-size", default="full", choices=["full", "clinical"],
+        help="preset of the 512 x 512 x 150 speed patient",
+    )
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
     if not args.skip_speed:
-        speed(args.seed, args.visits)
+        speed(args.seed, args.visits, args.speed_size)
     if not args.skip_accuracy:
         accuracy(args.patients, args.seed, args.size)
 

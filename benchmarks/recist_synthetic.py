@@ -43,6 +43,9 @@ def truth_tables(synth: SyntheticCohort, pid: str):
     scans = synth.table("scans")
     scans = scans[scans["patient_id"] == pid].copy()
     scans["is_baseline"] = scans["timepoint"] == scans["timepoint"].iloc[0]
+    # every true lesion is fully imaged (the generator cuts only lesion-free liver dome or tip),
+    # so a cut liver does not make the reference assessment not evaluable
+    scans["liver_in_fov"] = True
     return scans, comp, edges
 
 

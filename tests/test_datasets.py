@@ -503,13 +503,13 @@ def test_trajectories_deterministic_and_large():
     assert big["clinical"].patient_id.iloc[-1] == "SYN10000"
 
 
-def _plan_all_patterns(seeds) -> None:
+def _plan_all_patterns(seeds, size: str = "tiny") -> None:
     from metevo._synthetic_cohort import PATTERNS, plan_patient
 
     for seed in seeds:
         for j, pattern in enumerate(PATTERNS):
             rng = np.random.default_rng(np.random.SeedSequence([seed, j, 7]))
-            plan = plan_patient(rng, "SYN001", pattern, "tiny", force_truncation=False)
+            plan = plan_patient(rng, "SYN001", pattern, size, force_truncation=False)
             roles = {les.role for les in plan.lesions}
             expected = {"resection": "resected"}
             assert {expected.get(r, r) for r in plan.roles} <= roles
@@ -525,3 +525,126 @@ def test_hard_cases_are_designed_for_any_seed():
 @pytest.mark.slow
 def test_hard_cases_are_designed_for_many_seeds():
     _plan_all_patterns(range(3, 150))
+
+
+@pytest.mark.slow
+def test_clinical_hard_cases_are_designed_for_many_seeds():
+    _plan_all_patterns(range(0, 40), size="clinical_crop")
+
+
+# ---------------------------------------------------------------------------------------------
+# the clinical presets
+# ---------------------------------------------------------------------------------------------
+def _clinical_plans(seed: int = 11):
+    from metevo._synthetic_cohort import PATTERNS, plan_patient
+
+    return [
+        plan_patient(
+            np.random.default_rng(np.random.SeedSequence([seed, j])),
+            f"SYN{j + 1:03d}",
+            pattern,
+            "clinical_crop",
+            force_truncation=(j == 1),
+        )
+        for j, pattern in enumerate(PATTERNS)
+    ]
+
+
+def test_clinical_preset_motion_within_its_ranges():
+    """Rotation about every axis (up to 10 deg each), translation up to 25 mm per axis and a
+    breathing warp up to 8 mm; some scans roll or pitch, not only turn about z."""
+    from metevo._synthetic_clinical import axis_angle
+
+    motions = [s.motion for plan in _clinical_plans() for s in plan.scans]
+    tilted = 0
+    for m in motions:
+        assert np.allclose(m.rotation @ m.rotation.T, np.eye(3), atol=1e-9)
+        axis, angle = axis_angle(m.rotation)
+        assert angle == pytest.approx(m.angle_deg) and angle <= np.sqrt(3) * 10 + 1e-9
+        assert np.abs(m.translation).max() <= 25.0
+        assert 0.4 * 8.0 - 1e-9 <= m.warp_max_mm <= 8.0 + 1e-9
+        # the first wave moves tissue cranio-caudally (breathing)
+        assert abs(m.wave_b[0, 2]) == pytest.approx(np.linalg.norm(m.wave_b[0]))
+        # Euler angles of R = Rz Ry Rx stay within +/- 10 deg
+        r = m.rotation
+        ay = np.degrees(np.arcsin(-r[2, 0]))
+        ax = np.degrees(np.arctan2(r[2, 1], r[2, 2]))
+        az = np.degrees(np.arctan2(r[1, 0], r[0, 0]))
+        assert max(abs(ax), abs(ay), abs(az)) <= 10.0 + 1e-6
+        tilted += angle > 5 and abs(axis[2]) < 0.8
+    assert tilted >= 3
+
+
+def test_clinical_preset_hard_cases():
+    """Clusters of small lesions 5-8 mm apart, a lesion flickering around the visibility limit,
+    split fragments that drift 3-8 mm beyond the pair's former boundary, a hepatectomy that
+    removes the liver around the resected lesion, and cut liver domes or tips that spare the
+    lesions."""
+    from metevo._synthetic_clinical import at_day
+    from metevo._synthetic_kinetics import VISIBLE_MM
+
+    plans = _clinical_plans()
+    n_cut = 0
+    for plan in plans:
+        days = np.array([s.study_day for s in plan.scans], float)
+        cluster = [les for les in plan.lesions if les.role == "cluster"]
+        assert 3 <= len(cluster) <= 4
+        for a in cluster:
+            size = a.diameter(days)
+            assert size.min() >= VISIBLE_MM and size.max() < 10.0
+            gaps = [
+                np.linalg.norm(a.center - b.center) - 0.5 * (a.d0_mm + b.d0_mm)
+                for b in cluster
+                if b is not a
+            ]
+            assert 3.5 <= min(gaps) <= 9.5  # surface gaps 5-8 mm up to shape and growth
+        flicker = [les for les in plan.lesions if les.role == "flicker"]
+        assert len(flicker) == 1
+        seen = flicker[0].diameter(days) >= VISIBLE_MM
+        first, last = np.flatnonzero(seen)[[0, -1]]
+        assert seen[0] and not seen[first:last].all()  # gone at a visit, then back
+        n_cut += sum(s.truncation != "none" for s in plan.scans)
+        if plan.pattern == "deep_response":
+            frag = [les for les in plan.lesions if les.drift_mm is not None]
+            assert len(frag) == 1 and frag[0].role == "split"
+            t0, t1 = frag[0].drift_days
+            assert t0 in days and t1 in days and t0 < t1
+            assert 0 < np.linalg.norm(frag[0].drift_mm) < 30
+            assert np.allclose(at_day(frag[0], t1).center, frag[0].center + frag[0].drift_mm)
+        if plan.pattern in ("deep_response", "stable"):
+            (day, normal, point), = plan.anatomy.liver_cuts
+            resected = next(les for les in plan.lesions if les.role == "resected")
+            c = resected.center[:, None].astype(np.float32)
+            assert plan.anatomy.liver_sdf(c, day - 1)[0] < 0 < plan.anatomy.liver_sdf(c, day)[0]
+            for les in plan.lesions:  # the lesions that live on stay in the remaining liver
+                if les is not resected and (les.diameter(days[days >= day]) > 0).any():
+                    assert normal @ (les.center - point) < 0
+    assert n_cut >= 2
+
+
+@pytest.mark.slow
+def test_clinical_crop_cohort_renders_its_hard_cases(tmp_path):
+    """One rendered deep-response patient: split seen in the masks, liver volume drops after
+    the hepatectomy, a cut liver never cuts a lesion, the small lesions are separate."""
+    synth = make_synthetic_cohort(
+        tmp_path, n_patients=1, seed=4, size="clinical_crop", patterns=["deep_response"]
+    )
+    pat = synth.table("patients").iloc[0]
+    assert pat.has_split and pat.has_resection
+    scans = synth.table("scans")
+    les = synth.table("lesions")
+    rday = synth.table("true_lesions").resected_study_day.dropna().iloc[0]
+    manifest = pd.read_csv(synth.manifest)
+    volumes = []
+    for row, sc in zip(manifest.itertuples(), scans.itertuples(), strict=True):
+        liver, img = _arr(synth.root / row.liver_mask)
+        lesion, _ = _arr(synth.root / row.lesion_mask)
+        assert img.GetSpacing() == (0.8, 0.8, 2.5) and img.GetSize()[:2] == (320, 288)
+        assert not lesion[0].any() and not lesion[-1].any()
+        volumes.append((sc.study_day, liver.sum() * 0.8 * 0.8 * 2.5 / 1000))
+        assert sc.liver_in_fov == (not (liver[0].any() or liver[-1].any()))
+    full = [v for d, v in volumes if d < rday and True]
+    after = [v for d, v in volumes if d > rday]
+    assert max(after) < 0.92 * min(full)
+    cl = les[les.role == "cluster"]
+    assert cl.groupby("timepoint").component.nunique().eq(cl.groupby("timepoint").size()).all()

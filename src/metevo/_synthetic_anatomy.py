@@ -169,6 +169,8 @@ class Lesion:
     onset_day: float | None = None  # new lesion: appears at this study day
     resected_day: float | None = None  # resected on this study day
     role: str = "regular"
+    drift_mm: np.ndarray | None = None  # the centre moves by this (mm), linearly between
+    drift_days: tuple[float, float] = (0.0, 0.0)  # these study days
     core_hu: float = 30.0
     rim_hu: float = 85.0
     necrotic: bool = False
@@ -326,9 +328,18 @@ class Anatomy:
     aorta_center: tuple[float, float]
     ivc_center: tuple[float, float]
     stomach: tuple  # (center, semi)
+    liver_cuts: list = field(default_factory=list)  # hepatectomies: (day, normal, point)
     _surface: np.ndarray | None = field(default=None, repr=False)
 
-    def liver_sdf(self, q: np.ndarray) -> np.ndarray:
+    def liver_sdf(self, q: np.ndarray, study_day: float | None = None) -> np.ndarray:
+        """From a cut's day on, the liver beyond its plane (where ``normal`` points) is gone."""
+        d = self._liver_sdf(q)
+        for day, n, p in self.liver_cuts if study_day is not None else ():
+            if study_day >= day:
+                d = np.maximum(d, (np.float32(n)[:, None] * (q - np.float32(p)[:, None])).sum(0))
+        return d
+
+    def _liver_sdf(self, q: np.ndarray) -> np.ndarray:
         d = None
         for c, s in self.liver_parts:
             e = ellipsoid_sdf(q, c, s)
@@ -440,6 +451,7 @@ def render_scan(
     grid: Grid,
     *,
     noise_hu: float,
+    study_day: float | None = None,
 ) -> RenderedScan:
     """Render one scan: CT-like int16 image, liver and lesion masks, instance labels.
 
@@ -507,7 +519,7 @@ def render_scan(
         if outside(qlo, qhi, liver_lo, liver_hi):
             dl = np.full(n, 1000.0, f32)
         else:
-            dl = anatomy.liver_sdf(q)
+            dl = anatomy.liver_sdf(q, study_day)
             _blend(im, _alpha(dl, pv), 65.0 + 4.0 * t)
         img[z0:z1] = im.reshape(z1 - z0, ny, nx)
         dliv[z0:z1] = dl.reshape(z1 - z0, ny, nx)

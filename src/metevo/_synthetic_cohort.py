@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from metevo import _synthetic_clinical as clin
 from metevo._synthetic_anatomy import (
     Anatomy,
     Grid,
@@ -42,6 +43,15 @@ SIZES = {
     "tiny": {"spacing": (3.0, 3.0, 5.0), "n_xy": 128, "n_z": None},
     "small": {"spacing": (1.5, 1.5, 3.0), "n_xy": 256, "n_z": None},
     "full": {"spacing": (0.8, 0.8, 2.5), "n_xy": 512, "n_z": 150},
+    # trial-CT-like hard cases (see CLINICAL_ROLES and clinical_motion); "clinical_crop" is the
+    # same patients on a field of view cropped around the liver (CI and cohort benchmarks)
+    "clinical": {"spacing": (0.8, 0.8, 2.5), "n_xy": 512, "n_z": 150, "clinical": True},
+    "clinical_crop": {
+        "spacing": (0.8, 0.8, 2.5),
+        "n_xy": (320, 288),
+        "n_z": None,
+        "clinical": True,
+    },
 }
 
 #: hard cases planted in each pattern's patients
@@ -151,10 +161,10 @@ def plan_patient(
         planned=list(zip(labels, [int(s) for s in sday], strict=False)),
         missed=[labels[i] for i in missed_idx],
         anatomy=random_anatomy(rng),
-        roles=ROLES[pattern],
+        roles=ROLES[pattern] + (clin.CLINICAL_ROLES if SIZES[size].get("clinical") else ()),
     )
     days = np.array([s for lab, s in plan.planned if lab not in plan.missed], float)
-    _plan_lesions(rng, plan, days)
+    _plan_lesions(rng, plan, days, clinical=bool(SIZES[size].get("clinical")))
     _plan_scans(rng, plan, size, force_truncation)
     return plan
 
@@ -170,8 +180,15 @@ def _regular_rates(rng, plan: PatientPlan, progressing: bool) -> tuple[float, fl
     return float(d), float(min(g, MAX_LESION_G))
 
 
-def _plan_lesions(rng: np.random.Generator, plan: PatientPlan, days: np.ndarray) -> None:
-    """Design the hard-case lesions against the analysed visit days, then place everything."""
+def _plan_lesions(
+    rng: np.random.Generator, plan: PatientPlan, days: np.ndarray, clinical: bool = False
+) -> None:
+    """Design the hard-case lesions against the analysed visit days, then place everything.
+
+    ``clinical``: split fragments drift apart beyond the parent's former boundary, a resection
+    is a hepatectomy that removes the liver beyond a plane, and the clinical roles (a cluster
+    of small lesions, a lesion flickering around the visibility limit) are planted.
+    """
     placer = _Placer(rng, plan.anatomy, days)
     counter = iter(range(1, 100))
 
@@ -182,8 +199,16 @@ def _plan_lesions(rng: np.random.Generator, plan: PatientPlan, days: np.ndarray)
     for role in plan.roles:
         if role in ("merge", "split", "close"):
             a, b, length, direction = _design_pair(rng, role, plan, days, lid(), lid())
+            if clinical and role == "split":
+                clin.design_split_drift(rng, a, b, length, direction, days)
             placer.place_pair(a, b, length, direction)
             plan.lesions += [a, b]
+        elif role == "cluster":
+            group = clin.design_cluster(rng, lid, days)
+            clin.place_group(placer, group, clin.cluster_offsets(rng, group, days))
+            plan.lesions += group
+        elif role == "flicker":
+            plan.lesions.append(placer.place(clin.design_flicker(rng, days, lid())))
         elif role == "vanish":
             plan.lesions.append(placer.place(_design_vanish(rng, plan, days, lid())))
         elif role == "reappear":
@@ -192,8 +217,12 @@ def _plan_lesions(rng: np.random.Generator, plan: PatientPlan, days: np.ndarray)
             plan.lesions.append(placer.place(_design_new(rng, plan, days, lid(), growing)))
         elif role == "resection":
             lesion, day = _design_resection(rng, plan, days, lid())
-            plan.lesions.append(placer.place(lesion))
-            plan.events.append((day, "resection", "hepatic metastasectomy (1 lesion)"))
+            if clinical:
+                plan.lesions.append(clin.place_resection(placer, lesion, day))
+                plan.events.append((day, "resection", "partial hepatectomy (1 lesion)"))
+            else:
+                plan.lesions.append(placer.place(lesion))
+                plan.events.append((day, "resection", "hepatic metastasectomy (1 lesion)"))
     n_regular = (
         int(rng.integers(2, 4)) if plan.pattern == "mixed_response" else int(rng.integers(1, 4))
     )
@@ -344,7 +373,8 @@ class _Placer:
         self.candidates = inner[:, (inner[2] > self.zlim[0]) & (inner[2] < self.zlim[1])]
         self.placed: list[Lesion] = []
 
-    def _fits(self, lesion: Lesion, partner: Lesion | None = None) -> bool:
+    def _fits(self, lesion: Lesion, partner=None) -> bool:
+        partners = partner if isinstance(partner, (list, tuple)) else [partner]
         size = lesion.diameter(self.days)
         dmax = float(size.max())
         pts = lesion.surface(dmax, 8, 16).reshape(3, -1)
@@ -352,14 +382,23 @@ class _Placer:
             return False
         if self.anatomy.liver_sdf(pts.astype(np.float32)).max() > -self.MARGIN_LIVER:
             return False
+        for day, normal, point in self.anatomy.liver_cuts:
+            alive = lesion.diameter(self.days[self.days >= day]) > 0
+            if alive.any() and ((normal @ (pts - point[:, None])).max() > -self.MARGIN_LIVER):
+                return False
+        if lesion.drift_mm is not None:
+            moved = pts + lesion.drift_mm[:, None]
+            if self.anatomy.liver_sdf(moved.astype(np.float32)).max() > -self.MARGIN_LIVER:
+                return False
         for other in self.placed:
-            if other is partner:
+            if any(other is p for p in partners):
                 continue
             both = (size > 0) & (other.diameter(self.days) > 0)
             if not both.any():
                 continue
             dist = np.linalg.norm(lesion.center - other.center)
             reach = 0.5 * (size * lesion.max_extent + other.diameter(self.days) * other.max_extent)
+            reach = reach + _drift(lesion) + _drift(other)
             if (dist - reach[both]).min() < self.MARGIN_LESIONS:
                 return False
         return True
@@ -393,21 +432,34 @@ class _Placer:
         )  # pragma: no cover
 
 
+def _drift(lesion: Lesion) -> float:
+    return 0.0 if lesion.drift_mm is None else float(np.linalg.norm(lesion.drift_mm))
+
+
 def _plan_scans(rng, plan: PatientPlan, size: str, force_truncation: bool) -> None:
     cfg = SIZES[size]
+    clinical = bool(cfg.get("clinical"))
     sx, sy, sz = cfg["spacing"]
-    n_xy = cfg["n_xy"]
+    n_x, n_y = (cfg["n_xy"], cfg["n_xy"]) if np.isscalar(cfg["n_xy"]) else cfg["n_xy"]
     surf = plan.anatomy.liver_surface_points()
     analysed = [(lab, s) for lab, s in plan.planned if lab not in plan.missed]
     forced = min(2, len(analysed) - 1) if force_truncation else -1
+    p_trunc = clin.CLINICAL_TRUNCATION_P if clinical else 0.08
     for i, (label, day) in enumerate(analysed):
-        motion = random_motion(rng)
-        zs = motion.to_scan(surf)[2]
+        motion = clin.clinical_motion(rng) if clinical else random_motion(rng)
+        moved = motion.to_scan(surf)
+        zs = moved[2]
         zmin, zmax = float(zs.min()), float(zs.max())
         trunc = "none"
-        if i == forced or (i != 0 and rng.uniform() < 0.08):
+        if i == forced or (i != 0 and rng.uniform() < p_trunc):
             trunc = str(rng.choice(["top", "bottom"]))
         cut = rng.uniform(8.0, 18.0)
+        if clinical and trunc != "none":  # the cut spares every lesion (the dome or tip only)
+            lo, hi = clin.lesion_z_range(plan, motion, day)
+            room = (lo - zmin) if trunc == "bottom" else (zmax - hi)
+            cut = min(cut, room - 4.0 * sz)
+            if cut < 2.0 * sz:
+                trunc = "none"
         if cfg["n_z"] is None:
             below, above = rng.uniform(12.0, 45.0), rng.uniform(12.0, 45.0)
             if trunc == "bottom":
@@ -423,8 +475,13 @@ def _plan_scans(rng, plan: PatientPlan, size: str, force_truncation: bool) -> No
                 trunc, slack + cut
             )
             z0 = zmin - below
-        origin = (-(n_xy - 1) * sx / 2, -(n_xy - 1) * sy / 2 + 10.0, float(np.round(z0, 2)))
-        grid = Grid(size=(n_xy, n_xy, nz), spacing=(sx, sy, sz), origin=origin)
+        if clinical and n_x * sx < 400:  # cropped field of view, centred near the liver
+            mid = 0.5 * (moved[:2].min(axis=1) + moved[:2].max(axis=1)) + rng.uniform(-8, 8, 2)
+            ox, oy = mid[0] - (n_x - 1) * sx / 2, mid[1] - (n_y - 1) * sy / 2
+        else:
+            ox, oy = -(n_x - 1) * sx / 2, -(n_y - 1) * sy / 2 + 10.0
+        origin = (float(np.round(ox, 2)), float(np.round(oy, 2)), float(np.round(z0, 2)))
+        grid = Grid(size=(n_x, n_y, nz), spacing=(sx, sy, sz), origin=origin)
         plan.scans.append(
             ScanPlan(label, int(day), motion, grid, float(rng.uniform(10.0, 18.0)), trunc)
         )
@@ -441,10 +498,19 @@ def realise_patient(rng: np.random.Generator, plan: PatientPlan, root: Path) -> 
     base_day = plan.scans[0].study_day
     manifest, scans, lesions = [], [], []
     for scan in plan.scans:
-        present = [(les, float(les.diameter(scan.study_day))) for les in plan.lesions]
+        present = [
+            (clin.at_day(les, scan.study_day), float(les.diameter(scan.study_day)))
+            for les in plan.lesions
+        ]
         present = [(les, dm) for les, dm in present if dm >= VISIBLE_MM]
         out = render_scan(
-            rng, plan.anatomy, present, scan.motion, scan.grid, noise_hu=scan.noise_hu
+            rng,
+            plan.anatomy,
+            present,
+            scan.motion,
+            scan.grid,
+            noise_hu=scan.noise_hu,
+            study_day=scan.study_day,
         )
         folder = root / pid / scan.label
         folder.mkdir(parents=True, exist_ok=True)

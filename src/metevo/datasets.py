@@ -54,6 +54,22 @@ Levels the tests rely on (the generator places these deliberately, not by luck; 
   deep response, ECOG hazard ratios 1 / 1.35 / 1.9); PFS is the first RECIST 1.1 progression of
   the true lesion sizes (or extrahepatic progression, or death).
 
+The clinical presets (``size="clinical"`` / ``"clinical_crop"``)
+---------------------------------------------------------------
+Harder than the levels above and close to trial CT, at 0.8 x 0.8 x 2.5 mm: every scan is
+rotated by up to +/- 10 degrees about *each* axis (roll, pitch and yaw: two visits can differ by
+up to 20 degrees about any axis) and translated by up to +/- 25 mm per axis, with a smooth
+divergence-free breathing-like warp (its main wave moves tissue cranio-caudally) of 3.2-8 mm;
+about 30 % of follow-up scans cut the liver dome or tip (never a lesion); a resection is a
+partial hepatectomy that removes the liver beyond a plane 10 mm short of the resected lesion
+(the liver's shape changes, ``anatomy.liver_cuts``); split fragments drift 3-8 mm beyond where
+the pair's boundary was at the visit before (split role: the fragment's centre moves); every
+patient also has a cluster of 3-4 small (5.4-6.5 mm, stable) lesions 5-8 mm apart (role
+``cluster``) and a small lesion around the visibility limit that is seen, vanishes at one or
+more visits and reappears (role ``flicker``). ``"clinical"`` is the full 512 x 512 x 150 grid;
+``"clinical_crop"`` the same kind of patient on a 320 x 288 in-plane field of view centred near
+the liver, slab fitted to the liver (CI and cohort benchmarks: ~4 s a scan).
+
 Files written by :func:`make_synthetic_cohort` (paths relative to ``out_dir``)
 ------------------------------------------------------------------------------
 ``manifest.csv``
@@ -101,7 +117,8 @@ from scan i to scan j is ``x_j = R_j R_i^T (x_i - t_i) + t_j``, up to the warp.
     NaN when alone); ``is_new`` (first appearance after the baseline scan); ``appearance``
     (``first``, ``reappeared`` after >= 1 analysed scan without it, ``continuing``); ``role``
     (the hard case the lesion was planted for: ``regular``, ``merge``, ``split``, ``close``,
-    ``vanish``, ``reappear``, ``new``, ``resected``).
+    ``vanish``, ``reappear``, ``new``, ``resected``; the clinical presets add ``cluster`` and
+    ``flicker``).
 ``edges.parquet`` - the true lesion graph on components:
     ``patient_id``, ``timepoint_from``, ``component_from``, ``timepoint_to``, ``component_to``,
     ``skip``: an edge wherever two components at two scans share a true lesion that is visible
@@ -149,7 +166,7 @@ __all__ = [
 ]
 
 PATTERNS = ("deep_response", "progression", "response_then_relapse", "stable", "mixed_response")
-SIZES = ("tiny", "small", "full")
+SIZES = ("tiny", "small", "full", "clinical", "clinical_crop")
 _COMPLETE = ".metevo-complete"
 
 
@@ -225,10 +242,12 @@ def make_synthetic_cohort(
     seed : int, default 0
         Seed: the same seed gives identical tables and images; patient ``SYN00k`` depends only
         on ``seed`` and ``k`` (and on ``patterns``).
-    size : {"tiny", "small", "full"}, default "tiny"
+    size : {"tiny", "small", "full", "clinical", "clinical_crop"}, default "tiny"
         Grid: ``"tiny"`` 3 x 3 x 5 mm, 128 x 128 in-plane (CI tests; ~1-2 s a patient);
         ``"small"`` 1.5 x 1.5 x 3 mm, 256 x 256 (notebooks, demo); ``"full"`` 0.8 x 0.8 x 2.5 mm,
-        512 x 512 x 150 (benchmarks; a few patients).
+        512 x 512 x 150 (benchmarks; a few patients). ``"clinical"`` (512 x 512 x 150) and
+        ``"clinical_crop"`` (320 x 288 in-plane) are the harder trial-CT-like preset of the
+        module docstring.
     patterns : sequence of str, optional
         One pattern per patient (names in :data:`PATTERNS`); default: the first five patients
         get the five patterns in a seeded random order, later ones random patterns.
