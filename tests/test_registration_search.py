@@ -1,0 +1,110 @@
+"""Tests of the registration start search and trusted region (metevo._registration_search)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from metevo._registration_search import pad_moving, rotation_starts, trusted_mask
+
+CLAMP = 20.0
+
+
+def _liver(rotation: np.ndarray, shift, *, z_keep=None, cut=None) -> sitk.Image:
+    """An asymmetric liver-like blob (three ellipsoids) on a 6 mm grid, moved rigidly."""
+    n = (44, 40, 36)  # x, y, z voxels
+    sp = 6.0
+    img = sitk.Image(n, sitk.sitkUInt8)
+    img.SetSpacing((sp, sp, sp))
+    img.SetOrigin(tuple(-(k - 1) * sp / 2 for k in n))
+    zz, yy, xx = np.indices(n[::-1]).astype(float)
+    p = np.stack([xx, yy, zz], -1) * sp + np.array(img.GetOrigin())
+    q = (p - np.asarray(shift)) @ rotation  # canonical = R^T (p - t)
+    parts = [
+        ((-20, 0, 0), (60, 45, 50)),
+        ((35, -25, 20), (40, 22, 25)),
+        ((-30, 10, -40), (30, 30, 22)),
+    ]
+    inside = np.zeros(q.shape[:3], bool)
+    for c, s in parts:
+        inside |= (((q - c) / s) ** 2).sum(-1) <= 1
+    if cut is not None:
+        inside &= q[..., 0] < cut
+    if z_keep is not None:
+        inside[: z_keep[0]] = False
+        inside[z_keep[1] :] = False
+    arr = inside.astype(np.uint8)
+    if z_keep is not None:
+        arr = arr[z_keep[0] : z_keep[1]]
+        out = sitk.GetImageFromArray(arr)
+        out.SetSpacing((sp, sp, sp))
+        out.SetOrigin(img.TransformIndexToPhysicalPoint((0, 0, z_keep[0])))
+        return out
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    return out
+
+
+def _rot(ax, ay, az) -> np.ndarray:
+    t = sitk.Euler3DTransform()
+    t.SetRotation(*np.radians([ax, ay, az]))
+    return np.array(t.GetMatrix()).reshape(3, 3)
+
+
+def _feature(binary: sitk.Image) -> sitk.Image:
+    d = sitk.SignedMaurerDistanceMap(binary, insideIsPositive=False, useImageSpacing=True)
+    return sitk.Clamp(sitk.Cast(d, sitk.sitkFloat32), sitk.sitkFloat32, -CLAMP, CLAMP)
+
+
+def _angle(r: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
+
+
+def test_best_start_finds_a_roll_and_pitch():
+    """The moving liver is rolled and pitched by 16 degrees and shifted: the best start lies
+    within one grid step of the true rotation (identity start would be 22 degrees off)."""
+    true = _rot(16, -16, 8)
+    f_bin = _liver(np.eye(3), (0, 0, 0))
+    m_bin = _liver(true, (12, -8, 15))
+    starts = rotation_starts(_feature(f_bin), _feature(m_bin), f_bin, m_bin, clamp_mm=CLAMP)
+    best = np.array(starts[0].GetMatrix()).reshape(3, 3)
+    # the start maps fixed -> moving points: x_m = R_true x_f + t
+    assert _angle(best @ true.T) <= 8.0
+    assert _angle(true) > 20.0
+    centre = np.array(starts[0].GetCenter())
+    mapped = np.array(starts[0].TransformPoint(tuple(centre)))
+    assert np.linalg.norm(mapped - (true @ centre + (12, -8, 15))) < 6.0
+
+
+def test_pad_moving_extends_a_cut_liver_and_closes_the_rest():
+    m_bin = _liver(np.eye(3), (0, 0, 0), z_keep=(12, 36))  # liver cut at the bottom slice
+    assert sitk.GetArrayViewFromImage(m_bin)[0].any()
+    feat = _feature(m_bin)
+    padded = pad_moving(feat, m_bin, clamp_mm=CLAMP, margin_mm=30.0)
+    assert padded.GetSize() == tuple(s + 10 for s in feat.GetSize()[:2]) + (feat.GetSize()[2] + 10,)
+    arr = sitk.GetArrayViewFromImage(padded)
+    src = sitk.GetArrayViewFromImage(feat)
+    # below the cut: the edge slice repeated (liver continues); above the top: outside (+clamp)
+    np.testing.assert_array_equal(arr[0, 5:-5, 5:-5], src[0])
+    assert (arr[-1] == CLAMP).all() and (arr[:, 0] == CLAMP).all()
+
+
+def test_trusted_mask_drops_a_resected_part():
+    """After a hepatectomy (the right part gone) the disagreeing region is left out."""
+    f_bin = _liver(np.eye(3), (0, 0, 0), cut=20.0)
+    m_bin = _liver(np.eye(3), (0, 0, 0))
+    mask, dropped = trusted_mask(
+        _feature(f_bin), _feature(m_bin), sitk.TranslationTransform(3), clamp_mm=CLAMP
+    )
+    arr = sitk.GetArrayViewFromImage(mask)
+    gone = sitk.GetArrayViewFromImage(m_bin).astype(bool) & ~sitk.GetArrayViewFromImage(
+        f_bin
+    ).astype(bool)
+    deep = gone & (sitk.GetArrayViewFromImage(_feature(m_bin)) < -10)
+    assert deep.any() and not arr[deep].any()
+    assert 0.02 < dropped < 0.5
+    same, none = trusted_mask(
+        _feature(m_bin), _feature(m_bin), sitk.TranslationTransform(3), clamp_mm=CLAMP
+    )
+    assert none == pytest.approx(0.0) and sitk.GetArrayViewFromImage(same).all()
