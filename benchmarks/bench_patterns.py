@@ -28,7 +28,7 @@ def main() -> None:
 
     from sklearn.metrics import adjusted_rand_score
 
-    from metevo.datasets import make_synthetic_trajectories
+    from metevo.datasets.datasets import make_synthetic_trajectories
     from metevo.patterns import EvolutionPatterns
 
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
@@ -80,7 +80,7 @@ def main() -> None:
     )
 
     # the common recipe on raw visit sequences (tslearn ignores time stamps)
-    from metevo import _pattern_features as pf
+    from metevo.patterns import _features as pf
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from metevo.exceptions import RegistrationWarning
-from metevo.graph import (
+from metevo.tracking._graph import (
     LesionGraph,
     build_lesion_graph,
     change_classes,
@@ -391,7 +391,8 @@ def test_tables_follow_the_data_dictionary(sequence, table):
 
 
 def test_graph_stage_through_the_pipeline(mini_cohort):
-    from metevo import analyze_patient, lesion_graph, lesions, open_cohort
+    from metevo import analyze_patient, lesion_graph, open_cohort
+    from metevo.tracking import _lesions as lesions
 
     cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"])
     patient = cohort["P002"]
@@ -419,8 +420,8 @@ def test_graph_stage_through_the_pipeline(mini_cohort):
 def test_accuracy_on_the_tiny_synthetic_cohort(tiny_cohort, tiny_analysis):
     """Edge F1 >= 0.95 against the synthetic ground truth (motion, warp, merges, splits, skips)."""
     from metevo import open_cohort
-    from metevo.graph import pooled_scores, score_synthetic
-    from metevo.lesions import label_lesions
+    from metevo.tracking import label_lesions
+    from metevo.tracking._graph import pooled_scores, score_synthetic
 
     failures = tiny_analysis.failures
     assert not (failures["stage"] == "graph").any(), failures

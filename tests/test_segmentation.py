@@ -421,7 +421,7 @@ def _lps_copy(src, dst):
 
 def test_masks_land_on_the_real_ct_nifti_ras_lps_and_dicom(shared_data, tmp_path):
     nib = pytest.importorskip("nibabel")
-    from metevo.io import read_image
+    from metevo.cohort.io import read_image
 
     folder = shared_data / "ct_example"
     ras = folder / "example_ct_sm.nii.gz"
@@ -454,7 +454,7 @@ def test_masks_land_on_the_real_ct_nifti_ras_lps_and_dicom(shared_data, tmp_path
 
 
 def test_real_ct_at_model_spacing_keeps_the_anatomy_in_place(shared_data, tmp_path):
-    from metevo.io import read_image
+    from metevo.cohort.io import read_image
 
     dicom = shared_data / "ct_example" / "example_ct_dicom"
     manifest = pd.DataFrame({"patient_id": ["X"], "timepoint": ["V0"], "image": [str(dicom)]})
@@ -697,7 +697,7 @@ def test_demo_model_ships_with_its_card():
 
 @pytest.mark.slow
 def test_demo_model_on_held_out_synthetic_patients(tmp_path):
-    from metevo.datasets import make_synthetic_cohort
+    from metevo.datasets.datasets import make_synthetic_cohort
 
     model = load_model("demo")
     seed = 5  # not the training seed (1) nor the card's test seed (2)

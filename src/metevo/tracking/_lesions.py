@@ -5,7 +5,7 @@ or one label of a mask that is already instance-labelled. :func:`label_lesions` 
 a UInt32 label image (0 = background, label = ``lesion_id``); :func:`measure_lesions` measures
 every lesion of a label image in one pass over its bounding boxes; :func:`lesions` does both for
 every visit of a patient and adds the longitudinal keys (``track_id``, ``change``) from the lesion
-graph (:mod:`metevo.graph`).
+graph (:mod:`metevo.tracking`).
 
 Measurement conventions
 -----------------------
@@ -63,7 +63,7 @@ from metevo.columns import Lesions as L
 from metevo.exceptions import DataQualityWarning, GeometryError, MaskValueError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from metevo.cohort import Patient
+    from metevo.cohort._cohort import Patient
 
 __all__ = [
     "LESION_MEASUREMENTS",
@@ -198,7 +198,7 @@ def label_lesions(
         raise MaskValueError(
             f"{where}lesion mask holds floating-point values (pixel type "
             f"{mask.GetPixelIDTypeAsString()}); expected integers. Threshold a probability map "
-            "and save it as integers, or read it with metevo.io.interpret_mask."
+            "and save it as integers, or read it with metevo.cohort.io.interpret_mask."
         )
     if liver is not None:
         _check_grid(mask, liver, f"{where}liver mask vs lesion mask")
@@ -331,7 +331,7 @@ def _check_grid(a: sitk.Image, b: sitk.Image, what: str) -> None:
             f"{what}: the two do not share a grid (size {a.GetSize()} vs {b.GetSize()}, spacing "
             f"{_fmt(a.GetSpacing())} vs {_fmt(b.GetSpacing())} mm, origin {_fmt(a.GetOrigin())} "
             f"vs {_fmt(b.GetOrigin())} mm). Resample the mask onto the image grid "
-            "(nearest neighbour), e.g. metevo.io.resample_to_grid."
+            "(nearest neighbour), e.g. metevo.cohort.io.resample_to_grid."
         )
 
 
@@ -608,7 +608,7 @@ def liver_in_fov(liver: sitk.Image | None) -> bool | None:
 def lesions(patient: Patient, **options: object) -> pd.DataFrame:
     """One row per lesion per visit of ``patient``, with its track and change class.
 
-    Runs :func:`metevo.graph.lesion_graph` (labelling, measurement, registration, matching) and
+    Runs :func:`metevo.tracking.lesion_graph` (labelling, measurement, registration, matching) and
     returns its ``nodes`` table; ``options`` are passed on to it.
 
     Returns
@@ -624,6 +624,6 @@ def lesions(patient: Patient, **options: object) -> pd.DataFrame:
     >>> cohort = metevo.open_cohort(metevo.datasets.load_demo_cohort())  # doctest: +SKIP
     >>> metevo.lesions(cohort.patients[0])[["timepoint", "lesion_id", "axial_ld_mm"]]  # doctest: +SKIP
     """
-    from metevo.graph import lesion_graph
+    from metevo.tracking._graph import lesion_graph
 
     return lesion_graph(patient, **options).nodes

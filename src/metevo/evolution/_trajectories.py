@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from metevo.cohort import ScanReads
+from metevo.cohort._cohort import ScanReads
 
 __all__ = [
     "DEFAULT_FEATURES",
@@ -106,7 +106,7 @@ def trajectories(
     obj
         A :class:`~metevo.cohort.Patient` (computed now), a :class:`~metevo.cohort.Cohort`
         (computed patient by patient), or an analysed cohort — an
-        :class:`~metevo.pipeline.AnalysisResult` or the folder ``metevo analyze`` wrote — whose
+        :class:`~metevo.runner.AnalysisResult` or the folder ``metevo analyze`` wrote — whose
         ``trajectories.parquet`` / ``patient_trajectories.parquet`` are read, not recomputed.
     level
         ``"lesion"`` (one row per track × visit) or ``"patient"`` (one row per visit).
@@ -125,8 +125,8 @@ def trajectories(
     if level not in ("lesion", "patient"):
         raise ValueError(f"level must be 'lesion' or 'patient'; got {level!r}.")
     table = "trajectories" if level == "lesion" else "patient_trajectories"
-    from metevo.cohort import Cohort, Patient
-    from metevo.pipeline import AnalysisResult
+    from metevo.cohort._cohort import Cohort, Patient
+    from metevo.runner.pipeline import AnalysisResult
 
     if isinstance(obj, Patient):
         frame = _compute(obj, features)[table]
@@ -558,7 +558,7 @@ def _select_stored(frame: pd.DataFrame, features: str | Sequence[str], level: st
 
 
 def _compute(patient: object, features: str | Sequence[str]) -> dict[str, pd.DataFrame]:
-    from metevo.pipeline import analyze_patient
+    from metevo.runner.pipeline import analyze_patient
 
     result = analyze_patient(
         patient, stages=["trajectories"], stage_options={"trajectories": {"features": features}}

@@ -6,7 +6,7 @@ A *pattern* is a group of patients whose tumour burden evolves alike after treat
 state ends with ``_``, ``predict`` checks it is fitted); :func:`evolution_patterns` is its
 one-call twin returning the tidy ``patterns`` table.
 
-Representation (see :mod:`metevo._pattern_features`): log-ratio of the burden to baseline as a
+Representation (see :mod:`metevo.patterns._features`): log-ratio of the burden to baseline as a
 function of days since treatment start, interpolated onto a common grid up to a horizon that
 at least ``min_followup_fraction`` of the patients complete, masked after each patient's last
 visit, plus the fraction of the window followed as a feature (dropout is informative: patients
@@ -52,30 +52,23 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from metevo import _pattern_features as pf
-from metevo._masked_kmeans import (
+from metevo.exceptions import NotFittedError
+from metevo.patterns import _features as pf
+from metevo.patterns._masked_kmeans import (
     masked_calinski_harabasz,
     masked_kmeans,
     masked_pairwise_distances,
     masked_sq_distances,
 )
-from metevo._pattern_names import (
+from metevo.patterns._names import (
     MIN_SUPPORT,
     MIXED_SPREAD,
     _unique_names,
     name_pattern,
     name_relapses,
 )
-from metevo.exceptions import NotFittedError
 
-__all__ = [
-    "EvolutionPatterns",
-    "evolution_patterns",
-    "lesion_pattern_mix",
-    "lesion_patterns",
-    "name_pattern",
-    "run_patterns",
-]
+__all__ = ["EvolutionPatterns", "evolution_patterns"]
 
 METHODS = ("kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm")
 REPRESENTATIONS = ("log_ratio", "multivariate", "kinetics", "sequence")
@@ -823,7 +816,3 @@ def evolution_patterns(
     """
     return EvolutionPatterns(n_patterns, **options).fit(trajectories).patterns_
 
-
-# lesion level and the cohort step, re-exported here (they build on the estimator above)
-from metevo._lesion_patterns import lesion_pattern_mix, lesion_patterns  # noqa: E402
-from metevo._patterns_run import run_patterns  # noqa: E402

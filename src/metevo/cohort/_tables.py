@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from metevo import io as mio
+from metevo.cohort import io as mio
 from metevo.columns import Clinical, Events, Manifest
 from metevo.exceptions import (
     ClinicalTableError,
@@ -27,7 +27,7 @@ from metevo.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from metevo.cohort import CohortOptions
+    from metevo.cohort._cohort import CohortOptions
 
 EVENT_KINDS = Events.KINDS
 

@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from metevo import io as mio
-from metevo._cohort_tables import (
+from metevo.cohort import io as mio
+from metevo.cohort._tables import (
     _check_clinical,
     _check_events,
     _check_manifest,
@@ -203,7 +203,7 @@ class Scan:
 class ScanReads:
     """Each scan's image and masks, decoded once and shared by the stages of one patient run.
 
-    :class:`~metevo.pipeline.PatientResult` carries one (``result.reads``) and empties it when
+    :class:`~metevo.runner.PatientResult` carries one (``result.reads``) and empties it when
     the patient is done, so a scan decoded by the ``scans`` stage is not decoded again by the
     lesion graph, radiomics or trajectories. Callers must not modify the returned images.
     """

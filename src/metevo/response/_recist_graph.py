@@ -1,6 +1,6 @@
 """RECIST on metevo's own lesion graph: adapter, ``recist`` pipeline stage, patient summary.
 
-Rules specific to mask-derived response (liver scope; see :mod:`metevo.recist` for RECIST):
+Rules specific to mask-derived response (liver scope; see :mod:`metevo.response` for RECIST):
 
 * **Scope.** Masks cover the liver only: every row says ``scope = "liver"``. Extrahepatic
   progression comes from the events table (``extrahepatic_progression``) and makes the overall
@@ -52,14 +52,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from metevo.choi import choi_response
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.columns import Patients as P
 from metevo.columns import Recist as R
 from metevo.columns import Scans as S
-from metevo.kinetics import fit_growth_kinetics, tumour_growth_rate
-from metevo.outcomes import (
+from metevo.response._choi import choi_response
+from metevo.response._kinetics import fit_growth_kinetics, tumour_growth_rate
+from metevo.response._outcomes import (
     best_overall_response,
     confirmed_response,
     depth_of_response,
@@ -67,10 +67,10 @@ from metevo.outcomes import (
     imaging_pfs,
     time_to_nadir,
 )
-from metevo.recist import recist_from_measurements, select_targets
+from metevo.response._recist import recist_from_measurements, select_targets
 
 if TYPE_CHECKING:
-    from metevo.cohort import Patient
+    from metevo.cohort._cohort import Patient
 
 __all__ = ["assess_patient", "graph_measurements", "recist_for_patient", "recist_stage"]
 
@@ -131,7 +131,7 @@ def graph_measurements(
     local_therapy : sequence of str
         Timepoints that are the first assessment after a resection or ablation.
     max_targets, max_targets_per_organ, min_measurable_mm, slice_thickness_mm
-        Baseline target selection (:func:`metevo.recist.select_targets`).
+        Baseline target selection (:func:`metevo.response.select_targets`).
     new_lesion_min_mm, nontarget_volume_factor, nontarget_min_increase_ml, burden_volume_factor
         New-lesion and non-target progression rules (module docstring).
 
@@ -408,13 +408,13 @@ def assess_patient(
     max_targets ... burden_volume_factor
         See :func:`graph_measurements`.
     sd_min_days, ref_confirm, max_nr_ne
-        Best-response rules (:func:`metevo.outcomes.best_overall_response`).
+        Best-response rules (:func:`metevo.response.best_overall_response`).
     pfs_rules, assessment_interval_days
-        Imaging PFS censoring (:func:`metevo.outcomes.imaging_pfs`).
+        Imaging PFS censoring (:func:`metevo.response.imaging_pfs`).
     ets_window_days, ets_threshold_pct
         Early tumour shrinkage.
     min_kinetics_assessments, kinetics_pval
-        Growth kinetics (:func:`metevo.kinetics.fit_growth_kinetics`).
+        Growth kinetics (:func:`metevo.response.fit_growth_kinetics`).
 
     Returns
     -------
@@ -777,12 +777,12 @@ def recist_stage(patient: Patient, result: Any, **options: Any) -> None:
 
 def recist_for_patient(patient: Patient, **options: Any) -> pd.DataFrame:
     """Run the pipeline up to the ``recist`` stage for one patient; return its ``recist`` rows."""
-    from metevo.pipeline import STAGES, analyze_patient
+    from metevo.runner.pipeline import STAGES, analyze_patient
 
     if "recist" not in {name for name, _ in STAGES}:
         raise RuntimeError(
             "the pipeline has no 'recist' stage; add ('recist', 'metevo._recist_graph:recist_stage') "
-            "to metevo.pipeline.STAGES after the lesion graph stage."
+            "to metevo.runner.STAGES after the lesion graph stage."
         )
     import inspect
 

@@ -2,7 +2,7 @@
 
 Every lesion at every visit is a node ``(timepoint, lesion_id)``; an edge joins a lesion to the
 lesion(s) it became at a later visit. Lesions of consecutive visits are matched after mapping the
-earlier visit's lesion labels into the later visit's space (:mod:`metevo.registration`), by
+earlier visit's lesion labels into the later visit's space (:mod:`metevo.tracking`), by
 iterative dilation with an overlap criterion in the spirit of Di Veroli et al. (MICCAI 2023;
 Medical Image Analysis 2024): round ``k`` (``k = 0, 1, ..., max_dilation``) dilates every lesion
 still unmatched by ``k`` voxel steps (a ball of radius ``k`` times the smallest voxel spacing, so
@@ -54,19 +54,19 @@ import pandas as pd
 import SimpleITK as sitk
 from scipy import ndimage
 
-from metevo.cohort import ScanReads
+from metevo.cohort._cohort import ScanReads
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.columns import Registrations as R
 from metevo.columns import Scans as S
 from metevo.exceptions import GeometryError, RegistrationWarning
-from metevo.lesions import label_lesions, liver_in_fov, measure_lesions
-from metevo.registration import Registration, compose, register_pair
+from metevo.tracking._lesions import label_lesions, liver_in_fov, measure_lesions
+from metevo.tracking._registration import Registration, compose, register_pair
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-    from metevo.cohort import Patient
+    from metevo.cohort._cohort import Patient
 
 __all__ = [
     "CHANGE_COLORS",
@@ -145,7 +145,7 @@ def match_lesions(
         UInt32 lesion instance images of the earlier and the later visit (each on its own grid).
     transform
         Maps later-visit physical points to earlier-visit points (as from
-        :func:`metevo.registration.register_pair` with the later visit fixed); None = identity.
+        :func:`metevo.tracking.register_pair` with the later visit fixed); None = identity.
     affine
         An invertible approximation of ``transform`` used to find where the earlier lesions land
         (defaults to ``transform``; pass ``Registration.affine`` for a B-spline transform).
@@ -306,7 +306,7 @@ def _empty_matches() -> pd.DataFrame:
 
 
 def _label_boxes(arr: np.ndarray, ids: Sequence[int] | None) -> dict[int, tuple[slice, ...]]:
-    from metevo.lesions import _nonzero_box
+    from metevo.tracking._lesions import _nonzero_box
 
     box = _nonzero_box(arr)
     if box is None:
@@ -744,11 +744,11 @@ def build_lesion_graph(
     patient_id
         Key written in every table.
     lesion_mask_kind
-        ``"binary"``, ``"instances"`` or None (auto); see :func:`metevo.lesions.label_lesions`.
+        ``"binary"``, ``"instances"`` or None (auto); see :func:`metevo.tracking.label_lesions`.
     connectivity, min_voxels, min_diameter_mm, liver_margin_mm
-        Lesion labelling (see :func:`metevo.lesions.label_lesions`).
+        Lesion labelling (see :func:`metevo.tracking.label_lesions`).
     transform, deformable, resolution_mm, min_dice
-        Registration (see :func:`metevo.registration.register_pair`).
+        Registration (see :func:`metevo.tracking.register_pair`).
     max_dilation, min_overlap
         Matching (see :func:`match_lesions`; defaults 7 rounds, 10 %).
     max_skip
@@ -938,7 +938,7 @@ def build_lesion_graph(
 
 
 def _check_grid(a: sitk.Image, b: sitk.Image, what: str) -> None:
-    from metevo.lesions import _check_grid as check
+    from metevo.tracking._lesions import _check_grid as check
 
     check(a, b, what)
 
@@ -1250,7 +1250,7 @@ def score_synthetic(
         The patient's predicted ``lesion_edges`` rows.
     instances
         ``{timepoint: SimpleITK.Image}`` predicted lesion labels (``LesionGraph.instances``, or
-        :func:`metevo.lesions.label_lesions` of each scan with the options of the analysis).
+        :func:`metevo.tracking.label_lesions` of each scan with the options of the analysis).
     timepoints
         Visit order (default: the ground truth's order for this patient).
 

@@ -25,7 +25,7 @@ Stein regression-growth model D(t) = D0 (exp(-d t) + exp(g t) - 1), t in days fr
 ``treatment_start`` (growth only, exp(g t), before it), with per-lesion variation of d and g;
 ``mixed_response`` patients have some lesions shrinking and others growing. Rate ranges and their
 sources (Stein et al., Clin Cancer Res 2008;14:7464; Maitland et al., Clin Cancer Res
-2020;26:6464) are documented in ``metevo._synthetic_kinetics``. A lesion whose diameter is below
+2020;26:6464) are documented in ``metevo.datasets._synthetic_kinetics``. A lesion whose diameter is below
 5 mm is not rendered (complete response of that lesion); its later regrowth makes it reappear.
 
 Levels the tests rely on (the generator places these deliberately, not by luck; with
@@ -238,8 +238,8 @@ def make_synthetic_cohort(
     SyntheticCohort
         Paths of the manifest, clinical and events tables and the ground-truth folder.
     """
-    from metevo import _synthetic_cohort as sc
-    from metevo._synthetic_truth import assemble_truth
+    from metevo.datasets import _synthetic_cohort as sc
+    from metevo.datasets._synthetic_truth import assemble_truth
 
     n_patients = _check_count(n_patients, "n_patients")
     if size not in SIZES:
@@ -362,7 +362,7 @@ def make_synthetic_trajectories(
     >>> sorted(tables)
     ['clinical', 'ground_truth', 'lesion_trajectories', 'patient_trajectories']
     """
-    from metevo._synthetic_kinetics import simulate_trajectories
+    from metevo.datasets._synthetic_kinetics import simulate_trajectories
 
     n_patients = _check_count(n_patients, "n_patients")
     max_visits = _check_count(max_visits, "max_visits", minimum=2)
@@ -378,6 +378,6 @@ def _check_count(value, name: str, minimum: int = 1) -> int:
 
 
 def _patient_ids(n: int) -> list[str]:
-    from metevo._synthetic_kinetics import patient_ids
+    from metevo.datasets._synthetic_kinetics import patient_ids
 
     return patient_ids(n)

@@ -17,7 +17,6 @@ and Dask paths give the same tables.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import shutil
 import traceback
@@ -28,18 +27,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from metevo.cohort import Cohort, Patient, ScanReads
+from metevo.cohort import Cohort, Patient, ScanReads, scans_stage
 from metevo.columns import Failures
+from metevo.evolution import trajectories_stage
+from metevo.radiomics import radiomics_stage
+from metevo.response import recist_stage
+from metevo.tracking import graph_stage
 
 __all__ = ["STAGES", "AnalysisResult", "PatientResult", "analyze", "analyze_patient"]
 
-#: Ordered ``(name, "module:function")`` pairs; later stages read earlier stages' outputs.
-STAGES: list[tuple[str, str]] = [
-    ("scans", "metevo.scans:scans_stage"),
-    ("graph", "metevo.graph:graph_stage"),
-    ("recist", "metevo._recist_graph:recist_stage"),
-    ("radiomics", "metevo.radiomics:radiomics_stage"),
-    ("trajectories", "metevo.trajectories:trajectories_stage"),
+#: Ordered ``(name, stage function)`` pairs; later stages read earlier stages' outputs. The
+#: stage functions are imported here, so a reader (or a tool) follows ``analyze_patient`` into
+#: each stage; ``stage_options`` stay keyed by the name.
+STAGES: list[tuple[str, Callable[..., None]]] = [
+    ("scans", scans_stage),
+    ("graph", graph_stage),
+    ("recist", recist_stage),
+    ("radiomics", radiomics_stage),
+    ("trajectories", trajectories_stage),
 ]
 
 _SHARDS = "_shards"
@@ -127,9 +132,9 @@ def analyze_patient(
     result = PatientResult(patient_id=patient.patient_id)
     with _pinned_threads(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for name, target in selected:
+        for name, stage in selected:
             try:
-                _resolve(target)(patient, result, **dict(options.get(name, {})))
+                stage(patient, result, **dict(options.get(name, {})))
             except Exception as exc:  # one stage failing must not lose the patient's other tables
                 result.failures.append(
                     {
@@ -393,12 +398,6 @@ def _select_stages(stages: Iterable[str] | None) -> list[tuple[str, str]]:
     last = max(names.index(s) for s in wanted) if wanted else -1
     return list(STAGES[: last + 1])
 
-
-def _resolve(target: str | Callable) -> Callable:
-    if callable(target):
-        return target
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
 
 
 def _to_parquet(frame: pd.DataFrame, path: Path, table: str) -> None:

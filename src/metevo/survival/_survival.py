@@ -367,7 +367,7 @@ def cross_validated_patterns(
     """
     from scipy.optimize import linear_sum_assignment
 
-    from metevo.patterns import EvolutionPatterns
+    from metevo.patterns._patterns import EvolutionPatterns
 
     params = {
         k: getattr(model, k) for k in model.__init__.__code__.co_varnames[1:] if hasattr(model, k)

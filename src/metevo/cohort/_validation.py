@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from metevo.cohort import Cohort
+from metevo.cohort._cohort import Cohort
 from metevo.exceptions import MetevoError
 
 __all__ = ["validate_cohort"]

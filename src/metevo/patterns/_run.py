@@ -103,8 +103,8 @@ def run_patterns(
         ``patterns``, ``pattern_selection``, ``survival_km``, ``survival_cox``,
         ``response_association`` (also written as Parquet into ``analysis_dir``).
     """
-    from metevo.patterns import EvolutionPatterns
-    from metevo.survival import (
+    from metevo.patterns._patterns import EvolutionPatterns
+    from metevo.survival._survival import (
         cross_validated_patterns,
         pattern_survival,
         response_association,
@@ -250,7 +250,7 @@ def write_pattern_figures(
                 f"patterns_{variable}",
             )
     if lesions is not None:
-        from metevo._lesion_patterns import lesion_pattern_mix
+        from metevo.patterns._lesion_patterns import lesion_pattern_mix
 
         mix = lesion_pattern_mix(lesions)
         if len(mix):

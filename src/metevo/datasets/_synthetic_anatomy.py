@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from metevo._synthetic_kinetics import VISIBLE_MM, stein_factor
+from metevo.datasets._synthetic_kinetics import VISIBLE_MM, stein_factor
 
 S26 = np.ones((3, 3, 3), dtype=bool)
 

@@ -2,7 +2,7 @@
 
 :func:`recist_from_sdtm` reads the Tumor Identification (TU) and Tumor Results (TR) domains as
 a trial's data flow delivers them (one row per lesion, test and visit, several evaluators,
-partial dates) and applies the engine of :mod:`metevo.recist`. :func:`to_sdtm` writes metevo's
+partial dates) and applies the engine of :mod:`metevo.response`. :func:`to_sdtm` writes metevo's
 own measurements and responses back as SDTM-like TU, TR and RS tables, with metevo as the
 evaluator.
 
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metevo.recist import recist_from_measurements
+from metevo.response._recist import recist_from_measurements
 
 __all__ = ["export_sdtm", "recist_from_sdtm", "to_sdtm"]
 

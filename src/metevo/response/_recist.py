@@ -73,7 +73,7 @@ import pandas as pd
 from metevo.columns import Recist
 
 if TYPE_CHECKING:
-    from metevo.cohort import Patient
+    from metevo.cohort._cohort import Patient
 
 __all__ = [
     "RESPONSES",
@@ -204,7 +204,7 @@ def _check_measurements(measurements: pd.DataFrame, keys: list[str]) -> pd.DataF
         raise ValueError(
             f"measurements lacks column(s) {missing}; expected at least {required} plus 'date' "
             f"or 'visit_order'. Found columns {list(measurements.columns)}. Rename your columns "
-            "(see the metevo.recist module docstring for the measurement-table format)."
+            "(see the metevo.response._recist module docstring for the measurement-table format)."
         )
     if "date" not in measurements.columns and "visit_order" not in measurements.columns:
         raise ValueError(
@@ -635,7 +635,7 @@ def recist_from_measurements(
     Parameters
     ----------
     measurements : DataFrame
-        One row per lesion per assessment (format in the :mod:`metevo.recist` docstring).
+        One row per lesion per assessment (format in the :mod:`metevo.response` docstring).
     visits : DataFrame, optional
         One row per assessment: ``patient_id``, ``timepoint`` and optional ``date``,
         ``visit_order``, ``not_evaluable_reason``, ``progression_reason``, ``new_lesions``.
@@ -848,7 +848,7 @@ def recist(patient: Patient, **options: Any) -> pd.DataFrame:
     """Per-visit RECIST 1.1 table of one patient, from its masks (liver scope).
 
     Runs the pipeline stages up to the lesion graph for ``patient`` and then the ``recist``
-    stage; see :func:`metevo._recist_graph.recist_stage` for the rules specific to masks and
+    stage; see :func:`metevo.response.recist_stage` for the rules specific to masks and
     for ``options``.
 
     Parameters
@@ -869,6 +869,6 @@ def recist(patient: Patient, **options: Any) -> pd.DataFrame:
     >>> cohort = metevo.load_demo_cohort()  # doctest: +SKIP
     >>> metevo.recist(cohort[cohort.patient_ids[0]])  # doctest: +SKIP
     """
-    from metevo._recist_graph import recist_for_patient
+    from metevo.response._recist_graph import recist_for_patient
 
     return recist_for_patient(patient, **options)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from metevo.patterns import EvolutionPatterns
+from metevo.patterns._patterns import EvolutionPatterns
 
 __all__ = ["PROGRESSING", "RESPONDING", "lesion_pattern_mix", "lesion_patterns"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from metevo.cohort import Patient, Scan, ScanReads
+from metevo.cohort._cohort import Patient, Scan, ScanReads
 from metevo.columns import Scans
 
 __all__ = ["liver_in_field_of_view", "scan_row", "scans_stage", "scans_table"]

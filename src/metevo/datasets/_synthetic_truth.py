@@ -1,6 +1,6 @@
 """Ground-truth, clinical and events tables of the synthetic image cohort (private).
 
-Assembled from the patients' plans (:mod:`metevo._synthetic_cohort`) and the rows collected
+Assembled from the patients' plans (:mod:`metevo.datasets._synthetic_cohort`) and the rows collected
 while their scans were rendered; the columns are documented in :mod:`metevo.datasets`.
 """
 
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from metevo._synthetic_kinetics import os_times
+from metevo.datasets._synthetic_kinetics import os_times
 
 if TYPE_CHECKING:
-    from metevo._synthetic_cohort import PatientPlan
+    from metevo.datasets._synthetic_cohort import PatientPlan
 
 
 def assemble_truth(plans: list[PatientPlan], parts: list[dict], rng_seed: int) -> dict:

@@ -38,8 +38,8 @@ def run_demo(
     Returns the analysis folder (tables ``*.parquet`` and ``figures/``).
     """
     from metevo.cohort import open_cohort
-    from metevo.datasets import make_synthetic_cohort
-    from metevo.pipeline import analyze
+    from metevo.datasets.datasets import make_synthetic_cohort
+    from metevo.runner.pipeline import analyze
 
     out = Path(out)
     echo(f"generating a synthetic cohort of {n_patients} patients (seed {seed}, {size} grid)")
@@ -111,7 +111,7 @@ def post_analysis(
             written.append(path)
         plt.close(fig)
 
-    from metevo.sdtm import export_sdtm
+    from metevo.response import export_sdtm
 
     export_sdtm(analysis)  # tu.csv, tr.csv, rs.csv in analysis/sdtm (metevo as the evaluator)
     recist = pd.read_parquet(analysis / "recist.parquet")

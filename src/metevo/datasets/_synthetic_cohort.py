@@ -2,7 +2,7 @@
 
 Each patient is planned first (pattern, kinetics, visits, lesions, events, motion, field of
 view), with the hard cases placed deliberately against the patient's actual analysed visit days,
-then every analysed visit is rendered (:func:`metevo._synthetic_anatomy.render_scan`) and the
+then every analysed visit is rendered (:func:`metevo.datasets._synthetic_anatomy.render_scan`) and the
 ground truth is assembled from the plan and the rendered masks.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from metevo._synthetic_anatomy import (
+from metevo.datasets._synthetic_anatomy import (
     Anatomy,
     Grid,
     Lesion,
@@ -27,7 +27,7 @@ from metevo._synthetic_anatomy import (
     random_motion,
     render_scan,
 )
-from metevo._synthetic_kinetics import (
+from metevo.datasets._synthetic_kinetics import (
     MIXED_PROGRESSING_RATES,
     PATTERNS,
     VISIBLE_MM,
