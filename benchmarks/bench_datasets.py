@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd  # noqa: E402
 
-from metevo.datasets.datasets import make_synthetic_cohort, make_synthetic_trajectories  # noqa: E402
+from metevo.datasets import make_synthetic_cohort, make_synthetic_trajectories  # noqa: E402
 
 
 def _timed(label: str, fn):

@@ -32,8 +32,9 @@ import pandas as pd
 import SimpleITK as sitk
 
 from metevo import open_cohort
-from metevo.datasets.datasets import SyntheticCohort, make_synthetic_cohort
-from metevo.tracking._graph import build_lesion_graph, lesion_graph, pooled_scores, score_synthetic
+from metevo.datasets import SyntheticCohort, make_synthetic_cohort
+from metevo.evaluation import pooled_scores, score_synthetic
+from metevo.tracking import build_lesion_graph, lesion_graph
 
 CACHE = Path(__file__).resolve().parents[1] / ".bench"
 

@@ -28,7 +28,7 @@ def main() -> None:
 
     from sklearn.metrics import adjusted_rand_score
 
-    from metevo.datasets.datasets import make_synthetic_trajectories
+    from metevo.datasets import make_synthetic_trajectories
     from metevo.patterns import EvolutionPatterns
 
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")

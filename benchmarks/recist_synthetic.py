@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from metevo import analyze, open_cohort
-from metevo.datasets.datasets import SyntheticCohort, make_synthetic_cohort
+from metevo.datasets import SyntheticCohort, make_synthetic_cohort
 from metevo.response import assess_patient
 
 

@@ -123,7 +123,7 @@ def tiny_cohort(tmp_path_factory):
     A :class:`metevo.datasets.SyntheticCohort` (``.root``, ``.manifest``, ``.clinical``,
     ``.events``, ``.ground_truth``); every pattern and every hard case is present.
     """
-    from metevo.datasets.datasets import make_synthetic_cohort
+    from metevo.datasets import make_synthetic_cohort
 
     return make_synthetic_cohort(tmp_path_factory.mktemp("tiny_cohort"), n_patients=6, seed=0)
 
@@ -137,6 +137,6 @@ def tiny_cohort_dir(tiny_cohort) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_trajectories() -> dict:
     """Image-free synthetic trajectory tables of 300 patients (seed 0)."""
-    from metevo.datasets.datasets import make_synthetic_trajectories
+    from metevo.datasets import make_synthetic_trajectories
 
     return make_synthetic_trajectories(300, seed=0)

@@ -275,7 +275,7 @@ def test_bad_parameters_and_inputs_raise_clear_errors():
 # ---------------------------------------------------------------- synthetic cohort
 @pytest.fixture(scope="module")
 def synthetic():
-    from metevo.datasets.datasets import make_synthetic_trajectories
+    from metevo.datasets import make_synthetic_trajectories
 
     return make_synthetic_trajectories(2000, seed=0)
 

@@ -15,7 +15,7 @@ from metevo.exceptions import StatisticsWarning
 
 @pytest.fixture(scope="module")
 def analysis_dir(tmp_path_factory):
-    from metevo.datasets.datasets import make_synthetic_trajectories
+    from metevo.datasets import make_synthetic_trajectories
 
     data = make_synthetic_trajectories(250, seed=5)
     folder = tmp_path_factory.mktemp("analysis")

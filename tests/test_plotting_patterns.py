@@ -22,7 +22,7 @@ from metevo.survival import cross_validated_patterns, pattern_survival, response
 
 @pytest.fixture(scope="module")
 def fitted():
-    from metevo.datasets.datasets import make_synthetic_trajectories
+    from metevo.datasets import make_synthetic_trajectories
 
     data = make_synthetic_trajectories(200, seed=3)
     traj = data["patient_trajectories"]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from metevo.response import overall_response, recist_from_sdtm
-from metevo.response._outcomes import best_overall_response, confirmed_response
+from metevo.response import (
+    best_overall_response,
+    confirmed_response,
+    overall_response,
+    recist_from_sdtm,
+)
 
 
 @pytest.fixture(scope="module")

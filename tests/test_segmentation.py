@@ -697,7 +697,7 @@ def test_demo_model_ships_with_its_card():
 
 @pytest.mark.slow
 def test_demo_model_on_held_out_synthetic_patients(tmp_path):
-    from metevo.datasets.datasets import make_synthetic_cohort
+    from metevo.datasets import make_synthetic_cohort
 
     model = load_model("demo")
     seed = 5  # not the training seed (1) nor the card's test seed (2)

@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 import metevo
-from metevo.evolution._trajectories import (
+from metevo.evolution import (
     DEFAULT_FEATURES,
     lesion_trajectories,
     patient_trajectories,

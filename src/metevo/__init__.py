@@ -14,25 +14,30 @@ from metevo.datasets import (
     make_synthetic_cohort,
     make_synthetic_trajectories,
 )
-from metevo.evolution import trajectories
 from metevo.patterns import (
     EvolutionPatterns,
     evolution_patterns,
     lesion_pattern_mix,
     lesion_patterns,
-    run_patterns,
 )
 from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
 from metevo.response import (
     best_overall_response,
     fit_growth_kinetics,
     imaging_pfs,
-    recist,
     recist_from_measurements,
     recist_from_sdtm,
     to_sdtm,
 )
-from metevo.runner import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo.runner import (
+    AnalysisResult,
+    PatientResult,
+    analyze,
+    analyze_patient,
+    recist,
+    run_patterns,
+    trajectories,
+)
 from metevo.survival import (
     cross_validated_patterns,
     pattern_survival,

@@ -94,7 +94,7 @@ def analyze(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse a cohort: write one Parquet table per kind into OUT."""
-    from metevo.runner.pipeline import analyze as run
+    from metevo.runner import analyze as run
 
     options = _cohort_options(
         lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
@@ -338,7 +338,9 @@ def lesion_graph_command(
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = graph.plot()
+    from metevo.plotting.graph import plot_lesion_graph
+
+    ax = plot_lesion_graph(graph)
     ax.figure.savefig(out / f"lesion_graph_{patient}.png", dpi=120, bbox_inches="tight")
     typer.echo(repr(graph))
     typer.echo(graph.changes.drop(columns=["patient_id"]).to_string(index=False))
@@ -393,7 +395,7 @@ def patterns_command(
     (Parquet) and the figures (FOLDER/figures) into FOLDER.
     """
     from metevo.exceptions import MetevoError
-    from metevo.patterns import run_patterns
+    from metevo.runner import run_patterns
 
     if k != "auto" and not k.isdigit():
         typer.secho(f"error: --k must be 'auto' or an integer >= 2; found {k!r}.", err=True)

@@ -7,7 +7,8 @@ per-patient pixel cache :class:`ScanReads`, and the ``scans`` stage (``scans.par
 """
 
 from metevo.cohort import io
-from metevo.cohort._cohort import Cohort, CohortOptions, Patient, Scan, ScanReads, open_cohort
+from metevo.cohort._cohort import Cohort, Patient, Scan, ScanReads, open_cohort
+from metevo.cohort._options import CohortOptions
 from metevo.cohort._scans import scans_stage, scans_table
 from metevo.cohort._validation import validate_cohort
 

@@ -27,7 +27,7 @@ from metevo.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from metevo.cohort._cohort import CohortOptions
+    from metevo.cohort._options import CohortOptions
 
 EVENT_KINDS = Events.KINDS
 

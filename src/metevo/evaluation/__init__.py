@@ -3,5 +3,16 @@
 Scoring of the lesion graph (matches, change classes) against the synthetic cohort's truth.
 """
 
+from metevo.evaluation._graph_scores import (
+    map_to_reference,
+    pooled_scores,
+    score_graph,
+    score_synthetic,
+)
 
-__all__ = []
+__all__ = [
+    "map_to_reference",
+    "pooled_scores",
+    "score_graph",
+    "score_synthetic",
+]

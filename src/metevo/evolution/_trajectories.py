@@ -45,23 +45,14 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
-from metevo.cohort._cohort import ScanReads
+from metevo.tracking._positions import POSITION_COLUMNS
 
-__all__ = [
-    "DEFAULT_FEATURES",
-    "TEXTURE_SUMMARY_FEATURES",
-    "lesion_positions",
-    "lesion_trajectories",
-    "patient_trajectories",
-    "trajectories",
-    "trajectories_stage",
-]
+__all__ = ["DEFAULT_FEATURES", "TEXTURE_SUMMARY_FEATURES", "lesion_trajectories", "patient_trajectories", "resolve_features", "to_long", "trajectories_stage"]
+
 
 #: Radiomic features carried into the trajectories by default (IBSI names, see feature_catalog()).
 DEFAULT_FEATURES: tuple[str, ...] = (
@@ -83,88 +74,25 @@ TEXTURE_SUMMARY_FEATURES: tuple[str, ...] = (
     "cm_inv_diff_norm_3d_avg",
 )
 SIZE_COLUMNS = ("volume_ml", "axial_ld_mm", "axial_sa_mm")
-POSITION_COLUMNS = ("liver_pos_x", "liver_pos_y", "liver_pos_z", "liver_side", "depth_mm")
+
+
 BURDEN_COLUMNS = ("total_volume_ml", "sum_ld_mm", "target_sum_mm")
-RIGHT_LOBE_SHARE = 0.6
+
+
 _KEYS = ("patient_id", "track_id", "timepoint")
-
-
-# --------------------------------------------------------------------------- public API
-
-
-def trajectories(
-    obj: object,
-    *,
-    level: str = "lesion",
-    features: str | Sequence[str] = "default",
-    long: bool = False,
-) -> pd.DataFrame:
-    """Trajectories of a patient, a cohort, or an analysed cohort.
-
-    Parameters
-    ----------
-    obj
-        A :class:`~metevo.cohort.Patient` (computed now), a :class:`~metevo.cohort.Cohort`
-        (computed patient by patient), or an analysed cohort — an
-        :class:`~metevo.runner.AnalysisResult` or the folder ``metevo analyze`` wrote — whose
-        ``trajectories.parquet`` / ``patient_trajectories.parquet`` are read, not recomputed.
-    level
-        ``"lesion"`` (one row per track × visit) or ``"patient"`` (one row per visit).
-    features
-        Radiomic features carried along: ``"default"`` (:data:`DEFAULT_FEATURES`), ``"all"``
-        (every feature of :func:`metevo.feature_catalog`), or a list of feature names.
-    long
-        Return a long ``(feature, value)`` frame (keys kept), ready for seaborn.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns described in ``data_dictionary/trajectories.schema.json`` and
-        ``patient_trajectories.schema.json`` (module docstring for the rules).
-    """
-    if level not in ("lesion", "patient"):
-        raise ValueError(f"level must be 'lesion' or 'patient'; got {level!r}.")
-    table = "trajectories" if level == "lesion" else "patient_trajectories"
-    from metevo.cohort._cohort import Cohort, Patient
-    from metevo.runner.pipeline import AnalysisResult
-
-    if isinstance(obj, Patient):
-        frame = _compute(obj, features)[table]
-    elif isinstance(obj, Cohort):
-        frames = [_compute(p, features)[table] for p in obj]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    elif isinstance(obj, AnalysisResult | str | Path):
-        folder = obj.out_dir if isinstance(obj, AnalysisResult) else Path(obj)
-        path = folder / f"{table}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path} not found: run `metevo analyze` on the cohort first (it writes "
-                f"{table}.parquet), or pass a Patient/Cohort to compute the trajectories."
-            )
-        frame = _select_stored(pd.read_parquet(path), features, level)
-    else:
-        raise TypeError(
-            "trajectories() takes a Patient, a Cohort, an AnalysisResult or an analysis folder; "
-            f"got {type(obj).__name__}."
-        )
-    return to_long(frame, level) if long else frame
 
 
 def trajectories_stage(
     patient: object, result: object, *, features: str | Sequence[str] = "default"
 ) -> None:
-    """Pipeline stage: ``trajectories`` and ``patient_trajectories`` tables, lesion positions.
+    """Pipeline stage: ``trajectories`` and ``patient_trajectories`` tables.
 
-    Reads ``lesions``, ``lesion_edges``, ``scans`` and, when present, ``radiomics`` and
-    ``recist`` from ``result.tables``; adds the position columns to ``result.tables["lesions"]``.
+    Reads ``lesions`` (with the positions the graph stage added), ``lesion_edges``, ``scans`` and,
+    when present, ``radiomics`` and ``recist`` from ``result.tables``; writes only its own tables.
     """
     feats = resolve_features(features)
     tables = result.tables
     lesions = tables["lesions"]
-    positions = lesion_positions(patient, lesions, reads=ScanReads.of(result))
-    lesions = lesions.drop(columns=[c for c in POSITION_COLUMNS if c in lesions.columns])
-    lesions = lesions.merge(positions, on=["timepoint", "lesion_id"], how="left")
-    tables["lesions"] = lesions
     edges = tables.get("lesion_edges")
     radiomics = tables.get("radiomics")
     scans = tables["scans"]
@@ -455,78 +383,6 @@ def _main_track(lesions: pd.DataFrame, baseline_tp: str) -> int | None:
     return int(base.iloc[int(np.argmax(base["volume_ml"].to_numpy(float)))]["track_id"])
 
 
-# --------------------------------------------------------------------------- positions
-
-
-def lesion_positions(
-    patient: object, lesions: pd.DataFrame, *, reads: ScanReads | None = None
-) -> pd.DataFrame:
-    """Position of each lesion within the liver (see the module docstring).
-
-    Reads each visit's liver and lesion masks; returns ``timepoint``, ``lesion_id`` and
-    :data:`POSITION_COLUMNS`. Without a liver mask the position columns are empty.
-    """
-    reads = reads if reads is not None else ScanReads()
-    out = []
-    for scan in patient.scans:
-        here = lesions[lesions["timepoint"] == scan.timepoint]
-        if here.empty:
-            continue
-        liver = reads.liver_mask(scan)
-        if liver is None:
-            for lid in here["lesion_id"]:
-                out.append({"timepoint": scan.timepoint, "lesion_id": int(lid), "liver_pos_x": np.nan,
-                            "liver_pos_y": np.nan, "liver_pos_z": np.nan, "liver_side": None, "depth_mm": np.nan})
-            continue
-        organ = (sitk.GetArrayFromImage(liver) > 0) | (sitk.GetArrayFromImage(reads.lesion_mask(scan)) > 0)
-        centroids = here[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].to_numpy(float)
-        frame = _liver_frame(organ, liver, centroids)
-        for lid, pos in zip(here["lesion_id"], frame, strict=True):
-            out.append({"timepoint": scan.timepoint, "lesion_id": int(lid), **pos})
-    return pd.DataFrame.from_records(out, columns=["timepoint", "lesion_id", *POSITION_COLUMNS])
-
-
-def _liver_frame(organ: np.ndarray, ref: sitk.Image, centroids: np.ndarray) -> list[dict]:
-    if not organ.any():
-        return [dict.fromkeys(POSITION_COLUMNS, np.nan) | {"liver_side": None} for _ in centroids]
-    zyx = np.argwhere(organ)
-    # physical coordinates of the organ's voxels (LPS, mm), subsampled for speed
-    step = max(1, len(zyx) // 200_000)
-    sample = zyx[::step][:, ::-1].astype(float)
-    spacing = np.asarray(ref.GetSpacing())
-    direction = np.asarray(ref.GetDirection()).reshape(3, 3)
-    origin = np.asarray(ref.GetOrigin())
-    pts = origin + (sample * spacing) @ direction.T
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    split_x = float(np.quantile(pts[:, 0], RIGHT_LOBE_SHARE))  # LPS: +x is the patient's left
-    box = tuple(slice(a, b + 1) for a, b in zip(zyx.min(axis=0), zyx.max(axis=0), strict=True))
-    crop = np.pad(organ[box], 1)
-    crop_img = sitk.GetImageFromArray(crop.astype(np.uint8))
-    crop_img.SetSpacing(ref.GetSpacing())
-    dist = sitk.GetArrayFromImage(
-        sitk.SignedMaurerDistanceMap(crop_img, insideIsPositive=True, squaredDistance=False, useImageSpacing=True)
-    )
-    inv = np.linalg.inv(direction * spacing)
-    result = []
-    for c in centroids:
-        idx_xyz = inv @ (c - origin)
-        k = np.round(idx_xyz[::-1]).astype(int) - np.array([s.start for s in box]) + 1
-        k = np.clip(k, 0, np.array(crop.shape) - 1)
-        depth = float(dist[tuple(k)])
-        span = np.where(hi > lo, hi - lo, np.nan)
-        rel = (c - lo) / span
-        result.append(
-            {
-                "liver_pos_x": float(rel[0]),
-                "liver_pos_y": float(rel[1]),
-                "liver_pos_z": float(rel[2]),
-                "liver_side": "right" if c[0] < split_x else "left",
-                "depth_mm": max(depth, 0.0),
-            }
-        )
-    return result
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -555,21 +411,6 @@ def _select_stored(frame: pd.DataFrame, features: str | Sequence[str], level: st
             "the Patient/Cohort to compute them."
         )
     return frame
-
-
-def _compute(patient: object, features: str | Sequence[str]) -> dict[str, pd.DataFrame]:
-    from metevo.runner.pipeline import analyze_patient
-
-    result = analyze_patient(
-        patient, stages=["trajectories"], stage_options={"trajectories": {"features": features}}
-    )
-    if result.failures:
-        failure = result.failures[0]
-        raise RuntimeError(
-            f"patient {patient.patient_id}: stage {failure['stage']} failed "
-            f"({failure['error_type']}): {failure['error']}"
-        )
-    return result.tables
 
 
 def _visits(scans: pd.DataFrame) -> pd.DataFrame:
@@ -607,137 +448,3 @@ def _num(v: object) -> float:
         return float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return float("nan")
-
-
-# --------------------------------------------------------------------------- data dictionary
-
-_STATIC_LESION_FIELDS = [
-    ("patient_id", "string", "", "Patient identifier.", True),
-    ("track_id", "integer", "", "Lesion track: connected group of the patient's lesion graph (lesions linked across visits, merges and splits included).", True),
-    ("timepoint", "string", "", "Visit label.", True),
-    ("date", "date", "", "Scan date.", True),
-    ("days", "integer", "day", "Days since the patient's first analysed scan.", True),
-    ("study_day", "integer", "day", "Days since treatment_start (empty when unknown).", False),
-    ("present", "boolean", "", "Whether the track has at least one lesion at this visit (false: vanished, resected or not seen; sizes are then 0).", True),
-    ("n_lesions", "integer", "", "Number of lesions of the track at this visit (more than one after a split or before a merge).", True),
-    ("change", "string", "", "Change class of the track's lesion(s) at this visit from the lesion graph; `complex` when its lesions differ; `absent` when the track has no lesion at this visit.", True),
-    ("volume_ml", "number", "ml", "Sum of the volumes of the track's lesions at this visit (0 when absent).", True),
-    ("axial_ld_mm", "number", "mm", "Sum of the RECIST axial longest diameters of the track's lesions at this visit (0 when absent).", True),
-    ("axial_sa_mm", "number", "mm", "Sum of the axial short axes (perpendicular to the longest diameter) of the track's lesions (0 when absent).", True),
-    ("mean_hu", "number", "HU", "Volume-weighted mean density of the track's lesions (empty when absent).", False),
-    ("liver_pos_x", "number", "1", "Centroid of the track's largest lesion across the liver's extent along the patient's right-to-left axis (0 = rightmost liver point, 1 = leftmost; LPS x).", False),
-    ("liver_pos_y", "number", "1", "Same along the anterior-to-posterior axis (0 = most anterior liver point).", False),
-    ("liver_pos_z", "number", "1", "Same along the inferior-to-superior axis (0 = most caudal liver point).", False),
-    ("liver_side", "string", "", "Side of the liver: right or left of an approximate Cantlie plane (sagittal plane leaving 60 % of the liver volume on the right).", False),
-    ("depth_mm", "number", "mm", "Distance from the lesion centroid to the liver surface (liver and lesion masks united).", False),
-]
-
-_STATIC_PATIENT_FIELDS = [
-    ("patient_id", "string", "", "Patient identifier.", True),
-    ("timepoint", "string", "", "Visit label.", True),
-    ("date", "date", "", "Scan date.", True),
-    ("days", "integer", "day", "Days since the patient's first analysed scan.", True),
-    ("study_day", "integer", "day", "Days since treatment_start (empty when unknown).", False),
-    ("is_baseline", "boolean", "", "Whether this visit is the patient's baseline.", True),
-    ("n_lesions", "integer", "", "Number of lesions (graph nodes) at this visit.", True),
-    ("n_new_lesions", "integer", "", "Lesions at this visit with no predecessor in the lesion graph (fragments of a split and reappearing lesions are not new); 0 at the first visit.", True),
-    ("n_disappeared_lesions", "integer", "", "Lesions of the previous analysed visit with no edge to any lesion of this visit (vanished, resected or unseen here; a later reappearance does not undo the count); 0 at the first visit.", True),
-    ("total_volume_ml", "number", "ml", "Sum of all lesion volumes at this visit.", True),
-    ("sum_ld_mm", "number", "mm", "Sum of the axial longest diameters of all lesions at this visit.", True),
-    ("target_sum_mm", "number", "mm", "RECIST 1.1 sum of target lesion diameters at this visit (recist table; empty when not evaluable or when the RECIST stage did not run).", False),
-    ("liver_volume_ml", "number", "ml", "Liver volume including lesions (scans.liver_total_volume_ml).", False),
-    ("tumour_burden_fraction", "number", "1", "total_volume_ml / liver_volume_ml: share of the liver occupied by tumour (resection must leave at least 30 % of the parenchyma).", False),
-    ("mean_hu_weighted", "number", "HU", "Volume-weighted mean density of all lesions.", False),
-    ("main_volume_ml", "number", "ml", "Volume of the main lesion's track (the largest lesion at baseline, followed through the graph; 0 once it vanished).", False),
-    ("main_axial_ld_mm", "number", "mm", "Axial longest diameter (summed over fragments) of the main lesion's track.", False),
-]
-
-
-def trajectory_schemas(features: Sequence[str] = DEFAULT_FEATURES) -> dict[str, dict]:
-    """Table Schemas of ``trajectories`` and ``patient_trajectories`` for ``features``.
-
-    Radiomic fields take their description and unit from :func:`metevo.feature_catalog`, so the
-    dictionary and the engine cannot drift; ``tests/test_trajectories.py`` checks that the
-    committed schema files equal this output.
-    """
-    from metevo.radiomics import feature_catalog
-
-    catalog = feature_catalog().set_index("feature")
-
-    def feat(name: str, prefix: str, text: str) -> dict:
-        row = catalog.loc[name]
-        return {
-            "name": f"{prefix}{name}",
-            "type": "number",
-            "unit": str(row["unit"]),
-            "description": f"{text}{row['description']} [IBSI {row['ibsi_code']}]",
-        }
-
-    def field(name, kind, unit, desc, required):
-        out = {"name": name, "type": kind, "description": desc}
-        if unit:
-            out["unit"] = unit
-        if required:
-            out["constraints"] = {"required": True}
-        return out
-
-    lesion_fields = [field(*f) for f in _STATIC_LESION_FIELDS]
-    lesion_fields += [feat(f, "", "Largest lesion of the track at this visit: ") for f in features]
-    units = {"volume_ml": "ml", "axial_ld_mm": "mm", "axial_sa_mm": "mm", "mean_hu": "HU"}
-    for col in (*SIZE_COLUMNS, "mean_hu", *features):
-        unit = units.get(col) or str(catalog.loc[col]["unit"])
-        lesion_fields.append(
-            {"name": f"delta_{col}", "type": "number", "unit": unit,
-             "description": f"{col} minus its value at the track's reference visit (the patient's baseline when the track is present there, else its first visit); empty for single-visit patients."}
-        )
-        lesion_fields.append(
-            {"name": f"rel_change_{col}", "type": "number", "unit": "1",
-             "description": f"{col} / reference value - 1 (fraction; empty when the reference is 0 or for single-visit patients)."}
-        )
-    patient_fields = [field(*f) for f in _STATIC_PATIENT_FIELDS]
-    patient_fields[-2:-2] = [
-        feat(f, "vw_", "Volume-weighted mean over all lesions at this visit of: ")
-        for f in TEXTURE_SUMMARY_FEATURES
-    ]
-    patient_fields += [feat(f, "main_", "Main lesion (largest of its track at this visit): ") for f in features]
-    for col in BURDEN_COLUMNS:
-        stem = col.removesuffix("_ml").removesuffix("_mm")
-        patient_fields.append(
-            {"name": f"{stem}_rel_baseline", "type": "number", "unit": "1",
-             "description": f"{col} / its baseline value - 1 (fraction; empty when the baseline value is 0 or missing)."}
-        )
-        patient_fields.append(
-            {"name": f"{stem}_rel_nadir", "type": "number", "unit": "1",
-             "description": f"{col} / the smallest value of the earlier visits from baseline on (nadir) - 1; empty at and before baseline or when the nadir is 0."}
-        )
-    return {
-        "trajectories": {
-            "name": "trajectories",
-            "title": "Lesion-level trajectories",
-            "description": "One row per lesion track x analysed visit, from the track's first appearance to the patient's last visit: sizes summed over the track's lesions, density, position, radiomic features of its largest lesion, and changes from the track's reference visit. Written by `metevo analyze` (stage trajectories); `metevo.trajectories(patient)`.",
-            "primaryKey": ["patient_id", "track_id", "timepoint"],
-            "fields": lesion_fields,
-        },
-        "patient_trajectories": {
-            "name": "patient_trajectories",
-            "title": "Patient-level trajectories",
-            "description": "One row per patient x analysed visit: lesion counts (all, new, disappeared), tumour burden (volume, sum of diameters, RECIST target sum, fraction of the liver), volume-weighted density and texture, the main lesion's features, and relative changes from baseline and nadir. `metevo.trajectories(patient, level='patient')`.",
-            "primaryKey": ["patient_id", "timepoint"],
-            "fields": patient_fields,
-        },
-    }
-
-
-def write_schemas(folder: str | Path | None = None) -> list[Path]:
-    """Write the trajectory schemas into the data dictionary folder."""
-    import json
-
-    from metevo.dictionary import dictionary_dir
-
-    folder = Path(folder) if folder is not None else dictionary_dir()
-    paths = []
-    for name, schema in trajectory_schemas().items():
-        path = folder / f"{name}.schema.json"
-        path.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
-        paths.append(path)
-    return paths

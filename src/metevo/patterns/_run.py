@@ -1,14 +1,16 @@
-"""``run_patterns``: the cohort-level patterns step of ``metevo analyze``/``demo``/``patterns``.
+"""``pattern_analysis``: the cohort-level patterns step of ``metevo demo``/``patterns``.
 
 Reads the tables of an analysis folder, fits the evolution patterns, relates them to survival
-(landmark, cross-validated assignment) and to response, writes the tables and figures back into
-the folder and returns the tables.
+(landmark, cross-validated assignment) and to response, writes the tables back into the folder
+and returns them with the fitted models. Figures are drawn by the faces
+(:func:`metevo.run_patterns`, the CLI), never here: compute does not import plotting.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,26 @@ import pandas as pd
 from metevo.columns import Patterns as P
 from metevo.exceptions import ClinicalTableError, StatisticsWarning
 
-__all__ = ["DEFAULT_SURVIVAL_LANDMARK_DAYS", "TABLES", "run_patterns"]
+__all__ = ["DEFAULT_SURVIVAL_LANDMARK_DAYS", "TABLES", "PatternAnalysis", "pattern_analysis"]
 
 #: landmark of the survival analysis when none is given: the ~24-week CT
 DEFAULT_SURVIVAL_LANDMARK_DAYS = 168.0
 TABLES = ("patterns", "pattern_selection", "survival_km", "survival_cox", "response_association")
+
+
+@dataclass
+class PatternAnalysis:
+    """What :func:`pattern_analysis` produced: the tables and the fitted models behind them."""
+
+    #: ``patterns``, ``pattern_selection``, ``survival_km``, ``survival_cox``,
+    #: ``response_association`` (also written as Parquet into the analysis folder)
+    tables: dict[str, pd.DataFrame]
+    #: the fitted :class:`~metevo.patterns.EvolutionPatterns`
+    model: Any
+    #: the model refitted at the survival landmark (None when survival was skipped)
+    survival_model: Any
+    #: the lesion-level trajectories used (None when absent)
+    lesions: pd.DataFrame | None
 
 
 def _read_optional(folder: Path, *names: str) -> pd.DataFrame | None:
@@ -54,7 +71,7 @@ def _empty(table: str) -> pd.DataFrame:
     )
 
 
-def run_patterns(
+def pattern_analysis(
     analysis_dir: str | Path,
     clinical: str | Path | pd.DataFrame | None = None,
     *,
@@ -65,10 +82,9 @@ def run_patterns(
     representation: str | None = None,
     n_bootstrap: int = 10,
     random_state: int = 0,
-    figures: bool = True,
     time_varying: bool = False,
     echo: Callable[[str], object] | None = None,
-) -> dict[str, pd.DataFrame]:
+) -> PatternAnalysis:
     """Fit evolution patterns on an analysis folder and relate them to survival and response.
 
     Parameters
@@ -91,25 +107,24 @@ def run_patterns(
         lesion trajectories present, k-means uses the multivariate representation with the
         lesion spread channel.
     endpoint : {"os", "pfs", "imaging_pfs"}
-    figures : bool
-        Write the figures (PNG and PDF) into ``analysis_dir/figures``.
     time_varying : bool
         Add a time-varying Cox model on per-visit features (log-ratio of the target sum, new
         lesions; :func:`~metevo.survival.time_varying_cox`) to ``survival_cox``.
 
     Returns
     -------
-    dict of DataFrame
-        ``patterns``, ``pattern_selection``, ``survival_km``, ``survival_cox``,
-        ``response_association`` (also written as Parquet into ``analysis_dir``).
+    PatternAnalysis
+        ``tables``: ``patterns``, ``pattern_selection``, ``survival_km``, ``survival_cox``,
+        ``response_association`` (also written as Parquet into ``analysis_dir``), and the
+        fitted models.
     """
     from metevo.patterns._patterns import EvolutionPatterns
-    from metevo.survival._survival import (
+    from metevo.survival._patterns_cv import (
         cross_validated_patterns,
         pattern_survival,
-        response_association,
         time_varying_cox,
     )
+    from metevo.survival._response import response_association
 
     say = echo or (lambda _msg: None)
     folder = Path(analysis_dir)
@@ -209,50 +224,4 @@ def run_patterns(
         from metevo.dictionary import coerce_table
 
         coerce_table(tables[name], name).to_parquet(folder / f"{name}.parquet", index=False)
-    if figures:
-        paths = write_pattern_figures(folder / "figures", model, tables, surv_model, lesions)
-        say(f"figures: {len(paths)} files in {folder / 'figures'}")
-    return tables
-
-
-def write_pattern_figures(
-    out: Path,
-    model: Any,
-    tables: dict[str, pd.DataFrame],
-    surv_model: Any = None,
-    lesions: pd.DataFrame | None = None,
-) -> list[Path]:
-    """Draw every pattern figure and save it as PNG and PDF under ``out``."""
-    import matplotlib.pyplot as plt  # figures are closed after saving: any backend works
-
-    from metevo.plotting import patterns as pp
-
-    paths: list[Path] = []
-
-    def save(fig: Any, name: str) -> None:
-        paths.extend(pp.save_figure(fig, out / name))
-        plt.close(fig)
-
-    save(pp.plot_pattern_trajectories(model), "patterns_trajectories")
-    save(pp.plot_pattern_centroids(model).figure, "patterns_centroids")
-    save(pp.plot_pattern_selection(tables["pattern_selection"]), "pattern_selection")
-    km, cox = tables["survival_km"], tables["survival_cox"]
-    order = surv_model.names_ if surv_model is not None else None
-    if len(km):
-        save(pp.plot_km(km, order=order).figure, "survival_km")
-    if len(cox):
-        save(pp.plot_forest(cox).figure, "survival_forest")
-    assoc = tables["response_association"]
-    for variable in ("best_response", "ets", "arm"):
-        if variable in set(assoc.get("variable", [])):
-            save(
-                pp.plot_response_heatmap(assoc, variable, order=model.names_).figure,
-                f"patterns_{variable}",
-            )
-    if lesions is not None:
-        from metevo.patterns._lesion_patterns import lesion_pattern_mix
-
-        mix = lesion_pattern_mix(lesions)
-        if len(mix):
-            save(pp.plot_lesion_mix(mix).figure, "lesion_pattern_mix")
-    return paths
+    return PatternAnalysis(tables, model, surv_model, lesions)

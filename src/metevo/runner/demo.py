@@ -38,7 +38,7 @@ def run_demo(
     Returns the analysis folder (tables ``*.parquet`` and ``figures/``).
     """
     from metevo.cohort import open_cohort
-    from metevo.datasets.datasets import make_synthetic_cohort
+    from metevo.datasets import make_synthetic_cohort
     from metevo.runner.pipeline import analyze
 
     out = Path(out)
@@ -99,7 +99,7 @@ def post_analysis(
     figures.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    from metevo.patterns import run_patterns
+    from metevo.runner import run_patterns
 
     run_patterns(analysis, clinical=clinical)
     written += sorted(figures.glob("*"))

@@ -6,15 +6,30 @@ and their measurements at every visit (``lesions``), inter-visit registrations
 lesion's track and change class; the ``graph`` stage of the pipeline.
 """
 
-from metevo.tracking._graph import (
-    LesionGraph,
-    build_lesion_graph,
-    change_classes,
-    graph_stage,
-    lesion_graph,
-    match_lesions,
-)
-from metevo.tracking._lesions import label_lesions, lesions, measure_lesions
+from metevo.tracking._build import build_lesion_graph, graph_stage, lesion_graph, lesions
+from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes
+from metevo.tracking._graph import LesionGraph
+from metevo.tracking._lesions import label_lesions, measure_lesions
+from metevo.tracking._match import match_lesions
+from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
 from metevo.tracking._registration import Registration, compose, register_pair, resample_labels
 
-__all__ = ["LesionGraph", "Registration", "build_lesion_graph", "change_classes", "compose", "graph_stage", "label_lesions", "lesion_graph", "lesions", "match_lesions", "measure_lesions", "register_pair", "resample_labels"]
+__all__ = [
+    "POSITION_COLUMNS",
+    "CHANGES",
+    "LesionGraph",
+    "Registration",
+    "TRACK_CLASSES",
+    "build_lesion_graph",
+    "change_classes",
+    "compose",
+    "graph_stage",
+    "label_lesions",
+    "lesion_graph",
+    "lesion_positions",
+    "lesions",
+    "match_lesions",
+    "measure_lesions",
+    "register_pair",
+    "resample_labels",
+]

@@ -52,7 +52,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -62,13 +61,9 @@ from scipy import ndimage
 from metevo.columns import Lesions as L
 from metevo.exceptions import DataQualityWarning, GeometryError, MaskValueError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from metevo.cohort._cohort import Patient
-
 __all__ = [
     "LESION_MEASUREMENTS",
     "label_lesions",
-    "lesions",
     "liver_in_fov",
     "measure_lesions",
 ]
@@ -600,30 +595,3 @@ def liver_in_fov(liver: sitk.Image | None) -> bool | None:
     if not arr.any():
         return None
     return not (arr[0].any() or arr[-1].any())
-
-
-# --------------------------------------------------------------------------------------------
-# patient level
-# --------------------------------------------------------------------------------------------
-def lesions(patient: Patient, **options: object) -> pd.DataFrame:
-    """One row per lesion per visit of ``patient``, with its track and change class.
-
-    Runs :func:`metevo.tracking.lesion_graph` (labelling, measurement, registration, matching) and
-    returns its ``nodes`` table; ``options`` are passed on to it.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``patient_id``, ``timepoint``, ``date``, ``days``, ``lesion_id``, ``track_id``,
-        ``change`` then the measurements (see the module docstring and
-        ``data_dictionary/lesions.schema.json``).
-
-    Examples
-    --------
-    >>> import metevo
-    >>> cohort = metevo.open_cohort(metevo.datasets.load_demo_cohort())  # doctest: +SKIP
-    >>> metevo.lesions(cohort.patients[0])[["timepoint", "lesion_id", "axial_ld_mm"]]  # doctest: +SKIP
-    """
-    from metevo.tracking._graph import lesion_graph
-
-    return lesion_graph(patient, **options).nodes
