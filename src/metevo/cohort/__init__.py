@@ -12,4 +12,15 @@ from metevo.cohort._options import CohortOptions
 from metevo.cohort._scans import scans_stage, scans_table
 from metevo.cohort._validation import validate_cohort
 
-__all__ = ["Cohort", "CohortOptions", "Patient", "Scan", "ScanReads", "io", "open_cohort", "scans_stage", "scans_table", "validate_cohort"]
+__all__ = [
+    "Cohort",
+    "CohortOptions",
+    "Patient",
+    "Scan",
+    "ScanReads",
+    "io",
+    "open_cohort",
+    "scans_stage",
+    "scans_table",
+    "validate_cohort",
+]

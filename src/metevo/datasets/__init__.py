@@ -11,4 +11,9 @@ from metevo.datasets.datasets import (
     make_synthetic_trajectories,
 )
 
-__all__ = ["SyntheticCohort", "load_demo_cohort", "make_synthetic_cohort", "make_synthetic_trajectories"]
+__all__ = [
+    "SyntheticCohort",
+    "load_demo_cohort",
+    "make_synthetic_cohort",
+    "make_synthetic_trajectories",
+]

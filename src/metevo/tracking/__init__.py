@@ -15,9 +15,9 @@ from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
 from metevo.tracking._registration import Registration, compose, register_pair, resample_labels
 
 __all__ = [
-    "POSITION_COLUMNS",
     "CHANGES",
     "LesionGraph",
+    "POSITION_COLUMNS",
     "Registration",
     "TRACK_CLASSES",
     "build_lesion_graph",
