@@ -23,6 +23,34 @@ MAX_LINES = 650
 FACES = ("metevo.cli", "metevo.plotting", "metevo.runner")
 #: the only places that may import torch/MONAI
 HEAVY_OK = ("metevo.segmentation",)
+#: the foundation every module may import
+BASE = {"columns", "exceptions", "dictionary", "_version"}
+#: what each subpackage may import besides BASE (docs/ARCHITECTURE.md, "Import rules")
+ALLOWED = {
+    "cohort": set(),
+    "tracking": {"cohort"},
+    "response": {"cohort"},
+    "radiomics": {"cohort"},
+    "evolution": {"cohort", "tracking", "radiomics"},
+    "patterns": {"survival"},
+    "survival": {"patterns"},
+    "datasets": set(),
+    "evaluation": {"cohort", "tracking", "datasets"},
+    "segmentation": {"cohort", "datasets"},
+    "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
+    "runner": {
+        "cohort",
+        "tracking",
+        "response",
+        "radiomics",
+        "evolution",
+        "patterns",
+        "survival",
+        "plotting",
+        "datasets",
+        "segmentation",
+    },
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -133,7 +161,9 @@ def test_import_graph_reads_function_level_imports(tmp_path):
     (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("from metevo.sub._a import f\n")
-    (pkg / "sub" / "_a.py").write_text("def f():\n    from metevo.sub import _b\n    import torch\n")
+    (pkg / "sub" / "_a.py").write_text(
+        "def f():\n    from metevo.sub import _b\n    import torch\n"
+    )
     (pkg / "sub" / "_b.py").write_text("from metevo.sub._a import f\n")
     mods = {
         "metevo": pkg / "__init__.py",
@@ -150,6 +180,19 @@ def test_no_import_cycles():
     assert find_cycles(GRAPH) == []
 
 
+def test_subpackages_import_only_what_the_rules_allow():
+    offenders = []
+    for m, deps in GRAPH.items():
+        part = m.split(".")[1] if "." in m else None
+        if part not in ALLOWED:
+            continue
+        for d in deps:
+            target = d.split(".")[1]
+            if target != part and target not in BASE and target not in ALLOWED[part]:
+                offenders.append(f"{m} -> {d}")
+    assert offenders == [], "imports outside docs/ARCHITECTURE.md's rules: " + ", ".join(offenders)
+
+
 def test_compute_never_imports_plotting():
     offenders = sorted(
         f"{m} -> {d}"
@@ -158,7 +201,9 @@ def test_compute_never_imports_plotting():
         for d in deps
         if _within(d, ("metevo.plotting",))
     )
-    assert offenders == [], "compute modules import plotting (only faces may): " + ", ".join(offenders)
+    assert offenders == [], "compute modules import plotting (only faces may): " + ", ".join(
+        offenders
+    )
 
 
 def test_core_never_imports_torch_or_monai():
