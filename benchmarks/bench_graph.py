@@ -14,7 +14,7 @@ peak resident set size (VmHWM) during the computation. The machine load (1-minut
 and the CPU time / wall time ratio are printed beside the timings: other jobs share the cores.
 
 Accuracy: edge precision / recall / F1 and change-class accuracy of the graph against the ground
-truth (``metevo.tracking.score_synthetic``), per patient and pooled, on a synthetic cohort and on
+truth (``metevo.evaluation.score_synthetic``), per patient and pooled, on a synthetic cohort and on
 the full-size patient.
 """
 

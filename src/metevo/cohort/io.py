@@ -13,7 +13,7 @@ What mask values mean is never guessed: the caller declares the kind.
 
 Examples
 --------
->>> from metevo.io import read_image, check_same_grid
+>>> from metevo.cohort.io import read_image, check_same_grid
 >>> ct = read_image("scan.nii.gz")            # doctest: +SKIP
 >>> mask = read_image("lesions.nii.gz")       # doctest: +SKIP
 >>> check_same_grid(ct, mask, context="P001 V1")  # doctest: +SKIP

@@ -14,11 +14,10 @@ import SimpleITK as sitk
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.exceptions import GeometryError
+from metevo.tracking import change_classes
 
 if TYPE_CHECKING:  # pragma: no cover
-
     pass
-from metevo.tracking import change_classes
 
 __all__ = ["map_to_reference", "pooled_scores", "score_graph", "score_synthetic"]
 

@@ -26,15 +26,14 @@ from metevo.columns import Lesions as L
 from metevo.columns import Registrations as R
 from metevo.columns import Scans as S
 from metevo.exceptions import RegistrationWarning
+from metevo.tracking._graph import REGISTRATION_COLUMNS, LesionGraph
 from metevo.tracking._lesions import label_lesions, liver_in_fov, measure_lesions
+from metevo.tracking._match import _empty_matches, match_lesions
+from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
 from metevo.tracking._registration import Registration, compose, register_pair
 
 if TYPE_CHECKING:  # pragma: no cover
-
     from metevo.cohort._cohort import Patient
-from metevo.tracking._graph import REGISTRATION_COLUMNS, LesionGraph
-from metevo.tracking._match import _empty_matches, match_lesions
-from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
 
 __all__ = ["build_lesion_graph", "graph_stage", "lesion_graph", "lesions"]
 

@@ -29,7 +29,6 @@ import pandas as pd
 from metevo.columns import Lesions as L
 
 if TYPE_CHECKING:  # pragma: no cover
-
     pass
 
 

@@ -1,43 +1,11 @@
-"""The lesion-level longitudinal graph of one patient.
+"""The lesion-level longitudinal graph of one patient (:class:`LesionGraph`).
 
 Every lesion at every visit is a node ``(timepoint, lesion_id)``; an edge joins a lesion to the
-lesion(s) it became at a later visit. Lesions of consecutive visits are matched after mapping the
-earlier visit's lesion labels into the later visit's space (:mod:`metevo.tracking`), by
-iterative dilation with an overlap criterion in the spirit of Di Veroli et al. (MICCAI 2023;
-Medical Image Analysis 2024): round ``k`` (``k = 0, 1, ..., max_dilation``) dilates every lesion
-still unmatched by ``k`` voxel steps (a ball of radius ``k`` times the smallest voxel spacing, so
-that thick slices are not over-dilated along z), and every pair whose overlap -- intersection
-over the smaller of the two dilated lesions -- reaches ``min_overlap`` becomes an edge in that
-round; matched lesions leave the pool. Several pairs crossing the threshold in the same round are
-how merges and splits appear. Published liver defaults: 1-voxel steps, 10 % overlap, 7 rounds.
-A lesion left without a successor and a lesion left without a predecessor up to ``max_skip + 1``
-visits later (any later visit by default) are then matched the same way through the chained
-transforms, shortest gaps first (*skip* edges: a lesion missed at one or more visits -- below
-visibility at its nadir, say -- and seen again).
-
-Change classes (from each node's in/out degree; nodes at the first visit count as having a
-predecessor, nodes at the last as having a successor):
-
-=============  ==================================
-``lone``       no edge at all (a middle visit, or a single-visit patient)
-``new``        no predecessor
-``disappeared``  no successor
-``persistent`` one predecessor, one successor
-``merged``     two or more predecessors, one successor
-``split``      one predecessor, two or more successors
-``complex``    two or more of both
-=============  ==================================
-
-Every weakly connected group of nodes is a *track* (``track_id`` 1, 2, ... in order of first
-appearance), classed ``single`` (one node), ``linear`` (a chain), ``merging``, ``splitting`` or
-``complex``.
-
-Examples
---------
->>> import metevo
->>> cohort = metevo.open_cohort(metevo.datasets.load_demo_cohort())  # doctest: +SKIP
->>> graph = metevo.lesion_graph(cohort.patients[0])                   # doctest: +SKIP
->>> graph.changes                                                     # doctest: +SKIP
+lesion(s) it became at a later visit (matching: :mod:`metevo.tracking._match`). Each node carries
+its change class and each weakly connected group of nodes is a *track* (``track_id`` 1, 2, ... in
+order of first appearance), classed ``single``, ``linear``, ``merging``, ``splitting`` or
+``complex`` (:mod:`metevo.tracking._changes`). Built by :func:`~metevo.tracking.lesion_graph`
+(:mod:`metevo.tracking._build`); drawn by :func:`metevo.plotting.graph.plot_lesion_graph`.
 """
 
 from __future__ import annotations
@@ -56,7 +24,6 @@ from metevo.columns import Registrations as R
 from metevo.tracking._changes import CHANGES, _tracks, change_classes
 
 if TYPE_CHECKING:  # pragma: no cover
-
     pass
 
 __all__ = ["LesionGraph"]

@@ -29,7 +29,6 @@ from scipy import ndimage
 from metevo.columns import LesionEdges as E
 
 if TYPE_CHECKING:  # pragma: no cover
-
     pass
 
 

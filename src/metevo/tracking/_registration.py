@@ -26,7 +26,7 @@ Quality control
 Examples
 --------
 >>> import numpy as np, SimpleITK as sitk
->>> from metevo.registration import register_pair
+>>> from metevo.tracking import register_pair
 >>> z, y, x = np.indices((40, 64, 64))
 >>> ball = lambda cx: (((x - cx) / 14.0) ** 2 + ((y - 32) / 10.0) ** 2 + ((z - 20) / 8.0) ** 2 <= 1)
 >>> fixed = sitk.GetImageFromArray(ball(30).astype(np.uint8)); fixed.SetSpacing((2.0, 2.0, 2.0))
