@@ -40,10 +40,10 @@ from bench_graph import CACHE, registration_residuals  # noqa: E402
 from recist_synthetic import truth_tables  # noqa: E402
 
 from metevo import open_cohort  # noqa: E402
-from metevo._recist_graph import assess_patient  # noqa: E402
 from metevo.datasets import SyntheticCohort, make_synthetic_cohort  # noqa: E402
-from metevo.graph import pooled_scores, score_synthetic  # noqa: E402
-from metevo.pipeline import analyze_patient  # noqa: E402
+from metevo.evaluation import pooled_scores, score_synthetic  # noqa: E402
+from metevo.response import assess_patient  # noqa: E402
+from metevo.runner import analyze_patient  # noqa: E402
 
 
 def cohort(size: str, n_patients: int, seed: int) -> SyntheticCohort:

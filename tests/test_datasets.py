@@ -9,9 +9,9 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from metevo import datasets
 from metevo.columns import Clinical, Events, Manifest
-from metevo.datasets import (
+from metevo.datasets import datasets
+from metevo.datasets.datasets import (
     SyntheticCohort,
     load_demo_cohort,
     make_synthetic_cohort,
@@ -379,8 +379,8 @@ def test_load_demo_cohort_caches(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_full_size_grid():
     """The "full" grid: 512 x 512 x 150 at 0.8 x 0.8 x 2.5 mm (one scan rendered)."""
-    from metevo._synthetic_anatomy import render_scan
-    from metevo._synthetic_cohort import plan_patient
+    from metevo.datasets._synthetic_anatomy import render_scan
+    from metevo.datasets._synthetic_cohort import plan_patient
 
     plan = plan_patient(np.random.default_rng(0), "SYN001", "stable", "full", False)
     for scan in plan.scans:
@@ -504,7 +504,7 @@ def test_trajectories_deterministic_and_large():
 
 
 def _plan_all_patterns(seeds, size: str = "tiny") -> None:
-    from metevo._synthetic_cohort import PATTERNS, plan_patient
+    from metevo.datasets._synthetic_cohort import PATTERNS, plan_patient
 
     for seed in seeds:
         for j, pattern in enumerate(PATTERNS):
@@ -536,7 +536,7 @@ def test_clinical_hard_cases_are_designed_for_many_seeds():
 # the clinical presets
 # ---------------------------------------------------------------------------------------------
 def _clinical_plans(seed: int = 11):
-    from metevo._synthetic_cohort import PATTERNS, plan_patient
+    from metevo.datasets._synthetic_cohort import PATTERNS, plan_patient
 
     return [
         plan_patient(
@@ -553,7 +553,7 @@ def _clinical_plans(seed: int = 11):
 def test_clinical_preset_motion_within_its_ranges():
     """Rotation about every axis (up to 10 deg each), translation up to 25 mm per axis and a
     breathing warp up to 8 mm; some scans roll or pitch, not only turn about z."""
-    from metevo._synthetic_clinical import axis_angle
+    from metevo.datasets._synthetic_clinical import axis_angle
 
     motions = [s.motion for plan in _clinical_plans() for s in plan.scans]
     tilted = 0
@@ -580,8 +580,8 @@ def test_clinical_preset_hard_cases():
     split fragments that drift 3-8 mm beyond the pair's former boundary, a hepatectomy that
     removes the liver around the resected lesion, and cut liver domes or tips that spare the
     lesions."""
-    from metevo._synthetic_clinical import at_day
-    from metevo._synthetic_kinetics import VISIBLE_MM
+    from metevo.datasets._synthetic_clinical import at_day
+    from metevo.datasets._synthetic_kinetics import VISIBLE_MM
 
     plans = _clinical_plans()
     n_cut = 0

@@ -10,15 +10,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from metevo.evaluation import map_to_reference, score_graph
 from metevo.exceptions import RegistrationWarning
-from metevo.graph import (
-    LesionGraph,
-    build_lesion_graph,
-    change_classes,
-    map_to_reference,
-    match_lesions,
-    score_graph,
-)
+from metevo.tracking import LesionGraph, build_lesion_graph, change_classes, match_lesions
 
 # ------------------------------------------------------------------------------------------------
 # A hand-made 4-visit sequence with rigid patient motion, a merge, a split, a vanishing lesion,
@@ -221,13 +215,15 @@ def test_plot_draws_a_timeline(sequence):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from metevo.plotting.graph import plot_lesion_graph
+
     _, graph, _ = sequence
-    ax = graph.plot()
+    ax = plot_lesion_graph(graph)
     assert len(ax.collections) == 1 and len(ax.lines) == len(graph.edges)
     assert ax.get_xlabel() == "days since first visit" or ax.get_xlabel() == "visit date"
     assert ax.get_legend() is not None
     with pytest.raises(ValueError, match="by must be 'date' or 'days'"):
-        graph.plot(ax=ax, by="week")
+        plot_lesion_graph(graph, ax=ax, by="week")
     plt.close("all")
 
 
@@ -269,20 +265,48 @@ def test_match_lesions_iterative_dilation():
     b[3:7, 6:13, 6:13] = 4  # overlaps lesion 1 at round 0
     a[3:7, 20:26, 20:26] = 2
     b[3:7, 28:34, 20:26] = 5  # a 2-voxel gap: the dilated lesions first touch at round 2
-    a[3:7, 30:36, 33:38] = 3  # nothing near it: no edge
+    a[3:7, 30:36, 33:38] = 3  # vanished, 7 voxels from lesion 5
     touch = match_lesions(sitk.GetImageFromArray(a), sitk.GetImageFromArray(b), min_overlap=1e-3)
+    # once 5 is matched (to 2), lesion 3 reaching it in a later round joins as a merge partner
     assert touch[["lesion_id_from", "lesion_id_to", "dilation_voxels"]].values.tolist() == [
         [1, 4, 0],
         [2, 5, 2],
+        [3, 5, 4],
     ]
     edges = match_lesions(sitk.GetImageFromArray(a), sitk.GetImageFromArray(b))
-    assert edges[["lesion_id_from", "lesion_id_to"]].values.tolist() == [[1, 4], [2, 5]]
+    assert edges[["lesion_id_from", "lesion_id_to"]].values.tolist() == [[1, 4], [2, 5], [3, 5]]
     assert edges.loc[1, "dilation_voxels"] > 2 and edges.loc[1, "overlap"] >= 0.10
+    short = match_lesions(
+        sitk.GetImageFromArray(a), sitk.GetImageFromArray(b), min_overlap=1e-3, max_dilation=3
+    )
+    assert short["lesion_id_from"].tolist() == [1, 2]  # lesion 3 is out of reach in 3 rounds
     assert edges.loc[0, "distance_mm"] == pytest.approx(math.sqrt(2))
     none = match_lesions(sitk.GetImageFromArray(a), sitk.GetImageFromArray(b), max_dilation=0)
     assert none["lesion_id_from"].tolist() == [1]
     with pytest.raises(ValueError, match="min_overlap in"):
         match_lesions(sitk.GetImageFromArray(a), sitk.GetImageFromArray(b), min_overlap=0)
+
+
+def test_a_late_fragment_joins_the_split():
+    """Parent + two fragments, one inside the parent's former extent and one 3 voxels beyond
+    its edge: the far fragment crosses the overlap threshold rounds after its sibling and still
+    joins the same split (it was a new lesion before); the same holds for a merge."""
+    parent = np.zeros((9, 40, 50), np.uint32)
+    parent[2:7, 10:22, 10:22] = 1
+    frags = np.zeros_like(parent)
+    frags[2:7, 11:17, 11:17] = 7  # inside the parent's former extent
+    frags[2:7, 11:17, 25:30] = 8  # 3 voxels beyond the parent's edge (x = 22, 23, 24 empty)
+    split = match_lesions(sitk.GetImageFromArray(parent), sitk.GetImageFromArray(frags))
+    assert split[["lesion_id_from", "lesion_id_to"]].values.tolist() == [[1, 7], [1, 8]]
+    rounds = dict(zip(split["lesion_id_to"], split["dilation_voxels"], strict=True))
+    assert rounds[7] == 0 and rounds[8] >= 3
+    merge = match_lesions(sitk.GetImageFromArray(frags), sitk.GetImageFromArray(parent))
+    assert merge[["lesion_id_from", "lesion_id_to"]].values.tolist() == [[7, 1], [8, 1]]
+    # out of reach (more rounds than allowed): the fragment stays unmatched
+    short = match_lesions(
+        sitk.GetImageFromArray(parent), sitk.GetImageFromArray(frags), max_dilation=2
+    )
+    assert short["lesion_id_to"].tolist() == [7]
 
 
 def test_match_lesions_uses_the_transform():
@@ -419,8 +443,8 @@ def test_graph_stage_through_the_pipeline(mini_cohort):
 def test_accuracy_on_the_tiny_synthetic_cohort(tiny_cohort, tiny_analysis):
     """Edge F1 >= 0.95 against the synthetic ground truth (motion, warp, merges, splits, skips)."""
     from metevo import open_cohort
-    from metevo.graph import pooled_scores, score_synthetic
-    from metevo.lesions import label_lesions
+    from metevo.evaluation import pooled_scores, score_synthetic
+    from metevo.tracking import label_lesions
 
     failures = tiny_analysis.failures
     assert not (failures["stage"] == "graph").any(), failures

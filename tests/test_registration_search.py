@@ -1,4 +1,4 @@
-"""Tests of the registration start search and trusted region (metevo._registration_search)."""
+"""Tests of the registration start search and trusted region (metevo.tracking._registration_search)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from metevo._registration_search import pad_moving, rotation_starts, trusted_mask
+from metevo.tracking._registration_search import pad_moving, rotation_starts, trusted_mask
 
 CLAMP = 20.0
 

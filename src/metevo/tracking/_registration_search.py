@@ -1,0 +1,307 @@
+"""Starting points and trusted regions for liver-driven registration (private).
+
+:func:`rotation_starts` gives the optimiser several starts instead of one: the livers' centroids
+aligned under (a) no rotation, (b) the rotations that map the moving liver's principal axes onto
+the fixed liver's, and (c) a coarse grid of rotations about all three axes. Every start is scored
+on the clamped liver distance maps (mean squared difference over the fixed liver's band, the same
+metric the optimiser minimises) and the best few are returned, so a patient who rolled or
+pitched by 10-20 degrees between visits starts in the right basin.
+
+:func:`trusted_mask` marks the fixed-grid voxels where the two registered livers agree to within
+a tolerance; the rest (a resected part of the liver, a dome cut by the field of view in one scan
+only) is not motion and is left out of the refinement.
+
+Everything works on the coarse (~6 mm) grids the registration uses; arrays are (z, y, x).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+#: rotation grid (degrees) tried about each axis; 5**3 = 125 starts, each scored in well under a ms
+GRID_DEG = (-20.0, -10.0, 0.0, 10.0, 20.0)
+#: at most this many fixed-grid points score a start
+N_POINTS = 1500
+#: starts whose translation gets the finer refinement
+N_REFINED = 10
+
+
+def _physical(image: sitk.Image, index_zyx: np.ndarray) -> np.ndarray:
+    """Physical points (n, 3) of continuous (z, y, x) indices."""
+    d = np.array(image.GetDirection(), float).reshape(3, 3)
+    sp = np.array(image.GetSpacing(), float)
+    o = np.array(image.GetOrigin(), float)
+    return o + (index_zyx[:, ::-1] * sp) @ d.T
+
+
+def _index(image: sitk.Image, points: np.ndarray) -> np.ndarray:
+    """Continuous (z, y, x) indices (n, 3) of physical points."""
+    d = np.array(image.GetDirection(), float).reshape(3, 3)
+    sp = np.array(image.GetSpacing(), float)
+    o = np.array(image.GetOrigin(), float)
+    return (((points - o) @ d) / sp)[:, ::-1]
+
+
+def _axes(binary: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid (3,) and principal axes (columns of a 3x3 matrix, largest variance first)."""
+    idx = np.argwhere(sitk.GetArrayViewFromImage(binary) != 0).astype(float)
+    pts = _physical(binary, idx)
+    centre = pts.mean(axis=0)
+    cov = np.cov((pts - centre).T)
+    _w, v = np.linalg.eigh(cov)
+    return centre, v[:, ::-1]
+
+
+def _angle_deg(rotation: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def _euler_matrix(ax: float, ay: float, az: float) -> np.ndarray:
+    t = sitk.Euler3DTransform()
+    t.SetRotation(*np.radians([ax, ay, az]))
+    return np.array(t.GetMatrix()).reshape(3, 3)
+
+
+def candidate_rotations(
+    f_bin: sitk.Image, m_bin: sitk.Image, *, max_angle_deg: float = 45.0
+) -> list[np.ndarray]:
+    """Rotation matrices (fixed -> moving direction) to try: the grid plus the moments' ones."""
+    out = [_euler_matrix(*a) for a in itertools.product(GRID_DEG, repeat=3)]
+    _cf, vf = _axes(f_bin)
+    _cm, vm = _axes(m_bin)
+    for signs in itertools.product((1.0, -1.0), repeat=3):
+        r = vm @ np.diag(signs) @ vf.T
+        if np.linalg.det(r) > 0 and _angle_deg(r) <= max_angle_deg:
+            out.append(r)
+    return out
+
+
+def _band_points(f_feat: sitk.Image, clamp_mm: float, rng_seed: int) -> np.ndarray:
+    """Fixed-grid indices inside the distance-map band (|d| < clamp), subsampled."""
+    arr = sitk.GetArrayViewFromImage(f_feat)
+    idx = np.argwhere(np.abs(arr) < clamp_mm - 1e-3)
+    if len(idx) > N_POINTS:
+        rng = np.random.default_rng(rng_seed)
+        idx = idx[rng.choice(len(idx), N_POINTS, replace=False)]
+    return idx
+
+
+def score_rotations(
+    f_feat: sitk.Image,
+    m_feat: sitk.Image,
+    centre: np.ndarray,
+    translation: np.ndarray,
+    rotations: list[np.ndarray],
+    *,
+    clamp_mm: float,
+    seed: int = 0,
+    gauss_newton_steps: int = 6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score each start ``x -> R (x - c) + c + t`` after refining its translation.
+
+    For every rotation the translation is refined from ``translation`` by a few damped
+    Gauss-Newton steps on the mean squared distance-map difference (a truncated or resected
+    liver moves its centroid, so the centroid difference alone is a poor start), then scored.
+    Fixed points that land outside the moving grid are left out (as ITK does); a start that keeps
+    fewer than half the points scores ``inf``. Returns (scores, translations (n, 3)).
+    """
+    idx = _band_points(f_feat, clamp_mm, seed)
+    n = len(rotations)
+    translations = np.tile(np.asarray(translation, float), (n, 1))
+    scores = np.full(n, np.inf)
+    if len(idx) == 0:
+        return scores, translations
+    f_arr = sitk.GetArrayViewFromImage(f_feat)
+    fv = f_arr[tuple(idx.T)].astype(float)
+    pts = _physical(f_feat, idx.astype(float)) - centre
+    m_arr = np.asarray(sitk.GetArrayViewFromImage(m_feat), np.float32)
+    # physical gradient of the moving distance map (per array axis, then to x, y, z)
+    sp_zyx = np.array(m_feat.GetSpacing()[::-1], float)
+    grads = np.gradient(m_arr, *sp_zyx)
+    d = np.array(m_feat.GetDirection(), float).reshape(3, 3)
+    shape = np.array(m_arr.shape)
+
+    def sample(points):
+        cont = _index(m_feat, points)
+        inside = np.all((cont >= 0) & (cont <= shape - 1), axis=1)
+        c = cont[inside].T
+        val = ndimage.map_coordinates(m_arr, c, order=1, mode="nearest")
+        return inside, val, c
+
+    for i, r in enumerate(rotations):
+        base = pts @ r.T + centre
+        t = translations[i].copy()
+        for _step in range(gauss_newton_steps):
+            inside, mv, c = sample(base + t)
+            if inside.sum() < 0.5 * len(idx):
+                break
+            g_zyx = np.stack(
+                [ndimage.map_coordinates(g, c, order=1, mode="nearest") for g in grads]
+            )
+            jac = (d @ g_zyx[::-1]).T  # (n, 3) d m / d x_phys
+            res = mv - fv[inside]
+            h = jac.T @ jac
+            step = np.linalg.solve(
+                h + 1e-3 * np.trace(h) * np.eye(3) + 1e-9 * np.eye(3), jac.T @ res
+            )
+            t = t - np.clip(step, -15.0, 15.0)
+        inside, mv, _c = sample(base + t)
+        if inside.sum() < 0.5 * len(idx):
+            continue
+        translations[i] = t
+        scores[i] = float(np.mean((fv[inside] - mv) ** 2))
+    return scores, translations
+
+
+def rotation_starts(
+    f_feat: sitk.Image,
+    m_feat: sitk.Image,
+    f_bin: sitk.Image,
+    m_bin: sitk.Image,
+    *,
+    clamp_mm: float,
+    n_starts: int = 2,
+    seed: int = 0,
+    max_angle_deg: float = 45.0,
+) -> list[sitk.Euler3DTransform]:
+    """The ``n_starts`` best rigid starts (centred on the fixed liver's centroid), best first."""
+    cf = _axes(f_bin)[0]
+    cm = _axes(m_bin)[0]
+    rotations = candidate_rotations(f_bin, m_bin, max_angle_deg=max_angle_deg)
+    translation = cm - cf
+    # coarse pass over every start (two Gauss-Newton steps), then a finer one on the best few
+    scores, translations = score_rotations(
+        f_feat,
+        m_feat,
+        cf,
+        translation,
+        rotations,
+        clamp_mm=clamp_mm,
+        seed=seed,
+        gauss_newton_steps=2,
+    )
+    keep = [int(i) for i in np.argsort(scores, kind="stable")[:N_REFINED]]
+    for i in keep:
+        s_i, t_i = score_rotations(
+            f_feat,
+            m_feat,
+            cf,
+            translations[i],
+            [rotations[i]],
+            clamp_mm=clamp_mm,
+            seed=seed,
+            gauss_newton_steps=5,
+        )
+        scores[i], translations[i] = s_i[0], t_i[0]
+    rest = np.setdiff1d(np.arange(len(rotations)), keep)
+    scores[rest] = np.inf
+    order = [int(i) for i in np.argsort(scores, kind="stable") if np.isfinite(scores[i])]
+    if not order:
+        order = [int(np.argmin([_angle_deg(r) for r in rotations]))]
+    starts = []
+    for i in order[:n_starts]:
+        t = sitk.Euler3DTransform()
+        t.SetCenter(cf.tolist())
+        t.SetMatrix(rotations[i].ravel().tolist(), 1e-4)
+        t.SetTranslation(translations[i].tolist())
+        starts.append(t)
+    return starts
+
+
+def trusted_mask(
+    f_feat: sitk.Image,
+    m_feat: sitk.Image,
+    transform: sitk.Transform,
+    *,
+    clamp_mm: float,
+    tolerance_mm: float = 8.0,
+) -> tuple[sitk.Image, float]:
+    """Fixed-grid mask (UInt8) of the voxels where the registered distance maps agree.
+
+    Voxels where the two livers disagree by more than ``tolerance_mm`` (after the current
+    transform) are liver in one scan and not in the other: a resected part, or liver cut by
+    one field of view. They are dropped (with a 1-voxel margin); returns the mask and the
+    fraction of the distance-map band it drops.
+    """
+    moved = sitk.Resample(m_feat, f_feat, transform, sitk.sitkLinear, clamp_mm, sitk.sitkFloat32)
+    f = sitk.GetArrayViewFromImage(f_feat)
+    m = sitk.GetArrayViewFromImage(moved)
+    bad = np.abs(f - m) > tolerance_mm
+    bad = ndimage.binary_dilation(bad, iterations=1)
+    band = np.abs(f) < clamp_mm - 1e-3
+    dropped = float((bad & band).sum() / max(band.sum(), 1))
+    mask = sitk.GetImageFromArray((~bad).astype(np.uint8))
+    mask.CopyInformation(f_feat)
+    return mask, dropped
+
+
+def pad_moving(
+    m_feat: sitk.Image, m_bin: sitk.Image, *, clamp_mm: float, margin_mm: float = 80.0
+) -> sitk.Image:
+    """The moving distance map, extended so that no fixed point maps outside it.
+
+    ITK leaves out the points that map outside the moving image, so an optimiser can lower the
+    metric by turning the awkward part of the liver out of the moving image (a 40-50 degree
+    "solution"). The map is extended by ``margin_mm`` on every side: with ``+clamp_mm``
+    (outside the liver) where the scan imaged the whole liver, and by repeating the edge slice
+    on a side where the liver touches the scan's first or last slice (the liver goes on beyond
+    the field of view; its cross-section is kept, the best guess).
+    """
+    arr = sitk.GetArrayViewFromImage(m_bin)
+    spacing = np.array(m_feat.GetSpacing(), float)
+    pad = [int(np.ceil(margin_mm / s)) for s in spacing]
+    low_cut, high_cut = bool(arr[0].any()), bool(arr[-1].any())
+    out = m_feat
+    if low_cut or high_cut:
+        out = sitk.ZeroFluxNeumannPad(
+            out, [0, 0, pad[2] if low_cut else 0], [0, 0, pad[2] if high_cut else 0]
+        )
+    lo = [pad[0], pad[1], 0 if low_cut else pad[2]]
+    hi = [pad[0], pad[1], 0 if high_cut else pad[2]]
+    return sitk.ConstantPad(out, lo, hi, float(clamp_mm))
+
+
+def full_resolution_dice(
+    fixed_liver: sitk.Image,
+    moving_liver: sitk.Image,
+    transform: sitk.Transform,
+    trust: sitk.Image | None = None,
+    *,
+    margin_mm: float = 20.0,
+) -> float:
+    """Liver Dice on the fixed scan's own grid, over the region both scans can judge.
+
+    The moving liver is resampled (nearest neighbour) onto the fixed grid cropped to the fixed
+    liver plus ``margin_mm``; voxels that map outside the moving scan (a field of view that ends
+    earlier) and, when given, voxels outside ``trust`` (a resected part) are left out.
+    """
+    f_arr = sitk.GetArrayViewFromImage(fixed_liver)
+    idx = np.nonzero(f_arr)
+    if len(idx[0]) == 0:
+        return float("nan")
+    sp = np.array(fixed_liver.GetSpacing()[::-1], float)
+    pad = np.ceil(margin_mm / sp).astype(int)
+    lo = np.maximum([i.min() for i in idx] - pad, 0)
+    hi = np.minimum([i.max() + 1 for i in idx] + pad, f_arr.shape)
+    crop = sitk.RegionOfInterest(
+        fixed_liver, [int(v) for v in (hi - lo)[::-1]], [int(v) for v in lo[::-1]]
+    )
+    outside = 255  # liver masks are 0/1: this value marks points outside the moving scan
+    moved = sitk.GetArrayFromImage(
+        sitk.Resample(
+            moving_liver, crop, transform, sitk.sitkNearestNeighbor, outside, sitk.sitkUInt8
+        )
+    )
+    keep = moved != outside
+    if trust is not None:
+        keep &= sitk.GetArrayViewFromImage(
+            sitk.Resample(trust, crop, sitk.Transform(), sitk.sitkNearestNeighbor, 1)
+        ).astype(bool)
+    a = sitk.GetArrayViewFromImage(crop).astype(bool) & keep
+    b = moved.astype(bool) & keep
+    total = int(a.sum()) + int(b.sum())
+    return 2.0 * int(np.count_nonzero(a & b)) / total if total else float("nan")
