@@ -185,6 +185,32 @@ def test_not_evaluable_scan_and_registration_failure():
     assert rec["overall_response"].iloc[2] == "PD" and rec["evaluable"].iloc[2]
 
 
+def test_cut_liver_alone_is_evaluable_a_lesion_outside_is_not():
+    """A liver touching the first or last slice does not make a visit NE; a lesion region
+    outside the slab does (``lesions_in_fov``), with its reason."""
+    les = lesions([("V0", 1, 30.0), ("V1", 1, 25.0), ("V2", 1, 24.0)])
+    edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1)])
+    cut = {"liver_in_fov": [True, False, False], "lesions_in_fov": [True, True, False]}
+    rec, _ = run(les, edg, 3, flags=cut)
+    assert rec["evaluable"].tolist() == [True, True, False]
+    assert rec["target_response"].iloc[1] == "SD" and rec["new_lesions"].iloc[1] == "N"
+    assert rec["not_evaluable_reason"].iloc[2] == "lesion_outside_fov"
+
+
+def test_failed_registration_is_ne_only_when_matching_is_untrusted():
+    les = lesions([("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 25.0), ("V1", 2, 18.0)])
+    edg = edges([("V0", 1, "V1", 1), ("V0", 2, "V1", 2)])
+    failed = {"registration_ok": [pd.NA, False]}
+    rec, _ = run(les.assign(change="persistent"), edg, 2, flags=failed)
+    assert rec["evaluable"].iloc[1] and rec["target_response"].iloc[1] == "SD"
+    # lesion 2 lost its match (a small "new" lesion nearby): matching is not one-to-one, the
+    # failed registration makes the visit NE
+    les.loc[3, "axial_ld_mm"] = 8.0
+    changes = ["persistent", "disappeared", "persistent", "new"]
+    rec, _ = run(les.assign(change=changes), edg.iloc[:1], 2, flags=failed)
+    assert rec["not_evaluable_reason"].iloc[1] == "registration_failed"
+
+
 def test_resection_removes_target_and_is_not_a_response():
     les = lesions(
         [("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 28.0), ("V1", 2, 20.0), ("V2", 1, 27.0)]

@@ -74,6 +74,7 @@ class Scans:
     LIVER_TOTAL_VOLUME_ML = "liver_total_volume_ml"
     MASK_EMPTY = "mask_empty"
     LIVER_IN_FOV = "liver_in_fov"
+    LESIONS_IN_FOV = "lesions_in_fov"
     REGISTRATION_OK = "registration_ok"
     QC_FLAG = "qc_flag"
     QC_NOTE = "qc_note"

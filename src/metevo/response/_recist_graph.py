@@ -19,10 +19,14 @@ Rules specific to mask-derived response (liver scope; see :mod:`metevo.response`
   it absorbed a non-target; a target without descendant counts 0 (vanished), and re-enters the
   sum when a skip edge brings it back (it is not a new lesion). Measured diameters are used as
   measured.
-* **Not evaluable.** A scan whose liver is not fully inside the field of view
-  (``liver_in_fov`` False) or whose registration failed QC (``registration_ok`` False) is NE
-  (vanished targets there are *not assessed* rather than 0), unless the measured targets already
-  prove PD.
+* **Not evaluable.** A scan that does not fully image a lesion region that matters
+  (``lesions_in_fov`` False: a lesion touching its first or last slice, or the region of a
+  baseline lesion or a previous-visit lesion outside its slab; reason ``lesion_outside_fov``), or
+  whose registration failed QC (``registration_ok`` False) while matching cannot be trusted (a
+  lesion there without a one-to-one predecessor), is NE (vanished targets there are *not
+  assessed* rather than 0), unless the measured targets already prove PD. A liver that merely
+  touches the first or last slice does not make a scan NE (tables without ``lesions_in_fov``
+  fall back on ``liver_in_fov``).
 * **New lesions.** A lesion after baseline with no predecessor in the graph (not a split
   fragment, not a reappearance). It is unequivocal when its axial longest diameter is at least
   ``new_lesion_min_mm`` (default 10 mm, the measurability cut-off), equivocal otherwise; an

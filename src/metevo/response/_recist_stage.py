@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from metevo.columns import Lesions as L
 from metevo.columns import Patients as P
 from metevo.columns import Recist as R
 from metevo.columns import Scans as S
@@ -44,6 +45,42 @@ def _is_false(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return False
     return not bool(value)
+
+
+def _not_evaluable(sc: pd.DataFrame, lesions: pd.DataFrame, baseline: str) -> dict[str, str]:
+    """``timepoint -> reason`` of the follow-up scans that cannot be assessed.
+
+    ``lesion_outside_fov``: a lesion region that matters is not fully imaged (``lesions_in_fov``
+    False; tables without that column fall back on ``liver_in_fov``, reason
+    ``liver_outside_fov``). A liver merely touching the first or last slice is not a reason.
+    ``registration_failed``: registration failed QC *and* matching cannot be trusted -- a lesion
+    at the visit has no one-to-one predecessor (new, split, merged) or one of the previous
+    visit disappeared; with every lesion matched one-to-one the fallback alignment sufficed.
+    """
+    tps = sc[S.TIMEPOINT].tolist()
+    changes = {}
+    if L.CHANGE in lesions.columns:
+        changes = lesions.groupby(L.TIMEPOINT)[L.CHANGE].agg(set).to_dict()
+    reasons: dict[str, str] = {}
+    for i, (_, r) in enumerate(sc.iterrows()):
+        why = []
+        if S.LESIONS_IN_FOV in sc.columns:
+            if _is_false(r.get(S.LESIONS_IN_FOV)):
+                why.append("lesion_outside_fov")
+        elif _is_false(r.get(S.LIVER_IN_FOV)):
+            why.append("liver_outside_fov")
+        if _is_false(r.get(S.REGISTRATION_OK)):
+            here = changes.get(r[S.TIMEPOINT], set())
+            before = changes.get(tps[i - 1], set()) if i > 0 else set()
+            # in-degree 1 for every lesion here, out-degree 1 for every lesion before
+            one_to_one = here <= {"persistent", "disappeared", "split"} and not (
+                before & {"split", "complex", "disappeared"}
+            )
+            if not (changes and one_to_one):
+                why.append("registration_failed")
+        if why and r[S.TIMEPOINT] != baseline:
+            reasons[r[S.TIMEPOINT]] = "+".join(why)
+    return reasons
 
 
 def _events_of(events: pd.DataFrame | None, kind: str) -> list[dt.date]:
@@ -131,15 +168,7 @@ def assess_patient(
     b_date = sc.loc[sc[S.TIMEPOINT] == baseline, "_date"].iloc[0].date()
     start = treatment_start or b_date
     # not evaluable assessments
-    reasons: dict[str, str] = {}
-    for _, r in sc.iterrows():
-        why = []
-        if _is_false(r.get(S.LIVER_IN_FOV)):
-            why.append("liver_outside_fov")
-        if _is_false(r.get(S.REGISTRATION_OK)):
-            why.append("registration_failed")
-        if why and r[S.TIMEPOINT] != baseline:
-            reasons[r[S.TIMEPOINT]] = "+".join(why)
+    reasons = _not_evaluable(sc, lesions, baseline)
     dates = dict(zip(sc[S.TIMEPOINT], sc["_date"].dt.date, strict=True))
     after_local = []
     for d in _events_of(events, "resection") + _events_of(events, "ablation"):

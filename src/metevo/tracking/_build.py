@@ -26,6 +26,7 @@ from metevo.columns import Lesions as L
 from metevo.columns import Registrations as R
 from metevo.columns import Scans as S
 from metevo.exceptions import RegistrationWarning
+from metevo.tracking._fov import lesions_in_fov
 from metevo.tracking._graph import REGISTRATION_COLUMNS, LesionGraph
 from metevo.tracking._lesions import label_lesions, liver_in_fov, measure_lesions
 from metevo.tracking._match import _empty_matches, match_lesions
@@ -49,6 +50,7 @@ EDGE_COLUMNS = (
     E.SKIP,
     E.DILATION_VOXELS,
 )
+
 
 # --------------------------------------------------------------------------------------------
 # building
@@ -279,6 +281,15 @@ def build_lesion_graph(
             S.TIMEPOINT: timepoints,
             S.REGISTRATION_OK: pd.array([pd.NA] + [bool(r.qc_pass) for r in regs], dtype="boolean"),
             S.LIVER_IN_FOV: pd.array([liver_in_fov(lv) for lv in livers], dtype="boolean"),
+            S.LESIONS_IN_FOV: pd.array(
+                lesions_in_fov(
+                    nodes,
+                    timepoints,
+                    [instances[tp] for tp in timepoints],
+                    [r.affine for r in regs],
+                ),
+                dtype="boolean",
+            ),
             S.MASK_EMPTY: [len(t) == 0 for t in tables],
         }
     )
@@ -410,8 +421,8 @@ def graph_stage(patient: Patient, result: Any, **options: Any) -> None:
         return
     scans = scans.copy()
     by_tp = flags.set_index(S.TIMEPOINT)
-    for col in (S.REGISTRATION_OK, S.LIVER_IN_FOV, S.MASK_EMPTY):
-        if col not in scans.columns or col == S.REGISTRATION_OK:
+    for col in (S.REGISTRATION_OK, S.LIVER_IN_FOV, S.MASK_EMPTY, S.LESIONS_IN_FOV):
+        if col not in scans.columns or col in (S.REGISTRATION_OK, S.LESIONS_IN_FOV):
             values = scans[S.TIMEPOINT].map(by_tp[col])
             scans[col] = values.astype("boolean")
     result.tables["scans"] = scans
