@@ -197,6 +197,23 @@ def test_cut_liver_alone_is_evaluable_a_lesion_outside_is_not():
     assert rec["not_evaluable_reason"].iloc[2] == "lesion_outside_fov"
 
 
+def test_sums_after_pd_and_on_not_evaluable_visits():
+    """Target sums, % changes and responses at every visit, after PD too; an NE visit whose
+    targets were all measured reports its sum (response NE) and, nothing being new, ``N``."""
+    les = lesions(
+        [("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 25.0), ("V1", 2, 15.0)]
+        + [("V2", 1, 40.0), ("V2", 2, 25.0), ("V3", 1, 45.0), ("V3", 2, 26.0)]
+    )
+    pairs = [(f"V{i}", k, f"V{i + 1}", k) for i in range(3) for k in (1, 2)]
+    flags = {"lesions_in_fov": [True, False, True, True]}
+    rec, _ = run(les, edges(pairs), 4, flags=flags)
+    assert rec["target_sum_mm"].tolist() == [50.0, 40.0, 65.0, 71.0]
+    assert rec["pct_change_baseline"].tolist() == pytest.approx([0.0, -20.0, 30.0, 42.0])
+    assert rec["target_response"].tolist()[1:] == ["NE", "PD", "PD"]
+    assert rec["new_lesions"].tolist()[1:] == ["N", "N", "N"]
+    assert rec["not_evaluable_reason"].iloc[1] == "lesion_outside_fov"
+
+
 def test_failed_registration_is_ne_only_when_matching_is_untrusted():
     les = lesions([("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 25.0), ("V1", 2, 18.0)])
     edg = edges([("V0", 1, "V1", 1), ("V0", 2, "V1", 2)])
@@ -209,6 +226,7 @@ def test_failed_registration_is_ne_only_when_matching_is_untrusted():
     changes = ["persistent", "disappeared", "persistent", "new"]
     rec, _ = run(les.assign(change=changes), edg.iloc[:1], 2, flags=failed)
     assert rec["not_evaluable_reason"].iloc[1] == "registration_failed"
+    assert rec["new_lesions"].iloc[1] == "EQUIVOCAL"
 
 
 def test_resection_removes_target_and_is_not_a_response():

@@ -156,7 +156,9 @@ def _assess_subject(
                     trg = SD
             else:
                 trg = PD if is_pd else NE
-                total = partial if is_pd else math.nan
+                # every target measured: the sum is reported (trajectories need it) even when
+                # the visit is not evaluable; the response stays NE
+                total = partial if is_pd or complete else math.nan
                 if reason is None:
                     missing = [t for t in active if not math.isfinite(values[t])]
                     reason = "target_not_assessed:" + ",".join(missing)
@@ -182,8 +184,8 @@ def _assess_subject(
             new = "Y"
         elif "EQUIVOCAL" in statuses:
             new = "EQUIVOCAL"
-        elif not visit_ok:
-            new = "NE"
+        elif not visit_ok and "registration_failed" in (v.reason or ""):
+            new = "NE"  # lesions could not be matched: whether one is new is unknown
         else:
             new = v.new_default or opts.new_lesions_default
         ovr = overall_response(trg, ntr, new)

@@ -14,14 +14,28 @@ Driver
 Resolution
     Everything runs on data block-averaged to about ``resolution_mm`` (default 6 mm) per axis,
     cropped to the fixed liver plus a margin, with a two-level pyramid; a 512 x 512 x 150 pair
-    registers in well under a few seconds on one core.
+    registers in about a second on one core.
+Starts and trusted region (liver driver)
+    Patients roll and pitch as well as turn: the rigid stage starts from the best of several
+    starts (the livers' principal axes and a 125-rotation grid about all three axes, each with
+    its translation refined, scored on the same metric; :mod:`metevo.tracking._registration_search`)
+    and tries the runner-up when the best ends implausibly. The moving distance map is extended
+    so that no fixed point can leave it (outside the liver where the scan imaged all of it, the
+    edge slice repeated where the liver runs out of the field of view), so the optimiser cannot
+    lower the metric by turning part of the liver out of the image. After the rigid stage, the
+    voxels where the two livers disagree by more than 8 mm (a resected part, a dome cut in one
+    scan only) are left out and the rigid and affine stages run on what both livers show.
 Quality control
-    Liver Dice before (identity in physical space) and after registration is computed on the
-    downsampled grid. A registration fails QC when the optimiser raises, when the transform is
-    implausible (rotation over 30 degrees, or a scale outside [0.67, 1.5]), or, with liver masks,
-    when the Dice after is below ``min_dice`` (default 0.80) or worse than before; without liver
-    masks, when the correlation got worse. A failed registration falls back to centroid alignment
-    of the livers (if that is better than identity) or to identity, and says so in ``note``.
+    Liver Dice after registration is computed on the full-resolution masks, over the part of the
+    fixed liver's box that the moving scan imaged and, after a trusted-region refinement, inside
+    that region (a hepatectomy is not misregistration); the Dice before (identity in physical
+    space) and the "did it get worse" check use the downsampled grid. A registration fails QC
+    when the optimiser raises, when the transform is implausible (rotation over 45 degrees: two
+    visits of a patient rolled or pitched by 10 degrees each differ by up to ~35; or a scale
+    outside [0.67, 1.5]), or, with liver masks, when the Dice after is below ``min_dice``
+    (default 0.80) or worse than before; without liver masks, when the correlation got worse. A
+    failed registration falls back to centroid alignment of the livers (if that is better than
+    identity) or to identity, and says so in ``note``.
 
 Examples
 --------
@@ -262,11 +276,12 @@ def register_pair(
 
     centre = _centre_point(f_bin if use_liver else f_feat > _HU_WINDOW[0] + 50)
     identity = sitk.TranslationTransform(3)
-    if use_liver:
-        dice_before = full_resolution_dice(fixed_liver, moving_liver, identity, trust)
+    if use_liver:  # QC on the full-resolution masks; "did it get worse" on the coarse ones
+        dice_before = _dice(f_bin, m_bin, identity)
+        coarse_after = _dice(f_bin, m_bin, final)
         dice_after = full_resolution_dice(fixed_liver, moving_liver, final, trust)
     else:
-        dice_before = dice_after = float("nan")
+        dice_before = coarse_after = dice_after = float("nan")
     rotation, scale_ok = _rotation_and_scale(bulk)
     problems = []
     if error is not None:
@@ -279,8 +294,8 @@ def register_pair(
     if use_liver and error is None:
         if dice_after < min_dice:
             problems.append(f"liver Dice after {dice_after:.2f} < {min_dice:.2f}")
-        elif dice_after + 0.02 < dice_before:
-            problems.append(f"liver Dice fell from {dice_before:.2f} to {dice_after:.2f}")
+        elif coarse_after + 0.02 < dice_before:
+            problems.append(f"liver Dice fell from {dice_before:.2f} to {coarse_after:.2f}")
     if not use_liver and error is None:
         before = _correlation(f_feat, m_feat, identity)
         after = _correlation(f_feat, m_feat, final)
@@ -289,7 +304,15 @@ def register_pair(
 
     fallback = "none"
     if problems:
-        candidates = [("identity", identity, dice_before)]
+        candidates = [
+            (
+                "identity",
+                identity,
+                full_resolution_dice(fixed_liver, moving_liver, identity, trust)
+                if use_liver
+                else dice_before,
+            )
+        ]
         if use_liver:
             cen = sitk.TranslationTransform(3, init.GetTranslation())
             candidates.append(
