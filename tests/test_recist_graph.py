@@ -401,3 +401,49 @@ def test_single_scan_and_disease_free_baseline():
     rec, pat = run(lesions([("V2", 3, 12.0)]), edges([]), 3)
     assert rec["overall_response"].tolist()[1:] == ["NE", "PD"]
     assert not pat["measurable_at_baseline"].iloc[0]
+
+
+def test_missed_assessment_censoring_uses_the_protocol_interval():
+    """8-weekly protocol: SD on day 56, next assessment (PD) on day 224 -- two assessments
+    missed -- is censored at day 57 (FDA 2018). With each patient's own median gap (112 days)
+    it was an event at day 225; the clinical column or the cohort median gives 56."""
+    from types import SimpleNamespace
+
+    from metevo.response._recist_stage import (
+        cohort_assessment_interval,
+        protocol_interval,
+        recist_stage,
+    )
+
+    sc = scans(3).assign(
+        date=[START, START + dt.timedelta(days=55), START + dt.timedelta(days=223)]
+    )
+    les = lesions([("V0", 1, 30.0), ("V1", 1, 29.0), ("V2", 1, 45.0)])
+    edg = edges([("V0", 1, "V1", 1), ("V1", 1, "V2", 1)])
+
+    def patient(clinical):
+        day = lambda d: SimpleNamespace(date=START + dt.timedelta(days=d))  # noqa: E731
+        return SimpleNamespace(
+            patient_id="P1",
+            baseline=SimpleNamespace(slice_thickness_mm=2.5),
+            treatment_start=START - dt.timedelta(days=1),
+            events=pd.DataFrame(columns=["date", "event", "note"]),
+            clinical=clinical,
+            scans=(day(0), day(55), day(223)),
+        )
+
+    def pfs(p, **options):
+        result = SimpleNamespace(
+            tables={"scans": sc, "lesions": les, "lesion_edges": edg}, objects={}
+        )
+        recist_stage(p, result, **options)
+        row = result.tables["patients"].iloc[0]
+        return row["imaging_pfs_days"], bool(row["imaging_pfs_event"])
+
+    assert pfs(patient(None)) == (225, True)  # the patient's own median gap: 112 days
+    assert pfs(patient({"assessment_interval_days": 56})) == (57, False)
+    assert pfs(patient(None), cohort_assessment_interval_days=56.0) == (57, False)
+    assert pfs(patient(None), assessment_interval_days=56.0) == (57, False)
+    assert protocol_interval(patient({"assessment_interval_days": "n/a"}), 63.0) == 63.0
+    cohort = [patient(None), SimpleNamespace(scans=patient(None).scans[:2])]
+    assert cohort_assessment_interval(cohort) == 55.0  # gaps 55, 168, 55

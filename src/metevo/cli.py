@@ -92,9 +92,18 @@ def analyze(
     phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
     baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    assessment_interval_days: Optional[float] = typer.Option(
+        None,
+        "--assessment-interval-days",
+        help="Protocol interval between assessments (days) for the PFS missed-assessment rule "
+        "(default: the clinical table's assessment_interval_days, else the cohort median gap).",
+    ),
 ) -> None:
     """Analyse a cohort: write one Parquet table per kind into OUT."""
     from metevo.runner import analyze as run
+
+    recist = {"assessment_interval_days": assessment_interval_days}
+    stage_options = {"recist": recist} if assessment_interval_days is not None else None
 
     options = _cohort_options(
         lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
@@ -102,7 +111,10 @@ def analyze(
     cohort = _open(manifest, clinical, events, options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run(cohort, out, workers=workers, dask_address=dask, progress=progress)
+        result = run(
+            cohort, out, workers=workers, dask_address=dask, progress=progress,
+            stage_options=stage_options,
+        )
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     _summarise(result)

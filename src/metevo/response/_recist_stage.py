@@ -455,12 +455,48 @@ def _summary(
 # --------------------------------------------------------------------------------------------
 # pipeline stage
 # --------------------------------------------------------------------------------------------
+#: clinical-table column with a patient's planned interval between assessments (days)
+INTERVAL_COLUMN = "assessment_interval_days"
+
+
+def protocol_interval(patient: Patient, cohort_interval: float | None = None) -> float | None:
+    """The protocol's assessment interval (days) for the missed-assessment censoring rule.
+
+    The patient's ``assessment_interval_days`` clinical column when present, else
+    ``cohort_interval`` (the cohort runner passes the median gap between consecutive analysed
+    scans over the whole cohort), else None (:func:`~metevo.response.imaging_pfs` then uses the
+    patient's own median gap). An explicit ``assessment_interval_days`` stage option
+    (``--assessment-interval-days``) overrides both.
+    """
+    value = (patient.clinical or {}).get(INTERVAL_COLUMN)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isfinite(value) and value > 0:
+        return value
+    return cohort_interval
+
+
+def cohort_assessment_interval(patients) -> float | None:
+    """Median gap (days) between consecutive analysed scans over all patients of a cohort."""
+    gaps = [
+        (b.date - a.date).days
+        for patient in patients
+        for a, b in zip(patient.scans[:-1], patient.scans[1:], strict=True)
+    ]
+    gaps = [g for g in gaps if g > 0]
+    return float(np.median(gaps)) if gaps else None
+
+
 def recist_stage(patient: Patient, result: Any, **options: Any) -> None:
     """Pipeline stage ``recist``: the ``recist`` (per scan), ``patients`` (per patient) and
     ``recist_lesions`` (per scan and RECIST lesion, for the SDTM export) tables, from the
     ``scans`` and ``lesions`` tables and the ``graph`` hand-off.
 
-    Options are those of :func:`assess_patient` (e.g. ``max_targets``, ``pfs_rules``).
+    Options are those of :func:`assess_patient` (e.g. ``max_targets``, ``pfs_rules``), plus
+    ``cohort_assessment_interval_days`` (set by the cohort runner); the assessment interval of
+    the PFS censoring rules comes from :func:`protocol_interval` unless given.
     """
     for name in ("scans", "lesions"):
         if name not in result.tables:
@@ -475,6 +511,10 @@ def recist_stage(patient: Patient, result: Any, **options: Any) -> None:
             f"patient {patient.patient_id!r}: the recist stage needs the lesion graph "
             "(result.objects['graph'] or the 'lesion_edges' table); run 'lesion_graph' first."
         )
+    options = dict(options)
+    cohort_interval = options.pop("cohort_assessment_interval_days", None)
+    if options.get("assessment_interval_days") is None:
+        options["assessment_interval_days"] = protocol_interval(patient, cohort_interval)
     thick = None
     try:
         thick = patient.baseline.slice_thickness_mm

@@ -218,7 +218,7 @@ def analyze(
     shutil.rmtree(out / _SHARDS, ignore_errors=True)
     stage_names = [name for name, _ in _select_stages(stages)]
     patients = list(cohort)
-    kwargs = {"stages": stage_names, "stage_options": dict(stage_options or {})}
+    kwargs = {"stages": stage_names, "stage_options": _with_interval(stage_options, patients)}
     if executor == "dask":
         results = _run_dask(patients, kwargs, workers, dask_address, progress)
     else:
@@ -447,3 +447,15 @@ def _warning_class(name: str) -> type[Warning]:
     if isinstance(builtin, type) and issubclass(builtin, Warning):
         return builtin
     return UserWarning
+
+
+def _with_interval(stage_options, patients) -> dict:
+    """Stage options with the cohort's median assessment interval handed to the recist stage
+    (the protocol interval of the PFS censoring rule when neither an option nor the clinical
+    table gives one)."""
+    from metevo.response._recist_stage import cohort_assessment_interval
+
+    options = {k: dict(v) for k, v in (stage_options or {}).items()}
+    recist = options.setdefault("recist", {})
+    recist.setdefault("cohort_assessment_interval_days", cohort_assessment_interval(patients))
+    return options
