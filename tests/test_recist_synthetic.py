@@ -25,6 +25,8 @@ def _gt_inputs(gt, pid):
     )
     scans = gt["scans"][gt["scans"]["patient_id"] == pid].copy()
     scans["is_baseline"] = scans["timepoint"] == scans["timepoint"].iloc[0]
+    # the generator cuts only lesion-free liver (dome or tip): every lesion region is imaged
+    scans["lesions_in_fov"] = True
     return scans, comp, edges
 
 
@@ -160,4 +162,4 @@ def test_pipeline_tables_against_ground_truth(tiny_analysis, gt):
     # tiny grid (3 x 3 x 5 mm voxels): per-lesion diameters carry about +/- 3 mm of error, and
     # target selection can differ between measured and true sizes (see benchmarks/recist_synthetic.py)
     assert np.median(diffs) < 5.0
-    assert np.mean(agree) >= 0.6
+    assert np.mean(agree) >= 0.95, f"overall-response agreement {np.mean(agree):.3f}"

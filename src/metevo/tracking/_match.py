@@ -12,7 +12,8 @@ round; matched lesions leave the pool. Several pairs crossing the threshold in t
 how merges and splits appear; a matched lesion stays available to a lesion still unmatched, so a
 split fragment (or merge partner) that crosses the threshold in a later round than its sibling --
 it drifted a few voxels beyond the parent's former boundary -- still joins the same split (merge),
-up to the last round. Published liver defaults: 1-voxel steps, 10 % overlap, 7 rounds.
+up to the last round and a gap of ``LATE_GAP_MM`` (10 mm). Published liver defaults: 1-voxel
+steps, 10 % overlap, 7 rounds.
 A lesion left without a successor and a lesion left without a predecessor up to ``max_skip + 1``
 visits later (any later visit by default) are then matched the same way through the chained
 transforms, shortest gaps first (*skip* edges: a lesion missed at one or more visits -- below
@@ -36,6 +37,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 __all__ = ["match_lesions"]
+
+#: largest gap (mm) a late split fragment or merge partner may bridge (both lesions dilated by
+#: k steps close a 2 k step gap): split fragments drift up to ~8 mm beyond the parent's former
+#: boundary, plus registration error; farther, a lesion near a matched one is new (or vanished)
+LATE_GAP_MM = 10.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,6 +187,7 @@ def match_lesions(
 
     matched_a: set[int] = set()
     matched_b: set[int] = set()
+    step_mm = min(later.GetSpacing())
     rows = []
     for k in range(max_dilation + 1):
         new = [
@@ -190,16 +197,18 @@ def match_lesions(
         ]
         # a split fragment (merge partner) that crosses the threshold in a later round than its
         # sibling joins the same split (merge): exactly one side of the pair is matched already
+        # (within LATE_GAP_MM: beyond that a lesion near a matched one is new or vanished)
         made = {(a, b) for a, b, _, _ in rows} | {(a, b) for a, b, _ in new}
         matched_now_a = matched_a | {a for a, _, _ in new}
         matched_now_b = matched_b | {b for _, b, _ in new}
-        new += [
-            (a, b, float(ov[k]))
-            for (a, b), ov in overlaps.items()
-            if ov[k] >= min_overlap
-            and (a, b) not in made
-            and (a in matched_now_a) != (b in matched_now_b)
-        ]
+        if 2 * k * step_mm <= LATE_GAP_MM:
+            new += [
+                (a, b, float(ov[k]))
+                for (a, b), ov in overlaps.items()
+                if ov[k] >= min_overlap
+                and (a, b) not in made
+                and (a in matched_now_a) != (b in matched_now_b)
+            ]
         for a, b, ov in new:
             rows.append((a, b, ov, k))
         matched_a.update(a for a, _, _ in new)
