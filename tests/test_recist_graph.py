@@ -447,3 +447,27 @@ def test_missed_assessment_censoring_uses_the_protocol_interval():
     assert protocol_interval(patient({"assessment_interval_days": "n/a"}), 63.0) == 63.0
     cohort = [patient(None), SimpleNamespace(scans=patient(None).scans[:2])]
     assert cohort_assessment_interval(cohort) == 55.0  # gaps 55, 168, 55
+
+
+def test_lesion_shrinking_to_zero_before_a_resection_is_a_response():
+    """Lesion 2 shrank 20 -> 12 -> 6 mm before the resection and is gone after it: it vanished
+    by response (absent, counts 0), not resected; lesion 1 stays a measured target."""
+    les = lesions(
+        [("V0", 1, 30.0), ("V0", 2, 20.0), ("V1", 1, 29.0), ("V1", 2, 12.0)]
+        + [("V2", 1, 28.0), ("V2", 2, 6.0), ("V3", 1, 27.0)]
+    )
+    pairs = [("V0", 1, "V1", 1), ("V0", 2, "V1", 2), ("V1", 1, "V2", 1), ("V1", 2, "V2", 2)]
+    edg = edges(pairs + [("V2", 1, "V3", 1)])
+    ev = pd.DataFrame(
+        {"patient_id": "P1", "date": [DATES[2] + dt.timedelta(days=20)], "event": ["resection"]}
+    )
+    rec, _, rl = assess_patient("P1", scans(4), les, edg, treatment_start=START, events=ev)
+    state = rl[(rl["timepoint"] == "V3")].set_index("lesion_id")["state"]
+    assert state["L2"] == "absent" and state["L1"] == "present"
+    assert rec["target_sum_mm"].iloc[3] == 27.0  # 27 + 0, against a baseline of 50
+    # the same lesion stable before the resection (20 -> 19 -> 19 mm) was resected: removed
+    les.loc[les["axial_ld_mm"].isin([12.0, 6.0]), "axial_ld_mm"] = 19.0
+    rec, _, rl = assess_patient("P1", scans(4), les, edg, treatment_start=START, events=ev)
+    state = rl[(rl["timepoint"] == "V3")].set_index("lesion_id")["state"]
+    assert state["L2"] == "removed"
+    assert rec["pct_change_baseline"].iloc[3] == pytest.approx(-10.0)  # 27 vs 30 (L1 alone)

@@ -40,9 +40,12 @@ Rules specific to mask-derived response (liver scope; see :mod:`metevo.response`
   non-target growth alone, offset by shrinking targets, is not progression. A non-target CR
   (all non-targets gone) cannot check tumour markers such as CEA.
 * **Local therapy.** A ``resection`` or ``ablation`` event removes the treated lesions — those
-  present at the last assessment before the event and gone at the first one after it — from the
-  targets and non-targets from that assessment on, and the baseline sum and nadir are taken over
-  the remaining targets, so that a resected lesion is not a response.
+  present at the last assessment before the event and gone at the first one after it, unless
+  such a lesion was already shrinking toward zero (smaller at each of its last two assessments
+  and at most half its largest size: it vanished by response, ``state`` ``absent``) — from the
+  targets and non-targets from that assessment on (``state`` ``removed`` in ``recist_lesions``),
+  and the baseline sum and nadir are taken over the remaining targets, so that a resected lesion
+  is not a response.
 * **New treatment line.** Assessments after a ``new_treatment_line`` event are not assessed
   (``not_evaluable_reason`` "after_new_treatment_line") and PFS follows the censoring rules.
 """
@@ -209,6 +212,7 @@ def graph_measurements(
     rows: list[dict[str, Any]] = []
     burden: list[dict[str, Any]] = []
     removed: set[int] = set()
+    sizes: dict[int, list[float]] = {}  # baseline lesion -> its measured size at each visit seen
     nt_nadir = tot_nadir = math.nan
     prev_present: set[int] = set()
     for tp in tps[b_idx:]:
@@ -221,8 +225,13 @@ def graph_measurements(
             owner[n] = min(tgt, key=rank.__getitem__) if tgt else None
         present = {a for n in nodes for a in anc.get(n, ())}
         if tp in local_therapy and i > b_idx:
-            removed |= {a for a in prev_present - present if a not in removed}
+            gone = {a for a in prev_present - present if a not in removed}
+            removed |= {a for a in gone if not _shrinking_to_zero(sizes.get(a, []))}
         prev_present = present
+        for a in present:
+            sizes.setdefault(a, []).append(
+                float(sum(ld(n) for n in nodes if a in anc.get(n, ())))
+            )
         # targets
         t_vol = 0.0
         t_hu = 0.0
@@ -330,3 +339,13 @@ def graph_measurements(
             columns=["timepoint", "visit_order", "lesion_id", "role", "ld_mm", "state"]
         )
     return GraphMeasurements(meas, pd.DataFrame(burden), targets, nontargets)
+
+
+def _shrinking_to_zero(history: Sequence[float]) -> bool:
+    """A lesion gone after a resection was already on its way out (a response, not the
+    resection): it shrank at each of its last two assessments and is at most half its largest
+    size."""
+    if len(history) < 3:
+        return False
+    a, b, c = history[-3:]
+    return c < b < a and c <= 0.5 * max(history)
