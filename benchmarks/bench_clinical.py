@@ -36,13 +36,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_graph import CACHE, registration_residuals  # noqa: E402
-from recist_synthetic import truth_tables  # noqa: E402
+from bench_graph import CACHE, graph_scores, registration_residuals  # noqa: E402
+from recist_synthetic import truth_recist  # noqa: E402
 
 from metevo import open_cohort  # noqa: E402
 from metevo.datasets import SyntheticCohort, make_synthetic_cohort  # noqa: E402
-from metevo.evaluation import pooled_scores, score_synthetic  # noqa: E402
-from metevo.response import assess_patient  # noqa: E402
+from metevo.evaluation import pooled_scores  # noqa: E402
 from metevo.runner import analyze_patient  # noqa: E402
 
 
@@ -94,28 +93,13 @@ def run_patient(synth: SyntheticCohort, patient, clinical: pd.DataFrame, events:
     if res.failures:
         raise RuntimeError(f"{patient.patient_id}: {res.failures}")
     graph = res.objects["graph"]
-    s = score_synthetic(
-        synth.ground_truth,
-        patient.patient_id,
-        graph.edges,
-        graph.instances,
-        timepoints=graph.timepoints,
-    )
+    s = graph_scores(synth, patient.patient_id, graph)
     regs = graph.registrations
     resid = registration_residuals(synth, patient.patient_id, graph)
     pid = patient.patient_id
-    scans, comp, edges = truth_tables(synth, pid)
-    start = pd.Timestamp(clinical.loc[pid, "treatment_start"]).date()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        truth, _, _ = assess_patient(
-            pid,
-            scans,
-            comp,
-            edges,
-            treatment_start=start,
-            events=events[events["patient_id"] == pid],
-        )
+        truth = truth_recist(synth, pid, clinical, events)
     agree = _agreement(res.tables["recist"], truth)
     lost = regs[~regs["qc_pass"].astype(bool)]
     return {

@@ -79,6 +79,13 @@ def _full_dice(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform)
     return 2.0 * np.count_nonzero(a & b) / (a.sum() + b.sum())
 
 
+def graph_scores(synth: SyntheticCohort, patient_id: str, graph) -> dict:
+    """Edge precision / recall / F1 and change accuracy of a graph against the ground truth."""
+    return score_synthetic(
+        synth.ground_truth, patient_id, graph.edges, graph.instances, timepoints=graph.timepoints
+    )
+
+
 def registration_residuals(synth: SyntheticCohort, patient_id: str, graph) -> list[float]:
     """Registration error (mm) at the true lesion centroids, for each pair of consecutive visits.
 
@@ -175,13 +182,7 @@ def speed(seed: int, n_visits: int, size: str = "full") -> None:
             f"  registration error at true lesion centroids: median {np.median(resid):.2f} mm, "
             f"max {max(resid):.2f} mm ({len(resid)} lesion x pair)"
         )
-    s = score_synthetic(
-        synth.ground_truth,
-        patient.patient_id,
-        graph.edges,
-        graph.instances,
-        timepoints=graph.timepoints,
-    )
+    s = graph_scores(synth, patient.patient_id, graph)
     print(
         f"  accuracy: {len(graph.nodes)} lesions, edges P {s['precision']:.3f} R {s['recall']:.3f} "
         f"F1 {s['f1']:.3f} ({s['n_edges']} predicted, {s['n_reference_edges']} true), change "

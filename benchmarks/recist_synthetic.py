@@ -49,6 +49,16 @@ def truth_tables(synth: SyntheticCohort, pid: str):
     return scans, comp, edges
 
 
+def truth_recist(synth: SyntheticCohort, pid: str, clinical: pd.DataFrame, events) -> pd.DataFrame:
+    """The ``recist`` rows of the same engine on the true lesion graph and true diameters."""
+    scans, comp, edges = truth_tables(synth, pid)
+    start = pd.Timestamp(clinical.loc[pid, "treatment_start"]).date()
+    truth, _, _ = assess_patient(
+        pid, scans, comp, edges, treatment_start=start, events=events[events["patient_id"] == pid]
+    )
+    return truth
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patients", type=int, default=5)
@@ -88,16 +98,7 @@ def main() -> None:
     gt_les = synth.table("lesions")
     diffs, agree, new_ok, new_n = [], [], 0, 0
     for pid in sorted(recist["patient_id"].unique()):
-        scans, comp, edges = truth_tables(synth, pid)
-        start = pd.Timestamp(clinical.loc[pid, "treatment_start"]).date()
-        truth, _, _ = assess_patient(
-            pid,
-            scans,
-            comp,
-            edges,
-            treatment_start=start,
-            events=events[events["patient_id"] == pid],
-        )
+        truth = truth_recist(synth, pid, clinical, events)
         mine = recist[recist["patient_id"] == pid]
         m = mine.merge(truth, on="timepoint", suffixes=("", "_gt"))
         d = (m["target_sum_mm"] - m["target_sum_mm_gt"]).abs().dropna()

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from metevo.datasets._synthetic_anatomy import Lesion, Motion, random_lesion, rotation_matrix
-from metevo.datasets._synthetic_kinetics import VISIBLE_MM, stein_factor
+from metevo.datasets._synthetic_kinetics import VISIBLE_MM, design_dip
 
 #: hard cases every patient of the clinical presets carries on top of its pattern's
 CLINICAL_ROLES = ("cluster", "flicker")
@@ -162,22 +162,19 @@ def cluster_offsets(rng, group: list[Lesion], days: np.ndarray) -> np.ndarray:
 
 def design_flicker(rng, days, lesion_id) -> Lesion:
     """A small lesion around the visibility limit: seen, gone at one or more visits, seen again."""
-    n = len(days)
-    for b in rng.permutation(np.arange(1, n - 1)):
-        for d in rng.permutation(np.linspace(0.004, 0.03, 12)):
-            for g in rng.permutation(np.linspace(0.002, 0.008, 12)):
-                f = stein_factor(days, d, g)
-                d0 = rng.uniform(4.2, 4.8) / f[b]
-                size = d0 * f
-                if (
-                    VISIBLE_MM + 0.5 <= size[0] <= 8.5
-                    and (size[b + 1 :] >= VISIBLE_MM + 0.5).any()
-                    and size.max() < 9.5
-                ):
-                    return random_lesion(
-                        rng, lesion_id, np.zeros(3), d0, d, g, smooth=True, role="flicker"
-                    )
-    raise RuntimeError("could not design a flickering lesion")  # pragma: no cover
+    found = design_dip(
+        rng,
+        days,
+        np.linspace(0.004, 0.03, 12),
+        np.linspace(0.002, 0.008, 12),
+        lambda: rng.uniform(4.2, 4.8),
+        lambda size, b, d0: VISIBLE_MM + 0.5 <= size[0] <= 8.5
+        and (size[b + 1 :] >= VISIBLE_MM + 0.5).any()
+        and size.max() < 9.5,
+    )
+    if found is None:  # pragma: no cover
+        raise RuntimeError("could not design a flickering lesion")
+    return random_lesion(rng, lesion_id, np.zeros(3), *found, smooth=True, role="flicker")
 
 
 def place_group(placer, group: list[Lesion], offsets: np.ndarray) -> None:

@@ -33,9 +33,9 @@ from metevo.datasets._synthetic_kinetics import (
     PATTERNS,
     VISIBLE_MM,
     covariates,
+    design_dip,
     log_uniform,
     patient_rates,
-    stein_factor,
     visit_study_days,
 )
 
@@ -300,21 +300,20 @@ def _design_vanish(rng, plan, days, lesion_id) -> Lesion:
 
 def _design_reappear(rng, days, lesion_id) -> Lesion:
     """A small lesion whose Stein nadir falls below visibility at an analysed visit."""
-    n = len(days)
-    for b in rng.permutation(np.arange(1, n - 1)):
-        for d in rng.permutation(np.linspace(0.015, 0.07, 12)):
-            for g in rng.permutation(np.linspace(0.003, 0.012, 12)):
-                f = stein_factor(days, d, g)
-                d0 = 3.5 / f[b]
-                size = d0 * f
-                if (
-                    size[0] >= SURE_VISIBLE_MM
-                    and (size[b + 1 :] >= SURE_VISIBLE_MM).any()
-                    and d0 <= 30
-                    and size.max() <= 45
-                ):
-                    return random_lesion(rng, lesion_id, np.zeros(3), d0, d, g, role="reappear")
-    raise RuntimeError("could not design a reappearing lesion")  # pragma: no cover
+    found = design_dip(
+        rng,
+        days,
+        np.linspace(0.015, 0.07, 12),
+        np.linspace(0.003, 0.012, 12),
+        lambda: 3.5,
+        lambda size, b, d0: size[0] >= SURE_VISIBLE_MM
+        and (size[b + 1 :] >= SURE_VISIBLE_MM).any()
+        and d0 <= 30
+        and size.max() <= 45,
+    )
+    if found is None:  # pragma: no cover
+        raise RuntimeError("could not design a reappearing lesion")
+    return random_lesion(rng, lesion_id, np.zeros(3), *found, role="reappear")
 
 
 def _design_new(rng, plan, days, lesion_id, growing) -> Lesion:

@@ -407,3 +407,18 @@ def simulate_trajectories(n_patients: int, seed: int, max_visits: int) -> dict:
         "clinical": clinical,
         "ground_truth": truth,
     }
+
+
+def design_dip(rng, days, d_values, g_values, nadir, accept):
+    """Stein rates and D0 whose nadir falls at an inner analysed visit (for lesions that vanish
+    and come back): tries visits, then ``d_values`` and ``g_values`` in random order; ``nadir()``
+    gives the diameter at that visit; returns ``(d0, d, g)`` of the first plan ``accept(size, b,
+    d0)`` takes (``size`` the diameters at ``days``, ``b`` the nadir visit), or None."""
+    for b in rng.permutation(np.arange(1, len(days) - 1)):
+        for d in rng.permutation(d_values):
+            for g in rng.permutation(g_values):
+                f = stein_factor(days, d, g)
+                d0 = nadir() / f[b]
+                if accept(d0 * f, b, d0):
+                    return d0, d, g
+    return None
