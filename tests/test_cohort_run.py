@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
 from conftest import make_mini_cohort
 from test_reproducibility import SRC, analyze_args, assert_same_tables, metevo_cli, read_tables
 
@@ -134,3 +132,60 @@ def test_exit_status_and_summary(tmp_path):
     allowed = metevo_cli(*analyze_args(c, tmp_path / "out", "--workers", "1", "--allow-failures"))
     assert allowed.returncode == 0, allowed.stderr
     assert "(1 from the shards of an earlier run)" in allowed.stdout  # P001 reused, P002 retried
+
+
+def test_unreadable_follow_up_costs_one_visit(tmp_path):
+    from metevo import analyze, open_cohort
+
+    c = make_mini_cohort(tmp_path / "cohort", n_patients=3, n_visits=4)
+    clean = analyze(open_cohort(c["manifest"], clinical=c["clinical"], events=c["events"]),
+                    tmp_path / "clean", workers=1, stages=["recist"], isolate=False,
+                    progress=False)
+    bad = c["root"] / "P002" / "V2" / "ct.nii.gz"
+    bad.write_bytes(bad.read_bytes()[:-200])  # a truncated follow-up CT
+    base = c["root"] / "P003" / "V0" / "ct.nii.gz"
+    base.write_bytes(base.read_bytes()[:-200])  # a truncated baseline CT
+    cohort = open_cohort(c["manifest"], clinical=c["clinical"], events=c["events"])
+    res = analyze(cohort, tmp_path / "out", workers=1, stages=["recist"], isolate=False,
+                  progress=False)
+
+    fails = res.failures
+    assert fails[["patient_id", "timepoint", "stage", "error_type"]].astype(object).where(
+        fails[["patient_id", "timepoint", "stage", "error_type"]].notna(), None
+    ).values.tolist() == [["P002", "V2", "scans", "ImageReadError"],
+                          ["P003", None, "scans", "ImageReadError"]]
+    assert fails.file[0] == str(bad)
+    assert "patient P002, timepoint V2 (image)" in fails.error[0] and "truncated" in fails.error[0]
+    assert "patient P003, timepoint V0 (image)" in fails.error[1]
+    assert res.failed_patients == ["P003"]
+    assert "2 of 3 patient(s) reached the tables; 1 unreadable follow-up scan(s) left out " \
+           "(P002 V2); 1 failed (stage scans)" in res.summary()
+
+    scans = res.read("scans").set_index(["patient_id", "timepoint"])
+    assert scans.loc[("P002", "V2"), "qc_flag"] == "excluded"
+    assert scans.loc[("P002", "V2"), "qc_note"].startswith("scan not analysed (visit not evaluable)")
+    assert (scans.drop(("P002", "V2")).qc_flag == "ok").all()
+    assert "P003" not in scans.index.get_level_values(0)
+    # the other visits of P002 are analysed: lesions at V0, V1, V3, matched across the gap
+    lesions = res.read("lesions")
+    assert sorted(lesions[lesions.patient_id == "P002"].timepoint.unique()) == ["V0", "V1", "V3"]
+    edges = res.read("lesion_edges")
+    pairs = edges[edges.patient_id == "P002"][["timepoint_from", "timepoint_to"]]
+    assert pairs.values.tolist() == [["V0", "V1"], ["V1", "V3"]]
+    recist = res.read("recist").set_index(["patient_id", "timepoint"])
+    assert recist.loc[("P002", "V2"), "overall_response"] == "NE"
+    assert recist.loc[("P002", "V2"), "not_evaluable_reason"] == "scan_unreadable"
+    ref = clean.read("recist").set_index(["patient_id", "timepoint"])
+    for tp in ("V1", "V3"):  # the readable visits keep their responses
+        assert recist.loc[("P002", tp), "overall_response"] == ref.loc[("P002", tp), "overall_response"]
+    # P001 is untouched by either fault
+    for table in ("scans", "lesions", "recist"):
+        got, want = res.read(table), clean.read(table)
+        pd.testing.assert_frame_equal(
+            got[got.patient_id == "P001"].reset_index(drop=True),
+            want[want.patient_id == "P001"].reset_index(drop=True), check_exact=True,
+        )
+    from metevo.dictionary import validate_table
+
+    validate_table(res.read("scans"), "scans")
+    validate_table(res.failures, "failures")

@@ -13,8 +13,9 @@ def _tables(out):
 
 
 def test_analyze_scans_and_failures(mini_cohort, tmp_path):
-    # corrupt one image: that patient fails at the scans stage, the others complete
-    bad = mini_cohort["root"] / "P003" / "V1" / "ct.nii.gz"
+    # corrupt a baseline image: that patient fails at the scans stage, the others complete
+    # (an unreadable follow-up costs one visit only: tests/test_cohort_run.py)
+    bad = mini_cohort["root"] / "P003" / "V0" / "ct.nii.gz"
     bad.write_bytes(bad.read_bytes()[:200])
     cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"])
     res = analyze(cohort, tmp_path / "out", workers=1, stages=["scans"], progress=False)
@@ -29,7 +30,7 @@ def test_analyze_scans_and_failures(mini_cohort, tmp_path):
     fails = res.failures
     assert fails.patient_id.tolist() == ["P003"]
     assert fails.stage.tolist() == ["scans"] and fails.error_type.tolist() == ["ImageReadError"]
-    assert "patient P003, timepoint V1 (image)" in fails.error[0]
+    assert "patient P003, timepoint V0 (image)" in fails.error[0]
     validate_table(scans, "scans")
     validate_table(pd.read_parquet(tmp_path / "out" / "failures.parquet"), "failures")
 

@@ -52,24 +52,38 @@ class AnalysisResult:
     @property
     def failed_patients(self) -> list[str]:
         """Patients with a failure that cost them the tables of a stage (sorted)."""
-        if not len(self.failures):
-            return []
-        return sorted(self.failures[Failures.PATIENT_ID].unique())
+        return sorted(self._patient_level()[Failures.PATIENT_ID].unique())
+
+    @property
+    def excluded_scans(self) -> pd.DataFrame:
+        """The follow-up scans left out as unreadable (their patients were analysed)."""
+        if Failures.TIMEPOINT not in self.failures.columns:
+            return self.failures.iloc[:0]
+        return self.failures[self.failures[Failures.TIMEPOINT].notna()]
+
+    def _patient_level(self) -> pd.DataFrame:
+        if Failures.TIMEPOINT not in self.failures.columns:
+            return self.failures
+        return self.failures[self.failures[Failures.TIMEPOINT].isna()]
 
     def summary(self) -> str:
         """``"3 of 4 patients reached the tables (1 from earlier shards); 1 failed: ..."``."""
         failed = self.failed_patients
-        set_aside = int((self.failures[Failures.STAGE] == "validate").sum()) if len(self.failures) else 0
+        level = self._patient_level()
+        set_aside = int((level[Failures.STAGE] == "validate").sum())
         total = self.n_patients + set_aside
         text = f"{total - len(failed)} of {total} patient(s) reached the tables"
         if self.reused:
             text += f" ({len(self.reused)} from the shards of an earlier run)"
+        excluded = self.excluded_scans
+        if len(excluded):
+            visits = ", ".join(f"{r.patient_id} {r.timepoint}" for r in excluded.itertuples())
+            text += f"; {len(excluded)} unreadable follow-up scan(s) left out ({visits})"
         if failed:
-            where = sorted(set(self.failures[Failures.STAGE]))
-            text += (
-                f"; {len(failed)} failed (stage {', '.join(where)}): see "
-                f"{self.out_dir / 'failures.parquet'}"
-            )
+            where = sorted(set(level[Failures.STAGE]))
+            text += f"; {len(failed)} failed (stage {', '.join(where)})"
+        if failed or len(excluded):
+            text += f": see {self.out_dir / 'failures.parquet'}"
         return text
 
     def __repr__(self) -> str:
@@ -189,7 +203,14 @@ def analyze(
     records = store.failures(ids)
     frames = [f for f in (cohort.failures(), pd.DataFrame(records)) if len(f)]
     fail = pd.concat(frames, ignore_index=True) if frames else cohort.failures()
-    fail = fail.sort_values([Failures.PATIENT_ID, Failures.STAGE], kind="stable").reset_index(drop=True)
+    for col in (Failures.TIMEPOINT, Failures.FILE):
+        if col not in fail.columns:
+            fail[col] = None
+    columns = [Failures.PATIENT_ID, Failures.TIMEPOINT, Failures.FILE, Failures.STAGE,
+               Failures.ERROR_TYPE, Failures.ERROR]
+    fail = fail[columns].sort_values(
+        [Failures.PATIENT_ID, Failures.STAGE, Failures.TIMEPOINT], kind="stable", na_position="first"
+    ).reset_index(drop=True)
     from metevo.dictionary import coerce_table
 
     atomic_parquet(coerce_table(fail, "failures"), out / "failures.parquet")

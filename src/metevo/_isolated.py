@@ -84,16 +84,17 @@ def run_in_process(job: PatientJob, *, on_stage=None) -> JobOutcome:
         reemit_warnings=False,
         on_stage=on_stage,
     )
-    complete = not result.failures
+    complete = result.ok
+    failures = result.failures + result.excluded
     ShardStore(job.out_dir).commit(
         job.patient_id,
         fingerprint=job.fingerprint,
         tables=result.tables,
-        failures=result.failures,
+        failures=failures,
         warnings=result.warnings,
         complete=complete,
     )
-    return JobOutcome(job.patient_id, result.failures, result.warnings, complete)
+    return JobOutcome(job.patient_id, failures, result.warnings, complete)
 
 
 def run_isolated(job: PatientJob, *, timeout: float | None = None) -> JobOutcome:

@@ -92,8 +92,26 @@ def analyze(
     phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
     baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    force: bool = typer.Option(
+        False, "--force", help="Recompute every patient, even those finished by an earlier run."
+    ),
+    patient_timeout: Optional[float] = typer.Option(
+        None, "--patient-timeout", help="Seconds one patient may take before it is stopped."
+    ),
+    allow_failures: bool = typer.Option(
+        False, "--allow-failures", help="Exit 0 even when some patients failed."
+    ),
+    isolate: bool = typer.Option(
+        True, help="One process per patient (a crash costs one patient); --no-isolate for debugging."
+    ),
 ) -> None:
-    """Analyse a cohort: write one Parquet table per kind into OUT."""
+    """Analyse a cohort: write one Parquet table per kind into OUT.
+
+    Each patient's tables are kept under OUT/_shards as soon as the patient finishes; running the
+    command again into the same OUT skips the patients whose inputs and options did not change
+    (--force recomputes them). Exit status: 0 when every patient reached the tables, 1 when any
+    failed (see OUT/failures.parquet) unless --allow-failures.
+    """
     from metevo.pipeline import analyze as run
 
     options = _cohort_options(
@@ -102,15 +120,20 @@ def analyze(
     cohort = _open(manifest, clinical, events, options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run(cohort, out, workers=workers, dask_address=dask, progress=progress)
+        result = run(
+            cohort, out, workers=workers, dask_address=dask, progress=progress, force=force,
+            patient_timeout=patient_timeout, isolate=isolate,
+        )
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     _summarise(result)
+    if result.failed_patients and not allow_failures:
+        raise typer.Exit(1)
 
 
 def _summarise(result) -> None:
     typer.echo(
-        f"analysed {result.n_patients} patient(s); tables in {result.out_dir}: "
+        f"{result.summary()}\ntables in {result.out_dir}: "
         f"{', '.join(t + '.parquet' for t in result.tables)}, failures.parquet"
     )
     if len(result.failures):

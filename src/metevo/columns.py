@@ -84,6 +84,8 @@ class Failures:
     STAGE = "stage"
     ERROR_TYPE = "error_type"
     ERROR = "error"
+    TIMEPOINT = TIMEPOINT
+    FILE = "file"
 
 
 class Lesions:

@@ -37,30 +37,32 @@ def _fault(kind: str) -> None:
 
 
 def _install(spec: str) -> None:
+    """Replace the named stages in the runner's ``STAGES`` list (in place) by faulty wrappers."""
     import functools
     import importlib
 
     try:
-        from metevo.runner import STAGES
+        from metevo.runner import pipeline
     except ImportError:
-        from metevo.pipeline import STAGES
-    targets = dict(STAGES)
+        from metevo import pipeline
     by_stage: dict[str, dict[str, str]] = {}
     for item in filter(None, spec.split(",")):
         patient, stage, kind = item.split(":")
         by_stage.setdefault(stage, {})[patient] = kind
-    for stage, faults in by_stage.items():
-        module_name, _, func_name = targets[stage].partition(":")
-        module = importlib.import_module(module_name)
-        original = getattr(module, func_name)
+    for i, (name, target) in enumerate(pipeline.STAGES):
+        if name not in by_stage:
+            continue
+        if isinstance(target, str):  # "module:function"
+            module_name, _, func_name = target.partition(":")
+            target = getattr(importlib.import_module(module_name), func_name)
 
-        @functools.wraps(original)
-        def faulty(patient, result, _original=original, _faults=faults, **options):
+        @functools.wraps(target)
+        def faulty(patient, result, _original=target, _faults=by_stage[name], **options):
             if patient.patient_id in _faults:
                 _fault(_faults[patient.patient_id])
             return _original(patient, result, **options)
 
-        setattr(module, func_name, faulty)
+        pipeline.STAGES[i] = (name, faulty)
 
 
 if _SPEC:
