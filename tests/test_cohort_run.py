@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import make_mini_cohort
 from test_reproducibility import SRC, analyze_args, assert_same_tables, metevo_cli, read_tables
 
@@ -189,3 +190,19 @@ def test_unreadable_follow_up_costs_one_visit(tmp_path):
 
     validate_table(res.read("scans"), "scans")
     validate_table(res.failures, "failures")
+
+
+def test_warnings_name_the_patient_once():
+    from metevo._cohort_run import reemit_warnings
+    from metevo.exceptions import DataQualityWarning, RegistrationWarning
+
+    with pytest.warns(Warning) as caught:
+        reemit_warnings("REAL03", [
+            ("RegistrationWarning", "patient REAL03 V1->V2: registration failed quality control"),
+            ("DataQualityWarning", "empty lesion mask at V3"),
+        ])
+    assert [str(w.message) for w in caught] == [
+        "patient REAL03 V1->V2: registration failed quality control",
+        "patient REAL03: empty lesion mask at V3",
+    ]
+    assert [w.category for w in caught] == [RegistrationWarning, DataQualityWarning]
