@@ -193,8 +193,8 @@ def test_unreadable_follow_up_costs_one_visit(tmp_path):
 
 
 def test_warnings_name_the_patient_once():
-    from metevo._cohort_run import reemit_warnings
     from metevo.exceptions import DataQualityWarning, RegistrationWarning
+    from metevo.pipeline import reemit_warnings
 
     with pytest.warns(Warning) as caught:
         reemit_warnings("REAL03", [

@@ -6,6 +6,7 @@ notebooks for a tour.
 """
 
 from metevo import datasets
+from metevo._cohort_run import AnalysisResult, analyze
 from metevo._patterns_run import run_patterns
 from metevo._version import __version__
 from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
@@ -25,7 +26,7 @@ from metevo.patterns import (
     lesion_pattern_mix,
     lesion_patterns,
 )
-from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
+from metevo.pipeline import PatientResult, analyze_patient
 from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
 from metevo.recist import recist, recist_from_measurements
 from metevo.scans import scans_table

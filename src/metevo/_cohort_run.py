@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 from metevo._isolated import JobOutcome, PatientJob, run_in_process, run_isolated
 from metevo._shards import ShardStore, atomic_parquet, patient_fingerprint
 from metevo.columns import Failures
+from metevo.pipeline import _error_text, _select_stages, check_stage_options, reemit_warnings
 
 __all__ = ["AnalysisResult", "analyze"]
 
@@ -151,7 +151,6 @@ def analyze(
     >>> res = metevo.analyze(cohort, "out", workers=2)                   # doctest: +SKIP
     >>> print(res.summary())                                            # doctest: +SKIP
     """
-    from metevo.pipeline import STAGES, _select_stages
 
     if dask_address is not None:
         executor = "dask"
@@ -161,13 +160,7 @@ def analyze(
         raise ValueError("patient_timeout needs isolate=True (a patient in this process cannot be stopped).")
     if patient_timeout is not None and not patient_timeout > 0:
         raise ValueError(f"patient_timeout must be a positive number of seconds; got {patient_timeout!r}.")
-    options = {k: dict(v) for k, v in (stage_options or {}).items()}
-    unknown = set(options) - {name for name, _ in STAGES}
-    if unknown:
-        raise ValueError(
-            f"stage_options names unknown stage(s) {sorted(unknown)}; stages: "
-            f"{[name for name, _ in STAGES]}."
-        )
+    options = check_stage_options(stage_options)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ShardStore(out)
@@ -219,15 +212,6 @@ def analyze(
         n_patients=len(patients), reused=tuple(reused),
         peak_rss_mib=rss,
     )
-
-
-def reemit_warnings(patient_id: str, items: Iterable[tuple[str, str]]) -> None:
-    """Re-issue a patient's recorded warnings, naming the patient once."""
-    from metevo.pipeline import _warning_class
-
-    for category, message in items:
-        text = message if f"patient {patient_id}" in message else f"patient {patient_id}: {message}"
-        warnings.warn(text, _warning_class(category), stacklevel=3)
 
 
 # --------------------------------------------------------------------------- executors
@@ -331,8 +315,6 @@ def _run_dask(
 
 
 def _lost(job: PatientJob, exc: BaseException) -> JobOutcome:
-    from metevo.pipeline import _error_text
-
     failure = {
         Failures.PATIENT_ID: job.patient_id,
         Failures.STAGE: "executor",

@@ -73,7 +73,7 @@ class JobOutcome:
 
 def run_in_process(job: PatientJob, *, on_stage=None) -> JobOutcome:
     """Analyse the patient in this process and commit its shard (no crash isolation)."""
-    from metevo import analyze_patient
+    from metevo.pipeline import analyze_patient
     from metevo._shards import ShardStore
 
     result = analyze_patient(

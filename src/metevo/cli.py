@@ -112,7 +112,7 @@ def analyze(
     (--force recomputes them). Exit status: 0 when every patient reached the tables, 1 when any
     failed (see OUT/failures.parquet) unless --allow-failures.
     """
-    from metevo.pipeline import analyze as run
+    from metevo._cohort_run import analyze as run
 
     options = _cohort_options(
         lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days

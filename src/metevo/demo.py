@@ -37,9 +37,9 @@ def run_demo(
 
     Returns the analysis folder (tables ``*.parquet`` and ``figures/``).
     """
+    from metevo._cohort_run import analyze
     from metevo.cohort import open_cohort
     from metevo.datasets import make_synthetic_cohort
-    from metevo.pipeline import analyze
 
     out = Path(out)
     echo(f"generating a synthetic cohort of {n_patients} patients (seed {seed}, {size} grid)")

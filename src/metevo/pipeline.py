@@ -29,7 +29,7 @@ import pandas as pd
 from metevo.cohort import Patient, ScanReads
 from metevo.columns import Failures
 
-__all__ = ["STAGES", "AnalysisResult", "PatientResult", "analyze", "analyze_patient"]
+__all__ = ["STAGES", "PatientResult", "analyze_patient"]
 
 #: Ordered ``(name, "module:function")`` pairs; later stages read earlier stages' outputs.
 STAGES: list[tuple[str, str]] = [
@@ -95,13 +95,7 @@ def analyze_patient(
         stages are skipped, the tables of the earlier ones are kept).
     """
     selected = _select_stages(stages)
-    options = dict(stage_options or {})
-    unknown = set(options) - {name for name, _ in STAGES}
-    if unknown:
-        raise ValueError(
-            f"stage_options names unknown stage(s) {sorted(unknown)}; stages: "
-            f"{[name for name, _ in STAGES]}."
-        )
+    options = check_stage_options(stage_options)
     result = PatientResult(patient_id=patient.patient_id)
     with _pinned_threads(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -135,6 +129,27 @@ def analyze_patient(
     return result
 
 
+def check_stage_options(
+    stage_options: Mapping[str, Mapping[str, object]] | None,
+) -> dict[str, dict[str, object]]:
+    """``stage_options`` as plain dicts, after checking that each names a stage."""
+    options = {k: dict(v) for k, v in (stage_options or {}).items()}
+    unknown = set(options) - {name for name, _ in STAGES}
+    if unknown:
+        raise ValueError(
+            f"stage_options names unknown stage(s) {sorted(unknown)}; stages: "
+            f"{[name for name, _ in STAGES]}."
+        )
+    return options
+
+
+def reemit_warnings(patient_id: str, items: Iterable[tuple[str, str]]) -> None:
+    """Re-issue a patient's recorded warnings, naming the patient once."""
+    for category, message in items:
+        text = message if f"patient {patient_id}" in message else f"patient {patient_id}: {message}"
+        warnings.warn(text, _warning_class(category), stacklevel=3)
+
+
 def _without_excluded(patient: Patient, result: PatientResult) -> Patient:
     """The patient without the scans a stage excluded, for the stages that follow."""
     excluded = result.objects.get("excluded_scans") or {}
@@ -145,13 +160,7 @@ def _without_excluded(patient: Patient, result: PatientResult) -> Patient:
 
 
 def _reemit(result: PatientResult) -> None:
-    from metevo._cohort_run import reemit_warnings
-
     reemit_warnings(result.patient_id, result.warnings)
-
-
-# the cohort runner (resume, crash isolation, shards) lives in _cohort_run
-from metevo._cohort_run import AnalysisResult, analyze  # noqa: E402
 
 
 @contextlib.contextmanager

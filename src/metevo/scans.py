@@ -82,17 +82,9 @@ def _unreadable(scan: Scan, reads: ScanReads) -> dict | None:
 
 def _excluded_row(scan: Scan, reason: str) -> dict:
     row = dict.fromkeys(_COLUMNS)
-    row.update({
-        Scans.PATIENT_ID: scan.patient_id,
-        Scans.TIMEPOINT: scan.timepoint,
-        Scans.DATE: pd.Timestamp(scan.date),
-        Scans.DAYS: scan.days,
-        Scans.STUDY_DAY: scan.study_day,
-        Scans.PHASE: scan.phase,
-        Scans.IS_BASELINE: scan.is_baseline,
-        Scans.QC_FLAG: "excluded",
-        Scans.QC_NOTE: f"scan not analysed (visit not evaluable): {reason}",
-    })
+    row.update(_visit(scan))
+    row[Scans.QC_FLAG] = "excluded"
+    row[Scans.QC_NOTE] = f"scan not analysed (visit not evaluable): {reason}"
     return row
 
 
@@ -129,13 +121,7 @@ def scan_row(scan: Scan, patient: Patient, *, reads: ScanReads | None = None) ->
     size = image.GetSize()
     qc_problems = [n for n in notes if not n.startswith("empty lesion mask")]
     return {
-        Scans.PATIENT_ID: scan.patient_id,
-        Scans.TIMEPOINT: scan.timepoint,
-        Scans.DATE: pd.Timestamp(scan.date),
-        Scans.DAYS: scan.days,
-        Scans.STUDY_DAY: scan.study_day,
-        Scans.PHASE: scan.phase,
-        Scans.IS_BASELINE: scan.is_baseline,
+        **_visit(scan),
         Scans.SIZE_X: int(size[0]),
         Scans.SIZE_Y: int(size[1]),
         Scans.SIZE_Z: int(size[2]) if len(size) > 2 else 1,
@@ -150,6 +136,19 @@ def scan_row(scan: Scan, patient: Patient, *, reads: ScanReads | None = None) ->
         Scans.LIVER_IN_FOV: in_fov,
         Scans.QC_FLAG: "warning" if qc_problems else "ok",
         Scans.QC_NOTE: "; ".join(notes),
+    }
+
+
+def _visit(scan: Scan) -> dict:
+    """The columns that identify a scan's visit."""
+    return {
+        Scans.PATIENT_ID: scan.patient_id,
+        Scans.TIMEPOINT: scan.timepoint,
+        Scans.DATE: pd.Timestamp(scan.date),
+        Scans.DAYS: scan.days,
+        Scans.STUDY_DAY: scan.study_day,
+        Scans.PHASE: scan.phase,
+        Scans.IS_BASELINE: scan.is_baseline,
     }
 
 

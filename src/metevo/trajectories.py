@@ -125,8 +125,8 @@ def trajectories(
     if level not in ("lesion", "patient"):
         raise ValueError(f"level must be 'lesion' or 'patient'; got {level!r}.")
     table = "trajectories" if level == "lesion" else "patient_trajectories"
+    from metevo._cohort_run import AnalysisResult
     from metevo.cohort import Cohort, Patient
-    from metevo.pipeline import AnalysisResult
 
     if isinstance(obj, Patient):
         frame = _compute(obj, features)[table]
