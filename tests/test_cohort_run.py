@@ -194,7 +194,7 @@ def test_unreadable_follow_up_costs_one_visit(tmp_path):
 
 def test_warnings_name_the_patient_once():
     from metevo.exceptions import DataQualityWarning, RegistrationWarning
-    from metevo.pipeline import reemit_warnings
+    from metevo.runner.pipeline import reemit_warnings
 
     with pytest.warns(Warning) as caught:
         reemit_warnings("REAL03", [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from metevo._integrity import check_image_integrity
+from metevo.cohort._integrity import check_image_integrity
 from metevo.exceptions import ImageReadError
 
 SHAPE = (10, 24, 32)  # z, y, x
