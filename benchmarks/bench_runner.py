@@ -22,6 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cohort", type=Path, required=True)
@@ -42,7 +47,7 @@ def main() -> None:
     cohort = metevo.open_cohort(args.cohort / "manifest.csv", clinical=args.cohort / "clinical.csv",
                                 events=args.cohort / "events.csv")
     header = cohort[cohort.patient_ids[0]].baseline.header()
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
     res = metevo.analyze(cohort, args.out, workers=args.workers, force=True, progress=False)
     wall = time.perf_counter() - t0
     report = {
@@ -57,6 +62,7 @@ def main() -> None:
         "parent_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "wall_s": round(wall, 1),
         "parent_cpu_s": round(time.process_time() - c0, 1),
+        "workers_cpu_s": round(_children_cpu() - k0, 1),
         "failures": len(res.failures),
         "summary": res.summary(),
     }

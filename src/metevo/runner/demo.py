@@ -57,8 +57,8 @@ def run_demo(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = analyze(cohort, analysis, workers=workers, progress=progress)
-        if len(result.failures):
-            echo(f"{len(result.failures)} patient(s) failed:")
+        echo(result.summary())
+        if len(result.failures):  # the demo goes on with the patients that reached the tables
             for row in result.failures.itertuples():
                 echo(f"  {row.patient_id} [{row.stage}] {row.error_type}: {row.error}")
         missing = [t for t in ("patient_trajectories", "recist", "patients") if t not in result.tables]
