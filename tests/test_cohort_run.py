@@ -71,6 +71,27 @@ def _shard_stats(out: Path) -> dict[str, tuple[int, int]]:
     return stats
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_resume_after_sigkill_recomputes_nothing_finished(tmp_path):
     c = make_mini_cohort(tmp_path / "cohort", n_patients=3, n_visits=3)
     out = tmp_path / "out"
@@ -83,8 +104,13 @@ def test_resume_after_sigkill_recomputes_nothing_finished(tmp_path):
     while not list((out / "_shards").glob("*/shard.json")) and time.monotonic() < deadline:
         assert proc.poll() is None, "the run finished before it could be killed"
         time.sleep(0.02)
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)  # the patient worker died with its run
     first = _shard_stats(out)
     finished = sorted({k.split("/")[0] for k in first})
     assert finished and len(finished) < 3

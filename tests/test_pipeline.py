@@ -73,7 +73,7 @@ def test_local_pool_and_dask_give_identical_tables(mini_cohort, tmp_path):
     dask = analyze(cohort, tmp_path / "dask", executor="dask", workers=2, progress=False)
     t1, t2, t3 = _tables(one.out_dir), _tables(pool.out_dir), _tables(dask.out_dir)
     assert "scans" in t1 and set(t1) == set(t2) == set(t3)
-    for name in t1:
-        pd.testing.assert_frame_equal(t1[name], t2[name], check_exact=False, rtol=1e-6)
-        pd.testing.assert_frame_equal(t1[name], t3[name], check_exact=False, rtol=1e-6)
+    for name in t1:  # exactly the same tables (issue 11)
+        pd.testing.assert_frame_equal(t1[name], t2[name], check_exact=True)
+        pd.testing.assert_frame_equal(t1[name], t3[name], check_exact=True)
     assert len(names) >= 1

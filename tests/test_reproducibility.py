@@ -80,6 +80,7 @@ def test_two_processes_and_worker_counts_give_identical_tables(
     assert_same_tables(reference_run, read_tables(tmp_path / "again"))
 
 
+@pytest.mark.slow  # the default suite compares local and Dask on the mini cohort (test_pipeline)
 def test_dask_gives_the_local_tables_exactly(two_patient_cohort, reference_run, tmp_path):
     from metevo import analyze, open_cohort
 

@@ -105,7 +105,8 @@ def run_isolated(job: PatientJob, *, timeout: float | None = None) -> JobOutcome
         env = {**os.environ, **{v: "1" for v in _THREAD_VARS}}
         with open(work / "stderr.txt", "wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "metevo.runner._isolated", str(work / "job.pkl")],
+                [sys.executable, "-m", "metevo.runner._isolated", str(work / "job.pkl"),
+                 str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
             )
             status, rss, timed_out = _wait(proc, timeout)
@@ -201,9 +202,23 @@ def _stderr_tail(work: Path) -> str:
     return f" ({last[:300]})" if last else ""
 
 
-def _child_main(job_file: str) -> int:
+def _die_with_parent(parent_pid: int) -> None:
+    """End this process when the run that started it is killed (Linux), so no orphan goes on."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: orphans finish their patient
+            return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _child_main(job_file: str, parent_pid: int) -> int:
     import faulthandler
 
+    _die_with_parent(parent_pid)
     faulthandler.enable()  # a segfault prints where it happened to stderr
     work = Path(job_file).parent
     job: PatientJob = pickle.loads(Path(job_file).read_bytes())
@@ -220,4 +235,4 @@ def _child_main(job_file: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1]))
+    sys.exit(_child_main(sys.argv[1], int(sys.argv[2])))

@@ -157,12 +157,21 @@ class ShardStore:
         }
         (tmp / _META).write_text(json.dumps(meta, indent=1, sort_keys=True))
         final = self.folder(patient_id)
-        old = None
-        if final.exists():
-            old = self.root / f".old-{uuid.uuid4().hex}"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
+        olds = []
+        for attempt in range(5):  # another run may commit the same patient at the same moment
+            if final.exists():
+                olds.append(self.root / f".old-{uuid.uuid4().hex}")
+                try:
+                    os.replace(final, olds[-1])
+                except FileNotFoundError:
+                    olds.pop()
+            try:
+                os.replace(tmp, final)
+                break
+            except OSError:
+                if attempt == 4:
+                    raise
+        for old in olds:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
