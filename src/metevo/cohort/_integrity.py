@@ -130,10 +130,28 @@ def _stream_size(chunks: Iterator[bytes]) -> tuple[int, str | None]:
     return total, None
 
 
-def _gzip_chunks(fh) -> Iterator[bytes]:
-    with gzip.GzipFile(fileobj=fh) as gz:  # reads every member of a multi-member stream
-        while chunk := gz.read(_CHUNK):
-            yield chunk
+def _inflate_size(fh, wbits: int) -> tuple[int, str | None]:
+    """Decompressed size of a deflate stream (gzip members one after another with ``wbits=31``),
+    counted without holding more than a few MiB, and why it broke off (``None`` if complete)."""
+    total, dec, open_member = 0, zlib.decompressobj(wbits), False
+    while raw := fh.read(_CHUNK):
+        data = raw
+        while data:
+            try:
+                out = dec.decompress(data, 4 * _CHUNK)
+            except zlib.error as exc:
+                return total, f"corrupt compressed data: {exc}"
+            total += len(out)
+            open_member = True
+            data = dec.unconsumed_tail
+            if dec.eof:  # a gzip member ended: another may follow (zero padding is tolerated)
+                data = dec.unused_data + data
+                dec, open_member = zlib.decompressobj(wbits), False
+                if not data.strip(b"\0"):
+                    data = b""
+    if open_member:
+        return total, "the compressed stream ends before its end marker"
+    return total, None
 
 
 def _bz2_chunks(fh) -> Iterator[bytes]:
@@ -142,18 +160,9 @@ def _bz2_chunks(fh) -> Iterator[bytes]:
             yield chunk
 
 
-def _zlib_chunks(fh) -> Iterator[bytes]:
-    dec = zlib.decompressobj()
-    while raw := fh.read(_CHUNK):
-        yield dec.decompress(raw)
-    yield dec.flush()
-    if not dec.eof:
-        raise EOFError("the zlib stream ended before its end marker")
-
-
-def _compare_stream(where: str, path: Path, chunks, expected: int, slice_bytes: int,
-                    n_slices: int, kind: str, note: str = "") -> None:
-    found, broken = _stream_size(chunks)
+def _compare_stream(where: str, path: Path, counted: tuple[int, str | None], expected: int,
+                    slice_bytes: int, n_slices: int, kind: str, note: str = "") -> None:
+    found, broken = counted
     if broken is None and found == expected:
         return
     what = f"{kind} stream decompresses to {_size_text(found)}"
@@ -210,7 +219,7 @@ def _check_nifti(path: Path, where: str, *, compressed: bool) -> None:
         offset, voxel_bytes, slice_bytes, n_slices = layout
         if compressed:
             raw.seek(0)
-            found, broken = _stream_size(_gzip_chunks(raw))
+            found, broken = _inflate_size(raw, 31)
         else:
             found, broken = path.stat().st_size, None
     data = max(0, found - offset)
@@ -291,8 +300,10 @@ def _check_nrrd(path: Path, where: str) -> None:
     if encoding in ("gzip", "gz", "bzip2", "bz2"):
         with open(target, "rb") as fh:
             fh.seek(start)
-            chunks = _gzip_chunks(fh) if encoding.startswith("gz") else _bz2_chunks(fh)
-            found, broken = _stream_size(chunks)
+            if encoding.startswith("gz"):
+                found, broken = _inflate_size(fh, 31)
+            else:
+                found, broken = _stream_size(_bz2_chunks(fh))
         found -= max(skip, 0)
         if broken is None and found == expected:
             return
@@ -346,7 +357,7 @@ def _check_metaimage(path: Path, where: str) -> None:
                 f"holds {_size_text(available)} after the header; ")
     with open(target, "rb") as fh:
         fh.seek(start)
-        _compare_stream(where, target, _zlib_chunks(fh), expected, slice_bytes, n_slices,
+        _compare_stream(where, target, _inflate_size(fh, 15), expected, slice_bytes, n_slices,
                         "the zlib MetaImage", note)
 
 
