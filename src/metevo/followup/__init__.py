@@ -13,6 +13,8 @@ each patient's evolution pattern. Out:
   schedules (6, 8, 9, 12 weeks; adaptive), per pattern: ``follow_up.parquet``.
 """
 
+from metevo.followup._landmark import LandmarkSupermodel
+from metevo.followup._predict import PredictionResult, predict
 from metevo.followup._schedules import (
     DEFAULT_SCHEDULES,
     AdaptiveSchedule,
@@ -24,5 +26,8 @@ __all__ = [
     "DEFAULT_SCHEDULES",
     "AdaptiveSchedule",
     "FollowUpResult",
+    "LandmarkSupermodel",
+    "PredictionResult",
     "follow_up",
+    "predict",
 ]

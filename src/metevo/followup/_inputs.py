@@ -32,6 +32,7 @@ class PredictionPerformance:
     LANDMARK_DAYS = "landmark_days"
     HORIZON_DAYS = "horizon_days"
     ENDPOINT = "endpoint"
+    SCOPE = "scope"
     MODEL = "model"
     METRIC = "metric"
     ESTIMATE = "estimate"
@@ -114,6 +115,11 @@ def check_trajectories(table: pd.DataFrame, *, name: str = "trajectories") -> pd
             STUDY_DAY: pd.to_numeric(table[STUDY_DAY], errors="coerce").to_numpy(float),
             TARGET_SUM: pd.to_numeric(table[TARGET_SUM], errors="coerce").to_numpy(float),
             N_NEW: pd.to_numeric(table[N_NEW], errors="coerce").fillna(0).to_numpy(int),
+            SUM_LD: (
+                pd.to_numeric(table[SUM_LD], errors="coerce").to_numpy(float)
+                if SUM_LD in table.columns
+                else np.full(len(table), np.nan)
+            ),
             N_GONE: (
                 pd.to_numeric(table[N_GONE], errors="coerce").fillna(0).to_numpy(int)
                 if N_GONE in table.columns
