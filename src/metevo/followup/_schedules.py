@@ -320,7 +320,8 @@ def follow_up(
     group_names = [ALL] + sorted(set(groups) - {ALL})
     for name, spec in schedules.items():
         called, n_scans = _simulate(kin, appear, noise, spec, cv, stop_day, horizon_days)
-        delay = np.where(progressed, called - t_true, np.nan)
+        with np.errstate(invalid="ignore"):  # inf - inf where neither happens: masked below
+            delay = np.where(progressed, called - t_true, np.nan)
         end = np.minimum(called, horizon_days)
         delays_out[name] = delay
         for grp in group_names:
