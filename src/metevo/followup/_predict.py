@@ -63,6 +63,24 @@ class PredictionResult:
     calibration: pd.DataFrame
     models: dict = field(repr=False, default_factory=dict)
 
+    def save(self, out_dir) -> list:
+        """Write ``predictions``, ``prediction_performance`` and ``prediction_calibration``
+        Parquet tables into ``out_dir`` (created); returns their paths."""
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tables = {
+            "predictions": self.predictions,
+            "prediction_performance": self.performance,
+            "prediction_calibration": self.calibration,
+        }
+        paths = []
+        for name, table in tables.items():
+            paths.append(out / f"{name}.parquet")
+            table.to_parquet(paths[-1], index=False)
+        return paths
+
     def __repr__(self) -> str:
         n = self.predictions[PR.PATIENT_ID].nunique()
         return (

@@ -101,6 +101,16 @@ class FollowUpResult:
     new_lesion_rates: pd.Series
     delays: dict = field(repr=False, default_factory=dict)
 
+    def save(self, out_dir):
+        """Write ``follow_up.parquet`` into ``out_dir`` (created); returns its path."""
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "follow_up.parquet"
+        self.table.to_parquet(path, index=False)
+        return path
+
     def __repr__(self) -> str:
         return (
             f"FollowUpResult({len(self.patients)} patients, "
