@@ -107,13 +107,21 @@ def test_predictions_table_and_errors():
     )
     p = res.predictions
     assert list(p.columns) == [
-        "patient_id", "timepoint", "landmark_days", "horizon_days", "endpoint",
-        "risk", "risk_lower", "risk_upper", "static_risk",
+        "patient_id",
+        "timepoint",
+        "landmark_days",
+        "horizon_days",
+        "endpoint",
+        "risk",
+        "risk_lower",
+        "risk_upper",
+        "static_risk",
     ]
     assert set(p.endpoint) == {"os", "pfs"} and set(p.horizon_days) == {183.0, 365.0}
     assert ((p.risk_lower <= p.risk) & (p.risk <= p.risk_upper)).all()
-    wide = p.pivot_table(index=["patient_id", "timepoint", "endpoint"], columns="horizon_days",
-                         values="risk")
+    wide = p.pivot_table(
+        index=["patient_id", "timepoint", "endpoint"], columns="horizon_days", values="risk"
+    )
     # a longer window holds more risk (on average: the two horizons are separate fits)
     assert (wide[365.0] >= wide[183.0]).mean() > 0.95
     # a visit is predicted only while the patient is still at risk for the endpoint

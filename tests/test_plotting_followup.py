@@ -18,10 +18,8 @@ def results():
     from metevo.followup import follow_up, predict
 
     t = make_synthetic_trajectories(90, seed=8)
-    pred = predict(t["patient_trajectories"], t["clinical"], n_boot=5, n_folds=3,
-                   endpoints=["os"])
-    fu = follow_up(t["patient_trajectories"], patterns=t["ground_truth"], n_boot=5,
-                   n_simulations=3)
+    pred = predict(t["patient_trajectories"], t["clinical"], n_boot=5, n_folds=3, endpoints=["os"])
+    fu = follow_up(t["patient_trajectories"], patterns=t["ground_truth"], n_boot=5, n_simulations=3)
     yield t, pred, fu
     plt.close("all")
 
@@ -31,7 +29,8 @@ def test_risk_over_visits_draws_the_patient_rows(results):
     pid = pred.predictions.patient_id.value_counts().index[0]
     axes = pf.plot_risk_over_visits(pred.predictions, t["patient_trajectories"], patient_id=pid)
     rows = pred.predictions.query("patient_id == @pid and horizon_days == 365").sort_values(
-        "landmark_days")
+        "landmark_days"
+    )
     ys = [line.get_ydata() for line in axes[1].get_lines()]
     assert any(np.allclose(y, rows.risk) for y in ys if len(y) == len(rows))
     traj = t["patient_trajectories"].query("patient_id == @pid")
@@ -58,7 +57,8 @@ def test_schedule_tradeoff(results):
     _, _, fu = results
     ax = pf.plot_schedule_tradeoff(fu.table, patterns=["all"])
     fixed = fu.table.query("pattern == 'all' and interval_days == interval_days").sort_values(
-        "scans_per_year")
+        "scans_per_year"
+    )
     assert np.allclose(ax.get_lines()[0].get_xdata(), fixed.scans_per_year)
     with pytest.raises(ValueError, match="statistic: expected 'median' or 'p90'"):
         pf.plot_schedule_tradeoff(fu.table, statistic="mean")

@@ -68,9 +68,9 @@ def visit_features(traj: pd.DataFrame) -> pd.DataFrame:
     # best overall response so far: PR before the first PD, PD when the first follow-up is PD
     follow_idx = g.cumcount()
     first_fu_pd = (pd_now & (follow_idx == 1)).groupby(pid).cummax()
-    pr_before_pd = (pr_now & ~progressed.groupby(pid).shift(1, fill_value=False)).groupby(
-        pid
-    ).cummax()
+    pr_before_pd = (
+        (pr_now & ~progressed.groupby(pid).shift(1, fill_value=False)).groupby(pid).cummax()
+    )
     out = pd.DataFrame(
         {
             PATIENT_ID: pid.to_numpy(),

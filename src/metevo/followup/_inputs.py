@@ -177,6 +177,8 @@ def check_patterns(patterns, ids: np.ndarray) -> pd.Series:
             f"{type(patterns).__name__}."
         )
     labels = [mapping.get(i) for i in ids]
-    labels = ["unassigned" if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v)
-              for v in labels]
+    labels = [
+        "unassigned" if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v)
+        for v in labels
+    ]
     return pd.Series(labels, index=pd.Index(ids, name=PATIENT_ID), name=PATTERN)

@@ -63,8 +63,10 @@ def patient_kinetics(traj: pd.DataFrame) -> pd.DataFrame:
             row["d_per_day"] = 0.0 if np.isnan(fit.d_per_day) else fit.d_per_day
             row["kinetics"] = "growth_decay_fit"
         elif t.size >= 2 and np.all(y > 0):
-            slope = float(np.polyfit(t, np.log(y / y[0]), 1)[0]) if t.size > 2 else float(
-                np.log(y[-1] / y[0]) / t[-1]
+            slope = (
+                float(np.polyfit(t, np.log(y / y[0]), 1)[0])
+                if t.size > 2
+                else float(np.log(y[-1] / y[0]) / t[-1])
             )
             row["g_per_day" if slope > 0 else "d_per_day"] = abs(slope)
             row["kinetics"] = "log_linear"

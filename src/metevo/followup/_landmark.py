@@ -192,6 +192,10 @@ class LandmarkSupermodel:
             return -np.expm1(-h0 * np.exp(np.clip(x, -50, 50)))
 
         return pd.DataFrame(
-            {"risk": risk(lp), "risk_lower": risk(lp - Z95 * se), "risk_upper": risk(lp + Z95 * se)},
+            {
+                "risk": risk(lp),
+                "risk_lower": risk(lp - Z95 * se),
+                "risk_upper": risk(lp + Z95 * se),
+            },
             index=data.index,
         )

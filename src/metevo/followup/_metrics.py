@@ -106,5 +106,7 @@ def calibration_deciles(time, event, risk, horizon: float, n_groups: int = 10):
     for k in range(n_groups):
         sel = groups == k
         uniq, surv = kaplan_meier(time[sel], event[sel])
-        rows.append((k + 1, int(sel.sum()), float(risk[sel].mean()), float(1 - step(uniq, surv, horizon))))
+        rows.append(
+            (k + 1, int(sel.sum()), float(risk[sel].mean()), float(1 - step(uniq, surv, horizon)))
+        )
     return rows

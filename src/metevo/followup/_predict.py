@@ -146,14 +146,20 @@ def _performance_rows(oof, endpoint, horizon, n_boot, pooled_from, rng):
         counts = rng.multinomial(ids.size, np.full(ids.size, 1.0 / ids.size))
         for j, (_, g, t, e, _, G) in enumerate(groups):
             idx = np.repeat(np.arange(t.size), counts[rows_of[j]])
-            if idx.size and ((e[idx] == 1) & (t[idx] <= horizon)).any() and (t[idx] > horizon).any():
+            if (
+                idx.size
+                and ((e[idx] == 1) & (t[idx] <= horizon)).any()
+                and (t[idx] > horizon).any()
+            ):
                 rd = g["risk_dynamic"].to_numpy()[idx]
                 rs = g["risk_static"].to_numpy()[idx]
                 boot[b, j] = _metrics(t[idx], e[idx], rd, rs, horizon, G)
     landmarks = np.array([s for s, *_ in groups])
     pooled = landmarks >= pooled_from
-    units = [("landmark", s, est[j], boot[:, j], groups[j][2].size, groups[j][4])
-             for j, s in enumerate(landmarks)]
+    units = [
+        ("landmark", s, est[j], boot[:, j], groups[j][2].size, groups[j][4])
+        for j, s in enumerate(landmarks)
+    ]
     if pooled.any():
         units.append(
             (
@@ -349,4 +355,3 @@ def predict(
         [PR.PATIENT_ID, PR.LANDMARK_DAYS, PR.ENDPOINT, PR.HORIZON_DAYS], ignore_index=True
     )
     return PredictionResult(predictions, pd.DataFrame(perf), pd.DataFrame(cal), models)
-

@@ -207,7 +207,12 @@ def _summary(delays: np.ndarray, scans: np.ndarray, years: np.ndarray) -> np.nda
     share = float(np.mean(prog <= EIGHT_WEEKS)) if prog.size else np.nan
     yrs = years.sum()
     return np.array(
-        [_quantile(flat, 0.5), _quantile(flat, 0.9), scans.sum() / yrs if yrs > 0 else np.nan, share]
+        [
+            _quantile(flat, 0.5),
+            _quantile(flat, 0.9),
+            scans.sum() / yrs if yrs > 0 else np.nan,
+            share,
+        ]
     )
 
 
