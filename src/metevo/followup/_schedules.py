@@ -40,6 +40,13 @@ from metevo.followup._kinetics import measurement_cv as estimate_cv
 from metevo.followup._kinetics import new_lesion_rates, patient_kinetics
 
 EIGHT_WEEKS = 56.0
+#: (estimate, lower, upper) columns of the four statistics of :func:`_summary`, in its order
+_STAT_COLUMNS = (
+    (F.MEDIAN_DELAY_DAYS, F.MEDIAN_DELAY_CI_LOWER, F.MEDIAN_DELAY_CI_UPPER),
+    (F.P90_DELAY_DAYS, F.P90_DELAY_CI_LOWER, F.P90_DELAY_CI_UPPER),
+    (F.SCANS_PER_YEAR, F.SCANS_PER_YEAR_CI_LOWER, F.SCANS_PER_YEAR_CI_UPPER),
+    (F.DETECTED_8W_SHARE, F.DETECTED_8W_CI_LOWER, F.DETECTED_8W_CI_UPPER),
+)
 DAYS_PER_YEAR = 365.25
 
 
@@ -346,29 +353,17 @@ def follow_up(
             est, ci = _bootstrap(
                 delay[sel], n_scans[sel].astype(float), end[sel] / DAYS_PER_YEAR, n_boot, boot_rng
             )
-            rows.append(
-                {
-                    F.PATTERN: grp,
-                    F.SCHEDULE: name,
-                    F.INTERVAL_DAYS: np.nan if isinstance(spec, AdaptiveSchedule) else float(spec),
-                    F.N_PATIENTS: int(sel.sum()),
-                    F.N_PROGRESSIONS: int(progressed[sel].sum()),
-                    F.MEDIAN_DELAY_DAYS: est[0],
-                    F.MEDIAN_DELAY_CI_LOWER: ci[0, 0],
-                    F.MEDIAN_DELAY_CI_UPPER: ci[1, 0],
-                    F.P90_DELAY_DAYS: est[1],
-                    F.P90_DELAY_CI_LOWER: ci[0, 1],
-                    F.P90_DELAY_CI_UPPER: ci[1, 1],
-                    F.SCANS_PER_YEAR: est[2],
-                    F.SCANS_PER_YEAR_CI_LOWER: ci[0, 2],
-                    F.SCANS_PER_YEAR_CI_UPPER: ci[1, 2],
-                    F.DETECTED_8W_SHARE: est[3],
-                    F.DETECTED_8W_CI_LOWER: ci[0, 3],
-                    F.DETECTED_8W_CI_UPPER: ci[1, 3],
-                    F.MEASUREMENT_CV: cv,
-                    F.HORIZON_DAYS: float(horizon_days),
-                }
-            )
+            row = {
+                F.PATTERN: grp,
+                F.SCHEDULE: name,
+                F.INTERVAL_DAYS: np.nan if isinstance(spec, AdaptiveSchedule) else float(spec),
+                F.N_PATIENTS: int(sel.sum()),
+                F.N_PROGRESSIONS: int(progressed[sel].sum()),
+            }
+            for j, (value, lower, upper) in enumerate(_STAT_COLUMNS):
+                row.update({value: est[j], lower: ci[0, j], upper: ci[1, j]})
+            row.update({F.MEASUREMENT_CV: cv, F.HORIZON_DAYS: float(horizon_days)})
+            rows.append(row)
     table = pd.DataFrame(rows)
     patients = kin.reset_index().rename(columns={"index": PATIENT_ID})
     return FollowUpResult(table, patients, cv, source, rates, delays_out)
