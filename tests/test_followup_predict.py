@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from metevo._synthetic_followup import simulate_schedule_trajectories
-from metevo.exceptions import NotFittedError
+from metevo.exceptions import NotFittedError, StatisticsWarning
 from metevo.followup import LandmarkSupermodel, predict
 from metevo.followup._features import visit_features
 from metevo.followup._inputs import check_trajectories
@@ -102,9 +102,14 @@ def test_supermodel_recovers_a_planted_effect_and_its_interval():
 
 def test_predictions_table_and_errors():
     c = simulate_schedule_trajectories(120, 3, 6)
-    res = predict(
-        c["patient_trajectories"], c["clinical"], horizons_days=[183, 365], n_boot=10, n_folds=3
-    )
+    with pytest.warns(StatisticsWarning, match=r"horizon: \d+ patients have an event .* are fragile"):
+        res = predict(
+            c["patient_trajectories"],
+            c["clinical"],
+            horizons_days=[183, 365],
+            n_boot=10,
+            n_folds=3,
+        )
     p = res.predictions
     assert list(p.columns) == [
         "patient_id",

@@ -15,10 +15,14 @@ from metevo.plotting import followup as pf  # noqa: E402
 @pytest.fixture(scope="module")
 def results():
     from metevo.datasets import make_synthetic_trajectories
+    from metevo.exceptions import StatisticsWarning
     from metevo.followup import follow_up, predict
 
     t = make_synthetic_trajectories(90, seed=8)
-    pred = predict(t["patient_trajectories"], t["clinical"], n_boot=5, n_folds=3, endpoints=["os"])
+    with pytest.warns(StatisticsWarning, match="are fragile"):
+        pred = predict(
+            t["patient_trajectories"], t["clinical"], n_boot=5, n_folds=3, endpoints=["os"]
+        )
     fu = follow_up(t["patient_trajectories"], patterns=t["ground_truth"], n_boot=5, n_simulations=3)
     yield t, pred, fu
     plt.close("all")

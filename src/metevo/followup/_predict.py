@@ -18,11 +18,13 @@ so far only) are
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from metevo.exceptions import StatisticsWarning
 from metevo.followup._features import DYNAMIC_FEATURES, STATIC_FEATURES, visit_features
 from metevo.followup._inputs import PredictionCalibration as PC
 from metevo.followup._inputs import PredictionPerformance as PP
@@ -38,6 +40,8 @@ from metevo.followup._metrics import (
 )
 
 ENDPOINTS = ("os", "pfs")
+#: fewer distinct patients with an event per dynamic-model coefficient raise a StatisticsWarning
+MIN_PATIENTS_WITH_EVENT_PER_PARAMETER = 5
 METRICS = ("auc", "brier", "c_index")
 
 
@@ -87,6 +91,20 @@ class PredictionResult:
             f"PredictionResult({n} patients, {len(self.predictions)} predictions, "
             f"{self.performance[PP.LANDMARK_DAYS].nunique()} landmarks, "
             f"endpoints {sorted(self.predictions[PR.ENDPOINT].unique())})"
+        )
+
+
+def _warn_few_events(stacked: pd.DataFrame, endpoint: str, horizon: float, degree: int) -> None:
+    n_params = len(DYNAMIC_FEATURES) * (degree + 1) + degree
+    n_patients = stacked.loc[stacked[EVENT] == 1, "patient_id"].nunique()
+    if n_patients < MIN_PATIENTS_WITH_EVENT_PER_PARAMETER * n_params:
+        warnings.warn(
+            f"{endpoint}, {horizon:g}-day horizon: {n_patients} patients have an event within "
+            f"the horizon of a landmark, for {n_params} coefficients of the dynamic model "
+            f"(expected >= {MIN_PATIENTS_WITH_EVENT_PER_PARAMETER} per coefficient); the "
+            "predictions and their performance are fragile.",
+            StatisticsWarning,
+            stacklevel=3,
         )
 
 
@@ -330,6 +348,7 @@ def predict(
             )
         for h in horizons:
             stacked = stack(visits, surv, landmarks, h)
+            _warn_few_events(stacked, ep, h, options["degree"])
             dyn, sta = _fit_pair(stacked, h, landmarks, options)
             models[(ep, h, "dynamic")], models[(ep, h, "static")] = dyn, sta
             preds.append(_visit_predictions(visits, surv, dyn, sta, ep, h, s_max))
