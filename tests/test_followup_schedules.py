@@ -40,6 +40,7 @@ def test_delay_by_hand_for_exponential_growth_without_error():
     assert tab.loc["q12w", "median_delay_days"] == 47.0
     assert tab.loc["q6w", "detected_8w_share"] == 1.0
     assert tab.loc["q12w", "detected_8w_share"] == 1.0  # 47 days <= 8 weeks
+    assert tab.loc["q6w", "early_call_share"] == 0.0  # no measurement error: never early
     # scans until the call: one scan in 42 days, one in 84 days
     assert tab.loc["q6w", "scans_per_year"] == pytest.approx(365.25 / 42)
     assert tab.loc["q12w", "scans_per_year"] == pytest.approx(365.25 / 84)
@@ -61,6 +62,27 @@ def test_stable_patient_scan_counts_and_adaptive_schedule():
     assert tab.loc["q8w", "scans_per_year"] == pytest.approx(13 / (730 / 365.25))  # days 56..728
     # adaptive: 42, then stable -> every 84: 42, 126, ..., 714 -> 9 scans in 2 years
     assert tab.loc["adaptive", "scans_per_year"] == pytest.approx(9 / (730 / 365.25))
+
+
+def test_measurement_error_calls_stable_disease_early():
+    # a flat sum never truly progresses by size; a new lesion appears at rate 1/1000 days; with
+    # a 10 % CV, +20 % over the (noisy, biased low) nadir is soon reached by chance
+    rows = []
+    for i in range(40):
+        t = _growing_patient(g=0.0).assign(patient_id=f"P{i}")
+        t.loc[t.index[-1], "n_new_lesions"] = int(i == 0)  # one appearance in 40 x ~84 days
+        rows.append(t)
+    res = follow_up(
+        pd.concat(rows), schedules={"q6w": 42}, measurement_cv=0.10, n_simulations=10, n_boot=0
+    )
+    row = res.table.set_index("schedule").loc["q6w"]
+    assert row["n_progressions"] > 0
+    assert row["early_call_share"] > 0.5
+    assert row["median_delay_days"] < 0
+    quiet = follow_up(
+        pd.concat(rows), schedules={"q6w": 42}, measurement_cv=0.0, n_simulations=10, n_boot=0
+    )
+    assert quiet.table["early_call_share"].iloc[0] == 0.0
 
 
 def test_measurement_cv_from_close_visits_and_default():

@@ -74,6 +74,9 @@ class FollowUp:
     DETECTED_8W_SHARE = "detected_8w_share"
     DETECTED_8W_CI_LOWER = "detected_8w_ci_lower"
     DETECTED_8W_CI_UPPER = "detected_8w_ci_upper"
+    EARLY_CALL_SHARE = "early_call_share"
+    EARLY_CALL_CI_LOWER = "early_call_ci_lower"
+    EARLY_CALL_CI_UPPER = "early_call_ci_upper"
     MEASUREMENT_CV = "measurement_cv"
     HORIZON_DAYS = "horizon_days"
 

@@ -14,7 +14,8 @@ about them (see :mod:`metevo.followup._kinetics`):
    **called** at the first scan whose measured sum is >= 120 % and >= 5 mm over the nadir of the
    earlier measured sums (baseline included), or that follows the new lesion's appearance;
 4. the **detection delay** is the day PD is called minus the day of true progression (negative
-   when measurement error calls PD early); only true progressions within ``horizon_days`` count.
+   when measurement error calls PD early: the share of such calls is reported too); only true
+   progressions within ``horizon_days`` count.
 
 Scans are counted from treatment start (day 0, the baseline scan excluded) to the scan that calls
 PD or to the horizon, whichever comes first; scans per patient-year is the ratio of the sums over
@@ -46,6 +47,7 @@ _STAT_COLUMNS = (
     (F.P90_DELAY_DAYS, F.P90_DELAY_CI_LOWER, F.P90_DELAY_CI_UPPER),
     (F.SCANS_PER_YEAR, F.SCANS_PER_YEAR_CI_LOWER, F.SCANS_PER_YEAR_CI_UPPER),
     (F.DETECTED_8W_SHARE, F.DETECTED_8W_CI_LOWER, F.DETECTED_8W_CI_UPPER),
+    (F.EARLY_CALL_SHARE, F.EARLY_CALL_CI_LOWER, F.EARLY_CALL_CI_UPPER),
 )
 DAYS_PER_YEAR = 365.25
 
@@ -208,10 +210,12 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 
 def _summary(delays: np.ndarray, scans: np.ndarray, years: np.ndarray) -> np.ndarray:
-    """(median delay, p90 delay, scans per year, share called within 8 weeks) of a group."""
+    """(median delay, p90 delay, scans per year, share called within 8 weeks, share called
+    before true progression) of a group."""
     flat = delays.ravel()
     prog = flat[~np.isnan(flat)]
     share = float(np.mean(prog <= EIGHT_WEEKS)) if prog.size else np.nan
+    early = float(np.mean(prog < 0)) if prog.size else np.nan
     yrs = years.sum()
     return np.array(
         [
@@ -219,6 +223,7 @@ def _summary(delays: np.ndarray, scans: np.ndarray, years: np.ndarray) -> np.nda
             _quantile(flat, 0.9),
             scans.sum() / yrs if yrs > 0 else np.nan,
             share,
+            early,
         ]
     )
 
@@ -227,8 +232,8 @@ def _bootstrap(delays, scans, years, n_boot, rng) -> tuple[np.ndarray, np.ndarra
     est = _summary(delays, scans, years)
     n = delays.shape[0]
     if n < 2 or n_boot == 0:
-        return est, np.full((2, 4), np.nan)
-    reps = np.empty((n_boot, 4))
+        return est, np.full((2, len(_STAT_COLUMNS)), np.nan)
+    reps = np.empty((n_boot, len(_STAT_COLUMNS)))
     for b in range(n_boot):
         idx = rng.integers(0, n, n)
         reps[b] = _summary(delays[idx], scans[idx], years[idx])
