@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from metevo._synthetic_followup import simulate_schedule_trajectories
+from metevo.datasets import make_synthetic_trajectories
 from metevo.followup._run import run_follow_up, run_predict
 
 
@@ -32,7 +32,9 @@ def _timed(fn, *args, **kwargs):
 def main(n: int = 1000, seed: int = 101, out_dir: str = "/tmp/metevo_bench_followup") -> dict:
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    data, wall, cpu = _timed(simulate_schedule_trajectories, n, seed, 8, measurement_cv=0.05)
+    data, wall, cpu = _timed(
+        make_synthetic_trajectories, n, seed=seed, max_visits=8, measurement_cv=0.05
+    )
     data["patient_trajectories"].to_parquet(root / "patient_trajectories.parquet", index=False)
     data["clinical"].to_csv(root / "clinical.csv", index=False)
     data["ground_truth"][["patient_id", "pattern"]].to_parquet(root / "patterns.parquet")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metevo._synthetic_followup import simulate_schedule_trajectories
+from metevo.datasets import make_synthetic_trajectories
 from metevo.exceptions import NotFittedError, StatisticsWarning
 from metevo.followup import LandmarkSupermodel, predict
 from metevo.followup._features import visit_features
@@ -14,7 +14,7 @@ from metevo.followup._inputs import check_trajectories
 
 
 def _gain(survival: str, seed: int) -> pd.DataFrame:
-    c = simulate_schedule_trajectories(400, seed, 8, survival=survival)
+    c = make_synthetic_trajectories(400, seed=seed, max_visits=8, survival=survival)
     res = predict(
         c["patient_trajectories"],
         c["clinical"],
@@ -101,8 +101,10 @@ def test_supermodel_recovers_a_planted_effect_and_its_interval():
 
 
 def test_predictions_table_and_errors():
-    c = simulate_schedule_trajectories(120, 3, 6)
-    with pytest.warns(StatisticsWarning, match=r"horizon: \d+ patients have an event .* are fragile"):
+    c = make_synthetic_trajectories(120, seed=3, max_visits=6)
+    with pytest.warns(
+        StatisticsWarning, match=r"horizon: \d+ patients have an event .* are fragile"
+    ):
         res = predict(
             c["patient_trajectories"],
             c["clinical"],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metevo._synthetic_followup import simulate_schedule_trajectories
+from metevo.datasets import make_synthetic_trajectories
 from metevo.followup import AdaptiveSchedule, follow_up
 from metevo.followup._kinetics import DEFAULT_MEASUREMENT_CV, measurement_cv
 
@@ -118,7 +118,9 @@ def test_simulated_delays_match_the_cohort_imaged_with_each_schedule(n):
     """Fit on the 8-weekly cohort, predict the 6- and 12-weekly delays; generate the same patients
     imaged 6- and 12-weekly and compare (overlapping 95 % intervals)."""
     seed, cv, horizon = 11, 0.05, 365.0
-    base = simulate_schedule_trajectories(n, seed, 40, missed_visit_prob=0.0, measurement_cv=cv)
+    base = make_synthetic_trajectories(
+        n, seed=seed, max_visits=40, missed_visit_prob=0.0, measurement_cv=cv
+    )
     res = follow_up(
         base["patient_trajectories"],
         patterns=base["ground_truth"],
@@ -136,8 +138,13 @@ def test_simulated_delays_match_the_cohort_imaged_with_each_schedule(n):
     }
     cols = {"median_delay": "median_delay", "detected_8w": "detected_8w"}
     for name, interval in (("q6w", 42), ("q12w", 84)):
-        other = simulate_schedule_trajectories(
-            n, seed, 40, visit_interval_days=interval, missed_visit_prob=0.0, measurement_cv=cv
+        other = make_synthetic_trajectories(
+            n,
+            seed=seed,
+            max_visits=40,
+            visit_interval_days=interval,
+            missed_visit_prob=0.0,
+            measurement_cv=cv,
         )
         obs = _observed(other, horizon)
         assert obs.size > n // 2

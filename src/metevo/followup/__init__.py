@@ -23,8 +23,8 @@ from metevo.followup._schedules import (
 )
 
 __all__ = [
-    "DEFAULT_SCHEDULES",
     "AdaptiveSchedule",
+    "DEFAULT_SCHEDULES",
     "FollowUpResult",
     "LandmarkSupermodel",
     "PredictionResult",

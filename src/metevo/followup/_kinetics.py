@@ -1,7 +1,7 @@
 """What the schedule simulation needs from each patient's data.
 
 * **Tumour kinetics** of the RECIST target sum: the growth-decay family of
-  :func:`metevo.kinetics.fit_growth_kinetics` (Stein/Wilkerson, selected as ``tumgr`` does) on
+  :func:`metevo.response.fit_growth_kinetics` (Stein/Wilkerson, selected as ``tumgr`` does) on
   the patient's target sums against days since the baseline scan. A patient that model cannot
   describe (fewer than three assessments, or no significant fit; progressors often stop after two
   scans) gets the log-linear fit through their assessments (``gx`` for growth, ``dx`` for
@@ -37,7 +37,7 @@ def patient_kinetics(traj: pd.DataFrame) -> pd.DataFrame:
     ``g_per_day``, ``d_per_day``, ``kinetics`` (``"growth_decay_fit"``, ``"log_linear"``,
     ``"constant"`` or ``"no_target"``), ``last_day`` (last assessment).
     """
-    from metevo.kinetics import fit_growth_kinetics
+    from metevo.response import fit_growth_kinetics
 
     rows = []
     for pid, grp in traj.groupby(PATIENT_ID, sort=True):

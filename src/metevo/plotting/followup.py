@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "save_follow_up_figure",
-    "save_prediction_figures",
     "plot_calibration",
     "plot_performance_over_landmarks",
     "plot_risk_over_visits",
     "plot_schedule_tradeoff",
+    "save_follow_up_figure",
+    "save_prediction_figures",
 ]
 
 

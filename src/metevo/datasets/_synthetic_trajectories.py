@@ -1,8 +1,7 @@
-"""Image-free synthetic trajectories with a chosen imaging schedule and survival model (private).
+"""Image-free synthetic trajectories (private; see :func:`metevo.datasets.make_synthetic_trajectories`).
 
-The generalisation of :func:`metevo._synthetic_kinetics.simulate_trajectories` that the
-follow-up work (issue 17) needs; with the default options it draws exactly the same random
-numbers in the same order and returns the same tables, plus ground-truth columns:
+Vectorised over patients, lesions and visits, with the kinetics of ``_synthetic_kinetics``.
+Options (the defaults give the cohort the package has always generated, draw for draw):
 
 * ``visit_interval_days`` / ``jitter_days`` / ``missed_visit_prob``: the imaging schedule (the
   default is the 8-weekly schedule of the image cohort). With the same ``seed`` and
@@ -30,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metevo import _synthetic_kinetics as sk
+from metevo.datasets import _synthetic_kinetics as sk
 
 #: median overall survival of every patient when ``survival="independent"``: the median of the
 #: per-pattern medians weighted by the pattern frequencies of the two arms (~700 days).
@@ -90,7 +89,7 @@ def true_progression_day(
     return true_day, cause
 
 
-def simulate_schedule_trajectories(
+def simulate_trajectories(
     n_patients: int,
     seed: int,
     max_visits: int,

@@ -1,4 +1,5 @@
-"""Image-free trajectories with a chosen schedule and survival model (metevo._synthetic_followup)."""
+"""Image-free trajectories: schedule, survival and measurement-error options
+(metevo.datasets.make_synthetic_trajectories)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metevo._synthetic_followup import simulate_schedule_trajectories
-from metevo._synthetic_kinetics import simulate_trajectories
-
-
-def test_default_options_give_the_existing_generator_tables():
-    old = simulate_trajectories(120, 4, 8)
-    new = simulate_schedule_trajectories(120, 4, 8)
-    for name, table in old.items():
-        pd.testing.assert_frame_equal(table, new[name][list(table.columns)])
+from metevo.datasets import make_synthetic_trajectories
 
 
 def test_schedules_image_the_same_patients_at_other_days():
-    a = simulate_schedule_trajectories(200, 1, 20, visit_interval_days=42, missed_visit_prob=0.0)
-    b = simulate_schedule_trajectories(200, 1, 20, visit_interval_days=84, missed_visit_prob=0.0)
+    a = make_synthetic_trajectories(
+        200, seed=1, max_visits=20, visit_interval_days=42, missed_visit_prob=0.0
+    )
+    b = make_synthetic_trajectories(
+        200, seed=1, max_visits=20, visit_interval_days=84, missed_visit_prob=0.0
+    )
     ga, gb = a["ground_truth"], b["ground_truth"]
     for col in ("pattern", "d_per_day", "g_per_day", "os_true_days"):
         pd.testing.assert_series_equal(ga[col], gb[col])
@@ -39,7 +36,9 @@ def test_schedules_image_the_same_patients_at_other_days():
 
 def test_survival_can_ignore_the_course():
     def medians(survival):
-        g = simulate_schedule_trajectories(4000, 0, 4, survival=survival)["ground_truth"]
+        g = make_synthetic_trajectories(4000, seed=0, max_visits=4, survival=survival)[
+            "ground_truth"
+        ]
         return g.groupby("pattern").os_true_days.median()
 
     course, independent = medians("course"), medians("independent")
@@ -48,8 +47,10 @@ def test_survival_can_ignore_the_course():
 
 
 def test_measurement_error_has_the_requested_cv():
-    a = simulate_schedule_trajectories(500, 2, 6, missed_visit_prob=0.0)
-    b = simulate_schedule_trajectories(500, 2, 6, missed_visit_prob=0.0, measurement_cv=0.08)
+    a = make_synthetic_trajectories(500, seed=2, max_visits=6, missed_visit_prob=0.0)
+    b = make_synthetic_trajectories(
+        500, seed=2, max_visits=6, missed_visit_prob=0.0, measurement_cv=0.08
+    )
     key = ["patient_id", "timepoint"]
     m = a["patient_trajectories"].merge(b["patient_trajectories"], on=key, suffixes=("", "_n"))
     m = m[m.target_sum_mm > 0]
@@ -59,6 +60,6 @@ def test_measurement_error_has_the_requested_cv():
 
 def test_bad_options_are_named():
     with pytest.raises(ValueError, match="survival: expected one of"):
-        simulate_schedule_trajectories(5, 0, 4, survival="pattern")
+        make_synthetic_trajectories(5, seed=0, max_visits=4, survival="pattern")
     with pytest.raises(ValueError, match="jitter_days"):
-        simulate_schedule_trajectories(5, 0, 4, visit_interval_days=10, jitter_days=7)
+        make_synthetic_trajectories(5, seed=0, max_visits=4, visit_interval_days=10, jitter_days=7)
