@@ -68,9 +68,9 @@ def test_measurement_error_calls_stable_disease_early():
     # a flat sum never truly progresses by size; a new lesion appears at rate 1/1000 days; with
     # a 10 % CV, +20 % over the (noisy, biased low) nadir is soon reached by chance
     rows = []
-    for i in range(40):
+    for i in range(20):
         t = _growing_patient(g=0.0).assign(patient_id=f"P{i}")
-        t.loc[t.index[-1], "n_new_lesions"] = int(i == 0)  # one appearance in 40 x ~84 days
+        t.loc[t.index[-1], "n_new_lesions"] = int(i == 0)  # one appearance in 20 x ~84 days
         rows.append(t)
     res = follow_up(
         pd.concat(rows), schedules={"q6w": 42}, measurement_cv=0.10, n_simulations=10, n_boot=0
