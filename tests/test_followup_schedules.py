@@ -127,6 +127,7 @@ def test_simulated_delays_match_the_cohort_imaged_with_each_schedule(n):
         schedules={"q6w": 42, "q12w": 84},
         horizon_days=horizon,
         n_boot=150,
+        jitter_days=7,  # as the generator's visits
         seed=1,
     )
     assert res.measurement_cv == DEFAULT_MEASUREMENT_CV  # no close visits: the literature value
@@ -168,5 +169,7 @@ def test_bad_input_is_named():
     bad.loc[1, "study_day"] = np.nan
     with pytest.raises(ValueError, match="patient 'P1', timepoint 'V1' has no 'study_day'"):
         follow_up(bad)
+    with pytest.raises(ValueError, match=r"jitter_days: expected an integer in \[0, 21\)"):
+        follow_up(t, schedules={"q6w": 42}, jitter_days=30)
     with pytest.raises(ValueError, match="AdaptiveSchedule: expected 0 < fast_days"):
         AdaptiveSchedule(84, 42)

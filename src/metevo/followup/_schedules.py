@@ -159,6 +159,7 @@ def _simulate(
     cv: float,
     stop_day: float,
     horizon: float,
+    jitter: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Day PD is called (inf: never before ``stop_day``) and the scans made up to the call or
     the horizon, whichever is first, per (P, R)."""
@@ -172,6 +173,7 @@ def _simulate(
     meas = s0 * np.exp(cv * noise[:, :, 0])
     nadir = meas.copy()
     prev = meas.copy()
+    nominal = np.zeros((P, R))
     day = np.zeros((P, R))
     called = np.full((P, R), np.inf)
     scans = np.zeros((P, R), int)
@@ -181,7 +183,9 @@ def _simulate(
     while True:
         k += 1
         active = np.isinf(called)
-        day = np.where(active, day + interval, day)
+        nominal = np.where(active, nominal + interval, nominal)
+        shift = 0.0 if jitter is None else jitter[:, :, min(k, jitter.shape[2] - 1)]
+        day = np.where(active, nominal + shift, day)
         active &= day <= stop_day
         if not active.any():
             break
@@ -259,6 +263,7 @@ def follow_up(
     close_days: float = 14.0,
     n_simulations: int = 20,
     n_boot: int = 200,
+    jitter_days: int = 0,
     seed: int = 0,
 ) -> FollowUpResult:
     """Detection delay of RECIST progression and scan burden under imaging schedules.
@@ -284,6 +289,9 @@ def follow_up(
         Simulated futures per patient.
     n_boot : int, default 200
         Bootstrap resamples of patients for the 95 % intervals (0: none).
+    jitter_days : int, default 0
+        Each scan happens a uniform whole number of days in ``[-jitter_days, jitter_days]``
+        off its planned day (planned days stay on the schedule's grid), as clinics do.
     seed : int, default 0
 
     Returns
@@ -336,7 +344,14 @@ def follow_up(
     min_interval = min(
         s.fast_days if isinstance(s, AdaptiveSchedule) else s for s in schedules.values()
     )
-    noise = rng.standard_normal((P, R, int(stop_day // min_interval) + 2))
+    n_scans_max = int(stop_day // min_interval) + 2
+    noise = rng.standard_normal((P, R, n_scans_max))
+    if not (isinstance(jitter_days, (int, np.integer)) and 0 <= jitter_days < min_interval / 2):
+        raise ValueError(
+            f"jitter_days: expected an integer in [0, {min_interval / 2:g}) (half the shortest "
+            f"interval), found {jitter_days!r}."
+        )
+    jitter = rng.integers(-jitter_days, jitter_days + 1, size=(P, R, n_scans_max)).astype(float)
     t_size = _true_size_progression(kin, stop_day)
     t_true = np.minimum(t_size[:, None], appear)
     progressed = t_true <= horizon_days
@@ -346,7 +361,7 @@ def follow_up(
     boot_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18]))
     group_names = [ALL] + sorted(set(groups) - {ALL})
     for name, spec in schedules.items():
-        called, n_scans = _simulate(kin, appear, noise, spec, cv, stop_day, horizon_days)
+        called, n_scans = _simulate(kin, appear, noise, spec, cv, stop_day, horizon_days, jitter)
         with np.errstate(invalid="ignore"):  # inf - inf where neither happens: masked below
             delay = np.where(progressed, called - t_true, np.nan)
         end = np.minimum(called, horizon_days)
