@@ -142,3 +142,15 @@ def test_predictions_table_and_errors():
         predict(c["patient_trajectories"], c["clinical"], n_folds=1)
     with pytest.raises(ValueError, match=r"missing column\(s\) \['study_day'\]"):
         predict(c["patient_trajectories"].drop(columns="study_day"), c["clinical"])
+
+
+@pytest.mark.slow
+def test_gain_at_every_landmark_after_the_first_follow_up_on_1000_patients():
+    c = make_synthetic_trajectories(1000, seed=101, max_visits=8, measurement_cv=0.05)
+    res = predict(
+        c["patient_trajectories"], c["clinical"], endpoints=["os"], horizons_days=[365], n_boot=200
+    )
+    p = res.performance
+    gain = p[(p.model == "gain") & (p.metric == "auc") & (p.scope == "landmark")]
+    after = gain[gain.landmark_days >= 112].set_index("landmark_days")
+    assert (after.ci_lower > 0).all(), after[["estimate", "ci_lower", "ci_upper"]]
