@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from metevo import columns as C
 from metevo.exceptions import DataQualityWarning, MaskValueError
-from metevo.radiomics._catalog import feature_names
+from metevo.radiomics._catalog import feature_families
 from metevo.radiomics._intensity import (
     discretise,
     intensity_histogram_features,
@@ -122,6 +122,32 @@ def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str
         )
 
 
+_TEXTURE = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
+_AUTOCORRELATION = {"morph_moran_i", "morph_geary_c"}
+
+
+class _Plan:
+    """What to compute for the selected feature columns (computed once per call)."""
+
+    def __init__(self, settings: RadiomicsSettings) -> None:
+        self.names = list(settings.selected())
+        families = feature_families()
+        wanted = {families[n] for n in self.names}
+        self.autocorrelation = bool(_AUTOCORRELATION & set(self.names))
+        self.shape = any(
+            families[n] == "morphology" and n not in _AUTOCORRELATION for n in self.names
+        )
+        self.morphology = self.shape or self.autocorrelation
+        self.local = "local_intensity" in wanted
+        self.statistics = "intensity_statistics" in wanted
+        self.histogram = "intensity_histogram" in wanted
+        self.ivh = "intensity_volume_histogram" in wanted
+        self.texture = tuple(f for f in _TEXTURE if f in wanted)
+        self.grey = (
+            self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
+        )
+
+
 def _lesion_features(
     img_crop: np.ndarray,
     roi: np.ndarray,
@@ -130,6 +156,7 @@ def _lesion_features(
     settings: RadiomicsSettings,
     start: np.ndarray,
     whole: np.ndarray,
+    plan: _Plan,
 ) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
     if settings.resample:
@@ -153,41 +180,41 @@ def _lesion_features(
     feats: dict[str, float] = {}
 
     # morphology on the ROI's bounding box (the mesh pads it itself)
-    idx = np.argwhere(morph)
-    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0) + 1
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_i, hi_i, strict=True))
-    feats.update(morphology_features(morph[box], intensity_mask[box], img_crop[box], spacing))
-    n_morph = len(idx)
-    n_int = int(intensity_mask.sum())
-    if n_morph < 4:
+    box = _box(morph)
+    n_morph = int(morph[box].sum())
+    if plan.morphology:
+        feats.update(
+            morphology_features(
+                morph[box],
+                intensity_mask[box],
+                img_crop[box],
+                spacing,
+                shape=plan.shape,
+                autocorrelation=plan.autocorrelation,
+            )
+        )
+    if n_morph < 4 and plan.morphology:
         notes.append(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
             "need more voxels (NaN)"
         )
+    n_int = int(intensity_mask[box].sum())
     if n_int == 0:
         notes.append(
             "no lesion voxel lies within the re-segmentation range "
             f"{settings.resegment_range}: intensity and texture features are NaN"
         )
         return feats, notes
-    feats.update(local_intensity_features(img_crop, intensity_mask, spacing, valid))
-    x = img_crop[intensity_mask]
-    feats.update(intensity_statistics(x))
-    grey = discretise(img_crop, settings) if settings.discretisation != "fixed_bin_number" else None
-    if grey is None:
-        grey = np.ones(img_crop.shape, np.int64)
-        grey[intensity_mask] = discretise(x, settings)
-    below = intensity_mask & (grey < 1)
-    if below.any():
-        notes.append(
-            f"{int(below.sum())} voxel(s) below the first bin's lower bound were put in bin 1"
-        )
-        grey = np.maximum(grey, 1)
-    g_roi = grey[intensity_mask]
-    feats.update(intensity_histogram_features(g_roi))
-    if settings.ivh_bin_width is None:
-        feats.update(ivh_features(g_roi.astype(np.float64), None))
-    else:
+    if plan.local:
+        feats.update(local_intensity_features(img_crop, intensity_mask, spacing, valid))
+    # everything below works on the intensity mask's own box
+    ibox = _box(intensity_mask) if intensity_mask is not morph else box
+    image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
+    x = image_i[mask_i]
+    if plan.statistics:
+        feats.update(intensity_statistics(x))
+    constant = float(x.min()) == float(x.max())
+    if plan.ivh and settings.ivh_bin_width is not None:
         feats.update(
             ivh_features(
                 x,
@@ -196,16 +223,38 @@ def _lesion_features(
                 value_range=settings.resegment_range,
             )
         )
-    if float(x.min()) == float(x.max()):
+    if plan.grey:
+        g_roi = discretise(x, settings)
+        below = g_roi < 1
+        if below.any():
+            notes.append(
+                f"{int(below.sum())} voxel(s) below the first bin's lower bound were put in bin 1"
+            )
+            g_roi = np.maximum(g_roi, 1)
+        if plan.histogram:
+            feats.update(intensity_histogram_features(g_roi))
+        if plan.ivh and settings.ivh_bin_width is None:
+            feats.update(ivh_features(g_roi.astype(np.float64), None))
+        if plan.texture:
+            grey = np.zeros(mask_i.shape, np.int64)
+            grey[mask_i] = g_roi
+            feats.update(texture_features(grey, mask_i, families=plan.texture))
+    if constant and (plan.texture or plan.ivh or plan.statistics):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
             "information correlation, NGTDM coarseness, IVH) are NaN"
         )
-    idx = np.argwhere(intensity_mask)
-    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0) + 1
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_i, hi_i, strict=True))
-    feats.update(texture_features(grey[box], intensity_mask[box]))
     return feats, notes
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    """The bounding box of ``mask`` (which holds at least one voxel)."""
+    out = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(out)
 
 
 def radiomic_features(
@@ -312,7 +361,8 @@ def radiomic_features(
         present = sorted(set(int(v) for v in labels))
     target = settings.spacing_mm if settings.resample else 0.0
     margin = np.ceil((PEAK_RADIUS_MM + 2.0 * max(target, 0.0)) / spacing).astype(int) + 1
-    names = feature_names()
+    plan = _Plan(settings)
+    names = plan.names
     shape = np.array(img.shape)
     rows: list[list[float]] = []
     notes_out: list[str] = []
@@ -331,7 +381,9 @@ def radiomic_features(
             or any(s.stop == n for s, n in zip(box, shape, strict=True))
         )
         with np.errstate(all="ignore"):
-            feats, notes = _lesion_features(img_crop, roi, valid, spacing, settings, lo, shape)
+            feats, notes = _lesion_features(
+                img_crop, roi, valid, spacing, settings, lo, shape, plan
+            )
         if touches:
             notes.append(
                 "the lesion touches the scan border: features describe its part in the scan"

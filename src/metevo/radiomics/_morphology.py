@@ -95,16 +95,73 @@ def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return v[_plane_hull_mask(plane[order], v[:, 1], v[:, 2])]
 
 
-def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Row-wise cross products of (n, 3) arrays (np.cross without its overhead)."""
-    return np.stack(
-        (
-            u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1],
-            u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2],
-            u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0],
-        ),
-        axis=1,
-    )
+@numba.njit(cache=True, nogil=True)
+def _mesh_volume_area(verts, faces):  # pragma: no cover - compiled
+    """Signed volume (divergence theorem) and area of a triangle mesh."""
+    vol = 0.0
+    area = 0.0
+    for f in range(faces.shape[0]):
+        a = verts[faces[f, 0]]
+        b = verts[faces[f, 1]]
+        c = verts[faces[f, 2]]
+        vol += (
+            a[0] * (b[1] * c[2] - b[2] * c[1])
+            + a[1] * (b[2] * c[0] - b[0] * c[2])
+            + a[2] * (b[0] * c[1] - b[1] * c[0])
+        )
+        u0 = b[0] - a[0]
+        u1 = b[1] - a[1]
+        u2 = b[2] - a[2]
+        w0 = c[0] - a[0]
+        w1 = c[1] - a[1]
+        w2 = c[2] - a[2]
+        x = u1 * w2 - u2 * w1
+        y = u2 * w0 - u0 * w2
+        z = u0 * w1 - u1 * w0
+        area += math.sqrt(x * x + y * y + z * z)
+    return vol / 6.0, area / 2.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _mask_moments(morph, imask, image):  # pragma: no cover - compiled
+    """Voxel count, coordinate sums and second moments (about the box centre) of ``morph``;
+    intensity sum and intensity-weighted coordinate sums over ``imask``."""
+    nz, ny, nx = morph.shape
+    cz = 0.5 * (nz - 1)
+    cy = 0.5 * (ny - 1)
+    cx = 0.5 * (nx - 1)
+    s1 = np.zeros(3)
+    s2 = np.zeros((3, 3))
+    w1 = np.zeros(3)
+    n = 0
+    w = 0.0
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if morph[z, y, x]:
+                    p0 = z - cz
+                    p1 = y - cy
+                    p2 = x - cx
+                    n += 1
+                    s1[0] += p0
+                    s1[1] += p1
+                    s1[2] += p2
+                    s2[0, 0] += p0 * p0
+                    s2[0, 1] += p0 * p1
+                    s2[0, 2] += p0 * p2
+                    s2[1, 1] += p1 * p1
+                    s2[1, 2] += p1 * p2
+                    s2[2, 2] += p2 * p2
+                if imask[z, y, x]:
+                    v = image[z, y, x]
+                    w += v
+                    w1[0] += v * (z - cz)
+                    w1[1] += v * (y - cy)
+                    w1[2] += v * (x - cx)
+    s2[1, 0] = s2[0, 1]
+    s2[2, 0] = s2[0, 2]
+    s2[2, 1] = s2[1, 2]
+    return n, s1, s2, w, w1
 
 
 def _div(a: float, b: float) -> float:
@@ -199,6 +256,9 @@ def morphology_features(
     intensity_mask: np.ndarray,
     image: np.ndarray,
     spacing: np.ndarray,
+    *,
+    shape: bool = True,
+    autocorrelation: bool = True,
 ) -> dict[str, float]:
     """IBSI morphological features of one ROI.
 
@@ -212,16 +272,24 @@ def morphology_features(
         Intensities.
     spacing : ndarray, shape (3,)
         Voxel size in mm, (z, y, x).
+    shape : bool
+        Compute the features of the mesh, the voxels, the convex hull and the principal axes.
+    autocorrelation : bool
+        Compute Moran's I and Geary's C.
     """
     out: dict[str, float] = {}
     spacing = np.asarray(spacing, dtype=np.float64)
+    if autocorrelation:
+        moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
+        out["morph_moran_i"] = moran
+        out["morph_geary_c"] = geary
+    if not shape:
+        return out
     voxel_volume = float(np.prod(spacing))
     n_morph = int(morph.sum())
     verts, faces = _mesh(morph, spacing)
-    tri = verts[faces]
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    volume = abs(float(np.einsum("ij,ij->i", a, _cross(b, c)).sum()) / 6.0)
-    area = float(np.sqrt((_cross(b - a, c - a) ** 2).sum(axis=1)).sum() / 2.0)
+    volume, area = _mesh_volume_area(verts.astype(np.float64), faces.astype(np.int64))
+    volume = abs(volume)
     out["morph_volume_mm3"] = volume
     out["morph_vol_approx_mm3"] = n_morph * voxel_volume
     out["morph_area_mesh_mm2"] = area
@@ -233,12 +301,15 @@ def morphology_features(
     out["morph_sphericity"] = sph / area
     out["morph_asphericity"] = (area**3 / (36.0 * math.pi * volume**2)) ** (1.0 / 3.0) - 1.0
 
-    pos = np.argwhere(morph) * spacing
-    x_int = image[intensity_mask]
-    if x_int.size and x_int.sum() != 0:
-        pos_int = np.argwhere(intensity_mask) * spacing
-        com_gl = (pos_int * x_int[:, None]).sum(axis=0) / x_int.sum()
-        out["morph_com_mm"] = float(np.linalg.norm(pos.mean(axis=0) - com_gl))
+    n, s1, s2, w, w1 = _mask_moments(
+        np.ascontiguousarray(morph),
+        np.ascontiguousarray(intensity_mask),
+        np.ascontiguousarray(image, dtype=np.float64),
+    )
+    n_int = int(np.count_nonzero(intensity_mask))
+    if n_int and w != 0:
+        # centre of mass shift: geometric centre vs intensity-weighted centre (IBSI 3.1.10)
+        out["morph_com_mm"] = float(np.linalg.norm((s1 / n - w1 / w) * spacing))
     else:
         out["morph_com_mm"] = math.nan
 
@@ -253,7 +324,9 @@ def morphology_features(
         hull_volume = hull_area = math.nan
 
     if n_morph >= 2:
-        lam = np.sort(np.linalg.eigvalsh(np.cov(pos.T)))[::-1]
+        mean = s1 / n
+        cov = (s2 - n * np.outer(mean, mean)) / (n - 1) * np.outer(spacing, spacing)
+        lam = np.sort(np.linalg.eigvalsh(cov))[::-1]
         lam = np.clip(lam, 0.0, None)
     else:
         lam = np.full(3, math.nan)
@@ -274,10 +347,7 @@ def morphology_features(
     out["morph_area_dens_aee"] = _div(area, _ellipsoid_area(sa, sb, sc)) if sc > 0 else math.nan
     out["morph_vol_dens_conv_hull"] = _div(volume, hull_volume)
     out["morph_area_dens_conv_hull"] = _div(area, hull_area)
-    out["morph_integ_int"] = volume * float(x_int.mean()) if x_int.size else math.nan
-    moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
-    out["morph_moran_i"] = moran
-    out["morph_geary_c"] = geary
+    out["morph_integ_int"] = volume * w / n_int if n_int else math.nan
     return out
 
 
