@@ -151,7 +151,7 @@ class _Plan:
 def _lesion_features(
     img_crop: np.ndarray,
     roi: np.ndarray,
-    valid: np.ndarray,
+    valid: np.ndarray | None,
     spacing: np.ndarray,
     settings: RadiomicsSettings,
     start: np.ndarray,
@@ -161,7 +161,7 @@ def _lesion_features(
     notes: list[str] = []
     if settings.resample:
         img_crop, roi = _resample(img_crop, roi, spacing, settings.spacing_mm, start, whole)
-        valid = np.ones(roi.shape, dtype=bool)
+        valid = None
         spacing = np.full(3, settings.spacing_mm)
         if settings.round_intensities:
             img_crop = np.rint(img_crop)
@@ -375,7 +375,7 @@ def radiomic_features(
         crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
         img_crop = np.asarray(img[crop], dtype=np.float64)
         roi = np.asarray(lab[crop]) == label
-        valid = np.ones(roi.shape, dtype=bool)
+        valid = None
         touches = bool(
             any(s.start == 0 for s in box)
             or any(s.stop == n for s, n in zip(box, shape, strict=True))

@@ -185,33 +185,63 @@ def _ellipsoid_area(a: float, b: float, c: float) -> float:
     return float(4.0 * math.pi * a * b * terms.sum())
 
 
+def _even_fast_len(n: int) -> int:
+    """The smallest even FFT-friendly length >= ``n``."""
+    length = sp_fft.next_fast_len(n, real=True)
+    while length % 2:
+        length = sp_fft.next_fast_len(length + 1, real=True)
+    return length
+
+
 @lru_cache(maxsize=16)
 def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
-    """Half spectrum (``rfftn``) of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid
-    ``fshape``, weighted for Parseval sums over the half spectrum and divided by the grid size.
+    """Spectrum of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid ``fshape`` (even
+    lengths), weighted for Parseval sums over the half spectrum and divided by the grid size.
 
     Displacement ``k`` stands for ``k`` below ``L / 2`` and ``k - L`` above; for signals of
     ``n <= (L + 1) / 2`` voxels per axis only displacements within ``n - 1`` couple voxels, so
-    the wrap never mixes voxel pairs. The kernel is even, so its spectrum is real. Cached: the
-    lesions of a scan share the spacing.
+    the wrap never mixes voxel pairs. The kernel is even along every axis, so its DFT is real
+    and equals the DCT-I of its first ``L / 2 + 1`` points per axis: the returned array has
+    shape ``(L0 / 2 + 1, L1 / 2 + 1, L2 / 2 + 1)`` and bin ``(m0, m1, m2)`` of the half
+    spectrum reads it at ``(min(m0, L0 - m0), min(m1, L1 - m1), m2)``. An eighth of the grid
+    is transformed. Cached: the lesions of a scan share the spacing.
     """
-    axes = []
-    for L, h in zip(fshape, spacing, strict=True):
-        k = np.arange(L)
-        axes.append(np.where(k <= L // 2, k, k - L).astype(np.float64) * h)
+    axes = [
+        np.arange(L // 2 + 1, dtype=np.float64) * h for L, h in zip(fshape, spacing, strict=True)
+    ]
     dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
     dist = np.sqrt(dz**2 + dy**2 + dx**2)
     dist[0, 0, 0] = np.inf
-    spectrum = sp_fft.rfftn(1.0 / dist, fshape).real
+    spectrum = sp_fft.dctn(1.0 / dist, type=1)
     # each half-spectrum bin stands for itself and its conjugate twin, except the zero and
-    # (even length) Nyquist bins of the last axis
-    weight = np.full(spectrum.shape[-1], 2.0)
-    weight[0] = 1.0
-    if fshape[-1] % 2 == 0:
-        weight[-1] = 1.0
-    out = spectrum * weight / float(np.prod(fshape))
-    out.setflags(write=False)
-    return out
+    # Nyquist bins of the last axis
+    spectrum[..., 1:-1] *= 2.0
+    spectrum /= float(np.prod(fshape))
+    spectrum.setflags(write=False)
+    return spectrum
+
+
+@numba.njit(cache=True, nogil=True)
+def _spectral_sums(m_hat, d_hat, d2_hat, kernel):  # pragma: no cover - compiled
+    """Parseval sums ``sum W |M|^2``, ``sum W |D|^2``, ``sum W Re(D2 conj(M))`` over the half
+    spectra, ``W`` read from the folded kernel of ``_inverse_distance_spectrum``."""
+    n0, n1, n2 = m_hat.shape
+    s_mm = 0.0
+    s_dd = 0.0
+    s_dm = 0.0
+    for i in range(n0):
+        a = min(i, n0 - i)
+        for j in range(n1):
+            b = min(j, n1 - j)
+            for k in range(n2):
+                w = kernel[a, b, k]
+                m = m_hat[i, j, k]
+                d = d_hat[i, j, k]
+                e = d2_hat[i, j, k]
+                s_mm += w * (m.real * m.real + m.imag * m.imag)
+                s_dd += w * (d.real * d.real + d.imag * d.imag)
+                s_dm += w * (e.real * m.real + e.imag * m.imag)
+    return s_mm, s_dd, s_dm
 
 
 def _spatial_autocorrelation(
@@ -222,29 +252,28 @@ def _spatial_autocorrelation(
     The double sums over voxel pairs are evaluated exactly, by Parseval's theorem on the
     spectra of the masked fields: ``sum_ij w_ij a_i b_j = sum_w W(w) conj(A(w)) B(w) / N`` with
     ``W`` the spectrum of the kernel ``1 / |d|`` (``d`` the displacement in mm, 0 at ``d = 0``)
-    on a zero-padded grid large enough that no pair wraps around.
+    on a zero-padded grid large enough that no pair wraps around. The fields live on the ROI's
+    bounding box (the caller crops it), in float32.
     """
-    n = int(mask.sum())
+    n = int(np.count_nonzero(mask))
     if n < 2:
         return math.nan, math.nan
     x = values[mask]
     mu = x.mean()
     d = (x - mu).astype(np.float64)
-    ss = float((d**2).sum())
+    ss = float(np.dot(d, d))
     # float32 transforms: ~6 significant digits, far beyond the 3 of IBSI
-    fields = np.zeros((3, *mask.shape), np.float32)
-    fields[0][mask] = 1.0
-    fields[1][mask] = d
-    fields[2][mask] = d**2
-    fshape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in mask.shape]
-    kernel = _inverse_distance_spectrum(tuple(fshape), tuple(float(h) for h in spacing))
-    spec = sp_fft.rfftn(fields, fshape, axes=(1, 2, 3))
-    m_hat, d_hat, d2_hat = spec[0], spec[1], spec[2]
-    w_sum = float((kernel * (m_hat.real**2 + m_hat.imag**2)).sum())
+    fshape = tuple(_even_fast_len(2 * s - 1) for s in mask.shape)
+    fields = np.zeros((3, *fshape), np.float32)
+    inner = (slice(0, mask.shape[0]), slice(0, mask.shape[1]), slice(0, mask.shape[2]))
+    fields[0][inner][mask] = 1.0
+    fields[1][inner][mask] = d
+    fields[2][inner][mask] = d**2
+    kernel = _inverse_distance_spectrum(fshape, tuple(float(h) for h in spacing))
+    spec = sp_fft.rfftn(fields, axes=(1, 2, 3), overwrite_x=True)
+    w_sum, cross, d2_m = _spectral_sums(spec[0], spec[1], spec[2], kernel)
     if ss <= 0 or w_sum <= 0:
         return math.nan, math.nan
-    cross = float((kernel * (d_hat.real**2 + d_hat.imag**2)).sum())
-    d2_m = float((kernel * (d2_hat.real * m_hat.real + d2_hat.imag * m_hat.imag)).sum())
     moran = n / w_sum * cross / ss
     # sum_ij w_ij (x_i - x_j)^2 = 2 sum_ij w_ij d_i^2 - 2 sum_ij w_ij d_i d_j
     geary = (n - 1) * (2.0 * d2_m - 2.0 * cross) / (2.0 * w_sum * ss)
@@ -360,6 +389,22 @@ def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
     return grid[keep]
 
 
+@lru_cache(maxsize=16)
+def _sphere_spectrum(
+    fshape: tuple[int, ...], spacing: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Half spectrum of the 1 cm^3 sphere kernel on the FFT grid ``fshape``, its radius in
+    voxels per axis and its number of voxels (cached: the lesions of a scan share the
+    spacing)."""
+    offsets = _sphere_offsets(np.asarray(spacing))
+    r = offsets.max(axis=0)
+    kernel = np.zeros(tuple(2 * r + 1), np.float32)
+    kernel[tuple((offsets + r).T)] = 1.0
+    spectrum = sp_fft.rfftn(kernel, fshape)
+    spectrum.setflags(write=False)
+    return spectrum, r, len(offsets)
+
+
 def local_intensity_features(
     image: np.ndarray,
     intensity_mask: np.ndarray,
@@ -369,45 +414,49 @@ def local_intensity_features(
     """Local and global intensity peaks (IBSI 3.2): mean intensity in 1 cm^3 spheres.
 
     ``image`` must extend at least the sphere radius (6.2 mm) around the ROI, or to the scan's
-    border; ``valid`` marks the voxels that exist in the scan (all of them by default). Every
-    voxel whose centre lies in the sphere counts, inside the ROI or not.
+    border; ``valid`` marks the voxels that exist in the scan (all of them when ``None``).
+    Every voxel whose centre lies in the sphere counts, inside the ROI or not. The sphere sums
+    are one FFT convolution over the ROI's box plus the radius.
     """
     out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
     if not intensity_mask.any():
         return out
     spacing = np.asarray(spacing, dtype=np.float64)
-    offsets = _sphere_offsets(spacing)
-    r = offsets.max(axis=0)
+    r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
     # only voxels within r of the ROI matter
-    idx = np.argwhere(intensity_mask)
-    lo = np.maximum(idx.min(axis=0) - r, 0)
-    hi = np.minimum(idx.max(axis=0) + r + 1, image.shape)
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(intensity_mask.any(axis=other))
+        box.append((int(hit[0]), int(hit[-1]) + 1))
+    lo = np.maximum(np.array([b[0] for b in box]) - r, 0)
+    hi = np.minimum(np.array([b[1] for b in box]) + r, image.shape)
     sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     image, intensity_mask = image[sub], intensity_mask[sub]
-    valid = valid[sub] if valid is not None else None
+    valid = valid[sub] if valid is not None and not valid.all() else None
     shape = np.array(image.shape)
-    kshape = 2 * r + 1
-    kernel = np.zeros(tuple(kshape), np.float32)
-    kernel[tuple((offsets + r).T)] = 1.0
-    img = (np.where(valid, image, 0.0) if valid is not None else image).astype(np.float32)
-    fshape = [
-        sp_fft.next_fast_len(int(s + k - 1), real=True) for s, k in zip(shape, kshape, strict=True)
-    ]
-    fk = sp_fft.rfftn(kernel, fshape)
+    fshape = tuple(
+        sp_fft.next_fast_len(int(s + 2 * k), real=True) for s, k in zip(shape, r, strict=True)
+    )
+    fk, r, n_sphere = _sphere_spectrum(fshape, tuple(float(h) for h in spacing))
+    img = np.zeros(fshape, np.float32)
+    inner = tuple(slice(0, int(s)) for s in shape)
+    img[inner] = image if valid is None else np.where(valid, image, 0.0)
     sl = tuple(slice(int(k), int(k + s)) for k, s in zip(r, shape, strict=True))
-    sums = sp_fft.irfftn(sp_fft.rfftn(img, fshape) * fk, fshape)[sl]
-    idx = np.argwhere(intensity_mask)
-    near_edge = bool((idx.min(axis=0) < r).any() or (idx.max(axis=0) + r >= shape).any())
-    if near_edge or (valid is not None and not valid.all()):
-        ones = valid.astype(np.float64) if valid is not None else np.ones(image.shape)
-        counts = np.rint(sp_fft.irfftn(sp_fft.rfftn(ones, fshape) * fk, fshape)[sl])
-    else:
-        counts = np.full(image.shape, float(len(offsets)))
-    means = np.full(image.shape, np.nan)
+    sums = sp_fft.irfftn(sp_fft.rfftn(img, overwrite_x=True) * fk, fshape, overwrite_x=True)[sl]
     inside = intensity_mask
-    means[inside] = sums[inside] / counts[inside]
+    # the sphere of a ROI voxel reaches out of the crop (the scan's border)
+    roi_lo = np.array([b[0] for b in box]) - lo
+    roi_hi = np.array([b[1] for b in box]) - lo
+    near_edge = bool((roi_lo < r).any() or (roi_hi - 1 + r >= shape).any())
+    if near_edge or valid is not None:
+        ones = np.zeros(fshape, np.float32)
+        ones[inner] = 1.0 if valid is None else valid
+        counts = np.rint(sp_fft.irfftn(sp_fft.rfftn(ones) * fk, fshape)[sl])[inside]
+    else:
+        counts = float(n_sphere)
+    means = sums[inside] / counts
     x = image[inside]
-    at_max = inside & (image == x.max())
-    out["loc_peak_loc"] = float(means[at_max].max())
-    out["loc_peak_glob"] = float(means[inside].max())
+    out["loc_peak_loc"] = float(means[x == x.max()].max())
+    out["loc_peak_glob"] = float(means.max())
     return out
