@@ -3,7 +3,7 @@
 Usage: python _peer_scaling_pyradiomics.py SPEC.json  (SPEC: cases, repeats, configs)
 Configs: ``default`` (pyradiomics defaults: no resampling, bin width 25, shape, firstorder,
 GLCM, GLRLM, GLSZM, GLDM, NGTDM), ``class:<name>`` (one feature class, same settings).
-Prints ``RESULT {json}``: seconds per config, per case, per repeat (images read beforehand).
+Prints ``RESULT {json}``: (wall, CPU) seconds per config, per case, per repeat (images read beforehand).
 """
 
 import json
@@ -32,9 +32,10 @@ def main():
         for image, mask in cases:
             runs = []
             for _ in range(spec["repeats"]):
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 out = extractor.execute(image, mask, label=1)
-                runs.append(time.perf_counter() - t0)
+                runs.append((time.perf_counter() - t0, time.process_time() - c0))
             times[config].append(runs)
         n_features[config] = sum(1 for k in out if k.startswith("original_"))
     print(

@@ -30,7 +30,10 @@ def _resampled_ct() -> tuple[np.ndarray, np.ndarray]:
     seg = sitk.ReadImage(str(CT_DIR / "example_seg.nii.gz"))
     ct.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, 1))
     seg.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, 1))
-    size = [int(round(n * s / t)) for n, s, t in zip(ct.GetSize(), ct.GetSpacing(), SPACING)]
+    size = [
+        int(round(n * s / t))
+        for n, s, t in zip(ct.GetSize(), ct.GetSpacing(), SPACING, strict=True)
+    ]
     ref = sitk.Image(size, sitk.sitkFloat32)
     ref.SetSpacing(SPACING)
     ref.SetOrigin(ct.GetOrigin())
@@ -59,9 +62,10 @@ def write_cases(folder: Path, sizes: tuple[int, ...] = SIZES) -> list[tuple[Path
             half = np.ceil(1.6 * semi / sp).astype(int) + 2
             lo = np.maximum(np.rint(centre).astype(int) - half, 0)
             hi = np.minimum(np.rint(centre).astype(int) + half + 1, ct.shape)
-            box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+            box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
             grid = np.stack(
-                np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), -1
+                np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij"),
+                -1,
             )
             r = np.sqrt(((((grid - centre) * sp) / semi) ** 2).sum(-1))
             noise = ndimage.gaussian_filter(rng.normal(size=r.shape), 6.0 / sp)
@@ -84,7 +88,7 @@ def write_cases(folder: Path, sizes: tuple[int, ...] = SIZES) -> list[tuple[Path
             m = np.ceil(20.0 / sp).astype(int)
             c_lo = np.maximum(idx.min(0) - m, 0)
             c_hi = np.minimum(idx.max(0) + m + 1, roi.shape)
-            crop = tuple(slice(int(a), int(b)) for a, b in zip(c_lo, c_hi))
+            crop = tuple(slice(int(a), int(b)) for a, b in zip(c_lo, c_hi, strict=True))
             im = sitk.GetImageFromArray(np.rint(image[crop]).astype(np.int16))
             im.SetSpacing(SPACING)
             mk = sitk.GetImageFromArray(roi[crop].astype(np.uint8))
@@ -99,7 +103,9 @@ def write_cases(folder: Path, sizes: tuple[int, ...] = SIZES) -> list[tuple[Path
 if __name__ == "__main__":
     import sys
 
-    for img, msk, n in write_cases(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "_cases"):
+    for _img, msk, n in write_cases(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / ".bench" / "scaling_cases"
+    ):
         a = sitk.GetArrayFromImage(sitk.ReadImage(str(msk)))
         idx = np.argwhere(a)
         ext = (idx.max(0) - idx.min(0) + 1) * np.array(SPACING[::-1])

@@ -424,10 +424,13 @@ _NGLDM_NAMES = dict(
 )
 
 
-def _direction_mean(values: np.ndarray, valid: np.ndarray) -> float:
-    """Mean over the directions that hold at least one pair or run (NaN when none does)."""
-    v = values[valid]
-    return float(v.mean()) if v.size else math.nan
+def _aggregate(feats: dict[str, np.ndarray], valid: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per feature: the mean over the 13 directions that hold at least one pair or run (NaN
+    when none does), and the value of the merged matrix (entry 13)."""
+    table = np.array(list(feats.values()))  # (features, 14)
+    per_dir = table[:, :13][:, valid]
+    avg = per_dir.mean(axis=1) if per_dir.shape[1] else np.full(len(table), math.nan)
+    return avg.tolist(), table[:, 13].tolist()
 
 
 _ALL = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
@@ -506,26 +509,27 @@ def texture_features(
     with np.errstate(divide="ignore", invalid="ignore"):
         if "glcm" in families:  # symmetric, 13 directions averaged and merged
             sym = mats["glcm"].astype(np.float64)
-            valid = sym.sum(axis=(1, 2)) > 0
-            per_dir = glcm_features(sym, lv, n_g)
-            merged = glcm_features(sym.sum(axis=0, keepdims=True), lv, n_g)
-            for name in per_dir:
-                out[f"cm_{name}_3d_avg"] = _direction_mean(per_dir[name], valid)
-            for name in merged:
-                out[f"cm_{name}_3d_comb"] = float(merged[name][0])
+            # the 13 directions and their merged matrix in one evaluation
+            both = np.concatenate([sym, sym.sum(axis=0, keepdims=True)])
+            feats = glcm_features(both, lv, n_g)
+            avg, comb = _aggregate(feats, sym.sum(axis=(1, 2)) > 0)
+            out.update((f"cm_{name}_3d_avg", v) for name, v in zip(feats, avg, strict=True))
+            out.update((f"cm_{name}_3d_comb", v) for name, v in zip(feats, comb, strict=True))
 
         if "glrlm" in families:
             rlm = mats["glrlm"]
             used = np.flatnonzero(rlm.sum(axis=(0, 1)))
             rlm = rlm[:, :, : (used.max() + 1 if used.size else 1)].astype(np.float64)
             jv = np.arange(1, rlm.shape[2] + 1, dtype=np.float64)
-            per_dir = zone_features(rlm, lv, jv, n_voxels)
-            merged = zone_features(rlm.sum(axis=0, keepdims=True), lv, jv, 13.0 * n_voxels)
-            valid = rlm.sum(axis=(1, 2)) > 0
-            for key, name in _GLRLM_NAMES.items():
-                out[f"rlm_{name}_3d_avg"] = _direction_mean(per_dir[key], valid)
-            for key, name in _GLRLM_NAMES.items():
-                out[f"rlm_{name}_3d_comb"] = float(merged[key][0])
+            both = np.concatenate([rlm, rlm.sum(axis=0, keepdims=True)])
+            n_both = np.full(14, n_voxels)
+            n_both[13] = 13.0 * n_voxels
+            feats = zone_features(both, lv, jv, n_both)
+            feats = {key: feats[key] for key in _GLRLM_NAMES}
+            avg, comb = _aggregate(feats, rlm.sum(axis=(1, 2)) > 0)
+            names = _GLRLM_NAMES.values()
+            out.update((f"rlm_{name}_3d_avg", v) for name, v in zip(names, avg, strict=True))
+            out.update((f"rlm_{name}_3d_comb", v) for name, v in zip(names, comb, strict=True))
 
         # GLSZM and GLDZM from the same zones
         for family, key, names, prefix in (
