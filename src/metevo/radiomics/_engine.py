@@ -51,6 +51,13 @@ def _as_image(obj: object, what: str) -> sitk.Image:
 
 
 def _check_grid(image: sitk.Image, mask: sitk.Image, context: str) -> None:
+    if (
+        image.GetSize() == mask.GetSize()
+        and image.GetSpacing() == mask.GetSpacing()
+        and image.GetOrigin() == mask.GetOrigin()
+        and image.GetDirection() == mask.GetDirection()
+    ):
+        return  # the same grid exactly: nothing to check
     from metevo.io import check_same_grid
 
     check_same_grid(image, mask, context=context)
@@ -401,11 +408,7 @@ def _assemble(
     labels: list[int], rows: list[list[float]], notes: list[str], names: list[str]
 ) -> pd.DataFrame:
     values = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
-    return pd.concat(
-        [
-            pd.DataFrame({C.LESION_ID: pd.Series(labels, dtype="int64")}),
-            pd.DataFrame(values, columns=names),
-            pd.DataFrame({NOTE: pd.Series(notes, dtype="string")}),
-        ],
-        axis=1,
-    )
+    table = pd.DataFrame(values, columns=names)
+    table.insert(0, C.LESION_ID, pd.Series(labels, dtype="int64"))
+    table[NOTE] = pd.Series(notes, dtype="string")
+    return table

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["PRESETS", "RadiomicsSettings", "check_settings"]
 
@@ -231,16 +232,28 @@ def _validate(s: RadiomicsSettings) -> None:
 
 
 def _validate_selection(s: RadiomicsSettings) -> None:
+    for key in ("families", "features"):
+        value = getattr(s, key)
+        if value is not None and (
+            not isinstance(value, tuple) or not all(isinstance(v, str) for v in value)
+        ):
+            raise TypeError(
+                f"{key} must be a sequence of names (str), found {value!r}; e.g. "
+                f"{key}={('glcm',) if key == 'families' else ('stat_mean',)}."
+            )
+    _validate_names(s.families, s.features)
+
+
+@lru_cache(maxsize=64)
+def _validate_names(families: tuple[str, ...] | None, features: tuple[str, ...] | None) -> None:
     from metevo.radiomics._catalog import feature_families
 
     catalog = feature_families()
     valid_families = list(dict.fromkeys(catalog.values()))
     for key, valid in (("families", valid_families), ("features", list(catalog))):
-        value = getattr(s, key)
+        value = families if key == "families" else features
         if value is None:
             continue
-        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
-            raise TypeError(f"{key} must be a sequence of names, found {value!r}.")
         unknown = [v for v in value if v not in valid]
         if unknown:
             close = sorted({c for v in unknown for c in difflib.get_close_matches(v, valid)})
@@ -251,6 +264,6 @@ def _validate_selection(s: RadiomicsSettings) -> None:
                 f"metevo.feature_catalog()['{'feature' if key == 'features' else 'family'}']: "
                 f"{valid}."
             )
-    if s.families is not None or s.features is not None:
-        if not s.selected():
+    if families is not None or features is not None:
+        if not _selection(families, features):
             raise ValueError("families= and features= select no feature; select at least one.")
