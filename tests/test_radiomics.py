@@ -644,3 +644,22 @@ def test_local_intensity_peaks_match_brute_force():
     assert f["loc_peak_loc"] == pytest.approx(
         max(v for p, v in means.items() if image[p] == x_max), rel=1e-5
     )
+
+
+def test_local_intensity_peaks_leave_out_voxels_outside_the_scan():
+    from metevo.radiomics._morphology import PEAK_RADIUS_MM, local_intensity_features
+
+    rng = np.random.default_rng(6)
+    image = rng.normal(50, 30, (8, 20, 20)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[2:6, 5:12, 6:13] = True
+    valid = np.ones(image.shape, bool)
+    valid[:, :, :8] = False  # outside the scan: neither in the sums nor in the counts
+    spacing = np.array([2.5, 0.8, 0.8])
+    f = local_intensity_features(image, mask, spacing, valid)
+    grid = np.indices(image.shape).reshape(3, -1).T * spacing
+    best = -np.inf
+    for p in np.argwhere(mask):
+        inside = (np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM) & valid.ravel()
+        best = max(best, image.ravel()[inside].mean())
+    assert f["loc_peak_glob"] == pytest.approx(best)

@@ -390,19 +390,52 @@ def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _sphere_spectrum(
-    fshape: tuple[int, ...], spacing: tuple[float, ...]
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Half spectrum of the 1 cm^3 sphere kernel on the FFT grid ``fshape``, its radius in
-    voxels per axis and its number of voxels (cached: the lesions of a scan share the
-    spacing)."""
+def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
+    """The 1 cm^3 sphere as x-runs: rows ``(dz, dy, half_width)`` of the voxel offsets whose
+    centre lies within the radius (``dx`` from ``-half_width`` to ``half_width``)."""
     offsets = _sphere_offsets(np.asarray(spacing))
-    r = offsets.max(axis=0)
-    kernel = np.zeros(tuple(2 * r + 1), np.float32)
-    kernel[tuple((offsets + r).T)] = 1.0
-    spectrum = sp_fft.rfftn(kernel, fshape)
-    spectrum.setflags(write=False)
-    return spectrum, r, len(offsets)
+    rows = {}
+    for dz, dy, dx in offsets:
+        rows[(dz, dy)] = max(rows.get((dz, dy), 0), abs(int(dx)))
+    return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sphere_means(image, valid, vox, rows):  # pragma: no cover - compiled
+    """Mean intensity in the sphere around each voxel of ``vox`` (n, 3), from prefix sums along
+    x: each x-run of the sphere costs two lookups. Voxels outside the crop or not ``valid``
+    (outside the scan) count neither in the sum nor in the count."""
+    nz, ny, nx = image.shape
+    prefix = np.zeros((nz, ny, nx + 1))
+    present = np.zeros((nz, ny, nx + 1))
+    for z in range(nz):
+        for y in range(ny):
+            acc = 0.0
+            cnt = 0.0
+            for x in range(nx):
+                if valid[z, y, x]:
+                    acc += image[z, y, x]
+                    cnt += 1.0
+                prefix[z, y, x + 1] = acc
+                present[z, y, x + 1] = cnt
+    out = np.empty(vox.shape[0])
+    for i in range(vox.shape[0]):
+        z = vox[i, 0]
+        y = vox[i, 1]
+        x = vox[i, 2]
+        total = 0.0
+        count = 0.0
+        for r in range(rows.shape[0]):
+            zz = z + rows[r, 0]
+            yy = y + rows[r, 1]
+            if zz < 0 or zz >= nz or yy < 0 or yy >= ny:
+                continue
+            a = max(x - rows[r, 2], 0)
+            b = min(x + rows[r, 2] + 1, nx)
+            total += prefix[zz, yy, b] - prefix[zz, yy, a]
+            count += present[zz, yy, b] - present[zz, yy, a]
+        out[i] = total / count
+    return out
 
 
 def local_intensity_features(
@@ -416,7 +449,8 @@ def local_intensity_features(
     ``image`` must extend at least the sphere radius (6.2 mm) around the ROI, or to the scan's
     border; ``valid`` marks the voxels that exist in the scan (all of them when ``None``).
     Every voxel whose centre lies in the sphere counts, inside the ROI or not. The sphere sums
-    are one FFT convolution over the ROI's box plus the radius.
+    run over the ROI's voxels only, on the ROI's box plus the radius: prefix sums along x make
+    each x-run of the sphere two lookups (about 120 runs per voxel at 1 mm), exact in float64.
     """
     out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
     if not intensity_mask.any():
@@ -433,30 +467,15 @@ def local_intensity_features(
     hi = np.minimum(np.array([b[1] for b in box]) + r, image.shape)
     sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     image, intensity_mask = image[sub], intensity_mask[sub]
-    valid = valid[sub] if valid is not None and not valid.all() else None
-    shape = np.array(image.shape)
-    fshape = tuple(
-        sp_fft.next_fast_len(int(s + 2 * k), real=True) for s, k in zip(shape, r, strict=True)
+    valid = np.ones(image.shape, bool) if valid is None else np.ascontiguousarray(valid[sub])
+    vox = np.argwhere(intensity_mask)
+    means = _sphere_means(
+        np.ascontiguousarray(image, dtype=np.float64),
+        valid,
+        vox,
+        _sphere_rows(tuple(float(h) for h in spacing)),
     )
-    fk, r, n_sphere = _sphere_spectrum(fshape, tuple(float(h) for h in spacing))
-    img = np.zeros(fshape, np.float32)
-    inner = tuple(slice(0, int(s)) for s in shape)
-    img[inner] = image if valid is None else np.where(valid, image, 0.0)
-    sl = tuple(slice(int(k), int(k + s)) for k, s in zip(r, shape, strict=True))
-    sums = sp_fft.irfftn(sp_fft.rfftn(img, overwrite_x=True) * fk, fshape, overwrite_x=True)[sl]
-    inside = intensity_mask
-    # the sphere of a ROI voxel reaches out of the crop (the scan's border)
-    roi_lo = np.array([b[0] for b in box]) - lo
-    roi_hi = np.array([b[1] for b in box]) - lo
-    near_edge = bool((roi_lo < r).any() or (roi_hi - 1 + r >= shape).any())
-    if near_edge or valid is not None:
-        ones = np.zeros(fshape, np.float32)
-        ones[inner] = 1.0 if valid is None else valid
-        counts = np.rint(sp_fft.irfftn(sp_fft.rfftn(ones) * fk, fshape)[sl])[inside]
-    else:
-        counts = float(n_sphere)
-    means = sums[inside] / counts
-    x = image[inside]
+    x = image[intensity_mask]
     out["loc_peak_loc"] = float(means[x == x.max()].max())
     out["loc_peak_glob"] = float(means.max())
     return out
