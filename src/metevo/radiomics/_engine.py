@@ -408,7 +408,7 @@ def _assemble(
     labels: list[int], rows: list[list[float]], notes: list[str], names: list[str]
 ) -> pd.DataFrame:
     values = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
-    table = pd.DataFrame(values, columns=names)
-    table.insert(0, C.LESION_ID, pd.Series(labels, dtype="int64"))
-    table[NOTE] = pd.Series(notes, dtype="string")
+    table = pd.DataFrame(values, columns=names, copy=False)
+    table.insert(0, C.LESION_ID, np.asarray(labels, dtype=np.int64))
+    table[NOTE] = pd.array(notes, dtype="string")
     return table
