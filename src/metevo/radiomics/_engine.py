@@ -366,9 +366,11 @@ def radiomic_features(
                 f"present: {present[:20]}{' ...' if len(present) > 20 else ''}."
             )
         present = sorted(set(int(v) for v in labels))
-    target = settings.spacing_mm if settings.resample else 0.0
-    margin = np.ceil((PEAK_RADIUS_MM + 2.0 * max(target, 0.0)) / spacing).astype(int) + 1
     plan = _Plan(settings)
+    target = settings.spacing_mm if settings.resample else 0.0
+    # the intensity-peak sphere reaches 6.2 mm beyond the ROI; interpolation needs 2 new voxels
+    reach = (PEAK_RADIUS_MM if plan.local else 0.0) + 2.0 * max(target, 0.0)
+    margin = np.ceil(reach / spacing).astype(int) + 1
     names = plan.names
     shape = np.array(img.shape)
     rows: list[list[float]] = []
@@ -395,7 +397,7 @@ def radiomic_features(
             notes.append(
                 "the lesion touches the scan border: features describe its part in the scan"
             )
-        elif clipped:
+        elif clipped and plan.local:
             notes.append(
                 "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
             )
