@@ -38,7 +38,8 @@ SETTINGS = dict(
 
 def main():
     spec = json.load(open(sys.argv[1]))
-    import mirp
+    from importlib.metadata import version
+
     from mirp import extract_features
 
     times = {}
@@ -59,7 +60,7 @@ def main():
                 )
                 runs.append((time.perf_counter() - t0, time.process_time() - c0))
             times[config].append(runs)
-    print("\nRESULT " + json.dumps({"seconds": times, "version": mirp.__version__}))
+    print("\nRESULT " + json.dumps({"seconds": times, "version": version("mirp")}))
 
 
 if __name__ == "__main__":

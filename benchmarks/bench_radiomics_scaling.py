@@ -16,7 +16,8 @@ every tool runs the same lesions in the same run, each in its own process and en
 
 Images are read before timing; imports and numba compilation are outside the timings (each
 tool makes one untimed call first). Every tool runs on one thread (``OMP_NUM_THREADS=1``,
-``PICTOLOGICS_NUM_THREADS=1``): the shared machine has 2 cores. Figures are medians of the
+``PICTOLOGICS_NUM_THREADS=1``, ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1``): the shared machine
+has 2 cores. Figures are medians of the
 repeats, in CPU time (``time.process_time``; robust to the load of the shared machine) and in
 wall time. MIRP, very slow, runs once per lesion (``--mirp-repeats``). The peers' venvs are
 described in ``bench_radiomics.py``; pictologics: ``python3.12 -m venv .bench/pictologics &&
@@ -74,7 +75,13 @@ FAMILIES = {
     "ngtdm": ("ngtdm", "ngtdm"),
     "ngldm": ("gldm", "ngldm"),
 }
-ENV = dict(os.environ, OMP_NUM_THREADS="1", PICTOLOGICS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "PICTOLOGICS_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1",  # SimpleITK filters (pyradiomics, MIRP)
+}
+ENV = dict(os.environ, **ONE_THREAD)
 
 
 def _load() -> str:
@@ -108,6 +115,7 @@ def _metevo(cases: list, configs: dict[str, dict], repeats: int) -> dict:
     from metevo.exceptions import DataQualityWarning
     from metevo.radiomics import radiomic_features
 
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     # the crops hold liver and lesion only (no air): the HU-range check would warn
     warnings.simplefilter("ignore", DataQualityWarning)
     images = [(sitk.ReadImage(i), sitk.ReadImage(m)) for i, m in cases]
