@@ -97,42 +97,57 @@ def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _find(parent, i):  # pragma: no cover - compiled
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]  # path halving
+        i = parent[i]
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
 def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
-    """26-connected zones of equal grey level (flood fill): level, size and smallest
-    distance ``dp`` (flat, aligned with ``gp``) of each zone."""
+    """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
+    aligned with ``gp``) of each zone.
+
+    One raster pass of union-find: each voxel joins the zones of its 13 neighbours met before
+    it (the backward half of the 26), so every neighbour pair is looked at once.
+    """
     n_vox = vox.size
-    seen = np.zeros(gp.size, np.bool_)
-    stack = np.empty(n_vox, np.int64)
+    order = np.full(gp.size, -1, np.int32)
+    for i in range(n_vox):
+        order[vox[i]] = i
+    parent = np.arange(n_vox, dtype=np.int32)
+    for i in range(n_vox):
+        v = vox[i]
+        gi = gp[v]
+        for k in range(13, 26):  # backward steps: earlier in raster order
+            q = v + step[k]
+            if gp[q] != gi:
+                continue
+            a = _find(parent, i)
+            b = _find(parent, order[q])
+            if a != b:
+                if a < b:
+                    parent[b] = a
+                else:
+                    parent[a] = b
+    zone_of = np.full(n_vox, -1, np.int64)
     zone_level = np.empty(n_vox, np.int64)
-    zone_size = np.empty(n_vox, np.int64)
+    zone_size = np.zeros(n_vox, np.int64)
     zone_dist = np.empty(n_vox, np.int64)
     n_zones = 0
-    for v in vox:
-        if seen[v]:
-            continue
-        gi = gp[v]
-        seen[v] = True
-        stack[0] = v
-        top = 1
-        size = 0
-        dmin = dp[v]
-        while top > 0:
-            top -= 1
-            c = stack[top]
-            size += 1
-            if dp[c] < dmin:
-                dmin = dp[c]
-            for k in range(26):
-                q = c + step[k]
-                if seen[q] or gp[q] != gi:
-                    continue
-                seen[q] = True
-                stack[top] = q
-                top += 1
-        zone_level[n_zones] = gi
-        zone_size[n_zones] = size
-        zone_dist[n_zones] = dmin
-        n_zones += 1
+    for i in range(n_vox):
+        r = _find(parent, i)
+        z = zone_of[r]
+        if z < 0:
+            z = n_zones
+            zone_of[r] = z
+            zone_level[z] = gp[vox[i]]
+            zone_dist[z] = dp[vox[i]]
+            n_zones += 1
+        zone_size[z] += 1
+        if dp[vox[i]] < zone_dist[z]:
+            zone_dist[z] = dp[vox[i]]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
 
 
