@@ -89,10 +89,13 @@ def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     plane's 2D hull: keeping those leaves the 3D hull (volume, area, largest vertex distance)
     unchanged and cuts the points Qhull has to process.
     """
-    plane = np.rint(verts[:, 0] / (spacing[0] / 2.0)).astype(np.int64)
-    order = np.lexsort((verts[:, 2], verts[:, 1], plane))
+    # vertices lie on the half-voxel lattice: integer keys sort them by (plane, y, x)
+    k = np.rint(verts / (np.asarray(spacing) / 2.0)).astype(np.int64)
+    k -= k.min(axis=0)
+    ext = k.max(axis=0) + 1
+    order = np.argsort((k[:, 0] * ext[1] + k[:, 1]) * ext[2] + k[:, 2])
     v = verts[order]
-    return v[_plane_hull_mask(plane[order], v[:, 1], v[:, 2])]
+    return v[_plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])]
 
 
 @numba.njit(cache=True, nogil=True)
