@@ -11,8 +11,9 @@ settings). Prints ``RESULT {json}``: (wall, CPU) seconds per config, per case, p
 
 import json
 import sys
-import time
 import warnings
+
+from _peer_timing import time_cases
 
 warnings.filterwarnings("ignore")
 
@@ -70,16 +71,12 @@ def main():
     n_features = {}
     for config in spec["configs"]:
         pipe.add_config(config, _steps(config))
-        pipe.run(*cases[0], config_names=[config])  # first call outside the timing
-        times[config] = []
-        for image, mask in cases:
-            runs = []
-            for _ in range(spec["repeats"]):
-                c0 = time.process_time()
-                t0 = time.perf_counter()
-                out = pipe.run(image, mask, config_names=[config])
-                runs.append((time.perf_counter() - t0, time.process_time() - c0))
-            times[config].append(runs)
+        out = pipe.run(*cases[0], config_names=[config])  # first call outside the timing
+        times[config] = time_cases(
+            lambda image, mask, config=config: pipe.run(image, mask, config_names=[config]),
+            cases,
+            spec["repeats"],
+        )
         n_features[config] = int(len(out[config]))
     print(
         "\nRESULT "

@@ -9,7 +9,8 @@ Prints ``RESULT {json}``: (wall, CPU) seconds per config, per case, per repeat (
 import json
 import logging
 import sys
-import time
+
+from _peer_timing import time_cases
 
 
 def main():
@@ -27,16 +28,12 @@ def main():
         if config.startswith("class:"):
             extractor.disableAllFeatures()
             extractor.enableFeatureClassByName(config.split(":", 1)[1])
-        extractor.execute(*cases[0])  # first call outside the timing
-        times[config] = []
-        for image, mask in cases:
-            runs = []
-            for _ in range(spec["repeats"]):
-                c0 = time.process_time()
-                t0 = time.perf_counter()
-                out = extractor.execute(image, mask, label=1)
-                runs.append((time.perf_counter() - t0, time.process_time() - c0))
-            times[config].append(runs)
+        out = extractor.execute(*cases[0])  # first call outside the timing
+        times[config] = time_cases(
+            lambda image, mask, extractor=extractor: extractor.execute(image, mask, label=1),
+            cases,
+            spec["repeats"],
+        )
         n_features[config] = sum(1 for k in out if k.startswith("original_"))
     print(
         "\nRESULT "
