@@ -655,3 +655,9 @@ def test_local_intensity_peaks_leave_out_voxels_outside_the_scan():
         inside = (np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM) & valid.ravel()
         best = max(best, image.ravel()[inside].mean())
     assert f["loc_peak_glob"] == pytest.approx(best)
+
+
+def test_warm_up_runs_every_kernel_without_warnings():
+    from metevo.radiomics._engine import warm_up
+
+    assert warm_up() > 0  # under "warnings are errors": the synthetic lesion raises none

@@ -151,23 +151,6 @@ def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
 
 
-def warm_up() -> float:
-    """Compile (or load from the on-disk cache) the numba kernels; return the seconds spent."""
-    import time
-
-    t0 = time.perf_counter()
-    grey = np.ones((2, 2, 2), np.int64)
-    roi = np.ones((2, 2, 2), bool)
-    roi[0, 0, 0] = False
-    texture_matrices(grey, roi)
-    from metevo.radiomics._morphology import _plane_hull_mask
-
-    pts = np.array([0.0, 1.0, 0.0, 1.0])
-    _plane_hull_mask(np.zeros(4, np.int64), pts, pts[::-1].copy())
-    _plane_hull_mask(np.zeros(4, np.int64), pts[::2], pts[1::2])  # strided views, as in use
-    return time.perf_counter() - t0
-
-
 # ---------------------------------------------------------------------------------- features
 
 
