@@ -21,7 +21,10 @@ has 2 cores. Figures are medians of the
 repeats, in CPU time (``time.process_time``; robust to the load of the shared machine) and in
 wall time. MIRP, very slow, runs once per lesion (``--mirp-repeats``). The peers' venvs are
 described in ``bench_radiomics.py``; pictologics: ``python3.12 -m venv .bench/pictologics &&
-.bench/pictologics/bin/pip install pictologics``.
+.bench/pictologics/bin/pip install pictologics`` (its first import compiles its numba kernels:
+minutes). fastrad is left out: it does not install (it requires pyradiomics, whose source does not
+build on the Python 3.12 fastrad requires, and PyTorch). ``METEVO_BENCH_DIR`` points at the
+folder of the venvs (default ``.bench`` in the repository).
 
 Usage::
 

@@ -566,8 +566,9 @@ def test_unknown_family_or_feature_lists_the_valid_names():
         radiomic_features(img, msk, features=["stat_men"])
     with pytest.raises(ValueError, match="select no feature"):
         radiomic_features(img, msk, families=[])
-    with pytest.raises(TypeError, match="families must be a sequence of names"):
+    with pytest.raises(TypeError, match="families must be a tuple of names"):
         RadiomicsSettings(families=["glcm"]).replace(bin_width=10)
+    assert RadiomicsSettings().replace(families=["glcm"]).families == ("glcm",)
 
 
 def test_pyradiomics_like_preset():

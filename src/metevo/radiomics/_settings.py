@@ -77,7 +77,7 @@ class RadiomicsSettings:
 
     def replace(self, **changes: object) -> RadiomicsSettings:
         """Return a copy with ``changes`` applied (and validated)."""
-        return check_settings(dataclasses.replace(self, **changes))
+        return check_settings(self, **changes)
 
     @property
     def lower_bound(self) -> float | None:
@@ -238,7 +238,7 @@ def _validate_selection(s: RadiomicsSettings) -> None:
             not isinstance(value, tuple) or not all(isinstance(v, str) for v in value)
         ):
             raise TypeError(
-                f"{key} must be a sequence of names (str), found {value!r}; e.g. "
+                f"{key} must be a tuple of names (str), found {value!r}; e.g. "
                 f"{key}={('glcm',) if key == 'families' else ('stat_mean',)}."
             )
     _validate_names(s.families, s.features)
