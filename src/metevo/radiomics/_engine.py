@@ -285,21 +285,24 @@ def radiomic_features(
         lesion instances first with :func:`metevo.tracking.label_lesions`.
     settings : RadiomicsSettings or str, optional
         A settings object or a preset name: ``"ct_default"`` (default: 1 mm isotropic,
-        re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU) or
-        ``"ibsi_digital_phantom"``.
+        re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU),
+        ``"ibsi_digital_phantom"`` or ``"pyradiomics_like"`` (no interpolation, bins of 25 HU
+        with pyradiomics' edges, the features of pyradiomics' default classes).
     labels : list of int, optional
         Only these lesion labels (default: every label present).
     context : str
         Where the scan comes from (e.g. ``"P001 V2"``), used in warnings and errors.
     **options
-        Overrides of single settings, e.g. ``bin_width=10``, ``resample=False``
-        (see :class:`metevo.RadiomicsSettings`).
+        Overrides of single settings, e.g. ``bin_width=10``, ``resample=False``,
+        ``families=["glcm", "ngtdm"]`` or ``features=["morph_moran_i"]`` (catalogue names;
+        only the selected features are computed and returned; see
+        :class:`metevo.RadiomicsSettings`).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``lesion_id`` (int), then the feature columns in the order of
-        :func:`metevo.feature_catalog`, then ``radiomics_note`` (why features are NaN or how
+        Columns ``lesion_id`` (int), then the selected feature columns (all by default) in
+        the order of :func:`metevo.feature_catalog`, then ``radiomics_note`` (why features are NaN or how
         the lesion was treated; empty when nothing is to say). Features that are undefined for
         a lesion (1-voxel lesions have no convex hull or principal axes; a constant lesion has
         no correlation) are NaN and the note says why; no warning is raised per lesion.
