@@ -22,6 +22,9 @@ ARCHITECTURES = ("SegResNet", "UNet", "DynUNet", "BasicUNet")
 
 _AXCODES = set("LRAPSI")
 
+#: The demo model's card, shipped with the package.
+DEMO_CARD = Path(__file__).with_name("models") / "demo.json"
+
 
 def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes (read in chunks, memory bounded)."""

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from metevo.segmentation._nnunet_plans import NnUNetFolder, label_roles, load_nnunet_checkpoint
+from metevo.segmentation._nnunet_plans import NnUNetFolder, load_nnunet_checkpoint, nnunet_identity
 
 __all__ = ["NnUNetModel", "gaussian_map", "sliding_window_steps"]
 
@@ -209,14 +209,16 @@ class NnUNetModel:
             raise ValueError(f"step_size must be in (0, 1], found {step_size}.")
         self.step_size = float(step_size)
         self.mirroring = bool(mirroring)
-        self.reorient = (
-            self.info.reader == "NibabelIOWithReorient" if reorient is None else bool(reorient)
-        )
         where = self.info.where
-        self.liver_labels, self.lesion_labels, self.label_roles = label_roles(
-            self.info.labels, liver=liver, lesion=lesion, where=where
+        self.identity = nnunet_identity(
+            self.info, mirroring=self.mirroring, step_size=self.step_size, reorient=reorient,
+            liver=liver, lesion=lesion, name=name,
         )
-        self.name = name or f"nnunet:{self.info.folder.parent.name}/{self.info.folder.name}"
+        self.reorient = self.identity["reorient"]
+        self.liver_labels = self.identity["liver_labels"]
+        self.lesion_labels = self.identity["lesion_labels"]
+        self.label_roles = self.identity["roles"]
+        self.name = self.identity["name"]
         self.n_classes = len(self.info.labels)
         self.networks: list[torch.nn.Module] = []
         self.mirror_axes: tuple[int, ...] = ()
@@ -248,17 +250,14 @@ class NnUNetModel:
         self.gaussian = self.gaussian.to(self.device)
         return self
 
+    @property
+    def checksum(self) -> str:
+        """SHA-256 over the checkpoints and every setting that changes the output."""
+        return self.identity["checksum"]
+
     def settings(self) -> dict[str, Any]:
         """Settings that determine the output, for provenance."""
-        return {
-            **self.info.fingerprint(),
-            "mirroring": self.mirroring,
-            "mirror_axes": list(self.mirror_axes),
-            "step_size": self.step_size,
-            "reorient": self.reorient,
-            "liver_labels": list(self.liver_labels),
-            "lesion_labels": list(self.lesion_labels),
-        }
+        return dict(self.identity["settings"])
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.networks[0].parameters())

@@ -397,3 +397,48 @@ def _resolve(configs: dict[str, Any], name: str, where: str, seen: tuple = ()) -
     base = _resolve(configs, parent, where, (*seen, name))
     base.update(config)
     return base
+
+
+def nnunet_identity(
+    info: NnUNetFolder,
+    *,
+    mirroring: bool,
+    step_size: float,
+    reorient: bool | None,
+    liver: list[str] | None,
+    lesion: list[str] | None,
+    name: str | None,
+) -> dict[str, Any]:
+    """``{"name", "checksum", "settings", "liver_labels", "lesion_labels", "roles", "reorient"}``.
+
+    The checksum covers the checkpoints' bytes and every setting that changes the output.
+    """
+    import hashlib
+
+    from metevo.segmentation._card import file_sha256
+
+    liver_values, lesion_values, roles = label_roles(
+        info.labels, liver=liver, lesion=lesion, where=info.where
+    )
+    reorient = info.reader == "NibabelIOWithReorient" if reorient is None else bool(reorient)
+    settings = {
+        **info.fingerprint(),
+        "mirroring": bool(mirroring),
+        "step_size": float(step_size),
+        "reorient": reorient,
+        "liver_labels": list(liver_values),
+        "lesion_labels": list(lesion_values),
+    }
+    digest = hashlib.sha256()
+    for path in info.checkpoints:
+        digest.update(file_sha256(path).encode())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return {
+        "name": name or f"nnunet:{info.folder.parent.name}/{info.folder.name}",
+        "checksum": digest.hexdigest(),
+        "settings": settings,
+        "liver_labels": liver_values,
+        "lesion_labels": lesion_values,
+        "roles": roles,
+        "reorient": reorient,
+    }

@@ -131,22 +131,42 @@ def _read_manifest(
     return table.reset_index(drop=True), base, source
 
 
-def _provenance(model: Any, sha: str, image: Path, overlap: float) -> dict[str, Any]:
+def describe_model(model: Any, **options: Any) -> dict[str, Any]:
+    """Name, checksum and settings of a model, without torch when given as a specification."""
+    if not isinstance(model, (str, Path)):
+        return {"name": model.name, "checksum": model.checksum, "settings": model.settings()}
+    from metevo.segmentation._backends import describe_spec
+
+    return describe_spec(str(model), **options)
+
+
+def _provenance(identity: dict[str, Any], sha: str, overlap: float) -> dict[str, Any]:
     return {
         "metevo_version": __version__,
-        "model": {"name": model.card.name, "checksum": model.checksum},
-        "preprocessing": {**model.card.preprocessing(), "overlap": overlap},
+        "model": {"name": identity["name"], "checksum": identity["checksum"]},
+        "preprocessing": {**identity["settings"], "overlap": overlap},
         "input": {"sha256": sha},
     }
 
 
-def _matches(folder: Path, expected: dict[str, Any]) -> bool:
+def _up_to_date(folder: Path, identity: dict[str, Any], image: Path, overlap: float) -> bool:
+    """Provenance matches; the input is re-hashed only when its size or mtime changed."""
     try:
         found = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if not all((folder / f).is_file() for f in ("liver.nii.gz", "lesions.nii.gz")):
         return False
+    recorded = found.get("input", {}).get("sha256")
+    stat = (found.get("written") or {}).get("input_stat")
+    sha = None
+    if recorded and stat and image.is_file():
+        now = image.stat()
+        if [now.st_size, now.st_mtime_ns] == list(stat):
+            sha = recorded
+    if sha is None:
+        sha = input_sha256(image)
+    expected = _provenance(identity, sha, overlap)
     return {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
 
 
@@ -204,6 +224,7 @@ def segment(
     overwrite: bool = False,
     base_dir: str | Path | None = None,
     progress: bool = False,
+    model_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Segment the liver and the lesions of every CT in a manifest, once.
 
@@ -214,7 +235,8 @@ def segment(
         folder; relative paths resolve against the manifest's folder, or ``base_dir`` for a
         DataFrame). Other columns are carried over.
     model : str, path or SegmentationModel
-        ``"demo"``, the path of a model card, or a loaded model.
+        ``"demo"``, the path of a model card, ``"nnunet:PATH"``, ``"totalsegmentator:TASK"``
+        (see :func:`~metevo.segmentation.load_model`) or a loaded model.
     out_dir : path
         Output folder (see the module docstring for its layout).
     device : str
@@ -230,6 +252,9 @@ def segment(
         (default 2 on CUDA, 0 on the CPU).
     overwrite : bool
         Recompute every scan even when its provenance matches.
+    model_options : dict, optional
+        Keyword arguments of :func:`~metevo.segmentation.load_model` (``configuration``,
+        ``folds``, ``mirroring``, ``liver``, ``lesion``).
 
     Returns
     -------
@@ -253,20 +278,12 @@ def segment(
     >>> demo = metevo.datasets.load_demo_cohort()                    # doctest: +SKIP
     >>> new = segment(demo.manifest_path, "demo", "demo_masks")       # doctest: +SKIP
     """
-    import torch
-
-    from metevo.segmentation._core import _resolve_device, predict_labels
-    from metevo.segmentation._model import load_model
-
     table, base, source = _read_manifest(manifest, base_dir)
-    seg_model = load_model(model)
-    dev = _resolve_device(device)
-    network = seg_model.network.to(dev).eval()
-    if num_workers is None:
-        num_workers = 2 if dev.type == "cuda" else 0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    card = seg_model.card
+    options = dict(model_options or {})
+    # what is up to date is decided before torch / MONAI / the weights are loaded
+    identity = describe_model(model, **options)
 
     images = []
     for value in table[Manifest.IMAGE]:
@@ -280,11 +297,26 @@ def segment(
     todo: list[int] = []
     for i, (img, folder) in enumerate(zip(images, folders, strict=True)):
         if not overwrite and (folder / "provenance.json").is_file() and img.exists():
-            expected = _provenance(seg_model, input_sha256(img), img, overlap)
-            if _matches(folder, expected):
+            if _up_to_date(folder, identity, img, overlap):
                 log.append(_log_row(table, i, "reused", 0.0, "", folder))
                 continue
         todo.append(i)
+    if not todo:
+        return _finish(table, images, folders, log, out_dir, source)
+
+    import torch
+
+    from metevo.segmentation._core import _resolve_device, predict_labels
+    from metevo.segmentation._model import SegmentationModel, load_model
+
+    seg_model = load_model(model, **options)
+    dev = _resolve_device(device)
+    seg_model.to(dev)
+    is_card = isinstance(seg_model, SegmentationModel)
+    if is_card:
+        network = seg_model.network.eval()
+    if num_workers is None:
+        num_workers = 2 if dev.type == "cuda" else 0
 
     iterator = _prefetch([str(images[i]) for i in todo], num_workers)
     if progress:
@@ -300,29 +332,37 @@ def segment(
             if isinstance(loaded, Exception):
                 raise loaded
             volume, affine, header, sha = loaded
-            labels, fallback = _predict_bounded(
-                predict_labels,
-                network,
-                volume,
-                affine,
-                card,
-                dev,
-                sw_batch_size=batch_size,
-                overlap=overlap,
-                precision=precision,
-                where=where,
-            )
+            if is_card:
+                labels, fallback = _predict_bounded(
+                    predict_labels,
+                    network,
+                    volume,
+                    affine,
+                    seg_model.card,
+                    dev,
+                    sw_batch_size=batch_size,
+                    overlap=overlap,
+                    precision=precision,
+                    where=where,
+                )
+            else:
+                labels = seg_model.predict(
+                    volume, affine, batch_size=batch_size, precision=precision, where=where
+                )
+                fallback = ""
             folder = folders[i]
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "provenance.json").unlink(missing_ok=True)
-            lesion = labels == card.labels["lesion"]
-            liver = (labels == card.labels["liver"]) | lesion
+            lesion = np.isin(labels, seg_model.lesion_labels)
+            liver = np.isin(labels, seg_model.liver_labels) | lesion
             _write_mask(liver.astype(np.uint8), header, folder / "liver.nii.gz")
             _write_mask(lesion.astype(np.uint8), header, folder / "lesions.nii.gz")
             seconds = time.perf_counter() - tick
-            record = _provenance(seg_model, sha, images[i], overlap)
+            record = _provenance(identity, sha, overlap)
+            stat = images[i].stat()
             record["written"] = {
                 "image": str(images[i]),
+                "input_stat": [stat.st_size, stat.st_mtime_ns],
                 "device": str(dev),
                 "precision": precision,
                 "memory_fallback": fallback,
@@ -345,6 +385,18 @@ def segment(
                 )
             )
 
+    return _finish(table, images, folders, log, out_dir, source)
+
+
+def _finish(
+    table: pd.DataFrame,
+    images: list[Path],
+    folders: list[Path],
+    log: list[dict[str, Any]],
+    out_dir: Path,
+    source: str,
+) -> pd.DataFrame:
+    """Write the new manifest and the log; warn about failed scans."""
     log_df = (
         pd.DataFrame(log, columns=list(SegmentationLog.COLUMNS))
         .sort_values([SegmentationLog.PATIENT_ID, SegmentationLog.TIMEPOINT])
@@ -387,7 +439,7 @@ def segment(
             f"{' ...' if len(failed) > 5 else ''}. Fix or remove those rows and run again; the "
             "scans already done are reused.",
             DataQualityWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     new.attrs["log"] = log_df
     return new

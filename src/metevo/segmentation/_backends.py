@@ -1,0 +1,152 @@
+"""``--model`` specifications: which back-end runs a model, and where its files are.
+
+``demo`` or a model card path (metevo's own MONAI models), ``nnunet:PATH`` (a trained nnU-Net v2
+model folder), ``totalsegmentator:TASK`` (a TotalSegmentator task from its local weights folder).
+Resolving a specification reads no weights and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["TOTALSEGMENTATOR_TASKS", "parse_model_spec", "totalsegmentator_folder"]
+
+#: TotalSegmentator tasks metevo runs: (dataset id, trainer, configuration), as in
+#: TotalSegmentator's ``map_tasks_config.py`` (``total`` is its organ part, dataset 291, which
+#: holds the liver).
+TOTALSEGMENTATOR_TASKS = {
+    "total": (291, "nnUNetTrainerNoMirroring", "3d_fullres"),
+    "total_fast": (297, "nnUNetTrainer_4000epochs_NoMirroring", "3d_fullres"),
+    "liver_segments": (570, "nnUNetTrainerNoMirroring", "3d_fullres"),
+    "liver_lesions": (591, "nnUNetTrainer", "3d_fullres_high"),
+    "liver_vessels": (8, "nnUNetTrainer", "3d_fullres"),
+}
+_DOWNLOAD_TASK = {"total_fast": "total"}
+
+
+def parse_model_spec(model: str) -> tuple[str, str]:
+    """Split ``"kind:value"``; returns ``("card", model)`` for ``demo`` and card paths."""
+    kind, sep, value = str(model).partition(":")
+    if sep and kind in ("nnunet", "totalsegmentator", "bundle"):
+        if not value:
+            raise ValueError(f"model {model!r}: nothing after '{kind}:'; give a path or task.")
+        return kind, value
+    return "card", str(model)
+
+
+def totalsegmentator_home() -> Path:
+    """TotalSegmentator's folder: ``TOTALSEG_HOME_DIR``, else ``~/.totalsegmentator``."""
+    if os.environ.get("TOTALSEG_HOME_DIR"):
+        return Path(os.environ["TOTALSEG_HOME_DIR"]).expanduser()
+    return Path.home() / ".totalsegmentator"
+
+
+def totalsegmentator_folder(task: str) -> Path:
+    """The trained nnU-Net folder of a TotalSegmentator task in the local weights folder."""
+    if task not in TOTALSEGMENTATOR_TASKS:
+        raise ValueError(
+            f"TotalSegmentator task {task!r} is not one metevo runs; choose one of "
+            f"{sorted(TOTALSEGMENTATOR_TASKS)}."
+        )
+    dataset_id, trainer, configuration = TOTALSEGMENTATOR_TASKS[task]
+    weights = totalsegmentator_home() / "nnunet" / "results"
+    pattern = f"Dataset{dataset_id:03d}_*/{trainer}__nnUNetPlans__{configuration}"
+    found = sorted(p for p in weights.glob(pattern) if (p / "plans.json").is_file())
+    if not found:
+        raise FileNotFoundError(
+            f"TotalSegmentator weights for task {task!r} (nnU-Net dataset {dataset_id}, "
+            f"{trainer}__nnUNetPlans__{configuration}) are not in {weights}. Install them once "
+            f"with `totalseg_download_weights -t {_DOWNLOAD_TASK.get(task, task)}` (set "
+            "TOTALSEG_HOME_DIR to use another folder); metevo never downloads weights at run "
+            "time."
+        )
+    return found[-1]
+
+
+def card_path(model: str | Path) -> Path:
+    """The model card file of ``"demo"``, a card path or a folder holding one card."""
+    from metevo.segmentation._card import DEMO_CARD
+
+    if str(model) == "demo":
+        if not DEMO_CARD.is_file():
+            raise FileNotFoundError(
+                f"the demo model card {DEMO_CARD} is missing from this installation; reinstall "
+                "metevo."
+            )
+        return DEMO_CARD
+    path = Path(model)
+    if path.is_dir():
+        cards = sorted(path.glob("*.json"))
+        if len(cards) != 1:
+            raise FileNotFoundError(
+                f"model folder {path}: expected exactly one model card (*.json), found "
+                f"{[c.name for c in cards]}; pass the card's path."
+            )
+        path = cards[0]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"model {str(model)!r}: no such card file; pass 'demo', the path of a model card "
+            "(.json/.yaml) whose 'weights' names a state_dict file beside it, 'nnunet:PATH' or "
+            "'totalsegmentator:TASK'."
+        )
+    return path
+
+
+def card_checksum(weights_sha256: str, preprocessing: dict) -> str:
+    """Checksum of a card model: its weights' SHA-256 and its preprocessing settings."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(weights_sha256.encode())
+    digest.update(json.dumps(preprocessing, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def describe_spec(
+    model: str,
+    *,
+    configuration: str | None = None,
+    folds: list[int | str] | None = None,
+    mirroring: bool | None = None,
+    liver: list[str] | None = None,
+    lesion: list[str] | None = None,
+) -> dict:
+    """``{"name", "checksum", "settings"}`` of a model specification, read without torch.
+
+    Equal to what the loaded model reports (:func:`~metevo.segmentation.load_model`), so that
+    what is up to date is known before anything heavy is imported.
+    """
+    from metevo.segmentation._card import ModelCard, file_sha256
+    from metevo.segmentation._nnunet_plans import NnUNetFolder, nnunet_identity
+
+    kind, value = parse_model_spec(model)
+    if kind == "card":
+        path = card_path(value)
+        card = ModelCard.read(path)
+        weights = path.parent / (card.weights or "")
+        if not card.weights or not weights.is_file():
+            raise FileNotFoundError(f"model card {path}: weights file {weights} does not exist.")
+        sha = file_sha256(weights)
+        return {
+            "name": card.name,
+            "checksum": card_checksum(sha, card.preprocessing()),
+            "settings": card.preprocessing(),
+        }
+    if kind == "nnunet":
+        info = NnUNetFolder.read(value, configuration=configuration, folds=folds)
+        return nnunet_identity(
+            info, mirroring=True if mirroring is None else mirroring, step_size=0.5,
+            reorient=None, liver=liver, lesion=lesion, name=None,
+        )
+    if kind == "totalsegmentator":
+        info = NnUNetFolder.read(totalsegmentator_folder(value), folds=folds or [0])
+        return nnunet_identity(
+            info, mirroring=bool(mirroring), step_size=0.5, reorient=True, liver=liver,
+            lesion=lesion, name=f"totalsegmentator:{value}",
+        )
+    raise ValueError(
+        f"model {model!r}: MONAI bundles are not supported yet; convert the bundle's network to "
+        "a metevo model card (architecture, arguments, spacing, window) and its weights to a "
+        "state_dict."
+    )
