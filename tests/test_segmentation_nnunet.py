@@ -65,7 +65,10 @@ def _write_dicom_series(image, folder):
             ("0008|0018", f"1.2.826.0.1.3680043.2.1125.3.{k + 1}"),
             ("0020|0013", str(k + 1)),
             ("0020|0037", "\\".join(f"{v:.6f}" for v in direction[0::3] + direction[1::3])),
-            ("0020|0032", "\\".join(f"{v:.4f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k)))),
+            (
+                "0020|0032",
+                "\\".join(f"{v:.4f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
+            ),
             ("0018|0050", f"{image.GetSpacing()[2]:.4f}"),
             ("0028|1052", "0"),
             ("0028|1053", "1"),
@@ -186,7 +189,9 @@ def test_steps_and_gaussian_are_nnunets():
     assert g.max() == pytest.approx(10.0)
     assert g[4, 4, 4] == pytest.approx(10.0) and g.min() > 0
     nn = pytest.importorskip("nnunetv2.inference.sliding_window_prediction")
-    ref = nn.compute_gaussian((8, 6, 10), 1 / 8, 10, dtype=torch.float32, device=torch.device("cpu"))
+    ref = nn.compute_gaussian(
+        (8, 6, 10), 1 / 8, 10, dtype=torch.float32, device=torch.device("cpu")
+    )
     np.testing.assert_allclose(gaussian_map((8, 6, 10)), ref.numpy(), rtol=1e-6)
     assert nn.compute_steps_for_sliding_window((70, 45, 33), (32, 24, 16), 0.5) == (
         sliding_window_steps((70, 45, 33), (32, 24, 16), 0.5)
@@ -260,13 +265,19 @@ def test_describe_without_torch_equals_loaded_model(toy_model):
 
 def test_totalsegmentator_reads_its_weights_folder(tmp_path, monkeypatch, toy_model):
     monkeypatch.setenv("TOTALSEG_HOME_DIR", str(tmp_path / "ts"))
-    with pytest.raises(FileNotFoundError, match=r"totalseg_download_weights -t total.*never downloads"):
+    with pytest.raises(
+        FileNotFoundError, match=r"totalseg_download_weights -t total.*never downloads"
+    ):
         load_model("totalsegmentator:total")
     with pytest.raises(ValueError, match="task 'brain' is not one metevo runs"):
         load_model("totalsegmentator:brain")
     # lay the toy model out as TotalSegmentator's organ model (dataset 291, fold 0)
     target = (
-        tmp_path / "ts" / "nnunet" / "results" / "Dataset291_TotalSegmentator_part1_organs_1559subj"
+        tmp_path
+        / "ts"
+        / "nnunet"
+        / "results"
+        / "Dataset291_TotalSegmentator_part1_organs_1559subj"
         / "nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres"
     )
     target.mkdir(parents=True)

@@ -184,7 +184,26 @@ def demo(
 def segment_command(
     manifest: Path = typer.Argument(..., help="Manifest of the CTs (patient_id, timepoint, image)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for masks and the new manifest."),
-    model: str = typer.Option("demo", "--model", "-m", help="'demo' or the path of a model card."),
+    model: str = typer.Option(
+        "demo", "--model", "-m",
+        help="'demo', a model card path, nnunet:PATH (trained nnU-Net v2 folder) or "
+        "totalsegmentator:TASK (its local weights).",
+    ),
+    configuration: Optional[str] = typer.Option(
+        None, "--configuration", "-c", help="nnU-Net plans configuration (default: the folder's)."
+    ),
+    folds: Optional[list[str]] = typer.Option(
+        None, "--folds", "-f", help="nnU-Net folds to ensemble (repeat: -f 0 -f 1; default all)."
+    ),
+    mirroring: Optional[bool] = typer.Option(
+        None, "--mirroring/--no-mirroring", help="nnU-Net test-time mirroring (default: on)."
+    ),
+    liver_labels: Optional[list[str]] = typer.Option(
+        None, "--liver-label", help="Model label (name or value) read as liver (repeatable)."
+    ),
+    lesion_labels: Optional[list[str]] = typer.Option(
+        None, "--lesion-label", help="Model label (name or value) read as lesion (repeatable)."
+    ),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu or cuda[:n]."),
     batch_size: int = typer.Option(4, "--batch-size", help="Sliding windows per forward pass."),
     overlap: float = typer.Option(0.25, help="Sliding-window overlap."),
@@ -211,6 +230,11 @@ def segment_command(
             new = run(
                 manifest, model, out, device=device, batch_size=batch_size, overlap=overlap,
                 precision=precision, num_workers=workers, overwrite=overwrite, progress=progress,
+                model_options={
+                    "configuration": configuration, "folds": folds or None,
+                    "mirroring": mirroring, "liver": liver_labels or None,
+                    "lesion": lesion_labels or None,
+                },
             )
         except (MetevoError, ValueError, FileNotFoundError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)

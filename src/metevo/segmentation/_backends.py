@@ -35,6 +35,16 @@ def parse_model_spec(model: str) -> tuple[str, str]:
     return "card", str(model)
 
 
+def check_options(kind: str, **options: object) -> None:
+    """nnU-Net options given to a metevo card model are an error, not silently ignored."""
+    given = sorted(k for k, v in options.items() if v is not None)
+    if kind == "card" and given:
+        raise ValueError(
+            f"options {given} apply to nnunet:/totalsegmentator: models; a metevo model card "
+            "fixes its own labels and has no folds or configurations."
+        )
+
+
 def totalsegmentator_home() -> Path:
     """TotalSegmentator's folder: ``TOTALSEG_HOME_DIR``, else ``~/.totalsegmentator``."""
     if os.environ.get("TOTALSEG_HOME_DIR"):
@@ -121,6 +131,14 @@ def describe_spec(
     from metevo.segmentation._nnunet_plans import NnUNetFolder, nnunet_identity
 
     kind, value = parse_model_spec(model)
+    check_options(
+        kind,
+        configuration=configuration,
+        folds=folds,
+        mirroring=mirroring,
+        liver=liver,
+        lesion=lesion,
+    )
     if kind == "card":
         path = card_path(value)
         card = ModelCard.read(path)
@@ -136,14 +154,24 @@ def describe_spec(
     if kind == "nnunet":
         info = NnUNetFolder.read(value, configuration=configuration, folds=folds)
         return nnunet_identity(
-            info, mirroring=True if mirroring is None else mirroring, step_size=0.5,
-            reorient=None, liver=liver, lesion=lesion, name=None,
+            info,
+            mirroring=True if mirroring is None else mirroring,
+            step_size=0.5,
+            reorient=None,
+            liver=liver,
+            lesion=lesion,
+            name=None,
         )
     if kind == "totalsegmentator":
         info = NnUNetFolder.read(totalsegmentator_folder(value), folds=folds or [0])
         return nnunet_identity(
-            info, mirroring=bool(mirroring), step_size=0.5, reorient=True, liver=liver,
-            lesion=lesion, name=f"totalsegmentator:{value}",
+            info,
+            mirroring=bool(mirroring),
+            step_size=0.5,
+            reorient=True,
+            liver=liver,
+            lesion=lesion,
+            name=f"totalsegmentator:{value}",
         )
     raise ValueError(
         f"model {model!r}: MONAI bundles are not supported yet; convert the bundle's network to "

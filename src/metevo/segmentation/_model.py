@@ -178,9 +178,17 @@ def load_model(
     """
     if isinstance(model, SegmentationModel) or hasattr(model, "predict"):
         return model
-    from metevo.segmentation._backends import parse_model_spec, totalsegmentator_folder
+    from metevo.segmentation._backends import (
+        check_options,
+        parse_model_spec,
+        totalsegmentator_folder,
+    )
 
     kind, value = parse_model_spec(str(model))
+    check_options(
+        kind, configuration=configuration, folds=folds, mirroring=mirroring, liver=liver,
+        lesion=lesion,
+    )
     if kind in ("nnunet", "totalsegmentator"):
         from metevo.segmentation._nnunet import NnUNetModel
 

@@ -70,7 +70,9 @@ def gaussian_map(tile_size: Sequence[int], *, sigma_scale: float = 1 / 8) -> np.
     return g
 
 
-def _separate_axis(current: Sequence[float], new: Sequence[float], force: bool | None) -> int | None:
+def _separate_axis(
+    current: Sequence[float], new: Sequence[float], force: bool | None
+) -> int | None:
     """The low-resolution axis when nnU-Net resamples it separately, else ``None``."""
 
     def lowres(spacing: Sequence[float]) -> list[int]:
@@ -98,8 +100,14 @@ def _nearest_index(n_out: int, n_in: int) -> np.ndarray:
 
 
 def resample_data(
-    data: np.ndarray, new_shape: Sequence[int], current: Sequence[float], new: Sequence[float],
-    *, order: int = 3, order_z: int = 0, force_separate_z: bool | None = None,
+    data: np.ndarray,
+    new_shape: Sequence[int],
+    current: Sequence[float],
+    new: Sequence[float],
+    *,
+    order: int = 3,
+    order_z: int = 0,
+    force_separate_z: bool | None = None,
 ) -> np.ndarray:
     """Image resampling as nnU-Net's ``resample_data_or_seg_to_shape`` (``is_seg=False``)."""
     from skimage.transform import resize
@@ -211,8 +219,13 @@ class NnUNetModel:
         self.mirroring = bool(mirroring)
         where = self.info.where
         self.identity = nnunet_identity(
-            self.info, mirroring=self.mirroring, step_size=self.step_size, reorient=reorient,
-            liver=liver, lesion=lesion, name=name,
+            self.info,
+            mirroring=self.mirroring,
+            step_size=self.step_size,
+            reorient=reorient,
+            liver=liver,
+            lesion=lesion,
+            name=name,
         )
         self.reorient = self.identity["reorient"]
         self.liver_labels = self.identity["liver_labels"]
@@ -317,8 +330,13 @@ class NnUNetModel:
         )
         kw = dict(c["resampling_fn_data_kwargs"])
         data = resample_data(
-            data, new_shape, original_spacing, target, order=int(kw.get("order", 3)),
-            order_z=int(kw.get("order_z", 0)), force_separate_z=kw.get("force_separate_z"),
+            data,
+            new_shape,
+            original_spacing,
+            target,
+            order=int(kw.get("order", 3)),
+            order_z=int(kw.get("order_z", 0)),
+            force_separate_z=kw.get("force_separate_z"),
         )
         ctx = {
             "shape_before": shape_before,
@@ -331,9 +349,7 @@ class NnUNetModel:
         return np.ascontiguousarray(data, dtype=np.float32), ctx
 
     # -- inference (torch, on the device) -----------------------------------------------------
-    def logits(
-        self, data: np.ndarray, *, batch_size: int = 4, precision: str = "auto"
-    ) -> Any:
+    def logits(self, data: np.ndarray, *, batch_size: int = 4, precision: str = "auto") -> Any:
         """Sliding-window logits ``(C, *shape)`` (float32, on the device) of preprocessed data."""
         import torch
         import torch.nn.functional as F
@@ -363,8 +379,10 @@ class NnUNetModel:
             for first in range(0, len(starts), int(batch_size)):
                 group = starts[first : first + int(batch_size)]
                 tiles = torch.stack(
-                    [x[(slice(None), *(slice(s, s + p) for s, p in zip(st, patch, strict=True)))]
-                     for st in group]
+                    [
+                        x[(slice(None), *(slice(s, s + p) for s, p in zip(st, patch, strict=True)))]
+                        for st in group
+                    ]
                 )
                 pred = None
                 for network in self.networks:
@@ -382,7 +400,9 @@ class NnUNetModel:
             out /= weight
         return out[(slice(None), *revert)]
 
-    def labels_from_logits(self, logits: Any, ctx: dict[str, Any], *, chunk_mb: int = 256) -> np.ndarray:
+    def labels_from_logits(
+        self, logits: Any, ctx: dict[str, Any], *, chunk_mb: int = 256
+    ) -> np.ndarray:
         """Resample logits to the cropped grid, argmax, un-crop, transpose back: ``(x, y, z)``."""
         import torch
 
@@ -426,7 +446,9 @@ class NnUNetModel:
         prepared: tuple[np.ndarray, dict[str, Any]] | None = None,
     ) -> np.ndarray:
         """Label map (uint8, nnU-Net's label values) on the input grid of ``volume``."""
-        data, ctx = prepared if prepared is not None else self.preprocess(volume, affine, where=where)
+        data, ctx = (
+            prepared if prepared is not None else self.preprocess(volume, affine, where=where)
+        )
         logits = self.logits(data, batch_size=batch_size, precision=precision)
         return self.labels_from_logits(logits, ctx)
 
@@ -449,7 +471,10 @@ def _resize_argmax(
         return resize_argmax(logits[None], shape, chunk_bytes=chunk_mb * 2**20)
     dev = logits.device
     if axis is None:  # order 0 everywhere
-        idx = [torch.from_numpy(_nearest_index(n, m)).to(dev) for n, m in zip(shape, logits.shape[1:], strict=True)]
+        idx = [
+            torch.from_numpy(_nearest_index(n, m)).to(dev)
+            for n, m in zip(shape, logits.shape[1:], strict=True)
+        ]
         sub = logits[:, idx[0]][:, :, idx[1]][:, :, :, idx[2]]
         return sub.argmax(0).to(torch.uint8)
     moved = logits.movedim(axis + 1, 1)  # (C, A, p, q)

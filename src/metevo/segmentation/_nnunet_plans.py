@@ -55,7 +55,12 @@ LESION_NAMES = (
 #: Resampling functions of plans.json that metevo reproduces.
 _RESAMPLING = ("resample_data_or_seg_to_shape",)
 #: Normalisation schemes of plans.json that metevo reproduces.
-NORMALIZATIONS = ("CTNormalization", "ZScoreNormalization", "NoNormalization", "RescaleTo01Normalization")
+NORMALIZATIONS = (
+    "CTNormalization",
+    "ZScoreNormalization",
+    "NoNormalization",
+    "RescaleTo01Normalization",
+)
 #: Image readers: SimpleITK's and nibabel's index order are the same; ``WithReorient`` goes to RAS.
 READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
 #: Modules a plans.json may name for the network and its building blocks.

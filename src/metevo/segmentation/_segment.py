@@ -149,14 +149,19 @@ def _provenance(identity: dict[str, Any], sha: str, overlap: float) -> dict[str,
     }
 
 
-def _up_to_date(folder: Path, identity: dict[str, Any], image: Path, overlap: float) -> bool:
-    """Provenance matches; the input is re-hashed only when its size or mtime changed."""
+def _up_to_date(
+    folder: Path, identity: dict[str, Any], image: Path, overlap: float
+) -> dict[str, Any] | None:
+    """The provenance when it matches, else ``None``.
+
+    The input is re-hashed only when its size or modification time differ from those recorded.
+    """
     try:
         found = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
     if not all((folder / f).is_file() for f in ("liver.nii.gz", "lesions.nii.gz")):
-        return False
+        return None
     recorded = found.get("input", {}).get("sha256")
     stat = (found.get("written") or {}).get("input_stat")
     sha = None
@@ -167,7 +172,8 @@ def _up_to_date(folder: Path, identity: dict[str, Any], image: Path, overlap: fl
     if sha is None:
         sha = input_sha256(image)
     expected = _provenance(identity, sha, overlap)
-    return {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
+    same = {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
+    return found if same else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -186,6 +192,43 @@ def _write_mask(mask_xyz: np.ndarray, header: dict[str, Any], path: Path) -> Non
     tmp = path.with_name(f".{path.name[: -len('.nii.gz')]}.{os.getpid()}.tmp.nii.gz")
     sitk.WriteImage(image, str(tmp), True)
     os.replace(tmp, path)
+
+
+def _store(
+    folder: Path,
+    liver: np.ndarray,
+    lesion: np.ndarray,
+    header: dict[str, Any],
+    record: dict[str, Any],
+) -> tuple[float, float]:
+    """Write both masks, then the provenance (last); returns (liver_ml, lesion_ml)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "provenance.json").unlink(missing_ok=True)
+    _write_mask(liver.astype(np.uint8), header, folder / "liver.nii.gz")
+    _write_mask(lesion.astype(np.uint8), header, folder / "lesions.nii.gz")
+    voxel_ml = float(np.prod(header["spacing"])) / 1000.0
+    volumes = float(np.count_nonzero(liver)) * voxel_ml, float(np.count_nonzero(lesion)) * voxel_ml
+    record["written"]["volumes_ml"] = list(volumes)
+    _write_json(folder / "provenance.json", record)
+    return volumes
+
+
+def _prefetch_threads(paths: list[str], prepare: Any) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, (volume, affine, header, sha, prepared) or exception)``, one scan ahead."""
+
+    def task(path: str) -> tuple[Any, ...]:
+        volume, affine, header, sha = _load(path)
+        return volume, affine, header, sha, prepare(volume, affine, where=path)
+
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        futures = {0: pool.submit(task, paths[0])} if paths else {}
+        for i in range(len(paths)):
+            if i + 1 < len(paths):
+                futures[i + 1] = pool.submit(task, paths[i + 1])
+            try:
+                yield i, futures.pop(i).result()
+            except Exception as exc:  # recorded as a failed scan by the caller
+                yield i, exc
 
 
 def _prefetch(paths: list[str], num_workers: int) -> Iterator[tuple[int, Any]]:
@@ -297,8 +340,15 @@ def segment(
     todo: list[int] = []
     for i, (img, folder) in enumerate(zip(images, folders, strict=True)):
         if not overwrite and (folder / "provenance.json").is_file() and img.exists():
-            if _up_to_date(folder, identity, img, overlap):
-                log.append(_log_row(table, i, "reused", 0.0, "", folder))
+            found = _up_to_date(folder, identity, img, overlap)
+            if found is not None:
+                volumes = (found.get("written") or {}).get("volumes_ml")
+                log.append(
+                    _log_row(
+                        table, i, "reused", 0.0, "", folder,
+                        volumes=tuple(volumes) if volumes else None,
+                    )
+                )
                 continue
         todo.append(i)
     if not todo:
@@ -318,72 +368,84 @@ def segment(
     if num_workers is None:
         num_workers = 2 if dev.type == "cuda" else 0
 
-    iterator = _prefetch([str(images[i]) for i in todo], num_workers)
+    paths = [str(images[i]) for i in todo]
+    prepare = getattr(seg_model, "preprocess", None)
+    if prepare is not None and num_workers == 0:
+        # nnU-Net models: reading and CPU preprocessing of the next scan in a thread, overlapped
+        # with the current scan's inference
+        iterator = _prefetch_threads(paths, prepare)
+    else:
+        iterator = _prefetch(paths, num_workers)
     if progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, total=len(todo), desc="segment", unit="scan")
-    for j, loaded in iterator:
-        i = todo[j]
-        pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
-        where = f"patient {pid}, timepoint {tp} ({images[i]})"
-        tick = time.perf_counter()
+    writer = cf.ThreadPoolExecutor(max_workers=1)  # compression + writing overlapped too
+    pending: list[tuple[int, float, cf.Future]] = []
+    try:
+        for j, loaded in iterator:
+            i = todo[j]
+            pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
+            where = f"patient {pid}, timepoint {tp} ({images[i]})"
+            tick = time.perf_counter()
+            try:
+                if isinstance(loaded, Exception):
+                    raise loaded
+                volume, affine, header, sha = loaded[:4]
+                if is_card:
+                    labels, fallback = _predict_bounded(
+                        predict_labels,
+                        network,
+                        volume,
+                        affine,
+                        seg_model.card,
+                        dev,
+                        sw_batch_size=batch_size,
+                        overlap=overlap,
+                        precision=precision,
+                        where=where,
+                    )
+                else:
+                    prepared = loaded[4] if len(loaded) > 4 else None
+                    labels = seg_model.predict(
+                        volume, affine, batch_size=batch_size, precision=precision, where=where,
+                        prepared=prepared,
+                    )
+                    fallback = ""
+                seconds = time.perf_counter() - tick
+                record = _provenance(identity, sha, overlap)
+                stat = images[i].stat()
+                record["written"] = {
+                    "image": str(images[i]),
+                    "input_stat": [stat.st_size, stat.st_mtime_ns],
+                    "device": str(dev),
+                    "precision": precision,
+                    "memory_fallback": fallback,
+                    "seconds": round(seconds, 3),
+                    "torch": torch.__version__,
+                    "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+                lesion = np.isin(labels, seg_model.lesion_labels)
+                liver = np.isin(labels, seg_model.liver_labels) | lesion
+                del labels, volume, loaded
+                future = writer.submit(_store, folders[i], liver, lesion, header, record)
+                pending.append((i, seconds, future))
+            except Exception as exc:  # the scan fails, the others go on
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                error = f"{type(exc).__name__}: {first}"
+                log.append(_log_row(table, i, "failed", time.perf_counter() - tick, error, None))
+    finally:  # an interrupted run still finishes writing the scans already predicted
+        writer.shutdown(wait=True)
+    for i, seconds, future in pending:
         try:
-            if isinstance(loaded, Exception):
-                raise loaded
-            volume, affine, header, sha = loaded
-            if is_card:
-                labels, fallback = _predict_bounded(
-                    predict_labels,
-                    network,
-                    volume,
-                    affine,
-                    seg_model.card,
-                    dev,
-                    sw_batch_size=batch_size,
-                    overlap=overlap,
-                    precision=precision,
-                    where=where,
-                )
-            else:
-                labels = seg_model.predict(
-                    volume, affine, batch_size=batch_size, precision=precision, where=where
-                )
-                fallback = ""
-            folder = folders[i]
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "provenance.json").unlink(missing_ok=True)
-            lesion = np.isin(labels, seg_model.lesion_labels)
-            liver = np.isin(labels, seg_model.liver_labels) | lesion
-            _write_mask(liver.astype(np.uint8), header, folder / "liver.nii.gz")
-            _write_mask(lesion.astype(np.uint8), header, folder / "lesions.nii.gz")
-            seconds = time.perf_counter() - tick
-            record = _provenance(identity, sha, overlap)
-            stat = images[i].stat()
-            record["written"] = {
-                "image": str(images[i]),
-                "input_stat": [stat.st_size, stat.st_mtime_ns],
-                "device": str(dev),
-                "precision": precision,
-                "memory_fallback": fallback,
-                "seconds": round(seconds, 3),
-                "torch": torch.__version__,
-                "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            _write_json(folder / "provenance.json", record)
-            log.append(_log_row(table, i, "computed", seconds, "", folder))
-        except Exception as exc:  # the scan fails, the others go on
+            volumes = future.result()
+        except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             log.append(
-                _log_row(
-                    table,
-                    i,
-                    "failed",
-                    time.perf_counter() - tick,
-                    f"{type(exc).__name__}: {first}",
-                    None,
-                )
+                _log_row(table, i, "failed", seconds, f"{type(exc).__name__}: {first}", None)
             )
+            continue
+        log.append(_log_row(table, i, "computed", seconds, "", None, volumes=volumes))
 
     return _finish(table, images, folders, log, out_dir, source)
 
@@ -474,10 +536,19 @@ def _predict_bounded(predict, network, volume, affine, card, dev, **options):
 
 
 def _log_row(
-    table: pd.DataFrame, i: int, status: str, seconds: float, error: str, folder: Path | None
+    table: pd.DataFrame,
+    i: int,
+    status: str,
+    seconds: float,
+    error: str,
+    folder: Path | None,
+    *,
+    volumes: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     liver_ml = lesion_ml = np.nan
-    if folder is not None:
+    if volumes is not None:
+        liver_ml, lesion_ml = volumes
+    elif folder is not None:
         liver_ml, lesion_ml = _volumes(folder)
     return {
         SegmentationLog.PATIENT_ID: table.at[i, Manifest.PATIENT_ID],

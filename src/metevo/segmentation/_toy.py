@@ -31,7 +31,9 @@ TOY_INTENSITY = {
 }
 
 
-def toy_phantom(shape: tuple[int, int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def toy_phantom(
+    shape: tuple[int, int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A phantom CT (HU) and its labels (0 background, 1 liver, 2 lesion), both ``shape``."""
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
     hu = np.full(shape, -900.0)
@@ -52,7 +54,9 @@ def toy_phantom(shape: tuple[int, int, int], rng: np.random.Generator) -> tuple[
     return hu.astype(np.float32), labels
 
 
-def _plans(name: str, spacing: list[float], patch: list[int], transpose: list[int]) -> dict[str, Any]:
+def _plans(
+    name: str, spacing: list[float], patch: list[int], transpose: list[int]
+) -> dict[str, Any]:
     backward = [int(i) for i in np.argsort(transpose)]
     n_stages = 3
     arch = {
@@ -86,11 +90,24 @@ def _plans(name: str, spacing: list[float], patch: list[int], transpose: list[in
         "use_mask_for_norm": [False],
         "resampling_fn_data": "resample_data_or_seg_to_shape",
         "resampling_fn_seg": "resample_data_or_seg_to_shape",
-        "resampling_fn_data_kwargs": {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None},
-        "resampling_fn_seg_kwargs": {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None},
+        "resampling_fn_data_kwargs": {
+            "is_seg": False,
+            "order": 3,
+            "order_z": 0,
+            "force_separate_z": None,
+        },
+        "resampling_fn_seg_kwargs": {
+            "is_seg": True,
+            "order": 1,
+            "order_z": 0,
+            "force_separate_z": None,
+        },
         "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
         "resampling_fn_probabilities_kwargs": {
-            "is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None
+            "is_seg": False,
+            "order": 1,
+            "order_z": 0,
+            "force_separate_z": None,
         },
         "architecture": arch,
         "batch_dice": True,
@@ -139,11 +156,12 @@ def make_toy_nnunet_model(
     """
     import torch
 
-
     labels = dict(labels or {"background": 0, "liver": 1, "tumor": 2})
     model_dir = Path(folder) / dataset_name / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     model_dir.mkdir(parents=True, exist_ok=True)
-    plans = _plans(dataset_name, [float(s) for s in spacing_zyx], list(patch_size), list(transpose_forward))
+    plans = _plans(
+        dataset_name, [float(s) for s in spacing_zyx], list(patch_size), list(transpose_forward)
+    )
     dataset = {
         "channel_names": {"0": "CT"},
         "labels": labels,
