@@ -261,26 +261,31 @@ def segment_eval_command(
     lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class reference."),
     liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class reference."),
 ) -> None:
-    """Dice, lesion detection (IoU >= 0.5) and volume error of predicted vs reference masks."""
+    """Dice, volume error and per-lesion detection (IoU >= 0.1 / 0.5, by size) vs reference masks."""
     from metevo.exceptions import MetevoError
 
     try:
-        from metevo.segmentation import evaluate, evaluation_summary
+        from metevo.segmentation import detection_summary, evaluate, evaluation_summary
     except ImportError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     options = {"lesion_mask_kind": lesion_mask_kind, "lesion_label": lesion_label, "liver_label": liver_label}
     try:
-        table = evaluate(predicted, reference, **options)
+        table, lesions = evaluate(predicted, reference, per_lesion=True, **options)
     except (MetevoError, ValueError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     summary = evaluation_summary(table)
+    detection = detection_summary(lesions)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out / "segmentation_eval.parquet", index=False)
         summary.to_parquet(out / "segmentation_eval_summary.parquet", index=False)
+        lesions.to_parquet(out / "segmentation_eval_lesions.parquet", index=False)
+        detection.to_parquet(out / "segmentation_eval_detection.parquet", index=False)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo("\nPer-lesion detection (size: equivalent-sphere diameter):")
+    typer.echo(detection.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 @app.command("export-sdtm")

@@ -19,6 +19,7 @@ Examples
 """
 
 from metevo.segmentation._card import ARCHITECTURES, ModelCard
+from metevo.segmentation._detection import detection_summary
 from metevo.segmentation._evaluate import evaluate, evaluation_summary
 from metevo.segmentation._segment import read_ct, segment
 
@@ -27,6 +28,7 @@ __all__ = [
     "ModelCard",
     "SegmentationModel",
     "build_network",
+    "detection_summary",
     "evaluate",
     "evaluation_summary",
     "load_model",
