@@ -358,6 +358,7 @@ def segment(
 
     from metevo.segmentation._core import _resolve_device, predict_labels
     from metevo.segmentation._model import SegmentationModel, load_model
+    from metevo.segmentation._profile import check_input_profile
 
     seg_model = load_model(model, **options)
     dev = _resolve_device(device)
@@ -393,6 +394,11 @@ def segment(
                     raise loaded
                 volume, affine, header, sha = loaded[:4]
                 if is_card:
+                    profile = seg_model.card.training.get("input_profile")
+                    if profile:
+                        check_input_profile(
+                            volume, affine, profile, model=seg_model.name, where=where
+                        )
                     labels, fallback = _predict_bounded(
                         predict_labels,
                         network,
