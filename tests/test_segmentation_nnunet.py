@@ -21,6 +21,8 @@ pytest.importorskip(
     "dynamic_network_architectures", reason="nnU-Net models need the extra metevo[nnunet]"
 )
 
+from _ct_files import write_dicom_series  # noqa: E402
+
 from metevo.segmentation import load_model, segment  # noqa: E402
 from metevo.segmentation._backends import describe_spec, totalsegmentator_folder  # noqa: E402
 from metevo.segmentation._nnunet import (  # noqa: E402
@@ -49,36 +51,6 @@ def toy_model(tmp_path_factory):
     )
 
 
-def _write_dicom_series(image, folder):
-    """Write a CT as a DICOM series (int16 + rescale tags), one file per slice."""
-    folder.mkdir(parents=True)
-    image = sitk.Cast(image, sitk.sitkInt16)
-    direction = image.GetDirection()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for k in range(image.GetDepth()):
-        s = image[:, :, k]
-        for tag, value in (
-            ("0008|0060", "CT"),
-            ("0020|000d", "1.2.826.0.1.3680043.2.1125.1"),
-            ("0020|000e", "1.2.826.0.1.3680043.2.1125.2"),
-            ("0008|0018", f"1.2.826.0.1.3680043.2.1125.3.{k + 1}"),
-            ("0020|0013", str(k + 1)),
-            ("0020|0037", "\\".join(f"{v:.6f}" for v in direction[0::3] + direction[1::3])),
-            (
-                "0020|0032",
-                "\\".join(f"{v:.4f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
-            ),
-            ("0018|0050", f"{image.GetSpacing()[2]:.4f}"),
-            ("0028|1052", "0"),
-            ("0028|1053", "1"),
-        ):
-            s.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
-        writer.Execute(s)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def ct_files(shared_data, tmp_path_factory):
     """A crop of the real example CT as RAS NIfTI, LPS NIfTI and a DICOM series (+ its NIfTI)."""
@@ -89,7 +61,7 @@ def ct_files(shared_data, tmp_path_factory):
     lps_image = sitk.DICOMOrient(sitk.ReadImage(str(ras)), "LPS")
     lps = folder / "lps.nii.gz"
     sitk.WriteImage(lps_image, str(lps))
-    dicom = _write_dicom_series(lps_image, folder / "dicom")
+    dicom = write_dicom_series(lps_image, folder / "dicom")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(dicom)))
     dicom_nii = folder / "dicom.nii.gz"

@@ -93,8 +93,10 @@ def test_touched_input_is_rehashed_changed_input_recomputed(done):
 def test_nnunet_options_for_a_card_model_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"options \['folds'\] apply to nnunet:"):
         describe_spec("demo", folds=[0])
-    with pytest.raises(ValueError, match="MONAI bundles are not supported"):
+    with pytest.raises(FileNotFoundError, match=r"MONAI bundle .*nowhere: configs/inference.json is missing"):
         describe_spec("bundle:/nowhere")
+    with pytest.raises(ValueError, match=r"options \['folds'\] apply to nnunet:.*not to MONAI"):
+        describe_spec("bundle:/nowhere", folds=[0])
     with pytest.raises(ValueError, match="nothing after 'nnunet:'"):
         describe_spec("nnunet:")
     with pytest.raises(FileNotFoundError, match="nnU-Net model .*: no such folder"):

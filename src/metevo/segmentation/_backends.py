@@ -43,6 +43,12 @@ def check_options(kind: str, **options: object) -> None:
             f"options {given} apply to nnunet:/totalsegmentator: models; a metevo model card "
             "fixes its own labels and has no folds or configurations."
         )
+    nnunet_only = sorted(set(given) & {"configuration", "folds", "mirroring"})
+    if kind == "bundle" and nnunet_only:
+        raise ValueError(
+            f"options {nnunet_only} apply to nnunet:/totalsegmentator: models, not to MONAI "
+            "bundles."
+        )
 
 
 def totalsegmentator_home() -> Path:
@@ -173,8 +179,7 @@ def describe_spec(
             lesion=lesion,
             name=f"totalsegmentator:{value}",
         )
-    raise ValueError(
-        f"model {model!r}: MONAI bundles are not supported yet; convert the bundle's network to "
-        "a metevo model card (architecture, arguments, spacing, window) and its weights to a "
-        "state_dict."
-    )
+    from metevo.segmentation._bundle import bundle_identity
+
+    identity = bundle_identity(value, liver=liver, lesion=lesion)
+    return {k: identity[k] for k in ("name", "checksum", "settings")}

@@ -172,6 +172,8 @@ def load_model(
     * ``"totalsegmentator:TASK"``: the task's nnU-Net model in TotalSegmentator's local weights
       folder (``TOTALSEG_HOME_DIR`` or ``~/.totalsegmentator``), reoriented to RAS as
       TotalSegmentator does; nothing is downloaded.
+    * ``"bundle:PATH"``: a MONAI bundle (``configs/inference.json``, ``configs/metadata.json``,
+      ``models/model.pt``) built from MONAI's classes without running the bundle's code.
 
     ``liver`` / ``lesion`` name the model's labels read as liver and lesion when its label
     names are not recognised (``liver``; ``tumor``, ``liver_tumor``, ``lesion``...).
@@ -203,11 +205,9 @@ def load_model(
             reorient=True, name=f"totalsegmentator:{value}",
         )
     if kind == "bundle":
-        raise ValueError(
-            f"model {model!r}: MONAI bundles are not supported yet; convert the bundle's "
-            "network to a metevo model card (architecture, arguments, spacing, window) and "
-            "its weights to a state_dict."
-        )
+        from metevo.segmentation._bundle import BundleModel
+
+        return BundleModel(value, liver=liver, lesion=lesion)
     from metevo.segmentation._backends import card_path
 
     path = card_path(model)

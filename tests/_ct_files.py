@@ -1,0 +1,35 @@
+"""CT files for the segmentation tests (DICOM series written from an image)."""
+
+from __future__ import annotations
+
+import SimpleITK as sitk
+
+
+def write_dicom_series(image, folder):
+    """Write a CT as a DICOM series (int16 + rescale tags), one file per slice."""
+    folder.mkdir(parents=True)
+    image = sitk.Cast(image, sitk.sitkInt16)
+    direction = image.GetDirection()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(image.GetDepth()):
+        s = image[:, :, k]
+        for tag, value in (
+            ("0008|0060", "CT"),
+            ("0020|000d", "1.2.826.0.1.3680043.2.1125.1"),
+            ("0020|000e", "1.2.826.0.1.3680043.2.1125.2"),
+            ("0008|0018", f"1.2.826.0.1.3680043.2.1125.3.{k + 1}"),
+            ("0020|0013", str(k + 1)),
+            ("0020|0037", "\\".join(f"{v:.6f}" for v in direction[0::3] + direction[1::3])),
+            (
+                "0020|0032",
+                "\\".join(f"{v:.4f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
+            ),
+            ("0018|0050", f"{image.GetSpacing()[2]:.4f}"),
+            ("0028|1052", "0"),
+            ("0028|1053", "1"),
+        ):
+            s.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        writer.Execute(s)
+    return folder
