@@ -101,3 +101,21 @@ def test_nnunet_options_for_a_card_model_are_refused(tmp_path):
         describe_spec("nnunet:")
     with pytest.raises(FileNotFoundError, match="nnU-Net model .*: no such folder"):
         describe_spec(f"nnunet:{tmp_path / 'missing'}")
+
+
+def test_hash_cache_reads_a_file_again_only_when_it_changed(tmp_path, monkeypatch):
+    from metevo.segmentation import _card
+
+    target = tmp_path / "weights.pt"
+    target.write_bytes(b"abc")
+    calls = []
+    real = _card.file_sha256
+    monkeypatch.setattr(_card, "file_sha256", lambda p: calls.append(p) or real(p))
+    cache = _card.HashCache(tmp_path / "hashes.json")
+    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
+    assert cache(target) == expected and len(calls) == 1
+    cache.save()
+    again = _card.HashCache(tmp_path / "hashes.json")  # a later run
+    assert again(target) == expected and len(calls) == 1
+    target.write_bytes(b"abcd")
+    assert again(target) != expected and len(calls) == 2

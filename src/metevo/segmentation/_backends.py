@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["TOTALSEGMENTATOR_TASKS", "parse_model_spec", "totalsegmentator_folder"]
 
@@ -127,8 +128,12 @@ def describe_spec(
     mirroring: bool | None = None,
     liver: list[str] | None = None,
     lesion: list[str] | None = None,
+    sha256: Any = None,
 ) -> dict:
     """``{"name", "checksum", "settings"}`` of a model specification, read without torch.
+
+    ``sha256`` hashes files (default :func:`~metevo.segmentation._card.file_sha256`; segment()
+    passes a :class:`~metevo.segmentation._card.HashCache`).
 
     Equal to what the loaded model reports (:func:`~metevo.segmentation.load_model`), so that
     what is up to date is known before anything heavy is imported.
@@ -136,6 +141,7 @@ def describe_spec(
     from metevo.segmentation._card import ModelCard, file_sha256
     from metevo.segmentation._nnunet_plans import NnUNetFolder, nnunet_identity
 
+    sha256 = sha256 or file_sha256
     kind, value = parse_model_spec(model)
     check_options(
         kind,
@@ -151,7 +157,7 @@ def describe_spec(
         weights = path.parent / (card.weights or "")
         if not card.weights or not weights.is_file():
             raise FileNotFoundError(f"model card {path}: weights file {weights} does not exist.")
-        sha = file_sha256(weights)
+        sha = sha256(weights)
         return {
             "name": card.name,
             "checksum": card_checksum(sha, card.preprocessing()),
@@ -167,6 +173,7 @@ def describe_spec(
             liver=liver,
             lesion=lesion,
             name=None,
+            sha256=sha256,
         )
     if kind == "totalsegmentator":
         info = NnUNetFolder.read(totalsegmentator_folder(value), folds=folds or [0])
@@ -178,8 +185,9 @@ def describe_spec(
             liver=liver,
             lesion=lesion,
             name=f"totalsegmentator:{value}",
+            sha256=sha256,
         )
     from metevo.segmentation._bundle import bundle_identity
 
-    identity = bundle_identity(value, liver=liver, lesion=lesion)
+    identity = bundle_identity(value, liver=liver, lesion=lesion, sha256=sha256)
     return {k: identity[k] for k in ("name", "checksum", "settings")}

@@ -143,7 +143,11 @@ def read_bundle(folder: str | Path) -> dict[str, Any]:
 
 
 def bundle_identity(
-    folder: str | Path, *, liver: list[str] | None = None, lesion: list[str] | None = None
+    folder: str | Path,
+    *,
+    liver: list[str] | None = None,
+    lesion: list[str] | None = None,
+    sha256: Any = None,
 ) -> dict[str, Any]:
     """Name, checksum, settings and label roles of a bundle (no torch)."""
     from metevo.segmentation._card import file_sha256
@@ -163,7 +167,7 @@ def bundle_identity(
         "liver_labels": list(liver_values),
         "lesion_labels": list(lesion_values),
     }
-    digest = hashlib.sha256(file_sha256(info["weights"]).encode())
+    digest = hashlib.sha256((sha256 or file_sha256)(info["weights"]).encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return {
         "info": info,

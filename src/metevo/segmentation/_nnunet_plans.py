@@ -413,6 +413,7 @@ def nnunet_identity(
     liver: list[str] | None,
     lesion: list[str] | None,
     name: str | None,
+    sha256: Any = None,
 ) -> dict[str, Any]:
     """``{"name", "checksum", "settings", "liver_labels", "lesion_labels", "roles", "reorient"}``.
 
@@ -436,7 +437,7 @@ def nnunet_identity(
     }
     digest = hashlib.sha256()
     for path in info.checkpoints:
-        digest.update(file_sha256(path).encode())
+        digest.update((sha256 or file_sha256)(path).encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return {
         "name": name or f"nnunet:{info.folder.parent.name}/{info.folder.name}",

@@ -32,7 +32,7 @@ import pandas as pd
 from metevo._version import __version__
 from metevo.columns import Manifest, SegmentationLog
 from metevo.exceptions import DataQualityWarning, ManifestError
-from metevo.segmentation._card import file_sha256
+from metevo.segmentation._card import HashCache, file_sha256
 
 __all__ = ["read_ct", "segment"]
 
@@ -131,13 +131,13 @@ def _read_manifest(
     return table.reset_index(drop=True), base, source
 
 
-def describe_model(model: Any, **options: Any) -> dict[str, Any]:
+def describe_model(model: Any, *, sha256: Any = None, **options: Any) -> dict[str, Any]:
     """Name, checksum and settings of a model, without torch when given as a specification."""
     if not isinstance(model, (str, Path)):
         return {"name": model.name, "checksum": model.checksum, "settings": model.settings()}
     from metevo.segmentation._backends import describe_spec
 
-    return describe_spec(str(model), **options)
+    return describe_spec(str(model), sha256=sha256, **options)
 
 
 def _provenance(identity: dict[str, Any], sha: str, overlap: float) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def _provenance(identity: dict[str, Any], sha: str, overlap: float) -> dict[str,
 
 
 def _up_to_date(
-    folder: Path, identity: dict[str, Any], image: Path, overlap: float
+    folder: Path, identity: dict[str, Any], image: Path, overlap: float, hashes: HashCache
 ) -> dict[str, Any] | None:
     """The provenance when it matches, else ``None``.
 
@@ -170,7 +170,7 @@ def _up_to_date(
         if [now.st_size, now.st_mtime_ns] == list(stat):
             sha = recorded
     if sha is None:
-        sha = input_sha256(image)
+        sha = hashes(image) if image.is_file() else input_sha256(image)
     expected = _provenance(identity, sha, overlap)
     same = {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
     return found if same else None
@@ -325,8 +325,11 @@ def segment(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     options = dict(model_options or {})
-    # what is up to date is decided before torch / MONAI / the weights are loaded
-    identity = describe_model(model, **options)
+    # what is up to date is decided before torch / MONAI / the weights are loaded; weights files
+    # are re-hashed only when their size or modification time changed
+    hashes = HashCache(out_dir / ".file_hashes.json")
+    identity = describe_model(model, sha256=hashes, **options)
+    hashes.save()
 
     images = []
     for value in table[Manifest.IMAGE]:
@@ -340,7 +343,7 @@ def segment(
     todo: list[int] = []
     for i, (img, folder) in enumerate(zip(images, folders, strict=True)):
         if not overwrite and (folder / "provenance.json").is_file() and img.exists():
-            found = _up_to_date(folder, identity, img, overlap)
+            found = _up_to_date(folder, identity, img, overlap, hashes)
             if found is not None:
                 volumes = (found.get("written") or {}).get("volumes_ml")
                 log.append(
@@ -351,6 +354,7 @@ def segment(
                 )
                 continue
         todo.append(i)
+    hashes.save()
     if not todo:
         return _finish(table, images, folders, log, out_dir, source)
 
