@@ -7,9 +7,8 @@ them with reference masks; :func:`train` fits a model described by a :class:`Mod
 clinical model), metevo model cards, trained nnU-Net v2 folders (``"nnunet:PATH"``) and
 TotalSegmentator tasks from its local weights (``"totalsegmentator:TASK"``).
 
-Importing this package does not import torch: the names that need it (:func:`load_model`,
-:func:`predict_labels`, :func:`train`, :class:`SegmentationModel`, :func:`build_network`) are
-loaded on first use, so that checking what is up to date stays cheap.
+Importing this package does not import torch or MONAI (their modules import them when called),
+so that checking what is up to date stays cheap.
 
 Examples
 --------
@@ -21,7 +20,10 @@ Examples
 from metevo.segmentation._card import ARCHITECTURES, ModelCard
 from metevo.segmentation._detection import detection_summary
 from metevo.segmentation._evaluate import evaluate, evaluation_summary
+from metevo.segmentation._model import SegmentationModel, build_network, load_model
+from metevo.segmentation._predict import predict_labels
 from metevo.segmentation._segment import read_ct, segment
+from metevo.segmentation._train import train
 
 __all__ = [
     "ARCHITECTURES",
@@ -37,24 +39,3 @@ __all__ = [
     "segment",
     "train",
 ]
-
-# names whose modules import torch: re-exported lazily (PEP 562)
-_LAZY = {
-    "SegmentationModel": "metevo.segmentation._model",
-    "build_network": "metevo.segmentation._model",
-    "load_model": "metevo.segmentation._model",
-    "predict_labels": "metevo.segmentation._core",
-    "train": "metevo.segmentation._train",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'metevo.segmentation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))

@@ -197,7 +197,7 @@ class BundleModel:
         from monai import inferers
         from monai.networks import nets
 
-        from metevo.segmentation._model import check_state_dict, load_state_dict
+        from metevo.segmentation._weights import check_state_dict, load_state_dict
 
         self.identity = bundle_identity(folder, liver=liver, lesion=lesion)
         info = self.identity["info"]

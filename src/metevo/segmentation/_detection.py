@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metevo.columns import SegmentationEvalDetection as DetectionSummary
+from metevo.columns import SegmentationEvalLesions as DetectionLesions
+
 __all__ = [
     "IOU_THRESHOLDS",
     "SIZE_BINS",
-    "DetectionLesions",
-    "DetectionSummary",
     "detection_summary",
     "lesion_detection",
     "size_bin",
@@ -34,43 +35,6 @@ IOU_THRESHOLDS = (0.1, 0.5)
 #: Size bins (equivalent-sphere diameter, mm) and their upper edges.
 SIZE_BINS = ("<10 mm", "10-20 mm", ">20 mm")
 _EDGES = (10.0, 20.0)
-
-
-class DetectionLesions:
-    """Columns of ``segmentation_eval_lesions`` (one row per lesion and IoU threshold)."""
-
-    PATIENT_ID = "patient_id"
-    TIMEPOINT = "timepoint"
-    SOURCE = "source"
-    LESION = "lesion"
-    IOU_THRESHOLD = "iou_threshold"
-    VOLUME_ML = "volume_ml"
-    DIAMETER_MM = "diameter_mm"
-    SIZE_BIN = "size_bin"
-    MATCHED = "matched"
-    IOU = "iou"
-    SOURCES = ("reference", "predicted")
-    COLUMNS = (
-        PATIENT_ID, TIMEPOINT, SOURCE, LESION, IOU_THRESHOLD, VOLUME_ML, DIAMETER_MM, SIZE_BIN,
-        MATCHED, IOU,
-    )  # fmt: skip
-
-
-class DetectionSummary:
-    """Columns of ``segmentation_eval_detection`` (per IoU threshold and size bin)."""
-
-    IOU_THRESHOLD = "iou_threshold"
-    SIZE_BIN = "size_bin"
-    N_REFERENCE_LESIONS = "n_reference_lesions"
-    N_DETECTED_LESIONS = "n_detected_lesions"
-    RECALL = "recall"
-    N_PREDICTED_LESIONS = "n_predicted_lesions"
-    N_TRUE_POSITIVE_LESIONS = "n_true_positive_lesions"
-    PRECISION = "precision"
-    COLUMNS = (
-        IOU_THRESHOLD, SIZE_BIN, N_REFERENCE_LESIONS, N_DETECTED_LESIONS, RECALL,
-        N_PREDICTED_LESIONS, N_TRUE_POSITIVE_LESIONS, PRECISION,
-    )  # fmt: skip
 
 
 def size_bin(diameter_mm: float) -> str:

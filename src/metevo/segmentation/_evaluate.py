@@ -18,9 +18,10 @@ from scipy import ndimage
 
 from metevo.columns import Manifest
 from metevo.columns import SegmentationEval as E
+from metevo.columns import SegmentationEvalLesions as DetectionLesions
 from metevo.columns import SegmentationEvalSummary as S
 from metevo.exceptions import ManifestError
-from metevo.segmentation._detection import DetectionLesions, lesion_detection
+from metevo.segmentation._detection import lesion_detection
 
 __all__ = ["dice", "evaluate", "evaluation_summary", "match_lesions"]
 
@@ -197,7 +198,7 @@ def evaluate(
         for scan in [*patient.scans, *patient.skipped_scans]:
             ref_scans[(scan.patient_id, scan.timepoint)] = scan
     rows = []
-    per_lesion: list[pd.DataFrame] = []
+    lesion_rows: list[pd.DataFrame] = []
     for rec in pred.to_dict("records"):
         key = (str(rec[Manifest.PATIENT_ID]).strip(), str(rec[Manifest.TIMEPOINT]).strip())
         if key not in ref_scans:
@@ -243,7 +244,7 @@ def evaluate(
                 )
                 found.insert(0, DetectionLesions.TIMEPOINT, key[1])
                 found.insert(0, DetectionLesions.PATIENT_ID, key[0])
-                per_lesion.append(found)
+                lesion_rows.append(found)
     if not rows:
         raise ManifestError(
             f"no scan of the prediction manifest {psource} (with masks) matches a scan of the "
@@ -255,8 +256,8 @@ def evaluate(
         table[col] = table[col].astype("Int64")
     table = table.sort_values([E.STRUCTURE, E.PATIENT_ID, E.TIMEPOINT], ignore_index=True)
     lesions = (
-        pd.concat(per_lesion, ignore_index=True)
-        if per_lesion
+        pd.concat(lesion_rows, ignore_index=True)
+        if lesion_rows
         else pd.DataFrame(columns=list(DetectionLesions.COLUMNS))
     )
     return (table, lesions) if per_lesion else table
@@ -265,7 +266,7 @@ def evaluate(
 def evaluation_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Cohort-level figures per structure from a ``segmentation_eval`` table.
 
-    ``global_dice`` pools voxels over all scans (2 sum|A∩B| / sum(|A| + |B|), as the LiTS
+    ``global_dice`` pools voxels over all scans (2 sum|A & B| / sum(|A| + |B|), as the LiTS
     "Dice global"); ``mean_dice`` averages per-scan Dice; ``precision``/``recall`` pool lesion
     counts over scans.
     """

@@ -247,7 +247,7 @@ class NnUNetModel:
                         f"plans configuration asked for is {self.info.configuration_name!r}."
                     )
             network = self.info.build_network(self.n_classes)
-            from metevo.segmentation._model import check_state_dict
+            from metevo.segmentation._weights import check_state_dict
 
             check_state_dict(network, ckpt["network_weights"], where=f"{where}: {path.name}")
             self.networks.append(network.eval())
