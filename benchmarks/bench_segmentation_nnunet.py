@@ -17,7 +17,8 @@ Default workload: the real example CT (``../shared/data/ct_example/example_ct.ni
 :func:`metevo.segmentation._toy.make_toy_nnunet_model` (2 folds, patch 24^3), or ``--model FOLDER``
 (any trained nnU-Net v2 folder, e.g. a TotalSegmentator one) and ``--ct FILE``.
 
-    python benchmarks/bench_segmentation_nnunet.py --device cpu --n-ct 4 --threads 2
+    python benchmarks/bench_segmentation_nnunet.py --device cpu --n-ct 4 --threads 2 \
+        --nnunet-api sequential
     python benchmarks/bench_segmentation_nnunet.py --device cuda --n-ct 20 --model FOLDER
 
 Needs ``pip install -e '.[segmentation,nnunet]'`` (on a GPU box too).
@@ -78,6 +79,13 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=None, help="trained nnU-Net v2 folder")
     parser.add_argument("--folds", nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (both pipelines)")
+    parser.add_argument(
+        "--nnunet-api",
+        choices=["files", "sequential"],
+        default="files",
+        help="nnU-Net's predict_from_files (worker processes, its CLI) or "
+        "predict_from_files_sequential (one process: fairer on a small, busy CPU)",
+    )
     parser.add_argument("--npp", type=int, default=2, help="nnU-Net preprocessing processes")
     parser.add_argument("--nps", type=int, default=2, help="nnU-Net export processes")
     parser.add_argument("--batch-size", type=int, default=8, help="metevo tiles per forward")
@@ -116,14 +124,21 @@ def main() -> int:
     )
     predictor.initialize_from_trained_model_folder(str(model), use_folds=tuple(folds))
     cpu0, t0 = cpu_seconds(), time.perf_counter()
-    predictor.predict_from_files(
-        [[str(p)] for p in cts],
-        [str(ref_out / p.name.replace("_0000.nii.gz", "")) for p in cts],
-        save_probabilities=False,
-        overwrite=True,
-        num_processes_preprocessing=args.npp,
-        num_processes_segmentation_export=args.nps,
-    )
+    inputs = [[str(p)] for p in cts]
+    outputs = [str(ref_out / p.name.replace("_0000.nii.gz", "")) for p in cts]
+    if args.nnunet_api == "files":
+        predictor.predict_from_files(
+            inputs,
+            outputs,
+            save_probabilities=False,
+            overwrite=True,
+            num_processes_preprocessing=args.npp,
+            num_processes_segmentation_export=args.nps,
+        )
+    else:
+        predictor.predict_from_files_sequential(
+            inputs, outputs, save_probabilities=False, overwrite=True
+        )
     nn_wall, nn_cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
 
     # -- metevo ---------------------------------------------------------------------------------

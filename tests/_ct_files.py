@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import locale
+
 import SimpleITK as sitk
 
 
 def write_dicom_series(image, folder):
-    """Write a CT as a DICOM series (int16 + rescale tags), one file per slice."""
+    """Write a CT as a DICOM series (int16 + rescale tags), one file per slice.
+
+    GDCM's writer switches the process locale to "C" (Python's default text encoding becomes
+    ASCII for the rest of the session); the locale is restored afterwards.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        return _write(image, folder)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write(image, folder):
     folder.mkdir(parents=True)
     image = sitk.Cast(image, sitk.sitkInt16)
     direction = image.GetDirection()
