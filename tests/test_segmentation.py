@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 import torch.nn.functional as F  # noqa: E402
+from _segmentation_helpers import one_torch_thread  # noqa: E402, F401
 from conftest import make_mini_cohort, write_image  # noqa: E402
 
 from metevo.dictionary import validate_table  # noqa: E402
@@ -37,15 +38,6 @@ from metevo.segmentation import _core as core  # noqa: E402
 from metevo.segmentation._evaluate import dice, match_lesions  # noqa: E402
 
 WINDOW = (-100.0, 250.0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Threshold(torch.nn.Module):

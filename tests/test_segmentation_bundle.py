@@ -13,21 +13,13 @@ import SimpleITK as sitk
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from _ct_files import write_dicom_series  # noqa: E402
+from _segmentation_helpers import one_torch_thread, write_dicom_series  # noqa: E402, F401
 
 from metevo.segmentation import load_model, read_ct, segment  # noqa: E402
 from metevo.segmentation._card import DEMO_CARD  # noqa: E402
 
 # MONAI 1.6's LoadImaged (used by the reference run only) warns when NVIDIA's nvImageCodec is absent
 pytestmark = pytest.mark.filterwarnings("ignore:NvImgCodecPydicomReader:UserWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _inference_config(output_dir):

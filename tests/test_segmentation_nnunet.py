@@ -21,7 +21,7 @@ pytest.importorskip(
     "dynamic_network_architectures", reason="nnU-Net models need the extra metevo[nnunet]"
 )
 
-from _ct_files import write_dicom_series  # noqa: E402
+from _segmentation_helpers import one_torch_thread, write_dicom_series  # noqa: E402, F401
 
 from metevo.segmentation import load_model, segment  # noqa: E402
 from metevo.segmentation._backends import describe_spec, totalsegmentator_folder  # noqa: E402
@@ -33,14 +33,6 @@ from metevo.segmentation._nnunet import (  # noqa: E402
 )
 from metevo.segmentation._nnunet_plans import label_roles, load_nnunet_checkpoint  # noqa: E402
 from metevo.segmentation._toy import make_toy_nnunet_model  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

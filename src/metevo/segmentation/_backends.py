@@ -163,28 +163,21 @@ def describe_spec(
             "checksum": card_checksum(sha, card.preprocessing()),
             "settings": card.preprocessing(),
         }
-    if kind == "nnunet":
-        info = NnUNetFolder.read(value, configuration=configuration, folds=folds)
-        return nnunet_identity(
-            info,
-            mirroring=True if mirroring is None else mirroring,
-            step_size=0.5,
-            reorient=None,
-            liver=liver,
-            lesion=lesion,
-            name=None,
-            sha256=sha256,
+    if kind in ("nnunet", "totalsegmentator"):
+        ts = kind == "totalsegmentator"
+        info = NnUNetFolder.read(
+            totalsegmentator_folder(value) if ts else value,
+            configuration=None if ts else configuration,
+            folds=(folds or [0]) if ts else folds,
         )
-    if kind == "totalsegmentator":
-        info = NnUNetFolder.read(totalsegmentator_folder(value), folds=folds or [0])
         return nnunet_identity(
             info,
-            mirroring=bool(mirroring),
+            mirroring=bool(mirroring) if ts else mirroring is not False,
             step_size=0.5,
-            reorient=True,
+            reorient=True if ts else None,
             liver=liver,
             lesion=lesion,
-            name=f"totalsegmentator:{value}",
+            name=f"totalsegmentator:{value}" if ts else None,
             sha256=sha256,
         )
     from metevo.segmentation._bundle import bundle_identity

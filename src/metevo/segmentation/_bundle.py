@@ -74,6 +74,27 @@ def _transforms(section: Any, where: str) -> list[dict[str, Any]]:
     return section
 
 
+def _section(
+    config: dict[str, Any], key: str, allowed: tuple, skipped: tuple, where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """``[(transform name, literal kwargs)]`` of a Compose section; ``skipped`` ones dropped."""
+    out = []
+    for i, spec in enumerate(_transforms(config[key], f"{where}: {key}")):
+        if str(spec.get("_target_", "")).rsplit(".", 1)[-1] in skipped:
+            continue
+        # Invertd's "transform" names the preprocessing: metevo passes its own Compose
+        spec = {k: v for k, v in spec.items() if k != "transform"}
+        name, kwargs = _target(spec, f"{where}: {key}[{i}]")
+        if kwargs.pop("_disabled_", False):
+            continue
+        if name not in allowed:
+            raise ValueError(
+                f"{where}: {key} transform {name!r} is not one metevo builds ({sorted(allowed)})."
+            )
+        out.append((name, kwargs))
+    return out
+
+
 def read_bundle(folder: str | Path) -> dict[str, Any]:
     """Validate a bundle folder; returns its parsed sections (literal values only)."""
     folder = Path(folder).expanduser()
@@ -90,37 +111,11 @@ def read_bundle(folder: str | Path) -> dict[str, Any]:
         if key not in config:
             raise ValueError(f"{where}: configs/inference.json has no {key!r}.")
     net_name, net_kwargs = _target(config["network_def"], f"{where}: network_def")
-    pre = []
-    for i, spec in enumerate(_transforms(config["preprocessing"], f"{where}: preprocessing")):
-        if str(spec.get("_target_", "")).rsplit(".", 1)[-1] in READING:
-            continue
-        name, kwargs = _target(spec, f"{where}: preprocessing[{i}]")
-        if kwargs.pop("_disabled_", False) or name in READING:
-            continue
-        if name not in PREPROCESSING:
-            raise ValueError(
-                f"{where}: preprocessing transform {name!r} is not one metevo builds "
-                f"({sorted(PREPROCESSING)})."
-            )
-        pre.append((name, kwargs))
+    pre = _section(config, "preprocessing", PREPROCESSING, READING, where)
     inf_name, inf_kwargs = _target(config["inferer"], f"{where}: inferer")
     if inf_name not in INFERERS:
         raise ValueError(f"{where}: inferer {inf_name!r} is not one of {list(INFERERS)}.")
-    post = []
-    for i, spec in enumerate(_transforms(config["postprocessing"], f"{where}: postprocessing")):
-        if str(spec.get("_target_", "")).rsplit(".", 1)[-1] in SKIPPED:
-            continue
-        name, kwargs = _target(
-            {k: v for k, v in spec.items() if k != "transform"}, f"{where}: postprocessing[{i}]"
-        )
-        if kwargs.pop("_disabled_", False) or name in SKIPPED:
-            continue
-        if name not in POSTPROCESSING:
-            raise ValueError(
-                f"{where}: postprocessing transform {name!r} is not one metevo builds "
-                f"({sorted(POSTPROCESSING)})."
-            )
-        post.append((name, kwargs))
+    post = _section(config, "postprocessing", POSTPROCESSING, SKIPPED, where)
     channels = (
         metadata.get("network_data_format", {}).get("outputs", {}).get("pred", {}).get("channel_def")
     )

@@ -1,10 +1,22 @@
-"""CT files for the segmentation tests (DICOM series written from an image)."""
+"""Shared pieces of the segmentation tests: one torch thread, DICOM series written from an image."""
 
 from __future__ import annotations
 
 import locale
 
+import pytest
 import SimpleITK as sitk
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, two OpenMP threads run several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def write_dicom_series(image, folder):
