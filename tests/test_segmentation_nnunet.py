@@ -259,3 +259,32 @@ def test_totalsegmentator_reads_its_weights_folder(tmp_path, monkeypatch, toy_mo
     assert model.name == "totalsegmentator:total"
     assert (model.liver_labels, model.lesion_labels) == ((2,), ())
     assert model.reorient and not model.mirroring
+
+
+def test_cli_segment_with_an_nnunet_model(toy_model, ct_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from metevo.cli import app
+
+    image, _ = ct_files["lps"]
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame({"patient_id": ["P1"], "timepoint": ["V0"], "image": [str(image)]}).to_csv(
+        manifest, index=False
+    )
+    args = ["segment", str(manifest), "--out", str(tmp_path / "out"), "--model",
+            f"nnunet:{toy_model}", "-f", "1", "--no-mirroring", "--device", "cpu", "--no-progress"]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 scan(s): 1 segmented, 0 up to date" in result.output
+    provenance = json.loads(
+        (tmp_path / "out" / "masks" / "P1" / "V0" / "provenance.json").read_text()
+    )
+    assert provenance["preprocessing"]["folds"] == ["1"]
+    assert provenance["preprocessing"]["mirroring"] is False
+    assert runner.invoke(app, args).output.count("1 up to date") == 1
+    # mirroring on is another model: recomputed
+    again = runner.invoke(app, [a for a in args if a != "--no-mirroring"])
+    assert "1 segmented" in again.output
+    bad = runner.invoke(app, [*args[:5], "demo", "-f", "0"])
+    assert bad.exit_code == 2 and "apply to nnunet:" in bad.output
