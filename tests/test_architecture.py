@@ -37,6 +37,7 @@ ALLOWED = {
     "datasets": set(),
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
+    "followup": {"response", "survival"},
     "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
     "runner": {
         "cohort",
