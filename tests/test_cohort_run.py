@@ -232,3 +232,20 @@ def test_warnings_name_the_patient_once():
         "patient REAL03: empty lesion mask at V3",
     ]
     assert [w.category for w in caught] == [RegistrationWarning, DataQualityWarning]
+
+
+@pytest.mark.slow
+def test_dask_worker_survives_a_crashing_patient(tmp_path, monkeypatch):
+    from metevo import analyze, open_cohort
+
+    c = make_mini_cohort(tmp_path / "cohort", n_patients=3, n_visits=2)
+    for key, value in _fault_env("P001:scans:segfault").items():
+        monkeypatch.setenv(key, value)
+    cohort = open_cohort(c["manifest"])
+    res = analyze(cohort, tmp_path / "out", executor="dask", workers=2, stages=["scans"],
+                  progress=False)
+    assert res.failures.patient_id.tolist() == ["P001"]
+    assert res.failures.error_type.tolist() == ["WorkerCrashed"]
+    assert "SIGSEGV" in res.failures.error[0]
+    assert sorted(res.read("scans").patient_id.unique()) == ["P002", "P003"]
+    assert sorted(p.name for p in (tmp_path / "out" / "_shards").iterdir()) == ["P001", "P002", "P003"]
