@@ -42,9 +42,9 @@ def plot_slice(
     labels
         Lesion instance labels on the image grid (UInt32, 0 = background), or None.
     colors
-        ``{label: colour}``; a label missing here is drawn in white.
+        ``{label: colour}``; a label missing here is drawn in yellow.
     liver
-        Liver mask on the image grid (contour in cyan), or None.
+        Liver mask on the image grid (white dashed contour), or None.
     center
         ``(x, y)`` voxel index to centre a crop on; with ``fov_mm``.
     fov_mm
@@ -80,19 +80,20 @@ def plot_slice(
     crop = arr[ys, xs]
     extent = (0, crop.shape[1] * sx, crop.shape[0] * sy, 0)
     ax.imshow(crop, cmap="gray", vmin=window[0], vmax=window[1], extent=extent, interpolation="nearest")
-    ext = (0, extent[1], 0, extent[2])
+    # contour vertices at voxel centres, on the image's mm axes (y grows downwards)
+    grid = ((np.arange(crop.shape[1]) + 0.5) * sx, (np.arange(crop.shape[0]) + 0.5) * sy)
     if liver is not None:
         lv = sitk.GetArrayViewFromImage(liver)[slice_index][ys, xs] > 0
         if lv.any() and not lv.all():
-            ax.contour(lv, levels=[0.5], colors="cyan", linewidths=0.6, extent=ext, origin="upper")
+            ax.contour(*grid, lv, levels=[0.5], colors="white", linewidths=0.6, linestyles="dashed", alpha=0.7)
     if labels is not None:
         lab = sitk.GetArrayViewFromImage(labels)[slice_index][ys, xs]
         for value in np.unique(lab[lab > 0]):
-            color = (colors or {}).get(int(value), "white")
+            color = (colors or {}).get(int(value), "yellow")
             piece = lab == value
             if piece.all():
                 continue
-            ax.contour(piece, levels=[0.5], colors=[color], linewidths=linewidth, extent=ext, origin="upper")
+            ax.contour(*grid, piece, levels=[0.5], colors=[color], linewidths=linewidth)
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
@@ -105,7 +106,7 @@ def plot_scan(
     window: tuple[float, float] = LIVER_WINDOW,
     ax=None,
 ):
-    """Draw one axial slice of a scan with its liver (cyan) and lesion (red) contours.
+    """Draw one axial slice of a scan with its liver (white, dashed) and lesion (red) contours.
 
     Parameters
     ----------

@@ -7,5 +7,6 @@ next to the pages, so the folder opens from disk in any browser and can be sent 
 """
 
 from metevo.report._figures import draw_figures, read_tables
+from metevo.report._html import write_report
 
-__all__ = ["draw_figures", "read_tables"]
+__all__ = ["draw_figures", "read_tables", "write_report"]
