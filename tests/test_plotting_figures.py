@@ -203,3 +203,25 @@ def test_plot_visits_follows_the_registration(tmp_path):
     axes[0].figure.savefig(tmp_path / "visits.png")
     plt.close("all")
     assert sitk.ReadImage(str(tmp_path / "V1" / "ct.nii.gz")).GetSize() == (40, 40, 24)
+
+
+def test_plot_slice_is_radiological_for_ras_and_lps_files():
+    """A voxel at the patient's right-anterior shows top-left, however the file is stored."""
+    import SimpleITK as sitk
+
+    from metevo.plotting.scans import plot_slice
+
+    arr = np.zeros((3, 10, 12), np.int16)
+    lps = sitk.GetImageFromArray(arr)
+    lps.SetSpacing((2.0, 2.0, 2.0))
+    idx = (1, 2, 1)  # x=1 (towards the patient's right), y=2 (anterior), z=1
+    lps.SetPixel(idx, 300)
+    ras = sitk.DICOMOrient(lps, "RAS")
+    assert ras.GetDirection()[0] == -1 and ras.GetPixel(idx) == 0
+    shown = []
+    for img in (lps, ras):
+        ax = plot_slice(img, 1)
+        a = np.asarray(ax.images[0].get_array())
+        shown.append(tuple(int(v) for v in np.argwhere(a == 300)[0]))
+    assert shown == [(2, 1), (2, 1)]  # row 2 from the top, column 1 from the left
+    plt.close("all")

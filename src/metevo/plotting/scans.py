@@ -54,6 +54,10 @@ def plot_slice(
     ax
         Matplotlib Axes (a new 4x4-inch figure when None).
 
+    The slice is shown in radiological convention (patient's right on the left, anterior up)
+    when the image axes are aligned with the patient's; an image stored RAS is flipped for
+    display.
+
     Returns
     -------
     matplotlib.axes.Axes
@@ -77,17 +81,26 @@ def plot_slice(
         ys = slice(y0, max(int(np.clip(round(cy + hy), 1, ny)), y0 + 1))
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    crop = arr[ys, xs]
+    d = image.GetDirection()
+    # radiological display: patient's right on the viewer's left, anterior up (LPS rows/columns)
+    flip_x = abs(d[0]) > 0.99 and d[0] < 0
+    flip_y = abs(d[4]) > 0.99 and d[4] < 0
+
+    def shown(a: np.ndarray) -> np.ndarray:
+        a = a[ys, xs]
+        return a[::-1 if flip_y else 1, ::-1 if flip_x else 1]
+
+    crop = shown(arr)
     extent = (0, crop.shape[1] * sx, crop.shape[0] * sy, 0)
     ax.imshow(crop, cmap="gray", vmin=window[0], vmax=window[1], extent=extent, interpolation="nearest")
     # contour vertices at voxel centres, on the image's mm axes (y grows downwards)
     grid = ((np.arange(crop.shape[1]) + 0.5) * sx, (np.arange(crop.shape[0]) + 0.5) * sy)
     if liver is not None:
-        lv = sitk.GetArrayViewFromImage(liver)[slice_index][ys, xs] > 0
+        lv = shown(sitk.GetArrayViewFromImage(liver)[slice_index]) > 0
         if lv.any() and not lv.all():
             ax.contour(*grid, lv, levels=[0.5], colors="white", linewidths=0.6, linestyles="dashed", alpha=0.7)
     if labels is not None:
-        lab = sitk.GetArrayViewFromImage(labels)[slice_index][ys, xs]
+        lab = shown(sitk.GetArrayViewFromImage(labels)[slice_index])
         for value in np.unique(lab[lab > 0]):
             color = (colors or {}).get(int(value), "yellow")
             piece = lab == value

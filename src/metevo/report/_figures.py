@@ -176,11 +176,12 @@ def draw_figures(
             save(plot_lesion_graph(lesions, e, patient_id=pid).figure, "lesion_graph", pid)
         else:
             skip("lesion_graph", "no lesion in the lesions table", pid)
-        if traj is not None and (traj["patient_id"] == pid).any():
+        n_visits = traj.loc[traj["patient_id"] == pid, "timepoint"].nunique() if traj is not None else 0
+        if n_visits >= 2:
             axes = plot_trajectory_panel(traj, ptraj, patient_id=pid)
             save(axes[0].figure, "trajectory_panel", pid)
         else:
-            skip("trajectory_panel", "no row in trajectories.parquet", pid)
+            skip("trajectory_panel", f"{n_visits} visit(s) in trajectories.parquet: no trajectory", pid)
         if recist is not None and (recist["patient_id"] == pid).any():
             fig, ax = plt.subplots(figsize=(8, 1.7), constrained_layout=True)
             mine = recist[recist["patient_id"] == pid]
