@@ -93,8 +93,8 @@ def test_trajectory_panel_counts_are_integers_and_features_readable():
     ("name", "label"),
     [
         ("volume_ml", "volume (ml)"),
-        ("total_volume_rel_baseline", "total lesion volume, ratio to baseline"),
-        ("sum_ld_rel_nadir", "sum of longest diameters, ratio to nadir"),
+        ("total_volume_rel_baseline", "total lesion volume, change from baseline (fraction)"),
+        ("sum_ld_rel_nadir", "sum of longest diameters, change from nadir (fraction)"),
         ("main_morph_sphericity", "largest lesion: sphericity"),
         ("vw_cm_joint_entr_3d_avg", "volume-weighted joint entropy (GLCM)"),
         ("stat_var", "intensity variance (HU²)"),
@@ -224,4 +224,22 @@ def test_plot_slice_is_radiological_for_ras_and_lps_files():
         a = np.asarray(ax.images[0].get_array())
         shown.append(tuple(int(v) for v in np.argwhere(a == 300)[0]))
     assert shown == [(2, 1), (2, 1)]  # row 2 from the top, column 1 from the left
+    plt.close("all")
+
+
+def test_pattern_members_from_tables():
+    from metevo.plotting.patterns import plot_pattern_members
+
+    patterns = pd.DataFrame({"patient_id": ["a", "b", "c"], "pattern": ["shrink", "grow", "shrink"],
+                             "pattern_id": [0, 1, 0]})
+    traj = pd.DataFrame({"patient_id": ["a", "a", "b", "b", "c", "c"], "study_day": [0, 60] * 3,
+                         "total_volume_rel_baseline": [0.0, -0.5, 0.0, 1.0, 0.0, -0.75]})
+    fig = plot_pattern_members(patterns, traj)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["shrink (n=2)", "grow (n=1)"]
+    member_lines = [ln for ln in axes[1].lines if ln.get_linewidth() == pytest.approx(0.9)]
+    assert list(member_lines[0].get_ydata()) == [1.0, 2.0]  # ratio = 1 + relative change
+    assert axes[0].get_ylabel() == "total lesion volume,\nratio to baseline (log)"
+    with pytest.raises(ValueError, match="lacks column"):
+        plot_pattern_members(patterns.drop(columns="pattern"), traj)
     plt.close("all")

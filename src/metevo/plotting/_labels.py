@@ -26,8 +26,8 @@ _COLUMNS = {
 }
 _PREFIXES = {"main_": "largest lesion: ", "vw_": "volume-weighted ", "delta_": "change of "}
 _SUFFIXES = {
-    "_rel_baseline": ", ratio to baseline",
-    "_rel_nadir": ", ratio to nadir",
+    "_rel_baseline": ", change from baseline (fraction)",
+    "_rel_nadir": ", change from nadir (fraction)",
 }
 _FAMILIES = {
     "glcm": "GLCM",
@@ -67,7 +67,7 @@ def column_label(name: str) -> str:
     Examples
     --------
     >>> column_label("total_volume_rel_baseline")
-    'total lesion volume, ratio to baseline'
+    'total lesion volume, change from baseline (fraction)'
     """
     for suffix, text in _SUFFIXES.items():
         if name.endswith(suffix):

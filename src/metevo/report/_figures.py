@@ -146,6 +146,8 @@ def draw_figures(
         swimmer(recist, patients, ev, ax=ax)
         save(fig, "swimmer")
 
+    if "patterns" in tables and "patient_trajectories" in tables and tables["patterns"]["pattern"].notna().any():
+        save(pp.plot_pattern_members(tables["patterns"], tables["patient_trajectories"]), "pattern_members")
     if "pattern_selection" in tables:
         save(pp.plot_pattern_selection(tables["pattern_selection"]), "pattern_selection")
     km = tables.get("survival_km")

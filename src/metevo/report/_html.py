@@ -27,6 +27,7 @@ _COHORT_FIGURES = {
     "waterfall": "Waterfall: best change of the target sum",
     "spider": "Spider: change of the target sum over time",
     "swimmer": "Swimmer: follow-up, responses and events",
+    "pattern_members": "Evolution patterns: the members' tumour volume over time",
     "pattern_selection": "Evolution patterns: choice of the number of patterns",
     "survival_forest": "Cox model of the patterns",
 }
