@@ -92,10 +92,6 @@ def draw_figures(
         ``pdf`` (paths relative to ``out``), ``status`` (``written`` or ``skipped``), ``note``
         (why a figure was skipped).
     """
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg") and "inline" not in matplotlib.get_backend():
-        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from metevo.plotting import patterns as pp
