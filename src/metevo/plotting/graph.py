@@ -1,4 +1,6 @@
-"""Lesion-graph figure from the ``lesions`` and ``lesion_edges`` tables, and track colours.
+"""The lesion graph as a timeline (one row per track, node area = volume, colour = change class),
+from a :class:`~metevo.tracking.LesionGraph` or from the ``lesions`` and ``lesion_edges`` tables;
+and the track colours.
 
 :func:`track_palette` gives every track one colour, fixed by its ``track_id`` so that the lesion
 graph, the trajectory panel and the CT contours of the report agree.
@@ -15,11 +17,25 @@ import pandas as pd
 
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
+from metevo.tracking import CHANGES
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["plot_lesion_graph", "track_color", "track_palette"]
+    from metevo.tracking import LesionGraph
+
+__all__ = ["CHANGE_COLORS", "plot_lesion_graph", "track_color", "track_palette"]
+
+#: Colours of the change classes in :func:`plot_lesion_graph`.
+CHANGE_COLORS = {
+    "lone": "#7f7f7f",
+    "new": "#d62728",
+    "disappeared": "#2ca02c",
+    "persistent": "#1f77b4",
+    "merged": "#9467bd",
+    "split": "#ff7f0e",
+    "complex": "#8c564b",
+}
 
 _GOLDEN = 0.618033988749895
 
@@ -36,8 +52,8 @@ def track_palette(track_ids: Iterable[int]) -> dict[int, tuple[float, float, flo
 
 
 def plot_lesion_graph(
-    lesions: pd.DataFrame,
-    lesion_edges: pd.DataFrame,
+    lesions: pd.DataFrame | LesionGraph,
+    lesion_edges: pd.DataFrame | None = None,
     *,
     patient_id: str | None = None,
     by: str = "date",
@@ -54,7 +70,8 @@ def plot_lesion_graph(
     Parameters
     ----------
     lesions, lesion_edges
-        The ``lesions`` and ``lesion_edges`` tables (one or several patients).
+        A :class:`~metevo.tracking.LesionGraph` (``lesion_edges`` None), or the ``lesions`` and
+        ``lesion_edges`` tables of ``metevo analyze`` (one or several patients).
     patient_id
         Patient to draw (default: the first in ``lesions``).
     by
@@ -71,8 +88,15 @@ def plot_lesion_graph(
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    from metevo.graph import CHANGE_COLORS, CHANGES
-
+    if lesion_edges is None and hasattr(lesions, "nodes") and hasattr(lesions, "edges"):
+        patient_id = lesions.patient_id if patient_id is None else patient_id
+        lesions, lesion_edges = lesions.nodes, lesions.edges
+    if not isinstance(lesions, pd.DataFrame):
+        raise TypeError(
+            f"pass a LesionGraph or the lesions table (a DataFrame); got {type(lesions).__name__}."
+        )
+    if lesion_edges is None:
+        lesion_edges = pd.DataFrame(columns=[E.PATIENT_ID])
     if by not in ("date", "days"):
         raise ValueError(f"by must be 'date' or 'days'; got {by!r}.")
     missing = [c for c in (L.PATIENT_ID, L.TIMEPOINT, L.LESION_ID, L.TRACK_ID, L.CHANGE) if c not in lesions]
@@ -89,7 +113,10 @@ def plot_lesion_graph(
             f"patient {pid!r} has no row in the lesions table; patients present: "
             f"{', '.join(map(str, lesions[L.PATIENT_ID].unique()[:10]))}."
         )
-    edges = lesion_edges[lesion_edges[E.PATIENT_ID] == pid] if len(lesion_edges) else lesion_edges
+    if len(lesion_edges) and E.PATIENT_ID in lesion_edges:
+        edges = lesion_edges[lesion_edges[E.PATIENT_ID] == pid]
+    else:
+        edges = lesion_edges
     tracks = sorted(int(t) for t in nodes[L.TRACK_ID].unique())
     row = {t: i for i, t in enumerate(tracks)}
     if ax is None:

@@ -192,7 +192,7 @@ def plot_visits(
     patient
         A :class:`metevo.cohort.Patient`.
     graph
-        Its :class:`~metevo.graph.LesionGraph` (built with :func:`metevo.lesion_graph` when None;
+        Its :class:`~metevo.tracking.LesionGraph` (built with :func:`metevo.lesion_graph` when None;
         that registers the visits, seconds per visit).
     track_id, point
         What to centre on (see above).
@@ -215,7 +215,7 @@ def plot_visits(
 
     reads = ScanReads()
     if graph is None:
-        from metevo.graph import lesion_graph
+        from metevo.tracking import lesion_graph
 
         graph = lesion_graph(patient, reads=reads)
     scans = list(patient.scans)

@@ -280,7 +280,7 @@ def _visit_slices(
     import matplotlib.pyplot as plt
 
     from metevo.cohort import ScanReads
-    from metevo.lesions import label_lesions
+    from metevo.tracking import label_lesions
     from metevo.plotting.graph import track_palette
     from metevo.plotting.scans import plot_slice
 
