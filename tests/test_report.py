@@ -130,3 +130,25 @@ def test_chromium_check_sees_a_broken_image_and_a_console_error(report):
     assert 'data-images-broken="1"' in dom
     assert any("nope is not defined" in ln for ln in log.splitlines() if ":CONSOLE" in ln)
     page.unlink()
+
+
+def test_cli_figures_and_report(analysed, tmp_path):
+    from typer.testing import CliRunner
+
+    from metevo.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["figures", str(analysed["analysis"]), "--out", str(tmp_path / "f"),
+                              "--patient", "P002", "--dpi", "40"])
+    assert res.exit_code == 0, res.output
+    assert "6 figure(s) written" in res.output  # waterfall, spider, swimmer + P002's three
+    assert sorted(p.name for p in (tmp_path / "f" / "patients" / "P002").iterdir()) == [
+        f"{n}.{s}" for n in ("lesion_graph", "timeline", "trajectory_panel") for s in ("pdf", "png")
+    ]
+    res = runner.invoke(app, ["report", str(analysed["analysis"]), "--out", str(tmp_path / "r"),
+                              "--manifest", str(analysed["manifest"])])
+    assert res.exit_code == 0, res.output
+    assert f"open {tmp_path / 'r' / 'index.html'}" in res.output
+    assert len(list((tmp_path / "r" / "patients" / "P001").glob("*.png"))) == 3
+    res = runner.invoke(app, ["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "does not exist" in res.output

@@ -280,9 +280,9 @@ def _visit_slices(
     import matplotlib.pyplot as plt
 
     from metevo.cohort import ScanReads
-    from metevo.tracking import label_lesions
     from metevo.plotting.graph import track_palette
     from metevo.plotting.scans import plot_slice
+    from metevo.tracking import label_lesions
 
     patient = cohort[pid]
     mine = lesions[lesions["patient_id"] == pid]
