@@ -50,9 +50,13 @@ STAGES: list[tuple[str, Callable[..., None]]] = [
 _SHARDS = "_shards"
 
 
-@dataclass
+@dataclass(repr=False)
 class PatientResult:
-    """What the stages produced for one patient."""
+    """What the stages produced for one patient.
+
+    Its repr is a summary (tables with their shapes, objects, failures, warnings); the tables
+    themselves are in ``tables``.
+    """
 
     patient_id: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -65,6 +69,37 @@ class PatientResult:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def _parts(self) -> tuple[str, str, str]:
+        tables = ", ".join(f"{k} {v.shape[0]}x{v.shape[1]}" for k, v in self.tables.items()) or "none"
+        objects = ", ".join(self.objects) or "none"
+        status = "ok" if self.ok else f"{len(self.failures)} failure(s) in " + ", ".join(
+            str(f.get(Failures.STAGE, "?")) for f in self.failures
+        )
+        return tables, objects, status
+
+    def __repr__(self) -> str:
+        tables, objects, status = self._parts()
+        return (
+            f"PatientResult({self.patient_id}, {status}, tables: {tables}; objects: {objects}; "
+            f"{len(self.warnings)} warning(s))"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        tables, objects, status = self._parts()
+        failures = "".join(
+            "<li>"
+            + html.escape(f"{f.get(Failures.STAGE, '')}: {f.get(Failures.ERROR_TYPE, '')}: {f.get(Failures.ERROR, '')}")
+            + "</li>"
+            for f in self.failures
+        )
+        return (
+            f"<div><b>PatientResult</b> {html.escape(self.patient_id)}: {html.escape(status)}<br>"
+            f"tables: {html.escape(tables)}<br>objects: {html.escape(objects)}<br>"
+            f"{len(self.warnings)} warning(s){'<ul>' + failures + '</ul>' if failures else ''}</div>"
+        )
 
 
 @dataclass(frozen=True)
