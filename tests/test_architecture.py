@@ -50,6 +50,7 @@ ALLOWED = {
         "plotting",
         "datasets",
         "segmentation",
+        "report",
     },
 }
 
