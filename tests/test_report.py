@@ -26,6 +26,12 @@ def analysed(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("report_cohort")
     mini = make_mini_cohort(root, n_patients=2, n_visits=3)
+    # P002's lesion is gone at V2 (complete response there): a visit without target or new lesion
+    import SimpleITK as sitk
+
+    path = root / "P002" / "V2" / "lesion.nii.gz"
+    empty = sitk.ReadImage(str(path)) * 0
+    sitk.WriteImage(empty, str(path))
     cohort = open_cohort(mini["manifest"], clinical=mini["clinical"], events=mini["events"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stage warnings are the stages' tests' business
@@ -70,12 +76,13 @@ def test_report_pages_and_lesion_crops(report, analysed):
     assert 'href="patients/P001.html"' in index and "Quality control per scan" in index
     rl = pd.read_parquet(analysed["analysis"] / "recist_lesions.parquet")
     lesions = pd.read_parquet(analysed["analysis"] / "lesions.parquet")
-    for pid in ("P001", "P002"):
+    for pid, expected in (("P001", 3), ("P002", 2)):
         html = (report / "patients" / f"{pid}.html").read_text()
-        # one crop per visit and target/new lesion; each mini patient has one target per visit
+        # one crop per visit and present target/new lesion: one target per visit, none at P002 V2
         n_targets = int(((rl.patient_id == pid) & rl.role.isin(["target", "new"]) & (rl.state == "present")).sum())
         crops = re.findall(rf'src="{pid}/(V\d)_lesion(\d+)\.png"', html)
-        assert len(crops) == n_targets == 3
+        assert len(crops) == n_targets == expected
+        assert ("no target or new lesion at this visit." in html) == (pid == "P002")
         assert "<td>V2</td>" in html and "&lt;" not in html.split("RECIST 1.1 per visit")[1][:200]
         # the crop shows the lesion contour in its track's colour
         import matplotlib.image as mpimg
@@ -115,7 +122,7 @@ def test_report_renders_in_headless_chromium(report, page):
     body = re.search(r'<body data-images-loaded="(\d*)" data-images-broken="(\d*)"', dom)
     assert body is not None, dom[:500]
     assert (int(body.group(1)), int(body.group(2))) == (n_images, 0)
-    assert n_images >= (6 if page != "index.html" else 3)
+    assert n_images >= (5 if page != "index.html" else 3)  # 3 figures + a crop per target visit
     console = [ln for ln in log.splitlines() if ":CONSOLE" in ln]
     assert console == []
 

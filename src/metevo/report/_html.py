@@ -298,7 +298,8 @@ def _visit_slices(
         tp = scan.timepoint
         here = mine[mine["timepoint"] == tp]
         if "recist_lesions" in tables:
-            chosen = here[[(tp, int(t)) in roles for t in here["track_id"]]]
+            keep = np.array([(tp, int(t)) in roles for t in here["track_id"]], dtype=bool)
+            chosen = here[keep]  # a boolean array: an empty visit keeps its columns
         else:
             chosen = here
         chosen = chosen.sort_values("volume_ml", ascending=False)
