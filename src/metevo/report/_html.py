@@ -80,7 +80,7 @@ def write_report(
     events: str | Path | pd.DataFrame | None = None,
     cohort_options: Mapping[str, Any] | None = None,
     patient_ids: Sequence[str] | None = None,
-    fov_mm: float = 90.0,
+    fov_mm: float = 120.0,
     max_slices_per_visit: int = 12,
     dpi: int = 110,
     echo: Callable[[str], object] | None = None,
