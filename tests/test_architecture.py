@@ -37,6 +37,7 @@ ALLOWED = {
     "datasets": set(),
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
+    "followup": {"response", "survival"},
     "plotting": {"cohort", "tracking", "response", "radiomics", "evolution", "patterns", "survival"},
     "report": {"cohort", "tracking", "plotting"},
     "runner": {
