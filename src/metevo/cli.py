@@ -185,7 +185,26 @@ def demo(
 def segment_command(
     manifest: Path = typer.Argument(..., help="Manifest of the CTs (patient_id, timepoint, image)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for masks and the new manifest."),
-    model: str = typer.Option("demo", "--model", "-m", help="'demo' or the path of a model card."),
+    model: str = typer.Option(
+        "demo", "--model", "-m",
+        help="'demo', a model card path, nnunet:PATH (trained nnU-Net v2 folder) or "
+        "totalsegmentator:TASK (its local weights).",
+    ),
+    configuration: Optional[str] = typer.Option(
+        None, "--configuration", "-c", help="nnU-Net plans configuration (default: the folder's)."
+    ),
+    folds: Optional[list[str]] = typer.Option(
+        None, "--folds", "-f", help="nnU-Net folds to ensemble (repeat: -f 0 -f 1; default all)."
+    ),
+    mirroring: Optional[bool] = typer.Option(
+        None, "--mirroring/--no-mirroring", help="nnU-Net test-time mirroring (default: on)."
+    ),
+    liver_labels: Optional[list[str]] = typer.Option(
+        None, "--liver-label", help="Model label (name or value) read as liver (repeatable)."
+    ),
+    lesion_labels: Optional[list[str]] = typer.Option(
+        None, "--lesion-label", help="Model label (name or value) read as lesion (repeatable)."
+    ),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu or cuda[:n]."),
     batch_size: int = typer.Option(4, "--batch-size", help="Sliding windows per forward pass."),
     overlap: float = typer.Option(0.25, help="Sliding-window overlap."),
@@ -212,6 +231,11 @@ def segment_command(
             new = run(
                 manifest, model, out, device=device, batch_size=batch_size, overlap=overlap,
                 precision=precision, num_workers=workers, overwrite=overwrite, progress=progress,
+                model_options={
+                    "configuration": configuration, "folds": folds or None,
+                    "mirroring": mirroring, "liver": liver_labels or None,
+                    "lesion": lesion_labels or None,
+                },
             )
         except (MetevoError, ValueError, FileNotFoundError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
@@ -238,26 +262,31 @@ def segment_eval_command(
     lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class reference."),
     liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class reference."),
 ) -> None:
-    """Dice, lesion detection (IoU >= 0.5) and volume error of predicted vs reference masks."""
+    """Dice, volume error and per-lesion detection (IoU >= 0.1 / 0.5, by size) vs reference masks."""
     from metevo.exceptions import MetevoError
 
     try:
-        from metevo.segmentation import evaluate, evaluation_summary
+        from metevo.segmentation import detection_summary, evaluate, evaluation_summary
     except ImportError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     options = {"lesion_mask_kind": lesion_mask_kind, "lesion_label": lesion_label, "liver_label": liver_label}
     try:
-        table = evaluate(predicted, reference, **options)
+        table, lesions = evaluate(predicted, reference, per_lesion=True, **options)
     except (MetevoError, ValueError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     summary = evaluation_summary(table)
+    detection = detection_summary(lesions)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out / "segmentation_eval.parquet", index=False)
         summary.to_parquet(out / "segmentation_eval_summary.parquet", index=False)
+        lesions.to_parquet(out / "segmentation_eval_lesions.parquet", index=False)
+        detection.to_parquet(out / "segmentation_eval_detection.parquet", index=False)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo("\nPer-lesion detection (size: equivalent-sphere diameter):")
+    typer.echo(detection.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 @app.command("export-sdtm")
