@@ -20,7 +20,7 @@ import metevo
 SRC = Path(metevo.__file__).parent
 MAX_LINES = 650
 #: modules that may draw (import metevo.plotting): the faces
-FACES = ("metevo.cli", "metevo.plotting", "metevo.runner")
+FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.report")
 #: the only places that may import torch/MONAI
 HEAVY_OK = ("metevo.segmentation",)
 #: the foundation every module may import
@@ -38,7 +38,8 @@ ALLOWED = {
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
     "followup": {"response", "survival"},
-    "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
+    "plotting": {"cohort", "tracking", "response", "radiomics", "evolution", "patterns", "survival"},
+    "report": {"cohort", "tracking", "plotting"},
     "runner": {
         "cohort",
         "tracking",
@@ -50,6 +51,7 @@ ALLOWED = {
         "plotting",
         "datasets",
         "segmentation",
+        "report",
     },
 }
 

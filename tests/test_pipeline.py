@@ -48,6 +48,15 @@ def test_analyze_patient_keeps_objects_and_reports_stage(mini_cohort):
     cohort = open_cohort(mini_cohort["manifest"])
     result = analyze_patient(cohort["P001"], stages=["scans"])
     assert result.ok and len(result.tables["scans"]) == 3
+    # the repr is a summary: table shapes, not the tables (issue 16)
+    assert repr(result) == (
+        f"PatientResult(P001, ok, tables: scans 3x{result.tables['scans'].shape[1]}; objects: none; "
+        f"{len(result.warnings)} warning(s))"
+    )
+    assert "<table" not in result._repr_html_() and "scans 3x" in result._repr_html_()
+    result.failures.append({"stage": "graph", "error_type": "GeometryError", "error": "bad <grid>"})
+    assert "1 failure(s) in graph" in repr(result)
+    assert "bad &lt;grid&gt;" in result._repr_html_()
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['nope'\]"):
         analyze_patient(cohort["P001"], stages=["nope"])
     with pytest.raises(ValueError, match="stage_options names unknown stage"):

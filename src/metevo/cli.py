@@ -1,6 +1,7 @@
 """The ``metevo`` command line (typer). Thin: every command imports what it needs lazily.
 
-Commands: ``demo``, ``analyze``, ``validate`` (and the ones later modules add).
+Commands: ``demo``, ``analyze``, ``validate``, ``figures``, ``report`` (and the ones later
+modules add).
 """
 
 from __future__ import annotations
@@ -570,6 +571,75 @@ def follow_up_command(
 
         paths.append(save_follow_up_figure(res.table, Path(out or folder) / "figures"))
     typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+@app.command("figures")
+def figures_command(
+    folder: Path = typer.Argument(..., help="Analysis folder of `metevo analyze`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default FOLDER/figures)."),
+    events: Optional[Path] = typer.Option(None, "--events", help="Events table (CSV) for the swimmer plot."),
+    patient: Optional[list[str]] = typer.Option(None, "--patient", "-p", help="Only these patients' figures (repeat)."),
+    dpi: int = typer.Option(150, help="PNG resolution."),
+) -> None:
+    """Draw every figure the tables of FOLDER allow (PNG and PDF): waterfall, spider, swimmer,
+    pattern and survival figures, and per patient the lesion graph, trajectory panel and timeline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metevo.report import draw_figures
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            table = draw_figures(folder, out, events=events, patient_ids=patient or None, dpi=dpi)
+        except (ValueError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    target = out if out is not None else folder / "figures"
+    written = table[table.status == "written"]
+    typer.echo(f"{len(written)} figure(s) written to {target} (PNG and PDF)")
+    for row in table[table.status == "skipped"].itertuples():
+        who = f"{row.patient_id}: " if row.patient_id else ""
+        typer.echo(f"  skipped {who}{row.figure}: {row.note}")
+
+
+@app.command("report")
+def report_command(
+    folder: Path = typer.Argument(..., help="Analysis folder of `metevo analyze`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (index.html and one page per patient)."),
+    manifest: Optional[Path] = typer.Option(
+        None, "--manifest", help="The cohort manifest analysed: adds CT slices through each target and new lesion."
+    ),
+    events: Optional[Path] = typer.Option(None, "--events", help="Events table (CSV) for the swimmer plots."),
+    resample_masks: bool = typer.Option(False, "--resample-masks", help="As given to `metevo analyze`."),
+    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
+    lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class mask."),
+    liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class mask."),
+    phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
+    baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
+) -> None:
+    """Write a static HTML report of FOLDER into OUT: open OUT/index.html in any browser."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metevo.exceptions import MetevoError
+    from metevo.report import write_report
+
+    options = _cohort_options(
+        lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            index = write_report(folder, out, manifest=manifest, events=events, cohort_options=options, echo=typer.echo)
+        except (MetevoError, ValueError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"open {index}")
 
 
 def main() -> None:

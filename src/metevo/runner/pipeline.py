@@ -45,9 +45,14 @@ STAGES: list[tuple[str, Callable[..., None]]] = [
     ("trajectories", trajectories_stage),
 ]
 
-@dataclass
+
+@dataclass(repr=False)
 class PatientResult:
-    """What the stages produced for one patient."""
+    """What the stages produced for one patient.
+
+    Its repr is a summary (tables with their shapes, objects, failures, warnings); the tables
+    themselves are in ``tables``.
+    """
 
     patient_id: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -64,6 +69,44 @@ class PatientResult:
     def ok(self) -> bool:
         """No stage failed (excluded follow-up scans do not count: the patient was analysed)."""
         return not self.failures
+
+    def _parts(self) -> tuple[str, str, str]:
+        tables = (
+            ", ".join(f"{k} {v.shape[0]}x{v.shape[1]}" for k, v in self.tables.items()) or "none"
+        )
+        objects = ", ".join(self.objects) or "none"
+        status = (
+            "ok"
+            if self.ok
+            else f"{len(self.failures)} failure(s) in "
+            + ", ".join(str(f.get(Failures.STAGE, "?")) for f in self.failures)
+        )
+        return tables, objects, status
+
+    def __repr__(self) -> str:
+        tables, objects, status = self._parts()
+        return (
+            f"PatientResult({self.patient_id}, {status}, tables: {tables}; objects: {objects}; "
+            f"{len(self.warnings)} warning(s))"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        tables, objects, status = self._parts()
+        failures = "".join(
+            "<li>"
+            + html.escape(
+                f"{f.get(Failures.STAGE, '')}: {f.get(Failures.ERROR_TYPE, '')}: {f.get(Failures.ERROR, '')}"
+            )
+            + "</li>"
+            for f in self.failures
+        )
+        return (
+            f"<div><b>PatientResult</b> {html.escape(self.patient_id)}: {html.escape(status)}<br>"
+            f"tables: {html.escape(tables)}<br>objects: {html.escape(objects)}<br>"
+            f"{len(self.warnings)} warning(s){'<ul>' + failures + '</ul>' if failures else ''}</div>"
+        )
 
 
 def analyze_patient(
@@ -123,9 +166,7 @@ def analyze_patient(
     result.reads.clear()
     result.excluded = list(dict(result.objects.get("excluded_scans", {})).values())
     result.warnings = _dedupe(
-        (w.category.__name__, str(w.message))
-        for w in caught
-        if issubclass(w.category, Warning)
+        (w.category.__name__, str(w.message)) for w in caught if issubclass(w.category, Warning)
     )
     if not keep_objects:
         result.objects = {}
@@ -209,7 +250,6 @@ def _select_stages(stages: Iterable[str] | None) -> list[tuple[str, str]]:
     return list(STAGES[: last + 1])
 
 
-
 def _error_text(exc: BaseException) -> str:
     text = f"{exc}"
     if not text:
@@ -230,7 +270,11 @@ def _warning_class(name: str) -> type[Warning]:
     cls = getattr(exceptions, name, None)
     if isinstance(cls, type) and issubclass(cls, Warning):
         return cls
-    builtin = getattr(__builtins__, name, None) if not isinstance(__builtins__, dict) else __builtins__.get(name)
+    builtin = (
+        getattr(__builtins__, name, None)
+        if not isinstance(__builtins__, dict)
+        else __builtins__.get(name)
+    )
     if isinstance(builtin, type) and issubclass(builtin, Warning):
         return builtin
     return UserWarning
