@@ -78,6 +78,8 @@ def _not_evaluable(sc: pd.DataFrame, lesions: pd.DataFrame, baseline: str) -> di
             )
             if not (changes and one_to_one):
                 why.append("registration_failed")
+        if r.get(S.QC_FLAG) == "excluded":
+            why = ["scan_unreadable"]
         if why and r[S.TIMEPOINT] != baseline:
             reasons[r[S.TIMEPOINT]] = "+".join(why)
     return reasons
