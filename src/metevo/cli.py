@@ -105,12 +105,7 @@ def analyze(
     isolate: bool = typer.Option(
         True, help="One process per patient (a crash costs one patient); --no-isolate for debugging."
     ),
-    assessment_interval_days: Optional[float] = typer.Option(
-        None,
-        "--assessment-interval-days",
-        help="Protocol interval between assessments (days) for the PFS missed-assessment rule "
-        "(default: the clinical table's assessment_interval_days, else the cohort median gap).",
-    ),
+    assessment_interval_days: Optional[float] = typer.Option(None, help="Protocol assessment interval (days) for the PFS missed-assessment rule (default: clinical column assessment_interval_days, else the cohort median gap)."),
 ) -> None:
     """Analyse a cohort: write one Parquet table per kind into OUT.
 
@@ -121,9 +116,6 @@ def analyze(
     """
     from metevo.runner import analyze as run
 
-    recist = {"assessment_interval_days": assessment_interval_days}
-    stage_options = {"recist": recist} if assessment_interval_days is not None else None
-
     options = _cohort_options(
         lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
     )
@@ -132,7 +124,8 @@ def analyze(
         warnings.simplefilter("always")
         result = run(
             cohort, out, workers=workers, dask_address=dask, progress=progress, force=force,
-            patient_timeout=patient_timeout, isolate=isolate, stage_options=stage_options,
+            patient_timeout=patient_timeout, isolate=isolate,
+            stage_options=None if assessment_interval_days is None else {"recist": {"assessment_interval_days": assessment_interval_days}},
         )
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
