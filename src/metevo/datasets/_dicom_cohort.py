@@ -134,6 +134,7 @@ def _write_series(ct: sitk.Image, folder: Path, pid: str, tp: str, date: dt.date
         ds.SeriesDescription = f"{tp} CT"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.PositionReferenceIndicator, ds.KVP, ds.PatientPosition = "", 120, "FFS"
+        ds.Laterality, ds.AcquisitionNumber = "", 1
         ds.ImagePositionPatient = [_ds(v) for v in ct.TransformIndexToPhysicalPoint((0, 0, k))]
         ds.ImageOrientationPatient = [_ds(v) for v in (*direction[:, 0], *direction[:, 1])]
         ds.PixelSpacing = [_ds(spacing[1]), _ds(spacing[0])]
