@@ -37,6 +37,7 @@ ALLOWED = {
     "datasets": set(),
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
+    "export": {"cohort", "tracking"},
     "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
     "runner": {
         "cohort",
@@ -49,6 +50,7 @@ ALLOWED = {
         "plotting",
         "datasets",
         "segmentation",
+        "export",
     },
 }
 

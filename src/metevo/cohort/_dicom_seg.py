@@ -191,9 +191,9 @@ def _place_on(own: sitk.Image, reference: sitk.Image, path: Path) -> sitk.Image:
             DataQualityWarning,
             stacklevel=3,
         )
-        from metevo.cohort.io import resample_to_grid
-
-        return resample_to_grid(own, reference)
+        return sitk.Resample(
+            own, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, own.GetPixelID()
+        )
     arr = sitk.GetArrayViewFromImage(own)  # (z, y, x): own axis a lives at array axis 2 - a
     out = np.zeros(tuple(size_ref[::-1]), dtype=arr.dtype)
     # Each own index axis a maps to reference axis b = argmax|m[:, a]|, possibly flipped.

@@ -30,7 +30,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from metevo._version import __version__
-from metevo.cohort import Cohort, Patient, Scan
+from metevo.cohort import Cohort, Scan
 from metevo.columns import Lesions as L
 from metevo.columns import Recist as R
 from metevo.exceptions import CohortError, MissingDependencyError
