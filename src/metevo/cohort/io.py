@@ -191,12 +191,7 @@ def resample_to_grid(mask: sitk.Image, reference: sitk.Image | dict) -> sitk.Ima
 
     ``reference`` may be an image or a header dict from :func:`read_image_header`.
     """
-    if isinstance(reference, dict):
-        ref = sitk.Image([int(v) for v in reference["size"]], sitk.sitkUInt8)
-        ref.SetSpacing(reference["spacing"])
-        ref.SetOrigin(reference["origin"])
-        ref.SetDirection(reference["direction"])
-        reference = ref
+    reference = _grid_image(reference)
     return sitk.Resample(
         mask,
         reference,
@@ -368,13 +363,19 @@ def _is_dicom_seg(path: Path) -> bool:
 def _read_dicom_seg(path: Path, reference: sitk.Image | dict | None) -> sitk.Image:
     from metevo.cohort._dicom_seg import read_dicom_seg
 
-    if isinstance(reference, dict):
-        ref = sitk.Image([int(v) for v in reference["size"]], sitk.sitkUInt8)
-        ref.SetSpacing(reference["spacing"])
-        ref.SetOrigin(reference["origin"])
-        ref.SetDirection(reference["direction"])
-        reference = ref
+    reference = _grid_image(reference)
     return read_dicom_seg(path, reference)
+
+
+def _grid_image(reference: sitk.Image | dict | None) -> sitk.Image | None:
+    """An empty image on a header dict's grid (images and None pass through)."""
+    if not isinstance(reference, dict):
+        return reference
+    ref = sitk.Image([int(v) for v in reference["size"]], sitk.sitkUInt8)
+    ref.SetSpacing(reference["spacing"])
+    ref.SetOrigin(reference["origin"])
+    ref.SetDirection(reference["direction"])
+    return ref
 
 
 def _geometry(image: sitk.Image | dict) -> dict:
