@@ -20,7 +20,7 @@ import metevo
 SRC = Path(metevo.__file__).parent
 MAX_LINES = 650
 #: modules that may draw (import metevo.plotting): the faces
-FACES = ("metevo.cli", "metevo.plotting", "metevo.runner")
+FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.viewer")
 #: the only places that may import torch/MONAI
 HEAVY_OK = ("metevo.segmentation",)
 #: the foundation every module may import
@@ -38,6 +38,7 @@ ALLOWED = {
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
     "export": {"cohort", "tracking"},
+    "viewer": {"cohort", "tracking"},
     "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
     "runner": {
         "cohort",

@@ -20,8 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def dicom_runs(tmp_path_factory):
-    from metevo.datasets import make_synthetic_cohort
-    from metevo.datasets._dicom_cohort import write_dicom_cohort
+    from metevo.datasets import make_synthetic_cohort, write_dicom_cohort
 
     root = tmp_path_factory.mktemp("dicom_cohort")
     syn = make_synthetic_cohort(root / "nifti", n_patients=1, seed=11, size="tiny")

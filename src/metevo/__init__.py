@@ -14,6 +14,7 @@ from metevo.datasets import (
     make_synthetic_cohort,
     make_synthetic_trajectories,
 )
+from metevo.export import export_dicom
 from metevo.patterns import (
     EvolutionPatterns,
     evolution_patterns,
@@ -45,6 +46,7 @@ from metevo.survival import (
     time_varying_cox,
 )
 from metevo.tracking import LesionGraph, lesion_graph, lesions
+from metevo.viewer import view
 
 __all__ = [
     "AnalysisResult",
@@ -64,6 +66,7 @@ __all__ = [
     "cross_validated_patterns",
     "datasets",
     "evolution_patterns",
+    "export_dicom",
     "feature_catalog",
     "fit_growth_kinetics",
     "imaging_pfs",
@@ -86,4 +89,5 @@ __all__ = [
     "time_varying_cox",
     "to_sdtm",
     "trajectories",
+    "view",
 ]
