@@ -164,3 +164,75 @@ def test_export_needs_dicom_series(tmp_path, dicom_runs):
         cohort = open_cohort(syn_manifest)
     with pytest.raises(CohortError, match="is not a DICOM series folder"):
         export_dicom(cohort, dicom_runs["nifti"], tmp_path / "x")
+
+
+def test_real_ct_as_dicom_series_and_seg(shared_data, tmp_path):
+    """ct_example (real CT, TotalSegmentator liver = label 5) at two visits with a painted lesion:
+    NIfTI and DICOM series + SEG give the same tables; export-dicom's SR holds them."""
+    import highdicom as hd
+
+    from metevo.datasets import write_dicom_cohort
+    from tests.test_cli import _paint_lesion
+
+    ct_dir = shared_data / "ct_example"
+    seg = sitk.ReadImage(str(ct_dir / "example_seg.nii.gz"))
+    liver = sitk.Cast(seg == 5, sitk.sitkUInt8)
+    rows = []
+    for tp, date, radius in (("V0", "2022-01-10", 15.0), ("V1", "2022-03-10", 10.0)):
+        lesion, _ = _paint_lesion(liver, radius_mm=radius)
+        sitk.WriteImage(lesion, str(tmp_path / f"lesion_{tp}.nii.gz"))
+        rows.append({"patient_id": "RC01", "timepoint": tp, "date": date,
+                     "image": str(ct_dir / "example_ct_sm.nii.gz"),
+                     "lesion_mask": str(tmp_path / f"lesion_{tp}.nii.gz"),
+                     "liver_mask": str(ct_dir / "example_seg.nii.gz")})
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    dicom_manifest = write_dicom_cohort(tmp_path / "manifest.csv", tmp_path / "dicom", liver_label=5)
+    for name, m, extra in (("nifti", tmp_path / "manifest.csv", ["--liver-label", "5"]), ("dicom", dicom_manifest, [])):
+        res = runner.invoke(app, ["analyze", str(m), "--out", str(tmp_path / name), "--workers", "1", "--no-progress", *extra])
+        assert res.exit_code == 0, res.output
+    for table in ("scans", "lesions", "recist"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "nifti" / f"{table}.parquet"),
+            pd.read_parquet(tmp_path / "dicom" / f"{table}.parquet"),
+            check_exact=False, rtol=1e-9, atol=1e-6,
+        )
+    res = runner.invoke(app, ["export-dicom", str(tmp_path / "dicom"), "--out", str(tmp_path / "export")])
+    assert res.exit_code == 0, res.output
+    lesions = pd.read_parquet(tmp_path / "dicom" / "lesions.parquet")
+    uids = set()
+    for tp in ("V0", "V1"):
+        sr, got = _sr_groups(tmp_path / "export" / "RC01" / tp / "sr.dcm")
+        expect = lesions[lesions.timepoint == tp].sort_values("lesion_id")
+        assert len(got) == len(expect) == 1
+        np.testing.assert_allclose(got.volume_ml, expect.volume_ml, rtol=1e-9)
+        np.testing.assert_allclose(got.axial_ld_mm, expect.axial_ld_mm, rtol=1e-9)
+        uids |= set(got.uid)
+        segread = hd.seg.segread(tmp_path / "export" / "RC01" / tp / "seg.dcm")
+        assert [d.SegmentLabel for d in segread.SegmentSequence][-1] == "liver"
+    assert len(uids) == 1  # the painted lesion is one track across both visits
+
+
+def test_export_refuses_a_series_without_uids(shared_data, tmp_path):
+    """ct_example's DICOM series was anonymised down to empty SOP Class/Instance, Study and Series UIDs."""
+    from metevo import open_cohort
+    from metevo.exceptions import CohortError
+    from metevo.export import export_dicom
+
+    image = shared_data / "ct_example" / "example_ct_dicom"
+    liver = sitk.Image([512, 512, 20], sitk.sitkUInt8)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(image)))
+    liver.CopyInformation(reader.Execute())
+    sitk.WriteImage(liver, str(tmp_path / "empty.nii.gz"))
+    pd.DataFrame([{"patient_id": "RC01", "timepoint": "V0", "date": "2022-12-08", "image": str(image),
+                   "lesion_mask": "empty.nii.gz"}]).to_csv(tmp_path / "m.csv", index=False)
+    (tmp_path / "out").mkdir()
+    no_lesions = {"patient_id": [], "timepoint": [], "lesion_id": [], "track_id": [], "n_voxels": []}
+    pd.DataFrame(no_lesions).astype({"patient_id": str, "timepoint": str}).to_parquet(
+        tmp_path / "out" / "lesions.parquet"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cohort = open_cohort(tmp_path / "m.csv")
+    with pytest.raises(CohortError, match="has empty SOPClassUID, SOPInstanceUID, StudyInstanceUID, SeriesInstanceUID"):
+        export_dicom(cohort, tmp_path / "out", tmp_path / "x", patients=["RC01"])

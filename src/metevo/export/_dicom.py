@@ -157,7 +157,21 @@ def _source_datasets(scan: Scan) -> list:
                 continue
             if "ImagePositionPatient" in ds:
                 datasets.append(ds)
+    for ds in datasets[:1]:
+        missing = [k for k in _REQUIRED_UIDS if not str(ds.get(k, "") or "").strip()]
+        if missing:
+            raise CohortError(
+                f"patient {scan.patient_id} timepoint {scan.timepoint}: the DICOM series in {folder} "
+                f"has empty {', '.join(missing)} (found in {ds.filename}); a SEG/SR must reference "
+                "the series by these UIDs, so it cannot be exported. Use the series as archived "
+                "(before anonymisation removed the UIDs) or re-identify it with new UIDs."
+            )
     return datasets
+
+
+_REQUIRED_UIDS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
+)
 
 
 def _instances(scan: Scan, options: Mapping[str, object]) -> tuple[sitk.Image, sitk.Image | None]:
