@@ -37,11 +37,15 @@ def dicom_runs(tmp_path_factory):
     return {"root": root, "manifest": manifest, **outs, "export": root / "export"}
 
 
-@pytest.mark.parametrize("table", ["scans", "lesions", "recist", "recist_lesions", "patients"])
+@pytest.mark.parametrize(
+    "table",
+    ["scans", "lesions", "lesion_edges", "recist", "recist_lesions", "patients", "radiomics", "trajectories"],
+)
 def test_dicom_series_and_seg_give_the_nifti_tables(dicom_runs, table):
     a = pd.read_parquet(dicom_runs["nifti"] / f"{table}.parquet")
     b = pd.read_parquet(dicom_runs["dicom"] / f"{table}.parquet")
     assert len(a) > 0
+    # the series' z spacing comes from decimal positions: exactly the NIfTI's once de-noised
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-6)
 
 

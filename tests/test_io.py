@@ -178,3 +178,16 @@ def test_dicom_folder_without_series(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageReadError, match="No DICOM series found"):
         read_image(tmp_path / "empty")
+
+
+def test_dicom_series_spacing_without_float_noise(tmp_path):
+    """Slices at -120.19000244141 + 5 k mm (decimal strings) read back with a 5.0 mm spacing."""
+    from metevo.datasets._dicom_cohort import _write_series
+
+    img = sitk.Image([4, 3, 6], sitk.sitkInt16)
+    img.SetSpacing((3.0, 3.0, 5.0))
+    img.SetOrigin((-190.5, -180.5, float(np.float32(-120.19))))
+    _write_series(img, tmp_path / "ct", "P1", "V0", None)
+    back = read_image(tmp_path / "ct")
+    assert back.GetSpacing() == (3.0, 3.0, 5.0)
+    assert back.GetOrigin()[2] == pytest.approx(-120.19000244140625, abs=1e-9)

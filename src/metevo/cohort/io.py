@@ -341,7 +341,15 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
         )
     files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
     reader.SetFileNames(files)
-    return reader.Execute()
+    image = reader.Execute()
+    # The slice spacing is derived from decimal-string positions (<= 16 characters, PS3.5 6.2),
+    # so it carries float noise (5.000000000000086 for 5 mm slices); drop it below 1e-9 mm so a
+    # series and its NIfTI copy share one grid exactly.
+    image.SetSpacing([round(s, _SERIES_SPACING_DECIMALS) for s in image.GetSpacing()])
+    return image
+
+
+_SERIES_SPACING_DECIMALS = 9
 
 
 def _is_dicom_seg(path: Path) -> bool:
