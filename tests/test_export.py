@@ -170,26 +170,32 @@ def test_export_needs_dicom_series(tmp_path, dicom_runs):
         export_dicom(cohort, dicom_runs["nifti"], tmp_path / "x")
 
 
+def real_ct_manifest(shared_data, folder, visits) -> None:
+    """``folder/manifest.csv``: ct_example at each (timepoint, date, lesion radius mm) visit, a
+    ball lesion painted in the liver (TotalSegmentator label 5)."""
+    from tests.test_cli import _paint_lesion
+
+    ct_dir = shared_data / "ct_example"
+    liver = sitk.Cast(sitk.ReadImage(str(ct_dir / "example_seg.nii.gz")) == 5, sitk.sitkUInt8)
+    rows = []
+    for tp, date, radius in visits:
+        lesion, _ = _paint_lesion(liver, radius_mm=radius)
+        sitk.WriteImage(lesion, str(folder / f"lesion_{tp}.nii.gz"))
+        rows.append({"patient_id": "RC01", "timepoint": tp, "date": date,
+                     "image": str(ct_dir / "example_ct_sm.nii.gz"),
+                     "lesion_mask": str(folder / f"lesion_{tp}.nii.gz"),
+                     "liver_mask": str(ct_dir / "example_seg.nii.gz")})
+    pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
+
+
 def test_real_ct_as_dicom_series_and_seg(shared_data, tmp_path):
     """ct_example (real CT, TotalSegmentator liver = label 5) at two visits with a painted lesion:
     NIfTI and DICOM series + SEG give the same tables; export-dicom's SR holds them."""
     import highdicom as hd
 
     from metevo.datasets import write_dicom_cohort
-    from tests.test_cli import _paint_lesion
 
-    ct_dir = shared_data / "ct_example"
-    seg = sitk.ReadImage(str(ct_dir / "example_seg.nii.gz"))
-    liver = sitk.Cast(seg == 5, sitk.sitkUInt8)
-    rows = []
-    for tp, date, radius in (("V0", "2022-01-10", 15.0), ("V1", "2022-03-10", 10.0)):
-        lesion, _ = _paint_lesion(liver, radius_mm=radius)
-        sitk.WriteImage(lesion, str(tmp_path / f"lesion_{tp}.nii.gz"))
-        rows.append({"patient_id": "RC01", "timepoint": tp, "date": date,
-                     "image": str(ct_dir / "example_ct_sm.nii.gz"),
-                     "lesion_mask": str(tmp_path / f"lesion_{tp}.nii.gz"),
-                     "liver_mask": str(ct_dir / "example_seg.nii.gz")})
-    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    real_ct_manifest(shared_data, tmp_path, [("V0", "2022-01-10", 15.0), ("V1", "2022-03-10", 10.0)])
     dicom_manifest = write_dicom_cohort(tmp_path / "manifest.csv", tmp_path / "dicom", liver_label=5)
     for name, m, extra in (("nifti", tmp_path / "manifest.csv", ["--liver-label", "5"]), ("dicom", dicom_manifest, [])):
         res = runner.invoke(app, ["analyze", str(m), "--out", str(tmp_path / name), "--workers", "1", "--no-progress", *extra])
