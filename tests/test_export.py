@@ -102,8 +102,11 @@ def test_sr_round_trips_the_tables_and_tracking_uids(dicom_runs):
         evals = {e.name.value: e.value.value for e in image_groups[0].get_qualitative_evaluations()}
         if pd.notna(visit.target_sum_mm):
             assert float(meas["target_sum_mm"]) == pytest.approx(visit.target_sum_mm)
-        if pd.notna(visit.overall_response):
-            assert evals["overall_response"] == visit.overall_response
+        for col in ("target_response", "nontarget_response", "new_lesions", "overall_response"):
+            if pd.notna(visit[col]):
+                assert evals[col] == visit[col], (tp, col)
+            else:
+                assert col not in evals
     # the same track keeps one UID across visits; different tracks have different UIDs
     assert all(len(u) == 1 for u in uid_of_track.values())
     assert len({next(iter(u)) for u in uid_of_track.values()}) == len(uid_of_track)

@@ -11,8 +11,8 @@ Per patient and visit, next to nothing but the source series:
   (SCT 103340004, mm), mean attenuation (SCT 112031 "Attenuation Coefficient" mean, HU),
   the same tracking identifier and UID as the SEG segment, and the RECIST 1.1 role
   (target / non-target / new, local code scheme ``99METEVO``); one TID 1501 group for the visit
-  with the target sum (mm) and the target, non-target and overall responses. The observer is a
-  device (``metevo`` + version).
+  with the target sum (mm), the target, non-target and overall responses and new lesions (Y/N).
+  The observer is a device (``metevo`` + version).
 
 The lesion voxels are labelled again from the scan's masks with the graph stage's labelling
 options; every lesion's voxel count is checked against the ``lesions`` table, so the SEG shows
@@ -294,6 +294,7 @@ ROLES = {"target": "Target lesion", "non-target": "Non-target lesion", "new": "N
 RESPONSE_NAMES = {
     R.TARGET_RESPONSE: ("target_response", "RECIST 1.1 target lesion response"),
     R.NONTARGET_RESPONSE: ("nontarget_response", "RECIST 1.1 non-target lesion response"),
+    R.NEW_LESIONS: ("new_lesions", "RECIST 1.1 new lesions (Y/N)"),
     R.OVERALL_RESPONSE: ("overall_response", "RECIST 1.1 overall response"),
 }
 TARGET_SUM = ("target_sum_mm", "Sum of target lesion diameters")
