@@ -39,6 +39,7 @@ ALLOWED = {
     "segmentation": {"cohort", "datasets"},
     "export": {"cohort", "tracking"},
     "viewer": {"cohort", "tracking"},
+    "followup": {"response", "survival"},
     "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
     "runner": {
         "cohort",

@@ -55,7 +55,9 @@ def test_analyze_patient_keeps_objects_and_reports_stage(mini_cohort):
 
 @pytest.mark.slow
 def test_local_pool_and_dask_give_identical_tables_full_pipeline(tiny_cohort, tmp_path):
-    cohort = open_cohort(tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events)
+    cohort = open_cohort(
+        tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events
+    )
     a = analyze(cohort, tmp_path / "local", workers=2, progress=False)
     b = analyze(cohort, tmp_path / "dask", executor="dask", workers=2, progress=False)
     ta, tb = _tables(a.out_dir), _tables(b.out_dir)
@@ -65,7 +67,9 @@ def test_local_pool_and_dask_give_identical_tables_full_pipeline(tiny_cohort, tm
 
 
 def test_local_pool_and_dask_give_identical_tables(mini_cohort, tmp_path):
-    cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"])
+    cohort = open_cohort(
+        mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"]
+    )
     names = [name for name, _ in STAGES]
     one = analyze(cohort, tmp_path / "one", workers=1, progress=False)
     pool = analyze(cohort, tmp_path / "pool", workers=2, progress=False)

@@ -468,6 +468,110 @@ def patterns_command(
     typer.echo(f"tables in {folder}: {', '.join(n + '.parquet' for n in tables)}")
 
 
+def _followup_call(call):
+    """Run a follow-up command: errors exit 2 with their message, warnings are echoed."""
+    from metevo.exceptions import MetevoError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = call()
+        except (MetevoError, ValueError, TypeError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    return result
+
+
+def _numbers(text: str, name: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        typer.secho(f"error: {name} expects comma-separated numbers; found {text!r}.", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("predict")
+def predict_command(
+    folder: Path = typer.Argument(..., help="Analysis folder with patient_trajectories.parquet."),
+    clinical: Path = typer.Option(
+        ..., "--clinical", help="Clinical table (CSV): os_days/os_event, pfs_days/pfs_event."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default FOLDER)."),
+    endpoints: str = typer.Option("os,pfs", "--endpoints", help="Comma-separated: os, pfs."),
+    horizons: str = typer.Option("183,365", "--horizons", help="Windows in days, comma-separated."),
+    landmark_every_days: float = typer.Option(56.0, "--landmark-every-days"),
+    max_landmark_days: float = typer.Option(336.0, "--max-landmark-days"),
+    folds: int = typer.Option(5, "--folds", help="Patient-level cross-validation folds."),
+    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap resamples for the intervals."),
+    seed: int = typer.Option(0, help="Random seed (folds, bootstrap)."),
+    figures: bool = typer.Option(True, help="Write the figures (PNG)."),
+) -> None:
+    """Dynamic prediction at every visit: risk of death and of progression within each horizon.
+
+    Landmark super-model on the trajectory so far, cross-validated by patient. Writes
+    predictions, prediction_performance and prediction_calibration (Parquet) into OUT (default
+    FOLDER) and the figures into OUT/figures.
+    """
+    from metevo.followup._run import run_predict
+
+    eps = [e.strip() for e in endpoints.split(",") if e.strip()]
+    res, paths = _followup_call(
+        lambda: run_predict(
+            folder, clinical, out=out, echo=typer.echo, endpoints=eps,
+            horizons_days=_numbers(horizons, "--horizons"),
+            landmark_every_days=landmark_every_days, max_landmark_days=max_landmark_days,
+            n_folds=folds, n_boot=n_boot, seed=seed,
+        )
+    )
+    if figures:
+        import pandas as pd
+
+        from metevo.plotting.followup import save_prediction_figures
+
+        traj = pd.read_parquet(Path(folder) / "patient_trajectories.parquet")
+        paths += save_prediction_figures(res, traj, Path(out or folder) / "figures")
+    typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+@app.command("follow-up")
+def follow_up_command(
+    folder: Path = typer.Argument(..., help="Analysis folder with patient_trajectories.parquet."),
+    patterns: Optional[Path] = typer.Option(
+        None, "--patterns", help="Table with patient_id, pattern (default FOLDER/patterns.parquet)."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default FOLDER)."),
+    horizon_days: float = typer.Option(730.0, "--horizon-days"),
+    measurement_cv: Optional[float] = typer.Option(
+        None, "--measurement-cv", help="CV of a target-sum measurement (default: estimated)."
+    ),
+    simulations: int = typer.Option(20, "--simulations", help="Simulated futures per patient."),
+    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap resamples for the intervals."),
+    seed: int = typer.Option(0, help="Random seed."),
+    figures: bool = typer.Option(True, help="Write the trade-off figure (PNG)."),
+) -> None:
+    """Imaging schedules per pattern: detection delay of progression and scans per year.
+
+    Simulates every 6, 8, 9, 12 weeks and adaptive 6-then-12 weeks from each patient's fitted
+    kinetics; writes follow_up.parquet into OUT (default FOLDER) and OUT/figures.
+    """
+    from metevo.followup._run import run_follow_up
+
+    res, path = _followup_call(
+        lambda: run_follow_up(
+            folder, patterns=patterns, out=out, echo=typer.echo, horizon_days=horizon_days,
+            measurement_cv=measurement_cv, n_simulations=simulations, n_boot=n_boot, seed=seed,
+        )
+    )
+    paths = [path]
+    if figures:
+        from metevo.plotting.followup import save_follow_up_figure
+
+        paths.append(save_follow_up_figure(res.table, Path(out or folder) / "figures"))
+    typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="metevo")

@@ -316,14 +316,22 @@ def load_demo_cohort(
 
 
 def make_synthetic_trajectories(
-    n_patients: int = 500, *, seed: int = 0, max_visits: int = 8
+    n_patients: int = 500,
+    *,
+    seed: int = 0,
+    max_visits: int = 8,
+    visit_interval_days: int = 56,
+    jitter_days: int = 7,
+    missed_visit_prob: float = 0.25,
+    survival: str = "course",
+    measurement_cv: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """Image-free synthetic trajectories from the kinetics model of the image cohort.
 
     Vectorised over patients, lesions and visits (10,000 patients take well under a second).
     Patterns are drawn per patient with arm-dependent probabilities (arm B responds more);
     each patient has 1-6 baseline lesions (>= 2 for mixed response) and up to two new lesions
-    whose probability and onset depend on the pattern. Visits are planned every 56 days with
+    whose probability and onset depend on the pattern. Visits are planned every 56 days (default) with
     +/- 7 days jitter, each follow-up visit is missed with probability 0.25, and follow-up stops
     (informative dropout) at the first RECIST 1.1 progression (target sum +20 % and +5 mm over the
     nadir, two largest measurable baseline lesions as targets, or a new lesion), at death, or at
@@ -335,6 +343,17 @@ def make_synthetic_trajectories(
     seed : int, default 0
     max_visits : int, default 8
         Planned visits including the baseline (>= 2).
+    visit_interval_days, jitter_days, missed_visit_prob : default 56, 7, 0.25
+        The imaging schedule: visit k at ``k * visit_interval_days`` +/- ``jitter_days``, each
+        follow-up visit missed with this probability. With the same ``seed`` and ``max_visits``
+        two schedules image the same patients (same kinetics, new lesions and survival).
+    survival : {"course", "independent"}, default "course"
+        ``"course"``: median overall survival by planted pattern (~360 days for progression to
+        ~1300 for deep response); ``"independent"``: one median (700 days) for everyone, so
+        survival ignores the course of the disease (ECOG still acts).
+    measurement_cv : float, default 0
+        Measurement error: every diameter read on a scan is multiplied by one log-normal factor
+        per scan (sd on the log scale), so the target sum has this coefficient of variation.
 
     Returns
     -------
@@ -353,7 +372,13 @@ def make_synthetic_trajectories(
         ``g_per_day``, ``n_baseline_lesions``, ``n_new_lesions``, ``n_planned_visits``,
         ``n_missed_visits`` (missed before the end of follow-up), ``progression_timepoint``
         (None without progression), ``dropout`` (``progression``, ``death``, ``censored``,
-        ``completed``), ``os_true_days`` (uncensored survival time).
+        ``completed``), ``os_true_days`` (uncensored survival time), ``progression_true_day``
+        (study day of true RECIST progression of the error-free sizes in continuous time:
+        target sum >= 120 % and >= +5 mm over its running minimum, or a new lesion's onset; NaN
+        when not before the last planned visit), ``progression_true_cause`` (``size``,
+        ``new_lesion``), ``progression_detected_day`` (study day of the first attended visit,
+        had imaging continued regardless of death or censoring, at which RECIST PD is met on
+        the measured sizes; NaN for none), ``visit_interval_days``.
 
     Examples
     --------
@@ -362,11 +387,22 @@ def make_synthetic_trajectories(
     >>> sorted(tables)
     ['clinical', 'ground_truth', 'lesion_trajectories', 'patient_trajectories']
     """
-    from metevo.datasets._synthetic_kinetics import simulate_trajectories
+    from metevo.datasets._synthetic_trajectories import simulate_trajectories
 
     n_patients = _check_count(n_patients, "n_patients")
     max_visits = _check_count(max_visits, "max_visits", minimum=2)
-    return simulate_trajectories(n_patients, seed, max_visits)
+    visit_interval_days = _check_count(visit_interval_days, "visit_interval_days")
+    jitter_days = _check_count(jitter_days, "jitter_days", minimum=0)
+    return simulate_trajectories(
+        n_patients,
+        seed,
+        max_visits,
+        visit_interval_days=visit_interval_days,
+        jitter_days=jitter_days,
+        missed_visit_prob=missed_visit_prob,
+        survival=survival,
+        measurement_cv=measurement_cv,
+    )
 
 
 def _check_count(value, name: str, minimum: int = 1) -> int:
