@@ -20,7 +20,7 @@ import metevo
 SRC = Path(metevo.__file__).parent
 MAX_LINES = 650
 #: modules that may draw (import metevo.plotting): the faces
-FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.viewer")
+FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.report", "metevo.viewer")
 #: the only places that may import torch/MONAI
 HEAVY_OK = ("metevo.segmentation",)
 #: the foundation every module may import
@@ -40,7 +40,8 @@ ALLOWED = {
     "export": {"cohort", "tracking"},
     "viewer": {"cohort", "tracking"},
     "followup": {"response", "survival"},
-    "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
+    "plotting": {"cohort", "tracking", "response", "radiomics", "evolution", "patterns", "survival"},
+    "report": {"cohort", "tracking", "plotting"},
     "runner": {
         "cohort",
         "tracking",
@@ -53,6 +54,7 @@ ALLOWED = {
         "datasets",
         "segmentation",
         "export",
+        "report",
     },
 }
 

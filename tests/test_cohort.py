@@ -213,9 +213,20 @@ def test_bad_clinical_rows(mini_cohort, column, value, message):
     path = _save(mini_cohort, c, "clinical.csv")
     with pytest.raises(ClinicalTableError, match=r"clinical table .*patient P002.*" + message):
         open_cohort(mini_cohort["manifest"], clinical=path, errors="raise")
-    with pytest.warns(DataQualityWarning, match="set aside"):
+    if column == "treatment_start":  # the baseline depends on it: the patient is set aside
+        with pytest.warns(DataQualityWarning, match="set aside"):
+            cohort = open_cohort(mini_cohort["manifest"], clinical=path)
+        assert cohort.patient_ids == ["P001", "P003"]
+        return
+    # a survival column only costs the survival analyses (issue 11): warning naming the patient
+    with pytest.warns(DataQualityWarning, match=r"patient P002.*" + message + r".*Patient P002 "
+                      r"is left out of the OS survival analyses; its imaging"):
         cohort = open_cohort(mini_cohort["manifest"], clinical=path)
-    assert cohort.patient_ids == ["P001", "P003"]
+    assert cohort.patient_ids == ["P001", "P002", "P003"]
+    assert np.isnan(cohort["P002"].clinical["os_days"]) and pd.isna(cohort["P002"].clinical["os_event"])
+    from metevo.survival import survival_data
+
+    assert survival_data(cohort.clinical).patient_id.tolist() == ["P001", "P003"]
 
 
 def test_clinical_missing_columns_and_unknown_ids(mini_cohort):

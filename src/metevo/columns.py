@@ -84,6 +84,8 @@ class Failures:
     STAGE = "stage"
     ERROR_TYPE = "error_type"
     ERROR = "error"
+    TIMEPOINT = TIMEPOINT
+    FILE = "file"
 
 
 class Lesions:
@@ -343,6 +345,43 @@ class SegmentationEvalSummary:
     RECALL = "recall"
     MEAN_ABS_VOLUME_ERROR_ML = "mean_abs_volume_error_ml"
     COLUMNS = (STRUCTURE, N_CASES, GLOBAL_DICE, MEAN_DICE, PRECISION, RECALL, MEAN_ABS_VOLUME_ERROR_ML)
+
+
+class SegmentationEvalLesions:
+    """Columns of ``segmentation_eval_lesions`` (one row per lesion and IoU threshold)."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    SOURCE = "source"
+    LESION = "lesion"
+    IOU_THRESHOLD = "iou_threshold"
+    VOLUME_ML = "volume_ml"
+    DIAMETER_MM = "diameter_mm"
+    SIZE_BIN = "size_bin"
+    MATCHED = "matched"
+    IOU = "iou"
+    SOURCES = ("reference", "predicted")
+    COLUMNS = (
+        PATIENT_ID, TIMEPOINT, SOURCE, LESION, IOU_THRESHOLD, VOLUME_ML, DIAMETER_MM, SIZE_BIN,
+        MATCHED, IOU,
+    )  # fmt: skip
+
+
+class SegmentationEvalDetection:
+    """Columns of ``segmentation_eval_detection`` (per IoU threshold and size bin)."""
+
+    IOU_THRESHOLD = "iou_threshold"
+    SIZE_BIN = "size_bin"
+    N_REFERENCE_LESIONS = "n_reference_lesions"
+    N_DETECTED_LESIONS = "n_detected_lesions"
+    RECALL = "recall"
+    N_PREDICTED_LESIONS = "n_predicted_lesions"
+    N_TRUE_POSITIVE_LESIONS = "n_true_positive_lesions"
+    PRECISION = "precision"
+    COLUMNS = (
+        IOU_THRESHOLD, SIZE_BIN, N_REFERENCE_LESIONS, N_DETECTED_LESIONS, RECALL,
+        N_PREDICTED_LESIONS, N_TRUE_POSITIVE_LESIONS, PRECISION,
+    )  # fmt: skip
 
 
 class GroundTruthScans:

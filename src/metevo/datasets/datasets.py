@@ -212,6 +212,7 @@ def make_synthetic_cohort(
     seed: int = 0,
     size: str = "tiny",
     patterns: list[str] | tuple[str, ...] | None = None,
+    progress: bool = False,
 ) -> SyntheticCohort:
     """Write a synthetic longitudinal CT cohort of liver metastases with its ground truth.
 
@@ -232,6 +233,8 @@ def make_synthetic_cohort(
     patterns : sequence of str, optional
         One pattern per patient (names in :data:`PATTERNS`); default: the first five patients
         get the five patterns in a seeded random order, later ones random patterns.
+    progress : bool, default False
+        Show a progress bar over the patients (tqdm).
 
     Returns
     -------
@@ -249,7 +252,12 @@ def make_synthetic_cohort(
     names = sc.assign_patterns(seed, n_patients, patterns)
     ids = _patient_ids(n_patients)
     plans, parts = [], []
-    for i, (pid, pattern) in enumerate(zip(ids, names, strict=False)):
+    todo = list(enumerate(zip(ids, names, strict=False)))
+    if progress:
+        from tqdm.auto import tqdm
+
+        todo = tqdm(todo, desc="synthetic patients", unit="patient")
+    for i, (pid, pattern) in todo:
         ss = np.random.SeedSequence([int(seed), i])
         plan_rng, render_rng = (np.random.default_rng(s) for s in ss.spawn(2))
         plan = sc.plan_patient(plan_rng, pid, pattern, size, force_truncation=(i == 1))
@@ -267,40 +275,72 @@ def make_synthetic_cohort(
 
 
 def load_demo_cohort(
+    path: str | Path | None = None,
     *,
     n_patients: int = 8,
     seed: int = 0,
     cache_dir: str | Path | None = None,
-    size: str = "small",
+    size: str = "tiny",
+    progress: bool = True,
 ) -> SyntheticCohort:
-    """The demo cohort: generated once into a cache folder, reused afterwards.
+    """The demo cohort: the one on disk at ``path``, else generated once into a cache folder.
 
-    The folder is ``<base>/demo-<version>-<seed>-<n_patients>`` (``-<size>`` appended unless
-    ``size="small"``), where ``<base>`` is ``cache_dir``, else ``$METEVO_DATA``, else
-    ``~/.cache/metevo``. Generation writes to a temporary sibling folder that is renamed when
-    complete, so an interrupted run never leaves a half-written cohort behind.
+    The defaults (8 patients, seed 0, tiny grid) are those of ``metevo demo`` / ``make demo``,
+    so both give the same cohort. ``path`` opens a cohort already on disk: the folder ``make
+    demo`` / ``metevo demo --out PATH`` wrote (its ``cohort/`` subfolder is used) or a cohort
+    folder holding ``manifest.csv``.
+
+    Without ``path`` the cohort is cached in ``<base>/demo-<version>-<seed>-<n_patients>``
+    (``-<size>`` appended unless ``size="small"``), where ``<base>`` is ``cache_dir``, else
+    ``$METEVO_DATA``, else ``~/.cache/metevo``. Generation writes to a temporary sibling folder
+    that is renamed when complete, so an interrupted run never leaves a half-written cohort.
 
     Parameters
     ----------
+    path : str or Path, optional
+        A demo cohort on disk (see above); nothing is generated.
     n_patients, seed, size
-        As in :func:`make_synthetic_cohort`.
+        As in :func:`make_synthetic_cohort` (used without ``path``).
     cache_dir : str or Path, optional
         Base folder of the cache.
+    progress : bool, default True
+        Say which folder is used and show a progress bar while generating.
 
     Returns
     -------
     SyntheticCohort
+
+    Examples
+    --------
+    >>> demo = load_demo_cohort("metevo_demo")  # the cohort `make demo` wrote  # doctest: +SKIP
     """
+    say = print if progress else (lambda *_args: None)
+    if path is not None:
+        root = Path(path)
+        for folder in (root / "cohort", root):
+            if (folder / "manifest.csv").is_file():
+                say(f"metevo: demo cohort read from {folder}")
+                return SyntheticCohort.at(folder)
+        raise FileNotFoundError(
+            f"no demo cohort at {root}: expected {root / 'cohort' / 'manifest.csv'} (a `metevo "
+            f"demo --out {root}` folder) or {root / 'manifest.csv'}; run `make demo` or "
+            "`metevo demo --out PATH` first, or call load_demo_cohort() without a path."
+        )
     n_patients = _check_count(n_patients, "n_patients")
     base = Path(cache_dir or os.environ.get("METEVO_DATA") or Path.home() / ".cache" / "metevo")
     name = f"demo-{__version__}-{seed}-{n_patients}" + ("" if size == "small" else f"-{size}")
     target = base / name
     if (target / _COMPLETE).exists():
+        say(f"metevo: demo cohort from the cache {target}")
         return SyntheticCohort.at(target)
+    say(
+        f"metevo: generating the demo cohort ({n_patients} patients, seed {seed}, {size} grid) "
+        f"into {target}; later calls reuse it (set cache_dir or $METEVO_DATA to move it)"
+    )
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=base))
     try:
-        make_synthetic_cohort(tmp, n_patients=n_patients, seed=seed, size=size)
+        make_synthetic_cohort(tmp, n_patients=n_patients, seed=seed, size=size, progress=progress)
         (tmp / _COMPLETE).write_text(f"metevo {__version__}\n")
         if target.exists():  # a stale, incomplete folder
             shutil.rmtree(target)
