@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from metevo._cli_dicom import export_dicom_command, record_inputs
+
 app = typer.Typer(
     name="metevo",
     help="Longitudinal CT analysis of colorectal liver metastases.",
@@ -20,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("export-dicom")(export_dicom_command)
 
 
 def _version_callback(value: bool) -> None:
@@ -125,23 +128,12 @@ def analyze(
             cohort, out, workers=workers, dask_address=dask, progress=progress, force=force,
             patient_timeout=patient_timeout, isolate=isolate,
         )
-    _record_inputs(out, manifest, options)
+    record_inputs(out, manifest, options)
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     _summarise(result)
     if result.failed_patients and not allow_failures:
         raise typer.Exit(1)
-
-
-_INPUTS = "inputs.json"
-
-
-def _record_inputs(out: Path, manifest: Path, options: dict) -> None:
-    """Remember the manifest and cohort options next to the tables (for ``export-dicom``)."""
-    import json
-
-    record = {"manifest": str(Path(manifest).resolve()), "options": options}
-    (Path(out) / _INPUTS).write_text(json.dumps(record, indent=1))
 
 
 def _summarise(result) -> None:
@@ -339,46 +331,6 @@ def export_sdtm_command(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
-@app.command("export-dicom")
-def export_dicom_command(
-    analysis: Path = typer.Argument(..., help="Analysis folder written by `metevo analyze`."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for the SEG and SR files."),
-    manifest: Optional[Path] = typer.Option(
-        None, help="Cohort manifest (default: the one `metevo analyze` recorded in ANALYSIS)."
-    ),
-    liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class mask."),
-    lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class mask."),
-) -> None:
-    """Write one DICOM SEG (lesions by track + liver) and one TID 1500 SR per visit."""
-    import json
-
-    from metevo.exceptions import MetevoError
-    from metevo.export import export_dicom
-
-    options: dict = {}
-    recorded = analysis / _INPUTS
-    if recorded.exists():
-        saved = json.loads(recorded.read_text())
-        options = dict(saved.get("options", {}))
-        manifest = manifest or Path(saved["manifest"])
-    if manifest is None:
-        typer.secho(
-            f"error: {analysis} has no {_INPUTS} (written by `metevo analyze`); pass --manifest.",
-            fg=typer.colors.RED, err=True,
-        )
-        raise typer.Exit(2)
-    for key, value in (("liver_label", liver_label), ("lesion_label", lesion_label)):
-        if value is not None:
-            options[key] = value
-    cohort = _open(manifest, None, None, options)
-    try:
-        written = export_dicom(cohort, analysis, out)
-    except (MetevoError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"wrote {len(written)} SEG + {len(written)} SR file(s) under {out}")
 
 
 @app.command("recist-sdtm")
