@@ -139,6 +139,10 @@ def one_cohort(setting: dict, work: Path) -> dict:
     lcmm = LatentClassTrajectories(random_state=setting["seed"]).fit(traj)
     t_lcmm = time.perf_counter() - t0
     ari_lcmm = float(adjusted_rand_score(truth.loc[lcmm.patient_ids_], lcmm.labels_))
+    slope = LatentClassTrajectories(
+        random_effects="slope", n_knots=0, random_state=setting["seed"]
+    ).fit(traj)
+    ari_slope = float(adjusted_rand_score(truth.loc[slope.patient_ids_], slope.labels_))
     km = EvolutionPatterns(random_state=setting["seed"]).fit(traj)
     tab = km.patterns_.dropna(subset=["pattern"])
     ari_km = float(adjusted_rand_score(truth.loc[tab["patient_id"]], tab["pattern"]))
@@ -153,6 +157,8 @@ def one_cohort(setting: dict, work: Path) -> dict:
         "k_flexmix_log_ratio": k_fx_r,
         "ari_metevo_lcmm": ari_lcmm,
         "k_metevo_lcmm": int(lcmm.n_classes_),
+        "ari_metevo_lcmm_slope": ari_slope,
+        "k_metevo_lcmm_slope": int(slope.n_classes_),
         "ari_metevo_kmeans": ari_km,
         "k_metevo_kmeans": int(km.n_patterns_),
         "seconds_flexmix_log": t_fx,
@@ -185,6 +191,8 @@ def main() -> None:
                 f"flexmix {res['ari_flexmix_log']:.3f} (k={res['k_flexmix_log']}), flexmix "
                 f"log-ratio {res['ari_flexmix_log_ratio']:.3f} (k={res['k_flexmix_log_ratio']}), "
                 f"metevo lcmm {res['ari_metevo_lcmm']:.3f} (k={res['k_metevo_lcmm']}), "
+                f"lcmm slope {res['ari_metevo_lcmm_slope']:.3f} "
+                f"(k={res['k_metevo_lcmm_slope']}), "
                 f"metevo kmeans {res['ari_metevo_kmeans']:.3f} (k={res['k_metevo_kmeans']})",
                 flush=True,
             )

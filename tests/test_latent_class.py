@@ -239,3 +239,14 @@ def test_errors_name_the_problem():
         LatentClassTrajectories().predict(table)
     with pytest.raises(ValueError, match="lacks column"):
         LatentClassTrajectories().fit(table.drop(columns="target_sum_mm"))
+
+
+def test_selection_table_is_documented_in_the_data_dictionary():
+    from metevo.dictionary import validate_table
+
+    table, _ = _planted(8, seed=13)
+    model = LatentClassTrajectories(k_range=(1, 3), n_init=2, random_state=0).fit(table)
+    validate_table(model.selection_, "latent_class_selection")
+    bad = model.selection_.assign(extra=1)
+    with pytest.raises(Exception, match="extra"):
+        validate_table(bad, "latent_class_selection")
