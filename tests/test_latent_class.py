@@ -138,7 +138,7 @@ def test_planted_classes_recovered_and_k_chosen_by_bic():
     # is the true one; k = 4 has a lower BIC but a 2-patient class, so it is refused
     table, truth = _planted(30, seed=5)
     model = LatentClassTrajectories(
-        k_range=(1, 5), random_effects="slope", n_init=4, random_state=0
+        k_range=(1, 5), random_effects="slope", criterion="bic", n_init=4, random_state=0
     ).fit(table)
     assert model.n_classes_ == 3
     ari = adjusted_rand_score(truth.loc[model.patient_ids_], model.labels_)
@@ -162,7 +162,8 @@ def test_selection_statistics_follow_their_definitions():
     n, k = w.shape
     ent = -(w * np.log(np.clip(w, 1e-300, None))).sum()
     p = model.degree + 1 + model.n_knots
-    n_par = (k - 1) + k * p + 1 + k  # proportions, fixed effects, D (intercept), sigma_c
+    q = {"none": 0, "intercept": 1, "slope": 2}[model.random_effects]
+    n_par = (k - 1) + k * p + q * (q + 1) // 2 + k  # proportions, fixed effects, D, sigma_c
     assert row["n_parameters"] == n_par
     assert row["bic"] == pytest.approx(-2 * row["log_likelihood"] + n_par * np.log(n))
     assert row["aic"] == pytest.approx(-2 * row["log_likelihood"] + 2 * n_par)
