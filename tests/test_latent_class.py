@@ -251,3 +251,21 @@ def test_selection_table_is_documented_in_the_data_dictionary():
     bad = model.selection_.assign(extra=1)
     with pytest.raises(Exception, match="extra"):
         validate_table(bad, "latent_class_selection")
+
+
+def test_names_cannot_contradict_the_members_own_courses():
+    """A responding class whose confident member never reached -30 % is called "mixed"."""
+    table, truth = _planted(20, seed=14)
+    model = LatentClassTrajectories(3, random_effects="slope", n_init=3, random_state=0).fit(table)
+    assert model.names_[0] == "deep response"  # response course: -25 %/month
+    assert model.classes_["n_members_not_responding"].tolist() == [0, 0, 0]
+    # a response patient whose visits stop before -30 %: own nadir 0.75
+    extra = _table([("Q1", 0.0, 60.0), ("Q1", 30.0, 51.0), ("Q1", 45.0, 45.0)])
+    model2 = LatentClassTrajectories(3, random_effects="slope", n_init=3, random_state=0).fit(
+        pd.concat([table, extra], ignore_index=True)
+    )
+    row = model2.patterns_.set_index("patient_id").loc["Q1"]
+    assert row["own_nadir_ratio"] == pytest.approx(46.0 / 61.0)
+    assert row["pattern_id"] == 0 and row["confidence"] > 0.5
+    assert model2.names_[0] == "mixed deep response"
+    assert model2.classes_["n_members_not_responding"].tolist() == [1, 0, 0]

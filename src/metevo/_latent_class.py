@@ -23,7 +23,7 @@ import pandas as pd
 
 from metevo import _lcmm as lc
 from metevo import _pattern_features as pf
-from metevo._pattern_names import _unique_names, name_pattern
+from metevo._pattern_names import RESPONSE_RATIO, _unique_names, name_pattern
 from metevo.exceptions import NotFittedError
 
 __all__ = ["LatentClassTrajectories", "latent_class_trajectories"]
@@ -121,7 +121,10 @@ class LatentClassTrajectories:
         Maximum posterior per patient.
     n_classes_ : int
     names_ : list of str
-        Descriptive names from the class mean courses (:func:`metevo.patterns.name_pattern`).
+        Descriptive names from the class mean courses (:func:`metevo.patterns.name_pattern`:
+        nadir depth, regrowth over the nadir, final ratio), checked against the members: a
+        responding class with a member assigned with confidence > 0.5 whose own course never
+        reached -30 % (``own_nadir_ratio`` > 0.7) is named "mixed ..." instead.
     coef_ : ndarray, shape (n_classes_, degree + 1)
         Fixed effects per class in the basis ``(t / time_scale_months_) ** j``.
     proportions_ : ndarray
@@ -134,7 +137,8 @@ class LatentClassTrajectories:
         not chosen.
     classes_ : DataFrame
         One row per class of the chosen model: ``pattern_id``, ``pattern``, ``proportion``,
-        ``n_patients``, ``appa``, ``nadir_ratio``, ``time_to_nadir_days``, ``final_ratio``.
+        ``n_patients``, ``appa``, ``nadir_ratio``, ``time_to_nadir_days``, ``final_ratio``
+        (of the class mean course), ``n_members_not_responding`` (the patient-level check).
     patterns_ : DataFrame
         One row per patient (``patterns`` table layout).
     excluded_ : DataFrame
@@ -320,6 +324,9 @@ class LatentClassTrajectories:
         self.patient_ids_ = ids.astype(str)
         self.n_visits_ = n_visits
         self.followup_days_ = table.groupby(pf.PATIENT_ID)["_t"].max().loc[ids].to_numpy()
+        logv = np.log(table[self.value_column] + self.log_offset)
+        own = logv - logv.groupby(table[pf.PATIENT_ID]).transform("first")
+        self.own_nadir_ratio_ = np.exp(own.groupby(table[pf.PATIENT_ID]).min().loc[ids].to_numpy())
         self.excluded_ = pd.DataFrame(excluded, columns=[pf.PATIENT_ID, "n_visits", "reason"])
         self._describe_classes()
         return self
@@ -504,7 +511,18 @@ class LatentClassTrajectories:
         change = change - change[:, :1]
         step = np.arange(0.0, grid[-1] + 1e-9, 28.0)
         coarse = self._curve(self.coef_, step)
-        names = _unique_names([name_pattern(c - c[0]) for c in coarse])
+        names = [name_pattern(c - c[0]) for c in coarse]
+        # patient-level check: a "response" name cannot hold a confident member whose own
+        # course never reached -30 % (RECIST 1.1 partial response); such a class is "mixed"
+        contradicting = np.zeros(self.n_classes_, dtype=int)
+        for c, name in enumerate(names):
+            if "response" not in name:
+                continue
+            members = (self.labels_ == c) & (self.confidence_ > 0.5)
+            contradicting[c] = int(np.sum(members & (self.own_nadir_ratio_ > RESPONSE_RATIO)))
+            if contradicting[c]:
+                names[c] = f"mixed {name}" if not name.startswith("mixed") else name
+        names = _unique_names(names)
         summ = lc.classification_summary(self.posterior_)
         self.names_ = names
         self.classes_ = pd.DataFrame(
@@ -517,6 +535,7 @@ class LatentClassTrajectories:
                 "nadir_ratio": np.exp(change.min(axis=1)),
                 "time_to_nadir_days": grid[change.argmin(axis=1)],
                 "final_ratio": np.exp(change[:, -1]),
+                "n_members_not_responding": contradicting,
             }
         )
         rows = pd.DataFrame(
@@ -527,6 +546,7 @@ class LatentClassTrajectories:
                 "confidence": self.confidence_,
                 "n_visits": self.n_visits_,
                 "followup_days": self.followup_days_,
+                "own_nadir_ratio": self.own_nadir_ratio_,
                 "excluded_reason": None,
             }
         )
@@ -539,6 +559,7 @@ class LatentClassTrajectories:
                     "confidence": np.nan,
                     "n_visits": self.excluded_["n_visits"],
                     "followup_days": np.nan,
+                    "own_nadir_ratio": np.nan,
                     "excluded_reason": self.excluded_["reason"],
                 }
             )
