@@ -76,7 +76,7 @@ def _ll_at(table: pd.DataFrame, params: pd.DataFrame) -> float:
     par = lc.Params(
         np.log(params["prior"].to_numpy(float)),
         params[["coef_0", "coef_1", "coef_2"]].to_numpy(float),
-        np.zeros((0, 0)),
+        np.zeros((len(params), 0, 0)),
         params["sigma"].to_numpy(float) ** 2,
     )
     return lc.loglik(s, par)
@@ -190,6 +190,9 @@ def main() -> None:
         for setting in settings:
             res = one_cohort(setting, Path(tmp))
             out.append(res)
+            Path(args.out).write_text(json.dumps(out, indent=1))
+            worst = min(res["per_k"], key=lambda r: r["rel_gain_metevo_fit"])
+            print(f"  worst k: {worst}", flush=True)
             print(
                 f"n={res['n_patients']:5d} courses={res['n_courses']} seed={res['seed']}: "
                 f"ll rel diff at flexmix params {res['max_rel_diff_at_flexmix']:.1e}, "

@@ -61,7 +61,7 @@ def test_loglik_matches_explicit_multivariate_normal_mixture():
     par = lc.Params(
         np.log([0.3, 0.7]),
         np.array([[0.1, -0.2, 0.05], [-0.3, 0.4, -0.1]]),
-        np.array([[0.5, 0.1], [0.1, 0.2]]),
+        np.array([[[0.5, 0.1], [0.1, 0.2]], [[0.3, -0.1], [-0.1, 0.4]]]),
         np.array([0.3, 0.6]),
     )
     expected = 0.0
@@ -70,7 +70,7 @@ def test_loglik_matches_explicit_multivariate_normal_mixture():
         dens = sum(
             np.exp(par.log_pi[c])
             * multivariate_normal(
-                Xi @ par.beta[c], Zi @ par.D @ Zi.T + par.sigma2[c] * np.eye(len(yi))
+                Xi @ par.beta[c], Zi @ par.D[c] @ Zi.T + par.sigma2[c] * np.eye(len(yi))
             ).pdf(yi)
             for c in range(2)
         )
@@ -80,7 +80,8 @@ def test_loglik_matches_explicit_multivariate_normal_mixture():
     assert lc.loglik(s, par) == pytest.approx(expected, rel=1e-12)
 
 
-def test_gradient_matches_finite_differences():
+@pytest.mark.parametrize("class_cov", [False, True])
+def test_gradient_matches_finite_differences(class_cov):
     rng = np.random.default_rng(1)
     sizes = rng.integers(2, 7, 30)
     t = rng.uniform(0, 2, sizes.sum())
@@ -90,16 +91,18 @@ def test_gradient_matches_finite_differences():
     par = lc.Params(
         np.log([0.4, 0.6]),
         np.array([[0.1, 0.2, 0.0], [-0.2, 0.1, 0.1]]),
-        np.array([[0.3, 0.05], [0.05, 0.1]]),
+        np.array([[[0.3, 0.05], [0.05, 0.1]], [[0.2, -0.02], [-0.02, 0.3]]]),
         np.array([0.4, 0.7]),
     )
-    _, grad = lc.gradient(s, par, class_variance=True)
-    theta = lc.pack(par, True)
+    if not class_cov:
+        par.D[1] = par.D[0]
+    _, grad = lc.gradient(s, par, True, class_cov)
+    theta = lc.pack(par, True, class_cov)
     h = 1e-6
     num = [
         (
-            lc.loglik(s, lc.unpack(theta + h * e, 2, 3, 2, True))
-            - lc.loglik(s, lc.unpack(theta - h * e, 2, 3, 2, True))
+            lc.loglik(s, lc.unpack(theta + h * e, 2, 3, 2, True, class_cov))
+            - lc.loglik(s, lc.unpack(theta - h * e, 2, 3, 2, True, class_cov))
         )
         / (2 * h)
         for e in np.eye(theta.size)

@@ -86,6 +86,9 @@ class LatentClassTrajectories:
         regression: flexmix ``y ~ poly(t) | patient``).
     class_variance : bool
         Residual variance per class (flexmix's default) instead of shared (hlme's default).
+    class_random_cov : bool
+        Random-effect covariance per class instead of shared (patients of a fast course vary
+        more in rate than those of a flat one).
     k_range : (int, int)
         Smallest and largest k tried when ``n_classes="auto"`` (k = 1 is the plain mixed model).
     criterion : {"bic", "icl", "aic", "sabic"}
@@ -103,8 +106,8 @@ class LatentClassTrajectories:
         complete response stays finite).
     n_init : int
         Starts per k (one from k-means on the patients' own regression coefficients, the others
-        from random k-means++ seeds); each runs ``n_short_iter`` EM iterations, the best is
-        run to convergence.
+        from random k-means++ seeds, and splits of each class of the (k-1)-class fit); each runs
+        ``n_short_iter`` EM iterations, the ``n_converge`` best are run to convergence.
     max_iter, tol : int, float
         EM iterations and relative log-likelihood tolerance before the L-BFGS polish.
     random_state : int or None
@@ -128,7 +131,8 @@ class LatentClassTrajectories:
     coef_ : ndarray, shape (n_classes_, degree + 1)
         Fixed effects per class in the basis ``(t / time_scale_months_) ** j``.
     proportions_ : ndarray
-    random_cov_ : ndarray, shape (q, q)
+    random_cov_ : ndarray, shape (n_classes_, q, q)
+        Random-effect covariance per class (equal blocks unless ``class_random_cov``).
     residual_var_ : ndarray, shape (n_classes_,)
     log_likelihood_ : float
     horizon_days_ : float or None
@@ -162,8 +166,9 @@ class LatentClassTrajectories:
         outcome: str = "log_ratio",
         degree: int = 2,
         n_knots: int = 0,
-        random_effects: str = "slope",
+        random_effects: str = "intercept",
         class_variance: bool = True,
+        class_random_cov: bool = False,
         k_range: tuple[int, int] = (1, 6),
         criterion: str = "icl",
         min_class_share: float = 0.05,
@@ -173,6 +178,7 @@ class LatentClassTrajectories:
         log_offset: float = 1.0,
         n_init: int = 10,
         n_short_iter: int = 20,
+        n_converge: int = 3,
         max_iter: int = 100,
         tol: float = 1e-7,
         random_state: int | None = None,
@@ -184,6 +190,7 @@ class LatentClassTrajectories:
         self.n_knots = n_knots
         self.random_effects = random_effects
         self.class_variance = class_variance
+        self.class_random_cov = class_random_cov
         self.k_range = k_range
         self.criterion = criterion
         self.min_class_share = min_class_share
@@ -193,6 +200,7 @@ class LatentClassTrajectories:
         self.log_offset = log_offset
         self.n_init = n_init
         self.n_short_iter = n_short_iter
+        self.n_converge = n_converge
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
@@ -315,7 +323,7 @@ class LatentClassTrajectories:
         self.fits_ = fits
         self.coef_ = par.beta[order]
         self.proportions_ = np.exp(par.log_pi[order])
-        self.random_cov_ = par.D
+        self.random_cov_ = par.D[order]
         self.residual_var_ = par.sigma2[order]
         self.log_likelihood_ = best.loglik
         self.posterior_ = best.posterior[:, order]
@@ -337,7 +345,7 @@ class LatentClassTrajectories:
         rss = s.yy.sum() - beta @ s.Xy.sum(axis=0)
         s2 = max(rss / s.n.sum(), var_floor)
         q = s.q
-        par = lc.Params(np.zeros(1), beta[None], 0.5 * s2 * np.eye(q), np.array([s2]))
+        par = lc.Params(np.zeros(1), beta[None], 0.5 * s2 * np.eye(q)[None], np.array([s2]))
         par.sigma2 = np.array([0.5 * s2])
         return self._converge(s, par, var_floor)
 
@@ -349,8 +357,11 @@ class LatentClassTrajectories:
             var_floor=var_floor,
             max_iter=self.max_iter,
             tol=self.tol,
+            class_cov=self.class_random_cov,
         )
-        polished, ll = lc.polish(s, em.params, class_variance=self.class_variance)
+        polished, ll = lc.polish(
+            s, em.params, class_variance=self.class_variance, class_cov=self.class_random_cov
+        )
         if np.isfinite(ll) and ll > em.loglik:
             em = lc.EMResult(polished, ll, lc.posterior(s, polished), em.n_iter, True)
         return em
@@ -389,20 +400,28 @@ class LatentClassTrajectories:
                 labels = base.copy()
                 labels[members[sub == 1]] = k - 1
                 starts.append(labels)
-        best = None
+        short = []
         for labels in starts:
             par = self._start_from_labels(s, labels, k, one)
-            em = lc.run_em(
-                s,
-                par,
-                class_variance=self.class_variance,
-                var_floor=var_floor,
-                max_iter=self.n_short_iter,
-                tol=self.tol,
+            short.append(
+                lc.run_em(
+                    s,
+                    par,
+                    class_variance=self.class_variance,
+                    var_floor=var_floor,
+                    max_iter=self.n_short_iter,
+                    tol=self.tol,
+                    class_cov=self.class_random_cov,
+                )
             )
+        # run the best few starts to convergence (one is not enough: flexmix cross-check)
+        short.sort(key=lambda em: -em.loglik)
+        best = None
+        for em in short[: max(int(self.n_converge), 1)]:
+            em = self._converge(s, em.params, var_floor)
             if best is None or em.loglik > best.loglik:
                 best = em
-        return self._converge(s, best.params, var_floor)
+        return best
 
     def _patient_coefficients(self, s: lc.Stats) -> np.ndarray:
         """Each patient's own (ridge) regression coefficients, standardised: start features."""
@@ -427,7 +446,8 @@ class LatentClassTrajectories:
             ]
         )
         pi = w.mean(axis=0)
-        return lc.Params(np.log(pi), beta, one.D.copy(), np.full(k, one.sigma2[0]))
+        D = np.broadcast_to(one.D[0], (k, *one.D.shape[1:])).copy()  # noqa: N806
+        return lc.Params(np.log(pi), beta, D, np.full(k, one.sigma2[0]))
 
     # ------------------------------------------------------------------ selection
     def _select(self, fits: dict[int, lc.EMResult], n_patients: int) -> None:
@@ -437,7 +457,7 @@ class LatentClassTrajectories:
         rows = []
         for k, em in fits.items():
             summ = lc.classification_summary(em.posterior)
-            n_par = lc.n_parameters(k, p, q, self.class_variance)
+            n_par = lc.n_parameters(k, p, q, self.class_variance, self.class_random_cov)
             crit = lc.criteria(em.loglik, n_par, n_patients, summ["entropy_sum"])
             smallest = int(summ["sizes"].min())
             rows.append(

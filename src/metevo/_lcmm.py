@@ -4,10 +4,11 @@ Model (R ``lcmm::hlme`` with ``mixture=`` and ``random=``; ``flexmix`` with a pa
 when there are no random effects). For patient ``i`` with ``n_i`` visits, design ``X_i``
 (``n_i x p``, fixed effects) and ``Z_i`` (``n_i x q``, random effects, columns of ``X_i``)::
 
-    y_i | class c  ~  N(X_i beta_c,  Z_i D Z_i' + sigma_c^2 I),     P(class c) = pi_c
+    y_i | class c  ~  N(X_i beta_c,  Z_i D_c Z_i' + sigma_c^2 I),     P(class c) = pi_c
 
-``D`` is shared by the classes (``hlme``'s default without ``nwg``); ``sigma_c`` is shared or
-class-specific. Visits are used where they are: irregular times and dropout need no grid.
+``D_c`` is shared by the classes (``hlme``'s default) or class-specific (a free covariance
+per class, more general than ``hlme``'s ``nwg=TRUE`` proportional one); ``sigma_c`` is shared
+or class-specific. Visits are used where they are: irregular times and dropout need no grid.
 
 Everything is computed from per-patient sufficient statistics (``y'y``, ``X'y``, ``X'X``,
 ``Z'y``, ``Z'X``, ``Z'Z``), so one EM iteration costs ``O(N k p^2)`` batched numpy operations
@@ -76,7 +77,7 @@ class Params:
 
     log_pi: np.ndarray  # (k,)
     beta: np.ndarray  # (k, p)
-    D: np.ndarray  # (q, q)
+    D: np.ndarray  # (k, q, q) (equal blocks when the random-effect covariance is shared)
     sigma2: np.ndarray  # (k,) (equal entries when the residual variance is shared)
 
     @property
@@ -87,9 +88,11 @@ class Params:
         return Params(self.log_pi.copy(), self.beta.copy(), self.D.copy(), self.sigma2.copy())
 
 
-def n_parameters(k: int, p: int, q: int, class_variance: bool) -> int:
+def n_parameters(k: int, p: int, q: int, class_variance: bool, class_cov: bool = False) -> int:
     """Free parameters: class proportions, fixed effects, random-effect covariance, residuals."""
-    return (k - 1) + k * p + q * (q + 1) // 2 + (k if class_variance else 1)
+    return (
+        (k - 1) + k * p + (k if class_cov else 1) * q * (q + 1) // 2 + (k if class_variance else 1)
+    )
 
 
 def _class_terms(s: Stats, par: Params) -> tuple[np.ndarray, ...]:
@@ -111,16 +114,16 @@ def _class_terms(s: Stats, par: Params) -> tuple[np.ndarray, ...]:
         zr = np.zeros((N, k, 0))
     else:
         zr = s.Zy[:, None, :] - np.einsum("nqp,kp->nkq", s.ZX, beta, optimize=True)
-        ZZD = s.ZZ @ par.D  # (N, q, q)  # noqa: N806
+        ZZD = np.einsum("nab,kbc->nkac", s.ZZ, par.D, optimize=True)  # noqa: N806
         eye = np.eye(q)
-        H = ZZD[:, None] + par.sigma2[None, :, None, None] * eye  # (N, k, q, q)  # noqa: N806
+        H = ZZD + par.sigma2[None, :, None, None] * eye  # (N, k, q, q)  # noqa: N806
         Hinv = np.linalg.inv(H)  # noqa: N806
         v = np.einsum("nkab,nkb->nka", Hinv, zr)
-        m = v @ par.D.T  # D symmetric: m = D v
+        m = np.einsum("kab,nkb->nka", par.D, v)  # m = D_c v
         _, logdet_h = np.linalg.slogdet(H)
         logdet = (s.n[:, None] - q) * np.log(sig2) + logdet_h
         quad = (rr - np.einsum("nkq,nkq->nk", zr, m)) / sig2
-        S = par.sigma2[None, :, None, None] * np.einsum("ab,nkbc->nkac", par.D, Hinv)  # noqa: N806
+        S = par.sigma2[None, :, None, None] * np.einsum("kab,nkbc->nkac", par.D, Hinv)  # noqa: N806
     logf = -0.5 * (s.n[:, None] * LOG_2PI + logdet + quad)
     return logf, m, S, zr
 
@@ -148,6 +151,7 @@ def m_step(
     *,
     class_variance: bool,
     var_floor: float,
+    class_cov: bool = False,
 ) -> Params:
     """Maximise the expected complete-data log-likelihood."""
     N, k = w.shape  # noqa: N806
@@ -179,11 +183,16 @@ def m_step(
             + np.einsum("nka,nab,nkb->nk", m, ZZ, m, optimize=True)
             + np.einsum("nkab,nba->nk", S, ZZ, optimize=True)
         )
-        D = (  # noqa: N806
-            np.einsum("nk,nka,nkb->ab", w, m, m, optimize=True)
-            + np.einsum("nk,nkab->ab", w, S, optimize=True)
-        ) / N
-        D = 0.5 * (D + D.T)  # noqa: N806
+        Ebb = np.einsum("nk,nka,nkb->kab", w, m, m, optimize=True) + np.einsum(  # noqa: N806
+            "nk,nkab->kab", w, S, optimize=True
+        )
+        if class_cov:
+            D = np.where(  # noqa: N806
+                nk[:, None, None] > 1e-8, Ebb / np.maximum(nk, 1e-300)[:, None, None], par.D
+            )
+        else:
+            D = np.broadcast_to(Ebb.sum(axis=0) / N, (k, q, q)).copy()  # noqa: N806
+        D = 0.5 * (D + np.swapaxes(D, 1, 2))  # noqa: N806
     else:
         D = par.D  # noqa: N806
     rss = np.maximum(rss, 0.0)
@@ -215,13 +224,23 @@ def run_em(
     var_floor: float,
     max_iter: int,
     tol: float,
+    class_cov: bool = False,
 ) -> EMResult:
     """EM from ``par`` until the relative change of the log-likelihood is below ``tol``."""
     ll, w, m, S = e_step(s, par)  # noqa: N806
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        par = m_step(s, w, m, S, par, class_variance=class_variance, var_floor=var_floor)
+        par = m_step(
+            s,
+            w,
+            m,
+            S,
+            par,
+            class_variance=class_variance,
+            var_floor=var_floor,
+            class_cov=class_cov,
+        )
         new, w, m, S = e_step(s, par)  # noqa: N806
         if abs(new - ll) <= tol * (abs(ll) + 1.0):
             ll = new
@@ -276,32 +295,43 @@ def _tril(q: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tril_indices(q)
 
 
-def pack(par: Params, class_variance: bool) -> np.ndarray:
+def pack(par: Params, class_variance: bool, class_cov: bool = False) -> np.ndarray:
     """Unconstrained vector: class logits (k-1), beta, Cholesky of D, log residual variance."""
-    q = par.D.shape[0]
+    q = par.D.shape[1]
     logits = par.log_pi[1:] - par.log_pi[0]
-    chol = np.linalg.cholesky(par.D + 1e-12 * np.eye(q)) if q else np.zeros((0, 0))
+    blocks = par.D if class_cov else par.D[:1]
+    chols = [np.linalg.cholesky(b + 1e-12 * np.eye(q))[_tril(q)] for b in blocks] if q else []
     ls2 = np.log(par.sigma2 if class_variance else par.sigma2[:1])
-    return np.concatenate([logits, par.beta.ravel(), chol[_tril(q)], ls2])
+    return np.concatenate([logits, par.beta.ravel(), *chols, ls2])
 
 
-def unpack(theta: np.ndarray, k: int, p: int, q: int, class_variance: bool) -> Params:
+def unpack(
+    theta: np.ndarray, k: int, p: int, q: int, class_variance: bool, class_cov: bool = False
+) -> Params:
     i = 0
     logits = np.concatenate([[0.0], theta[i : i + k - 1]])
     i += k - 1
     log_pi = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
     beta = theta[i : i + k * p].reshape(k, p)
     i += k * p
-    chol = np.zeros((q, q))
     nq = q * (q + 1) // 2
-    chol[_tril(q)] = theta[i : i + nq]
-    i += nq
+    n_blocks = k if class_cov else 1
+    D = np.zeros((n_blocks, q, q))  # noqa: N806
+    for b in range(n_blocks):
+        chol = np.zeros((q, q))
+        chol[_tril(q)] = theta[i : i + nq]
+        i += nq
+        D[b] = chol @ chol.T
+    if not class_cov:
+        D = np.broadcast_to(D, (k, q, q)).copy()  # noqa: N806
     ls2 = theta[i:]
     sigma2 = np.exp(ls2) if class_variance else np.full(k, np.exp(ls2[0]))
-    return Params(log_pi, beta.copy(), chol @ chol.T, sigma2)
+    return Params(log_pi, beta.copy(), D, sigma2)
 
 
-def gradient(s: Stats, par: Params, class_variance: bool) -> tuple[float, np.ndarray]:
+def gradient(
+    s: Stats, par: Params, class_variance: bool, class_cov: bool = False
+) -> tuple[float, np.ndarray]:
     """Log-likelihood and its gradient in the packed parametrisation (Fisher's identity:
     the score of the observed data is the expected complete-data score)."""
     ll, w, m, S = e_step(s, par)  # noqa: N806
@@ -332,19 +362,29 @@ def gradient(s: Stats, par: Params, class_variance: bool) -> tuple[float, np.nda
     g_ls2 = g_s2 if class_variance else np.array([g_s2.sum()])
     parts = [g_logits, g_beta.ravel()]
     if q:
-        Dinv = np.linalg.inv(par.D)  # noqa: N806
-        Ebb = np.einsum("nk,nka,nkb->ab", w, m, m, optimize=True) + np.einsum(  # noqa: N806
-            "nk,nkab->ab", w, S, optimize=True
+        Dinv = np.linalg.inv(par.D)  # (k, q, q)  # noqa: N806
+        Ebb = np.einsum("nk,nka,nkb->kab", w, m, m, optimize=True) + np.einsum(  # noqa: N806
+            "nk,nkab->kab", w, S, optimize=True
         )
-        G = -0.5 * N * Dinv + 0.5 * Dinv @ Ebb @ Dinv  # noqa: N806
-        chol = np.linalg.cholesky(par.D)
-        parts.append((2.0 * G @ chol)[_tril(q)])
+        nk = w.sum(axis=0)
+        G = -0.5 * nk[:, None, None] * Dinv + 0.5 * Dinv @ Ebb @ Dinv  # noqa: N806
+        if class_cov:
+            for c in range(k):
+                parts.append((2.0 * G[c] @ np.linalg.cholesky(par.D[c]))[_tril(q)])
+        else:
+            parts.append((2.0 * G.sum(axis=0) @ np.linalg.cholesky(par.D[0]))[_tril(q)])
     parts.append(g_ls2)
     return ll, np.concatenate(parts)
 
 
 def polish(
-    s: Stats, par: Params, *, class_variance: bool, max_iter: int = 500, tol: float = 1e-10
+    s: Stats,
+    par: Params,
+    *,
+    class_variance: bool,
+    class_cov: bool = False,
+    max_iter: int = 500,
+    tol: float = 1e-10,
 ) -> tuple[Params, float]:
     """L-BFGS on the marginal log-likelihood from an EM solution (EM is slow near the optimum
     of variance components)."""
@@ -358,14 +398,14 @@ def polish(
         if ev.min() <= 1e-10 * max(ev.max(), 1e-300):
             par = par.copy()
             par.D = par.D + (1e-8 * max(ev.max(), 1e-8)) * np.eye(q)
-    theta0 = pack(par, class_variance)
+    theta0 = pack(par, class_variance, class_cov)
     n_tot = float(s.n.sum())
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         try:
             with np.errstate(all="ignore"):
-                cand = unpack(theta, k, p, q, class_variance)
-                ll, g = gradient(s, cand, class_variance)
+                cand = unpack(theta, k, p, q, class_variance, class_cov)
+                ll, g = gradient(s, cand, class_variance, class_cov)
         except np.linalg.LinAlgError:
             return np.inf, np.zeros_like(theta)
         if not (np.isfinite(ll) and np.all(np.isfinite(g))):
@@ -380,7 +420,7 @@ def polish(
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9, "maxcor": 20},
     )
     with np.errstate(all="ignore"):
-        best = unpack(res.x, k, p, q, class_variance)
+        best = unpack(res.x, k, p, q, class_variance, class_cov)
         ll = loglik(s, best)
     if not np.all(np.isfinite(best.sigma2)) or np.any(best.sigma2 <= 0):
         return par, -np.inf
