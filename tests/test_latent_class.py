@@ -141,7 +141,12 @@ def test_planted_classes_recovered_and_k_chosen_by_bic():
     # is the true one; k = 4 has a lower BIC but a 2-patient class, so it is refused
     table, truth = _planted(30, seed=5)
     model = LatentClassTrajectories(
-        k_range=(1, 5), random_effects="slope", criterion="bic", n_init=4, random_state=0
+        k_range=(1, 5),
+        random_effects="slope",
+        criterion="bic",
+        n_init=4,
+        n_converge=1,
+        random_state=0,
     ).fit(table)
     assert model.n_classes_ == 3
     ari = adjusted_rand_score(truth.loc[model.patient_ids_], model.labels_)
@@ -183,7 +188,9 @@ def test_selection_statistics_follow_their_definitions():
 
 def test_no_one_patient_class_unless_asked():
     table, truth = _planted(15, seed=7, outlier=True)
-    model = LatentClassTrajectories(k_range=(1, 5), n_init=4, random_state=0).fit(table)
+    model = LatentClassTrajectories(k_range=(1, 5), n_init=4, n_converge=1, random_state=0).fit(
+        table
+    )
     sel = model.selection_.set_index("k")
     assert sel.loc[model.n_classes_, "smallest_class_size"] >= 5
     tiny = sel.loc[sel["smallest_class_size"] < 5]
