@@ -14,7 +14,7 @@ peak resident set size (VmHWM) during the computation. The machine load (1-minut
 and the CPU time / wall time ratio are printed beside the timings: other jobs share the cores.
 
 Accuracy: edge precision / recall / F1 and change-class accuracy of the graph against the ground
-truth (``metevo.graph.score_synthetic``), per patient and pooled, on a synthetic cohort and on
+truth (``metevo.evaluation.score_synthetic``), per patient and pooled, on a synthetic cohort and on
 the full-size patient.
 """
 
@@ -33,7 +33,8 @@ import SimpleITK as sitk
 
 from metevo import open_cohort
 from metevo.datasets import SyntheticCohort, make_synthetic_cohort
-from metevo.graph import build_lesion_graph, lesion_graph, pooled_scores, score_synthetic
+from metevo.evaluation import pooled_scores, score_synthetic
+from metevo.tracking import build_lesion_graph, lesion_graph
 
 CACHE = Path(__file__).resolve().parents[1] / ".bench"
 

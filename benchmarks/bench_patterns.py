@@ -80,7 +80,7 @@ def main() -> None:
     )
 
     # the common recipe on raw visit sequences (tslearn ignores time stamps)
-    from metevo import _pattern_features as pf
+    from metevo.patterns import _features as pf
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from metevo import analyze, open_cohort
-from metevo._recist_graph import assess_patient
 from metevo.datasets import SyntheticCohort, make_synthetic_cohort
+from metevo.response import assess_patient
 
 
 def truth_tables(synth: SyntheticCohort, pid: str):

@@ -9,9 +9,9 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from metevo import datasets
 from metevo.columns import Clinical, Events, Manifest
-from metevo.datasets import (
+from metevo.datasets import datasets
+from metevo.datasets.datasets import (
     SyntheticCohort,
     load_demo_cohort,
     make_synthetic_cohort,
@@ -379,8 +379,8 @@ def test_load_demo_cohort_caches(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_full_size_grid():
     """The "full" grid: 512 x 512 x 150 at 0.8 x 0.8 x 2.5 mm (one scan rendered)."""
-    from metevo._synthetic_anatomy import render_scan
-    from metevo._synthetic_cohort import plan_patient
+    from metevo.datasets._synthetic_anatomy import render_scan
+    from metevo.datasets._synthetic_cohort import plan_patient
 
     plan = plan_patient(np.random.default_rng(0), "SYN001", "stable", "full", False)
     for scan in plan.scans:
@@ -504,7 +504,7 @@ def test_trajectories_deterministic_and_large():
 
 
 def _plan_all_patterns(seeds) -> None:
-    from metevo._synthetic_cohort import PATTERNS, plan_patient
+    from metevo.datasets._synthetic_cohort import PATTERNS, plan_patient
 
     for seed in seeds:
         for j, pattern in enumerate(PATTERNS):

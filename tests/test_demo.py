@@ -5,7 +5,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from metevo.demo import run_demo
+from metevo.runner.demo import run_demo
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ def demo_outputs(tiny_analysis, tiny_cohort, tmp_path_factory):
     """The demo's outputs: the analysed tiny cohort plus the cohort-level steps (patterns, figures)."""
     import warnings
 
-    from metevo.demo import post_analysis
+    from metevo.runner.demo import post_analysis
 
     folder = tmp_path_factory.mktemp("demo_outputs") / "analysis"
     shutil.copytree(tiny_analysis.out_dir, folder, ignore=shutil.ignore_patterns("_shards"))

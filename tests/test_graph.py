@@ -10,15 +10,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from metevo.evaluation import map_to_reference, score_graph
 from metevo.exceptions import RegistrationWarning
-from metevo.graph import (
-    LesionGraph,
-    build_lesion_graph,
-    change_classes,
-    map_to_reference,
-    match_lesions,
-    score_graph,
-)
+from metevo.tracking import LesionGraph, build_lesion_graph, change_classes, match_lesions
 
 # ------------------------------------------------------------------------------------------------
 # A hand-made 4-visit sequence with rigid patient motion, a merge, a split, a vanishing lesion,
@@ -221,13 +215,15 @@ def test_plot_draws_a_timeline(sequence):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from metevo.plotting.graph import plot_lesion_graph
+
     _, graph, _ = sequence
-    ax = graph.plot()
+    ax = plot_lesion_graph(graph)
     assert len(ax.collections) == 1 and len(ax.lines) == len(graph.edges)
     assert ax.get_xlabel() == "days since first visit" or ax.get_xlabel() == "visit date"
     assert ax.get_legend() is not None
     with pytest.raises(ValueError, match="by must be 'date' or 'days'"):
-        graph.plot(ax=ax, by="week")
+        plot_lesion_graph(graph, ax=ax, by="week")
     plt.close("all")
 
 
@@ -419,8 +415,8 @@ def test_graph_stage_through_the_pipeline(mini_cohort):
 def test_accuracy_on_the_tiny_synthetic_cohort(tiny_cohort, tiny_analysis):
     """Edge F1 >= 0.95 against the synthetic ground truth (motion, warp, merges, splits, skips)."""
     from metevo import open_cohort
-    from metevo.graph import pooled_scores, score_synthetic
-    from metevo.lesions import label_lesions
+    from metevo.evaluation import pooled_scores, score_synthetic
+    from metevo.tracking import label_lesions
 
     failures = tiny_analysis.failures
     assert not (failures["stage"] == "graph").any(), failures

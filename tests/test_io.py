@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from metevo.exceptions import GeometryError, ImageReadError, MaskValueError
-from metevo.io import (
+from metevo.cohort.io import (
     check_same_grid,
     grid_difference,
     interpret_mask,
@@ -13,6 +12,7 @@ from metevo.io import (
     read_image_header,
     resample_to_grid,
 )
+from metevo.exceptions import GeometryError, ImageReadError, MaskValueError
 from tests.conftest import write_image
 
 

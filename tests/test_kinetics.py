@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metevo.choi import choi_response
-from metevo.kinetics import fit_growth_kinetics, growth_kinetics, tumour_growth_rate
+from metevo.response import choi_response, fit_growth_kinetics, growth_kinetics, tumour_growth_rate
 
 T = np.array([0.0, 42, 98, 154, 210, 266])
 

@@ -9,7 +9,12 @@ import pytest
 import SimpleITK as sitk
 
 from metevo.exceptions import DataQualityWarning, GeometryError, MaskValueError
-from metevo.lesions import LESION_MEASUREMENTS, label_lesions, liver_in_fov, measure_lesions
+from metevo.tracking._lesions import (
+    LESION_MEASUREMENTS,
+    label_lesions,
+    liver_in_fov,
+    measure_lesions,
+)
 
 
 def _image(

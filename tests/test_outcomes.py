@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from metevo.outcomes import (
+from metevo.response import (
     best_overall_response,
     confirmed_response,
     depth_of_response,

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from metevo import _pattern_features as pf
-from metevo._masked_kmeans import (
+from metevo.exceptions import NotFittedError
+from metevo.patterns import EvolutionPatterns, evolution_patterns, name_pattern
+from metevo.patterns import _features as pf
+from metevo.patterns._masked_kmeans import (
     masked_kmeans,
     masked_pairwise_distances,
     masked_sq_distances,
 )
-from metevo.exceptions import NotFittedError
-from metevo.patterns import EvolutionPatterns, evolution_patterns, name_pattern
 
 
 def _traj(rows):
@@ -143,7 +143,7 @@ def test_name_pattern(ratios, name):
 
 
 def test_name_relapses_uses_each_members_rise_over_its_own_nadir():
-    from metevo._pattern_names import name_relapses
+    from metevo.patterns._names import name_relapses
 
     names = ["deep response", "deep response", "progression"]
     rises = [np.log([1.0, 1.05, 1.1]), np.log([1.3, 1.5, 1.1]), np.log([1.5, 1.6, 2.0])]

@@ -5,7 +5,7 @@ import pytest
 
 from metevo import analyze, analyze_patient, open_cohort
 from metevo.dictionary import validate_table
-from metevo.pipeline import STAGES
+from metevo.runner import STAGES
 
 
 def _tables(out):

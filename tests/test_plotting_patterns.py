@@ -12,13 +12,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from metevo.exceptions import NotFittedError, StatisticsWarning  # noqa: E402
-from metevo.patterns import EvolutionPatterns, lesion_pattern_mix  # noqa: E402
-from metevo.plotting import patterns as pp  # noqa: E402
-from metevo.survival import (  # noqa: E402
-    cross_validated_patterns,
-    pattern_survival,
-    response_association,
+from metevo.patterns import (
+    EvolutionPatterns,
+    lesion_pattern_mix,  # noqa: E402
 )
+from metevo.plotting import patterns as pp  # noqa: E402
+from metevo.survival import cross_validated_patterns, pattern_survival, response_association
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from metevo.recist import overall_response, recist_from_measurements, select_targets
+from metevo.response import overall_response, recist_from_measurements, select_targets
 
 
 def table(rows, pid="P1"):

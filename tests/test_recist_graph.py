@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from metevo._recist_graph import assess_patient, graph_measurements
+from metevo.response import assess_patient, graph_measurements
 
 START = dt.date(2021, 1, 4)
 DATES = [START + dt.timedelta(days=56 * i) for i in range(6)]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metevo._recist_graph import assess_patient
+from metevo.response import assess_patient
 
 
 def _gt_inputs(gt, pid):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from metevo.registration import compose, register_pair, resample_labels
+from metevo.tracking import compose, register_pair, resample_labels
 
 SPACING = (1.5, 1.5, 3.0)
 CENTRE = (120.0, 120.0, 90.0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from metevo.outcomes import best_overall_response, confirmed_response
-from metevo.recist import overall_response
-from metevo.sdtm import recist_from_sdtm
+from metevo.response import (
+    best_overall_response,
+    confirmed_response,
+    overall_response,
+    recist_from_sdtm,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +104,7 @@ def test_bad_sdtm_input():
 def test_export_round_trip_reproduces_metevo_responses():
     import datetime as dt
 
-    from metevo._recist_graph import assess_patient
-    from metevo.sdtm import to_sdtm
+    from metevo.response import assess_patient, to_sdtm
 
     start = dt.date(2021, 1, 4)
     tps = [f"V{i}" for i in range(5)]
@@ -206,8 +208,8 @@ def test_cli_recist_sdtm_and_export(sdtm, tmp_path, shared_data):
 def test_resected_lesion_survives_the_round_trip():
     import datetime as dt
 
-    from metevo._recist_graph import assess_patient
-    from metevo.sdtm import LOCAL_THERAPY_REASON, to_sdtm
+    from metevo.response import assess_patient
+    from metevo.response._sdtm import LOCAL_THERAPY_REASON, to_sdtm
 
     start = dt.date(2021, 1, 4)
     scans = pd.DataFrame(

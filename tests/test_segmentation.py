@@ -421,7 +421,7 @@ def _lps_copy(src, dst):
 
 def test_masks_land_on_the_real_ct_nifti_ras_lps_and_dicom(shared_data, tmp_path):
     nib = pytest.importorskip("nibabel")
-    from metevo.io import read_image
+    from metevo.cohort.io import read_image
 
     folder = shared_data / "ct_example"
     ras = folder / "example_ct_sm.nii.gz"
@@ -454,7 +454,7 @@ def test_masks_land_on_the_real_ct_nifti_ras_lps_and_dicom(shared_data, tmp_path
 
 
 def test_real_ct_at_model_spacing_keeps_the_anatomy_in_place(shared_data, tmp_path):
-    from metevo.io import read_image
+    from metevo.cohort.io import read_image
 
     dicom = shared_data / "ct_example" / "example_ct_dicom"
     manifest = pd.DataFrame({"patient_id": ["X"], "timepoint": ["V0"], "image": [str(dicom)]})

@@ -282,8 +282,8 @@ def test_planted_survival_ordering_in_the_cox_model():
     """
     from scipy.stats import spearmanr
 
-    from metevo._synthetic_kinetics import OS_MEDIAN_DAYS
     from metevo.datasets import make_synthetic_trajectories
+    from metevo.datasets._synthetic_kinetics import OS_MEDIAN_DAYS
 
     data = make_synthetic_trajectories(2000, seed=0)
     traj, lesions = data["patient_trajectories"], data["lesion_trajectories"]

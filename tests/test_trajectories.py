@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 import metevo
-from metevo.trajectories import (
+from metevo.evolution import (
     DEFAULT_FEATURES,
     lesion_trajectories,
     patient_trajectories,
@@ -152,7 +152,7 @@ def test_schemas_are_generated_from_the_catalog():
 
     for name, schema in trajectory_schemas().items():
         committed = json.loads((dictionary_dir() / f"{name}.schema.json").read_text())
-        assert committed == schema, f"run metevo.trajectories.write_schemas() to refresh {name}"
+        assert committed == schema, f"run metevo.evolution.write_schemas() to refresh {name}"
 
 
 # ----------------------------------------------------------------- the synthetic cohort

@@ -6,37 +6,45 @@ notebooks for a tour.
 """
 
 from metevo import datasets
-from metevo._patterns_run import run_patterns
 from metevo._version import __version__
-from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort
+from metevo.cohort import Cohort, CohortOptions, Patient, Scan, open_cohort, scans_table
 from metevo.datasets import (
     SyntheticCohort,
     load_demo_cohort,
     make_synthetic_cohort,
     make_synthetic_trajectories,
 )
-from metevo.graph import LesionGraph, lesion_graph
-from metevo.kinetics import fit_growth_kinetics
-from metevo.lesions import lesions
-from metevo.outcomes import best_overall_response, imaging_pfs
 from metevo.patterns import (
     EvolutionPatterns,
     evolution_patterns,
     lesion_pattern_mix,
     lesion_patterns,
 )
-from metevo.pipeline import AnalysisResult, PatientResult, analyze, analyze_patient
 from metevo.radiomics import RadiomicsSettings, feature_catalog, radiomic_features
-from metevo.recist import recist, recist_from_measurements
-from metevo.scans import scans_table
-from metevo.sdtm import recist_from_sdtm, to_sdtm
+from metevo.response import (
+    best_overall_response,
+    fit_growth_kinetics,
+    imaging_pfs,
+    recist_from_measurements,
+    recist_from_sdtm,
+    to_sdtm,
+)
+from metevo.runner import (
+    AnalysisResult,
+    PatientResult,
+    analyze,
+    analyze_patient,
+    recist,
+    run_patterns,
+    trajectories,
+)
 from metevo.survival import (
     cross_validated_patterns,
     pattern_survival,
     response_association,
     time_varying_cox,
 )
-from metevo.trajectories import trajectories
+from metevo.tracking import LesionGraph, lesion_graph, lesions
 
 __all__ = [
     "AnalysisResult",

@@ -94,7 +94,7 @@ def analyze(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Analyse a cohort: write one Parquet table per kind into OUT."""
-    from metevo.pipeline import analyze as run
+    from metevo.runner import analyze as run
 
     options = _cohort_options(
         lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
@@ -135,7 +135,7 @@ def validate(
 
     Exit status 0 when every scan passes, 1 otherwise.
     """
-    from metevo.validation import validate_cohort
+    from metevo.cohort import validate_cohort
 
     options = _cohort_options(
         lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
@@ -172,7 +172,7 @@ def demo(
     Writes the cohort to OUT/cohort and the tables and figures to OUT/analysis; with --segment,
     the masks are predicted by the segmentation model into OUT/segmentation first.
     """
-    from metevo.demo import run_demo
+    from metevo.runner.demo import run_demo
 
     run_demo(
         out, n_patients=patients, seed=seed, size=size, workers=workers, progress=progress,
@@ -266,7 +266,7 @@ def export_sdtm_command(
     study_id: str = typer.Option("METEVO", "--study-id", help="STUDYID of the exported rows."),
 ) -> None:
     """Export RECIST results as SDTM-like TU, TR and RS tables (CSV; metevo as the evaluator)."""
-    from metevo.sdtm import export_sdtm
+    from metevo.response import export_sdtm
 
     try:
         paths = export_sdtm(analysis, out, study_id=study_id)
@@ -285,7 +285,7 @@ def recist_sdtm_command(
     """RECIST 1.1 responses per subject, visit and evaluator from SDTM TU/TR tables."""
     import pandas as pd
 
-    from metevo.sdtm import recist_from_sdtm
+    from metevo.response import recist_from_sdtm
 
     try:
         table = recist_from_sdtm(pd.read_csv(tu), pd.read_csv(tr))
@@ -309,7 +309,7 @@ def lesion_graph_command(
     min_overlap: float = typer.Option(0.10, help="Overlap that makes an edge."),
 ) -> None:
     """Build one patient's lesion graph: lesions, lesion_edges, registrations (Parquet) and a PNG."""
-    from metevo.graph import lesion_graph
+    from metevo.tracking import lesion_graph
 
     options = _cohort_options(lesion_mask_kind, None, None, None, False, 28)
     cohort = _open(manifest, None, None, options)
@@ -338,7 +338,9 @@ def lesion_graph_command(
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = graph.plot()
+    from metevo.plotting.graph import plot_lesion_graph
+
+    ax = plot_lesion_graph(graph)
     ax.figure.savefig(out / f"lesion_graph_{patient}.png", dpi=120, bbox_inches="tight")
     typer.echo(repr(graph))
     typer.echo(graph.changes.drop(columns=["patient_id"]).to_string(index=False))
@@ -392,8 +394,8 @@ def patterns_command(
     Writes patterns, pattern_selection, survival_km, survival_cox and response_association
     (Parquet) and the figures (FOLDER/figures) into FOLDER.
     """
-    from metevo._patterns_run import run_patterns
     from metevo.exceptions import MetevoError
+    from metevo.runner import run_patterns
 
     if k != "auto" and not k.isdigit():
         typer.secho(f"error: --k must be 'auto' or an integer >= 2; found {k!r}.", err=True)

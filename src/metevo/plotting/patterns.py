@@ -31,6 +31,7 @@ __all__ = [
     "plot_pattern_trajectories",
     "plot_response_heatmap",
     "save_figure",
+    "write_pattern_figures",
 ]
 
 _RATIO_TICKS = (0.1, 0.25, 0.5, 0.7, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
@@ -395,3 +396,46 @@ def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 200) -> list[Pa
         fig.savefig(p, dpi=dpi, bbox_inches="tight")
         out.append(p)
     return out
+
+
+def write_pattern_figures(
+    out: Path,
+    model: Any,
+    tables: dict[str, pd.DataFrame],
+    surv_model: Any = None,
+    lesions: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Draw every pattern figure and save it as PNG and PDF under ``out``.
+
+    ``model``/``surv_model``/``lesions`` and ``tables`` are those of
+    :func:`metevo.patterns.pattern_analysis` (figures are closed after saving).
+    """
+    paths: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        paths.extend(save_figure(fig, out / name))
+        plt.close(fig)
+
+    save(plot_pattern_trajectories(model), "patterns_trajectories")
+    save(plot_pattern_centroids(model).figure, "patterns_centroids")
+    save(plot_pattern_selection(tables["pattern_selection"]), "pattern_selection")
+    km, cox = tables["survival_km"], tables["survival_cox"]
+    order = surv_model.names_ if surv_model is not None else None
+    if len(km):
+        save(plot_km(km, order=order).figure, "survival_km")
+    if len(cox):
+        save(plot_forest(cox).figure, "survival_forest")
+    assoc = tables["response_association"]
+    for variable in ("best_response", "ets", "arm"):
+        if variable in set(assoc.get("variable", [])):
+            save(
+                plot_response_heatmap(assoc, variable, order=model.names_).figure,
+                f"patterns_{variable}",
+            )
+    if lesions is not None:
+        from metevo.patterns import lesion_pattern_mix
+
+        mix = lesion_pattern_mix(lesions)
+        if len(mix):
+            save(plot_lesion_mix(mix).figure, "lesion_pattern_mix")
+    return paths

@@ -42,7 +42,7 @@ def _as_image(obj: object, what: str) -> sitk.Image:
     if isinstance(obj, sitk.Image):
         return obj
     if isinstance(obj, (str, Path)):
-        from metevo.io import read_image
+        from metevo.cohort.io import read_image
 
         return read_image(obj)
     raise TypeError(
@@ -51,7 +51,7 @@ def _as_image(obj: object, what: str) -> sitk.Image:
 
 
 def _check_grid(image: sitk.Image, mask: sitk.Image, context: str) -> None:
-    from metevo.io import check_same_grid
+    from metevo.cohort.io import check_same_grid
 
     check_same_grid(image, mask, context=context)
 
@@ -226,7 +226,7 @@ def radiomic_features(
     mask : SimpleITK.Image or path
         Lesion mask on the image grid: labelled (one integer per lesion, 0 = background), or
         binary, in which case all its voxels form one ROI (label 1); turn a binary mask into
-        lesion instances first with :func:`metevo.lesions.label_lesions`.
+        lesion instances first with :func:`metevo.tracking.label_lesions`.
     settings : RadiomicsSettings or str, optional
         A settings object or a preset name: ``"ct_default"`` (default: 1 mm isotropic,
         re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU) or

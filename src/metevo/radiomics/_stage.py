@@ -56,7 +56,7 @@ def radiomics_stage(patient: object, result: object, **options: object) -> None:
     Parameters
     ----------
     patient : metevo.cohort.Patient
-    result : metevo.pipeline.PatientResult
+    result : metevo.runner.PatientResult
     **options
         Passed to :func:`metevo.radiomic_features` (``settings="ct_default"``, ``bin_width``...).
 
@@ -72,7 +72,7 @@ def radiomics_stage(patient: object, result: object, **options: object) -> None:
             "(lesion instance labels per timepoint) from the lesions stage, found none. Run the "
             "lesions stage before the radiomics stage (pipeline.STAGES order)."
         )
-    from metevo.cohort import ScanReads
+    from metevo.cohort._cohort import ScanReads
 
     reads = ScanReads.of(result)
     parts = []

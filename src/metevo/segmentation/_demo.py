@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit-s", type=float, default=None)
     args = parser.parse_args(argv)
 
-    import metevo.datasets as ds
+    import metevo.datasets.datasets as ds
     from metevo.segmentation import (
         ModelCard,
         evaluate,

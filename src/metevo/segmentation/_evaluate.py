@@ -172,8 +172,8 @@ def evaluate(
     """
     import SimpleITK as sitk
 
-    from metevo import io as mio
-    from metevo.cohort import open_cohort
+    from metevo.cohort import io as mio
+    from metevo.cohort._cohort import open_cohort
 
     pred, pbase, psource = _read_pred_manifest(pred_manifest, base_dir)
     for col in (Manifest.PATIENT_ID, Manifest.TIMEPOINT, Manifest.LESION_MASK, Manifest.LIVER_MASK):

@@ -41,7 +41,7 @@ _MASKS = "masks"
 
 
 def read_ct(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Read a CT with :func:`metevo.io.read_image`: ``(volume (x, y, z), LPS affine, header)``.
+    """Read a CT with :func:`metevo.cohort.io.read_image`: ``(volume (x, y, z), LPS affine, header)``.
 
     ``header`` holds ``size``, ``spacing``, ``origin`` and ``direction`` for writing masks on the
     same grid. Integer volumes keep their dtype (cheaper to move to the GPU); others become
@@ -49,7 +49,7 @@ def read_ct(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """
     import SimpleITK as sitk
 
-    from metevo import io as mio
+    from metevo.cohort import io as mio
     from metevo.segmentation._core import lps_affine
 
     image = mio.read_image(path)

@@ -36,7 +36,7 @@ def load_training_cases(
     import torch
     import torch.nn.functional as F
 
-    from metevo.cohort import open_cohort
+    from metevo.cohort._cohort import open_cohort
     from metevo.segmentation._core import lps_affine, preprocess
 
     options = dict(cohort_options)

@@ -1,0 +1,328 @@
+"""RECIST on metevo's own lesion graph: the adapter from graph to RECIST measurements.
+
+The ``recist`` stage and the patient summary are in :mod:`metevo.response._recist_stage`.
+
+Rules specific to mask-derived response (liver scope; see :mod:`metevo.response` for RECIST):
+
+* **Scope.** Masks cover the liver only: every row says ``scope = "liver"``. Extrahepatic
+  progression comes from the events table (``extrahepatic_progression``) and makes the overall
+  response PD at the first assessment on or after its date (or, with no such assessment, enters
+  PFS at its own date).
+* **Targets.** At the baseline scan, the largest measurable lesions (axial longest diameter
+  >= 10 mm, and >= 2x slice thickness for slices thicker than 5 mm) become targets, at most
+  ``max_targets`` (default 2, the RECIST per-organ maximum for the liver); the others are
+  non-targets.
+* **Follow-up values from the graph.** Each baseline lesion owns its descendants through the
+  graph's edges (skip edges included). A target that splits contributes the sum of its
+  fragments' diameters; a lesion reached from several baseline lesions (a coalescence) is
+  measured once, for the first-ranked target among them (the other targets count 0), also when
+  it absorbed a non-target; a target without descendant counts 0 (vanished), and re-enters the
+  sum when a skip edge brings it back (it is not a new lesion). Measured diameters are used as
+  measured.
+* **Not evaluable.** A scan whose liver is not fully inside the field of view
+  (``liver_in_fov`` False) or whose registration failed QC (``registration_ok`` False) is NE
+  (vanished targets there are *not assessed* rather than 0), unless the measured targets already
+  prove PD.
+* **New lesions.** A lesion after baseline with no predecessor in the graph (not a split
+  fragment, not a reappearance). It is unequivocal when its axial longest diameter is at least
+  ``new_lesion_min_mm`` (default 10 mm, the measurability cut-off), equivocal otherwise; an
+  equivocal new lesion whose descendants reach that size at the next assessment is confirmed,
+  and PD is then dated to its first appearance (RECIST 1.1 sect. 4.3.4).
+* **Unequivocal non-target progression** (quantitative rule, configurable): the non-target
+  volume is at least ``nontarget_volume_factor`` (2.0) times its nadir and at least
+  ``nontarget_min_increase_ml`` (1 ml) above it, **and**, when there are targets, the volume of
+  all baseline disease (targets + non-targets) is at least ``burden_volume_factor`` (1.728 =
+  1.2 cubed, the volume equivalent of RECIST's +20 % in diameter) times its nadir — so that
+  non-target growth alone, offset by shrinking targets, is not progression. A non-target CR
+  (all non-targets gone) cannot check tumour markers such as CEA.
+* **Local therapy.** A ``resection`` or ``ablation`` event removes the treated lesions — those
+  present at the last assessment before the event and gone at the first one after it — from the
+  targets and non-targets from that assessment on, and the baseline sum and nadir are taken over
+  the remaining targets, so that a resected lesion is not a response.
+* **New treatment line.** Assessments after a ``new_treatment_line`` event are not assessed
+  (``not_evaluable_reason`` "after_new_treatment_line") and PFS follows the censoring rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from metevo.columns import LesionEdges as E
+from metevo.columns import Lesions as L
+from metevo.response._recist import select_targets
+
+__all__ = ["GraphMeasurements", "graph_measurements"]
+
+
+SCOPE = "liver"
+Node = tuple[str, int]
+
+
+@dataclass
+class GraphMeasurements:
+    """Output of :func:`graph_measurements`.
+
+    ``measurements`` is the engine's input (one row per baseline lesion or new lesion and
+    assessment); ``burden`` has per assessment ``target_volume_ml``, ``target_density_hu``
+    (volume-weighted mean HU of the target lesions), ``nontarget_volume_ml``,
+    ``baseline_disease_volume_ml`` and ``total_volume_ml``; ``targets`` and ``nontargets`` list
+    the baseline lesion ids.
+    """
+
+    measurements: pd.DataFrame
+    burden: pd.DataFrame
+    targets: list[int]
+    nontargets: list[int]
+
+
+def graph_measurements(
+    lesions: pd.DataFrame,
+    edges: pd.DataFrame,
+    *,
+    timepoints: Sequence[str],
+    baseline: str,
+    not_evaluable: Mapping[str, str] | None = None,
+    local_therapy: Sequence[str] = (),
+    max_targets: int = 2,
+    max_targets_per_organ: int = 2,
+    min_measurable_mm: float = 10.0,
+    slice_thickness_mm: float | None = None,
+    new_lesion_min_mm: float = 10.0,
+    nontarget_volume_factor: float = 2.0,
+    nontarget_min_increase_ml: float = 1.0,
+    burden_volume_factor: float = 1.2**3,
+) -> GraphMeasurements:
+    """Turn one patient's lesion table and graph edges into RECIST measurements.
+
+    Parameters
+    ----------
+    lesions : DataFrame
+        The ``lesions`` table of one patient (``timepoint``, ``lesion_id``, ``axial_ld_mm``,
+        ``volume_ml``, ``mean_hu``).
+    edges : DataFrame
+        The ``lesion_edges`` table (``timepoint_from``, ``lesion_id_from``, ``timepoint_to``,
+        ``lesion_id_to``, ``skip``).
+    timepoints : sequence of str
+        Every assessment in date order (including ones without any lesion).
+    baseline : str
+        The baseline timepoint.
+    not_evaluable : mapping, optional
+        ``timepoint -> reason`` of assessments that are not evaluable.
+    local_therapy : sequence of str
+        Timepoints that are the first assessment after a resection or ablation.
+    max_targets, max_targets_per_organ, min_measurable_mm, slice_thickness_mm
+        Baseline target selection (:func:`metevo.response.select_targets`).
+    new_lesion_min_mm, nontarget_volume_factor, nontarget_min_increase_ml, burden_volume_factor
+        New-lesion and non-target progression rules (module docstring).
+
+    Returns
+    -------
+    GraphMeasurements
+    """
+    tps = [str(t) for t in timepoints]
+    if baseline not in tps:
+        raise ValueError(f"baseline timepoint {baseline!r} is not among the timepoints {tps}.")
+    order = {tp: i for i, tp in enumerate(tps)}
+    b_idx = order[baseline]
+    not_evaluable = dict(not_evaluable or {})
+    les = lesions.copy()
+    les[L.TIMEPOINT] = les[L.TIMEPOINT].astype(str)
+    unknown = sorted(set(les[L.TIMEPOINT]) - set(tps))
+    if unknown:
+        raise ValueError(
+            f"lesions at timepoint(s) {unknown} that are not assessments {tps}; pass every "
+            "scan's timepoint in `timepoints`."
+        )
+    les[L.LESION_ID] = les[L.LESION_ID].astype(int)
+    info = {
+        (tp, lid): rec
+        for tp, lid, rec in zip(
+            les[L.TIMEPOINT], les[L.LESION_ID], les.to_dict("records"), strict=True
+        )
+    }
+    at: dict[str, list[Node]] = {tp: [] for tp in tps}
+    for node in info:
+        at[node[0]].append(node)
+    preds: dict[Node, list[Node]] = {n: [] for n in info}
+    for a, b, c, d in zip(
+        edges.get(E.TIMEPOINT_FROM, []),
+        edges.get(E.LESION_ID_FROM, []),
+        edges.get(E.TIMEPOINT_TO, []),
+        edges.get(E.LESION_ID_TO, []),
+        strict=True,
+    ):
+        src, dst = (str(a), int(b)), (str(c), int(d))
+        if src in info and dst in info:
+            preds[dst].append(src)
+
+    def ld(n: Node) -> float:
+        return float(info[n].get(L.AXIAL_LD_MM, math.nan))
+
+    def vol(n: Node) -> float:
+        v = info[n].get(L.VOLUME_ML, math.nan)
+        return float(v) if v is not None and math.isfinite(v) else 0.0
+
+    # ---- baseline roles
+    base_nodes = sorted(at[baseline], key=lambda n: n[1])
+    base_df = pd.DataFrame(
+        {
+            "lesion_id": [n[1] for n in base_nodes],
+            "ld_mm": [ld(n) for n in base_nodes],
+            "organ": SCOPE,
+        }
+    )
+    roles = select_targets(
+        base_df,
+        max_targets=max_targets,
+        max_targets_per_organ=max_targets_per_organ,
+        min_measurable_mm=min_measurable_mm,
+        slice_thickness_mm=slice_thickness_mm,
+    )
+    ranked = base_df.assign(role=roles).sort_values("ld_mm", ascending=False, kind="stable")
+    targets = [int(i) for i in ranked.loc[ranked["role"] == "target", "lesion_id"]]
+    nontargets = [int(i) for i in ranked.loc[ranked["role"] != "target", "lesion_id"]]
+    rank = {t: i for i, t in enumerate(targets)}
+    # ---- ancestry: which baseline lesions / new-lesion families each node descends from
+    anc: dict[Node, set[int]] = {}
+    fam: dict[Node, set[Node]] = {}
+    first_new: dict[Node, str] = {}
+    for tp in tps[b_idx:]:
+        for n in at[tp]:
+            if tp == baseline:
+                anc[n], fam[n] = {n[1]}, set()
+                continue
+            ps = [p for p in preds[n] if order[p[0]] >= b_idx]
+            anc[n] = set().union(*(anc.get(p, set()) for p in ps)) if ps else set()
+            fam[n] = set().union(*(fam.get(p, set()) for p in ps)) if ps else set()
+            if not preds[n]:  # no predecessor at all: a new lesion
+                fam[n] = {n}
+                first_new[n] = tp
+    rows: list[dict[str, Any]] = []
+    burden: list[dict[str, Any]] = []
+    removed: set[int] = set()
+    nt_nadir = tot_nadir = math.nan
+    prev_present: set[int] = set()
+    for tp in tps[b_idx:]:
+        i = order[tp]
+        ne = tp in not_evaluable
+        nodes = at[tp]
+        owner: dict[Node, int | None] = {}
+        for n in nodes:
+            tgt = [a for a in anc.get(n, ()) if a in rank]
+            owner[n] = min(tgt, key=rank.__getitem__) if tgt else None
+        present = {a for n in nodes for a in anc.get(n, ())}
+        if tp in local_therapy and i > b_idx:
+            removed |= {a for a in prev_present - present if a not in removed}
+        prev_present = present
+        # targets
+        t_vol = 0.0
+        t_hu = 0.0
+        for t in targets:
+            mine = [n for n in nodes if owner[n] == t]
+            row = {
+                "timepoint": tp,
+                "visit_order": i,
+                "lesion_id": f"L{t}",
+                "role": "target" if i == b_idx else None,
+            }
+            if t in removed:
+                row.update(state="removed")
+            elif mine:
+                row.update(ld_mm=float(sum(ld(n) for n in mine)), state="present")
+            elif t in present:  # coalesced into a higher-ranked target: measured there
+                row.update(ld_mm=0.0, state="present")
+            elif ne:
+                row.update(state="not_done")
+            else:
+                row.update(ld_mm=0.0, state="absent")
+            rows.append(row)
+            if t not in removed:
+                for n in mine:
+                    t_vol += vol(n)
+                    t_hu += vol(n) * float(info[n].get(L.MEAN_HU, math.nan))
+        # non-targets
+        nt_nodes = [n for n in nodes if owner[n] is None and anc.get(n) and (anc[n] - removed)]
+        nt_vol = float(sum(vol(n) for n in nt_nodes))
+        base_vol = t_vol + nt_vol
+        total_vol = float(sum(vol(n) for n in nodes))
+        nt_pd = False
+        if i > b_idx and not ne and math.isfinite(nt_nadir):
+            nt_pd = (
+                nt_vol >= nontarget_volume_factor * nt_nadir
+                and nt_vol - nt_nadir >= nontarget_min_increase_ml
+                and (not targets or base_vol >= burden_volume_factor * tot_nadir)
+            )
+        for t in nontargets:
+            row = {
+                "timepoint": tp,
+                "visit_order": i,
+                "lesion_id": f"L{t}",
+                "role": "non-target" if i == b_idx else None,
+            }
+            if t in removed:
+                row["state"] = "removed"
+            elif t in present:
+                row["state"] = "progression" if nt_pd else "present"
+            else:
+                row["state"] = "not_done" if ne else "absent"
+            row["ld_mm"] = (
+                float(sum(ld(n) for n in nodes if t in anc.get(n, ()))) if t in present else 0.0
+            )
+            rows.append(row)
+        if i == b_idx or not ne:
+            nt_nadir = nt_vol if not math.isfinite(nt_nadir) else min(nt_nadir, nt_vol)
+            tot_nadir = base_vol if not math.isfinite(tot_nadir) else min(tot_nadir, base_vol)
+        # new lesions: every family present at this assessment
+        n_new = 0
+        if i > b_idx:
+            families: dict[Node, list[Node]] = {}
+            for n in nodes:
+                if anc.get(n):
+                    continue  # coalesced with baseline disease: measured there
+                for f in fam.get(n, ()):
+                    families.setdefault(f, []).append(n)
+            for f, members in families.items():
+                size = float(sum(ld(m) for m in members))
+                n_new += 1
+                rows.append(
+                    {
+                        "timepoint": tp,
+                        "visit_order": i,
+                        "lesion_id": f"N{f[0]}:{f[1]}",
+                        "role": "new",
+                        "ld_mm": size,
+                        "state": "present" if size >= new_lesion_min_mm else "equivocal",
+                    }
+                )
+        burden.append(
+            {
+                "timepoint": tp,
+                "target_volume_ml": t_vol,
+                "target_density_hu": t_hu / t_vol if t_vol > 0 else math.nan,
+                "nontarget_volume_ml": nt_vol,
+                "baseline_disease_volume_ml": base_vol,
+                "total_volume_ml": total_vol,
+                "n_new_lesions": n_new,
+            }
+        )
+    for tp in tps[:b_idx]:  # before baseline: reported, not assessed
+        rows.append(
+            {
+                "timepoint": tp,
+                "visit_order": order[tp],
+                "lesion_id": "-",
+                "role": None,
+                "state": "not_done",
+            }
+        )
+    meas = pd.DataFrame(rows)
+    if meas.empty:
+        meas = pd.DataFrame(
+            columns=["timepoint", "visit_order", "lesion_id", "role", "ld_mm", "state"]
+        )
+    return GraphMeasurements(meas, pd.DataFrame(burden), targets, nontargets)

@@ -1,0 +1,35 @@
+"""Lesion tracking: masks in, a lesion graph out.
+
+In: a :class:`~metevo.cohort.Patient` (its scans' lesion and liver masks). Out: lesion instances
+and their measurements at every visit (``lesions``), inter-visit registrations
+(``registrations``), lesion matches (``lesion_edges``) and the :class:`LesionGraph` with each
+lesion's track and change class; the ``graph`` stage of the pipeline.
+"""
+
+from metevo.tracking._build import build_lesion_graph, graph_stage, lesion_graph, lesions
+from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes
+from metevo.tracking._graph import LesionGraph
+from metevo.tracking._lesions import label_lesions, measure_lesions
+from metevo.tracking._match import match_lesions
+from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
+from metevo.tracking._registration import Registration, compose, register_pair, resample_labels
+
+__all__ = [
+    "CHANGES",
+    "LesionGraph",
+    "POSITION_COLUMNS",
+    "Registration",
+    "TRACK_CLASSES",
+    "build_lesion_graph",
+    "change_classes",
+    "compose",
+    "graph_stage",
+    "label_lesions",
+    "lesion_graph",
+    "lesion_positions",
+    "lesions",
+    "match_lesions",
+    "measure_lesions",
+    "register_pair",
+    "resample_labels",
+]
