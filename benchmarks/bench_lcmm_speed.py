@@ -34,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.metrics import adjusted_rand_score
 
-    from metevo._latent_class import LatentClassTrajectories
     from metevo.patterns import EvolutionPatterns
+    from metevo.patterns._latent_class import LatentClassTrajectories
 
     traj, truth = make_cohort(args.n, n_courses=5, seed=3001)
     out = {

@@ -50,8 +50,8 @@ def settings() -> list[dict]:
 
 
 def methods() -> dict:
-    from metevo._latent_class import LatentClassTrajectories
     from metevo.patterns import EvolutionPatterns
+    from metevo.patterns._latent_class import LatentClassTrajectories
 
     return {
         "kmeans": lambda s: EvolutionPatterns(random_state=s),

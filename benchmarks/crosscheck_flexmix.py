@@ -66,7 +66,7 @@ def _flexmix(table: pd.DataFrame, work: Path, outcome: str, seed: int) -> tuple[
 
 
 def _ll_at(table: pd.DataFrame, params: pd.DataFrame) -> float:
-    from metevo import _lcmm as lc
+    from metevo.patterns import _lcmm as lc
 
     t = table["t_months"].to_numpy(float)
     X = np.c_[np.ones_like(t), t, t * t]  # noqa: N806
@@ -85,8 +85,8 @@ def _ll_at(table: pd.DataFrame, params: pd.DataFrame) -> float:
 def one_cohort(setting: dict, work: Path) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
-    from metevo._latent_class import LatentClassTrajectories
     from metevo.patterns import EvolutionPatterns
+    from metevo.patterns._latent_class import LatentClassTrajectories
 
     traj, truth = make_cohort(**setting)
     traj = traj.sort_values(["patient_id", "study_day"], kind="stable").reset_index(drop=True)

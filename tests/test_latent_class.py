@@ -1,4 +1,4 @@
-"""Tests of the latent-class trajectory model (metevo._lcmm numerics, metevo._latent_class)."""
+"""Tests of the latent-class trajectory model (metevo.patterns._lcmm, metevo.patterns._latent_class)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from scipy.stats import multivariate_normal
 from sklearn.metrics import adjusted_rand_score
 
-from metevo import _lcmm as lc
-from metevo._latent_class import SELECTION_COLUMNS, LatentClassTrajectories
 from metevo.exceptions import NotFittedError
+from metevo.patterns import _lcmm as lc
+from metevo.patterns._latent_class import SELECTION_COLUMNS, LatentClassTrajectories
 
 DPM = 365.25 / 12.0
 

@@ -51,7 +51,7 @@ def test_class_courses_start_at_ratio_one_and_name_each_class():
     sys.path.insert(0, str(Path(__file__).parent))
     from test_latent_class import _planted
 
-    from metevo._latent_class import LatentClassTrajectories
+    from metevo.patterns._latent_class import LatentClassTrajectories
 
     table, _ = _planted(10, seed=12)
     model = LatentClassTrajectories(3, n_init=2, random_state=0).fit(table)

@@ -16,7 +16,9 @@ from metevo.datasets import (
 )
 from metevo.patterns import (
     EvolutionPatterns,
+    LatentClassTrajectories,
     evolution_patterns,
+    latent_class_trajectories,
     lesion_pattern_mix,
     lesion_patterns,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "Cohort",
     "CohortOptions",
     "EvolutionPatterns",
+    "LatentClassTrajectories",
     "LesionGraph",
     "Patient",
     "PatientResult",
@@ -67,6 +70,7 @@ __all__ = [
     "feature_catalog",
     "fit_growth_kinetics",
     "imaging_pfs",
+    "latent_class_trajectories",
     "lesion_graph",
     "lesion_pattern_mix",
     "lesion_patterns",

@@ -21,10 +21,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from metevo import _lcmm as lc
-from metevo import _pattern_features as pf
-from metevo._pattern_names import RESPONSE_RATIO, _unique_names, name_pattern
 from metevo.exceptions import NotFittedError
+from metevo.patterns import _features as pf
+from metevo.patterns import _lcmm as lc
+from metevo.patterns._names import RESPONSE_RATIO, _unique_names, name_pattern
 
 __all__ = ["LatentClassTrajectories", "latent_class_trajectories"]
 
