@@ -106,7 +106,8 @@ class LatentClassTrajectories:
         complete response stays finite).
     n_init : int
         Starts per k (one from k-means on the patients' own regression coefficients, the others
-        from random k-means++ seeds, and splits of each class of the (k-1)-class fit); each runs
+        from random k-means++ seeds, as many random partitions, and splits of each class of the
+        (k-1)-class fit); each runs
         ``n_short_iter`` EM iterations, the ``n_converge`` best are run to convergence.
     max_iter, tol : int, float
         EM iterations and relative log-likelihood tolerance before the L-BFGS polish.
@@ -387,6 +388,9 @@ class LatentClassTrajectories:
                 centers, _ = kmeans_plusplus(feats, k, random_state=seed)
                 labels = ((feats[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
             starts.append(labels)
+            # and a random partition, as flexmix starts (the feature-space seeds miss optima
+            # where classes differ in level or variance rather than course)
+            starts.append(np.random.default_rng(seed).integers(0, k, len(feats)))
         if prev is not None and prev.params.k == k - 1:
             # split each class of the (k-1)-class solution in two along the patients' own
             # courses: the k-class fit can then not end below the (k-1)-class one
