@@ -14,16 +14,8 @@ import numpy as np
 warnings.filterwarnings("ignore")
 
 
-def main():
-    image, mask, n, repeats, preset = (
-        sys.argv[1],
-        sys.argv[2],
-        int(sys.argv[3]),
-        int(sys.argv[4]),
-        sys.argv[5],
-    )
-    from mirp import extract_features
-
+def mirp_settings(preset):
+    """MIRP settings matching metevo's (``preset`` ``"ct_default"`` adds the interpolation)."""
     settings = dict(
         base_feature_families="all",
         base_discretisation_method="fixed_bin_size",
@@ -49,6 +41,20 @@ def main():
             roi_spline_order=1,
             roi_interpolation_mask_inclusion_threshold=0.5,
         )
+    return settings
+
+
+def main():
+    image, mask, n, repeats, preset = (
+        sys.argv[1],
+        sys.argv[2],
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+        sys.argv[5],
+    )
+    from mirp import extract_features
+
+    settings = mirp_settings(preset)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -67,7 +67,7 @@ def _peer(python: Path, script: str, *args: object) -> dict:
 
 
 def _jit_seconds() -> tuple[float, float]:
-    code = "from metevo.radiomics._texture import warm_up; print(warm_up())"
+    code = "from metevo.radiomics._engine import warm_up; print(warm_up())"
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         compile_s = float(

@@ -18,7 +18,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     """``../shared/data`` (reference data laid beside the checkout); skips when absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data folder {SHARED_DATA} is absent (it lies beside the checkout in CI)")
+        pytest.skip(
+            f"reference data folder {SHARED_DATA} is absent (it lies beside the checkout in CI)"
+        )
     return SHARED_DATA
 
 
@@ -46,7 +48,9 @@ def ball(shape, center, radius) -> np.ndarray:
     return (zz - center[0]) ** 2 + (yy - center[1]) ** 2 + (xx - center[2]) ** 2 <= radius**2
 
 
-def make_mini_cohort(root: Path, n_patients: int = 3, n_visits: int = 3, *, shape=(12, 32, 32)) -> dict:
+def make_mini_cohort(
+    root: Path, n_patients: int = 3, n_visits: int = 3, *, shape=(12, 32, 32)
+) -> dict:
     """A tiny hand-made cohort: images, binary lesion masks, liver masks, manifest, clinical, events.
 
     Patient k has one lesion of radius 3 + visit voxels in the liver block; returns paths and
@@ -58,14 +62,22 @@ def make_mini_cohort(root: Path, n_patients: int = 3, n_visits: int = 3, *, shap
         pid = f"P{p + 1:03d}"
         ts = start + dt.timedelta(days=30 * p + 3)
         clinical.append(
-            {"patient_id": pid, "treatment_start": ts.isoformat(), "os_days": 400 + 10 * p,
-             "os_event": p % 2, "arm": "A" if p % 2 else "B", "age": 60 + p}
+            {
+                "patient_id": pid,
+                "treatment_start": ts.isoformat(),
+                "os_days": 400 + 10 * p,
+                "os_event": p % 2,
+                "arm": "A" if p % 2 else "B",
+                "age": 60 + p,
+            }
         )
         for v in range(n_visits):
             date = start + dt.timedelta(days=30 * p + 56 * v)
             liver = np.zeros(shape, np.uint8)
             liver[2:-2, 6:-6, 6:-6] = 1
-            lesion = ball(shape, (shape[0] // 2, shape[1] // 2, shape[2] // 2), 2 + v).astype(np.uint8)
+            lesion = ball(shape, (shape[0] // 2, shape[1] // 2, shape[2] // 2), 2 + v).astype(
+                np.uint8
+            )
             lesion &= liver
             ct = np.full(shape, -1000, np.int16)
             ct[liver == 1] = 60
@@ -76,10 +88,17 @@ def make_mini_cohort(root: Path, n_patients: int = 3, n_visits: int = 3, *, shap
             write_image(base / "lesion.nii.gz", lesion)
             write_image(base / "liver.nii.gz", liver)
             rows.append(
-                {"patient_id": pid, "timepoint": f"V{v}", "date": date.isoformat(),
-                 "image": f"{pid}/V{v}/ct.nii.gz", "lesion_mask": f"{pid}/V{v}/lesion.nii.gz",
-                 "liver_mask": f"{pid}/V{v}/liver.nii.gz", "phase": "portal_venous",
-                 "slice_thickness_mm": 3.0, "kernel": "B30f"}
+                {
+                    "patient_id": pid,
+                    "timepoint": f"V{v}",
+                    "date": date.isoformat(),
+                    "image": f"{pid}/V{v}/ct.nii.gz",
+                    "lesion_mask": f"{pid}/V{v}/lesion.nii.gz",
+                    "liver_mask": f"{pid}/V{v}/liver.nii.gz",
+                    "phase": "portal_venous",
+                    "slice_thickness_mm": 3.0,
+                    "kernel": "B30f",
+                }
             )
             expected[(pid, f"V{v}")] = int(lesion.sum())
     manifest = root / "manifest.csv"
@@ -88,9 +107,22 @@ def make_mini_cohort(root: Path, n_patients: int = 3, n_visits: int = 3, *, shap
     pd.DataFrame(clinical).to_csv(clin, index=False)
     events = root / "events.csv"
     pd.DataFrame(
-        [{"patient_id": "P001", "date": (start + dt.timedelta(days=70)).isoformat(), "event": "resection", "note": "segment VI"}]
+        [
+            {
+                "patient_id": "P001",
+                "date": (start + dt.timedelta(days=70)).isoformat(),
+                "event": "resection",
+                "note": "segment VI",
+            }
+        ]
     ).to_csv(events, index=False)
-    return {"root": root, "manifest": manifest, "clinical": clin, "events": events, "expected": expected}
+    return {
+        "root": root,
+        "manifest": manifest,
+        "clinical": clin,
+        "events": events,
+        "expected": expected,
+    }
 
 
 @pytest.fixture()
@@ -110,7 +142,9 @@ def tiny_analysis(tiny_cohort, tmp_path_factory):
 
     from metevo import analyze, open_cohort
 
-    cohort = open_cohort(tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events)
+    cohort = open_cohort(
+        tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stage warnings are checked by the stages' own tests
         return analyze(cohort, tmp_path_factory.mktemp("tiny_analysis"), workers=2, progress=False)

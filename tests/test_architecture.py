@@ -20,7 +20,7 @@ import metevo
 SRC = Path(metevo.__file__).parent
 MAX_LINES = 650
 #: modules that may draw (import metevo.plotting): the faces
-FACES = ("metevo.cli", "metevo.plotting", "metevo.runner")
+FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.report")
 #: the only places that may import torch/MONAI
 HEAVY_OK = ("metevo.segmentation",)
 #: the foundation every module may import
@@ -37,7 +37,9 @@ ALLOWED = {
     "datasets": set(),
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
-    "plotting": {"cohort", "tracking", "response", "evolution", "patterns", "survival"},
+    "followup": {"response", "survival"},
+    "plotting": {"cohort", "tracking", "response", "radiomics", "evolution", "patterns", "survival"},
+    "report": {"cohort", "tracking", "plotting"},
     "runner": {
         "cohort",
         "tracking",
@@ -49,6 +51,7 @@ ALLOWED = {
         "plotting",
         "datasets",
         "segmentation",
+        "report",
     },
 }
 

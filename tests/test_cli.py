@@ -37,8 +37,17 @@ def test_analyze_cli(mini_cohort, tmp_path):
     out = tmp_path / "out"
     res = runner.invoke(
         app,
-        ["analyze", str(mini_cohort["manifest"]), "--out", str(out), "--clinical",
-         str(mini_cohort["clinical"]), "--workers", "1", "--no-progress"],
+        [
+            "analyze",
+            str(mini_cohort["manifest"]),
+            "--out",
+            str(out),
+            "--clinical",
+            str(mini_cohort["clinical"]),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
     )
     assert res.exit_code == 0, res.output
     scans = pd.read_parquet(out / "scans.parquet")
@@ -58,12 +67,16 @@ def _paint_lesion(liver: sitk.Image, radius_mm: float = 9.0) -> tuple[sitk.Image
     """A ball lesion centred in the liver's deepest voxel, on the liver's grid."""
     arr = sitk.GetArrayViewFromImage(liver) > 0
     dist = sitk.GetArrayFromImage(
-        sitk.SignedMaurerDistanceMap(liver > 0, insideIsPositive=True, useImageSpacing=True, squaredDistance=False)
+        sitk.SignedMaurerDistanceMap(
+            liver > 0, insideIsPositive=True, useImageSpacing=True, squaredDistance=False
+        )
     )
     center = np.unravel_index(np.argmax(np.where(arr, dist, -np.inf)), arr.shape)
     sz, sy, sx = liver.GetSpacing()[::-1]
     zz, yy, xx = np.indices(arr.shape)
-    ball = (((zz - center[0]) * sz) ** 2 + ((yy - center[1]) * sy) ** 2 + ((xx - center[2]) * sx) ** 2) <= radius_mm**2
+    ball = (
+        ((zz - center[0]) * sz) ** 2 + ((yy - center[1]) * sy) ** 2 + ((xx - center[2]) * sx) ** 2
+    ) <= radius_mm**2
     ball &= arr
     out = sitk.GetImageFromArray(ball.astype(np.uint8))
     out.CopyInformation(liver)
@@ -74,9 +87,17 @@ def _paint_lesion(liver: sitk.Image, radius_mm: float = 9.0) -> tuple[sitk.Image
 def test_real_ct_validate_and_analyze(shared_data, tmp_path, version):
     ct_dir = shared_data / "ct_example"
     if version == "nifti":
-        image, seg_path, resample = ct_dir / "example_ct_sm.nii.gz", ct_dir / "example_seg.nii.gz", []
+        image, seg_path, resample = (
+            ct_dir / "example_ct_sm.nii.gz",
+            ct_dir / "example_seg.nii.gz",
+            [],
+        )
     else:
-        image, seg_path, resample = ct_dir / "example_ct_dicom", ct_dir / "example_seg_dicom.nii.gz", ["--resample-masks"]
+        image, seg_path, resample = (
+            ct_dir / "example_ct_dicom",
+            ct_dir / "example_seg_dicom.nii.gz",
+            ["--resample-masks"],
+        )
     ct = sitk.ReadImage(str(image)) if version == "nifti" else None
     seg = sitk.ReadImage(str(seg_path))
     liver = sitk.Cast(seg == 5, sitk.sitkUInt8)
@@ -85,13 +106,23 @@ def test_real_ct_validate_and_analyze(shared_data, tmp_path, version):
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(image)))
         ct = reader.Execute()
-        liver = sitk.Resample(liver, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        liver = sitk.Resample(
+            liver, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+        )
     lesion, lesion_voxels = _paint_lesion(liver)
     assert lesion_voxels > 20
     sitk.WriteImage(lesion, str(tmp_path / "lesion.nii.gz"))
     pd.DataFrame(
-        [{"patient_id": "RC01", "timepoint": "V0", "date": "2022-12-08", "image": str(image),
-          "lesion_mask": "lesion.nii.gz", "liver_mask": str(seg_path)}]
+        [
+            {
+                "patient_id": "RC01",
+                "timepoint": "V0",
+                "date": "2022-12-08",
+                "image": str(image),
+                "lesion_mask": "lesion.nii.gz",
+                "liver_mask": str(seg_path),
+            }
+        ]
     ).to_csv(tmp_path / "manifest.csv", index=False)
     args = [str(tmp_path / "manifest.csv"), "--liver-label", "5", *resample]
     res = runner.invoke(app, ["validate", *args])
@@ -99,7 +130,9 @@ def test_real_ct_validate_and_analyze(shared_data, tmp_path, version):
     if version == "dicom":  # without resampling the LAS segmentation is refused, with the fix named
         res = runner.invoke(app, ["validate", str(tmp_path / "manifest.csv"), "--liver-label", "5"])
         assert res.exit_code == 1 and "direction" in res.output and "--resample-masks" in res.output
-    res = runner.invoke(app, ["analyze", *args, "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"])
+    res = runner.invoke(
+        app, ["analyze", *args, "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     scans = pd.read_parquet(tmp_path / "out" / "scans.parquet")
     row = scans.iloc[0]

@@ -32,7 +32,9 @@ def _save(mini, frame: pd.DataFrame, name="manifest.csv"):
 
 
 def test_open_valid_cohort(mini_cohort):
-    cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"])
+    cohort = open_cohort(
+        mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"]
+    )
     assert cohort.patient_ids == ["P001", "P002", "P003"]
     p = cohort["P002"]
     assert p.timepoints == ["V0", "V1", "V2"]
@@ -45,7 +47,9 @@ def test_open_valid_cohort(mini_cohort):
     assert len(cohort["P001"].events) == 1 and cohort["P001"].events.event[0] == "resection"
     scan = p["V1"]
     assert scan.image().GetSize() == (32, 32, 12)
-    assert sitk.GetArrayFromImage(scan.lesion_mask()).sum() == mini_cohort["expected"][("P002", "V1")]
+    assert (
+        sitk.GetArrayFromImage(scan.lesion_mask()).sum() == mini_cohort["expected"][("P002", "V1")]
+    )
     assert scan.liver_mask().GetPixelID() == sitk.sitkUInt8
     assert "3 patients" in repr(cohort) and "<table>" in cohort._repr_html_()
     assert "P002" in p._repr_html_() and "baseline V0" in repr(p)
@@ -76,7 +80,10 @@ def test_missing_file_sets_patient_aside(mini_cohort):
 def test_unparseable_date(mini_cohort):
     m = _manifest(mini_cohort)
     m.loc[4, "date"] = "03/02/2021"
-    with pytest.warns(DataQualityWarning, match=r"P002: .*line 6 \(patient P002, timepoint V1\): date '03/02/2021' is not an ISO date"):
+    with pytest.warns(
+        DataQualityWarning,
+        match=r"P002: .*line 6 \(patient P002, timepoint V1\): date '03/02/2021' is not an ISO date",
+    ):
         cohort = open_cohort(_save(mini_cohort, m))
     assert "P002" not in cohort.patient_ids
 
@@ -84,7 +91,9 @@ def test_unparseable_date(mini_cohort):
 def test_duplicate_timepoint(mini_cohort):
     m = _manifest(mini_cohort)
     m.loc[1, "timepoint"] = "V0"
-    with pytest.raises(ManifestError, match=r"patient P001 has 2 rows for timepoint 'V0' \(lines 2, 3\)"):
+    with pytest.raises(
+        ManifestError, match=r"patient P001 has 2 rows for timepoint 'V0' \(lines 2, 3\)"
+    ):
         open_cohort(_save(mini_cohort, m), errors="raise")
 
 
@@ -101,7 +110,9 @@ def test_same_date_needs_distinct_phases(mini_cohort):
     assert p.timepoints == ["V0", "V1", "V2"]
     assert [s.timepoint for s in p.skipped_scans] == ["V0a"]
     # analysing the arterial phase instead makes the phase change across visits
-    with pytest.warns(ProtocolWarning, match="P001: phase changes from arterial at V0a to portal_venous at V1"):
+    with pytest.warns(
+        ProtocolWarning, match="P001: phase changes from arterial at V0a to portal_venous at V1"
+    ):
         p = open_cohort(m3, phase="arterial")["P001"]
     assert p.timepoints == ["V0a", "V1", "V2"]
 
@@ -117,7 +128,9 @@ def test_phase_selection_default_portal(mini_cohort):
 def test_protocol_change_warns(mini_cohort):
     m = _manifest(mini_cohort)
     m.loc[2, "slice_thickness_mm"] = "5.0"
-    with pytest.warns(ProtocolWarning, match=r"P001: slice thickness \(mm\) changes from 3.0 at V1 to 5.0 at V2"):
+    with pytest.warns(
+        ProtocolWarning, match=r"P001: slice thickness \(mm\) changes from 3.0 at V1 to 5.0 at V2"
+    ):
         open_cohort(_save(mini_cohort, m))
 
 
@@ -152,7 +165,10 @@ def test_mask_values_contradict_kind(mini_cohort):
     arr[0, 0, 0] = 3
     write_image(path, arr)
     cohort = open_cohort(mini_cohort["manifest"])
-    with pytest.raises(MaskValueError, match=r"patient P001, timepoint V1 \(lesion mask\).*2 distinct non-zero values \(1, 3\)"):
+    with pytest.raises(
+        MaskValueError,
+        match=r"patient P001, timepoint V1 \(lesion mask\).*2 distinct non-zero values \(1, 3\)",
+    ):
         cohort["P001"]["V1"].lesion_mask()
     inst = open_cohort(mini_cohort["manifest"], lesion_mask_kind="instances")["P001"]["V1"]
     assert inst.lesion_mask_kind == "instances"
@@ -170,7 +186,10 @@ def test_baseline_window_fallback(mini_cohort):
     c = pd.read_csv(mini_cohort["clinical"], dtype=str)
     c.loc[0, "treatment_start"] = "2020-06-01"  # long before any scan
     path = _save(mini_cohort, c, "clinical.csv")
-    with pytest.warns(DataQualityWarning, match=r"first scan used as baseline for 1 patient\(s\): P001 \(no scan within 28 days"):
+    with pytest.warns(
+        DataQualityWarning,
+        match=r"first scan used as baseline for 1 patient\(s\): P001 \(no scan within 28 days",
+    ):
         cohort = open_cohort(mini_cohort["manifest"], clinical=path)
     assert cohort["P001"].baseline.timepoint == "V0"
     # a later treatment start picks the last scan within the window
@@ -194,20 +213,40 @@ def test_bad_clinical_rows(mini_cohort, column, value, message):
     path = _save(mini_cohort, c, "clinical.csv")
     with pytest.raises(ClinicalTableError, match=r"clinical table .*patient P002.*" + message):
         open_cohort(mini_cohort["manifest"], clinical=path, errors="raise")
-    with pytest.warns(DataQualityWarning, match="set aside"):
+    if column == "treatment_start":  # the baseline depends on it: the patient is set aside
+        with pytest.warns(DataQualityWarning, match="set aside"):
+            cohort = open_cohort(mini_cohort["manifest"], clinical=path)
+        assert cohort.patient_ids == ["P001", "P003"]
+        return
+    # a survival column only costs the survival analyses (issue 11): warning naming the patient
+    with pytest.warns(DataQualityWarning, match=r"patient P002.*" + message + r".*Patient P002 "
+                      r"is left out of the OS survival analyses; its imaging"):
         cohort = open_cohort(mini_cohort["manifest"], clinical=path)
-    assert cohort.patient_ids == ["P001", "P003"]
+    assert cohort.patient_ids == ["P001", "P002", "P003"]
+    assert np.isnan(cohort["P002"].clinical["os_days"]) and pd.isna(cohort["P002"].clinical["os_event"])
+    from metevo.survival import survival_data
+
+    assert survival_data(cohort.clinical).patient_id.tolist() == ["P001", "P003"]
 
 
 def test_clinical_missing_columns_and_unknown_ids(mini_cohort):
     c = pd.read_csv(mini_cohort["clinical"], dtype=str)
     with pytest.raises(ClinicalTableError, match=r"lacks required column\(s\) \['os_event'\]"):
-        open_cohort(mini_cohort["manifest"], clinical=_save(mini_cohort, c.drop(columns="os_event"), "c.csv"))
+        open_cohort(
+            mini_cohort["manifest"],
+            clinical=_save(mini_cohort, c.drop(columns="os_event"), "c.csv"),
+        )
     extra = pd.concat([c, c.iloc[[0]].assign(patient_id="X999")], ignore_index=True)
-    with pytest.warns(DataQualityWarning, match=r"1 patient id\(s\) not in the manifest are ignored: X999"):
+    with pytest.warns(
+        DataQualityWarning, match=r"1 patient id\(s\) not in the manifest are ignored: X999"
+    ):
         open_cohort(mini_cohort["manifest"], clinical=_save(mini_cohort, extra, "c.csv"))
-    with pytest.warns(DataQualityWarning, match=r"no row for 1 patient\(s\) of the manifest \(P003\)"):
-        cohort = open_cohort(mini_cohort["manifest"], clinical=_save(mini_cohort, c.iloc[:2], "c.csv"))
+    with pytest.warns(
+        DataQualityWarning, match=r"no row for 1 patient\(s\) of the manifest \(P003\)"
+    ):
+        cohort = open_cohort(
+            mini_cohort["manifest"], clinical=_save(mini_cohort, c.iloc[:2], "c.csv")
+        )
     assert cohort["P003"].clinical is None and cohort["P003"].treatment_start is None
 
 
@@ -215,10 +254,14 @@ def test_events_unknown_type(mini_cohort):
     e = pd.read_csv(mini_cohort["events"], dtype=str)
     e.loc[0, "event"] = "surgery"
     path = _save(mini_cohort, e, "events.csv")
-    with pytest.raises(EventsTableError, match=r"unknown event type 'surgery'; expected one of resection, ablation"):
+    with pytest.raises(
+        EventsTableError, match=r"unknown event type 'surgery'; expected one of resection, ablation"
+    ):
         open_cohort(mini_cohort["manifest"], events=path, errors="raise")
     with pytest.raises(EventsTableError, match=r"lacks required column\(s\) \['event'\]"):
-        open_cohort(mini_cohort["manifest"], events=_save(mini_cohort, e.drop(columns="event"), "e.csv"))
+        open_cohort(
+            mini_cohort["manifest"], events=_save(mini_cohort, e.drop(columns="event"), "e.csv")
+        )
 
 
 def test_unknown_option_is_a_type_error(mini_cohort):

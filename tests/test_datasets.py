@@ -360,10 +360,13 @@ def test_bad_arguments(tmp_path):
         SyntheticCohort.at(tmp_path).table("graph")
 
 
-def test_load_demo_cohort_caches(tmp_path, monkeypatch):
+def test_load_demo_cohort_caches(tmp_path, monkeypatch, capsys):
     first = load_demo_cohort(n_patients=1, seed=2, cache_dir=tmp_path, size="tiny")
     assert first.root.name == f"demo-{datasets.__version__}-2-1-tiny"
     assert first.manifest.is_file()
+    out = capsys.readouterr()
+    assert f"generating the demo cohort (1 patients, seed 2, tiny grid) into {first.root}" in out.out
+    assert "synthetic patients" in out.err  # the progress bar
 
     def fail(*args, **kwargs):
         raise AssertionError("the cached cohort must be reused")
@@ -374,6 +377,31 @@ def test_load_demo_cohort_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("METEVO_DATA", str(tmp_path))
     assert load_demo_cohort(n_patients=1, seed=2, size="tiny") == first
     assert [p.name for p in tmp_path.iterdir()] == [first.root.name]  # no temporary leftovers
+    assert f"demo cohort from the cache {first.root}" in capsys.readouterr().out
+
+
+def test_load_demo_cohort_opens_the_one_on_disk(tmp_path, monkeypatch, capsys):
+    """`make demo` writes metevo_demo/cohort; load_demo_cohort("metevo_demo") opens it."""
+    monkeypatch.setattr(datasets, "make_synthetic_cohort", None)  # nothing may be generated
+    demo = tmp_path / "metevo_demo"
+    (demo / "cohort").mkdir(parents=True)
+    (demo / "cohort" / "manifest.csv").write_text("patient_id\n")
+    assert load_demo_cohort(demo).root == demo / "cohort"
+    assert load_demo_cohort(demo / "cohort", progress=False).root == demo / "cohort"
+    assert capsys.readouterr().out == f"metevo: demo cohort read from {demo / 'cohort'}\n"
+    with pytest.raises(FileNotFoundError, match="no demo cohort at .*run `make demo`"):
+        load_demo_cohort(tmp_path / "elsewhere")
+
+
+def test_demo_defaults_match_metevo_demo():
+    import inspect
+
+    from metevo.runner.demo import run_demo
+
+    demo = inspect.signature(run_demo).parameters
+    loader = inspect.signature(load_demo_cohort).parameters
+    for name in ("n_patients", "seed", "size"):
+        assert loader[name].default == demo[name].default
 
 
 @pytest.mark.slow

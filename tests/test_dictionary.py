@@ -34,8 +34,19 @@ def demo_outputs(tiny_analysis, tiny_cohort, tmp_path_factory):
 
 def test_every_written_table_is_documented_and_valid(demo_outputs):
     written = sorted(p.stem for p in demo_outputs.glob("*.parquet"))
-    expected = {"scans", "lesions", "lesion_edges", "registrations", "recist", "patients",
-                "radiomics", "trajectories", "patient_trajectories", "failures", "patterns"}
+    expected = {
+        "scans",
+        "lesions",
+        "lesion_edges",
+        "registrations",
+        "recist",
+        "patients",
+        "radiomics",
+        "trajectories",
+        "patient_trajectories",
+        "failures",
+        "patterns",
+    }
     assert expected <= set(written), f"missing tables: {expected - set(written)}"
     undocumented = [t for t in written if load_schema(t) is None]
     assert not undocumented, f"add data_dictionary/<table>.schema.json for {undocumented}"
@@ -55,7 +66,15 @@ def test_every_written_table_is_documented_and_valid(demo_outputs):
 def test_undocumented_column_fails():
     import pandera.errors
 
-    frame = pd.DataFrame({"patient_id": ["P1"], "stage": ["scans"], "error_type": ["E"], "error": ["x"], "extra": [1]})
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P1"],
+            "stage": ["scans"],
+            "error_type": ["E"],
+            "error": ["x"],
+            "extra": [1],
+        }
+    )
     with pytest.raises(pandera.errors.SchemaErrors, match="extra"):
         validate_table(frame, "failures")
     with pytest.raises(KeyError, match="is not documented"):

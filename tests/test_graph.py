@@ -219,7 +219,8 @@ def test_plot_draws_a_timeline(sequence):
 
     _, graph, _ = sequence
     ax = plot_lesion_graph(graph)
-    assert len(ax.collections) == 1 and len(ax.lines) == len(graph.edges)
+    # one line per edge, plus one thin row line per track in the track's colour
+    assert len(ax.collections) == 1 and len(ax.lines) == len(graph.edges) + len(graph.tracks)
     assert ax.get_xlabel() == "days since first visit" or ax.get_xlabel() == "visit date"
     assert ax.get_legend() is not None
     with pytest.raises(ValueError, match="by must be 'date' or 'days'"):

@@ -51,7 +51,9 @@ def test_grid_difference_lists_each_difference():
     text = str(diff)
     assert "size (5, 4, 3) vs (6, 4, 3)" in text
     assert "spacing" in text and "origin" in text
-    with pytest.raises(GeometryError, match=r"P1 V2: mask does not share the image grid.*resample_masks=True"):
+    with pytest.raises(
+        GeometryError, match=r"P1 V2: mask does not share the image grid.*resample_masks=True"
+    ):
         check_same_grid(a, b, context="P1 V2")
 
 
@@ -75,7 +77,10 @@ def test_resample_to_grid_is_exact_on_same_lattice():
 def test_interpret_binary_rejects_several_labels():
     arr = np.zeros((3, 3, 3), np.uint8)
     arr[0, 0, 0], arr[1, 1, 1] = 1, 2
-    with pytest.raises(MaskValueError, match=r"'binary' holds 2 distinct non-zero values \(1, 2\).*instances.*labels"):
+    with pytest.raises(
+        MaskValueError,
+        match=r"'binary' holds 2 distinct non-zero values \(1, 2\).*instances.*labels",
+    ):
         interpret_mask(_img(arr), "binary", context="P7 V1")
 
 

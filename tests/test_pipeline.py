@@ -13,8 +13,9 @@ def _tables(out):
 
 
 def test_analyze_scans_and_failures(mini_cohort, tmp_path):
-    # corrupt one image: that patient fails at the scans stage, the others complete
-    bad = mini_cohort["root"] / "P003" / "V1" / "ct.nii.gz"
+    # corrupt a baseline image: that patient fails at the scans stage, the others complete
+    # (an unreadable follow-up costs one visit only: tests/test_cohort_run.py)
+    bad = mini_cohort["root"] / "P003" / "V0" / "ct.nii.gz"
     bad.write_bytes(bad.read_bytes()[:200])
     cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"])
     res = analyze(cohort, tmp_path / "out", workers=1, stages=["scans"], progress=False)
@@ -29,7 +30,7 @@ def test_analyze_scans_and_failures(mini_cohort, tmp_path):
     fails = res.failures
     assert fails.patient_id.tolist() == ["P003"]
     assert fails.stage.tolist() == ["scans"] and fails.error_type.tolist() == ["ImageReadError"]
-    assert "patient P003, timepoint V1 (image)" in fails.error[0]
+    assert "patient P003, timepoint V0 (image)" in fails.error[0]
     validate_table(scans, "scans")
     validate_table(pd.read_parquet(tmp_path / "out" / "failures.parquet"), "failures")
 
@@ -47,6 +48,15 @@ def test_analyze_patient_keeps_objects_and_reports_stage(mini_cohort):
     cohort = open_cohort(mini_cohort["manifest"])
     result = analyze_patient(cohort["P001"], stages=["scans"])
     assert result.ok and len(result.tables["scans"]) == 3
+    # the repr is a summary: table shapes, not the tables (issue 16)
+    assert repr(result) == (
+        f"PatientResult(P001, ok, tables: scans 3x{result.tables['scans'].shape[1]}; objects: none; "
+        f"{len(result.warnings)} warning(s))"
+    )
+    assert "<table" not in result._repr_html_() and "scans 3x" in result._repr_html_()
+    result.failures.append({"stage": "graph", "error_type": "GeometryError", "error": "bad <grid>"})
+    assert "1 failure(s) in graph" in repr(result)
+    assert "bad &lt;grid&gt;" in result._repr_html_()
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['nope'\]"):
         analyze_patient(cohort["P001"], stages=["nope"])
     with pytest.raises(ValueError, match="stage_options names unknown stage"):
@@ -55,7 +65,9 @@ def test_analyze_patient_keeps_objects_and_reports_stage(mini_cohort):
 
 @pytest.mark.slow
 def test_local_pool_and_dask_give_identical_tables_full_pipeline(tiny_cohort, tmp_path):
-    cohort = open_cohort(tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events)
+    cohort = open_cohort(
+        tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events
+    )
     a = analyze(cohort, tmp_path / "local", workers=2, progress=False)
     b = analyze(cohort, tmp_path / "dask", executor="dask", workers=2, progress=False)
     ta, tb = _tables(a.out_dir), _tables(b.out_dir)
@@ -65,14 +77,16 @@ def test_local_pool_and_dask_give_identical_tables_full_pipeline(tiny_cohort, tm
 
 
 def test_local_pool_and_dask_give_identical_tables(mini_cohort, tmp_path):
-    cohort = open_cohort(mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"])
+    cohort = open_cohort(
+        mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"]
+    )
     names = [name for name, _ in STAGES]
     one = analyze(cohort, tmp_path / "one", workers=1, progress=False)
     pool = analyze(cohort, tmp_path / "pool", workers=2, progress=False)
     dask = analyze(cohort, tmp_path / "dask", executor="dask", workers=2, progress=False)
     t1, t2, t3 = _tables(one.out_dir), _tables(pool.out_dir), _tables(dask.out_dir)
     assert "scans" in t1 and set(t1) == set(t2) == set(t3)
-    for name in t1:
-        pd.testing.assert_frame_equal(t1[name], t2[name], check_exact=False, rtol=1e-6)
-        pd.testing.assert_frame_equal(t1[name], t3[name], check_exact=False, rtol=1e-6)
+    for name in t1:  # exactly the same tables (issue 11)
+        pd.testing.assert_frame_equal(t1[name], t2[name], check_exact=True)
+        pd.testing.assert_frame_equal(t1[name], t3[name], check_exact=True)
     assert len(names) >= 1

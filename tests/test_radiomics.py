@@ -509,3 +509,156 @@ def test_pipeline_radiomics_table_matches_the_lesions_table(tiny_analysis):
     big = merged[merged["volume_ml"] > 1.0]
     ratio = big["morph_vol_approx_mm3"] / (1000 * big["volume_ml"])
     assert ratio.between(0.85, 1.15).all()
+
+
+# ------------------------------------------------------------- selection and presets (#14)
+
+
+def _two_lesions():
+    arr = _ct((20, 40, 40), seed=4)
+    lab = np.zeros(arr.shape, np.uint32)
+    lab[3:9, 5:17, 6:18] = 1
+    lab[11:17, 20:33, 22:36] = 2
+    lab[12:15, 24:28, 25:30] = 0  # a hole: not a box
+    img = _image(arr, (0.8, 0.8, 2.5))
+    return img, _mask_like(lab, img)
+
+
+@pytest.mark.parametrize(
+    "families",
+    [
+        ("glcm",),
+        ("glrlm",),
+        ("glszm",),
+        ("gldzm",),
+        ("ngtdm", "ngldm"),
+        ("morphology", "intensity_volume_histogram"),
+        ("local_intensity", "intensity_statistics", "intensity_histogram"),
+    ],
+)
+def test_family_selection_equals_the_full_computation(families):
+    img, msk = _two_lesions()
+    full = radiomic_features(img, msk)
+    some = radiomic_features(img, msk, families=families)
+    expected = feature_catalog().query("family in @families")["feature"].tolist()
+    assert list(some.columns) == ["lesion_id", *expected, "radiomics_note"]
+    pd.testing.assert_frame_equal(some[expected], full[expected], rtol=1e-12)
+
+
+def test_feature_selection_adds_single_columns_and_moran_alone():
+    img, msk = _two_lesions()
+    full = radiomic_features(img, msk)
+    cols = ["morph_moran_i", "morph_geary_c", "stat_mean"]
+    some = radiomic_features(img, msk, features=cols, families=["ngtdm"])
+    ngt = [c for c in full.columns if c.startswith("ngt_")]
+    assert list(some.columns) == ["lesion_id", *cols[:2], "stat_mean", *ngt, "radiomics_note"]
+    pd.testing.assert_frame_equal(some[cols + ngt], full[cols + ngt], rtol=1e-12)
+
+
+def test_unknown_family_or_feature_lists_the_valid_names():
+    img, msk = _two_lesions()
+    with pytest.raises(
+        ValueError,
+        match=r"unknown radiomics families \['glcmm'\] \(close names: \['glcm'.*'ngldm'\]",
+    ):
+        radiomic_features(img, msk, families=["glcmm"])
+    with pytest.raises(ValueError, match=r"unknown radiomics features \['stat_men'\].*'stat_mean'"):
+        radiomic_features(img, msk, features=["stat_men"])
+    with pytest.raises(ValueError, match="select no feature"):
+        radiomic_features(img, msk, families=[])
+    with pytest.raises(TypeError, match="families must be a tuple of names"):
+        RadiomicsSettings(families=["glcm"]).replace(bin_width=10)
+    assert RadiomicsSettings().replace(families=["glcm"]).families == ("glcm",)
+
+
+def test_pyradiomics_like_preset():
+    from metevo.radiomics import PRESETS
+
+    s = PRESETS["pyradiomics_like"]
+    assert (s.resample, s.resegment_range, s.discretisation, s.bin_width) == (
+        False,
+        None,
+        "fixed_bin_size",
+        25.0,
+    )
+    assert s.lower_bound % 25 == 0  # pyradiomics' bin edges are multiples of the bin width
+    cat = feature_catalog().set_index("feature")
+    fams = set(cat.loc[list(s.selected()), "family"])
+    # pyradiomics has no local intensity, IVH or GLDZM
+    assert fams == set(cat["family"]) - {"local_intensity", "intensity_volume_histogram", "gldzm"}
+    assert "morph_moran_i" not in s.selected() and "morph_sphericity" in s.selected()
+    img, msk = _two_lesions()
+    like = radiomic_features(img, msk, settings="pyradiomics_like")
+    manual = radiomic_features(
+        img, msk, resample=False, resegment_range=None, bin_lower_bound=-1000.0
+    )
+    cols = list(s.selected())
+    assert list(like.columns) == ["lesion_id", *cols, "radiomics_note"]
+    pd.testing.assert_frame_equal(like[cols], manual[cols], rtol=1e-12)
+    # a family override replaces the preset's selection, keeps its other settings
+    glcm = radiomic_features(img, msk, settings="pyradiomics_like", families=["glcm"])
+    assert glcm.shape[1] == 2 + 50
+
+
+def test_intensity_statistics_of_non_integer_values_match_numpy():
+    from metevo.radiomics._intensity import intensity_statistics
+
+    rng = np.random.default_rng(8)
+    for x in (rng.normal(40.0, 20.0, 997), rng.integers(-50, 90, 501).astype(np.float64)):
+        f = intensity_statistics(x)
+        p10, p25, med, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
+        robust = x[(x >= p10) & (x <= p90)]
+        assert f["stat_median"] == pytest.approx(med)
+        assert f["stat_p10"] == pytest.approx(p10)
+        assert f["stat_iqr"] == pytest.approx(p75 - p25)
+        assert f["stat_kurt"] == pytest.approx(stats.kurtosis(x))
+        assert f["stat_rmad"] == pytest.approx(np.mean(np.abs(robust - robust.mean())))
+        assert f["stat_medad"] == pytest.approx(np.mean(np.abs(x - med)))
+        assert f["stat_qcod"] == pytest.approx((p75 - p25) / (p75 + p25))
+
+
+def test_local_intensity_peaks_match_brute_force():
+    from metevo.radiomics._morphology import PEAK_RADIUS_MM, local_intensity_features
+
+    rng = np.random.default_rng(5)
+    image = rng.normal(50, 30, (9, 30, 28)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[0:4, 3:12, 20:27] = True  # touches the crop's border: spheres cut
+    mask[5:8, 15:22, 4:11] = True
+    spacing = np.array([2.5, 0.8, 0.8])
+    f = local_intensity_features(image, mask, spacing)
+    grid = np.indices(image.shape).reshape(3, -1).T * spacing
+    means = {}
+    for p in np.argwhere(mask):
+        inside = np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM
+        means[tuple(p)] = image.ravel()[inside].mean()
+    x_max = image[mask].max()
+    assert f["loc_peak_glob"] == pytest.approx(max(means.values()), rel=1e-5)
+    assert f["loc_peak_loc"] == pytest.approx(
+        max(v for p, v in means.items() if image[p] == x_max), rel=1e-5
+    )
+
+
+def test_local_intensity_peaks_leave_out_voxels_outside_the_scan():
+    from metevo.radiomics._morphology import PEAK_RADIUS_MM, local_intensity_features
+
+    rng = np.random.default_rng(6)
+    image = rng.normal(50, 30, (8, 20, 20)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[2:6, 5:12, 6:13] = True
+    valid = np.ones(image.shape, bool)
+    valid[:, :, :8] = False  # outside the scan: neither in the sums nor in the counts
+    spacing = np.array([2.5, 0.8, 0.8])
+    f = local_intensity_features(image, mask, spacing, valid)
+    grid = np.indices(image.shape).reshape(3, -1).T * spacing
+    best = -np.inf
+    for p in np.argwhere(mask):
+        inside = (np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM) & valid.ravel()
+        best = max(best, image.ravel()[inside].mean())
+    assert f["loc_peak_glob"] == pytest.approx(best)
+
+
+def test_warm_up_runs_every_kernel_without_warnings():
+    from metevo.radiomics._engine import warm_up
+
+    assert warm_up() > 0  # under "warnings are errors": the synthetic lesion raises none

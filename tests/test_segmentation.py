@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 import torch.nn.functional as F  # noqa: E402
+from _segmentation_helpers import one_torch_thread  # noqa: E402, F401
 from conftest import make_mini_cohort, write_image  # noqa: E402
 
 from metevo.dictionary import validate_table  # noqa: E402
@@ -37,15 +38,6 @@ from metevo.segmentation import _core as core  # noqa: E402
 from metevo.segmentation._evaluate import dice, match_lesions  # noqa: E402
 
 WINDOW = (-100.0, 250.0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two OpenMP threads run several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Threshold(torch.nn.Module):
@@ -532,7 +524,7 @@ def test_evaluate_toy_masks(tmp_path):
         )
     pd.DataFrame(ref_rows).to_csv(tmp_path / "ref.csv", index=False)
     pd.DataFrame(pred_rows).to_csv(tmp_path / "pred" / "manifest.csv", index=False)
-    table = evaluate(tmp_path / "pred" / "manifest.csv", tmp_path / "ref.csv")
+    table, lesions = evaluate(tmp_path / "pred" / "manifest.csv", tmp_path / "ref.csv", per_lesion=True)
     validate_table(table, "segmentation_eval")
     liver = table[table.structure == "liver"].iloc[0]
     assert liver.dice == pytest.approx(2 * 320 / (384 + 320))
@@ -545,6 +537,9 @@ def test_evaluate_toy_masks(tmp_path):
         1,
     )
     assert lesion.precision == 1.0 and lesion.recall == 0.5
+    validate_table(lesions, "segmentation_eval_lesions")
+    # 2 scans x 2 thresholds: 2 reference lesions and 1 predicted each
+    assert sorted(lesions.groupby("source").size().items()) == [("predicted", 4), ("reference", 8)]
     summary = evaluation_summary(table)
     validate_table(summary, "segmentation_eval_summary")
     row = summary.set_index("structure").loc["lesion"]
@@ -645,6 +640,9 @@ def test_cli_segment_and_segment_eval(tmp_path, monkeypatch):
     summary = pd.read_parquet(tmp_path / "ev" / "segmentation_eval_summary.parquet")
     # liver 60 HU and lesion 30 HU are exactly what the stand-in thresholds: perfect masks
     assert summary.set_index("structure").global_dice.tolist() == [1.0, 1.0]
+    detection = pd.read_parquet(tmp_path / "ev" / "segmentation_eval_detection.parquet")
+    assert detection.set_index(["iou_threshold", "size_bin"]).loc[(0.5, "all"), "recall"] == 1.0
+    assert "Per-lesion detection" in result.output
     result = runner.invoke(app, ["segment", str(tmp_path / "missing.csv"), "--out", str(out)])
     assert result.exit_code == 2 and "does not exist" in result.output
 

@@ -295,12 +295,18 @@ def test_planted_survival_ordering_in_the_cox_model():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
         res = pattern_survival(cv, data["clinical"], trajectories=traj, covariates=[])
-    planted = cv.merge(data["ground_truth"][["patient_id", "pattern"]], on="patient_id", suffixes=("", "_planted"))
-    majority = planted.groupby("pattern")["pattern_planted"].agg(lambda s: s.value_counts().index[0])
+    planted = cv.merge(
+        data["ground_truth"][["patient_id", "pattern"]], on="patient_id", suffixes=("", "_planted")
+    )
+    majority = planted.groupby("pattern")["pattern_planted"].agg(
+        lambda s: s.value_counts().index[0]
+    )
     assert sorted(majority.index) == sorted(model.names_) and majority.nunique() == 5
     hr = {model.names_[0]: 1.0}
     for row in res.cox[res.cox["term"].str.startswith("pattern: ")].itertuples():
         hr[row.term.removeprefix("pattern: ").split(" vs ")[0]] = row.hazard_ratio
     names = list(hr)
-    rho = spearmanr([hr[n] for n in names], [-OS_MEDIAN_DAYS[majority[n]] for n in names]).correlation
+    rho = spearmanr(
+        [hr[n] for n in names], [-OS_MEDIAN_DAYS[majority[n]] for n in names]
+    ).correlation
     assert rho == pytest.approx(1.0), {n: (majority[n], round(hr[n], 2)) for n in names}

@@ -34,14 +34,25 @@ def _scans(tps, days, baseline=0, liver_ml=1000.0):
 
 
 def _lesions(rows):
-    cols = ["timepoint", "lesion_id", "track_id", "change", "volume_ml", "axial_ld_mm", "axial_sa_mm", "mean_hu"]
+    cols = [
+        "timepoint",
+        "lesion_id",
+        "track_id",
+        "change",
+        "volume_ml",
+        "axial_ld_mm",
+        "axial_sa_mm",
+        "mean_hu",
+    ]
     frame = pd.DataFrame(rows, columns=cols)
     frame.insert(0, "patient_id", "P1")
     return frame
 
 
 def _edges(rows):
-    return pd.DataFrame(rows, columns=["timepoint_from", "lesion_id_from", "timepoint_to", "lesion_id_to", "skip"])
+    return pd.DataFrame(
+        rows, columns=["timepoint_from", "lesion_id_from", "timepoint_to", "lesion_id_to", "skip"]
+    )
 
 
 @pytest.fixture()
@@ -88,7 +99,11 @@ def test_lesion_level_split_and_vanish(split_vanish_case):
     assert t1.loc["V3", "rel_change_volume_ml"] == pytest.approx(3.0 / 4.0 - 1)
     t2 = traj[traj.track_id == 2].set_index("timepoint")
     # vanished at V1: a row with size 0, not missing; back at V3
-    assert not t2.loc["V1", "present"] and t2.loc["V1", "volume_ml"] == 0.0 and t2.loc["V1", "change"] == "absent"
+    assert (
+        not t2.loc["V1", "present"]
+        and t2.loc["V1", "volume_ml"] == 0.0
+        and t2.loc["V1", "change"] == "absent"
+    )
     assert t2.loc["V1", "rel_change_axial_ld_mm"] == pytest.approx(-1.0)
     assert t2.loc["V3", "volume_ml"] == pytest.approx(0.8)
     # the new track starts at its first appearance; its deltas are 0 there
@@ -100,7 +115,9 @@ def test_lesion_level_split_and_vanish(split_vanish_case):
 
 def test_patient_level_counts_and_burden(split_vanish_case):
     scans, lesions, edges, recist = split_vanish_case
-    pt = patient_trajectories(lesions, edges, scans, recist, None, features=()).set_index("timepoint")
+    pt = patient_trajectories(lesions, edges, scans, recist, None, features=()).set_index(
+        "timepoint"
+    )
     assert pt.n_lesions.tolist() == [2, 2, 4]
     # V1: lesion 2 of V0 has no edge to V1 -> disappeared; fragments of the split are not new
     assert pt.n_disappeared_lesions.tolist() == [0, 1, 0]
@@ -119,9 +136,15 @@ def test_patient_level_counts_and_burden(split_vanish_case):
 
 def test_single_visit_and_empty_visit():
     scans = _scans(["V0"], [0])
-    lesions = _lesions([("V0", 1, 1, "lone", 2.0, 14.0, 11.0, 40.0), ("V0", 2, 2, "lone", 1.0, 11.0, 9.0, 42.0)])
+    lesions = _lesions(
+        [("V0", 1, 1, "lone", 2.0, 14.0, 11.0, 40.0), ("V0", 2, 2, "lone", 1.0, 11.0, 9.0, 42.0)]
+    )
     traj = lesion_trajectories(lesions, _edges([]), scans, None, features=())
-    assert len(traj) == 2 and traj.delta_volume_ml.isna().all() and traj.rel_change_axial_ld_mm.isna().all()
+    assert (
+        len(traj) == 2
+        and traj.delta_volume_ml.isna().all()
+        and traj.rel_change_axial_ld_mm.isna().all()
+    )
     # a visit with no lesion at all: every track has a zero-size row there
     scans = _scans(["V0", "V1"], [0, 60])
     traj = lesion_trajectories(lesions, _edges([]), scans, None, features=())
@@ -133,7 +156,9 @@ def test_single_visit_and_empty_visit():
 
 
 def test_unknown_feature_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown radiomic feature\(s\) \['glcm_magic'\].*ih_entropy"):
+    with pytest.raises(
+        ValueError, match=r"unknown radiomic feature\(s\) \['glcm_magic'\].*ih_entropy"
+    ):
         resolve_features(["glcm_magic"])
     assert resolve_features("default") == DEFAULT_FEATURES
     assert len(resolve_features("all")) > 100
@@ -180,10 +205,18 @@ def _gt_counts(gt: str) -> pd.DataFrame:
             if i:
                 prev = scans[(scans.patient_id == pid) & (scans.timepoint == tps[i - 1])].iloc[0]
                 prev_inst = sitk.GetArrayFromImage(sitk.ReadImage(str(root / prev.instance_mask)))
-                gone = sum((tps[i - 1], c, row.timepoint) not in out for c in np.unique(prev_inst) if c)
+                gone = sum(
+                    (tps[i - 1], c, row.timepoint) not in out for c in np.unique(prev_inst) if c
+                )
             rows.append(
-                {"patient_id": pid, "timepoint": row.timepoint, "gt_n": len(comps), "gt_new": new,
-                 "gt_gone": gone, "gt_volume_ml": float((inst > 0).sum() * voxel_ml)}
+                {
+                    "patient_id": pid,
+                    "timepoint": row.timepoint,
+                    "gt_n": len(comps),
+                    "gt_new": new,
+                    "gt_gone": gone,
+                    "gt_volume_ml": float((inst > 0).sum() * voxel_ml),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -193,20 +226,40 @@ def test_patient_trajectories_match_ground_truth(tiny_analysis, tiny_cohort):
     gt = _gt_counts(tiny_cohort.ground_truth)
     both = pt.merge(gt, on=["patient_id", "timepoint"], how="outer", indicator=True)
     assert (both._merge == "both").all(), "every analysed visit has a ground-truth row and back"
-    assert (both.n_lesions == both.gt_n).all(), both.loc[both.n_lesions != both.gt_n, ["patient_id", "timepoint", "n_lesions", "gt_n"]]
-    assert (both.n_new_lesions == both.gt_new).all(), both.loc[both.n_new_lesions != both.gt_new, ["patient_id", "timepoint", "n_new_lesions", "gt_new"]]
-    assert (both.n_disappeared_lesions == both.gt_gone).all(), both.loc[both.n_disappeared_lesions != both.gt_gone, ["patient_id", "timepoint", "n_disappeared_lesions", "gt_gone"]]
+    assert (both.n_lesions == both.gt_n).all(), both.loc[
+        both.n_lesions != both.gt_n, ["patient_id", "timepoint", "n_lesions", "gt_n"]
+    ]
+    assert (both.n_new_lesions == both.gt_new).all(), both.loc[
+        both.n_new_lesions != both.gt_new, ["patient_id", "timepoint", "n_new_lesions", "gt_new"]
+    ]
+    assert (both.n_disappeared_lesions == both.gt_gone).all(), both.loc[
+        both.n_disappeared_lesions != both.gt_gone,
+        ["patient_id", "timepoint", "n_disappeared_lesions", "gt_gone"],
+    ]
     np.testing.assert_allclose(both.total_volume_ml, both.gt_volume_ml, rtol=1e-9)
     # the true (noise-free) lesion volumes: boundary noise of about a voxel on a 3 x 3 x 5 mm grid
-    true = pd.read_parquet(f"{tiny_cohort.ground_truth}/lesions.parquet").groupby(["patient_id", "timepoint"]).volume_ml.sum()
-    merged = pt.set_index(["patient_id", "timepoint"]).total_volume_ml.to_frame().join(true.rename("true_ml"), how="left").fillna(0.0)
+    true = (
+        pd.read_parquet(f"{tiny_cohort.ground_truth}/lesions.parquet")
+        .groupby(["patient_id", "timepoint"])
+        .volume_ml.sum()
+    )
+    merged = (
+        pt.set_index(["patient_id", "timepoint"])
+        .total_volume_ml.to_frame()
+        .join(true.rename("true_ml"), how="left")
+        .fillna(0.0)
+    )
     big = merged[merged.true_ml > 2.0]
     assert np.median(np.abs(big.total_volume_ml / big.true_ml - 1)) < 0.2
 
 
 def test_planted_responders_shrink_and_progressors_grow(tiny_analysis, tiny_cohort):
     traj = metevo.trajectories(tiny_analysis)
-    patterns = pd.read_parquet(f"{tiny_cohort.ground_truth}/patients.parquet").set_index("patient_id").pattern
+    patterns = (
+        pd.read_parquet(f"{tiny_cohort.ground_truth}/patients.parquet")
+        .set_index("patient_id")
+        .pattern
+    )
     last = traj.sort_values("days").groupby(["patient_id", "track_id"]).tail(1)
     first_present = traj[traj.days == traj.groupby("patient_id").days.transform("min")]
     baseline_tracks = set(zip(first_present.patient_id, first_present.track_id, strict=True))
@@ -233,7 +286,9 @@ def test_lesion_positions_in_the_liver(tiny_analysis):
 
 
 def test_trajectories_of_a_patient_equal_the_stored_table(tiny_analysis, tiny_cohort):
-    cohort = metevo.open_cohort(tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events)
+    cohort = metevo.open_cohort(
+        tiny_cohort.manifest, clinical=tiny_cohort.clinical, events=tiny_cohort.events
+    )
     pid = cohort.patient_ids[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # registration notes are tested in test_graph
@@ -242,7 +297,9 @@ def test_trajectories_of_a_patient_equal_the_stored_table(tiny_analysis, tiny_co
     stored = stored[stored.patient_id == pid].reset_index(drop=True)
     from metevo.dictionary import coerce_table
 
-    pd.testing.assert_frame_equal(coerce_table(fresh, "patient_trajectories"), stored, check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(
+        coerce_table(fresh, "patient_trajectories"), stored, check_exact=False, rtol=1e-6
+    )
     with pytest.raises(FileNotFoundError, match="run `metevo analyze`"):
         metevo.trajectories(tiny_cohort.root, level="patient")
     with pytest.raises(TypeError, match="takes a Patient, a Cohort"):

@@ -1,7 +1,8 @@
 """metevo: longitudinal CT analysis of colorectal liver metastases.
 
 Lesion graph across visits, size/radiomic/count trajectories, RECIST 1.1, and evolution patterns
-related to survival and response. The public API is re-exported here; see ``docs/`` and the
+related to survival and response, dynamic prediction at every visit and imaging schedules per
+pattern. The public API is re-exported here; see ``docs/`` and the
 notebooks for a tour.
 """
 
@@ -14,6 +15,7 @@ from metevo.datasets import (
     make_synthetic_cohort,
     make_synthetic_trajectories,
 )
+from metevo.followup import AdaptiveSchedule, follow_up, predict
 from metevo.patterns import (
     EvolutionPatterns,
     LatentClassTrajectories,
@@ -49,6 +51,7 @@ from metevo.survival import (
 from metevo.tracking import LesionGraph, lesion_graph, lesions
 
 __all__ = [
+    "AdaptiveSchedule",
     "AnalysisResult",
     "Cohort",
     "CohortOptions",
@@ -69,6 +72,7 @@ __all__ = [
     "evolution_patterns",
     "feature_catalog",
     "fit_growth_kinetics",
+    "follow_up",
     "imaging_pfs",
     "latent_class_trajectories",
     "lesion_graph",
@@ -80,6 +84,7 @@ __all__ = [
     "make_synthetic_trajectories",
     "open_cohort",
     "pattern_survival",
+    "predict",
     "radiomic_features",
     "recist",
     "recist_from_measurements",

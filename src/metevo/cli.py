@@ -1,6 +1,7 @@
 """The ``metevo`` command line (typer). Thin: every command imports what it needs lazily.
 
-Commands: ``demo``, ``analyze``, ``validate`` (and the ones later modules add).
+Commands: ``demo``, ``analyze``, ``validate``, ``figures``, ``report`` (and the ones later
+modules add).
 """
 
 from __future__ import annotations
@@ -92,8 +93,26 @@ def analyze(
     phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
     baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    force: bool = typer.Option(
+        False, "--force", help="Recompute every patient, even those finished by an earlier run."
+    ),
+    patient_timeout: Optional[float] = typer.Option(
+        None, "--patient-timeout", help="Seconds one patient may take before it is stopped."
+    ),
+    allow_failures: bool = typer.Option(
+        False, "--allow-failures", help="Exit 0 even when some patients failed."
+    ),
+    isolate: bool = typer.Option(
+        True, help="One process per patient (a crash costs one patient); --no-isolate for debugging."
+    ),
 ) -> None:
-    """Analyse a cohort: write one Parquet table per kind into OUT."""
+    """Analyse a cohort: write one Parquet table per kind into OUT.
+
+    Each patient's tables are kept under OUT/_shards as soon as the patient finishes; running the
+    command again into the same OUT skips the patients whose inputs and options did not change
+    (--force recomputes them). Exit status: 0 when every patient reached the tables, 1 when any
+    failed (see OUT/failures.parquet) unless --allow-failures.
+    """
     from metevo.runner import analyze as run
 
     options = _cohort_options(
@@ -102,15 +121,20 @@ def analyze(
     cohort = _open(manifest, clinical, events, options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run(cohort, out, workers=workers, dask_address=dask, progress=progress)
+        result = run(
+            cohort, out, workers=workers, dask_address=dask, progress=progress, force=force,
+            patient_timeout=patient_timeout, isolate=isolate,
+        )
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     _summarise(result)
+    if result.failed_patients and not allow_failures:
+        raise typer.Exit(1)
 
 
 def _summarise(result) -> None:
     typer.echo(
-        f"analysed {result.n_patients} patient(s); tables in {result.out_dir}: "
+        f"{result.summary()}\ntables in {result.out_dir}: "
         f"{', '.join(t + '.parquet' for t in result.tables)}, failures.parquet"
     )
     if len(result.failures):
@@ -184,7 +208,26 @@ def demo(
 def segment_command(
     manifest: Path = typer.Argument(..., help="Manifest of the CTs (patient_id, timepoint, image)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for masks and the new manifest."),
-    model: str = typer.Option("demo", "--model", "-m", help="'demo' or the path of a model card."),
+    model: str = typer.Option(
+        "demo", "--model", "-m",
+        help="'demo', a model card path, nnunet:PATH (trained nnU-Net v2 folder) or "
+        "totalsegmentator:TASK (its local weights).",
+    ),
+    configuration: Optional[str] = typer.Option(
+        None, "--configuration", "-c", help="nnU-Net plans configuration (default: the folder's)."
+    ),
+    folds: Optional[list[str]] = typer.Option(
+        None, "--folds", "-f", help="nnU-Net folds to ensemble (repeat: -f 0 -f 1; default all)."
+    ),
+    mirroring: Optional[bool] = typer.Option(
+        None, "--mirroring/--no-mirroring", help="nnU-Net test-time mirroring (default: on)."
+    ),
+    liver_labels: Optional[list[str]] = typer.Option(
+        None, "--liver-label", help="Model label (name or value) read as liver (repeatable)."
+    ),
+    lesion_labels: Optional[list[str]] = typer.Option(
+        None, "--lesion-label", help="Model label (name or value) read as lesion (repeatable)."
+    ),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu or cuda[:n]."),
     batch_size: int = typer.Option(4, "--batch-size", help="Sliding windows per forward pass."),
     overlap: float = typer.Option(0.25, help="Sliding-window overlap."),
@@ -211,6 +254,11 @@ def segment_command(
             new = run(
                 manifest, model, out, device=device, batch_size=batch_size, overlap=overlap,
                 precision=precision, num_workers=workers, overwrite=overwrite, progress=progress,
+                model_options={
+                    "configuration": configuration, "folds": folds or None,
+                    "mirroring": mirroring, "liver": liver_labels or None,
+                    "lesion": lesion_labels or None,
+                },
             )
         except (MetevoError, ValueError, FileNotFoundError) as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
@@ -237,26 +285,31 @@ def segment_eval_command(
     lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class reference."),
     liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class reference."),
 ) -> None:
-    """Dice, lesion detection (IoU >= 0.5) and volume error of predicted vs reference masks."""
+    """Dice, volume error and per-lesion detection (IoU >= 0.1 / 0.5, by size) vs reference masks."""
     from metevo.exceptions import MetevoError
 
     try:
-        from metevo.segmentation import evaluate, evaluation_summary
+        from metevo.segmentation import detection_summary, evaluate, evaluation_summary
     except ImportError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     options = {"lesion_mask_kind": lesion_mask_kind, "lesion_label": lesion_label, "liver_label": liver_label}
     try:
-        table = evaluate(predicted, reference, **options)
+        table, lesions = evaluate(predicted, reference, per_lesion=True, **options)
     except (MetevoError, ValueError, FileNotFoundError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     summary = evaluation_summary(table)
+    detection = detection_summary(lesions)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out / "segmentation_eval.parquet", index=False)
         summary.to_parquet(out / "segmentation_eval_summary.parquet", index=False)
+        lesions.to_parquet(out / "segmentation_eval_lesions.parquet", index=False)
+        detection.to_parquet(out / "segmentation_eval_detection.parquet", index=False)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo("\nPer-lesion detection (size: equivalent-sphere diameter):")
+    typer.echo(detection.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 @app.command("export-sdtm")
@@ -414,6 +467,179 @@ def patterns_command(
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"tables in {folder}: {', '.join(n + '.parquet' for n in tables)}")
+
+
+def _followup_call(call):
+    """Run a follow-up command: errors exit 2 with their message, warnings are echoed."""
+    from metevo.exceptions import MetevoError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = call()
+        except (MetevoError, ValueError, TypeError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    return result
+
+
+def _numbers(text: str, name: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        typer.secho(f"error: {name} expects comma-separated numbers; found {text!r}.", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("predict")
+def predict_command(
+    folder: Path = typer.Argument(..., help="Analysis folder with patient_trajectories.parquet."),
+    clinical: Path = typer.Option(
+        ..., "--clinical", help="Clinical table (CSV): os_days/os_event, pfs_days/pfs_event."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default FOLDER)."),
+    endpoints: str = typer.Option("os,pfs", "--endpoints", help="Comma-separated: os, pfs."),
+    horizons: str = typer.Option("183,365", "--horizons", help="Windows in days, comma-separated."),
+    landmark_every_days: float = typer.Option(56.0, "--landmark-every-days"),
+    max_landmark_days: float = typer.Option(336.0, "--max-landmark-days"),
+    folds: int = typer.Option(5, "--folds", help="Patient-level cross-validation folds."),
+    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap resamples for the intervals."),
+    seed: int = typer.Option(0, help="Random seed (folds, bootstrap)."),
+    figures: bool = typer.Option(True, help="Write the figures (PNG)."),
+) -> None:
+    """Dynamic prediction at every visit: risk of death and of progression within each horizon.
+
+    Landmark super-model on the trajectory so far, cross-validated by patient. Writes
+    predictions, prediction_performance and prediction_calibration (Parquet) into OUT (default
+    FOLDER) and the figures into OUT/figures.
+    """
+    from metevo.followup._run import run_predict
+
+    eps = [e.strip() for e in endpoints.split(",") if e.strip()]
+    res, paths = _followup_call(
+        lambda: run_predict(
+            folder, clinical, out=out, echo=typer.echo, endpoints=eps,
+            horizons_days=_numbers(horizons, "--horizons"),
+            landmark_every_days=landmark_every_days, max_landmark_days=max_landmark_days,
+            n_folds=folds, n_boot=n_boot, seed=seed,
+        )
+    )
+    if figures:
+        import pandas as pd
+
+        from metevo.plotting.followup import save_prediction_figures
+
+        traj = pd.read_parquet(Path(folder) / "patient_trajectories.parquet")
+        paths += save_prediction_figures(res, traj, Path(out or folder) / "figures")
+    typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+@app.command("follow-up")
+def follow_up_command(
+    folder: Path = typer.Argument(..., help="Analysis folder with patient_trajectories.parquet."),
+    patterns: Optional[Path] = typer.Option(
+        None, "--patterns", help="Table with patient_id, pattern (default FOLDER/patterns.parquet)."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default FOLDER)."),
+    horizon_days: float = typer.Option(730.0, "--horizon-days"),
+    measurement_cv: Optional[float] = typer.Option(
+        None, "--measurement-cv", help="CV of a target-sum measurement (default: estimated)."
+    ),
+    simulations: int = typer.Option(20, "--simulations", help="Simulated futures per patient."),
+    n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap resamples for the intervals."),
+    seed: int = typer.Option(0, help="Random seed."),
+    figures: bool = typer.Option(True, help="Write the trade-off figure (PNG)."),
+) -> None:
+    """Imaging schedules per pattern: detection delay of progression and scans per year.
+
+    Simulates every 6, 8, 9, 12 weeks and adaptive 6-then-12 weeks from each patient's fitted
+    kinetics; writes follow_up.parquet into OUT (default FOLDER) and OUT/figures.
+    """
+    from metevo.followup._run import run_follow_up
+
+    res, path = _followup_call(
+        lambda: run_follow_up(
+            folder, patterns=patterns, out=out, echo=typer.echo, horizon_days=horizon_days,
+            measurement_cv=measurement_cv, n_simulations=simulations, n_boot=n_boot, seed=seed,
+        )
+    )
+    paths = [path]
+    if figures:
+        from metevo.plotting.followup import save_follow_up_figure
+
+        paths.append(save_follow_up_figure(res.table, Path(out or folder) / "figures"))
+    typer.echo("written: " + ", ".join(str(p) for p in paths))
+
+
+@app.command("figures")
+def figures_command(
+    folder: Path = typer.Argument(..., help="Analysis folder of `metevo analyze`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default FOLDER/figures)."),
+    events: Optional[Path] = typer.Option(None, "--events", help="Events table (CSV) for the swimmer plot."),
+    patient: Optional[list[str]] = typer.Option(None, "--patient", "-p", help="Only these patients' figures (repeat)."),
+    dpi: int = typer.Option(150, help="PNG resolution."),
+) -> None:
+    """Draw every figure the tables of FOLDER allow (PNG and PDF): waterfall, spider, swimmer,
+    pattern and survival figures, and per patient the lesion graph, trajectory panel and timeline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metevo.report import draw_figures
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            table = draw_figures(folder, out, events=events, patient_ids=patient or None, dpi=dpi)
+        except (ValueError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    target = out if out is not None else folder / "figures"
+    written = table[table.status == "written"]
+    typer.echo(f"{len(written)} figure(s) written to {target} (PNG and PDF)")
+    for row in table[table.status == "skipped"].itertuples():
+        who = f"{row.patient_id}: " if row.patient_id else ""
+        typer.echo(f"  skipped {who}{row.figure}: {row.note}")
+
+
+@app.command("report")
+def report_command(
+    folder: Path = typer.Argument(..., help="Analysis folder of `metevo analyze`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (index.html and one page per patient)."),
+    manifest: Optional[Path] = typer.Option(
+        None, "--manifest", help="The cohort manifest analysed: adds CT slices through each target and new lesion."
+    ),
+    events: Optional[Path] = typer.Option(None, "--events", help="Events table (CSV) for the swimmer plots."),
+    resample_masks: bool = typer.Option(False, "--resample-masks", help="As given to `metevo analyze`."),
+    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
+    lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class mask."),
+    liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class mask."),
+    phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
+    baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
+) -> None:
+    """Write a static HTML report of FOLDER into OUT: open OUT/index.html in any browser."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from metevo.exceptions import MetevoError
+    from metevo.report import write_report
+
+    options = _cohort_options(
+        lesion_mask_kind, lesion_label, liver_label, phase, resample_masks, baseline_window_days
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            index = write_report(folder, out, manifest=manifest, events=events, cohort_options=options, echo=typer.echo)
+        except (MetevoError, ValueError, FileNotFoundError) as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    for w in caught:
+        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"open {index}")
 
 
 def main() -> None:

@@ -84,6 +84,8 @@ class Failures:
     STAGE = "stage"
     ERROR_TYPE = "error_type"
     ERROR = "error"
+    TIMEPOINT = TIMEPOINT
+    FILE = "file"
 
 
 class Lesions:
@@ -345,6 +347,43 @@ class SegmentationEvalSummary:
     COLUMNS = (STRUCTURE, N_CASES, GLOBAL_DICE, MEAN_DICE, PRECISION, RECALL, MEAN_ABS_VOLUME_ERROR_ML)
 
 
+class SegmentationEvalLesions:
+    """Columns of ``segmentation_eval_lesions`` (one row per lesion and IoU threshold)."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    SOURCE = "source"
+    LESION = "lesion"
+    IOU_THRESHOLD = "iou_threshold"
+    VOLUME_ML = "volume_ml"
+    DIAMETER_MM = "diameter_mm"
+    SIZE_BIN = "size_bin"
+    MATCHED = "matched"
+    IOU = "iou"
+    SOURCES = ("reference", "predicted")
+    COLUMNS = (
+        PATIENT_ID, TIMEPOINT, SOURCE, LESION, IOU_THRESHOLD, VOLUME_ML, DIAMETER_MM, SIZE_BIN,
+        MATCHED, IOU,
+    )  # fmt: skip
+
+
+class SegmentationEvalDetection:
+    """Columns of ``segmentation_eval_detection`` (per IoU threshold and size bin)."""
+
+    IOU_THRESHOLD = "iou_threshold"
+    SIZE_BIN = "size_bin"
+    N_REFERENCE_LESIONS = "n_reference_lesions"
+    N_DETECTED_LESIONS = "n_detected_lesions"
+    RECALL = "recall"
+    N_PREDICTED_LESIONS = "n_predicted_lesions"
+    N_TRUE_POSITIVE_LESIONS = "n_true_positive_lesions"
+    PRECISION = "precision"
+    COLUMNS = (
+        IOU_THRESHOLD, SIZE_BIN, N_REFERENCE_LESIONS, N_DETECTED_LESIONS, RECALL,
+        N_PREDICTED_LESIONS, N_TRUE_POSITIVE_LESIONS, PRECISION,
+    )  # fmt: skip
+
+
 class GroundTruthScans:
     """``ground_truth/scans.parquet`` of the synthetic cohort (:mod:`metevo.datasets`)."""
 
@@ -431,3 +470,73 @@ class Radiomics:
     LESION_ID = LESION_ID
     NOTE = "radiomics_note"
     KEYS = (PATIENT_ID, TIMEPOINT, LESION_ID)
+
+
+class Predictions:
+    """``predictions.parquet``: one row per patient x visit x horizon x endpoint."""
+
+    PATIENT_ID = PATIENT_ID
+    TIMEPOINT = TIMEPOINT
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+    ENDPOINT = "endpoint"
+    RISK = "risk"
+    RISK_LOWER = "risk_lower"
+    RISK_UPPER = "risk_upper"
+    STATIC_RISK = "static_risk"
+
+
+class PredictionPerformance:
+    """``prediction_performance.parquet``: one row per landmark x horizon x endpoint x model x
+    metric (cross-validated)."""
+
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+    ENDPOINT = "endpoint"
+    SCOPE = "scope"
+    MODEL = "model"
+    METRIC = "metric"
+    ESTIMATE = "estimate"
+    CI_LOWER = "ci_lower"
+    CI_UPPER = "ci_upper"
+    N_AT_RISK = "n_at_risk"
+    N_EVENTS = "n_events"
+
+
+class PredictionCalibration:
+    """``prediction_calibration.parquet``: one row per landmark x horizon x endpoint x decile."""
+
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+    ENDPOINT = "endpoint"
+    DECILE = "decile"
+    N_PATIENTS = "n_patients"
+    PREDICTED_RISK = "predicted_risk"
+    OBSERVED_RISK = "observed_risk"
+
+
+class FollowUp:
+    """``follow_up.parquet``: one row per pattern x imaging schedule."""
+
+    PATTERN = "pattern"
+    SCHEDULE = "schedule"
+    INTERVAL_DAYS = "interval_days"
+    N_PATIENTS = "n_patients"
+    N_PROGRESSIONS = "n_progressions"
+    MEDIAN_DELAY_DAYS = "median_delay_days"
+    MEDIAN_DELAY_CI_LOWER = "median_delay_ci_lower"
+    MEDIAN_DELAY_CI_UPPER = "median_delay_ci_upper"
+    P90_DELAY_DAYS = "p90_delay_days"
+    P90_DELAY_CI_LOWER = "p90_delay_ci_lower"
+    P90_DELAY_CI_UPPER = "p90_delay_ci_upper"
+    SCANS_PER_YEAR = "scans_per_year"
+    SCANS_PER_YEAR_CI_LOWER = "scans_per_year_ci_lower"
+    SCANS_PER_YEAR_CI_UPPER = "scans_per_year_ci_upper"
+    DETECTED_8W_SHARE = "detected_8w_share"
+    DETECTED_8W_CI_LOWER = "detected_8w_ci_lower"
+    DETECTED_8W_CI_UPPER = "detected_8w_ci_upper"
+    EARLY_CALL_SHARE = "early_call_share"
+    EARLY_CALL_CI_LOWER = "early_call_ci_lower"
+    EARLY_CALL_CI_UPPER = "early_call_ci_upper"
+    MEASUREMENT_CV = "measurement_cv"
+    HORIZON_DAYS = "horizon_days"

@@ -11,7 +11,8 @@ import pandas as pd
 import SimpleITK as sitk
 
 from metevo.cohort._cohort import Patient, Scan, ScanReads
-from metevo.columns import Scans
+from metevo.columns import Failures, Scans
+from metevo.exceptions import MetevoError
 
 __all__ = ["liver_in_field_of_view", "scan_row", "scans_stage", "scans_table"]
 
@@ -34,10 +35,57 @@ def scans_table(patient: Patient, *, reads: ScanReads | None = None) -> pd.DataF
 
 
 def scans_stage(patient: Patient, result, **options: object) -> None:
-    """Pipeline stage: fills ``result.tables["scans"]``."""
+    """Pipeline stage: fills ``result.tables["scans"]``.
+
+    A follow-up scan whose image or mask cannot be read (truncated, corrupt, off the image grid,
+    invalid mask values) costs that visit only: its row has ``qc_flag`` ``"excluded"`` and the
+    reason in ``qc_note``, and ``result.objects["excluded_scans"]`` lists it (``timepoint ->``
+    failure record naming the file) so that the runner records the failure and the later stages
+    analyse the other visits. An unreadable baseline scan fails the patient.
+    """
     if options:
         raise TypeError(f"the scans stage takes no options; got {sorted(options)}.")
-    result.tables["scans"] = scans_table(patient, reads=ScanReads.of(result))
+    reads = ScanReads.of(result)
+    rows, excluded = [], {}
+    for scan in patient.scans:
+        problem = None if scan.is_baseline else _unreadable(scan, reads)
+        if problem is None:
+            rows.append(scan_row(scan, patient, reads=reads))
+        else:
+            excluded[scan.timepoint] = problem
+            rows.append(_excluded_row(scan, problem[Failures.ERROR]))
+    result.tables["scans"] = pd.DataFrame.from_records(rows, columns=_COLUMNS)
+    if excluded:
+        result.objects["excluded_scans"] = excluded
+
+
+def _unreadable(scan: Scan, reads: ScanReads) -> dict | None:
+    """The failure record of the first of the scan's files that cannot be read, else None."""
+    for path, read in (
+        (scan.image_path, reads.image),
+        (scan.lesion_mask_path, reads.lesion_mask),
+        (scan.liver_mask_path, reads.liver_mask),
+    ):
+        try:
+            read(scan)
+        except MetevoError as exc:
+            return {
+                Failures.PATIENT_ID: scan.patient_id,
+                Failures.STAGE: "scans",
+                Failures.TIMEPOINT: scan.timepoint,
+                Failures.FILE: str(path),
+                Failures.ERROR_TYPE: type(exc).__name__,
+                Failures.ERROR: str(exc),
+            }
+    return None
+
+
+def _excluded_row(scan: Scan, reason: str) -> dict:
+    row = dict.fromkeys(_COLUMNS)
+    row.update(_visit(scan))
+    row[Scans.QC_FLAG] = "excluded"
+    row[Scans.QC_NOTE] = f"scan not analysed (visit not evaluable): {reason}"
+    return row
 
 
 def scan_row(scan: Scan, patient: Patient, *, reads: ScanReads | None = None) -> dict:
@@ -73,13 +121,7 @@ def scan_row(scan: Scan, patient: Patient, *, reads: ScanReads | None = None) ->
     size = image.GetSize()
     qc_problems = [n for n in notes if not n.startswith("empty lesion mask")]
     return {
-        Scans.PATIENT_ID: scan.patient_id,
-        Scans.TIMEPOINT: scan.timepoint,
-        Scans.DATE: pd.Timestamp(scan.date),
-        Scans.DAYS: scan.days,
-        Scans.STUDY_DAY: scan.study_day,
-        Scans.PHASE: scan.phase,
-        Scans.IS_BASELINE: scan.is_baseline,
+        **_visit(scan),
         Scans.SIZE_X: int(size[0]),
         Scans.SIZE_Y: int(size[1]),
         Scans.SIZE_Z: int(size[2]) if len(size) > 2 else 1,
@@ -94,6 +136,19 @@ def scan_row(scan: Scan, patient: Patient, *, reads: ScanReads | None = None) ->
         Scans.LIVER_IN_FOV: in_fov,
         Scans.QC_FLAG: "warning" if qc_problems else "ok",
         Scans.QC_NOTE: "; ".join(notes),
+    }
+
+
+def _visit(scan: Scan) -> dict:
+    """The columns that identify a scan's visit."""
+    return {
+        Scans.PATIENT_ID: scan.patient_id,
+        Scans.TIMEPOINT: scan.timepoint,
+        Scans.DATE: pd.Timestamp(scan.date),
+        Scans.DAYS: scan.days,
+        Scans.STUDY_DAY: scan.study_day,
+        Scans.PHASE: scan.phase,
+        Scans.IS_BASELINE: scan.is_baseline,
     }
 
 

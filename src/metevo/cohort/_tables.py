@@ -248,6 +248,23 @@ def _row_mask_options(rec: dict, opts: CohortOptions, where: str) -> dict:
     }
 
 
+def _survival_pair(rec: dict, days_col: str, event_col: str, where: str) -> tuple[float, int]:
+    """A checked ``(days, event)`` pair of a clinical row."""
+    days = _number(rec[days_col], f"{where}, column {days_col}")
+    if np.isnan(days) or days < 0:
+        raise ClinicalTableError(
+            f"{where}, column {days_col}: expected a non-negative number of days, found "
+            f"{days!r}. Use the last follow-up time with event 0 when the event was not observed."
+        )
+    ev = _number(rec[event_col], f"{where}, column {event_col}")
+    if ev not in (0.0, 1.0):
+        raise ClinicalTableError(
+            f"{where}, column {event_col}: expected 0 (censored) or 1 (event), found "
+            f"{rec[event_col]!r}."
+        )
+    return days, int(ev)
+
+
 def _check_clinical(
     table: pd.DataFrame, source: str, manifest_ids: set[str], problems: _Problems
 ) -> pd.DataFrame:
@@ -302,20 +319,19 @@ def _check_clinical(
             ):
                 if days_col not in rec:
                     continue
-                rec[days_col] = _number(rec[days_col], f"{where}, column {days_col}")
-                if np.isnan(rec[days_col]) or rec[days_col] < 0:
-                    raise ClinicalTableError(
-                        f"{where}, column {days_col}: expected a non-negative number of days, "
-                        f"found {rec[days_col]!r}. Use the last follow-up time with event 0 "
-                        "when the event was not observed."
+                try:
+                    rec[days_col], rec[event_col] = _survival_pair(rec, days_col, event_col, where)
+                except ClinicalTableError as exc:
+                    if problems.errors == "raise":
+                        raise
+                    # only the survival analyses need these columns: keep the patient's imaging
+                    warnings.warn(
+                        f"{exc} Patient {pid} is left out of the {days_col[:-5].upper()} survival "
+                        "analyses; its imaging, RECIST and trajectory tables are written.",
+                        DataQualityWarning,
+                        stacklevel=3,
                     )
-                ev = _number(rec[event_col], f"{where}, column {event_col}")
-                if ev not in (0.0, 1.0):
-                    raise ClinicalTableError(
-                        f"{where}, column {event_col}: expected 0 (censored) or 1 (event), "
-                        f"found {rec[event_col]!r}."
-                    )
-                rec[event_col] = int(ev)
+                    rec[days_col], rec[event_col] = np.nan, None
             if Clinical.TREATMENT_START in rec:
                 raw = rec[Clinical.TREATMENT_START]
                 ts = _parse_date(raw)

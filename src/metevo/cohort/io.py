@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from metevo.cohort._integrity import check_image_integrity
 from metevo.exceptions import GeometryError, ImageReadError, MaskValueError, MetevoError
 
 __all__ = [
@@ -78,12 +79,12 @@ def read_image(path: str | Path, *, reference: sitk.Image | dict | None = None) 
             "against the manifest's folder)."
         )
     try:
+        # header-declared size vs the bytes present, before ITK fills missing voxels with zeros
+        check_image_integrity(path)
         if path.is_dir():
             return _read_dicom_series(path)
         if _is_dicom_seg(path):
             return _read_dicom_seg(path, reference)
-        if path.name.lower().endswith(".nii.gz"):
-            _check_gzip_nifti_complete(path)
         return sitk.ReadImage(str(path))
     except MetevoError:
         raise
@@ -284,49 +285,6 @@ def interpret_mask(
         out = sitk.GetImageFromArray(arr.astype(np.uint32))
     out.CopyInformation(mask)
     return out
-
-
-def _check_gzip_nifti_complete(path: Path) -> None:
-    """Refuse a truncated ``.nii.gz`` (ITK would silently fill the missing voxels with zeros).
-
-    The gzip trailer stores the uncompressed size modulo 2**32; it must equal the NIfTI header's
-    ``vox_offset`` plus the size of the voxel data.
-    """
-    import gzip
-    import struct
-
-    try:
-        with gzip.open(path, "rb") as fh:
-            head = fh.read(540)
-    except (OSError, EOFError) as exc:
-        raise ImageReadError(f"Could not read {path}: {exc}; the file is not a valid gzip file.") from exc
-    if len(head) < 348:
-        raise ImageReadError(f"Could not read {path}: the NIfTI header is truncated.")
-    for endian in ("<", ">"):
-        sizeof_hdr = struct.unpack(endian + "i", head[:4])[0]
-        if sizeof_hdr in (348, 540):
-            break
-    else:
-        return  # not a NIfTI header we know; let ITK decide
-    if sizeof_hdr == 348:
-        dims = struct.unpack(endian + "8h", head[40:56])
-        bitpix = struct.unpack(endian + "h", head[72:74])[0]
-        vox_offset = int(struct.unpack(endian + "f", head[108:112])[0])
-    else:
-        bitpix = struct.unpack(endian + "h", head[14:16])[0]
-        dims = struct.unpack(endian + "8q", head[16:80])
-        vox_offset = int(struct.unpack(endian + "q", head[168:176])[0])
-    ndim = max(1, min(int(dims[0]), 7))
-    n_voxels = int(np.prod([max(1, int(d)) for d in dims[1 : ndim + 1]], dtype=np.int64))
-    expected = (max(vox_offset, sizeof_hdr) + n_voxels * bitpix // 8) % 2**32
-    with open(path, "rb") as fh:
-        fh.seek(-4, 2)
-        trailer = struct.unpack("<I", fh.read(4))[0]
-    if trailer != expected:
-        raise ImageReadError(
-            f"Could not read {path}: the file is truncated or corrupt (gzip stream holds "
-            f"{trailer} bytes, the NIfTI header announces {expected}). Copy the file again."
-        )
 
 
 def _read_dicom_series(folder: Path) -> sitk.Image:

@@ -212,6 +212,7 @@ def make_synthetic_cohort(
     seed: int = 0,
     size: str = "tiny",
     patterns: list[str] | tuple[str, ...] | None = None,
+    progress: bool = False,
 ) -> SyntheticCohort:
     """Write a synthetic longitudinal CT cohort of liver metastases with its ground truth.
 
@@ -232,6 +233,8 @@ def make_synthetic_cohort(
     patterns : sequence of str, optional
         One pattern per patient (names in :data:`PATTERNS`); default: the first five patients
         get the five patterns in a seeded random order, later ones random patterns.
+    progress : bool, default False
+        Show a progress bar over the patients (tqdm).
 
     Returns
     -------
@@ -249,7 +252,12 @@ def make_synthetic_cohort(
     names = sc.assign_patterns(seed, n_patients, patterns)
     ids = _patient_ids(n_patients)
     plans, parts = [], []
-    for i, (pid, pattern) in enumerate(zip(ids, names, strict=False)):
+    todo = list(enumerate(zip(ids, names, strict=False)))
+    if progress:
+        from tqdm.auto import tqdm
+
+        todo = tqdm(todo, desc="synthetic patients", unit="patient")
+    for i, (pid, pattern) in todo:
         ss = np.random.SeedSequence([int(seed), i])
         plan_rng, render_rng = (np.random.default_rng(s) for s in ss.spawn(2))
         plan = sc.plan_patient(plan_rng, pid, pattern, size, force_truncation=(i == 1))
@@ -267,40 +275,72 @@ def make_synthetic_cohort(
 
 
 def load_demo_cohort(
+    path: str | Path | None = None,
     *,
     n_patients: int = 8,
     seed: int = 0,
     cache_dir: str | Path | None = None,
-    size: str = "small",
+    size: str = "tiny",
+    progress: bool = True,
 ) -> SyntheticCohort:
-    """The demo cohort: generated once into a cache folder, reused afterwards.
+    """The demo cohort: the one on disk at ``path``, else generated once into a cache folder.
 
-    The folder is ``<base>/demo-<version>-<seed>-<n_patients>`` (``-<size>`` appended unless
-    ``size="small"``), where ``<base>`` is ``cache_dir``, else ``$METEVO_DATA``, else
-    ``~/.cache/metevo``. Generation writes to a temporary sibling folder that is renamed when
-    complete, so an interrupted run never leaves a half-written cohort behind.
+    The defaults (8 patients, seed 0, tiny grid) are those of ``metevo demo`` / ``make demo``,
+    so both give the same cohort. ``path`` opens a cohort already on disk: the folder ``make
+    demo`` / ``metevo demo --out PATH`` wrote (its ``cohort/`` subfolder is used) or a cohort
+    folder holding ``manifest.csv``.
+
+    Without ``path`` the cohort is cached in ``<base>/demo-<version>-<seed>-<n_patients>``
+    (``-<size>`` appended unless ``size="small"``), where ``<base>`` is ``cache_dir``, else
+    ``$METEVO_DATA``, else ``~/.cache/metevo``. Generation writes to a temporary sibling folder
+    that is renamed when complete, so an interrupted run never leaves a half-written cohort.
 
     Parameters
     ----------
+    path : str or Path, optional
+        A demo cohort on disk (see above); nothing is generated.
     n_patients, seed, size
-        As in :func:`make_synthetic_cohort`.
+        As in :func:`make_synthetic_cohort` (used without ``path``).
     cache_dir : str or Path, optional
         Base folder of the cache.
+    progress : bool, default True
+        Say which folder is used and show a progress bar while generating.
 
     Returns
     -------
     SyntheticCohort
+
+    Examples
+    --------
+    >>> demo = load_demo_cohort("metevo_demo")  # the cohort `make demo` wrote  # doctest: +SKIP
     """
+    say = print if progress else (lambda *_args: None)
+    if path is not None:
+        root = Path(path)
+        for folder in (root / "cohort", root):
+            if (folder / "manifest.csv").is_file():
+                say(f"metevo: demo cohort read from {folder}")
+                return SyntheticCohort.at(folder)
+        raise FileNotFoundError(
+            f"no demo cohort at {root}: expected {root / 'cohort' / 'manifest.csv'} (a `metevo "
+            f"demo --out {root}` folder) or {root / 'manifest.csv'}; run `make demo` or "
+            "`metevo demo --out PATH` first, or call load_demo_cohort() without a path."
+        )
     n_patients = _check_count(n_patients, "n_patients")
     base = Path(cache_dir or os.environ.get("METEVO_DATA") or Path.home() / ".cache" / "metevo")
     name = f"demo-{__version__}-{seed}-{n_patients}" + ("" if size == "small" else f"-{size}")
     target = base / name
     if (target / _COMPLETE).exists():
+        say(f"metevo: demo cohort from the cache {target}")
         return SyntheticCohort.at(target)
+    say(
+        f"metevo: generating the demo cohort ({n_patients} patients, seed {seed}, {size} grid) "
+        f"into {target}; later calls reuse it (set cache_dir or $METEVO_DATA to move it)"
+    )
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=base))
     try:
-        make_synthetic_cohort(tmp, n_patients=n_patients, seed=seed, size=size)
+        make_synthetic_cohort(tmp, n_patients=n_patients, seed=seed, size=size, progress=progress)
         (tmp / _COMPLETE).write_text(f"metevo {__version__}\n")
         if target.exists():  # a stale, incomplete folder
             shutil.rmtree(target)
@@ -316,14 +356,22 @@ def load_demo_cohort(
 
 
 def make_synthetic_trajectories(
-    n_patients: int = 500, *, seed: int = 0, max_visits: int = 8
+    n_patients: int = 500,
+    *,
+    seed: int = 0,
+    max_visits: int = 8,
+    visit_interval_days: int = 56,
+    jitter_days: int = 7,
+    missed_visit_prob: float = 0.25,
+    survival: str = "course",
+    measurement_cv: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """Image-free synthetic trajectories from the kinetics model of the image cohort.
 
     Vectorised over patients, lesions and visits (10,000 patients take well under a second).
     Patterns are drawn per patient with arm-dependent probabilities (arm B responds more);
     each patient has 1-6 baseline lesions (>= 2 for mixed response) and up to two new lesions
-    whose probability and onset depend on the pattern. Visits are planned every 56 days with
+    whose probability and onset depend on the pattern. Visits are planned every 56 days (default) with
     +/- 7 days jitter, each follow-up visit is missed with probability 0.25, and follow-up stops
     (informative dropout) at the first RECIST 1.1 progression (target sum +20 % and +5 mm over the
     nadir, two largest measurable baseline lesions as targets, or a new lesion), at death, or at
@@ -335,6 +383,17 @@ def make_synthetic_trajectories(
     seed : int, default 0
     max_visits : int, default 8
         Planned visits including the baseline (>= 2).
+    visit_interval_days, jitter_days, missed_visit_prob : default 56, 7, 0.25
+        The imaging schedule: visit k at ``k * visit_interval_days`` +/- ``jitter_days``, each
+        follow-up visit missed with this probability. With the same ``seed`` and ``max_visits``
+        two schedules image the same patients (same kinetics, new lesions and survival).
+    survival : {"course", "independent"}, default "course"
+        ``"course"``: median overall survival by planted pattern (~360 days for progression to
+        ~1300 for deep response); ``"independent"``: one median (700 days) for everyone, so
+        survival ignores the course of the disease (ECOG still acts).
+    measurement_cv : float, default 0
+        Measurement error: every diameter read on a scan is multiplied by one log-normal factor
+        per scan (sd on the log scale), so the target sum has this coefficient of variation.
 
     Returns
     -------
@@ -353,7 +412,13 @@ def make_synthetic_trajectories(
         ``g_per_day``, ``n_baseline_lesions``, ``n_new_lesions``, ``n_planned_visits``,
         ``n_missed_visits`` (missed before the end of follow-up), ``progression_timepoint``
         (None without progression), ``dropout`` (``progression``, ``death``, ``censored``,
-        ``completed``), ``os_true_days`` (uncensored survival time).
+        ``completed``), ``os_true_days`` (uncensored survival time), ``progression_true_day``
+        (study day of true RECIST progression of the error-free sizes in continuous time:
+        target sum >= 120 % and >= +5 mm over its running minimum, or a new lesion's onset; NaN
+        when not before the last planned visit), ``progression_true_cause`` (``size``,
+        ``new_lesion``), ``progression_detected_day`` (study day of the first attended visit,
+        had imaging continued regardless of death or censoring, at which RECIST PD is met on
+        the measured sizes; NaN for none), ``visit_interval_days``.
 
     Examples
     --------
@@ -362,11 +427,22 @@ def make_synthetic_trajectories(
     >>> sorted(tables)
     ['clinical', 'ground_truth', 'lesion_trajectories', 'patient_trajectories']
     """
-    from metevo.datasets._synthetic_kinetics import simulate_trajectories
+    from metevo.datasets._synthetic_trajectories import simulate_trajectories
 
     n_patients = _check_count(n_patients, "n_patients")
     max_visits = _check_count(max_visits, "max_visits", minimum=2)
-    return simulate_trajectories(n_patients, seed, max_visits)
+    visit_interval_days = _check_count(visit_interval_days, "visit_interval_days")
+    jitter_days = _check_count(jitter_days, "jitter_days", minimum=0)
+    return simulate_trajectories(
+        n_patients,
+        seed,
+        max_visits,
+        visit_interval_days=visit_interval_days,
+        jitter_days=jitter_days,
+        missed_visit_prob=missed_visit_prob,
+        survival=survival,
+        measurement_cv=measurement_cv,
+    )
 
 
 def _check_count(value, name: str, minimum: int = 1) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "plot_km",
     "plot_lesion_mix",
     "plot_pattern_centroids",
+    "plot_pattern_members",
     "plot_pattern_selection",
     "plot_pattern_trajectories",
     "plot_response_heatmap",
@@ -47,7 +48,8 @@ def _ratio_axis(ax: plt.Axes) -> None:
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     lo, hi = ax.get_ylim()
-    ax.set_yticks([t for t in _RATIO_TICKS if lo <= t <= hi])
+    ticks = _RATIO_TICKS if hi / max(lo, 1e-9) <= 20 else (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+    ax.set_yticks([t for t in ticks if lo <= t <= hi])
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     for ref, style in ((0.7, ":"), (1.2, "--")):
         ax.axhline(ref, color="0.5", lw=0.8, ls=style, zorder=0)
@@ -148,6 +150,63 @@ def plot_pattern_centroids(model: Any, *, ax: plt.Axes | None = None) -> plt.Axe
     ax.set_ylabel(f"{model.value_column}, ratio to baseline")
     ax.legend(fontsize=8, frameon=False)
     return ax
+
+
+def plot_pattern_members(
+    patterns: pd.DataFrame,
+    patient_trajectories: pd.DataFrame,
+    *,
+    value: str = "total_volume_rel_baseline",
+    time: str = "study_day",
+) -> plt.Figure:
+    """Each pattern's members' curves from the tables (no fitted model needed).
+
+    One panel per pattern of the ``patterns`` table: ``value`` (a ``*_rel_baseline`` column,
+    value / baseline - 1) of every member over ``time`` from ``patient_trajectories``, drawn as
+    the ratio to baseline (1 + value) on a log axis with the 0.7/1.2 reference lines, and the
+    members' median per 8-week bin.
+    """
+    from metevo.plotting._labels import column_label
+
+    for name, table, cols in (
+        ("patterns", patterns, ("patient_id", "pattern")),
+        ("patient_trajectories", patient_trajectories, ("patient_id", value)),
+    ):
+        missing = [c for c in cols if c not in table]
+        if missing:
+            raise ValueError(f"the {name} table lacks column(s) {missing}.")
+    if time not in patient_trajectories or patient_trajectories[time].isna().all():
+        time = "days"
+    assigned = patterns.dropna(subset=["pattern"])
+    names = list(dict.fromkeys(assigned.sort_values("pattern_id")["pattern"])) if "pattern_id" in assigned else sorted(assigned["pattern"].unique())
+    if not names:
+        raise ValueError("no patient has a pattern: nothing to draw.")
+    pal = pattern_palette(names)
+    ncol = min(len(names), 3)
+    nrow = int(np.ceil(len(names) / ncol))
+    fig, axs = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow), sharex=True, sharey=True,
+                            squeeze=False, constrained_layout=True)
+    axes = list(axs.ravel())
+    for extra in axes[len(names):]:
+        extra.set_visible(False)
+    traj = patient_trajectories.dropna(subset=[value, time])
+    traj = traj.assign(_ratio=1.0 + traj[value].astype(float))
+    traj = traj[traj["_ratio"] > 0]
+    for ax, name in zip(axes, names, strict=False):
+        members = assigned.loc[assigned["pattern"] == name, "patient_id"]
+        sub = traj[traj["patient_id"].isin(members)]
+        for _, grp in sub.sort_values(time).groupby("patient_id"):
+            ax.plot(grp[time], grp["_ratio"], color=pal[name], alpha=0.6, lw=0.9, marker="o", ms=2)
+        if len(sub):
+            bins = (sub[time] // 56) * 56 + 28
+            med = sub.groupby(bins)["_ratio"].median()
+            ax.plot(med.index, med.to_numpy(), color="k", lw=2, label="median (8-week bins)")
+        ax.set_title(f"{name} (n={members.nunique()})", fontsize=10)
+        _ratio_axis(ax)
+        ax.set_xlabel("days since treatment start" if time == "study_day" else "days since first scan")
+    axes[0].set_ylabel(column_label(value).split(",")[0] + ",\nratio to baseline (log)")
+    axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    return fig
 
 
 def plot_pattern_selection(

@@ -65,9 +65,36 @@ def _best_response(patients: pd.DataFrame | None, column: str) -> dict[str, str]
     return dict(zip(patients["patient_id"], patients[column], strict=True))
 
 
-def _post_baseline(recist: pd.DataFrame) -> pd.DataFrame:
-    df = recist[recist["overall_response"].notna()]
-    return df
+def _reference_lines(ax: Axes) -> None:
+    """RECIST 1.1 thresholds of the target sum (section 4.3.1), labelled at the right edge."""
+    for y, style, text in ((20, "--", "+20 %: PD"), (-30, ":", "−30 %: PR")):
+        ax.axhline(y, color="0.4", linestyle=style, linewidth=0.8)
+        ax.annotate(
+            text,
+            xy=(1.0, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="0.3",
+        )
+    ax.axhline(0, color="black", linewidth=0.6)
+
+
+def _response_handles(categories, *, marker: str | None = None) -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    seen = set(categories)
+    present = [r for r in RESPONSE_COLORS if r in seen]
+    if marker is None:
+        return [Patch(color=RESPONSE_COLORS[r], label=r) for r in present]
+    return [
+        Line2D([], [], color=RESPONSE_COLORS[r], marker=marker, markersize=4, label=r)
+        for r in present
+    ]
 
 
 def best_percent_change(recist: pd.DataFrame) -> pd.Series:
@@ -118,21 +145,20 @@ def waterfall(
     resp = _best_response(patients, color_by)
     colors = [RESPONSE_COLORS.get(resp.get(pid, ""), "#56B4E9") for pid in best.index]
     ax.bar(np.arange(len(best)), best.to_numpy(), color=colors, edgecolor="none")
-    for y, style in ((20, "--"), (-30, ":")):
-        ax.axhline(y, color="0.4", linestyle=style, linewidth=0.8)
-    ax.axhline(0, color="black", linewidth=0.6)
+    _reference_lines(ax)
     ax.set_xticks(np.arange(len(best)))
     ax.set_xticklabels(best.index, rotation=90, fontsize=7)
     ax.set_ylabel("best change of target sum from baseline (%)")
     ax.set_xlabel("patient")
     if resp:
-        from matplotlib.patches import Patch
-
-        present = [r for r in RESPONSE_COLORS if r in {resp.get(p) for p in best.index}]
         ax.legend(
-            handles=[Patch(color=RESPONSE_COLORS[r], label=r) for r in present],
+            handles=_response_handles(resp.get(p) for p in best.index),
             title=color_by.replace("_", " "),
             fontsize=7,
+            title_fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
         )
     return ax
 
@@ -190,11 +216,28 @@ def spider(
             color=RESPONSE_COLORS["PD"],
             zorder=3,
         )
-    for y, style in ((20, "--"), (-30, ":")):
-        ax.axhline(y, color="0.4", linestyle=style, linewidth=0.8)
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xlabel(x.replace("_", " ") + " (days)" if x in ("days", "study_day") else x)
+    _reference_lines(ax)
+    xlabels = {"days": "days since first scan", "study_day": "days since treatment start"}
+    ax.set_xlabel(xlabels.get(x, x.replace("_", " ")))
     ax.set_ylabel("change of target sum from baseline (%)")
+    from matplotlib.lines import Line2D
+
+    handles = _response_handles((resp.get(p) for p in df["patient_id"]), marker="o") if resp else []
+    if not resp:
+        handles = [Line2D([], [], color="#56B4E9", marker="o", markersize=4, label="patient")]
+    if (df["overall_response"] == "PD").any():
+        handles.append(
+            Line2D([], [], color=RESPONSE_COLORS["PD"], marker="s", linestyle="", label="visit with PD")
+        )
+    ax.legend(
+        handles=handles,
+        title=f"line: {color_by.replace('_', ' ')}" if resp else None,
+        fontsize=7,
+        title_fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+    )
     return ax
 
 
@@ -207,8 +250,12 @@ def swimmer(
 ) -> Axes:
     """Swimmer plot: each patient's follow-up as a bar, its responses as markers, its events.
 
-    Time is days from the baseline scan. A bar ends at the last scan; an arrow marks patients
-    whose imaging PFS is censored (``patients`` table).
+    Time is days from the baseline scan. A bar covers the imaging follow-up (baseline to last
+    scan) and is coloured by the confirmed best response; dots are the visits' overall
+    responses; an arrow marks patients whose imaging PFS is censored (no progression seen). Events
+    after the last scan (death, a new treatment line) are joined to the bar by a thin line. The
+    axis ends a little after the last scan of the cohort, so one late death does not squeeze
+    every bar: an event beyond it is drawn at the right edge with its day written beside it.
 
     Parameters
     ----------
@@ -224,6 +271,9 @@ def swimmer(
     -------
     Axes
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     _check(recist, ["patient_id", "date", "overall_response"])
     ax = _axes(ax)
     resp = _best_response(patients, "best_response_confirmed")
@@ -244,13 +294,19 @@ def swimmer(
         censored = dict(
             zip(patients["patient_id"], ~patients["imaging_pfs_event"].astype(bool), strict=True)
         )
+    ev = events if events is not None and len(events) else None
+    if ev is not None:
+        ev = ev[ev["patient_id"].isin(order)].assign(_date=lambda d: pd.to_datetime(d["date"]))
+    longest = max(((last - starts).dt.days.max() if len(order) else 0), 1)
+    xmax = 1.25 * longest + 30
+    beyond = False
     for i, pid in enumerate(order):
         length = (last[pid] - starts[pid]).days
         ax.barh(
             i,
             length,
             color=RESPONSE_COLORS.get(resp.get(pid, ""), "#BBBBBB"),
-            alpha=0.35,
+            alpha=0.45,
             height=0.6,
         )
         grp = rec[(rec["patient_id"] == pid) & rec["overall_response"].notna()]
@@ -267,38 +323,84 @@ def swimmer(
         if censored.get(pid):
             ax.annotate(
                 "",
-                xy=(length + 25, i),
+                xy=(length + 0.06 * longest, i),
                 xytext=(length + 2, i),
                 arrowprops={"arrowstyle": "->", "color": "0.3"},
             )
-        if events is not None and len(events):
-            ev = events[events["patient_id"] == pid]
-            for _, e in ev.iterrows():
-                marker, color = _EVENT_MARKERS.get(e["event"], ("o", "black"))
-                ax.scatter(
-                    (pd.Timestamp(e["date"]) - starts[pid]).days,
-                    i,
-                    marker=marker,
-                    color=color,
-                    s=40,
-                    zorder=4,
+        if ev is None:
+            continue
+        mine = ev[ev["patient_id"] == pid]
+        if not len(mine):
+            continue
+        ev_days = (mine["_date"] - starts[pid]).dt.days.to_numpy()
+        end = ev_days.max()
+        if end > length:
+            ax.plot([length, min(end, xmax)], [i, i], color="0.35", linewidth=0.8, zorder=2)
+        for (_, e), day in zip(mine.iterrows(), ev_days, strict=True):
+            marker, color = _EVENT_MARKERS.get(e["event"], ("o", "black"))
+            shown = min(day, xmax - 0.01 * xmax)
+            ax.scatter(shown, i, marker=marker, color=color, s=40, zorder=4, clip_on=False)
+            if day > xmax:
+                beyond = True
+                ax.annotate(
+                    f"{e['event'].replace('_', ' ')} day {day}",
+                    xy=(shown, i),
+                    xytext=(-8, 0),
+                    textcoords="offset points",
+                    ha="right",
+                    va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                    fontsize=6,
+                    annotation_clip=False,
                 )
+    ax.set_xlim(0, xmax)
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels(order, fontsize=7)
-    ax.set_xlabel("days since baseline scan")
-    from matplotlib.lines import Line2D
-
-    handles = [
+    ax.set_ylim(-0.7, len(order) - 0.3)
+    ax.set_xlabel("days since baseline scan" + (" (events beyond the axis: day written)" if beyond else ""))
+    bar_cats = {resp.get(p, "") for p in order}
+    bars = [
+        Patch(color=RESPONSE_COLORS[r], alpha=0.45, label=r)
+        for r in RESPONSE_COLORS
+        if r in bar_cats
+    ]
+    if not bars:
+        bars = [Patch(color="#BBBBBB", alpha=0.45, label="imaging follow-up")]
+    dots = [
         Line2D([], [], marker="o", linestyle="", color=c, label=r)
         for r, c in RESPONSE_COLORS.items()
-        if r != "MISSING"
+        if r in set(rec["overall_response"].dropna())
     ]
-    if events is not None and len(events):
-        kinds = set(events["event"])
-        handles += [
+    other = []
+    if any(censored.get(p) for p in order):
+        other.append(
+            Line2D([], [], marker=r"$\rightarrow$", linestyle="", color="0.3", markersize=9,
+                   label="imaging PFS censored")
+        )
+    if ev is not None and len(ev):
+        other.append(Line2D([], [], color="0.35", linewidth=0.8, label="follow-up after last scan"))
+        other += [
             Line2D([], [], marker=m, linestyle="", color=c, label=k.replace("_", " "))
             for k, (m, c) in _EVENT_MARKERS.items()
-            if k in kinds
+            if k in set(ev["event"])
         ]
-    ax.legend(handles=handles, fontsize=6, loc="lower right")
+    first = ax.legend(
+        handles=bars,
+        title="bar: confirmed best response" if resp else None,
+        fontsize=6,
+        title_fontsize=6,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+    )
+    ax.add_artist(first)
+    ax.legend(
+        handles=dots + other,
+        title="dot: response at visit",
+        fontsize=6,
+        title_fontsize=6,
+        loc="lower left",
+        bbox_to_anchor=(1.01, 0.0),
+        frameon=False,
+    )
     return ax

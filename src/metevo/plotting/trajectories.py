@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from metevo.plotting._labels import column_label
+
 __all__ = ["plot_trajectory_panel"]
 
 
@@ -44,7 +46,8 @@ def plot_trajectory_panel(
     numpy.ndarray of matplotlib.axes.Axes
     """
     import matplotlib.pyplot as plt
-    import seaborn as sns
+
+    from metevo.plotting.graph import track_palette
 
     if lesion_traj.empty:
         raise ValueError("lesion_traj is empty: nothing to draw.")
@@ -62,7 +65,7 @@ def plot_trajectory_panel(
         raise ValueError(f"axes must hold 4 Axes; got {axes.size}.")
     first_day = lt["days"].min()
     tracks = sorted(lt["track_id"].unique())
-    palette = dict(zip(tracks, sns.color_palette("tab10", n_colors=max(len(tracks), 1)), strict=False))
+    palette = track_palette(tracks)
     for track in tracks:
         t = lt[lt["track_id"] == track].sort_values("days")
         color = palette[track]
@@ -77,7 +80,7 @@ def plot_trajectory_panel(
             twin = axes[3]._metevo_twin if hasattr(axes[3], "_metevo_twin") else axes[3].twinx()
             axes[3]._metevo_twin = twin
             twin.plot(t["days"], t[feature], "--", color=color, alpha=0.7)
-            twin.set_ylabel(f"{feature} (dashed)")
+            twin.set_ylabel(f"{column_label(feature)} (dashed)")
     axes[0].set_ylabel("axial longest diameter (mm)")
     axes[1].set_ylabel("volume (ml)")
     if (lt["volume_ml"] > 0).any():
@@ -92,8 +95,15 @@ def plot_trajectory_panel(
     else:
         axes[2].text(0.5, 0.5, "patient-level table not given", ha="center", va="center", transform=axes[2].transAxes)
     axes[2].set_ylabel("number of lesions")
+    from matplotlib.ticker import MaxNLocator
+
+    axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[2:]:
         ax.set_xlabel("days since first scan")
-    axes[0].legend(frameon=False, fontsize=8, ncol=2)
+    if len(tracks) <= 12:
+        axes[0].legend(frameon=False, fontsize=8, ncol=2)
+    else:
+        axes[0].text(0.99, 0.98, f"{len(tracks)} tracks (colours as in the lesion graph)",
+                     transform=axes[0].transAxes, ha="right", va="top", fontsize=8)
     axes[0].set_title(f"patient {pid}: lesion tracks (★ new, × vanished)", loc="left", fontsize=10)
     return axes

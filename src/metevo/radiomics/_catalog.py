@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-__all__ = ["CATALOG_COLUMNS", "FAMILIES", "feature_catalog", "feature_names"]
+__all__ = ["CATALOG_COLUMNS", "FAMILIES", "feature_catalog", "feature_families", "feature_names"]
 
 CATALOG_COLUMNS = (
     "feature",
@@ -476,6 +476,16 @@ def feature_catalog() -> pd.DataFrame:
     50
     """
     return _catalog().copy()
+
+
+@lru_cache(maxsize=1)
+def _families() -> dict[str, str]:
+    return dict(zip(_catalog()["feature"], _catalog()["family"], strict=True))
+
+
+def feature_families() -> dict[str, str]:
+    """Feature column -> family, in output order."""
+    return dict(_families())
 
 
 def feature_names() -> list[str]:

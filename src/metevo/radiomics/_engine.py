@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from metevo import columns as C
 from metevo.exceptions import DataQualityWarning, MaskValueError
-from metevo.radiomics._catalog import feature_names
+from metevo.radiomics._catalog import feature_families
 from metevo.radiomics._intensity import (
     discretise,
     intensity_histogram_features,
@@ -33,7 +33,7 @@ from metevo.radiomics._morphology import (
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._texture import texture_features
 
-__all__ = ["radiomic_features"]
+__all__ = ["radiomic_features", "warm_up"]
 
 NOTE = C.Radiomics.NOTE
 
@@ -51,6 +51,13 @@ def _as_image(obj: object, what: str) -> sitk.Image:
 
 
 def _check_grid(image: sitk.Image, mask: sitk.Image, context: str) -> None:
+    if (
+        image.GetSize() == mask.GetSize()
+        and image.GetSpacing() == mask.GetSpacing()
+        and image.GetOrigin() == mask.GetOrigin()
+        and image.GetDirection() == mask.GetDirection()
+    ):
+        return  # the same grid exactly: nothing to check
     from metevo.cohort.io import check_same_grid
 
     check_same_grid(image, mask, context=context)
@@ -122,19 +129,46 @@ def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str
         )
 
 
+_TEXTURE = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
+_AUTOCORRELATION = {"morph_moran_i", "morph_geary_c"}
+
+
+class _Plan:
+    """What to compute for the selected feature columns (computed once per call)."""
+
+    def __init__(self, settings: RadiomicsSettings) -> None:
+        self.names = list(settings.selected())
+        families = feature_families()
+        wanted = {families[n] for n in self.names}
+        self.autocorrelation = bool(_AUTOCORRELATION & set(self.names))
+        self.shape = any(
+            families[n] == "morphology" and n not in _AUTOCORRELATION for n in self.names
+        )
+        self.morphology = self.shape or self.autocorrelation
+        self.local = "local_intensity" in wanted
+        self.statistics = "intensity_statistics" in wanted
+        self.histogram = "intensity_histogram" in wanted
+        self.ivh = "intensity_volume_histogram" in wanted
+        self.texture = tuple(f for f in _TEXTURE if f in wanted)
+        self.grey = (
+            self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
+        )
+
+
 def _lesion_features(
     img_crop: np.ndarray,
     roi: np.ndarray,
-    valid: np.ndarray,
+    valid: np.ndarray | None,
     spacing: np.ndarray,
     settings: RadiomicsSettings,
     start: np.ndarray,
     whole: np.ndarray,
+    plan: _Plan,
 ) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
     if settings.resample:
         img_crop, roi = _resample(img_crop, roi, spacing, settings.spacing_mm, start, whole)
-        valid = np.ones(roi.shape, dtype=bool)
+        valid = None
         spacing = np.full(3, settings.spacing_mm)
         if settings.round_intensities:
             img_crop = np.rint(img_crop)
@@ -153,41 +187,41 @@ def _lesion_features(
     feats: dict[str, float] = {}
 
     # morphology on the ROI's bounding box (the mesh pads it itself)
-    idx = np.argwhere(morph)
-    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0) + 1
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_i, hi_i, strict=True))
-    feats.update(morphology_features(morph[box], intensity_mask[box], img_crop[box], spacing))
-    n_morph = len(idx)
-    n_int = int(intensity_mask.sum())
-    if n_morph < 4:
+    box = _box(morph)
+    n_morph = int(morph[box].sum())
+    if plan.morphology:
+        feats.update(
+            morphology_features(
+                morph[box],
+                intensity_mask[box],
+                img_crop[box],
+                spacing,
+                shape=plan.shape,
+                autocorrelation=plan.autocorrelation,
+            )
+        )
+    if n_morph < 4 and plan.morphology:
         notes.append(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
             "need more voxels (NaN)"
         )
+    n_int = int(intensity_mask[box].sum())
     if n_int == 0:
         notes.append(
             "no lesion voxel lies within the re-segmentation range "
             f"{settings.resegment_range}: intensity and texture features are NaN"
         )
         return feats, notes
-    feats.update(local_intensity_features(img_crop, intensity_mask, spacing, valid))
-    x = img_crop[intensity_mask]
-    feats.update(intensity_statistics(x))
-    grey = discretise(img_crop, settings) if settings.discretisation != "fixed_bin_number" else None
-    if grey is None:
-        grey = np.ones(img_crop.shape, np.int64)
-        grey[intensity_mask] = discretise(x, settings)
-    below = intensity_mask & (grey < 1)
-    if below.any():
-        notes.append(
-            f"{int(below.sum())} voxel(s) below the first bin's lower bound were put in bin 1"
-        )
-        grey = np.maximum(grey, 1)
-    g_roi = grey[intensity_mask]
-    feats.update(intensity_histogram_features(g_roi))
-    if settings.ivh_bin_width is None:
-        feats.update(ivh_features(g_roi.astype(np.float64), None))
-    else:
+    if plan.local:
+        feats.update(local_intensity_features(img_crop, intensity_mask, spacing, valid))
+    # everything below works on the intensity mask's own box
+    ibox = _box(intensity_mask) if intensity_mask is not morph else box
+    image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
+    x = image_i[mask_i]
+    if plan.statistics:
+        feats.update(intensity_statistics(x))
+    constant = float(x.min()) == float(x.max())
+    if plan.ivh and settings.ivh_bin_width is not None:
         feats.update(
             ivh_features(
                 x,
@@ -196,16 +230,38 @@ def _lesion_features(
                 value_range=settings.resegment_range,
             )
         )
-    if float(x.min()) == float(x.max()):
+    if plan.grey:
+        g_roi = discretise(x, settings)
+        below = g_roi < 1
+        if below.any():
+            notes.append(
+                f"{int(below.sum())} voxel(s) below the first bin's lower bound were put in bin 1"
+            )
+            g_roi = np.maximum(g_roi, 1)
+        if plan.histogram:
+            feats.update(intensity_histogram_features(g_roi))
+        if plan.ivh and settings.ivh_bin_width is None:
+            feats.update(ivh_features(g_roi.astype(np.float64), None))
+        if plan.texture:
+            grey = np.zeros(mask_i.shape, np.int64)
+            grey[mask_i] = g_roi
+            feats.update(texture_features(grey, mask_i, families=plan.texture))
+    if constant and (plan.texture or plan.ivh or plan.statistics):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
             "information correlation, NGTDM coarseness, IVH) are NaN"
         )
-    idx = np.argwhere(intensity_mask)
-    lo_i, hi_i = idx.min(axis=0), idx.max(axis=0) + 1
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo_i, hi_i, strict=True))
-    feats.update(texture_features(grey[box], intensity_mask[box]))
     return feats, notes
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    """The bounding box of ``mask`` (which holds at least one voxel)."""
+    out = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(out)
 
 
 def radiomic_features(
@@ -229,21 +285,24 @@ def radiomic_features(
         lesion instances first with :func:`metevo.tracking.label_lesions`.
     settings : RadiomicsSettings or str, optional
         A settings object or a preset name: ``"ct_default"`` (default: 1 mm isotropic,
-        re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU) or
-        ``"ibsi_digital_phantom"``.
+        re-segmentation [-1000, 400] HU, fixed bin size 25 HU from -1000 HU),
+        ``"ibsi_digital_phantom"`` or ``"pyradiomics_like"`` (no interpolation, bins of 25 HU
+        with pyradiomics' edges, the features of pyradiomics' default classes).
     labels : list of int, optional
         Only these lesion labels (default: every label present).
     context : str
         Where the scan comes from (e.g. ``"P001 V2"``), used in warnings and errors.
     **options
-        Overrides of single settings, e.g. ``bin_width=10``, ``resample=False``
-        (see :class:`metevo.RadiomicsSettings`).
+        Overrides of single settings, e.g. ``bin_width=10``, ``resample=False``,
+        ``families=["glcm", "ngtdm"]`` or ``features=["morph_moran_i"]`` (catalogue names;
+        only the selected features are computed and returned; see
+        :class:`metevo.RadiomicsSettings`).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``lesion_id`` (int), then the feature columns in the order of
-        :func:`metevo.feature_catalog`, then ``radiomics_note`` (why features are NaN or how
+        Columns ``lesion_id`` (int), then the selected feature columns (all by default) in
+        the order of :func:`metevo.feature_catalog`, then ``radiomics_note`` (why features are NaN or how
         the lesion was treated; empty when nothing is to say). Features that are undefined for
         a lesion (1-voxel lesions have no convex hull or principal axes; a constant lesion has
         no correlation) are NaN and the note says why; no warning is raised per lesion.
@@ -310,9 +369,12 @@ def radiomic_features(
                 f"present: {present[:20]}{' ...' if len(present) > 20 else ''}."
             )
         present = sorted(set(int(v) for v in labels))
+    plan = _Plan(settings)
     target = settings.spacing_mm if settings.resample else 0.0
-    margin = np.ceil((PEAK_RADIUS_MM + 2.0 * max(target, 0.0)) / spacing).astype(int) + 1
-    names = feature_names()
+    # the intensity-peak sphere reaches 6.2 mm beyond the ROI; interpolation needs 2 new voxels
+    reach = (PEAK_RADIUS_MM if plan.local else 0.0) + 2.0 * max(target, 0.0)
+    margin = np.ceil(reach / spacing).astype(int) + 1
+    names = plan.names
     shape = np.array(img.shape)
     rows: list[list[float]] = []
     notes_out: list[str] = []
@@ -325,18 +387,20 @@ def radiomic_features(
         crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
         img_crop = np.asarray(img[crop], dtype=np.float64)
         roi = np.asarray(lab[crop]) == label
-        valid = np.ones(roi.shape, dtype=bool)
+        valid = None
         touches = bool(
             any(s.start == 0 for s in box)
             or any(s.stop == n for s, n in zip(box, shape, strict=True))
         )
         with np.errstate(all="ignore"):
-            feats, notes = _lesion_features(img_crop, roi, valid, spacing, settings, lo, shape)
+            feats, notes = _lesion_features(
+                img_crop, roi, valid, spacing, settings, lo, shape, plan
+            )
         if touches:
             notes.append(
                 "the lesion touches the scan border: features describe its part in the scan"
             )
-        elif clipped:
+        elif clipped and plan.local:
             notes.append(
                 "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
             )
@@ -349,11 +413,28 @@ def _assemble(
     labels: list[int], rows: list[list[float]], notes: list[str], names: list[str]
 ) -> pd.DataFrame:
     values = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
-    return pd.concat(
-        [
-            pd.DataFrame({C.LESION_ID: pd.Series(labels, dtype="int64")}),
-            pd.DataFrame(values, columns=names),
-            pd.DataFrame({NOTE: pd.Series(notes, dtype="string")}),
-        ],
-        axis=1,
-    )
+    table = pd.DataFrame(values, columns=names, copy=False)
+    table.insert(0, C.LESION_ID, np.asarray(labels, dtype=np.int64))
+    table[NOTE] = pd.array(notes, dtype="string")
+    return table
+
+
+def warm_up() -> float:
+    """Compile (first use on a machine) or load from the on-disk cache (first call in a
+    process) every numba kernel of the feature computation, on a small synthetic lesion with
+    every family; return the seconds spent. Calling it at start-up moves that one-time cost
+    out of the first real call."""
+    import time
+
+    t0 = time.perf_counter()
+    zz, yy, xx = np.indices((8, 16, 16))
+    blob = ((zz - 4) / 3.0) ** 2 + ((yy - 8) / 5.0) ** 2 + ((xx - 8) / 6.0) ** 2 <= 1.0
+    arr = (40.0 + 30.0 * np.sin(xx + 2 * yy + 3 * zz)).round()
+    arr[0, 0, 0], arr[0, 0, 1] = -1000.0, 300.0  # a CT-like range: no warning
+    image = sitk.GetImageFromArray(arr)
+    image.SetSpacing((0.8, 0.8, 2.5))
+    mask = sitk.GetImageFromArray(blob.astype(np.uint8))
+    mask.CopyInformation(image)
+    radiomic_features(image, mask)
+    radiomic_features(image, mask, settings="pyradiomics_like")
+    return time.perf_counter() - t0

@@ -41,7 +41,99 @@ def discretise(x: np.ndarray, settings: RadiomicsSettings) -> np.ndarray:
     return np.rint(x).astype(np.int64)
 
 
+def _order_stat(cum: np.ndarray, values: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The ``k``-th smallest (0-based) of the sample whose histogram has cumulative counts
+    ``cum`` over ``values``."""
+    return values[np.searchsorted(cum, k, side="right")]
+
+
+def _percentiles_from_counts(counts: np.ndarray, values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.percentile(sample, q)`` (linear interpolation) of the sample with histogram
+    ``counts`` over ``values``, without expanding it."""
+    cum = np.cumsum(counts)
+    h = (cum[-1] - 1) * np.asarray(q, np.float64) / 100.0
+    k = np.floor(h).astype(np.int64)
+    lo = _order_stat(cum, values, k)
+    hi = _order_stat(cum, values, np.minimum(k + 1, cum[-1] - 1))
+    return lo + (h - k) * (hi - lo)
+
+
+def _moments_of_counts(counts: np.ndarray, v: np.ndarray, prefix: str) -> dict[str, float]:
+    """The statistics of ``_moments`` from a histogram: ``counts`` of the values ``v``.
+
+    Exact for integer-valued samples (HU of CT, grey levels): every sum runs over the distinct
+    values, so the cost is one ``bincount`` of the voxels plus the intensity range.
+    """
+    keep = counts > 0
+    c, v = counts[keep].astype(np.float64), v[keep].astype(np.float64)
+    n = c.sum()
+    mu = float((c * v).sum() / n)
+    d = v - mu
+    m2 = float((c * d**2).sum() / n)
+    out: dict[str, float] = {f"{prefix}_mean": mu, f"{prefix}_var": m2}
+    if m2 > 0:
+        out[f"{prefix}_skew"] = float((c * d**3).sum() / n) / m2**1.5
+        out[f"{prefix}_kurt"] = float((c * d**4).sum() / n) / m2**2 - 3.0
+    else:
+        out[f"{prefix}_skew"] = 0.0
+        out[f"{prefix}_kurt"] = 0.0
+    p10, p25, med, p75, p90 = _percentiles_from_counts(c, v, np.array([10, 25, 50, 75, 90]))
+    return _order_features(
+        out,
+        prefix,
+        v[0],
+        v[-1],
+        (p10, p25, med, p75, p90),
+        mu,
+        m2,
+        mad=float((c * np.abs(d)).sum() / n),
+        robust=(c[(v >= p10) & (v <= p90)], v[(v >= p10) & (v <= p90)]),
+        medad=float((c * np.abs(v - med)).sum() / n),
+    )
+
+
+def _order_features(
+    out: dict[str, float],
+    prefix: str,
+    x_min: float,
+    x_max: float,
+    pct: tuple[float, ...],
+    mu: float,
+    m2: float,
+    *,
+    mad: float,
+    robust: tuple[np.ndarray, np.ndarray],
+    medad: float,
+) -> dict[str, float]:
+    p10, p25, med, p75, p90 = (float(p) for p in pct)
+    out[f"{prefix}_median"] = med
+    out[f"{prefix}_min"] = float(x_min)
+    out[f"{prefix}_p10"] = p10
+    out[f"{prefix}_p90"] = p90
+    out[f"{prefix}_max"] = float(x_max)
+    out[f"{prefix}_iqr"] = p75 - p25
+    out[f"{prefix}_range"] = float(x_max - x_min)
+    out[f"{prefix}_mad"] = mad
+    rc, rv = robust
+    # with very few voxels no voxel may lie between the interpolated 10th and 90th percentiles
+    if rc.sum() > 0:
+        r_mu = (rc * rv).sum() / rc.sum()
+        out[f"{prefix}_rmad"] = float((rc * np.abs(rv - r_mu)).sum() / rc.sum())
+    else:
+        out[f"{prefix}_rmad"] = math.nan
+    out[f"{prefix}_medad"] = medad
+    out[f"{prefix}_cov"] = math.sqrt(m2) / mu if mu != 0 else math.nan
+    out[f"{prefix}_qcod"] = (p75 - p25) / (p75 + p25) if (p75 + p25) != 0 else math.nan
+    return out
+
+
 def _moments(x: np.ndarray, prefix: str) -> dict[str, float]:
+    if x.dtype.kind in "iu" or np.array_equal(x, np.rint(x)):
+        lo = int(x.min())
+        hi = int(x.max())
+        if hi - lo <= 4 * x.size + 65536:
+            counts = np.bincount((x - lo).astype(np.int64), minlength=hi - lo + 1)
+            return _moments_of_counts(counts, np.arange(lo, hi + 1), prefix)
     out: dict[str, float] = {}
     mu = float(x.mean())
     d = x - mu
@@ -54,30 +146,27 @@ def _moments(x: np.ndarray, prefix: str) -> dict[str, float]:
     else:  # constant ROI: IBSI sets skewness and kurtosis to 0
         out[f"{prefix}_skew"] = 0.0
         out[f"{prefix}_kurt"] = 0.0
-    p10, p25, med, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
-    out[f"{prefix}_median"] = float(med)
-    out[f"{prefix}_min"] = float(x.min())
-    out[f"{prefix}_p10"] = float(p10)
-    out[f"{prefix}_p90"] = float(p90)
-    out[f"{prefix}_max"] = float(x.max())
-    out[f"{prefix}_iqr"] = float(p75 - p25)
-    out[f"{prefix}_range"] = float(x.max() - x.min())
-    out[f"{prefix}_mad"] = float(np.mean(np.abs(d)))
-    robust = x[(x >= p10) & (x <= p90)]
-    # with very few voxels no voxel may lie between the interpolated 10th and 90th percentiles
-    out[f"{prefix}_rmad"] = (
-        float(np.mean(np.abs(robust - robust.mean()))) if robust.size else math.nan
+    pct = np.percentile(x, [10, 25, 50, 75, 90])
+    robust = x[(x >= pct[0]) & (x <= pct[4])]
+    return _order_features(
+        out,
+        prefix,
+        x.min(),
+        x.max(),
+        tuple(pct),
+        mu,
+        m2,
+        mad=float(np.mean(np.abs(d))),
+        robust=(np.ones(robust.size), robust),
+        medad=float(np.mean(np.abs(x - pct[2]))),
     )
-    out[f"{prefix}_medad"] = float(np.mean(np.abs(x - med)))
-    out[f"{prefix}_cov"] = math.sqrt(m2) / mu if mu != 0 else math.nan
-    out[f"{prefix}_qcod"] = float((p75 - p25) / (p75 + p25)) if (p75 + p25) != 0 else math.nan
-    return out
 
 
 def intensity_statistics(x: np.ndarray) -> dict[str, float]:
     """IBSI intensity-based statistics of the intensity-mask voxels ``x``."""
-    out = _moments(x.astype(np.float64), "stat")
-    out["stat_energy"] = float(np.sum(x.astype(np.float64) ** 2))
+    x64 = x.astype(np.float64)
+    out = _moments(x64, "stat")
+    out["stat_energy"] = float(np.dot(x64, x64))
     out["stat_rms"] = math.sqrt(out["stat_energy"] / x.size)
     return out
 

@@ -89,22 +89,82 @@ def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     plane's 2D hull: keeping those leaves the 3D hull (volume, area, largest vertex distance)
     unchanged and cuts the points Qhull has to process.
     """
-    plane = np.rint(verts[:, 0] / (spacing[0] / 2.0)).astype(np.int64)
-    order = np.lexsort((verts[:, 2], verts[:, 1], plane))
+    # vertices lie on the half-voxel lattice: integer keys sort them by (plane, y, x)
+    k = np.rint(verts / (np.asarray(spacing) / 2.0)).astype(np.int64)
+    k -= k.min(axis=0)
+    ext = k.max(axis=0) + 1
+    order = np.argsort((k[:, 0] * ext[1] + k[:, 1]) * ext[2] + k[:, 2])
     v = verts[order]
-    return v[_plane_hull_mask(plane[order], v[:, 1], v[:, 2])]
+    return v[_plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])]
 
 
-def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Row-wise cross products of (n, 3) arrays (np.cross without its overhead)."""
-    return np.stack(
-        (
-            u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1],
-            u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2],
-            u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0],
-        ),
-        axis=1,
-    )
+@numba.njit(cache=True, nogil=True)
+def _mesh_volume_area(verts, faces):  # pragma: no cover - compiled
+    """Signed volume (divergence theorem) and area of a triangle mesh."""
+    vol = 0.0
+    area = 0.0
+    for f in range(faces.shape[0]):
+        a = verts[faces[f, 0]]
+        b = verts[faces[f, 1]]
+        c = verts[faces[f, 2]]
+        vol += (
+            a[0] * (b[1] * c[2] - b[2] * c[1])
+            + a[1] * (b[2] * c[0] - b[0] * c[2])
+            + a[2] * (b[0] * c[1] - b[1] * c[0])
+        )
+        u0 = b[0] - a[0]
+        u1 = b[1] - a[1]
+        u2 = b[2] - a[2]
+        w0 = c[0] - a[0]
+        w1 = c[1] - a[1]
+        w2 = c[2] - a[2]
+        x = u1 * w2 - u2 * w1
+        y = u2 * w0 - u0 * w2
+        z = u0 * w1 - u1 * w0
+        area += math.sqrt(x * x + y * y + z * z)
+    return vol / 6.0, area / 2.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _mask_moments(morph, imask, image):  # pragma: no cover - compiled
+    """Voxel count, coordinate sums and second moments (about the box centre) of ``morph``;
+    intensity sum and intensity-weighted coordinate sums over ``imask``."""
+    nz, ny, nx = morph.shape
+    cz = 0.5 * (nz - 1)
+    cy = 0.5 * (ny - 1)
+    cx = 0.5 * (nx - 1)
+    s1 = np.zeros(3)
+    s2 = np.zeros((3, 3))
+    w1 = np.zeros(3)
+    n = 0
+    w = 0.0
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if morph[z, y, x]:
+                    p0 = z - cz
+                    p1 = y - cy
+                    p2 = x - cx
+                    n += 1
+                    s1[0] += p0
+                    s1[1] += p1
+                    s1[2] += p2
+                    s2[0, 0] += p0 * p0
+                    s2[0, 1] += p0 * p1
+                    s2[0, 2] += p0 * p2
+                    s2[1, 1] += p1 * p1
+                    s2[1, 2] += p1 * p2
+                    s2[2, 2] += p2 * p2
+                if imask[z, y, x]:
+                    v = image[z, y, x]
+                    w += v
+                    w1[0] += v * (z - cz)
+                    w1[1] += v * (y - cy)
+                    w1[2] += v * (x - cx)
+    s2[1, 0] = s2[0, 1]
+    s2[2, 0] = s2[0, 2]
+    s2[2, 1] = s2[1, 2]
+    return n, s1, s2, w, w1
 
 
 def _div(a: float, b: float) -> float:
@@ -128,33 +188,63 @@ def _ellipsoid_area(a: float, b: float, c: float) -> float:
     return float(4.0 * math.pi * a * b * terms.sum())
 
 
+def _even_fast_len(n: int) -> int:
+    """The smallest even FFT-friendly length >= ``n``."""
+    length = sp_fft.next_fast_len(n, real=True)
+    while length % 2:
+        length = sp_fft.next_fast_len(length + 1, real=True)
+    return length
+
+
 @lru_cache(maxsize=16)
 def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
-    """Half spectrum (``rfftn``) of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid
-    ``fshape``, weighted for Parseval sums over the half spectrum and divided by the grid size.
+    """Spectrum of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid ``fshape`` (even
+    lengths), weighted for Parseval sums over the half spectrum and divided by the grid size.
 
     Displacement ``k`` stands for ``k`` below ``L / 2`` and ``k - L`` above; for signals of
     ``n <= (L + 1) / 2`` voxels per axis only displacements within ``n - 1`` couple voxels, so
-    the wrap never mixes voxel pairs. The kernel is even, so its spectrum is real. Cached: the
-    lesions of a scan share the spacing.
+    the wrap never mixes voxel pairs. The kernel is even along every axis, so its DFT is real
+    and equals the DCT-I of its first ``L / 2 + 1`` points per axis: the returned array has
+    shape ``(L0 / 2 + 1, L1 / 2 + 1, L2 / 2 + 1)`` and bin ``(m0, m1, m2)`` of the half
+    spectrum reads it at ``(min(m0, L0 - m0), min(m1, L1 - m1), m2)``. An eighth of the grid
+    is transformed. Cached: the lesions of a scan share the spacing.
     """
-    axes = []
-    for L, h in zip(fshape, spacing, strict=True):
-        k = np.arange(L)
-        axes.append(np.where(k <= L // 2, k, k - L).astype(np.float64) * h)
+    axes = [
+        np.arange(L // 2 + 1, dtype=np.float64) * h for L, h in zip(fshape, spacing, strict=True)
+    ]
     dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
     dist = np.sqrt(dz**2 + dy**2 + dx**2)
     dist[0, 0, 0] = np.inf
-    spectrum = sp_fft.rfftn(1.0 / dist, fshape).real
+    spectrum = sp_fft.dctn(1.0 / dist, type=1)
     # each half-spectrum bin stands for itself and its conjugate twin, except the zero and
-    # (even length) Nyquist bins of the last axis
-    weight = np.full(spectrum.shape[-1], 2.0)
-    weight[0] = 1.0
-    if fshape[-1] % 2 == 0:
-        weight[-1] = 1.0
-    out = spectrum * weight / float(np.prod(fshape))
-    out.setflags(write=False)
-    return out
+    # Nyquist bins of the last axis
+    spectrum[..., 1:-1] *= 2.0
+    spectrum /= float(np.prod(fshape))
+    spectrum.setflags(write=False)
+    return spectrum
+
+
+@numba.njit(cache=True, nogil=True)
+def _spectral_sums(m_hat, d_hat, d2_hat, kernel):  # pragma: no cover - compiled
+    """Parseval sums ``sum W |M|^2``, ``sum W |D|^2``, ``sum W Re(D2 conj(M))`` over the half
+    spectra, ``W`` read from the folded kernel of ``_inverse_distance_spectrum``."""
+    n0, n1, n2 = m_hat.shape
+    s_mm = 0.0
+    s_dd = 0.0
+    s_dm = 0.0
+    for i in range(n0):
+        a = min(i, n0 - i)
+        for j in range(n1):
+            b = min(j, n1 - j)
+            for k in range(n2):
+                w = kernel[a, b, k]
+                m = m_hat[i, j, k]
+                d = d_hat[i, j, k]
+                e = d2_hat[i, j, k]
+                s_mm += w * (m.real * m.real + m.imag * m.imag)
+                s_dd += w * (d.real * d.real + d.imag * d.imag)
+                s_dm += w * (e.real * m.real + e.imag * m.imag)
+    return s_mm, s_dd, s_dm
 
 
 def _spatial_autocorrelation(
@@ -165,29 +255,28 @@ def _spatial_autocorrelation(
     The double sums over voxel pairs are evaluated exactly, by Parseval's theorem on the
     spectra of the masked fields: ``sum_ij w_ij a_i b_j = sum_w W(w) conj(A(w)) B(w) / N`` with
     ``W`` the spectrum of the kernel ``1 / |d|`` (``d`` the displacement in mm, 0 at ``d = 0``)
-    on a zero-padded grid large enough that no pair wraps around.
+    on a zero-padded grid large enough that no pair wraps around. The fields live on the ROI's
+    bounding box (the caller crops it), in float32.
     """
-    n = int(mask.sum())
+    n = int(np.count_nonzero(mask))
     if n < 2:
         return math.nan, math.nan
     x = values[mask]
     mu = x.mean()
     d = (x - mu).astype(np.float64)
-    ss = float((d**2).sum())
+    ss = float(np.dot(d, d))
     # float32 transforms: ~6 significant digits, far beyond the 3 of IBSI
-    fields = np.zeros((3, *mask.shape), np.float32)
-    fields[0][mask] = 1.0
-    fields[1][mask] = d
-    fields[2][mask] = d**2
-    fshape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in mask.shape]
-    kernel = _inverse_distance_spectrum(tuple(fshape), tuple(float(h) for h in spacing))
-    spec = sp_fft.rfftn(fields, fshape, axes=(1, 2, 3))
-    m_hat, d_hat, d2_hat = spec[0], spec[1], spec[2]
-    w_sum = float((kernel * (m_hat.real**2 + m_hat.imag**2)).sum())
+    fshape = tuple(_even_fast_len(2 * s - 1) for s in mask.shape)
+    fields = np.zeros((3, *fshape), np.float32)
+    inner = (slice(0, mask.shape[0]), slice(0, mask.shape[1]), slice(0, mask.shape[2]))
+    fields[0][inner][mask] = 1.0
+    fields[1][inner][mask] = d
+    fields[2][inner][mask] = d**2
+    kernel = _inverse_distance_spectrum(fshape, tuple(float(h) for h in spacing))
+    spec = sp_fft.rfftn(fields, axes=(1, 2, 3), overwrite_x=True)
+    w_sum, cross, d2_m = _spectral_sums(spec[0], spec[1], spec[2], kernel)
     if ss <= 0 or w_sum <= 0:
         return math.nan, math.nan
-    cross = float((kernel * (d_hat.real**2 + d_hat.imag**2)).sum())
-    d2_m = float((kernel * (d2_hat.real * m_hat.real + d2_hat.imag * m_hat.imag)).sum())
     moran = n / w_sum * cross / ss
     # sum_ij w_ij (x_i - x_j)^2 = 2 sum_ij w_ij d_i^2 - 2 sum_ij w_ij d_i d_j
     geary = (n - 1) * (2.0 * d2_m - 2.0 * cross) / (2.0 * w_sum * ss)
@@ -199,6 +288,9 @@ def morphology_features(
     intensity_mask: np.ndarray,
     image: np.ndarray,
     spacing: np.ndarray,
+    *,
+    shape: bool = True,
+    autocorrelation: bool = True,
 ) -> dict[str, float]:
     """IBSI morphological features of one ROI.
 
@@ -212,16 +304,24 @@ def morphology_features(
         Intensities.
     spacing : ndarray, shape (3,)
         Voxel size in mm, (z, y, x).
+    shape : bool
+        Compute the features of the mesh, the voxels, the convex hull and the principal axes.
+    autocorrelation : bool
+        Compute Moran's I and Geary's C.
     """
     out: dict[str, float] = {}
     spacing = np.asarray(spacing, dtype=np.float64)
+    if autocorrelation:
+        moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
+        out["morph_moran_i"] = moran
+        out["morph_geary_c"] = geary
+    if not shape:
+        return out
     voxel_volume = float(np.prod(spacing))
     n_morph = int(morph.sum())
     verts, faces = _mesh(morph, spacing)
-    tri = verts[faces]
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    volume = abs(float(np.einsum("ij,ij->i", a, _cross(b, c)).sum()) / 6.0)
-    area = float(np.sqrt((_cross(b - a, c - a) ** 2).sum(axis=1)).sum() / 2.0)
+    volume, area = _mesh_volume_area(verts.astype(np.float64), faces.astype(np.int64))
+    volume = abs(volume)
     out["morph_volume_mm3"] = volume
     out["morph_vol_approx_mm3"] = n_morph * voxel_volume
     out["morph_area_mesh_mm2"] = area
@@ -233,12 +333,15 @@ def morphology_features(
     out["morph_sphericity"] = sph / area
     out["morph_asphericity"] = (area**3 / (36.0 * math.pi * volume**2)) ** (1.0 / 3.0) - 1.0
 
-    pos = np.argwhere(morph) * spacing
-    x_int = image[intensity_mask]
-    if x_int.size and x_int.sum() != 0:
-        pos_int = np.argwhere(intensity_mask) * spacing
-        com_gl = (pos_int * x_int[:, None]).sum(axis=0) / x_int.sum()
-        out["morph_com_mm"] = float(np.linalg.norm(pos.mean(axis=0) - com_gl))
+    n, s1, s2, w, w1 = _mask_moments(
+        np.ascontiguousarray(morph),
+        np.ascontiguousarray(intensity_mask),
+        np.ascontiguousarray(image, dtype=np.float64),
+    )
+    n_int = int(np.count_nonzero(intensity_mask))
+    if n_int and w != 0:
+        # centre of mass shift: geometric centre vs intensity-weighted centre (IBSI 3.1.10)
+        out["morph_com_mm"] = float(np.linalg.norm((s1 / n - w1 / w) * spacing))
     else:
         out["morph_com_mm"] = math.nan
 
@@ -253,7 +356,9 @@ def morphology_features(
         hull_volume = hull_area = math.nan
 
     if n_morph >= 2:
-        lam = np.sort(np.linalg.eigvalsh(np.cov(pos.T)))[::-1]
+        mean = s1 / n
+        cov = (s2 - n * np.outer(mean, mean)) / (n - 1) * np.outer(spacing, spacing)
+        lam = np.sort(np.linalg.eigvalsh(cov))[::-1]
         lam = np.clip(lam, 0.0, None)
     else:
         lam = np.full(3, math.nan)
@@ -274,10 +379,7 @@ def morphology_features(
     out["morph_area_dens_aee"] = _div(area, _ellipsoid_area(sa, sb, sc)) if sc > 0 else math.nan
     out["morph_vol_dens_conv_hull"] = _div(volume, hull_volume)
     out["morph_area_dens_conv_hull"] = _div(area, hull_area)
-    out["morph_integ_int"] = volume * float(x_int.mean()) if x_int.size else math.nan
-    moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
-    out["morph_moran_i"] = moran
-    out["morph_geary_c"] = geary
+    out["morph_integ_int"] = volume * w / n_int if n_int else math.nan
     return out
 
 
@@ -290,6 +392,55 @@ def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
     return grid[keep]
 
 
+@lru_cache(maxsize=16)
+def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
+    """The 1 cm^3 sphere as x-runs: rows ``(dz, dy, half_width)`` of the voxel offsets whose
+    centre lies within the radius (``dx`` from ``-half_width`` to ``half_width``)."""
+    offsets = _sphere_offsets(np.asarray(spacing))
+    rows = {}
+    for dz, dy, dx in offsets:
+        rows[(dz, dy)] = max(rows.get((dz, dy), 0), abs(int(dx)))
+    return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sphere_means(image, valid, vox, rows):  # pragma: no cover - compiled
+    """Mean intensity in the sphere around each voxel of ``vox`` (n, 3), from prefix sums along
+    x: each x-run of the sphere costs two lookups. Voxels outside the crop or not ``valid``
+    (outside the scan) count neither in the sum nor in the count."""
+    nz, ny, nx = image.shape
+    prefix = np.zeros((nz, ny, nx + 1))
+    present = np.zeros((nz, ny, nx + 1))
+    for z in range(nz):
+        for y in range(ny):
+            acc = 0.0
+            cnt = 0.0
+            for x in range(nx):
+                if valid[z, y, x]:
+                    acc += image[z, y, x]
+                    cnt += 1.0
+                prefix[z, y, x + 1] = acc
+                present[z, y, x + 1] = cnt
+    out = np.empty(vox.shape[0])
+    for i in range(vox.shape[0]):
+        z = vox[i, 0]
+        y = vox[i, 1]
+        x = vox[i, 2]
+        total = 0.0
+        count = 0.0
+        for r in range(rows.shape[0]):
+            zz = z + rows[r, 0]
+            yy = y + rows[r, 1]
+            if zz < 0 or zz >= nz or yy < 0 or yy >= ny:
+                continue
+            a = max(x - rows[r, 2], 0)
+            b = min(x + rows[r, 2] + 1, nx)
+            total += prefix[zz, yy, b] - prefix[zz, yy, a]
+            count += present[zz, yy, b] - present[zz, yy, a]
+        out[i] = total / count
+    return out
+
+
 def local_intensity_features(
     image: np.ndarray,
     intensity_mask: np.ndarray,
@@ -299,45 +450,35 @@ def local_intensity_features(
     """Local and global intensity peaks (IBSI 3.2): mean intensity in 1 cm^3 spheres.
 
     ``image`` must extend at least the sphere radius (6.2 mm) around the ROI, or to the scan's
-    border; ``valid`` marks the voxels that exist in the scan (all of them by default). Every
-    voxel whose centre lies in the sphere counts, inside the ROI or not.
+    border; ``valid`` marks the voxels that exist in the scan (all of them when ``None``).
+    Every voxel whose centre lies in the sphere counts, inside the ROI or not. The sphere sums
+    run over the ROI's voxels only, on the ROI's box plus the radius: prefix sums along x make
+    each x-run of the sphere two lookups (about 120 runs per voxel at 1 mm), exact in float64.
     """
     out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
     if not intensity_mask.any():
         return out
     spacing = np.asarray(spacing, dtype=np.float64)
-    offsets = _sphere_offsets(spacing)
-    r = offsets.max(axis=0)
+    r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
     # only voxels within r of the ROI matter
-    idx = np.argwhere(intensity_mask)
-    lo = np.maximum(idx.min(axis=0) - r, 0)
-    hi = np.minimum(idx.max(axis=0) + r + 1, image.shape)
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(intensity_mask.any(axis=other))
+        box.append((int(hit[0]), int(hit[-1]) + 1))
+    lo = np.maximum(np.array([b[0] for b in box]) - r, 0)
+    hi = np.minimum(np.array([b[1] for b in box]) + r, image.shape)
     sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     image, intensity_mask = image[sub], intensity_mask[sub]
-    valid = valid[sub] if valid is not None else None
-    shape = np.array(image.shape)
-    kshape = 2 * r + 1
-    kernel = np.zeros(tuple(kshape), np.float32)
-    kernel[tuple((offsets + r).T)] = 1.0
-    img = (np.where(valid, image, 0.0) if valid is not None else image).astype(np.float32)
-    fshape = [
-        sp_fft.next_fast_len(int(s + k - 1), real=True) for s, k in zip(shape, kshape, strict=True)
-    ]
-    fk = sp_fft.rfftn(kernel, fshape)
-    sl = tuple(slice(int(k), int(k + s)) for k, s in zip(r, shape, strict=True))
-    sums = sp_fft.irfftn(sp_fft.rfftn(img, fshape) * fk, fshape)[sl]
-    idx = np.argwhere(intensity_mask)
-    near_edge = bool((idx.min(axis=0) < r).any() or (idx.max(axis=0) + r >= shape).any())
-    if near_edge or (valid is not None and not valid.all()):
-        ones = valid.astype(np.float64) if valid is not None else np.ones(image.shape)
-        counts = np.rint(sp_fft.irfftn(sp_fft.rfftn(ones, fshape) * fk, fshape)[sl])
-    else:
-        counts = np.full(image.shape, float(len(offsets)))
-    means = np.full(image.shape, np.nan)
-    inside = intensity_mask
-    means[inside] = sums[inside] / counts[inside]
-    x = image[inside]
-    at_max = inside & (image == x.max())
-    out["loc_peak_loc"] = float(means[at_max].max())
-    out["loc_peak_glob"] = float(means[inside].max())
+    valid = np.ones(image.shape, bool) if valid is None else np.ascontiguousarray(valid[sub])
+    vox = np.argwhere(intensity_mask)
+    means = _sphere_means(
+        np.ascontiguousarray(image, dtype=np.float64),
+        valid,
+        vox,
+        _sphere_rows(tuple(float(h) for h in spacing)),
+    )
+    x = image[intensity_mask]
+    out["loc_peak_loc"] = float(means[x == x.max()].max())
+    out["loc_peak_glob"] = float(means.max())
     return out

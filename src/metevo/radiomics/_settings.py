@@ -8,8 +8,10 @@ discretisation, then feature computation.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["PRESETS", "RadiomicsSettings", "check_settings"]
 
@@ -51,6 +53,13 @@ class RadiomicsSettings:
         fraction taken over the re-segmentation range (as MIRP does).
     glcm_distance : int
         Chebyshev distance of GLCM neighbours (IBSI uses 1; only 1 is implemented).
+    families : tuple of str or None
+        Feature families to compute (names of the ``family`` column of
+        :func:`metevo.feature_catalog`: ``"morphology"``, ``"glcm"``...). ``None`` (and
+        ``features=None``): every family. Only what is selected is computed and returned.
+    features : tuple of str or None
+        Single feature columns to compute (the ``feature`` column of the catalogue), in
+        addition to ``families``. The selection is the union of both.
     """
 
     resample: bool = True
@@ -63,10 +72,12 @@ class RadiomicsSettings:
     n_bins: int = 32
     ivh_bin_width: float | None = 1.0
     glcm_distance: int = 1
+    families: tuple[str, ...] | None = None
+    features: tuple[str, ...] | None = None
 
     def replace(self, **changes: object) -> RadiomicsSettings:
         """Return a copy with ``changes`` applied (and validated)."""
-        return check_settings(dataclasses.replace(self, **changes))
+        return check_settings(self, **changes)
 
     @property
     def lower_bound(self) -> float | None:
@@ -76,6 +87,41 @@ class RadiomicsSettings:
         if self.resegment_range is not None:
             return self.resegment_range[0]
         return None
+
+    def selected(self) -> tuple[str, ...]:
+        """The feature columns these settings compute, in catalogue order."""
+        return _selection(self.families, self.features)
+
+
+def _selection(
+    families: tuple[str, ...] | None, features: tuple[str, ...] | None
+) -> tuple[str, ...]:
+    from metevo.radiomics._catalog import feature_families
+
+    catalog = feature_families()  # column -> family, in catalogue order
+    if families is None and features is None:
+        return tuple(catalog)
+    fam = set(families or ())
+    feat = set(features or ())
+    return tuple(name for name, f in catalog.items() if f in fam or name in feat)
+
+
+def _pyradiomics_like_features() -> tuple[str, ...]:
+    """pyradiomics' default feature classes in IBSI terms: shape (morphology without spatial
+    autocorrelation, which pyradiomics does not compute), first order (intensity statistics and
+    histogram), GLCM, GLRLM, GLSZM, GLDM (NGLDM) and NGTDM."""
+    families = (
+        "morphology",
+        "intensity_statistics",
+        "intensity_histogram",
+        "glcm",
+        "glrlm",
+        "glszm",
+        "ngtdm",
+        "ngldm",
+    )
+    drop = {"morph_moran_i", "morph_geary_c"}
+    return tuple(n for n in _selection(families, None) if n not in drop)
 
 
 PRESETS: dict[str, RadiomicsSettings] = {
@@ -90,6 +136,16 @@ PRESETS: dict[str, RadiomicsSettings] = {
         resegment_range=None,
         discretisation="none",
         ivh_bin_width=None,
+    ),
+    # Like pyradiomics' defaults, for like-for-like comparisons: no interpolation, no
+    # re-segmentation, bins of 25 HU whose edges are multiples of 25 HU (pyradiomics' edges),
+    # and the features of pyradiomics' default feature classes.
+    "pyradiomics_like": RadiomicsSettings(
+        resample=False,
+        round_intensities=False,
+        resegment_range=None,
+        bin_lower_bound=-1000.0,
+        features=_pyradiomics_like_features(),
     ),
 }
 
@@ -134,6 +190,14 @@ def check_settings(
             )
         if "resegment_range" in overrides and overrides["resegment_range"] is not None:
             overrides["resegment_range"] = tuple(float(v) for v in overrides["resegment_range"])
+        for key in ("families", "features"):
+            value = overrides.get(key)
+            if isinstance(value, str):
+                overrides[key] = (value,)
+            elif value is not None:
+                overrides[key] = tuple(value)
+        if "families" in overrides and "features" not in overrides:
+            overrides["features"] = None  # a family selection replaces the preset's
         settings = dataclasses.replace(settings, **overrides)
     _validate(settings)
     return settings
@@ -158,9 +222,48 @@ def _validate(s: RadiomicsSettings) -> None:
             f"glcm_distance={s.glcm_distance!r} is not implemented; only distance 1 (IBSI "
             "default) is. Use glcm_distance=1."
         )
+    _validate_selection(s)
     if s.resegment_range is not None:
         if len(s.resegment_range) != 2 or not s.resegment_range[0] < s.resegment_range[1]:
             raise ValueError(
                 f"resegment_range must be (low, high) with low < high, found "
                 f"{s.resegment_range!r}; use None for no re-segmentation."
             )
+
+
+def _validate_selection(s: RadiomicsSettings) -> None:
+    for key in ("families", "features"):
+        value = getattr(s, key)
+        if value is not None and (
+            not isinstance(value, tuple) or not all(isinstance(v, str) for v in value)
+        ):
+            raise TypeError(
+                f"{key} must be a tuple of names (str), found {value!r}; e.g. "
+                f"{key}={('glcm',) if key == 'families' else ('stat_mean',)}."
+            )
+    _validate_names(s.families, s.features)
+
+
+@lru_cache(maxsize=64)
+def _validate_names(families: tuple[str, ...] | None, features: tuple[str, ...] | None) -> None:
+    from metevo.radiomics._catalog import feature_families
+
+    catalog = feature_families()
+    valid_families = list(dict.fromkeys(catalog.values()))
+    for key, valid in (("families", valid_families), ("features", list(catalog))):
+        value = families if key == "families" else features
+        if value is None:
+            continue
+        unknown = [v for v in value if v not in valid]
+        if unknown:
+            close = sorted({c for v in unknown for c in difflib.get_close_matches(v, valid)})
+            raise ValueError(
+                f"unknown radiomics {key} {unknown}"
+                + (f" (close names: {close})" if close else "")
+                + f"; expected some of the {len(valid)} names in "
+                f"metevo.feature_catalog()['{'feature' if key == 'features' else 'family'}']: "
+                f"{valid}."
+            )
+    if families is not None or features is not None:
+        if not _selection(families, features):
+            raise ValueError("families= and features= select no feature; select at least one.")

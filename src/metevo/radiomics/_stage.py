@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from metevo import columns as C
 from metevo.exceptions import MetevoError
 from metevo.radiomics._catalog import feature_catalog, feature_names
 from metevo.radiomics._engine import NOTE, radiomic_features
+from metevo.radiomics._settings import RadiomicsSettings, check_settings
 
 __all__ = ["TABLE", "empty_table", "radiomics_schema", "radiomics_stage", "write_schema"]
 
@@ -30,9 +32,11 @@ def _with_keys(table: pd.DataFrame, patient_id: str, timepoint: str) -> pd.DataF
     return pd.concat([keys, table], axis=1)
 
 
-def empty_table() -> pd.DataFrame:
-    """A ``radiomics`` table with no rows and the right columns and dtypes."""
-    features = pd.DataFrame(np.zeros((0, len(feature_names()))), columns=feature_names())
+def empty_table(names: list[str] | None = None) -> pd.DataFrame:
+    """A ``radiomics`` table with no rows and the right columns (``names``: the selected
+    feature columns, default all) and dtypes."""
+    names = feature_names() if names is None else list(names)
+    features = pd.DataFrame(np.zeros((0, len(names))), columns=names)
     table = pd.concat(
         [
             pd.DataFrame({C.LESION_ID: pd.Series(dtype="int64")}),
@@ -90,7 +94,10 @@ def radiomics_stage(patient: object, result: object, **options: object) -> None:
     if parts:
         out = pd.concat(parts, ignore_index=True)
     else:
-        out = empty_table()
+        fields = {f.name for f in dataclasses.fields(RadiomicsSettings)}
+        overrides = {k: v for k, v in options.items() if k in fields}
+        selected = check_settings(options.get("settings"), **overrides).selected()
+        out = empty_table(list(selected))
     result.tables[TABLE] = out
 
 

@@ -37,145 +37,118 @@ def _offsets() -> np.ndarray:
 OFFSETS = _offsets()  # (26, 3): the 13 forward directions, then their opposites
 
 
+def _flat_offsets(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat index steps of the 26 ``OFFSETS`` on a C-ordered grid of ``shape``."""
+    strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
+    return (OFFSETS * strides).sum(axis=1)
+
+
 @numba.njit(cache=True, nogil=True)
-def _neighbour_pass(g, n_levels, levels, offs):  # pragma: no cover - compiled
-    nz, ny, nx = g.shape
+def _neighbour_pass(gp, vox, n_levels, levels, step):  # pragma: no cover - compiled
+    """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels.
+
+    ``gp`` is the flattened grey-level grid padded by one voxel of -1 (outside the ROI), so
+    neighbours never need a bounds check; ``vox`` the flat indices of the ROI's voxels and
+    ``step`` the flat steps of the 26 neighbours (13 forward directions first).
+    """
     glcm = np.zeros((13, n_levels, n_levels), np.int64)
     ngldm = np.zeros((n_levels, 27), np.int64)
     s = np.zeros(n_levels)
     n = np.zeros(n_levels, np.int64)
-    for z in range(nz):
-        for y in range(ny):
-            for x in range(nx):
-                gi = g[z, y, x]
-                if gi < 0:
-                    continue
-                cnt = 0
-                tot = 0.0
-                eq = 0
-                for k in range(26):
-                    zz = z + offs[k, 0]
-                    yy = y + offs[k, 1]
-                    xx = x + offs[k, 2]
-                    if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
-                        continue
-                    gj = g[zz, yy, xx]
-                    if gj < 0:
-                        continue
-                    cnt += 1
-                    tot += levels[gj]
-                    if gj == gi:
-                        eq += 1
-                    if k < 13:
-                        glcm[k, gi, gj] += 1
-                ngldm[gi, eq] += 1
-                if cnt > 0:
-                    s[gi] += abs(levels[gi] - tot / cnt)
-                    n[gi] += 1
+    for v in vox:
+        gi = gp[v]
+        cnt = 0
+        tot = 0.0
+        eq = 0
+        for k in range(26):
+            gj = gp[v + step[k]]
+            if gj < 0:
+                continue
+            cnt += 1
+            tot += levels[gj]
+            if gj == gi:
+                eq += 1
+            if k < 13:
+                glcm[k, gi, gj] += 1
+        ngldm[gi, eq] += 1
+        if cnt > 0:
+            s[gi] += abs(levels[gi] - tot / cnt)
+            n[gi] += 1
     return glcm, ngldm, s, n
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_pass(g, n_levels, offs):  # pragma: no cover - compiled
-    nz, ny, nx = g.shape
-    max_len = max(nz, max(ny, nx))
+def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
+    """GLRLM counts of the 13 directions: each run is counted once, from its first voxel."""
     rlm = np.zeros((13, n_levels, max_len), np.int64)
     for k in range(13):
-        dz = offs[k, 0]
-        dy = offs[k, 1]
-        dx = offs[k, 2]
-        for z in range(nz):
-            for y in range(ny):
-                for x in range(nx):
-                    gi = g[z, y, x]
-                    if gi < 0:
-                        continue
-                    pz = z - dz
-                    py = y - dy
-                    px = x - dx
-                    if 0 <= pz < nz and 0 <= py < ny and 0 <= px < nx and g[pz, py, px] == gi:
-                        continue  # not the start of a run
-                    length = 1
-                    qz = z + dz
-                    qy = y + dy
-                    qx = x + dx
-                    while 0 <= qz < nz and 0 <= qy < ny and 0 <= qx < nx and g[qz, qy, qx] == gi:
-                        length += 1
-                        qz += dz
-                        qy += dy
-                        qx += dx
-                    rlm[k, gi, length - 1] += 1
+        d = step[k]
+        for v in vox:
+            gi = gp[v]
+            if gp[v - d] == gi:
+                continue  # not the start of a run
+            length = 1
+            q = v + d
+            while gp[q] == gi:
+                length += 1
+                q += d
+            rlm[k, gi, length - 1] += 1
     return rlm
 
 
 @numba.njit(cache=True, nogil=True)
-def _zone_pass(g, dist, offs):  # pragma: no cover - compiled
-    nz, ny, nx = g.shape
-    total = nz * ny * nx
-    seen = np.zeros(g.shape, np.bool_)
-    stack = np.empty((total, 3), np.int64)
-    zone_level = np.empty(total, np.int64)
-    zone_size = np.empty(total, np.int64)
-    zone_dist = np.empty(total, np.int64)
+def _find(parent, i):  # pragma: no cover - compiled
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]  # path halving
+        i = parent[i]
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
+    """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
+    aligned with ``gp``) of each zone.
+
+    One raster pass of union-find: each voxel joins the zones of its 13 neighbours met before
+    it (the backward half of the 26), so every neighbour pair is looked at once.
+    """
+    n_vox = vox.size
+    order = np.full(gp.size, -1, np.int32)
+    for i in range(n_vox):
+        order[vox[i]] = i
+    parent = np.arange(n_vox, dtype=np.int32)
+    for i in range(n_vox):
+        v = vox[i]
+        gi = gp[v]
+        for k in range(13, 26):  # backward steps: earlier in raster order
+            q = v + step[k]
+            if gp[q] != gi:
+                continue
+            a = _find(parent, i)
+            b = _find(parent, order[q])
+            if a != b:
+                if a < b:
+                    parent[b] = a
+                else:
+                    parent[a] = b
+    zone_of = np.full(n_vox, -1, np.int64)
+    zone_level = np.empty(n_vox, np.int64)
+    zone_size = np.zeros(n_vox, np.int64)
+    zone_dist = np.empty(n_vox, np.int64)
     n_zones = 0
-    for z in range(nz):
-        for y in range(ny):
-            for x in range(nx):
-                gi = g[z, y, x]
-                if gi < 0 or seen[z, y, x]:
-                    continue
-                seen[z, y, x] = True
-                top = 0
-                stack[0, 0] = z
-                stack[0, 1] = y
-                stack[0, 2] = x
-                top = 1
-                size = 0
-                dmin = dist[z, y, x]
-                while top > 0:
-                    top -= 1
-                    cz = stack[top, 0]
-                    cy = stack[top, 1]
-                    cx = stack[top, 2]
-                    size += 1
-                    if dist[cz, cy, cx] < dmin:
-                        dmin = dist[cz, cy, cx]
-                    for k in range(26):
-                        zz = cz + offs[k, 0]
-                        yy = cy + offs[k, 1]
-                        xx = cx + offs[k, 2]
-                        if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
-                            continue
-                        if seen[zz, yy, xx] or g[zz, yy, xx] != gi:
-                            continue
-                        seen[zz, yy, xx] = True
-                        stack[top, 0] = zz
-                        stack[top, 1] = yy
-                        stack[top, 2] = xx
-                        top += 1
-                zone_level[n_zones] = gi
-                zone_size[n_zones] = size
-                zone_dist[n_zones] = dmin
-                n_zones += 1
+    for i in range(n_vox):
+        r = _find(parent, i)
+        z = zone_of[r]
+        if z < 0:
+            z = n_zones
+            zone_of[r] = z
+            zone_level[z] = gp[vox[i]]
+            zone_dist[z] = dp[vox[i]]
+            n_zones += 1
+        zone_size[z] += 1
+        if dp[vox[i]] < zone_dist[z]:
+            zone_dist[z] = dp[vox[i]]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
-
-
-def warm_up() -> float:
-    """Compile (or load from the on-disk cache) the numba kernels; return the seconds spent."""
-    import time
-
-    t0 = time.perf_counter()
-    g = np.zeros((2, 2, 2), np.int64)
-    g[0, 0, 0] = -1
-    _neighbour_pass(g, 1, np.ones(1), OFFSETS)
-    _run_pass(g, 1, OFFSETS)
-    _zone_pass(g, np.ones((2, 2, 2), np.int64), OFFSETS)
-    from metevo.radiomics._morphology import _plane_hull_mask
-
-    pts = np.array([0.0, 1.0, 0.0, 1.0])
-    _plane_hull_mask(np.zeros(4, np.int64), pts, pts[::-1].copy())
-    _plane_hull_mask(np.zeros(4, np.int64), pts[::2], pts[1::2])  # strided views, as in use
-    return time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------- features
@@ -449,13 +422,21 @@ _NGLDM_NAMES = dict(
 )
 
 
-def _direction_mean(values: np.ndarray, valid: np.ndarray) -> float:
-    """Mean over the directions that hold at least one pair or run (NaN when none does)."""
-    v = values[valid]
-    return float(v.mean()) if v.size else math.nan
+def _aggregate(feats: dict[str, np.ndarray], valid: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per feature: the mean over the 13 directions that hold at least one pair or run (NaN
+    when none does), and the value of the merged matrix (entry 13)."""
+    table = np.array(list(feats.values()))  # (features, 14)
+    per_dir = table[:, :13][:, valid]
+    avg = per_dir.mean(axis=1) if per_dir.shape[1] else np.full(len(table), math.nan)
+    return avg.tolist(), table[:, 13].tolist()
 
 
-def texture_matrices(grey: np.ndarray, roi: np.ndarray) -> dict[str, np.ndarray]:
+_ALL = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
+
+
+def texture_matrices(
+    grey: np.ndarray, roi: np.ndarray, families: tuple[str, ...] = _ALL
+) -> dict[str, np.ndarray]:
     """The 3D texture matrices of one ROI, before normalisation.
 
     Returns a dict with ``levels`` (the grey levels present, ascending: the rows of every
@@ -463,7 +444,9 @@ def texture_matrices(grey: np.ndarray, roi: np.ndarray) -> dict[str, np.ndarray]
     (13, G, max run) run counts per direction, ``zone_level`` / ``zone_size`` /
     ``zone_distance`` (one entry per 26-connected zone: row index, voxels, distance to the ROI
     border), ``ngtdm_s`` / ``ngtdm_n`` (G,) and ``ngldm`` (G, 27) dependence counts
-    (column j for dependence j + 1).
+    (column j for dependence j + 1). Only the passes that ``families`` need are run (the
+    neighbour pass for GLCM, NGTDM and NGLDM; the run pass for GLRLM; the zone pass for
+    GLSZM and GLDZM), and only the matrices they make are returned.
     """
     values = grey[roi]
     present = np.bincount(values) > 0
@@ -471,27 +454,34 @@ def texture_matrices(grey: np.ndarray, roi: np.ndarray) -> dict[str, np.ndarray]
     lookup = np.cumsum(present) - 1  # grey level -> row of the compact matrices
     lv = lv_int.astype(np.float64)
     n_levels = lv.size
-    g = np.full(roi.shape, -1, np.int64)
-    g[roi] = lookup[values]
-    glcm, ngldm, s, n = _neighbour_pass(g, n_levels, lv, OFFSETS)
-    rlm = _run_pass(g, n_levels, OFFSETS)
-    dist = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")[1:-1, 1:-1, 1:-1]
-    z_level, z_size, z_dist = _zone_pass(g, dist.astype(np.int64), OFFSETS)
-    return {
-        "levels": lv,
-        "glcm": glcm + glcm.transpose(0, 2, 1),
-        "glrlm": rlm,
-        "zone_level": z_level,
-        "zone_size": z_size,
-        "zone_distance": z_dist,
-        "ngtdm_s": s,
-        "ngtdm_n": n,
-        "ngldm": ngldm,
-    }
+    shape = tuple(int(n) + 2 for n in roi.shape)
+    inner = (slice(1, -1),) * 3
+    gp = np.full(shape, -1, np.int32)
+    gp[inner][roi] = lookup[values]
+    gp = gp.ravel()
+    vox = np.flatnonzero(gp >= 0)
+    step = _flat_offsets(shape)
+    out: dict[str, np.ndarray] = {"levels": lv}
+    if {"glcm", "ngtdm", "ngldm"} & set(families):
+        glcm, ngldm, s, n = _neighbour_pass(gp, vox, n_levels, lv, step)
+        out.update(glcm=glcm + glcm.transpose(0, 2, 1), ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
+    if "glrlm" in families:
+        out["glrlm"] = _run_pass(gp, vox, n_levels, max(roi.shape), step)
+    if {"glszm", "gldzm"} & set(families):
+        if "gldzm" in families:
+            # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
+            dp = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")
+            dp = dp.astype(np.int32).ravel()
+        else:
+            dp = np.ones(gp.size, np.int32)
+        out["zone_level"], out["zone_size"], out["zone_distance"] = _zone_pass(gp, dp, vox, step)
+    return out
 
 
-def texture_features(grey: np.ndarray, roi: np.ndarray) -> dict[str, float]:
-    """All 3D texture features of one ROI.
+def texture_features(
+    grey: np.ndarray, roi: np.ndarray, families: tuple[str, ...] = _ALL
+) -> dict[str, float]:
+    """3D texture features of one ROI.
 
     Parameters
     ----------
@@ -499,6 +489,8 @@ def texture_features(grey: np.ndarray, roi: np.ndarray) -> dict[str, float]:
         Discretised grey levels (>= 1) on the crop; values outside ``roi`` are ignored.
     roi : ndarray of bool, same shape
         The intensity mask.
+    families : tuple of str
+        The families to compute (default: all six).
 
     Returns
     -------
@@ -506,61 +498,66 @@ def texture_features(grey: np.ndarray, roi: np.ndarray) -> dict[str, float]:
         Column name -> value, GLCM and GLRLM in both 3D aggregations, the others in 3D.
     """
     out: dict[str, float] = {}
-    mats = texture_matrices(grey, roi)
+    mats = texture_matrices(grey, roi, families)
     lv = mats["levels"]
     n_levels = lv.size
     n_voxels = float(roi.sum())
     n_g = float(lv.max())  # number of grey levels of the discretisation in use (1..max)
-    rlm = mats["glrlm"]
-    z_level, z_size, z_dist = mats["zone_level"], mats["zone_size"], mats["zone_distance"]
-    s, n, ngldm = mats["ngtdm_s"], mats["ngtdm_n"], mats["ngldm"]
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        # GLCM: symmetric, 13 directions averaged and merged
-        sym = mats["glcm"].astype(np.float64)
-        valid = sym.sum(axis=(1, 2)) > 0
-        per_dir = glcm_features(sym, lv, n_g)
-        merged = glcm_features(sym.sum(axis=0, keepdims=True), lv, n_g)
-        for name in per_dir:
-            out[f"cm_{name}_3d_avg"] = _direction_mean(per_dir[name], valid)
-        for name in merged:
-            out[f"cm_{name}_3d_comb"] = float(merged[name][0])
+        if "glcm" in families:  # symmetric, 13 directions averaged and merged
+            sym = mats["glcm"].astype(np.float64)
+            # the 13 directions and their merged matrix in one evaluation
+            both = np.concatenate([sym, sym.sum(axis=0, keepdims=True)])
+            feats = glcm_features(both, lv, n_g)
+            avg, comb = _aggregate(feats, sym.sum(axis=(1, 2)) > 0)
+            out.update((f"cm_{name}_3d_avg", v) for name, v in zip(feats, avg, strict=True))
+            out.update((f"cm_{name}_3d_comb", v) for name, v in zip(feats, comb, strict=True))
 
-        # GLRLM
-        used = np.flatnonzero(rlm.sum(axis=(0, 1)))
-        rlm = rlm[:, :, : (used.max() + 1 if used.size else 1)].astype(np.float64)
-        jv = np.arange(1, rlm.shape[2] + 1, dtype=np.float64)
-        per_dir = zone_features(rlm, lv, jv, n_voxels)
-        merged = zone_features(rlm.sum(axis=0, keepdims=True), lv, jv, 13.0 * n_voxels)
-        valid = rlm.sum(axis=(1, 2)) > 0
-        for key, name in _GLRLM_NAMES.items():
-            out[f"rlm_{name}_3d_avg"] = _direction_mean(per_dir[key], valid)
-        for key, name in _GLRLM_NAMES.items():
-            out[f"rlm_{name}_3d_comb"] = float(merged[key][0])
+        if "glrlm" in families:
+            rlm = mats["glrlm"]
+            used = np.flatnonzero(rlm.sum(axis=(0, 1)))
+            rlm = rlm[:, :, : (used.max() + 1 if used.size else 1)].astype(np.float64)
+            jv = np.arange(1, rlm.shape[2] + 1, dtype=np.float64)
+            both = np.concatenate([rlm, rlm.sum(axis=0, keepdims=True)])
+            n_both = np.full(14, n_voxels)
+            n_both[13] = 13.0 * n_voxels
+            feats = zone_features(both, lv, jv, n_both)
+            feats = {key: feats[key] for key in _GLRLM_NAMES}
+            avg, comb = _aggregate(feats, rlm.sum(axis=(1, 2)) > 0)
+            names = _GLRLM_NAMES.values()
+            out.update((f"rlm_{name}_3d_avg", v) for name, v in zip(names, avg, strict=True))
+            out.update((f"rlm_{name}_3d_comb", v) for name, v in zip(names, comb, strict=True))
 
         # GLSZM and GLDZM from the same zones
-        for values, names, prefix in (
-            (z_size, _GLSZM_NAMES, "szm"),
-            (z_dist, _GLDZM_NAMES, "dzm"),
+        for family, key, names, prefix in (
+            ("glszm", "zone_size", _GLSZM_NAMES, "szm"),
+            ("gldzm", "zone_distance", _GLDZM_NAMES, "dzm"),
         ):
-            jv_int, jidx = np.unique(values, return_inverse=True)
+            if family not in families:
+                continue
+            z_level = mats["zone_level"]
+            jv_int, jidx = np.unique(mats[key], return_inverse=True)
             mat = (
                 np.bincount(z_level * jv_int.size + jidx.ravel(), minlength=n_levels * jv_int.size)
                 .reshape(1, n_levels, jv_int.size)
                 .astype(np.float64)
             )
             feats = zone_features(mat, lv, jv_int.astype(np.float64), n_voxels)
-            for key, name in names.items():
-                out[f"{prefix}_{name}_3d"] = float(feats[key][0])
+            for k, name in names.items():
+                out[f"{prefix}_{name}_3d"] = float(feats[k][0])
 
-        # NGTDM
-        for name, value in ngtdm_features(s, n, lv).items():
-            out[f"ngt_{name}_3d"] = value
+        if "ngtdm" in families:
+            for name, value in ngtdm_features(mats["ngtdm_s"], mats["ngtdm_n"], lv).items():
+                out[f"ngt_{name}_3d"] = value
 
-        # NGLDM (dependence count j = 1 + number of equal neighbours)
-        feats = zone_features(
-            ngldm[None].astype(np.float64), lv, np.arange(1, 28, dtype=np.float64), n_voxels
-        )
-        for key, name in _NGLDM_NAMES.items():
-            out[f"ngl_{name}_3d"] = float(feats[key][0])
+        if "ngldm" in families:  # dependence count j = 1 + number of equal neighbours
+            feats = zone_features(
+                mats["ngldm"][None].astype(np.float64),
+                lv,
+                np.arange(1, 28, dtype=np.float64),
+                n_voxels,
+            )
+            for key, name in _NGLDM_NAMES.items():
+                out[f"ngl_{name}_3d"] = float(feats[key][0])
     return out

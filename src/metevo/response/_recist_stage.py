@@ -138,6 +138,8 @@ def assess_patient(
             why.append("liver_outside_fov")
         if _is_false(r.get(S.REGISTRATION_OK)):
             why.append("registration_failed")
+        if r.get(S.QC_FLAG) == "excluded":
+            why = ["scan_unreadable"]
         if why and r[S.TIMEPOINT] != baseline:
             reasons[r[S.TIMEPOINT]] = "+".join(why)
     dates = dict(zip(sc[S.TIMEPOINT], sc["_date"].dt.date, strict=True))

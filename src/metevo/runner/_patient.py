@@ -17,7 +17,8 @@ import pandas as pd
 from metevo.cohort import Cohort, Patient
 from metevo.evolution._trajectories import _select_stored, to_long
 from metevo.response._recist_stage import assess_patient
-from metevo.runner.pipeline import AnalysisResult, analyze_patient
+from metevo.runner._run import AnalysisResult
+from metevo.runner.pipeline import analyze_patient
 
 __all__ = ["recist", "trajectories"]
 

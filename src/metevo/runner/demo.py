@@ -2,7 +2,8 @@
 
 :func:`run_demo` generates the synthetic cohort, analyses it (every per-patient stage), then runs
 the cohort-level steps of :func:`post_analysis`: evolution patterns with their survival and
-response association, and the figures (response waterfall/spider/swimmer, a trajectory panel).
+response association, SDTM export and every figure the tables allow
+(:func:`metevo.report.draw_figures`), and writes the HTML report (:func:`metevo.report.write_report`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-
-import pandas as pd
 
 __all__ = ["post_analysis", "run_demo"]
 
@@ -35,11 +34,12 @@ def run_demo(
     into ``out/segmentation``, and the analysis reads those predicted masks instead of the
     synthetic reference masks.
 
-    Returns the analysis folder (tables ``*.parquet`` and ``figures/``).
+    Returns the analysis folder (tables ``*.parquet`` and ``figures/``); the HTML report is
+    written to ``out/report`` (``index.html``).
     """
     from metevo.cohort import open_cohort
     from metevo.datasets import make_synthetic_cohort
-    from metevo.runner.pipeline import analyze
+    from metevo.runner._run import analyze
 
     out = Path(out)
     echo(f"generating a synthetic cohort of {n_patients} patients (seed {seed}, {size} grid)")
@@ -57,8 +57,8 @@ def run_demo(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = analyze(cohort, analysis, workers=workers, progress=progress)
-        if len(result.failures):
-            echo(f"{len(result.failures)} patient(s) failed:")
+        echo(result.summary())
+        if len(result.failures):  # the demo goes on with the patients that reached the tables
             for row in result.failures.itertuples():
                 echo(f"  {row.patient_id} [{row.stage}] {row.error_type}: {row.error}")
         missing = [t for t in ("patient_trajectories", "recist", "patients") if t not in result.tables]
@@ -68,11 +68,15 @@ def run_demo(
                 "those stages; see the failures above): the cohort-level steps cannot run."
             )
         written = post_analysis(analysis, clinical=synth.clinical, events=synth.events)
+        from metevo.report import write_report
+
+        index = write_report(analysis, out / "report", manifest=manifest, events=synth.events)
     for w in caught:
         echo(f"warning: {w.message}")
     tables = sorted({*result.tables, *(p.stem for p in analysis.glob("*.parquet"))})
     echo(f"tables in {analysis}: {', '.join(t + '.parquet' for t in tables)}")
-    echo(f"figures in {analysis / 'figures'}: {', '.join(p.name for p in written)}")
+    echo(f"{len(written)} figure files (PNG and PDF) in {analysis / 'figures'}")
+    echo(f"HTML report: open {index}")
     return analysis
 
 
@@ -89,44 +93,16 @@ def post_analysis(
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
 
-    from metevo.plotting.response import spider, swimmer, waterfall
-    from metevo.plotting.trajectories import plot_trajectory_panel
+    from metevo.report import draw_figures
+    from metevo.response import export_sdtm
+    from metevo.runner import run_patterns
 
     analysis = Path(analysis)
     figures = analysis / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-
-    from metevo.runner import run_patterns
-
-    run_patterns(analysis, clinical=clinical)
-    written += sorted(figures.glob("*"))
-
-    def save(fig, name: str) -> None:
-        for suffix in (".png", ".pdf"):
-            path = figures / f"{name}{suffix}"
-            fig.savefig(path, dpi=150, bbox_inches="tight")
-            written.append(path)
-        plt.close(fig)
-
-    from metevo.response import export_sdtm
-
+    run_patterns(analysis, clinical=clinical)  # pattern figures from the fitted model
     export_sdtm(analysis)  # tu.csv, tr.csv, rs.csv in analysis/sdtm (metevo as the evaluator)
-    recist = pd.read_parquet(analysis / "recist.parquet")
-    patients = pd.read_parquet(analysis / "patients.parquet")
-    ev = pd.read_csv(events) if events is not None else None
-    for name, draw in (("waterfall", waterfall), ("spider", spider)):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        draw(recist, patients, ax=ax)
-        save(fig, name)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    swimmer(recist, patients, ev, ax=ax)
-    save(fig, "swimmer")
-    lesion_traj = pd.read_parquet(analysis / "trajectories.parquet")
-    patient_traj = pd.read_parquet(analysis / "patient_trajectories.parquet")
-    if len(lesion_traj):
-        axes = plot_trajectory_panel(lesion_traj, patient_traj)
-        save(axes[0].figure, "trajectory_panel")
-    return sorted(set(written))
+    # every figure the tables allow (cohort and per patient), as `metevo figures` draws them
+    draw_figures(analysis, figures, events=events)
+    return sorted(p for p in figures.rglob("*") if p.is_file())

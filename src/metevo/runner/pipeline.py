@@ -17,24 +17,22 @@ and Dask paths give the same tables.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
+import dataclasses
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
-from metevo.cohort import Cohort, Patient, ScanReads, scans_stage
+from metevo.cohort import Patient, ScanReads, scans_stage
 from metevo.columns import Failures
 from metevo.evolution import trajectories_stage
 from metevo.radiomics import radiomics_stage
 from metevo.response import recist_stage
 from metevo.tracking import graph_stage
 
-__all__ = ["STAGES", "AnalysisResult", "PatientResult", "analyze", "analyze_patient"]
+__all__ = ["STAGES", "PatientResult", "analyze_patient"]
 
 #: Ordered ``(name, stage function)`` pairs; later stages read earlier stages' outputs. The
 #: stage functions are imported here, so a reader (or a tool) follows ``analyze_patient`` into
@@ -47,12 +45,14 @@ STAGES: list[tuple[str, Callable[..., None]]] = [
     ("trajectories", trajectories_stage),
 ]
 
-_SHARDS = "_shards"
 
-
-@dataclass
+@dataclass(repr=False)
 class PatientResult:
-    """What the stages produced for one patient."""
+    """What the stages produced for one patient.
+
+    Its repr is a summary (tables with their shapes, objects, failures, warnings); the tables
+    themselves are in ``tables``.
+    """
 
     patient_id: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -61,31 +61,51 @@ class PatientResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     #: images and masks decoded once per patient run, shared by the stages (emptied at the end)
     reads: ScanReads = field(default_factory=ScanReads, repr=False)
+    #: follow-up scans left out (unreadable): failure records with ``timepoint`` and ``file``;
+    #: the patient's other visits were analysed
+    excluded: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """No stage failed (excluded follow-up scans do not count: the patient was analysed)."""
         return not self.failures
 
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    """Where a cohort analysis wrote its tables, and which patients failed."""
-
-    out_dir: Path
-    tables: tuple[str, ...]
-    failures: pd.DataFrame
-    n_patients: int
-
-    def read(self, table: str) -> pd.DataFrame:
-        """Read one gathered table, e.g. ``result.read("scans")``."""
-        if table not in self.tables and table != "failures":
-            raise KeyError(f"no table {table!r}; tables written: {', '.join(self.tables)}.")
-        return pd.read_parquet(self.out_dir / f"{table}.parquet")
+    def _parts(self) -> tuple[str, str, str]:
+        tables = (
+            ", ".join(f"{k} {v.shape[0]}x{v.shape[1]}" for k, v in self.tables.items()) or "none"
+        )
+        objects = ", ".join(self.objects) or "none"
+        status = (
+            "ok"
+            if self.ok
+            else f"{len(self.failures)} failure(s) in "
+            + ", ".join(str(f.get(Failures.STAGE, "?")) for f in self.failures)
+        )
+        return tables, objects, status
 
     def __repr__(self) -> str:
+        tables, objects, status = self._parts()
         return (
-            f"AnalysisResult({self.n_patients} patients, {len(self.failures)} failures, "
-            f"tables {', '.join(self.tables)} in {self.out_dir})"
+            f"PatientResult({self.patient_id}, {status}, tables: {tables}; objects: {objects}; "
+            f"{len(self.warnings)} warning(s))"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        tables, objects, status = self._parts()
+        failures = "".join(
+            "<li>"
+            + html.escape(
+                f"{f.get(Failures.STAGE, '')}: {f.get(Failures.ERROR_TYPE, '')}: {f.get(Failures.ERROR, '')}"
+            )
+            + "</li>"
+            for f in self.failures
+        )
+        return (
+            f"<div><b>PatientResult</b> {html.escape(self.patient_id)}: {html.escape(status)}<br>"
+            f"tables: {html.escape(tables)}<br>objects: {html.escape(objects)}<br>"
+            f"{len(self.warnings)} warning(s){'<ul>' + failures + '</ul>' if failures else ''}</div>"
         )
 
 
@@ -96,6 +116,7 @@ def analyze_patient(
     stage_options: Mapping[str, Mapping[str, object]] | None = None,
     keep_objects: bool = True,
     reemit_warnings: bool = True,
+    on_stage: Callable[[str], object] | None = None,
 ) -> PatientResult:
     """Run the analysis stages on one patient.
 
@@ -122,19 +143,16 @@ def analyze_patient(
         stages are skipped, the tables of the earlier ones are kept).
     """
     selected = _select_stages(stages)
-    options = dict(stage_options or {})
-    unknown = set(options) - {name for name, _ in STAGES}
-    if unknown:
-        raise ValueError(
-            f"stage_options names unknown stage(s) {sorted(unknown)}; stages: "
-            f"{[name for name, _ in STAGES]}."
-        )
+    options = check_stage_options(stage_options)
     result = PatientResult(patient_id=patient.patient_id)
     with _pinned_threads(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name, stage in selected:
+            if on_stage is not None:
+                on_stage(name)
             try:
                 stage(patient, result, **dict(options.get(name, {})))
+                patient = _without_excluded(patient, result)
             except Exception as exc:  # one stage failing must not lose the patient's other tables
                 result.failures.append(
                     {
@@ -146,10 +164,9 @@ def analyze_patient(
                 )
                 break
     result.reads.clear()
+    result.excluded = list(dict(result.objects.get("excluded_scans", {})).values())
     result.warnings = _dedupe(
-        (w.category.__name__, str(w.message))
-        for w in caught
-        if issubclass(w.category, Warning)
+        (w.category.__name__, str(w.message)) for w in caught if issubclass(w.category, Warning)
     )
     if not keep_objects:
         result.objects = {}
@@ -158,204 +175,38 @@ def analyze_patient(
     return result
 
 
+def check_stage_options(
+    stage_options: Mapping[str, Mapping[str, object]] | None,
+) -> dict[str, dict[str, object]]:
+    """``stage_options`` as plain dicts, after checking that each names a stage."""
+    options = {k: dict(v) for k, v in (stage_options or {}).items()}
+    unknown = set(options) - {name for name, _ in STAGES}
+    if unknown:
+        raise ValueError(
+            f"stage_options names unknown stage(s) {sorted(unknown)}; stages: "
+            f"{[name for name, _ in STAGES]}."
+        )
+    return options
+
+
+def reemit_warnings(patient_id: str, items: Iterable[tuple[str, str]]) -> None:
+    """Re-issue a patient's recorded warnings, naming the patient once."""
+    for category, message in items:
+        text = message if f"patient {patient_id}" in message else f"patient {patient_id}: {message}"
+        warnings.warn(text, _warning_class(category), stacklevel=3)
+
+
+def _without_excluded(patient: Patient, result: PatientResult) -> Patient:
+    """The patient without the scans a stage excluded, for the stages that follow."""
+    excluded = result.objects.get("excluded_scans") or {}
+    if not any(s.timepoint in excluded for s in patient.scans):
+        return patient
+    kept = tuple(s for s in patient.scans if s.timepoint not in excluded)
+    return dataclasses.replace(patient, scans=kept)
+
+
 def _reemit(result: PatientResult) -> None:
-    for category, message in result.warnings:
-        warnings.warn(
-            f"patient {result.patient_id}: {message}", _warning_class(category), stacklevel=3
-        )
-
-
-def analyze(
-    cohort: Cohort,
-    out_dir: str | Path,
-    *,
-    workers: int | None = None,
-    executor: str = "local",
-    dask_address: str | object | None = None,
-    stages: Iterable[str] | None = None,
-    stage_options: Mapping[str, Mapping[str, object]] | None = None,
-    progress: bool = True,
-) -> AnalysisResult:
-    """Analyse every patient of a cohort and write one Parquet table per kind.
-
-    Parameters
-    ----------
-    cohort
-        From :func:`metevo.open_cohort`.
-    out_dir
-        Output folder; ``<table>.parquet`` files and ``failures.parquet`` are written there.
-    workers
-        Local processes (default: the number of CPUs, at most the number of patients); ``1`` runs
-        in this process. With Dask and no address, the size of the ``LocalCluster``.
-    executor
-        ``"local"`` (process pool) or ``"dask"``.
-    dask_address
-        A scheduler address (``"tcp://host:8786"``) or a ``distributed.Client``; implies
-        ``executor="dask"``.
-    stages, stage_options
-        As in :func:`analyze_patient`.
-    progress
-        Show a tqdm progress bar.
-
-    Returns
-    -------
-    AnalysisResult
-
-    Examples
-    --------
-    >>> import metevo
-    >>> demo = metevo.datasets.load_demo_cohort()                        # doctest: +SKIP
-    >>> cohort = metevo.open_cohort(demo.manifest, clinical=demo.clinical)  # doctest: +SKIP
-    >>> res = metevo.analyze(cohort, "out", workers=2)                   # doctest: +SKIP
-    >>> res.read("scans").head()                                        # doctest: +SKIP
-    """
-    if dask_address is not None:
-        executor = "dask"
-    if executor not in ("local", "dask"):
-        raise ValueError(f"executor must be 'local' or 'dask'; got {executor!r}.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out / _SHARDS, ignore_errors=True)
-    stage_names = [name for name, _ in _select_stages(stages)]
-    patients = list(cohort)
-    kwargs = {"stages": stage_names, "stage_options": dict(stage_options or {})}
-    if executor == "dask":
-        results = _run_dask(patients, kwargs, workers, dask_address, progress)
-    else:
-        results = _run_local(patients, kwargs, workers, progress)
-
-    failures = [cohort.failures()]
-    for res in results:
-        for table, frame in res.tables.items():
-            shard = out / _SHARDS / table / f"{res.patient_id}.parquet"
-            shard.parent.mkdir(parents=True, exist_ok=True)
-            _to_parquet(frame, shard, table)
-        if res.failures:
-            failures.append(pd.DataFrame(res.failures))
-        _reemit(res)
-    written = _gather(out)
-    fail = pd.concat([f for f in failures if len(f)], ignore_index=True) if any(
-        len(f) for f in failures
-    ) else cohort.failures()
-    fail = fail.sort_values([Failures.PATIENT_ID, Failures.STAGE], kind="stable").reset_index(drop=True)
-    _to_parquet(fail, out / "failures.parquet", "failures")
-    return AnalysisResult(out_dir=out, tables=tuple(written), failures=fail, n_patients=len(patients))
-
-
-# --------------------------------------------------------------------------- executors
-
-
-def _run_one(patient: Patient, stages: list[str], stage_options: dict) -> PatientResult:
-    return analyze_patient(
-        patient,
-        stages=stages,
-        stage_options=stage_options,
-        keep_objects=False,
-        reemit_warnings=False,
-    )
-
-
-def _progress(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="patient")
-
-
-def _run_local(
-    patients: list[Patient], kwargs: dict, workers: int | None, progress: bool
-) -> list[PatientResult]:
-    n = len(patients)
-    workers = max(1, min(workers or os.cpu_count() or 1, n or 1))
-    results: list[PatientResult] = []
-    bar = _progress(n, progress, "metevo analyze")
-    if workers == 1:
-        for patient in patients:
-            results.append(_run_one(patient, **kwargs))
-            bar.update()
-        bar.close()
-        return results
-    from concurrent.futures import as_completed
-
-    # loky (shipped with joblib) starts clean worker processes without re-running the caller's
-    # main module, so scripts and notebooks need no ``if __name__ == "__main__"`` guard.
-    from joblib.externals.loky import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
-        futures = {pool.submit(_run_one, p, **kwargs): p.patient_id for p in patients}
-        for fut in as_completed(futures):
-            results.append(_collect(fut, futures[fut]))
-            bar.update()
-    bar.close()
-    return results
-
-
-def _run_dask(
-    patients: list[Patient],
-    kwargs: dict,
-    workers: int | None,
-    address: str | object | None,
-    progress: bool,
-) -> list[PatientResult]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - dask is a core dependency
-        from metevo.exceptions import MissingDependencyError
-
-        raise MissingDependencyError(
-            "the Dask executor needs dask[distributed]: pip install 'dask[distributed]'."
-        ) from exc
-    owned: list = []
-    if address is None:
-        cluster = LocalCluster(
-            n_workers=max(1, workers or 2), threads_per_worker=1, processes=True,
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-        owned = [client, cluster]
-    elif isinstance(address, str):
-        client = Client(address)
-        owned = [client]
-    else:
-        client = address
-    try:
-        client.run(_init_worker)
-        futures = client.map(_run_one, patients, pure=False, **kwargs)
-        ids = {f.key: p.patient_id for f, p in zip(futures, patients, strict=True)}
-        bar = _progress(len(patients), progress, "metevo analyze (dask)")
-        results = []
-        for fut in as_completed(futures):
-            results.append(_collect(fut, ids[fut.key]))
-            bar.update()
-        bar.close()
-        return results
-    finally:
-        for obj in owned:
-            obj.close()
-
-
-def _collect(future, patient_id: str) -> PatientResult:
-    """The result of a future, or a failure record when the worker itself broke."""
-    try:
-        return future.result()
-    except Exception as exc:  # a crashed worker, an unpicklable result...
-        return PatientResult(
-            patient_id=patient_id,
-            failures=[
-                {
-                    Failures.PATIENT_ID: patient_id,
-                    Failures.STAGE: "executor",
-                    Failures.ERROR_TYPE: type(exc).__name__,
-                    Failures.ERROR: _error_text(exc),
-                }
-            ],
-        )
-
-
-def _init_worker() -> None:
-    # numba's pool size is pinned per call by _pinned_threads: changing NUMBA_NUM_THREADS after
-    # numba's threads started raises, so only the BLAS/OpenMP variables are set here.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    reemit_warnings(result.patient_id, result.warnings)
 
 
 @contextlib.contextmanager
@@ -399,30 +250,6 @@ def _select_stages(stages: Iterable[str] | None) -> list[tuple[str, str]]:
     return list(STAGES[: last + 1])
 
 
-
-def _to_parquet(frame: pd.DataFrame, path: Path, table: str) -> None:
-    from metevo.dictionary import coerce_table
-
-    coerce_table(frame, table).to_parquet(path, index=False)
-
-
-def _gather(out: Path) -> list[str]:
-    root = out / _SHARDS
-    written = []
-    if not root.exists():
-        return written
-    for table_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        shards = sorted(table_dir.glob("*.parquet"))
-        frames = [pd.read_parquet(s) for s in shards]
-        frames = [f for f in frames if len(f.columns)]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if Failures.PATIENT_ID in frame.columns:
-            frame = frame.sort_values(Failures.PATIENT_ID, kind="stable").reset_index(drop=True)
-        _to_parquet(frame, out / f"{table_dir.name}.parquet", table_dir.name)
-        written.append(table_dir.name)
-    return written
-
-
 def _error_text(exc: BaseException) -> str:
     text = f"{exc}"
     if not text:
@@ -443,7 +270,11 @@ def _warning_class(name: str) -> type[Warning]:
     cls = getattr(exceptions, name, None)
     if isinstance(cls, type) and issubclass(cls, Warning):
         return cls
-    builtin = getattr(__builtins__, name, None) if not isinstance(__builtins__, dict) else __builtins__.get(name)
+    builtin = (
+        getattr(__builtins__, name, None)
+        if not isinstance(__builtins__, dict)
+        else __builtins__.get(name)
+    )
     if isinstance(builtin, type) and issubclass(builtin, Warning):
         return builtin
     return UserWarning

@@ -15,12 +15,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARCHITECTURES", "ModelCard", "file_sha256"]
+__all__ = ["ARCHITECTURES", "HashCache", "ModelCard", "file_sha256"]
 
 #: MONAI networks a card may name (``monai.networks.nets.<name>``).
 ARCHITECTURES = ("SegResNet", "UNet", "DynUNet", "BasicUNet")
 
 _AXCODES = set("LRAPSI")
+
+#: The demo model's card, shipped with the package.
+DEMO_CARD = Path(__file__).with_name("models") / "demo.json"
 
 
 def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -30,6 +33,41 @@ def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(chunk_bytes), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class HashCache:
+    """``file_sha256`` remembered by (path, size, modification time) in a JSON file.
+
+    A file whose size and modification time are unchanged is not read again (as make and rsync
+    decide); ``save()`` writes the cache atomically.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.data = {}
+        self.dirty = False
+
+    def __call__(self, file: str | Path) -> str:
+        file = Path(file)
+        stat = file.stat()
+        key = str(file.resolve())
+        found = self.data.get(key)
+        if found and found[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return found[2]
+        sha = file_sha256(file)
+        self.data[key] = [stat.st_size, stat.st_mtime_ns, sha]
+        self.dirty = True
+        return sha
+
+    def save(self) -> None:
+        if self.dirty:
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text(json.dumps(self.data, indent=0) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+            self.dirty = False
 
 
 @dataclasses.dataclass

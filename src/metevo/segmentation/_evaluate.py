@@ -18,8 +18,10 @@ from scipy import ndimage
 
 from metevo.columns import Manifest
 from metevo.columns import SegmentationEval as E
+from metevo.columns import SegmentationEvalLesions as DetectionLesions
 from metevo.columns import SegmentationEvalSummary as S
 from metevo.exceptions import ManifestError
+from metevo.segmentation._detection import lesion_detection
 
 __all__ = ["dice", "evaluate", "evaluation_summary", "match_lesions"]
 
@@ -139,8 +141,9 @@ def evaluate(
     *,
     iou_threshold: float = 0.5,
     base_dir: str | Path | None = None,
+    per_lesion: bool = False,
     **cohort_options: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Compare predicted liver and lesion masks with reference masks, scan by scan.
 
     Parameters
@@ -155,6 +158,8 @@ def evaluate(
         reference lesions may be binary (lesions = connected components) or instance labels.
     iou_threshold : float
         IoU at which a reference lesion counts as detected (LiTS: 0.5).
+    per_lesion : bool
+        Also return the ``segmentation_eval_lesions`` table.
 
     Returns
     -------
@@ -162,6 +167,11 @@ def evaluate(
         The ``segmentation_eval`` table: one row per scan and structure (``liver``, ``lesion``)
         with ``dice``, volumes in ml, volume error, and for lesions the detection counts,
         ``precision`` and ``recall``. See :func:`evaluation_summary` for global Dice.
+        With ``per_lesion=True``, ``(table, lesions)`` where ``lesions`` is the
+        ``segmentation_eval_lesions`` table (every reference and predicted lesion, matched or
+        not at IoU 0.1 and 0.5, with its size), which
+        :func:`~metevo.segmentation.detection_summary` turns into recall and precision by
+        lesion size.
 
     Raises
     ------
@@ -188,6 +198,7 @@ def evaluate(
         for scan in [*patient.scans, *patient.skipped_scans]:
             ref_scans[(scan.patient_id, scan.timepoint)] = scan
     rows = []
+    lesion_rows: list[pd.DataFrame] = []
     for rec in pred.to_dict("records"):
         key = (str(rec[Manifest.PATIENT_ID]).strip(), str(rec[Manifest.TIMEPOINT]).strip())
         if key not in ref_scans:
@@ -225,6 +236,15 @@ def evaluate(
                 )
             )
             rows.append(row)
+            if structure == "lesion":
+                found = lesion_detection(
+                    _instances(sitk.GetArrayViewFromImage(reference), already_labelled=instances),
+                    _instances(sitk.GetArrayViewFromImage(predicted), already_labelled=False),
+                    voxel_ml,
+                )
+                found.insert(0, DetectionLesions.TIMEPOINT, key[1])
+                found.insert(0, DetectionLesions.PATIENT_ID, key[0])
+                lesion_rows.append(found)
     if not rows:
         raise ManifestError(
             f"no scan of the prediction manifest {psource} (with masks) matches a scan of the "
@@ -234,13 +254,19 @@ def evaluate(
     table = pd.DataFrame(rows, columns=list(E.COLUMNS))
     for col in (E.N_REFERENCE_LESIONS, E.N_PREDICTED_LESIONS, E.N_DETECTED_LESIONS):
         table[col] = table[col].astype("Int64")
-    return table.sort_values([E.STRUCTURE, E.PATIENT_ID, E.TIMEPOINT], ignore_index=True)
+    table = table.sort_values([E.STRUCTURE, E.PATIENT_ID, E.TIMEPOINT], ignore_index=True)
+    lesions = (
+        pd.concat(lesion_rows, ignore_index=True)
+        if lesion_rows
+        else pd.DataFrame(columns=list(DetectionLesions.COLUMNS))
+    )
+    return (table, lesions) if per_lesion else table
 
 
 def evaluation_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Cohort-level figures per structure from a ``segmentation_eval`` table.
 
-    ``global_dice`` pools voxels over all scans (2 sum|A∩B| / sum(|A| + |B|), as the LiTS
+    ``global_dice`` pools voxels over all scans (2 sum|A & B| / sum(|A| + |B|), as the LiTS
     "Dice global"); ``mean_dice`` averages per-scan Dice; ``precision``/``recall`` pool lesion
     counts over scans.
     """

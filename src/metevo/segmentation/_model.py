@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from metevo.segmentation._backends import card_checksum
+from metevo.segmentation._card import DEMO_CARD, ModelCard, file_sha256
+from metevo.segmentation._weights import check_state_dict, load_state_dict
 
-from metevo.segmentation._card import ModelCard, file_sha256
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DEMO_CARD", "SegmentationModel", "build_network", "load_model", "load_state_dict"]
 
-#: The demo model's card, shipped with the package.
-DEMO_CARD = Path(__file__).with_name("models") / "demo.json"
 
 
 def build_network(card: ModelCard) -> torch.nn.Module:
@@ -41,33 +41,6 @@ def build_network(card: ModelCard) -> torch.nn.Module:
             f"{sorted(card.arguments)}: {exc}. Fix 'arguments' (see monai.networks.nets."
             f"{card.architecture})."
         ) from exc
-
-
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a plain ``state_dict`` safely (``weights_only=True``); refuse pickled objects."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
-        raise ValueError(
-            f"weights file {path} is not a plain state_dict: it holds pickled Python objects, "
-            "which metevo refuses to load (torch.load(weights_only=True) failed: "
-            f"{str(exc).splitlines()[0]}). Save only the tensors: "
-            "torch.save(model.state_dict(), path)."
-        ) from exc
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        hint = ""
-        if isinstance(state, dict) and "state_dict" in state:
-            hint = " It looks like a training checkpoint: save checkpoint['state_dict'] alone."
-        raise ValueError(
-            f"weights file {path}: expected a state_dict (mapping of parameter names to tensors), "
-            f"found {type(state).__name__}.{hint}"
-        )
-    return state
 
 
 def _first_conv_in_channels(state: dict[str, torch.Tensor]) -> int | None:
@@ -107,15 +80,37 @@ class SegmentationModel:
     @property
     def checksum(self) -> str:
         """SHA-256 over the weights and the card's preprocessing settings."""
-        digest = hashlib.sha256()
         if self.weights_sha256 is not None:
-            digest.update(self.weights_sha256.encode())
-        else:
-            for key, value in sorted(self.network.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+            return card_checksum(self.weights_sha256, self.card.preprocessing())
+        digest = hashlib.sha256()
+        for key, value in sorted(self.network.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         digest.update(json.dumps(self.card.preprocessing(), sort_keys=True).encode())
         return digest.hexdigest()
+
+    def to(self, device: Any) -> SegmentationModel:
+        """Move the network to ``device``; returns self."""
+        self.network = self.network.to(device)
+        return self
+
+    backend = "card"
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def liver_labels(self) -> tuple[int, ...]:
+        return (self.card.labels["liver"],)
+
+    @property
+    def lesion_labels(self) -> tuple[int, ...]:
+        return (self.card.labels["lesion"],)
+
+    def settings(self) -> dict[str, Any]:
+        """Settings that determine the output, for provenance."""
+        return self.card.preprocessing()
 
     def n_parameters(self) -> int:
         """Number of trainable parameters."""
@@ -130,36 +125,66 @@ class SegmentationModel:
         )
 
 
-def load_model(model: str | Path | SegmentationModel) -> SegmentationModel:
-    """Load a model by name (``"demo"``) or from the path of its card (``.json``/``.yaml``).
+def load_model(
+    model: str | Path | Any,
+    *,
+    configuration: str | None = None,
+    folds: list[int | str] | None = None,
+    mirroring: bool | None = None,
+    liver: list[str] | None = None,
+    lesion: list[str] | None = None,
+) -> Any:
+    """Load a segmentation model from a ``--model`` specification.
 
-    The weights file named by the card is read with ``torch.load(weights_only=True)``, its
-    SHA-256 is checked against ``weights_sha256`` when the card has one, and the tensors must
-    match the network the card describes (input channels, classes, layer shapes).
+    * ``"demo"`` or the path of a metevo model card (``.json``/``.yaml``): the weights file
+      named by the card is read with ``torch.load(weights_only=True)``, its SHA-256 is checked
+      against ``weights_sha256`` when the card has one, and the tensors must match the network
+      the card describes. Returns a :class:`SegmentationModel`.
+    * ``"nnunet:PATH"``: a trained nnU-Net v2 model folder (``configuration``, ``folds`` and
+      ``mirroring`` as nnU-Net's ``-c``, ``-f`` and ``--disable_tta``); returns an
+      :class:`~metevo.segmentation._nnunet.NnUNetModel`.
+    * ``"totalsegmentator:TASK"``: the task's nnU-Net model in TotalSegmentator's local weights
+      folder (``TOTALSEG_HOME_DIR`` or ``~/.totalsegmentator``), reoriented to RAS as
+      TotalSegmentator does; nothing is downloaded.
+    * ``"bundle:PATH"``: a MONAI bundle (``configs/inference.json``, ``configs/metadata.json``,
+      ``models/model.pt``) built from MONAI's classes without running the bundle's code.
+
+    ``liver`` / ``lesion`` name the model's labels read as liver and lesion when its label
+    names are not recognised (``liver``; ``tumor``, ``liver_tumor``, ``lesion``...).
     """
-    if isinstance(model, SegmentationModel):
+    if isinstance(model, SegmentationModel) or hasattr(model, "predict"):
         return model
-    if str(model) == "demo":
-        path = DEMO_CARD
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"the demo model card {path} is missing from this installation; reinstall metevo."
+    from metevo.segmentation._backends import (
+        check_options,
+        parse_model_spec,
+        totalsegmentator_folder,
+    )
+
+    kind, value = parse_model_spec(str(model))
+    check_options(
+        kind, configuration=configuration, folds=folds, mirroring=mirroring, liver=liver,
+        lesion=lesion,
+    )
+    if kind in ("nnunet", "totalsegmentator"):
+        from metevo.segmentation._nnunet import NnUNetModel
+
+        if kind == "nnunet":
+            return NnUNetModel(
+                value, configuration=configuration, folds=folds,
+                mirroring=True if mirroring is None else mirroring, liver=liver, lesion=lesion,
             )
-    else:
-        path = Path(model)
-        if path.is_dir():
-            cards = sorted(path.glob("*.json"))
-            if len(cards) != 1:
-                raise FileNotFoundError(
-                    f"model folder {path}: expected exactly one model card (*.json), found "
-                    f"{[c.name for c in cards]}; pass the card's path."
-                )
-            path = cards[0]
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model {str(model)!r}: no such card file; pass 'demo' or the path of a model card "
-                "(.json/.yaml) whose 'weights' names a state_dict file beside it."
-            )
+        folder = totalsegmentator_folder(value)
+        return NnUNetModel(
+            folder, folds=folds or [0], mirroring=bool(mirroring), liver=liver, lesion=lesion,
+            reorient=True, name=f"totalsegmentator:{value}",
+        )
+    if kind == "bundle":
+        from metevo.segmentation._bundle import BundleModel
+
+        return BundleModel(value, liver=liver, lesion=lesion)
+    from metevo.segmentation._backends import card_path
+
+    path = card_path(model)
     card = ModelCard.read(path)
     if not card.weights:
         raise ValueError(f"model card {path}: 'weights' is empty; name the state_dict file.")
@@ -182,29 +207,3 @@ def load_model(model: str | Path | SegmentationModel) -> SegmentationModel:
     check_state_dict(network, state, where=f"model card {path}")
     network.eval()
     return SegmentationModel(card, network, weights_sha256=sha)
-
-
-def check_state_dict(network: torch.nn.Module, state: dict[str, Any], *, where: str) -> None:
-    """Load ``state`` into ``network``; a mismatch names the missing, extra and misshapen keys."""
-    own = network.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: weights {tuple(state[k].shape)} vs card {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if tuple(own[k].shape) != tuple(state[k].shape)
-    ]
-    if missing or extra or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys (e.g. {missing[:3]})")
-        if extra:
-            parts.append(f"unexpected {len(extra)} keys (e.g. {extra[:3]})")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
-        raise ValueError(
-            f"{where}: the weights do not fit the network the card describes: "
-            + "; ".join(parts)
-            + ". The card's architecture/arguments/labels and the weights disagree."
-        )
-    network.load_state_dict(state)

@@ -32,7 +32,7 @@ import pandas as pd
 from metevo._version import __version__
 from metevo.columns import Manifest, SegmentationLog
 from metevo.exceptions import DataQualityWarning, ManifestError
-from metevo.segmentation._card import file_sha256
+from metevo.segmentation._card import HashCache, file_sha256
 
 __all__ = ["read_ct", "segment"]
 
@@ -131,23 +131,49 @@ def _read_manifest(
     return table.reset_index(drop=True), base, source
 
 
-def _provenance(model: Any, sha: str, image: Path, overlap: float) -> dict[str, Any]:
+def describe_model(model: Any, *, sha256: Any = None, **options: Any) -> dict[str, Any]:
+    """Name, checksum and settings of a model, without torch when given as a specification."""
+    if not isinstance(model, (str, Path)):
+        return {"name": model.name, "checksum": model.checksum, "settings": model.settings()}
+    from metevo.segmentation._backends import describe_spec
+
+    return describe_spec(str(model), sha256=sha256, **options)
+
+
+def _provenance(identity: dict[str, Any], sha: str, overlap: float) -> dict[str, Any]:
     return {
         "metevo_version": __version__,
-        "model": {"name": model.card.name, "checksum": model.checksum},
-        "preprocessing": {**model.card.preprocessing(), "overlap": overlap},
+        "model": {"name": identity["name"], "checksum": identity["checksum"]},
+        "preprocessing": {**identity["settings"], "overlap": overlap},
         "input": {"sha256": sha},
     }
 
 
-def _matches(folder: Path, expected: dict[str, Any]) -> bool:
+def _up_to_date(
+    folder: Path, identity: dict[str, Any], image: Path, overlap: float, hashes: HashCache
+) -> dict[str, Any] | None:
+    """The provenance when it matches, else ``None``.
+
+    The input is re-hashed only when its size or modification time differ from those recorded.
+    """
     try:
         found = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
     if not all((folder / f).is_file() for f in ("liver.nii.gz", "lesions.nii.gz")):
-        return False
-    return {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
+        return None
+    recorded = found.get("input", {}).get("sha256")
+    stat = (found.get("written") or {}).get("input_stat")
+    sha = None
+    if recorded and stat and image.is_file():
+        now = image.stat()
+        if [now.st_size, now.st_mtime_ns] == list(stat):
+            sha = recorded
+    if sha is None:
+        sha = hashes(image) if image.is_file() else input_sha256(image)
+    expected = _provenance(identity, sha, overlap)
+    same = {k: found.get(k) for k in expected} == json.loads(json.dumps(expected))
+    return found if same else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -166,6 +192,43 @@ def _write_mask(mask_xyz: np.ndarray, header: dict[str, Any], path: Path) -> Non
     tmp = path.with_name(f".{path.name[: -len('.nii.gz')]}.{os.getpid()}.tmp.nii.gz")
     sitk.WriteImage(image, str(tmp), True)
     os.replace(tmp, path)
+
+
+def _store(
+    folder: Path,
+    liver: np.ndarray,
+    lesion: np.ndarray,
+    header: dict[str, Any],
+    record: dict[str, Any],
+) -> tuple[float, float]:
+    """Write both masks, then the provenance (last); returns (liver_ml, lesion_ml)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "provenance.json").unlink(missing_ok=True)
+    _write_mask(liver.astype(np.uint8), header, folder / "liver.nii.gz")
+    _write_mask(lesion.astype(np.uint8), header, folder / "lesions.nii.gz")
+    voxel_ml = float(np.prod(header["spacing"])) / 1000.0
+    volumes = float(np.count_nonzero(liver)) * voxel_ml, float(np.count_nonzero(lesion)) * voxel_ml
+    record["written"]["volumes_ml"] = list(volumes)
+    _write_json(folder / "provenance.json", record)
+    return volumes
+
+
+def _prefetch_threads(paths: list[str], prepare: Any) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, (volume, affine, header, sha, prepared) or exception)``, one scan ahead."""
+
+    def task(path: str) -> tuple[Any, ...]:
+        volume, affine, header, sha = _load(path)
+        return volume, affine, header, sha, prepare(volume, affine, where=path)
+
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        futures = {0: pool.submit(task, paths[0])} if paths else {}
+        for i in range(len(paths)):
+            if i + 1 < len(paths):
+                futures[i + 1] = pool.submit(task, paths[i + 1])
+            try:
+                yield i, futures.pop(i).result()
+            except Exception as exc:  # recorded as a failed scan by the caller
+                yield i, exc
 
 
 def _prefetch(paths: list[str], num_workers: int) -> Iterator[tuple[int, Any]]:
@@ -204,6 +267,7 @@ def segment(
     overwrite: bool = False,
     base_dir: str | Path | None = None,
     progress: bool = False,
+    model_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Segment the liver and the lesions of every CT in a manifest, once.
 
@@ -214,7 +278,8 @@ def segment(
         folder; relative paths resolve against the manifest's folder, or ``base_dir`` for a
         DataFrame). Other columns are carried over.
     model : str, path or SegmentationModel
-        ``"demo"``, the path of a model card, or a loaded model.
+        ``"demo"``, the path of a model card, ``"nnunet:PATH"``, ``"totalsegmentator:TASK"``
+        (see :func:`~metevo.segmentation.load_model`) or a loaded model.
     out_dir : path
         Output folder (see the module docstring for its layout).
     device : str
@@ -230,6 +295,9 @@ def segment(
         (default 2 on CUDA, 0 on the CPU).
     overwrite : bool
         Recompute every scan even when its provenance matches.
+    model_options : dict, optional
+        Keyword arguments of :func:`~metevo.segmentation.load_model` (``configuration``,
+        ``folds``, ``mirroring``, ``liver``, ``lesion``).
 
     Returns
     -------
@@ -253,20 +321,15 @@ def segment(
     >>> demo = metevo.datasets.load_demo_cohort()                    # doctest: +SKIP
     >>> new = segment(demo.manifest_path, "demo", "demo_masks")       # doctest: +SKIP
     """
-    import torch
-
-    from metevo.segmentation._core import _resolve_device, predict_labels
-    from metevo.segmentation._model import load_model
-
     table, base, source = _read_manifest(manifest, base_dir)
-    seg_model = load_model(model)
-    dev = _resolve_device(device)
-    network = seg_model.network.to(dev).eval()
-    if num_workers is None:
-        num_workers = 2 if dev.type == "cuda" else 0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    card = seg_model.card
+    options = dict(model_options or {})
+    # what is up to date is decided before torch / MONAI / the weights are loaded; weights files
+    # are re-hashed only when their size or modification time changed
+    hashes = HashCache(out_dir / ".file_hashes.json")
+    identity = describe_model(model, sha256=hashes, **options)
+    hashes.save()
 
     images = []
     for value in table[Manifest.IMAGE]:
@@ -280,71 +343,132 @@ def segment(
     todo: list[int] = []
     for i, (img, folder) in enumerate(zip(images, folders, strict=True)):
         if not overwrite and (folder / "provenance.json").is_file() and img.exists():
-            expected = _provenance(seg_model, input_sha256(img), img, overlap)
-            if _matches(folder, expected):
-                log.append(_log_row(table, i, "reused", 0.0, "", folder))
+            found = _up_to_date(folder, identity, img, overlap, hashes)
+            if found is not None:
+                volumes = (found.get("written") or {}).get("volumes_ml")
+                log.append(
+                    _log_row(
+                        table, i, "reused", 0.0, "", folder,
+                        volumes=tuple(volumes) if volumes else None,
+                    )
+                )
                 continue
         todo.append(i)
+    hashes.save()
+    if not todo:
+        return _finish(table, images, folders, log, out_dir, source)
 
-    iterator = _prefetch([str(images[i]) for i in todo], num_workers)
+    import torch
+
+    from metevo.segmentation._core import _resolve_device, predict_labels
+    from metevo.segmentation._model import SegmentationModel, load_model
+    from metevo.segmentation._profile import check_input_profile
+
+    seg_model = load_model(model, **options)
+    dev = _resolve_device(device)
+    seg_model.to(dev)
+    is_card = isinstance(seg_model, SegmentationModel)
+    if is_card:
+        network = seg_model.network.eval()
+    if num_workers is None:
+        num_workers = 2 if dev.type == "cuda" else 0
+
+    paths = [str(images[i]) for i in todo]
+    prepare = getattr(seg_model, "preprocess", None)
+    if prepare is not None and num_workers == 0:
+        # nnU-Net models: reading and CPU preprocessing of the next scan in a thread, overlapped
+        # with the current scan's inference
+        iterator = _prefetch_threads(paths, prepare)
+    else:
+        iterator = _prefetch(paths, num_workers)
     if progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, total=len(todo), desc="segment", unit="scan")
-    for j, loaded in iterator:
-        i = todo[j]
-        pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
-        where = f"patient {pid}, timepoint {tp} ({images[i]})"
-        tick = time.perf_counter()
+    writer = cf.ThreadPoolExecutor(max_workers=1)  # compression + writing overlapped too
+    pending: list[tuple[int, float, cf.Future]] = []
+    try:
+        for j, loaded in iterator:
+            i = todo[j]
+            pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
+            where = f"patient {pid}, timepoint {tp} ({images[i]})"
+            tick = time.perf_counter()
+            try:
+                if isinstance(loaded, Exception):
+                    raise loaded
+                volume, affine, header, sha = loaded[:4]
+                if is_card:
+                    profile = seg_model.card.training.get("input_profile")
+                    if profile:
+                        check_input_profile(
+                            volume, affine, profile, model=seg_model.name, where=where
+                        )
+                    labels, fallback = _predict_bounded(
+                        predict_labels,
+                        network,
+                        volume,
+                        affine,
+                        seg_model.card,
+                        dev,
+                        sw_batch_size=batch_size,
+                        overlap=overlap,
+                        precision=precision,
+                        where=where,
+                    )
+                else:
+                    prepared = loaded[4] if len(loaded) > 4 else None
+                    labels = seg_model.predict(
+                        volume, affine, batch_size=batch_size, precision=precision, where=where,
+                        prepared=prepared,
+                    )
+                    fallback = ""
+                seconds = time.perf_counter() - tick
+                record = _provenance(identity, sha, overlap)
+                stat = images[i].stat()
+                record["written"] = {
+                    "image": str(images[i]),
+                    "input_stat": [stat.st_size, stat.st_mtime_ns],
+                    "device": str(dev),
+                    "precision": precision,
+                    "memory_fallback": fallback,
+                    "seconds": round(seconds, 3),
+                    "torch": torch.__version__,
+                    "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+                lesion = np.isin(labels, seg_model.lesion_labels)
+                liver = np.isin(labels, seg_model.liver_labels) | lesion
+                del labels, volume, loaded
+                future = writer.submit(_store, folders[i], liver, lesion, header, record)
+                pending.append((i, seconds, future))
+            except Exception as exc:  # the scan fails, the others go on
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                error = f"{type(exc).__name__}: {first}"
+                log.append(_log_row(table, i, "failed", time.perf_counter() - tick, error, None))
+    finally:  # an interrupted run still finishes writing the scans already predicted
+        writer.shutdown(wait=True)
+    for i, seconds, future in pending:
         try:
-            if isinstance(loaded, Exception):
-                raise loaded
-            volume, affine, header, sha = loaded
-            labels, fallback = _predict_bounded(
-                predict_labels,
-                network,
-                volume,
-                affine,
-                card,
-                dev,
-                sw_batch_size=batch_size,
-                overlap=overlap,
-                precision=precision,
-                where=where,
-            )
-            folder = folders[i]
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "provenance.json").unlink(missing_ok=True)
-            lesion = labels == card.labels["lesion"]
-            liver = (labels == card.labels["liver"]) | lesion
-            _write_mask(liver.astype(np.uint8), header, folder / "liver.nii.gz")
-            _write_mask(lesion.astype(np.uint8), header, folder / "lesions.nii.gz")
-            seconds = time.perf_counter() - tick
-            record = _provenance(seg_model, sha, images[i], overlap)
-            record["written"] = {
-                "image": str(images[i]),
-                "device": str(dev),
-                "precision": precision,
-                "memory_fallback": fallback,
-                "seconds": round(seconds, 3),
-                "torch": torch.__version__,
-                "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            _write_json(folder / "provenance.json", record)
-            log.append(_log_row(table, i, "computed", seconds, "", folder))
-        except Exception as exc:  # the scan fails, the others go on
+            volumes = future.result()
+        except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             log.append(
-                _log_row(
-                    table,
-                    i,
-                    "failed",
-                    time.perf_counter() - tick,
-                    f"{type(exc).__name__}: {first}",
-                    None,
-                )
+                _log_row(table, i, "failed", seconds, f"{type(exc).__name__}: {first}", None)
             )
+            continue
+        log.append(_log_row(table, i, "computed", seconds, "", None, volumes=volumes))
 
+    return _finish(table, images, folders, log, out_dir, source)
+
+
+def _finish(
+    table: pd.DataFrame,
+    images: list[Path],
+    folders: list[Path],
+    log: list[dict[str, Any]],
+    out_dir: Path,
+    source: str,
+) -> pd.DataFrame:
+    """Write the new manifest and the log; warn about failed scans."""
     log_df = (
         pd.DataFrame(log, columns=list(SegmentationLog.COLUMNS))
         .sort_values([SegmentationLog.PATIENT_ID, SegmentationLog.TIMEPOINT])
@@ -387,7 +511,7 @@ def segment(
             f"{' ...' if len(failed) > 5 else ''}. Fix or remove those rows and run again; the "
             "scans already done are reused.",
             DataQualityWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     new.attrs["log"] = log_df
     return new
@@ -422,10 +546,19 @@ def _predict_bounded(predict, network, volume, affine, card, dev, **options):
 
 
 def _log_row(
-    table: pd.DataFrame, i: int, status: str, seconds: float, error: str, folder: Path | None
+    table: pd.DataFrame,
+    i: int,
+    status: str,
+    seconds: float,
+    error: str,
+    folder: Path | None,
+    *,
+    volumes: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     liver_ml = lesion_ml = np.nan
-    if folder is not None:
+    if volumes is not None:
+        liver_ml, lesion_ml = volumes
+    elif folder is not None:
         liver_ml, lesion_ml = _volumes(folder)
     return {
         SegmentationLog.PATIENT_ID: table.at[i, Manifest.PATIENT_ID],

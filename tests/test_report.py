@@ -1,0 +1,161 @@
+"""`metevo.report`: figures and the static HTML report of an analysed 2-patient cohort, checked
+in headless Chromium (every image loads, the console stays silent)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from conftest import make_mini_cohort  # noqa: E402
+
+from metevo.report import draw_figures, write_report  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    from metevo import analyze, open_cohort
+
+    root = tmp_path_factory.mktemp("report_cohort")
+    mini = make_mini_cohort(root, n_patients=2, n_visits=3)
+    # P002's lesion is gone at V2 (complete response there): a visit without target or new lesion
+    import SimpleITK as sitk
+
+    path = root / "P002" / "V2" / "lesion.nii.gz"
+    empty = sitk.ReadImage(str(path)) * 0
+    sitk.WriteImage(empty, str(path))
+    cohort = open_cohort(mini["manifest"], clinical=mini["clinical"], events=mini["events"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stage warnings are the stages' tests' business
+        analyze(cohort, root / "analysis", workers=1, progress=False)
+    return {**mini, "analysis": root / "analysis"}
+
+
+def test_draw_figures_writes_png_and_pdf(analysed, tmp_path):
+    table = draw_figures(analysed["analysis"], tmp_path, events=analysed["events"], dpi=50)
+    written = table[table.status == "written"]
+    cohort = set(written.loc[written.patient_id == "", "figure"])
+    assert cohort == {"waterfall", "spider", "swimmer"}  # patterns did not run: no pattern figure
+    per_patient = written[written.patient_id != ""].groupby("patient_id")["figure"].apply(set)
+    assert per_patient.to_dict() == {
+        p: {"lesion_graph", "trajectory_panel", "timeline"} for p in ("P001", "P002")
+    }
+    for row in written.itertuples():
+        for rel in (row.png, row.pdf):
+            head = (tmp_path / rel).read_bytes()[:8]
+            assert head.startswith(b"\x89PNG" if rel.endswith(".png") else b"%PDF")
+
+
+def test_draw_figures_bad_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        draw_figures(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="not an analysis folder"):
+        draw_figures(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def report(analysed, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    write_report(analysed["analysis"], out, manifest=analysed["manifest"], events=analysed["events"], dpi=60)
+    return out
+
+
+def test_report_pages_and_lesion_crops(report, analysed):
+    assert (report / "index.html").is_file()
+    pages = sorted(p.name for p in (report / "patients").glob("*.html"))
+    assert pages == ["P001.html", "P002.html"]
+    index = (report / "index.html").read_text()
+    assert 'href="patients/P001.html"' in index and "Quality control per scan" in index
+    rl = pd.read_parquet(analysed["analysis"] / "recist_lesions.parquet")
+    lesions = pd.read_parquet(analysed["analysis"] / "lesions.parquet")
+    for pid, expected in (("P001", 3), ("P002", 2)):
+        html = (report / "patients" / f"{pid}.html").read_text()
+        # one crop per visit and present target/new lesion: one target per visit, none at P002 V2
+        n_targets = int(((rl.patient_id == pid) & rl.role.isin(["target", "new"]) & (rl.state == "present")).sum())
+        crops = re.findall(rf'src="{pid}/(V\d)_lesion(\d+)\.png"', html)
+        assert len(crops) == n_targets == expected
+        assert ("no target or new lesion at this visit." in html) == (pid == "P002")
+        assert "<td>V2</td>" in html and "&lt;" not in html.split("RECIST 1.1 per visit")[1][:200]
+        # the crop shows the lesion contour in its track's colour
+        import matplotlib.image as mpimg
+
+        from metevo.plotting.graph import track_color
+
+        tp, lid = crops[-1]
+        row = lesions[(lesions.patient_id == pid) & (lesions.timepoint == tp) & (lesions.lesion_id == int(lid))]
+        track = int(row.track_id.iloc[0])
+        img = mpimg.imread(report / "patients" / pid / f"{tp}_lesion{lid}.png")[..., :3]
+        near = np.abs(img - np.array(track_color(track))).max(axis=-1) < 0.12
+        assert near.sum() >= 10
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("Debian's chromium is not installed (`apt-get install -y chromium`; .ci/run installs it)")
+    return exe
+
+
+def _render(exe: str, page: Path) -> tuple[str, str]:
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
+           "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0",
+           "--dump-dom", page.resolve().as_uri()]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout, run.stderr
+
+
+@pytest.mark.parametrize("page", ["index.html", "patients/P001.html", "patients/P002.html"])
+def test_report_renders_in_headless_chromium(report, page):
+    exe = _chromium()
+    path = report / page
+    n_images = len(re.findall(r"<img ", path.read_text()))
+    dom, log = _render(exe, path)
+    body = re.search(r'<body data-images-loaded="(\d*)" data-images-broken="(\d*)"', dom)
+    assert body is not None, dom[:500]
+    assert (int(body.group(1)), int(body.group(2))) == (n_images, 0)
+    assert n_images >= (5 if page != "index.html" else 3)  # 3 figures + a crop per target visit
+    console = [ln for ln in log.splitlines() if ":CONSOLE" in ln]
+    assert console == []
+
+
+def test_chromium_check_sees_a_broken_image_and_a_console_error(report):
+    """The check above can fail: a missing image and a script error are both caught."""
+    exe = _chromium()
+    page = report / "patients" / "broken.html"
+    html = (report / "patients" / "P001.html").read_text()
+    page.write_text(html.replace("</body>", '<img src="missing.png"><script>nope();</script></body>'))
+    dom, log = _render(exe, page)
+    assert 'data-images-broken="1"' in dom
+    assert any("nope is not defined" in ln for ln in log.splitlines() if ":CONSOLE" in ln)
+    page.unlink()
+
+
+def test_cli_figures_and_report(analysed, tmp_path):
+    from typer.testing import CliRunner
+
+    from metevo.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["figures", str(analysed["analysis"]), "--out", str(tmp_path / "f"),
+                              "--patient", "P002", "--dpi", "40"])
+    assert res.exit_code == 0, res.output
+    assert "6 figure(s) written" in res.output  # waterfall, spider, swimmer + P002's three
+    assert sorted(p.name for p in (tmp_path / "f" / "patients" / "P002").iterdir()) == [
+        f"{n}.{s}" for n in ("lesion_graph", "timeline", "trajectory_panel") for s in ("pdf", "png")
+    ]
+    res = runner.invoke(app, ["report", str(analysed["analysis"]), "--out", str(tmp_path / "r"),
+                              "--manifest", str(analysed["manifest"])])
+    assert res.exit_code == 0, res.output
+    assert f"open {tmp_path / 'r' / 'index.html'}" in res.output
+    assert len(list((tmp_path / "r" / "patients" / "P001").glob("*.png"))) == 3
+    res = runner.invoke(app, ["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "does not exist" in res.output
