@@ -66,6 +66,23 @@ def _flexmix(table: pd.DataFrame, work: Path, outcome: str, seed: int) -> tuple[
     )
 
 
+def _flexmix_model(k: int, seed: int, n_init: int):
+    """metevo's LatentClassTrajectories set up as flexmix's latent-class regression."""
+    from metevo.patterns._latent_class import LatentClassTrajectories
+
+    return LatentClassTrajectories(
+        n_classes=k,
+        outcome="log",
+        n_knots=0,
+        random_effects="none",
+        class_variance=True,
+        degree=2,
+        horizon_days=None,
+        n_init=n_init,
+        random_state=seed,
+    )
+
+
 def _ll_at(table: pd.DataFrame, params: pd.DataFrame) -> float:
     from metevo.patterns import _lcmm as lc
 
@@ -108,17 +125,7 @@ def one_cohort(setting: dict, work: Path) -> dict:
         k = int(par["k"].iloc[0])
         ll_fx = float(par["loglik"].iloc[0])
         ll_at = _ll_at(table, par)
-        mine = LatentClassTrajectories(
-            n_classes=k,
-            outcome="log",
-            n_knots=0,
-            random_effects="none",
-            class_variance=True,
-            degree=2,
-            horizon_days=None,
-            n_init=10,
-            random_state=setting["seed"],
-        ).fit(traj)
+        mine = _flexmix_model(k, setting["seed"], 10).fit(traj)
         rows.append(
             {
                 "k": k,
@@ -175,7 +182,6 @@ def one_cohort(setting: dict, work: Path) -> dict:
 
 def refit(path: Path, n_init: int) -> None:
     """metevo's optimum per k with more starts vs the stored flexmix optimum."""
-    from metevo.patterns._latent_class import LatentClassTrajectories
 
     records = json.loads(path.read_text())
     worst = np.inf
@@ -184,17 +190,7 @@ def refit(path: Path, n_init: int) -> None:
         traj, _ = make_cohort(**setting)
         gains = []
         for row in res["per_k"]:
-            mine = LatentClassTrajectories(
-                n_classes=row["k"],
-                outcome="log",
-                n_knots=0,
-                random_effects="none",
-                class_variance=True,
-                degree=2,
-                horizon_days=None,
-                n_init=n_init,
-                random_state=setting["seed"],
-            ).fit(traj)
+            mine = _flexmix_model(row["k"], setting["seed"], n_init).fit(traj)
             gains.append((mine.log_likelihood_ - row["ll_flexmix"]) / abs(row["ll_flexmix"]))
         worst = min(worst, min(gains))
         print(
