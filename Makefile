@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, CPU build: otherwise the segmentation extra pulls a multi-GB CUDA build
 	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[segmentation,nnunet,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[segmentation,nnunet,viewer,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,7 +20,7 @@ import metevo
 SRC = Path(metevo.__file__).parent
 MAX_LINES = 650
 #: modules that may draw (import metevo.plotting): the faces
-FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.report")
+FACES = ("metevo.cli", "metevo.plotting", "metevo.runner", "metevo.report", "metevo.viewer")
 #: the only places that may import torch/MONAI
 HEAVY_OK = ("metevo.segmentation",)
 #: the foundation every module may import
@@ -37,6 +37,8 @@ ALLOWED = {
     "datasets": set(),
     "evaluation": {"cohort", "tracking", "datasets"},
     "segmentation": {"cohort", "datasets"},
+    "export": {"cohort", "tracking"},
+    "viewer": {"cohort", "tracking"},
     "followup": {"response", "survival"},
     "plotting": {"cohort", "tracking", "response", "radiomics", "evolution", "patterns", "survival"},
     "report": {"cohort", "tracking", "plotting"},
@@ -51,6 +53,7 @@ ALLOWED = {
         "plotting",
         "datasets",
         "segmentation",
+        "export",
         "report",
     },
 }

@@ -12,7 +12,7 @@ from metevo.cohort.io import (
     read_image_header,
     resample_to_grid,
 )
-from metevo.exceptions import GeometryError, ImageReadError, MaskValueError
+from metevo.exceptions import DataQualityWarning, GeometryError, ImageReadError, MaskValueError
 from tests.conftest import write_image
 
 
@@ -138,13 +138,61 @@ def test_dicom_seg_placed_on_reference_lattice(shared_data):
     placed = read_image(path, reference=ref)
     assert not grid_difference(ref, placed)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(placed)[2:5], own_arr)
-    # the CT in the same folder is another series: not the SEG's lattice
+    # the CT in the same folder is another series: the SEG's frames do not touch it
     single = read_image(shared_data / "dicom" / "ct_image.dcm")
-    with pytest.raises(GeometryError, match="not on the referenced image's lattice"):
+    with pytest.raises(GeometryError, match="does not overlap the referenced image"):
         read_image(path, reference=single)
+
+
+def test_dicom_seg_frames_placed_by_position_partial_and_overlapping(shared_data):
+    """Two segments, frames at slices 0 and 162-164 only (a gap), overlapping in 16 voxels."""
+    import pydicom
+
+    path = shared_data / "dicom" / "seg_image_ct_binary_overlap.dcm"
+    with pytest.warns(DataQualityWarning, match="segments overlap in 16 voxel"):
+        own = read_image(path)
+    assert own.GetSize() == (16, 16, 165)
+    arr = sitk.GetArrayFromImage(own)
+    ds = pydicom.dcmread(path)
+    frames = ds.pixel_array.astype(bool)
+    # independent placement: each frame at (z - z_min) / 1.25 along the slice axis
+    for i, item in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        z = float(item.PlanePositionSequence[0].ImagePositionPatient[2])
+        k = round((z - -99.48) / 1.25)
+        seg = item.SegmentIdentificationSequence[0].ReferencedSegmentNumber
+        assert np.all(arr[k][frames[i]] >= seg)  # segment 2 wins where both are set
+    assert set(np.unique(arr[1:162])) == {0}
+    # on a reference lattice shifted and flipped along z: frames land exactly, no warning
+    ref = sitk.Image([20, 18, 170], sitk.sitkInt16)
+    ref.SetSpacing(own.GetSpacing())
+    ref.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, -1))
+    ref.SetOrigin(own.TransformContinuousIndexToPhysicalPoint((-2, -1, 167)))
+    with pytest.warns(DataQualityWarning, match="segments overlap"):
+        placed = sitk.GetArrayFromImage(read_image(path, reference=ref))
+    np.testing.assert_array_equal(placed[3:168][::-1, 1:17, 2:18], arr)
+    # a reference on another lattice (2 mm slices): resampled, and said so
+    coarse = sitk.Image([16, 16, 100], sitk.sitkInt16)
+    coarse.SetSpacing((0.488281, 0.488281, 2.0))
+    coarse.SetOrigin(own.GetOrigin())
+    with pytest.warns(DataQualityWarning) as caught:
+        read_image(path, reference=coarse)
+    assert any("resampled onto the image grid" in str(w.message) for w in caught)
 
 
 def test_dicom_folder_without_series(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageReadError, match="No DICOM series found"):
         read_image(tmp_path / "empty")
+
+
+def test_dicom_series_spacing_without_float_noise(tmp_path):
+    """Slices at -120.19000244141 + 5 k mm (decimal strings) read back with a 5.0 mm spacing."""
+    from metevo.datasets._dicom_cohort import _write_series
+
+    img = sitk.Image([4, 3, 6], sitk.sitkInt16)
+    img.SetSpacing((3.0, 3.0, 5.0))
+    img.SetOrigin((-190.5, -180.5, float(np.float32(-120.19))))
+    _write_series(img, tmp_path / "ct", "P1", "V0", None)
+    back = read_image(tmp_path / "ct")
+    assert back.GetSpacing() == (3.0, 3.0, 5.0)
+    assert back.GetOrigin()[2] == pytest.approx(-120.19000244140625, abs=1e-9)

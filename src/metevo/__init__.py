@@ -15,6 +15,7 @@ from metevo.datasets import (
     make_synthetic_cohort,
     make_synthetic_trajectories,
 )
+from metevo.export import export_dicom
 from metevo.followup import AdaptiveSchedule, follow_up, predict
 from metevo.patterns import (
     EvolutionPatterns,
@@ -49,6 +50,7 @@ from metevo.survival import (
     time_varying_cox,
 )
 from metevo.tracking import LesionGraph, lesion_graph, lesions
+from metevo.viewer import view
 
 __all__ = [
     "AdaptiveSchedule",
@@ -70,6 +72,7 @@ __all__ = [
     "cross_validated_patterns",
     "datasets",
     "evolution_patterns",
+    "export_dicom",
     "feature_catalog",
     "fit_growth_kinetics",
     "follow_up",
@@ -95,4 +98,5 @@ __all__ = [
     "time_varying_cox",
     "to_sdtm",
     "trajectories",
+    "view",
 ]

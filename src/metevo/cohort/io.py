@@ -59,9 +59,11 @@ def read_image(path: str | Path, *, reference: sitk.Image | dict | None = None) 
         NIfTI, NRRD or MetaImage file; a folder holding one DICOM series; or a DICOM file (a
         single-slice CT or a DICOM-SEG object).
     reference
-        For DICOM-SEG only: the image the segmentation refers to. The SEG frames are placed on
-        this grid (they usually cover only the segmented slices). Without it the SEG's own
-        lattice is returned. An image or a header dict from :func:`read_image_header`.
+        For DICOM-SEG only: the image the segmentation refers to. Each SEG frame is placed on
+        this grid by its ImagePositionPatient, exactly when the frames lie on the image's slices
+        (in any order, covering any subset), resampled with a warning when they do not (see
+        :mod:`metevo.cohort._dicom_seg`). Without it the SEG's own lattice is returned. An image
+        or a header dict from :func:`read_image_header`.
 
     Returns
     -------
@@ -190,12 +192,7 @@ def resample_to_grid(mask: sitk.Image, reference: sitk.Image | dict) -> sitk.Ima
 
     ``reference`` may be an image or a header dict from :func:`read_image_header`.
     """
-    if isinstance(reference, dict):
-        ref = sitk.Image([int(v) for v in reference["size"]], sitk.sitkUInt8)
-        ref.SetSpacing(reference["spacing"])
-        ref.SetOrigin(reference["origin"])
-        ref.SetDirection(reference["direction"])
-        reference = ref
+    reference = _grid_image(reference)
     return sitk.Resample(
         mask,
         reference,
@@ -302,7 +299,15 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
         )
     files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
     reader.SetFileNames(files)
-    return reader.Execute()
+    image = reader.Execute()
+    # The slice spacing is derived from decimal-string positions (<= 16 characters, PS3.5 6.2),
+    # so it carries float noise (5.000000000000086 for 5 mm slices); drop it below 1e-9 mm so a
+    # series and its NIfTI copy share one grid exactly.
+    image.SetSpacing([round(s, _SERIES_SPACING_DECIMALS) for s in image.GetSpacing()])
+    return image
+
+
+_SERIES_SPACING_DECIMALS = 9
 
 
 def _is_dicom_seg(path: Path) -> bool:
@@ -322,32 +327,21 @@ def _is_dicom_seg(path: Path) -> bool:
 
 
 def _read_dicom_seg(path: Path, reference: sitk.Image | dict | None) -> sitk.Image:
-    import highdicom as hd
+    from metevo.cohort._dicom_seg import read_dicom_seg
 
-    seg = hd.seg.segread(str(path))
-    volume = seg.get_volume(combine_segments=True, relabel=True)
-    arr = np.asarray(volume.array)
-    affine = np.asarray(volume.affine, dtype=float)
-    # highdicom's Volume axes (a0, a1, a2) map through the affine's columns; ITK's (x, y, z)
-    # index the array as [z, y, x], so x = a2, y = a1, z = a0.
-    cols = [affine[:3, 2], affine[:3, 1], affine[:3, 0]]
-    spacing = [float(np.linalg.norm(c)) for c in cols]
-    direction = np.stack([c / s for c, s in zip(cols, spacing, strict=True)], axis=1)
-    image = sitk.GetImageFromArray(arr.astype(np.uint32 if arr.max(initial=0) > 255 else np.uint8))
-    image.SetSpacing(spacing)
-    image.SetOrigin([float(v) for v in affine[:3, 3]])
-    image.SetDirection([float(v) for v in direction.ravel()])
-    if reference is None:
-        return image
-    # SEG frames usually cover only the segmented slices: place them on the reference lattice.
-    diff = grid_difference(reference, image)
-    lattice_only = [d for d in diff.items if not d.startswith(("size", "origin"))]
-    if lattice_only:
-        raise GeometryError(
-            f"DICOM-SEG {path} is not on the referenced image's lattice: {'; '.join(lattice_only)}."
-            " Resample it onto the image grid first."
-        )
-    return resample_to_grid(image, reference)
+    reference = _grid_image(reference)
+    return read_dicom_seg(path, reference)
+
+
+def _grid_image(reference: sitk.Image | dict | None) -> sitk.Image | None:
+    """An empty image on a header dict's grid (images and None pass through)."""
+    if not isinstance(reference, dict):
+        return reference
+    ref = sitk.Image([int(v) for v in reference["size"]], sitk.sitkUInt8)
+    ref.SetSpacing(reference["spacing"])
+    ref.SetOrigin(reference["origin"])
+    ref.SetDirection(reference["direction"])
+    return ref
 
 
 def _geometry(image: sitk.Image | dict) -> dict:

@@ -1,0 +1,80 @@
+"""metevo.view: the widget state (volumes, overlays, selected lesion), without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+pytest.importorskip("ipyniivue", reason="the viewer extra (ipyniivue) is not installed")
+
+
+@pytest.fixture(scope="module")
+def viewer(tiny_cohort, tiny_analysis, tmp_path_factory):
+    import metevo
+
+    cohort = metevo.open_cohort(tiny_cohort.manifest)
+    lesions = tiny_analysis.read("lesions")
+    # the patient with the most tracks seen at more than one visit
+    multi = lesions.groupby(["patient_id", "track_id"]).size()
+    pid = (multi[multi > 1].groupby(level=0).size()).idxmax()
+    return metevo.view(cohort[pid], lesions, workdir=tmp_path_factory.mktemp("view")), lesions[
+        lesions.patient_id == pid
+    ]
+
+
+def test_volumes_and_track_overlay(viewer):
+    from metevo.viewer import track_colours
+
+    v, lesions = viewer
+    tp = v.visit.value
+    vols = v.niivue.volumes
+    assert [x.name for x in vols] == [f"{tp}_ct.nii.gz", f"{tp}_tracks.nii.gz"]
+    assert vols[0].colormap == "gray" and (vols[0].cal_min, vols[0].cal_max) == (-150, 250)
+    assert vols[1].colormap == "metevo_tracks" and vols[1].opacity == pytest.approx(0.6)
+    overlay = sitk.GetArrayFromImage(sitk.ReadImage(str(v.workdir / f"{tp}_tracks.nii.gz")))
+    rows = lesions[lesions.timepoint == tp]
+    expected = rows.groupby("track_id").n_voxels.sum()
+    got = pd.Series(np.bincount(overlay.ravel()))
+    for track, n in expected.items():
+        assert got[track + 1] == n
+    assert got.iloc[1:].sum() == expected.sum()
+    # the colour lookup gives each track its tab20 colour
+    lut = v.niivue._cluts["metevo_tracks"] if hasattr(v.niivue, "_cluts") else None
+    colours = track_colours(lesions.track_id)
+    if lut is not None:
+        for track, rgb in colours.items():
+            assert (lut.R[track + 1], lut.G[track + 1], lut.B[track + 1]) == rgb
+    assert len(set(colours.values())) == len(colours)
+
+
+def test_selecting_a_row_centres_on_the_lesion(viewer):
+    v, lesions = viewer
+    rows = lesions[lesions.timepoint == v.visit.value].sort_values("lesion_id")
+    lid = int(rows.lesion_id.iloc[-1])
+    v.table.value = lid
+    assert v.selected == (v.visit.value, lid)
+    row = rows[rows.lesion_id == lid].iloc[0]
+    img = sitk.ReadImage(str(v.workdir / f"{v.visit.value}_ct.nii.gz"))
+    idx = np.array(img.TransformPhysicalPointToContinuousIndex(
+        [float(row.centroid_x_mm), float(row.centroid_y_mm), float(row.centroid_z_mm)]
+    ))
+    size = np.array(img.GetSize())
+    assert img.GetDirection() == (1, 0, 0, 0, 1, 0, 0, 0, 1)  # LPS axes: x and y flip to RAS
+    expected = [1 - (idx[0] + 0.5) / size[0], 1 - (idx[1] + 0.5) / size[1], (idx[2] + 0.5) / size[2]]
+    np.testing.assert_allclose(v.niivue.scene.crosshair_pos, expected, atol=1e-9)
+    with pytest.raises(ValueError, match="no lesion 999"):
+        v.select(999)
+
+
+def test_visit_selector_swaps_volumes_and_table(viewer):
+    v, lesions = viewer
+    other = v.patient.timepoints[-1]
+    v.visit.value = other
+    assert v.niivue.volumes[0].name == f"{other}_ct.nii.gz"
+    ids = sorted(int(i) for i in lesions[lesions.timepoint == other].lesion_id)
+    assert [value for _, value in v.table.options] == ids
+    assert v.selected is None
+    with pytest.raises(ValueError, match="no visit 'V99'"):
+        v.show("V99")
