@@ -304,3 +304,24 @@ def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
     # the relapse is seen per patient (rise over the own nadir at the end of follow-up)
     relapse = table[truth.loc[table["patient_id"]].to_numpy() == "response_then_relapse"]
     assert relapse["pattern"].str.startswith("response then relapse").mean() >= 0.7
+
+
+def test_k_with_a_tiny_pattern_is_not_chosen_unless_asked():
+    """Issue 13: k = 5 had been chosen with a 1-patient pattern (best silhouette)."""
+    sel = pd.DataFrame(
+        {
+            "k": [2, 3, 4],
+            "silhouette": [0.40, 0.55, 0.70],
+            "stability_ari_mean": [0.90, 0.85, 0.80],
+            "min_pattern_size": [30, 6, 1],
+            "n_patients": 100,
+        }
+    )
+    assert EvolutionPatterns()._choose_k(sel) == 3  # k = 4 has a 1-patient pattern
+    # 5 % of 100 is 5 patients: k = 3's smallest pattern (6) passes, with 150 patients it fails
+    assert EvolutionPatterns()._choose_k(sel.assign(n_patients=150)) == 2
+    loose = EvolutionPatterns(min_pattern_share=0.0, min_pattern_size=0)
+    assert loose._choose_k(sel) == 4
+    # no k stable enough: the most stable among the k with large enough patterns
+    unstable = sel.assign(stability_ari_mean=[0.5, 0.6, 0.7])
+    assert EvolutionPatterns()._choose_k(unstable) == 3

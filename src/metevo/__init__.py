@@ -19,7 +19,9 @@ from metevo.export import export_dicom
 from metevo.followup import AdaptiveSchedule, follow_up, predict
 from metevo.patterns import (
     EvolutionPatterns,
+    LatentClassTrajectories,
     evolution_patterns,
+    latent_class_trajectories,
     lesion_pattern_mix,
     lesion_patterns,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "Cohort",
     "CohortOptions",
     "EvolutionPatterns",
+    "LatentClassTrajectories",
     "LesionGraph",
     "Patient",
     "PatientResult",
@@ -74,6 +77,7 @@ __all__ = [
     "fit_growth_kinetics",
     "follow_up",
     "imaging_pfs",
+    "latent_class_trajectories",
     "lesion_graph",
     "lesion_pattern_mix",
     "lesion_patterns",

@@ -121,6 +121,10 @@ class EvolutionPatterns(_PatternsBase):
         Bootstrap refits per k for the stability index (0 skips stability).
     stability_threshold : float
         Minimum mean bootstrap adjusted Rand index for a k to be chosen.
+    min_pattern_share, min_pattern_size : float, int
+        With ``n_patterns="auto"``, a k is chosen only when its smallest pattern holds at least
+        this share of the patients and this many patients (when no k qualifies, the k with the
+        largest smallest pattern). Set both to 0 to allow tiny patterns.
     n_init : int
         Restarts of each clustering.
     silhouette_sample : int
@@ -180,6 +184,8 @@ class EvolutionPatterns(_PatternsBase):
         min_ratio: float | None = 0.25,
         n_bootstrap: int = 10,
         stability_threshold: float = 0.75,
+        min_pattern_share: float = 0.05,
+        min_pattern_size: int = 5,
         n_init: int = 4,
         silhouette_sample: int = 2000,
         random_state: int | None = None,
@@ -199,6 +205,8 @@ class EvolutionPatterns(_PatternsBase):
         self.min_ratio = min_ratio
         self.n_bootstrap = n_bootstrap
         self.stability_threshold = stability_threshold
+        self.min_pattern_share = min_pattern_share
+        self.min_pattern_size = min_pattern_size
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample
         self.random_state = random_state
@@ -432,12 +440,17 @@ class EvolutionPatterns(_PatternsBase):
     def _choose_k(self, sel: pd.DataFrame) -> int:
         if len(sel) == 1:
             return int(sel["k"].iloc[0])
-        score = sel["silhouette"].fillna(-np.inf)
+        n = int(sel["n_patients"].iloc[0])
+        need = max(int(self.min_pattern_size), int(np.ceil(self.min_pattern_share * n)))
+        big = sel["min_pattern_size"] >= need
+        if not big.any():  # no k qualifies: the one whose smallest pattern is largest
+            big = sel["min_pattern_size"] == sel["min_pattern_size"].max()
+        score = sel["silhouette"].fillna(-np.inf).where(big, -np.inf)
         if self.n_bootstrap > 0:
-            stable = sel["stability_ari_mean"] >= self.stability_threshold
+            stable = (sel["stability_ari_mean"] >= self.stability_threshold) & big
             if stable.any():
                 return int(sel.loc[score.where(stable, -np.inf).idxmax(), "k"])
-            return int(sel.loc[sel["stability_ari_mean"].idxmax(), "k"])
+            return int(sel.loc[sel["stability_ari_mean"].where(big, -np.inf).idxmax(), "k"])
         return int(sel.loc[score.idxmax(), "k"])
 
     def _finish(
