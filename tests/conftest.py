@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import locale
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,15 @@ import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _restore_locale():
+    """GDCM's DICOM writer (SimpleITK) switches the process locale to "C", which makes Python's
+    default text encoding ASCII for every later test; restore it after each test."""
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,7 @@ def import_graph(mods: dict[str, Path]) -> tuple[dict[str, set[str]], dict[str, 
     external: dict[str, set[str]] = {m: set() for m in mods}
     for m, f in mods.items():
         pkg = m if f.name == "__init__.py" else m.rpartition(".")[0]
-        for node in ast.walk(ast.parse(f.read_text())):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -225,7 +225,7 @@ def test_nothing_imports_the_cli():
 
 
 def test_no_module_over_the_size_limit():
-    sizes = {m: len(f.read_text().splitlines()) for m, f in MODS.items()}
+    sizes = {m: len(f.read_text(encoding="utf-8").splitlines()) for m, f in MODS.items()}
     big = {m: n for m, n in sizes.items() if n > MAX_LINES}
     assert big == {}, f"modules over {MAX_LINES} lines (split them by concept): {big}"
 
@@ -248,7 +248,7 @@ def test_no_function_shadows_a_submodule(package):
 
 @pytest.mark.parametrize("package", _packages())
 def test_init_only_reexports(package):
-    tree = ast.parse(MODS[package].read_text())
+    tree = ast.parse(MODS[package].read_text(encoding="utf-8"))
     body = tree.body
     assert body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant), (
         f"{package}/__init__.py needs a docstring saying what goes in and what comes out"

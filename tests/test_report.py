@@ -72,12 +72,12 @@ def test_report_pages_and_lesion_crops(report, analysed):
     assert (report / "index.html").is_file()
     pages = sorted(p.name for p in (report / "patients").glob("*.html"))
     assert pages == ["P001.html", "P002.html"]
-    index = (report / "index.html").read_text()
+    index = (report / "index.html").read_text(encoding="utf-8")
     assert 'href="patients/P001.html"' in index and "Quality control per scan" in index
     rl = pd.read_parquet(analysed["analysis"] / "recist_lesions.parquet")
     lesions = pd.read_parquet(analysed["analysis"] / "lesions.parquet")
     for pid, expected in (("P001", 3), ("P002", 2)):
-        html = (report / "patients" / f"{pid}.html").read_text()
+        html = (report / "patients" / f"{pid}.html").read_text(encoding="utf-8")
         # one crop per visit and present target/new lesion: one target per visit, none at P002 V2
         n_targets = int(((rl.patient_id == pid) & rl.role.isin(["target", "new"]) & (rl.state == "present")).sum())
         crops = re.findall(rf'src="{pid}/(V\d)_lesion(\d+)\.png"', html)
@@ -108,7 +108,7 @@ def _render(exe: str, page: Path) -> tuple[str, str]:
     cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
            "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0",
            "--dump-dom", page.resolve().as_uri()]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout, run.stderr
 
@@ -117,7 +117,7 @@ def _render(exe: str, page: Path) -> tuple[str, str]:
 def test_report_renders_in_headless_chromium(report, page):
     exe = _chromium()
     path = report / page
-    n_images = len(re.findall(r"<img ", path.read_text()))
+    n_images = len(re.findall(r"<img ", path.read_text(encoding="utf-8")))
     dom, log = _render(exe, path)
     body = re.search(r'<body data-images-loaded="(\d*)" data-images-broken="(\d*)"', dom)
     assert body is not None, dom[:500]
@@ -131,7 +131,7 @@ def test_chromium_check_sees_a_broken_image_and_a_console_error(report):
     """The check above can fail: a missing image and a script error are both caught."""
     exe = _chromium()
     page = report / "patients" / "broken.html"
-    html = (report / "patients" / "P001.html").read_text()
+    html = (report / "patients" / "P001.html").read_text(encoding="utf-8")
     page.write_text(html.replace("</body>", '<img src="missing.png"><script>nope();</script></body>'))
     dom, log = _render(exe, page)
     assert 'data-images-broken="1"' in dom
