@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.exceptions import GeometryError
-from metevo.tracking import change_classes
+from metevo.tracking import change_classes, edge_pairs
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -122,22 +122,11 @@ def score_graph(
         )
     )
 
-    def _pairs(df: pd.DataFrame) -> list[tuple[tuple[str, int], tuple[str, int]]]:
-        return [
-            ((a, int(b)), (c, int(d)))
-            for a, b, c, d in zip(
-                df[E.TIMEPOINT_FROM],
-                df[E.LESION_ID_FROM],
-                df[E.TIMEPOINT_TO],
-                df[E.LESION_ID_TO],
-                strict=True,
-            )
-        ]
 
-    ref_pairs = set(_pairs(reference_edges))
+    ref_pairs = set(edge_pairs(reference_edges))
     pred_mapped = set()
     n_false = 0
-    for u, v in _pairs(edges):
+    for u, v in edge_pairs(edges):
         mu, mv = key.get(u, 0), key.get(v, 0)
         if mu and mv and ((u[0], mu), (v[0], mv)) in ref_pairs:
             pred_mapped.add(((u[0], mu), (v[0], mv)))
@@ -158,7 +147,7 @@ def score_graph(
         ref_nodes.update([u, v])
     ref_class = change_classes(sorted(ref_nodes), sorted(ref_pairs), timepoints)
     pred_nodes = sorted(key)
-    pred_class = change_classes(pred_nodes, _pairs(edges), timepoints)
+    pred_class = change_classes(pred_nodes, edge_pairs(edges), timepoints)
     inverse: dict[tuple[str, int], list[tuple[str, int]]] = {}
     for node, r in key.items():
         if r:

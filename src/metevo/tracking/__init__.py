@@ -7,7 +7,7 @@ lesion's track and change class; the ``graph`` stage of the pipeline.
 """
 
 from metevo.tracking._build import build_lesion_graph, graph_stage, lesion_graph, lesions
-from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes
+from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes, edge_pairs
 from metevo.tracking._graph import LesionGraph
 from metevo.tracking._lesions import label_lesions, measure_lesions
 from metevo.tracking._match import match_lesions
@@ -23,6 +23,7 @@ __all__ = [
     "build_lesion_graph",
     "change_classes",
     "compose",
+    "edge_pairs",
     "graph_stage",
     "label_lesions",
     "lesion_graph",

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING
 import networkx as nx
 import pandas as pd
 
+from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
 
 
-__all__ = ["CHANGES", "TRACK_CLASSES", "change_classes"]
+__all__ = ["CHANGES", "TRACK_CLASSES", "change_classes", "edge_pairs"]
 
 
 CHANGES = L.CHANGES
@@ -41,6 +42,21 @@ TRACK_CLASSES = ("single", "linear", "merging", "splitting", "complex")
 # --------------------------------------------------------------------------------------------
 # change classes
 # --------------------------------------------------------------------------------------------
+def edge_pairs(edges: pd.DataFrame) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """The ``((timepoint_from, lesion_id_from), (timepoint_to, lesion_id_to))`` node pairs of a
+    ``lesion_edges`` table, in row order: what :func:`change_classes` takes."""
+    return [
+        ((a, int(b)), (c, int(d)))
+        for a, b, c, d in zip(
+            edges[E.TIMEPOINT_FROM],
+            edges[E.LESION_ID_FROM],
+            edges[E.TIMEPOINT_TO],
+            edges[E.LESION_ID_TO],
+            strict=True,
+        )
+    ]
+
+
 def change_classes(
     nodes: Sequence[tuple[str, int]],
     edges: Sequence[tuple[tuple[str, int], tuple[str, int]]],

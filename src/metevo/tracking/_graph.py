@@ -21,7 +21,7 @@ import SimpleITK as sitk
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.columns import Registrations as R
-from metevo.tracking._changes import CHANGES, _tracks, change_classes
+from metevo.tracking._changes import CHANGES, _tracks, change_classes, edge_pairs
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -112,16 +112,7 @@ class LesionGraph:
         )
         order = {tp: i for i, tp in enumerate(self.timepoints)}
         keys = list(zip(nodes[L.TIMEPOINT], nodes[L.LESION_ID].astype(int), strict=True))
-        pairs = [
-            ((a, int(b)), (c, int(d)))
-            for a, b, c, d in zip(
-                edges[E.TIMEPOINT_FROM],
-                edges[E.LESION_ID_FROM],
-                edges[E.TIMEPOINT_TO],
-                edges[E.LESION_ID_TO],
-                strict=True,
-            )
-        ]
+        pairs = edge_pairs(edges)
         g = nx.DiGraph()
         for key, rec in zip(keys, nodes.to_dict("records"), strict=True):
             g.add_node(key, **rec)
