@@ -239,14 +239,17 @@ def _plan_lesions(
 def _design_pair(rng, role, plan, days, id_a, id_b):
     """Two near-spherical lesions and their centre distance, designed on the visit days."""
     s = days
-    for _attempt in range(200):
+    # a split needs a visit where the shrinking pair has separated but is still visible; when the
+    # visits are too sparse for the usual kill rates (e.g. days 49 then 273), slower ones follow
+    for attempt in range(400 if role == "split" else 200):
         if role == "merge":  # growth rates are set below: the slowest that merges them
             da0, db0 = rng.uniform(11, 16), rng.uniform(10, 14)
             d = plan.d if plan.pattern == "progression" else 0.006
             rates = ((d, 0.0), (d, 0.0))
         elif role == "split":
             da0, db0 = rng.uniform(22, 28), rng.uniform(18, 23)
-            rates = tuple((rng.uniform(0.006, 0.014), rng.uniform(0.0004, 0.0009)) for _ in "ab")
+            kill = (0.006, 0.014) if attempt < 200 else (0.002, 0.006)
+            rates = tuple((rng.uniform(*kill), rng.uniform(0.0004, 0.0009)) for _ in "ab")
         else:  # close: slow kinetics so the gap stays near its design value
             da0, db0 = rng.uniform(10, 16), rng.uniform(10, 16)
             rates = tuple((rng.uniform(0.002, 0.004), rng.uniform(0.0008, 0.0015)) for _ in "ab")
@@ -306,10 +309,12 @@ def _design_reappear(rng, days, lesion_id) -> Lesion:
         np.linspace(0.015, 0.07, 12),
         np.linspace(0.003, 0.012, 12),
         lambda: 3.5,
-        lambda size, b, d0: size[0] >= SURE_VISIBLE_MM
-        and (size[b + 1 :] >= SURE_VISIBLE_MM).any()
-        and d0 <= 30
-        and size.max() <= 45,
+        lambda size, b, d0: (
+            size[0] >= SURE_VISIBLE_MM
+            and (size[b + 1 :] >= SURE_VISIBLE_MM).any()
+            and d0 <= 30
+            and size.max() <= 45
+        ),
     )
     if found is None:  # pragma: no cover
         raise RuntimeError("could not design a reappearing lesion")

@@ -60,7 +60,10 @@ import SimpleITK as sitk
 
 from metevo.columns import Registrations as R
 from metevo.tracking._registration_search import (
+    both,
     full_resolution_dice,
+    imaged_slices,
+    overlap_mask,
     pad_moving,
     rotation_starts,
     trusted_mask,
@@ -73,6 +76,8 @@ _DISTANCE_CLAMP_MM = 20.0
 _MAX_ROTATION_DEG = 45.0  # two visits of a patient rolling/pitching 10 deg each differ by <= 35
 _MIN_DROPPED = 0.01  # refine on the trusted region when it leaves out more than this
 _SCALE_RANGE = (0.67, 1.5)
+_REFINE_DILATE_MM = 10.0  # intensity refinement: fixed liver dilated by this much
+_REFINE_MAX_DICE_LOSS = 0.01  # ... kept only if the coarse liver Dice falls by less
 
 
 @dataclass
@@ -152,6 +157,7 @@ def register_pair(
     min_dice: float = 0.80,
     seed: int = 0,
     context: str = "",
+    refine_intensity: bool = True,
 ) -> Registration:
     """Register ``moving`` (earlier visit) onto ``fixed`` (later visit).
 
@@ -179,6 +185,9 @@ def register_pair(
         ``0`` included, gives the same transform on every run.
     context
         Named in notes (e.g. ``"P001 V1->V2"``).
+    refine_intensity
+        With liver masks and CT images on both sides (not masks passed as images), refine the
+        affine stage on the CT intensities inside the dilated liver (default True).
 
     Returns
     -------
@@ -223,11 +232,19 @@ def register_pair(
     counter = [0]
     note = "" if use_liver else "registered on image intensities (no liver masks)"
     trust = None
+    valid_z = (-np.inf, np.inf)
     try:
         if use_liver:
             m_feat = pad_moving(m_feat, m_bin, clamp_mm=_DISTANCE_CLAMP_MM)
+            valid_z = imaged_slices(m_feat, m_bin)
             starts = rotation_starts(
-                f_feat, m_feat, f_bin, m_bin, clamp_mm=_DISTANCE_CLAMP_MM, seed=seed
+                f_feat,
+                m_feat,
+                f_bin,
+                m_bin,
+                clamp_mm=_DISTANCE_CLAMP_MM,
+                seed=seed,
+                valid_z=valid_z,
             )
         else:
             rigid = sitk.Euler3DTransform()
@@ -245,14 +262,17 @@ def register_pair(
             ):
                 break
         rigid, value = best
+        fov = None
         if use_liver:  # refine on what both livers show (not a resected part, not a cut dome)
             trust, dropped = trusted_mask(f_feat, m_feat, rigid, clamp_mm=_DISTANCE_CLAMP_MM)
-            if dropped > _MIN_DROPPED:
-                rigid, value = _optimise(
-                    f_feat, m_feat, rigid, driver, max_iterations, seed, counter, trust
-                )
-            else:
+            if dropped <= _MIN_DROPPED:
                 trust = None
+            # ... and on the overlap of the two fields of view (not the guess beyond a cut side)
+            fov = overlap_mask(f_feat, m_feat, rigid, valid_z)
+            if trust is not None or fov is not None:
+                rigid, value = _optimise(
+                    f_feat, m_feat, rigid, driver, max_iterations, seed, counter, both(trust, fov)
+                )
         final = rigid
         kind = "rigid"
         if transform == "affine":
@@ -261,9 +281,29 @@ def register_pair(
             affine.SetMatrix(rigid.GetMatrix())
             affine.SetTranslation(rigid.GetTranslation())
             final, value = _optimise(
-                f_feat, m_feat, affine, driver, max_iterations, seed, counter, trust
+                f_feat, m_feat, affine, driver, max_iterations, seed, counter, both(trust, fov)
             )
             kind = "affine"
+        if use_liver and refine_intensity and _is_ct(fixed) and _is_ct(moving):
+            refined = _intensity_refine(
+                fixed,
+                moving,
+                f_bin,
+                final,
+                resolution_mm,
+                both(trust, fov),
+                max_iterations,
+                seed,
+                counter,
+            )
+            # kept unless the liver overlap (full resolution, trusted region) falls: a contrast
+            # change must not pull the liver off itself
+            if full_resolution_dice(
+                fixed_liver, moving_liver, refined, trust
+            ) + _REFINE_MAX_DICE_LOSS >= full_resolution_dice(
+                fixed_liver, moving_liver, final, trust
+            ):
+                final = refined
         bulk = final
         if deformable:
             final, value = _bspline(f_feat, m_feat, bulk, driver, max_iterations, seed, counter)
@@ -491,6 +531,63 @@ def _optimise(fixed, moving, initial, driver, max_iterations, seed, counter, mas
     method.SetInitialTransform(initial, inPlace=True)
     method.Execute(fixed, moving)
     return initial, method.GetMetricValue()
+
+
+def _intensity_refine(
+    fixed, moving, f_bin, start, resolution_mm, mask, max_iterations, seed, counter
+):
+    """Affine refinement of ``start`` on the CT intensities inside the dilated fixed liver.
+
+    Runs on a grid twice as fine as the liver stage (soft-tissue window, correlation metric),
+    restricted to the fixed liver dilated by ``_REFINE_DILATE_MM`` and to ``mask`` (the trusted
+    region and the overlap of the fields of view). Vessels, lesions and the liver's inner
+    texture pin what the smooth liver surface leaves free (sliding along the surface). Returns
+    ``start`` when the optimiser fails.
+    """
+    res = resolution_mm / 2.0
+    f_int = _intensity_feature(fixed, res)
+    m_int = _intensity_feature(moving, res)
+    radius = [max(1, round(_REFINE_DILATE_MM / s)) for s in f_bin.GetSpacing()]
+    region = sitk.BinaryDilate(f_bin, radius)
+    region = sitk.Resample(region, f_int, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    if mask is not None:  # on the cropped liver-stage grid
+        mask = sitk.Resample(mask, f_int, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+        region = sitk.And(region, sitk.Cast(mask, region.GetPixelID()))
+    if _empty(region):
+        return start
+    f_int = _crop_to(f_int, region, margin_mm=0.0)
+    region = sitk.Resample(region, f_int, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    refined = sitk.AffineTransform(3)
+    refined.SetCenter(start.GetCenter())
+    refined.SetMatrix(start.GetMatrix())
+    refined.SetTranslation(start.GetTranslation())
+    method = _method("image", max_iterations, seed, counter)
+    method.SetMetricSamplingPercentage(0.5, _itk_seed(seed))
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=1.0,
+        minStep=0.01,
+        numberOfIterations=max_iterations,
+        relaxationFactor=0.6,
+        gradientMagnitudeTolerance=1e-8,
+    )
+    method.SetShrinkFactorsPerLevel([1])
+    method.SetSmoothingSigmasPerLevel([0.0])
+    method.SetOptimizerScales(_scales(f_int, refined))
+    method.SetMetricFixedMask(region)
+    method.SetInitialTransform(refined, inPlace=True)
+    try:
+        method.Execute(f_int, m_int)
+    except RuntimeError:
+        return start
+    return refined
+
+
+def _is_ct(image: sitk.Image) -> bool:
+    """True for a CT in HU; False for a mask passed in its place (no intensities to refine on)."""
+    if image.GetPixelID() == sitk.sitkUInt8:
+        return False
+    arr = sitk.GetArrayViewFromImage(image)
+    return float(arr.min()) < -100.0
 
 
 def _bspline(fixed, moving, bulk, driver, max_iterations, seed, counter):

@@ -100,6 +100,7 @@ def score_rotations(
     clamp_mm: float,
     seed: int = 0,
     gauss_newton_steps: int = 6,
+    valid_z: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score each start ``x -> R (x - c) + c + t`` after refining its translation.
 
@@ -107,7 +108,9 @@ def score_rotations(
     Gauss-Newton steps on the mean squared distance-map difference (a truncated or resected
     liver moves its centroid, so the centroid difference alone is a poor start), then scored.
     Fixed points that land outside the moving grid are left out (as ITK does); a start that keeps
-    fewer than half the points scores ``inf``. Returns (scores, translations (n, 3)).
+    fewer than half the points scores ``inf``; so are points whose slice index on the moving grid
+    is outside ``valid_z`` (the slices the moving scan imaged, see :func:`imaged_slices`).
+    Returns (scores, translations (n, 3)).
     """
     idx = _band_points(f_feat, clamp_mm, seed)
     n = len(rotations)
@@ -124,10 +127,12 @@ def score_rotations(
     grads = np.gradient(m_arr, *sp_zyx)
     d = np.array(m_feat.GetDirection(), float).reshape(3, 3)
     shape = np.array(m_arr.shape)
+    z_lo, z_hi = (0.0, float(shape[0] - 1)) if valid_z is None else valid_z
 
     def sample(points):
         cont = _index(m_feat, points)
         inside = np.all((cont >= 0) & (cont <= shape - 1), axis=1)
+        inside &= (cont[:, 0] >= z_lo) & (cont[:, 0] <= z_hi)
         c = cont[inside].T
         val = ndimage.map_coordinates(m_arr, c, order=1, mode="nearest")
         return inside, val, c
@@ -167,8 +172,12 @@ def rotation_starts(
     n_starts: int = 2,
     seed: int = 0,
     max_angle_deg: float = 45.0,
+    valid_z: tuple[float, float] | None = None,
 ) -> list[sitk.Euler3DTransform]:
-    """The ``n_starts`` best rigid starts (centred on the fixed liver's centroid), best first."""
+    """The ``n_starts`` best rigid starts (centred on the fixed liver's centroid), best first.
+
+    ``valid_z``: slice-index range of ``m_feat`` the moving scan imaged (points mapped beyond it
+    are not scored; :func:`imaged_slices`)."""
     cf = _axes(f_bin)[0]
     cm = _axes(m_bin)[0]
     rotations = candidate_rotations(f_bin, m_bin, max_angle_deg=max_angle_deg)
@@ -183,6 +192,7 @@ def rotation_starts(
         clamp_mm=clamp_mm,
         seed=seed,
         gauss_newton_steps=2,
+        valid_z=valid_z,
     )
     keep = [int(i) for i in np.argsort(scores, kind="stable")[:N_REFINED]]
     for i in keep:
@@ -195,6 +205,7 @@ def rotation_starts(
             clamp_mm=clamp_mm,
             seed=seed,
             gauss_newton_steps=5,
+            valid_z=valid_z,
         )
         scores[i], translations[i] = s_i[0], t_i[0]
     rest = np.setdiff1d(np.arange(len(rotations)), keep)
@@ -263,6 +274,75 @@ def pad_moving(
     lo = [pad[0], pad[1], 0 if low_cut else pad[2]]
     hi = [pad[0], pad[1], 0 if high_cut else pad[2]]
     return sitk.ConstantPad(out, lo, hi, float(clamp_mm))
+
+
+def imaged_slices(padded: sitk.Image, m_bin: sitk.Image) -> tuple[float, float]:
+    """Slice-index range (continuous, on ``padded``'s grid) where the moving map is data.
+
+    ``padded`` is :func:`pad_moving`'s output for the scan of ``m_bin`` (its liver mask on the
+    whole field of view). Beyond a side where the liver runs out of the field of view the map is a
+    guess (the edge slice repeated), not data: that slab is left out of the metric, so two scans
+    cut at opposite ends are compared on the overlap of their fields of view. Half a slice beyond
+    the edge slice is kept so that points on the edge slice itself still count. A side where the
+    scan imaged the whole liver is open (outside the liver is known).
+    """
+    arr = sitk.GetArrayViewFromImage(m_bin)
+    n = m_bin.GetSize()[2]
+    ends = [
+        padded.TransformPhysicalPointToContinuousIndex(
+            m_bin.TransformContinuousIndexToPhysicalPoint((0.0, 0.0, float(k)))
+        )[2]
+        for k in (0, n - 1)
+    ]
+    cut = (bool(arr[0].any()), bool(arr[-1].any()))
+    lo, hi = -np.inf, np.inf
+    for end, is_cut, other in ((ends[0], cut[0], ends[1]), (ends[1], cut[1], ends[0])):
+        if is_cut:
+            if end <= other:
+                lo = end - 0.5
+            else:
+                hi = end + 0.5
+    return float(lo), float(hi)
+
+
+def overlap_mask(
+    f_feat: sitk.Image,
+    m_feat: sitk.Image,
+    transform: sitk.Transform,
+    valid_z: tuple[float, float],
+    *,
+    margin_slices: float = 1.0,
+) -> sitk.Image | None:
+    """Fixed-grid mask (UInt8) of the voxels that ``transform`` maps into the moving scan's
+    imaged slices (``valid_z`` on ``m_feat``'s grid, shrunk by ``margin_slices``).
+
+    The registration is then scored on the overlap of the two fields of view: a fixed point
+    that maps beyond a side where the moving liver was cut has nothing to be compared with.
+    The set is chosen once per stage (from the stage's starting transform), so the optimiser
+    cannot lower the metric by moving points out of it. None when every voxel is kept.
+    """
+    if not np.isfinite(valid_z).any():
+        return None
+    size = f_feat.GetSize()
+    idx = np.indices(size[::-1], dtype=float).reshape(3, -1).T  # (z, y, x)
+    pts = _physical(f_feat, idx)
+    matrix = np.array(transform.GetMatrix(), float).reshape(3, 3)
+    centre = np.array(transform.GetCenter(), float)
+    moved = (pts - centre) @ matrix.T + centre + np.array(transform.GetTranslation(), float)
+    z = _index(m_feat, moved)[:, 0]
+    keep = (z >= valid_z[0] + margin_slices) & (z <= valid_z[1] - margin_slices)
+    if keep.all():
+        return None
+    mask = sitk.GetImageFromArray(keep.reshape(size[::-1]).astype(np.uint8))
+    mask.CopyInformation(f_feat)
+    return mask
+
+
+def both(a: sitk.Image | None, b: sitk.Image | None) -> sitk.Image | None:
+    """The intersection of two optional masks (None = everything)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return sitk.And(a, b)
 
 
 def full_resolution_dice(
