@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from metevo.tracking._registration_search import pad_moving, rotation_starts, trusted_mask
+from metevo.tracking._registration_search import (
+    imaged_slices,
+    overlap_mask,
+    pad_moving,
+    rotation_starts,
+    trusted_mask,
+)
 
 CLAMP = 20.0
 
@@ -108,3 +114,32 @@ def test_trusted_mask_drops_a_resected_part():
         _feature(m_bin), _feature(m_bin), sitk.TranslationTransform(3), clamp_mm=CLAMP
     )
     assert none == pytest.approx(0.0) and sitk.GetArrayViewFromImage(same).all()
+
+
+def test_overlap_of_two_fields_of_view():
+    """The moving liver is cut at its top slice: fixed points mapped beyond it are left out
+    (and nothing is left out when the moving scan imaged the whole liver)."""
+    whole = _liver(np.eye(3), (0, 0, 0))
+    cut = _liver(np.eye(3), (0, 0, 0), z_keep=(0, 20))  # slices 0..19 of 36, liver runs on
+    m_bin = cut
+    padded = pad_moving(_feature(m_bin), m_bin, clamp_mm=CLAMP, margin_mm=30.0)
+    lo, hi = imaged_slices(padded, m_bin)
+    assert lo == -np.inf
+    # the top imaged slice (index 19 of the scan) on the padded grid, plus half a slice
+    top = padded.TransformPhysicalPointToContinuousIndex(
+        m_bin.TransformIndexToPhysicalPoint((0, 0, 19))
+    )[2]
+    assert hi == pytest.approx(top + 0.5)
+    f_feat = _feature(whole)
+    mask = sitk.GetArrayFromImage(overlap_mask(f_feat, padded, sitk.Euler3DTransform(), (lo, hi)))
+    kept = np.nonzero(mask.any(axis=(1, 2)))[0]
+    assert kept.min() == 0 and kept.max() == 18  # one slice of margin below the top one
+    assert mask[:19].all() and not mask[19:].any()
+    # shifted up by 2 slices (12 mm): two more fixed slices map beyond the cut
+    up = sitk.Euler3DTransform()
+    up.SetTranslation((0.0, 0.0, 12.0))
+    mask = sitk.GetArrayFromImage(overlap_mask(f_feat, padded, up, (lo, hi)))
+    assert mask[:17].all() and not mask[17:].any()
+    full = pad_moving(_feature(whole), whole, clamp_mm=CLAMP, margin_mm=30.0)
+    assert imaged_slices(full, whole) == (-np.inf, np.inf)
+    assert overlap_mask(f_feat, full, sitk.Euler3DTransform(), (-np.inf, np.inf)) is None
