@@ -22,9 +22,16 @@ Starts and trusted region (liver driver)
     and tries the runner-up when the best ends implausibly. The moving distance map is extended
     so that no fixed point can leave it (outside the liver where the scan imaged all of it, the
     edge slice repeated where the liver runs out of the field of view), so the optimiser cannot
-    lower the metric by turning part of the liver out of the image. After the rigid stage, the
+    lower the metric by turning part of the liver out of the image; the repeated slices are a
+    guess, so the refinement scores only fixed points that map into the slices the moving scan
+    imaged (the overlap of the two fields of view, fixed per stage). After the rigid stage, the
     voxels where the two livers disagree by more than 8 mm (a resected part, a dome cut in one
     scan only) are left out and the rigid and affine stages run on what both livers show.
+Intensity refinement (CT images on both sides)
+    The affine result is refined on the CT intensities (soft-tissue window, correlation, grid
+    twice as fine) inside the fixed liver dilated by 10 mm and the same trusted overlap: vessels
+    and lesions pin what the smooth liver surface leaves free. It is kept unless the liver Dice
+    (full resolution, trusted region) falls by more than 0.01.
 Quality control
     Liver Dice after registration is computed on the full-resolution masks, over the part of the
     fixed liver's box that the moving scan imaged and, after a trusted-region refinement, inside
@@ -296,13 +303,11 @@ def register_pair(
                 seed,
                 counter,
             )
-            # kept unless the liver overlap (full resolution, trusted region) falls: a contrast
-            # change must not pull the liver off itself
-            if full_resolution_dice(
-                fixed_liver, moving_liver, refined, trust
-            ) + _REFINE_MAX_DICE_LOSS >= full_resolution_dice(
-                fixed_liver, moving_liver, final, trust
-            ):
+            # kept unless the trusted full-resolution liver Dice falls (contrast must not pull)
+            dice = [
+                full_resolution_dice(fixed_liver, moving_liver, t, trust) for t in (refined, final)
+            ]
+            if dice[0] + _REFINE_MAX_DICE_LOSS >= dice[1]:
                 final = refined
         bulk = final
         if deformable:
@@ -480,8 +485,16 @@ def _centroid_transform(f_bin: sitk.Image, m_bin: sitk.Image) -> sitk.Euler3DTra
 
 
 def _method(
-    driver: str, max_iterations: int, seed: int, counter: list[int]
+    driver: str,
+    max_iterations: int,
+    seed: int,
+    counter: list[int],
+    *,
+    sampling: float = 0.25,
+    step: tuple[float, float, float] = (2.0, 0.005, 0.7),
+    levels: tuple[list[int], list[float]] = ([2, 1], [1.0, 0.0]),
 ) -> sitk.ImageRegistrationMethod:
+    """ITK method; ``step``: learning rate, min step, relaxation; ``levels``: shrinks, sigmas."""
     method = sitk.ImageRegistrationMethod()
     if driver == "liver_mask":
         method.SetMetricAsMeanSquares()
@@ -489,20 +502,20 @@ def _method(
         method.SetMetricAsCorrelation()
     method.SetMetricSamplingStrategy(method.REGULAR)
     # ITK's seed 0 means sitkWallClock (a new seed every run): shift so that seed 0 is fixed too.
-    method.SetMetricSamplingPercentage(0.25, _itk_seed(seed))
+    method.SetMetricSamplingPercentage(sampling, _itk_seed(seed))
     method.SetInterpolator(sitk.sitkLinear)
     # Gradients by central differences at the sampled points, not precomputed image-wide.
     method.MetricUseFixedImageGradientFilterOff()
     method.MetricUseMovingImageGradientFilterOff()
     method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=2.0,
-        minStep=0.005,
+        learningRate=step[0],
+        minStep=step[1],
         numberOfIterations=max_iterations,
-        relaxationFactor=0.7,
+        relaxationFactor=step[2],
         gradientMagnitudeTolerance=1e-8,
     )
-    method.SetShrinkFactorsPerLevel([2, 1])
-    method.SetSmoothingSigmasPerLevel([1.0, 0.0])
+    method.SetShrinkFactorsPerLevel(levels[0])
+    method.SetSmoothingSigmasPerLevel(levels[1])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.AddCommand(sitk.sitkIterationEvent, lambda: counter.__setitem__(0, counter[0] + 1))
     return method
@@ -561,17 +574,15 @@ def _intensity_refine(
     refined.SetCenter(start.GetCenter())
     refined.SetMatrix(start.GetMatrix())
     refined.SetTranslation(start.GetTranslation())
-    method = _method("image", max_iterations, seed, counter)
-    method.SetMetricSamplingPercentage(0.5, _itk_seed(seed))
-    method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=1.0,
-        minStep=0.01,
-        numberOfIterations=max_iterations,
-        relaxationFactor=0.6,
-        gradientMagnitudeTolerance=1e-8,
+    method = _method(
+        "image",
+        max_iterations,
+        seed,
+        counter,
+        sampling=0.5,
+        step=(1.0, 0.01, 0.6),
+        levels=([1], [0.0]),
     )
-    method.SetShrinkFactorsPerLevel([1])
-    method.SetSmoothingSigmasPerLevel([0.0])
     method.SetOptimizerScales(_scales(f_int, refined))
     method.SetMetricFixedMask(region)
     method.SetInitialTransform(refined, inPlace=True)
