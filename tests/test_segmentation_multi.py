@@ -122,3 +122,35 @@ def test_segment_several_cts_at_once_writes_the_same_masks(demo, crops, tmp_path
     for a, b in zip(out[1], out[4], strict=True):
         np.testing.assert_array_equal(a, b)
     assert sum(int(a.sum()) for a in out[1][:5]) > 0
+
+
+def test_interrupted_run_with_several_cts_keeps_what_finished(demo, crops, tmp_path, monkeypatch):
+    import metevo.segmentation._core as core_module
+
+    rows = []
+    for n, crop in enumerate(crops):
+        path = write_image(
+            tmp_path / "ct" / f"c{n}.nii.gz", crop.transpose(2, 1, 0), spacing=(3.0, 3.0, 5.0)
+        )
+        rows.append({"patient_id": f"P{n}", "timepoint": "V0", "image": str(path)})
+    manifest, out = pd.DataFrame(rows), tmp_path / "out"
+    real, calls = core_module.predict_labels, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the run is killed while segmenting the third scan
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core_module, "predict_labels", interrupted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        with pytest.raises(KeyboardInterrupt):
+            segment(manifest, demo, out, device="cpu", cts_per_batch=2, batch_size=2)
+        monkeypatch.setattr(core_module, "predict_labels", real)
+        done = list(out.glob("masks/*/*/provenance.json"))
+        assert 1 <= len(done) <= 3  # the scans finished before (or beside) the interrupted one
+        new = segment(manifest, demo, out, device="cpu")
+    statuses = dict(zip(new.patient_id, new.attrs["log"].status, strict=True))
+    assert sum(s == "reused" for s in statuses.values()) == len(done)
+    assert sum(s == "computed" for s in statuses.values()) == 5 - len(done)

@@ -132,6 +132,11 @@ class WindowBatcher:
                     future.set_exception(exc)
 
 
+def _interrupt(result: Any) -> bool:
+    """A ``KeyboardInterrupt`` / ``SystemExit`` caught in a worker (not a failed CT)."""
+    return isinstance(result, BaseException) and not isinstance(result, Exception)
+
+
 def predict_many(
     network: Callable,
     jobs: Iterable[tuple[Any, Callable[[], tuple[Any, Any, dict[str, Any]]]]],
@@ -189,6 +194,9 @@ def predict_many(
                     result: Any = (labels, extra)
                 except Exception as exc:  # the CT fails, the others go on
                     result = exc
+                except BaseException as exc:  # KeyboardInterrupt...: re-raised by the consumer
+                    stop.set()
+                    result = exc
                 with done:
                     results.append((key, result, time.perf_counter() - tick))
                     done.notify_all()
@@ -208,11 +216,11 @@ def predict_many(
                 while not results and any(t.is_alive() for t in threads):
                     done.wait(timeout=0.5)
                 ready, results[:] = list(results), []
-            yield from ready
+            fatal = [r for _, r, _ in ready if _interrupt(r)]
+            yield from (item for item in ready if not _interrupt(item[1]))
+            if fatal:  # what finished is handed over first, then the interrupt goes on
+                raise fatal[0]
             if not ready and not any(t.is_alive() for t in threads):
-                with done:
-                    ready, results[:] = list(results), []
-                yield from ready
                 return
     finally:
         stop.set()
