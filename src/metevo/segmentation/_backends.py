@@ -22,8 +22,11 @@ TOTALSEGMENTATOR_TASKS = {
     "liver_segments": (570, "nnUNetTrainerNoMirroring", "3d_fullres"),
     "liver_lesions": (591, "nnUNetTrainer", "3d_fullres_high"),
     "liver_vessels": (8, "nnUNetTrainer", "3d_fullres"),
+    # the coarse organ model TotalSegmentator crops the liver tasks with (6 mm; 297 is 3 mm)
+    "total_fastest": (298, "nnUNetTrainer_4000epochs_NoMirroring", "3d_fullres"),
 }
-_DOWNLOAD_TASK = {"total_fast": "total"}
+#: ``totalseg_download_weights -t`` argument that installs a task's dataset (its TASK_TO_ID)
+_DOWNLOAD_TASK = {"total_fastest": "total"}
 
 
 def parse_model_spec(model: str) -> tuple[str, str]:
@@ -170,7 +173,7 @@ def describe_spec(
             configuration=None if ts else configuration,
             folds=(folds or [0]) if ts else folds,
         )
-        return nnunet_identity(
+        identity = nnunet_identity(
             info,
             mirroring=bool(mirroring) if ts else mirroring is not False,
             step_size=0.5,
@@ -180,6 +183,11 @@ def describe_spec(
             name=f"totalsegmentator:{value}" if ts else None,
             sha256=sha256,
         )
+        if ts:  # TotalSegmentator's own resampling and organ crop around nnU-Net
+            from metevo.segmentation._totalseg import totalsegmentator_identity
+
+            identity = totalsegmentator_identity(value, identity, sha256=sha256)
+        return identity
     from metevo.segmentation._bundle import bundle_identity
 
     identity = bundle_identity(value, liver=liver, lesion=lesion, sha256=sha256)
