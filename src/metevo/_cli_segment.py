@@ -44,7 +44,7 @@ def segment_command(
     cts_per_batch: Optional[int] = typer.Option(
         None, "--cts-per-batch",
         help="CTs segmented at once by the demo/card models; their windows share forward passes "
-        "(default: --batch-size; 1: one at a time).",
+        "(default: --batch-size on CUDA, 1 on the CPU).",
     ),
     overlap: float = typer.Option(0.25, help="Sliding-window overlap."),
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32."),

@@ -300,10 +300,12 @@ def segment(
         Keyword arguments of :func:`~metevo.segmentation.load_model` (``configuration``,
         ``folds``, ``mirroring``, ``liver``, ``lesion``).
     cts_per_batch : int, optional
-        CTs segmented at once by metevo model cards and the demo model (default ``batch_size``):
-        their sliding windows share forward passes of ``batch_size`` windows, so small CTs (one
-        window each) fill a batch, and reading, resampling and post-processing overlap with
-        inference. The masks are those of one CT at a time. 1: one CT at a time.
+        CTs segmented at once by metevo model cards and the demo model (default: ``batch_size``
+        on CUDA, 1 on the CPU, where batching saves no compute): their sliding windows share
+        forward passes of ``batch_size`` windows, so small CTs (one window each) fill a batch,
+        and reading, resampling and post-processing overlap with inference. The network sees
+        the same windows as one CT at a time; only the float rounding of a larger batch differs
+        (about 1e-5 in the logits), which can flip a voxel whose classes are tied that closely.
 
     Returns
     -------
@@ -413,7 +415,9 @@ def segment(
         liver = np.isin(labels, seg_model.liver_labels) | lesion
         pending.append((i, seconds, writer.submit(_store, folders[i], liver, lesion, header, record)))
 
-    in_flight = batch_size if cts_per_batch is None else int(cts_per_batch)
+    if cts_per_batch is None:  # on the CPU batching saves no compute (bench_segmentation.py)
+        cts_per_batch = batch_size if dev.type == "cuda" else 1
+    in_flight = int(cts_per_batch)
     if is_card and in_flight > 1 and len(todo) > 1:
         # several CTs at once: their windows share forward passes (small CTs), reading and
         # post-processing run in the worker threads meanwhile; CUDA out-of-memory -> one at a time
