@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,30 @@ import numpy as np
 
 from metevo.exceptions import DataQualityWarning
 
-__all__ = ["TASK_STEPS", "TotalSegmentatorModel", "crop_task", "totalsegmentator_identity"]
+__all__ = [
+    "TASK_STEPS",
+    "TOTALSEGMENTATOR_TASKS",
+    "TotalSegmentatorModel",
+    "crop_task",
+    "totalsegmentator_folder",
+    "totalsegmentator_home",
+    "totalsegmentator_identity",
+]
+
+#: TotalSegmentator tasks metevo runs: (dataset id, trainer, configuration), as in
+#: TotalSegmentator's ``map_tasks_config.py`` (``total`` is its organ part, dataset 291, which
+#: holds the liver).
+TOTALSEGMENTATOR_TASKS = {
+    "total": (291, "nnUNetTrainerNoMirroring", "3d_fullres"),
+    "total_fast": (297, "nnUNetTrainer_4000epochs_NoMirroring", "3d_fullres"),
+    "liver_segments": (570, "nnUNetTrainerNoMirroring", "3d_fullres"),
+    "liver_lesions": (591, "nnUNetTrainer", "3d_fullres_high"),
+    "liver_vessels": (8, "nnUNetTrainer", "3d_fullres"),
+    # the coarse organ model TotalSegmentator crops the liver tasks with (6 mm; 297 is 3 mm)
+    "total_fastest": (298, "nnUNetTrainer_4000epochs_NoMirroring", "3d_fullres"),
+}
+#: ``totalseg_download_weights -t`` argument that installs a task's dataset (its TASK_TO_ID)
+_DOWNLOAD_TASK = {"total_fastest": "total"}
 
 #: per task: TotalSegmentator's own resampling target (x, y, z mm; None: nnU-Net's plans only),
 #: the organ it crops to (None: no crop) and whether the crop uses the 3 mm model (robust_crop)
@@ -56,6 +80,35 @@ TASK_STEPS: dict[str, dict[str, Any]] = {
 CROP_ADDON_MM = 20.0
 
 
+def totalsegmentator_home() -> Path:
+    """TotalSegmentator's folder: ``TOTALSEG_HOME_DIR``, else ``~/.totalsegmentator``."""
+    if os.environ.get("TOTALSEG_HOME_DIR"):
+        return Path(os.environ["TOTALSEG_HOME_DIR"]).expanduser()
+    return Path.home() / ".totalsegmentator"
+
+
+def totalsegmentator_folder(task: str) -> Path:
+    """The trained nnU-Net folder of a TotalSegmentator task in the local weights folder."""
+    if task not in TOTALSEGMENTATOR_TASKS:
+        raise ValueError(
+            f"TotalSegmentator task {task!r} is not one metevo runs; choose one of "
+            f"{sorted(TOTALSEGMENTATOR_TASKS)}."
+        )
+    dataset_id, trainer, configuration = TOTALSEGMENTATOR_TASKS[task]
+    weights = totalsegmentator_home() / "nnunet" / "results"
+    pattern = f"Dataset{dataset_id:03d}_*/{trainer}__nnUNetPlans__{configuration}"
+    found = sorted(p for p in weights.glob(pattern) if (p / "plans.json").is_file())
+    if not found:
+        raise FileNotFoundError(
+            f"TotalSegmentator weights for task {task!r} (nnU-Net dataset {dataset_id}, "
+            f"{trainer}__nnUNetPlans__{configuration}) are not in {weights}. Install them once "
+            f"with `totalseg_download_weights -t {_DOWNLOAD_TASK.get(task, task)}` (set "
+            "TOTALSEG_HOME_DIR to use another folder); metevo never downloads weights at run "
+            "time."
+        )
+    return found[-1]
+
+
 def crop_task(task: str) -> str | None:
     """The task whose model gives the crop mask (``total_fast``: 3 mm, ``total_fastest``: 6 mm)."""
     steps = TASK_STEPS[task]
@@ -65,8 +118,6 @@ def crop_task(task: str) -> str | None:
 
 
 def _crop_folder(task: str) -> Path | None:
-    from metevo.segmentation._backends import totalsegmentator_folder
-
     helper = crop_task(task)
     if helper is None:
         return None
@@ -119,7 +170,6 @@ class TotalSegmentatorModel:
     backend = "totalsegmentator"
 
     def __init__(self, task: str, *, folds=None, mirroring: bool = False, liver=None, lesion=None):
-        from metevo.segmentation._backends import totalsegmentator_folder
         from metevo.segmentation._nnunet import NnUNetModel
 
         self.task = task
