@@ -111,8 +111,10 @@ class WindowBatcher:
 
     def _run(self, taken: list[tuple[torch.Tensor, cf.Future]]) -> None:
         try:
-            batch = torch.cat([w.to(self.device) for w, _ in taken]) if len(taken) > 1 else (
-                taken[0][0].to(self.device)
+            batch = (
+                torch.cat([w.to(self.device) for w, _ in taken])
+                if len(taken) > 1
+                else (taken[0][0].to(self.device))
             )
             with torch.inference_mode():
                 if self.bf16:
