@@ -365,7 +365,9 @@ def test_load_demo_cohort_caches(tmp_path, monkeypatch, capsys):
     assert first.root.name == f"demo-{datasets.__version__}-2-1-tiny"
     assert first.manifest.is_file()
     out = capsys.readouterr()
-    assert f"generating the demo cohort (1 patients, seed 2, tiny grid) into {first.root}" in out.out
+    assert (
+        f"generating the demo cohort (1 patients, seed 2, tiny grid) into {first.root}" in out.out
+    )
     assert "synthetic patients" in out.err  # the progress bar
 
     def fail(*args, **kwargs):
@@ -555,6 +557,24 @@ def test_hard_cases_are_designed_for_many_seeds():
     _plan_all_patterns(range(3, 150))
 
 
+def test_clinical_split_pair_is_designed_for_sparse_visits():
+    """Seed 2's ninth clinical patient (deep response, visits on days -2, 49, 273, 341) has no
+    visit where the usual fast-shrinking pair is separated yet still visible; the design falls
+    back on slower kill rates instead of failing."""
+    from metevo.datasets._synthetic_cohort import SURE_VISIBLE_MM, assign_patterns, plan_patient
+
+    pattern = assign_patterns(2, 12, None)[8]
+    rng = np.random.default_rng(np.random.SeedSequence([2, 8]).spawn(2)[0])
+    plan = plan_patient(rng, "SYN009", pattern, "clinical_crop", force_truncation=False)
+    days = np.array([s.study_day for s in plan.scans], float)
+    days -= days[0]
+    assert list(days[:2]) == [0.0, 51.0] and days[2] - days[1] > 200  # the sparse schedule
+    a, b = (les for les in plan.lesions if les.role == "split")
+    assert a.d < 0.006 and b.d < 0.006  # the slower kill rates
+    visible = (a.diameter(days) >= SURE_VISIBLE_MM) & (b.diameter(days) >= SURE_VISIBLE_MM)
+    assert visible[1:].any()
+
+
 @pytest.mark.slow
 def test_clinical_hard_cases_are_designed_for_many_seeds():
     _plan_all_patterns(range(0, 40), size="clinical_crop")
@@ -640,7 +660,7 @@ def test_clinical_preset_hard_cases():
             assert 0 < np.linalg.norm(frag[0].drift_mm) < 30
             assert np.allclose(at_day(frag[0], t1).center, frag[0].center + frag[0].drift_mm)
         if plan.pattern in ("deep_response", "stable"):
-            (day, normal, point), = plan.anatomy.liver_cuts
+            ((day, normal, point),) = plan.anatomy.liver_cuts
             resected = next(les for les in plan.lesions if les.role == "resected")
             c = resected.center[:, None].astype(np.float32)
             assert plan.anatomy.liver_sdf(c, day - 1)[0] < 0 < plan.anatomy.liver_sdf(c, day)[0]
