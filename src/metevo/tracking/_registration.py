@@ -83,8 +83,7 @@ _DISTANCE_CLAMP_MM = 20.0
 _MAX_ROTATION_DEG = 45.0  # two visits of a patient rolling/pitching 10 deg each differ by <= 35
 _MIN_DROPPED = 0.01  # refine on the trusted region when it leaves out more than this
 _SCALE_RANGE = (0.67, 1.5)
-_REFINE_DILATE_MM = 10.0  # intensity refinement: fixed liver dilated by this much
-_REFINE_MAX_DICE_LOSS = 0.01  # ... kept only if the coarse liver Dice falls by less
+_REFINE_DILATE_MM, _REFINE_MAX_DICE_LOSS = 10.0, 0.01  # intensity refinement: dilation, Dice
 
 
 @dataclass
@@ -260,7 +259,10 @@ def register_pair(
             starts = [rigid]
         best = None
         for start in starts:  # best-scored start first; the next only if that one ends badly
-            cand, val = _optimise(f_feat, m_feat, start, driver, max_iterations, seed, counter)
+            # a resection can pull the optimiser off a good start: trusted region from the start
+            early = _trusted(f_feat, m_feat, start) if use_liver else None
+            args = (driver, max_iterations, seed, counter, early)
+            cand, val = _optimise(f_feat, m_feat, start, *args)
             if best is None or val < best[1]:
                 best = (cand, val)
             if not use_liver or (
@@ -271,9 +273,7 @@ def register_pair(
         rigid, value = best
         fov = None
         if use_liver:  # refine on what both livers show (not a resected part, not a cut dome)
-            trust, dropped = trusted_mask(f_feat, m_feat, rigid, clamp_mm=_DISTANCE_CLAMP_MM)
-            if dropped <= _MIN_DROPPED:
-                trust = None
+            trust = _trusted(f_feat, m_feat, rigid)
             # ... and on the overlap of the two fields of view (not the guess beyond a cut side)
             fov = overlap_mask(f_feat, m_feat, rigid, valid_z)
             if trust is not None or fov is not None:
@@ -549,14 +549,8 @@ def _optimise(fixed, moving, initial, driver, max_iterations, seed, counter, mas
 def _intensity_refine(
     fixed, moving, f_bin, start, resolution_mm, mask, max_iterations, seed, counter
 ):
-    """Affine refinement of ``start`` on the CT intensities inside the dilated fixed liver.
-
-    Runs on a grid twice as fine as the liver stage (soft-tissue window, correlation metric),
-    restricted to the fixed liver dilated by ``_REFINE_DILATE_MM`` and to ``mask`` (the trusted
-    region and the overlap of the fields of view). Vessels, lesions and the liver's inner
-    texture pin what the smooth liver surface leaves free (sliding along the surface). Returns
-    ``start`` when the optimiser fails.
-    """
+    """Affine refinement of ``start`` on CT intensities inside the dilated fixed liver and
+    ``mask`` (see the module docstring); ``start`` when the optimiser fails."""
     res = resolution_mm / 2.0
     f_int = _intensity_feature(fixed, res)
     m_int = _intensity_feature(moving, res)
@@ -591,6 +585,12 @@ def _intensity_refine(
     except RuntimeError:
         return start
     return refined
+
+
+def _trusted(f_feat, m_feat, transform):
+    """:func:`trusted_mask` when it leaves out more than ``_MIN_DROPPED``, else None."""
+    mask, dropped = trusted_mask(f_feat, m_feat, transform, clamp_mm=_DISTANCE_CLAMP_MM)
+    return mask if dropped > _MIN_DROPPED else None
 
 
 def _is_ct(image: sitk.Image) -> bool:
