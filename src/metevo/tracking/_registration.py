@@ -81,7 +81,7 @@ __all__ = ["Registration", "compose", "register_pair", "resample_labels"]
 _HU_WINDOW = (-150.0, 250.0)
 _DISTANCE_CLAMP_MM = 20.0
 _MAX_ROTATION_DEG = 45.0  # two visits of a patient rolling/pitching 10 deg each differ by <= 35
-_MIN_DROPPED = 0.01  # refine on the trusted region when it leaves out more than this
+_MIN_DROPPED, _MAX_DROPPED = 0.01, 0.6  # trusted region: used when it drops more/at most
 _SCALE_RANGE = (0.67, 1.5)
 _REFINE_DILATE_MM, _REFINE_MAX_DICE_LOSS = 10.0, 0.01  # intensity refinement: dilation, Dice
 
@@ -337,7 +337,7 @@ def register_pair(
             f"[{_SCALE_RANGE[0]}, {_SCALE_RANGE[1]}])"
         )
     if use_liver and error is None:
-        if dice_after < min_dice:
+        if not dice_after >= min_dice:  # NaN (nothing left to compare) fails too
             problems.append(f"liver Dice after {dice_after:.2f} < {min_dice:.2f}")
         elif coarse_after + 0.02 < dice_before:
             problems.append(f"liver Dice fell from {dice_before:.2f} to {coarse_after:.2f}")
@@ -588,9 +588,9 @@ def _intensity_refine(
 
 
 def _trusted(f_feat, m_feat, transform):
-    """:func:`trusted_mask` when it leaves out more than ``_MIN_DROPPED``, else None."""
+    """:func:`trusted_mask` if it drops (_MIN_DROPPED, _MAX_DROPPED] of the band, else None."""
     mask, dropped = trusted_mask(f_feat, m_feat, transform, clamp_mm=_DISTANCE_CLAMP_MM)
-    return mask if dropped > _MIN_DROPPED else None
+    return mask if _MIN_DROPPED < dropped <= _MAX_DROPPED else None
 
 
 def _is_ct(image: sitk.Image) -> bool:
