@@ -192,8 +192,8 @@ def test_no_one_patient_class_unless_asked():
         table
     )
     sel = model.selection_.set_index("k")
-    assert sel.loc[model.n_classes_, "smallest_class_size"] >= 5
-    tiny = sel.loc[sel["smallest_class_size"] < 5]
+    assert sel.loc[model.n_classes_, "min_pattern_size"] >= 5
+    tiny = sel.loc[sel["min_pattern_size"] < 5]
     assert len(tiny) >= 1  # some k isolates the outlier ...
     assert not tiny["eligible"].any()  # ... and is refused
     assert tiny["reason"].str.contains("not eligible: smallest class").all()
@@ -257,10 +257,10 @@ def test_selection_table_is_documented_in_the_data_dictionary():
 
     table, _ = _planted(8, seed=13)
     model = LatentClassTrajectories(k_range=(1, 3), n_init=2, random_state=0).fit(table)
-    validate_table(model.selection_, "latent_class_selection")
+    validate_table(model.selection_, "pattern_selection")
     bad = model.selection_.assign(extra=1)
     with pytest.raises(Exception, match="extra"):
-        validate_table(bad, "latent_class_selection")
+        validate_table(bad, "pattern_selection")
 
 
 def test_names_cannot_contradict_the_members_own_courses():

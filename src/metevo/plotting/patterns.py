@@ -212,7 +212,8 @@ def plot_pattern_members(
 def plot_pattern_selection(
     selection: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None
 ) -> plt.Figure:
-    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k."""
+    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k; the title
+    says why k was chosen (``reason`` of the selected row)."""
     panels = [("silhouette", "silhouette"), ("calinski_harabasz", "Calinski-Harabasz")]
     if selection["bic"].notna().any():
         panels.append(("bic", "BIC"))
@@ -243,6 +244,9 @@ def plot_pattern_selection(
         ax.set_xlabel("number of patterns k")
         ax.set_title(label, fontsize=10)
         ax.set_xticks(selection["k"])
+    reason = selection.loc[selection["selected"], "reason"] if "reason" in selection else []
+    if len(reason) and len(chosen):
+        fig.suptitle(f"k = {int(chosen.iloc[0])}, {reason.iloc[0]}", fontsize=9)
     return fig
 
 
@@ -477,7 +481,13 @@ def write_pattern_figures(
 
     save(plot_pattern_trajectories(model), "patterns_trajectories")
     save(plot_pattern_centroids(model).figure, "patterns_centroids")
-    save(plot_pattern_selection(tables["pattern_selection"]), "pattern_selection")
+    selection = tables["pattern_selection"]
+    if (selection["method"] == "lcmm").all():
+        from metevo.plotting._latent_class import plot_latent_class_selection
+
+        save(plot_latent_class_selection(selection), "pattern_selection")
+    else:
+        save(plot_pattern_selection(selection), "pattern_selection")
     km, cox = tables["survival_km"], tables["survival_cox"]
     order = surv_model.names_ if surv_model is not None else None
     if len(km):
