@@ -18,6 +18,8 @@ patient_id`` (t in months, Gaussian, residual sd per class, k = 1..6, 10 random 
 Needs ``Rscript`` with flexmix (Debian: ``apt-get install r-cran-flexmix``).
 
 Run:  python benchmarks/crosscheck_flexmix.py [--quick]
+      python benchmarks/crosscheck_flexmix.py --seeds 3101,3102 --no-1000 \
+          --out benchmarks/results/crosscheck_flexmix_round3.json   (round 3, unseen seeds)
       python benchmarks/crosscheck_flexmix.py --refit results/crosscheck_flexmix.json --n-init 50
 """
 
@@ -100,7 +102,7 @@ def _ll_at(table: pd.DataFrame, params: pd.DataFrame) -> float:
     return lc.loglik(s, par)
 
 
-def one_cohort(setting: dict, work: Path) -> dict:
+def one_cohort(setting: dict, work: Path, n_init: int = 30) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from metevo.patterns import EvolutionPatterns
@@ -125,7 +127,7 @@ def one_cohort(setting: dict, work: Path) -> dict:
         k = int(par["k"].iloc[0])
         ll_fx = float(par["loglik"].iloc[0])
         ll_at = _ll_at(table, par)
-        mine = _flexmix_model(k, setting["seed"], 10).fit(traj)
+        mine = _flexmix_model(k, setting["seed"], n_init).fit(traj)
         rows.append(
             {
                 "k": k,
@@ -210,7 +212,13 @@ def main() -> None:
         help="JSON of an earlier run: refit metevo at each k with --n-init starts and compare "
         "with the flexmix log-likelihoods stored there (no R needed)",
     )
-    parser.add_argument("--n-init", type=int, default=10)
+    parser.add_argument("--n-init", type=int, default=30)
+    parser.add_argument(
+        "--seeds",
+        default="2001,2002,2003",
+        help="comma-separated seeds (round 2 developed on 2001-2004; round 3 checks 3101,3102)",
+    )
+    parser.add_argument("--no-1000", action="store_true", help="skip the 1,000-patient cohort")
     args = parser.parse_args()
     if args.refit:
         refit(Path(args.refit), args.n_init)
@@ -219,14 +227,16 @@ def main() -> None:
         {"n_patients": n, "n_courses": c, "seed": s}
         for n in (60, 200)
         for c in (4, 5)
-        for s in (2001, 2002, 2003)
-    ] + [{"n_patients": 1000, "n_courses": 4, "seed": 2004}]
+        for s in (int(v) for v in args.seeds.split(","))
+    ]
+    if not args.no_1000:
+        settings.append({"n_patients": 1000, "n_courses": 4, "seed": 2004})
     if args.quick:
         settings = settings[:1] + settings[3:4]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for setting in settings:
-            res = one_cohort(setting, Path(tmp))
+            res = one_cohort(setting, Path(tmp), args.n_init)
             out.append(res)
             Path(args.out).write_text(json.dumps(out, indent=1))
             worst = min(res["per_k"], key=lambda r: r["rel_gain_metevo_fit"])

@@ -30,7 +30,9 @@ def _demo_like(seed: int = 0) -> pd.DataFrame:
     def add(pid, ratios, days=DAYS):
         base = 60 * np.exp(rng.normal(0, 0.3))
         noise = np.exp(rng.normal(0, 0.03, len(ratios)))
-        rows.extend((pid, int(t), float(base * r * e)) for t, r, e in zip(days, ratios, noise))
+        rows.extend(
+            (pid, int(t), float(base * r * e)) for t, r, e in zip(days, ratios, noise, strict=True)
+        )
 
     for i in range(4):
         add(f"R{i}", [1, 0.6, 0.45, 0.6, 0.9, 1.2])
@@ -72,9 +74,9 @@ def test_demo_case_is_not_called_response_then_relapse(method):
     if method == "kmeans":
         model = EvolutionPatterns(2, n_bootstrap=0, random_state=0).fit(traj)
     else:
-        model = LatentClassTrajectories(
-            2, min_class_size=0, min_class_share=0, random_state=0
-        ).fit(traj)
+        model = LatentClassTrajectories(2, min_class_size=0, min_class_share=0, random_state=0).fit(
+            traj
+        )
     table = model.patterns_.set_index("patient_id")
     case = table.loc["CASE"]
     assert case["own_nadir_ratio"] == pytest.approx(1.0)
@@ -122,11 +124,11 @@ def test_landmark_fit_named_like_the_full_fit_by_matched_courses():
     assert early.horizon_days_ == 252 and early.patterns_["landmark_days"].eq(252).all()
     table = match_patterns(full, early)
     assert table["one_to_one"].all() and table["compared_until_days"].eq(252).all()
-    full_course = pd.Series(full.labels_, index=full.patient_ids_).groupby(truth).agg(
-        lambda s: s.mode()[0]
+    full_course = (
+        pd.Series(full.labels_, index=full.patient_ids_).groupby(truth).agg(lambda s: s.mode()[0])
     )
-    early_course = pd.Series(early.labels_, index=early.patient_ids_).groupby(truth).agg(
-        lambda s: s.mode()[0]
+    early_course = (
+        pd.Series(early.labels_, index=early.patient_ids_).groupby(truth).agg(lambda s: s.mode()[0])
     )
     for course in ("relapse", "stable", "deep"):
         row = table.loc[table["pattern_id"] == early_course[course]].iloc[0]

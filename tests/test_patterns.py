@@ -302,8 +302,10 @@ def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
     mixed = table[truth.loc[table["patient_id"]].to_numpy() == "mixed_response"]
     assert mixed["pattern"].str.startswith("mixed response").mean() >= 0.6
     # the relapse is seen per patient (rise over the own nadir at the end of follow-up)
+    # (named "mixed response then relapse" when a confidently assigned member never fell by
+    # 30 % itself: the patient-level name check of issue 13)
     relapse = table[truth.loc[table["patient_id"]].to_numpy() == "response_then_relapse"]
-    assert relapse["pattern"].str.startswith("response then relapse").mean() >= 0.7
+    assert relapse["pattern"].str.contains("response then relapse").mean() >= 0.7
 
 
 def test_k_with_a_tiny_pattern_is_not_chosen_unless_asked():

@@ -89,7 +89,10 @@ class LatentClassTrajectories:
         Starts per k (one from k-means on the patients' own regression coefficients, the others
         from random k-means++ seeds, as many random partitions, and splits of each class of the
         (k-1)-class fit); each runs
-        ``n_short_iter`` EM iterations, the ``n_converge`` best are run to convergence.
+        ``n_short_iter`` EM iterations (screening, as lcmm's ``gridsearch`` and flexmix's
+        ``stepFlexmix`` do), the ``n_converge`` best are run to convergence. 30 (round 3; 10
+        before) is what it took for metevo's optimum to reach flexmix's at every k on the
+        cross-check cohorts (``benchmarks/crosscheck_flexmix.py``).
     max_iter, tol : int, float
         EM iterations and relative log-likelihood tolerance before the L-BFGS polish.
     random_state : int or None
@@ -159,7 +162,7 @@ class LatentClassTrajectories:
         horizon_quantile: float = 0.75,
         landmark_days: float | None = None,
         log_offset: float = 1.0,
-        n_init: int = 10,
+        n_init: int = 30,
         n_short_iter: int = 20,
         n_converge: int = 3,
         max_iter: int = 100,
