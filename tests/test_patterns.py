@@ -308,17 +308,23 @@ def test_planted_patterns_recovery_on_the_synthetic_cohort(synthetic):
     assert relapse["pattern"].str.contains("response then relapse").mean() >= 0.7
 
 
-def test_k_with_a_tiny_pattern_is_not_chosen_unless_asked():
-    """Issue 13: k = 5 had been chosen with a 1-patient pattern (best silhouette)."""
-    sel = pd.DataFrame(
+def _selection(stability: list[float]) -> pd.DataFrame:
+    """A pattern_selection table of k = 2..4 (silhouette rising, k = 4 has a 1-patient
+    pattern)."""
+    return pd.DataFrame(
         {
             "k": [2, 3, 4],
             "silhouette": [0.40, 0.55, 0.70],
-            "stability_ari_mean": [0.90, 0.85, 0.80],
+            "stability_ari_mean": stability,
             "min_pattern_size": [30, 6, 1],
             "n_patients": 100,
         }
     )
+
+
+def test_k_with_a_tiny_pattern_is_not_chosen_unless_asked():
+    """Issue 13: k = 5 had been chosen with a 1-patient pattern (best silhouette)."""
+    sel = _selection([0.90, 0.85, 0.80])
     assert EvolutionPatterns()._choose_k(sel) == 3  # k = 4 has a 1-patient pattern
     # 5 % of 100 is 5 patients: k = 3's smallest pattern (6) passes, with 150 patients it fails
     assert EvolutionPatterns()._choose_k(sel.assign(n_patients=150)) == 2
@@ -331,15 +337,7 @@ def test_k_with_a_tiny_pattern_is_not_chosen_unless_asked():
 
 def test_pattern_selection_says_why_k_was_chosen():
     """Issue 13 item 2: the reason column of the k-means path, for each rule and fallback."""
-    sel = pd.DataFrame(
-        {
-            "k": [2, 3, 4],
-            "silhouette": [0.40, 0.55, 0.70],
-            "stability_ari_mean": [0.90, 0.70, 0.80],
-            "min_pattern_size": [30, 6, 1],
-            "n_patients": 100,
-        }
-    )
+    sel = _selection([0.90, 0.70, 0.80])
     first = sel.copy()
     assert EvolutionPatterns()._choose_k(first) == 2
     assert first["eligible"].tolist() == [True, True, False]
