@@ -213,7 +213,14 @@ def plot_pattern_selection(
     selection: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None
 ) -> plt.Figure:
     """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k; the title
-    says why k was chosen (``reason`` of the selected row)."""
+    says why k was chosen (``reason`` of the selected row). A latent-class model's table
+    (``method`` "lcmm") is drawn by
+    :func:`metevo.plotting._latent_class.plot_latent_class_selection` (BIC/ICL, entropy/APPA,
+    smallest class)."""
+    if "method" in selection and len(selection) and (selection["method"] == "lcmm").all():
+        from metevo.plotting._latent_class import plot_latent_class_selection
+
+        return plot_latent_class_selection(selection, axes=axes)
     panels = [("silhouette", "silhouette"), ("calinski_harabasz", "Calinski-Harabasz")]
     if selection["bic"].notna().any():
         panels.append(("bic", "BIC"))
@@ -481,13 +488,7 @@ def write_pattern_figures(
 
     save(plot_pattern_trajectories(model), "patterns_trajectories")
     save(plot_pattern_centroids(model).figure, "patterns_centroids")
-    selection = tables["pattern_selection"]
-    if (selection["method"] == "lcmm").all():
-        from metevo.plotting._latent_class import plot_latent_class_selection
-
-        save(plot_latent_class_selection(selection), "pattern_selection")
-    else:
-        save(plot_pattern_selection(selection), "pattern_selection")
+    save(plot_pattern_selection(tables["pattern_selection"]), "pattern_selection")
     km, cox = tables["survival_km"], tables["survival_cox"]
     order = surv_model.names_ if surv_model is not None else None
     if len(km):
