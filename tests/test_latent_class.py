@@ -279,3 +279,20 @@ def test_names_cannot_contradict_the_members_own_courses():
     assert row["pattern_id"] == 0 and row["confidence"] > 0.5
     assert model2.names_[0] == "mixed deep response"
     assert model2.classes_["n_members_not_responding"].tolist() == [1, 0, 0]
+
+
+def test_tiny_cohort_tries_no_more_classes_than_patients():
+    """The demo's 3-patient cohort: k runs to 3 only (not the default 6), k = 1 is chosen
+    (no class can hold 5 patients) and a fixed k above the patients is refused by name."""
+    t = _table(
+        [
+            (p, d, v)
+            for p, vals in (("a", (50, 40, 30)), ("b", (50, 55, 60)), ("c", (40, 40, 41)))
+            for d, v in zip((0, 60, 120), vals, strict=True)
+        ]
+    )
+    model = LatentClassTrajectories(random_state=0).fit(t)
+    assert model.selection_["k"].tolist() == [1, 2, 3]
+    assert model.n_classes_ == 1 and model.selection_["eligible"].tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="only 3 patient\\(s\\) can be modelled.*4 classes"):
+        LatentClassTrajectories(4).fit(t)

@@ -317,6 +317,12 @@ class LatentClassTrajectories:
         )
         stats, ids, n_visits = self._stats(table)
         N = len(ids)  # noqa: N806
+        if lo > N:
+            raise ValueError(
+                f"only {N} patient(s) can be modelled (2 or more visits within the horizon); "
+                f"fewer than the {lo} classes asked for. Lower n_classes or add patients."
+            )
+        hi = min(hi, N)  # a k above the number of patients cannot be fitted
         rng = np.random.default_rng(self.random_state)
         var_floor = 1e-8 * max(
             float(np.var(np.log(table[self.value_column] + self.log_offset))), 1e-12
