@@ -70,13 +70,18 @@ def must_show_settings() -> list[dict]:
 
 
 def run(
-    n_seeds: int, out_json: Path, *, seed_base: int = 5000, cells: list[dict] | None = None
+    n_seeds: int,
+    out_json: Path,
+    *,
+    seed_base: int = 5000,
+    cells: list[dict] | None = None,
+    only: set[str] | None = None,
 ) -> list[dict]:
     from sklearn.metrics import adjusted_rand_score
 
     done = json.loads(out_json.read_text()) if out_json.exists() else []
     seen = {json.dumps({k: r[k] for k in (*CENTRE, "seed", "method")}) for r in done}
-    makers = methods()
+    makers = {m: f for m, f in methods().items() if only is None or m in only}
     for i, setting in enumerate(cells or settings()):
         for j in range(n_seeds):
             seed = seed_base + 100 * i + j
@@ -163,10 +168,12 @@ def main() -> None:
     parser.add_argument(
         "--must-show", action="store_true", help="only the 4-5 courses x 60/200 patients cells"
     )
+    parser.add_argument("--methods", help="comma-separated subset of kmeans,kmeans_multivariate,lcmm")
     args = parser.parse_args()
     out = Path(args.out)
     cells = must_show_settings() if args.must_show else None
-    records = run(args.seeds, out, seed_base=args.seed_base, cells=cells)
+    only = set(args.methods.split(",")) if args.methods else None
+    records = run(args.seeds, out, seed_base=args.seed_base, cells=cells, only=only)
     md = summarise(records)
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
