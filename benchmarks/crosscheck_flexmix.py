@@ -233,7 +233,7 @@ def main() -> None:
         help="JSON of an earlier run: refit metevo at each k with --n-init starts and compare "
         "with the flexmix log-likelihoods stored there (no R needed)",
     )
-    parser.add_argument("--n-init", type=int, default=100)
+    parser.add_argument("--n-init", type=int, default=30)
     parser.add_argument(
         "--seeds",
         default="2001,2002,2003",

@@ -90,11 +90,9 @@ class LatentClassTrajectories:
         from random k-means++ seeds, as many random partitions, and splits of each class of the
         (k-1)-class fit); each runs
         ``n_short_iter`` EM iterations (screening, as lcmm's ``gridsearch`` and flexmix's
-        ``stepFlexmix`` do), the ``n_converge`` best are run to convergence. Round 3 (100
-        starts x 10 iterations, 5 converged; round 2: 10 x 20, 3): many short starts are what
-        it took for metevo's optimum to reach flexmix's at every k on the cross-check cohorts
-        (``benchmarks/crosscheck_flexmix.py``; 30 x 20 still left one 60-patient cohort 8-16 %
-        below at k = 5-6).
+        ``stepFlexmix`` do), the ``n_converge`` best are run to convergence. Round 3: 30 starts
+        (10 before); 100 starts x 10 iterations with 5 converged was tried and did not help
+        the ARI on unseen seeds (``docs/patterns.md``).
     max_iter, tol : int, float
         EM iterations and relative log-likelihood tolerance before the L-BFGS polish.
     random_state : int or None
@@ -164,9 +162,9 @@ class LatentClassTrajectories:
         horizon_quantile: float = 0.75,
         landmark_days: float | None = None,
         log_offset: float = 1.0,
-        n_init: int = 100,
-        n_short_iter: int = 10,
-        n_converge: int = 5,
+        n_init: int = 30,
+        n_short_iter: int = 20,
+        n_converge: int = 3,
         max_iter: int = 100,
         tol: float = 1e-7,
         random_state: int | None = None,
