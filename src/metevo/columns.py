@@ -45,6 +45,16 @@ class Events:
     DATE = DATE
     EVENT = "event"
     NOTE = "note"
+    #: optional naming of the lesions a resection/ablation treated: lesion ids (or track ids) of
+    #: the lesions table at the last scan before the event, or a point (physical LPS mm) there
+    LESION_IDS = "lesion_ids"
+    TRACK_IDS = "track_ids"
+    POINT_X_MM = "point_x_mm"
+    POINT_Y_MM = "point_y_mm"
+    POINT_Z_MM = "point_z_mm"
+    POINT = (POINT_X_MM, POINT_Y_MM, POINT_Z_MM)
+    #: line of the events table a checked row came from (header = line 1), for error messages
+    LINE = "line"
     KINDS = (
         "resection",
         "ablation",
@@ -52,6 +62,8 @@ class Events:
         "extrahepatic_progression",
         "death",
     )
+    #: events that treat lesions locally (RECIST: the treated lesions leave the assessment)
+    LOCAL_THERAPY = ("resection", "ablation")
 
 
 class Scans:
