@@ -66,6 +66,21 @@ class Events:
     LOCAL_THERAPY = ("resection", "ablation")
 
 
+class PatientTrajectories:
+    """Columns of ``patient_trajectories`` that other stages read (the table's full column list
+    depends on the radiomic features; see :mod:`metevo.evolution`)."""
+
+    POST_RESECTION = "post_resection"
+    #: burden column -> the same after a resection or ablation with the treated lesions taken
+    #: out of its baseline (RECIST 1.1's rule); pattern features read these when present
+    RESECTION_ADJUSTED = {
+        "target_sum_mm": "target_sum_adjusted_mm",
+        "total_volume_ml": "total_volume_adjusted_ml",
+        "sum_ld_mm": "sum_ld_adjusted_mm",
+        "n_lesions": "n_lesions_adjusted",
+    }
+
+
 class Scans:
     PATIENT_ID = PATIENT_ID
     TIMEPOINT = TIMEPOINT

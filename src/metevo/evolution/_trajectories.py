@@ -24,7 +24,10 @@ burden (``total_volume_ml``, ``sum_ld_mm``, ``target_sum_mm`` from RECIST, ``liv
 including lesions, ``tumour_burden_fraction``), volume-weighted density and texture
 (``mean_hu_weighted``, ``vw_<feature>``), the **main lesion** (largest at baseline, followed through
 its track: ``main_volume_ml``, ``main_axial_ld_mm``, ``main_<feature>``), and relative changes from
-baseline and from the nadir so far (``<burden>_rel_baseline``, ``<burden>_rel_nadir``).
+baseline and from the nadir so far (``<burden>_rel_baseline``, ``<burden>_rel_nadir``). After a
+resection or ablation the visits are flagged (``post_resection``) and the burden is also given with
+the treated lesions taken out of the baseline as RECIST does (``<burden>_adjusted``); the relative
+changes and the evolution patterns use those (:mod:`metevo.evolution._resection`).
 
 **Lesion position** (added to the ``lesions`` table and carried into the trajectories): each
 lesion's centroid in the liver's frame (``liver_pos_x``/``_y``/``_z``: 0–1 across the liver's
@@ -49,6 +52,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from metevo.columns import PatientTrajectories as PT
+from metevo.evolution._resection import add_resection_columns
 from metevo.tracking._positions import POSITION_COLUMNS
 
 __all__ = ["DEFAULT_FEATURES", "TEXTURE_SUMMARY_FEATURES", "lesion_trajectories", "patient_trajectories", "resolve_features", "to_long", "trajectories_stage"]
@@ -100,7 +105,14 @@ def trajectories_stage(
         lesions, edges, scans, radiomics, features=feats
     )
     tables["patient_trajectories"] = patient_trajectories(
-        lesions, edges, scans, tables.get("recist"), radiomics, features=feats
+        lesions,
+        edges,
+        scans,
+        tables.get("recist"),
+        radiomics,
+        features=feats,
+        recist_lesions=tables.get("recist_lesions"),
+        events=getattr(patient, "events", None),
     )
 
 
@@ -258,8 +270,15 @@ def patient_trajectories(
     radiomics: pd.DataFrame | None = None,
     *,
     features: Sequence[str] = DEFAULT_FEATURES,
+    recist_lesions: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per analysed visit of one patient (see the module docstring for the rules)."""
+    """One row per analysed visit of one patient (see the module docstring for the rules).
+
+    ``recist_lesions`` (the RECIST stage's per-lesion rows) and ``events`` (the patient's events
+    table) give the lesions a resection or ablation removed: the ``post_resection`` flag and the
+    ``*_adjusted`` burden columns (:mod:`metevo.evolution._resection`).
+    """
     visits = _visits(scans)
     columns = _patient_columns(features)
     if visits.empty:
@@ -315,11 +334,13 @@ def patient_trajectories(
                 row[f"main_{f}"] = np.nan
         rows.append(row)
     frame = pd.DataFrame.from_records(rows)
+    frame = add_resection_columns(frame, les, recist_lesions, events, baseline_tp)
     base_mask = frame["timepoint"] == baseline_tp
     start = int(np.flatnonzero(base_mask.to_numpy())[0])
     for col in BURDEN_COLUMNS:
         stem = col.removesuffix("_ml").removesuffix("_mm")
-        values = frame[col].to_numpy(float)
+        # after a resection: over the remaining disease (treated lesions out of the baseline)
+        values = frame[PT.RESECTION_ADJUSTED[col]].to_numpy(float)
         base = values[start]
         with np.errstate(divide="ignore", invalid="ignore"):
             frame[f"{stem}_rel_baseline"] = values / base - 1.0 if base > 0 else np.nan
@@ -346,7 +367,7 @@ def _patient_columns(features: Sequence[str]) -> list[str]:
     for col in BURDEN_COLUMNS:
         stem = col.removesuffix("_ml").removesuffix("_mm")
         cols += [f"{stem}_rel_baseline", f"{stem}_rel_nadir"]
-    return cols
+    return [*cols, PT.POST_RESECTION, *PT.RESECTION_ADJUSTED.values()]
 
 
 def _new_and_disappeared(
