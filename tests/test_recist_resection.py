@@ -234,3 +234,22 @@ def test_trajectories_flag_and_adjust_the_burden_after_a_resection():
     plain = _trajectories(None)
     assert not plain["post_resection"].any()
     assert plain["target_sum_adjusted_mm"].tolist() == [50.0, 42.0, 20.0, 27.0]
+
+
+def test_lesion_tracks_end_at_their_resection():
+    """Track 2 (lesion L2) is resected after V1: its rows from V2 on are flagged and left out
+    of the lesion spread, which would otherwise read 20 -> 0 mm as the deepest response. At V2
+    L1 is 20 of 30 mm (log(21/31)) and L3 8 of 8 mm (0): spread 0 - log(21/31) = 0.39; with L2
+    read as gone (floored at log 0.25) it would be 0 - log(0.25) = 1.39."""
+    from metevo.evolution import lesion_trajectories
+    from metevo.patterns._features import lesion_spread
+
+    _, _, rl = _assess(RESECTED, RESECTED_EDGES, 4, _event(lesion_ids=(8,)))
+    lt = lesion_trajectories(RESECTED, RESECTED_EDGES, _scans(4), recist_lesions=rl)
+    flags = lt.set_index(["track_id", "timepoint"])["resected"]
+    assert flags.loc[2].tolist() == [False, False, True, True]
+    assert not flags.loc[[1, 3]].any()
+    spread = lesion_spread(lt).set_index("timepoint")["lesion_log_ratio_spread"]
+    assert spread["V2"] == pytest.approx(-np.log(21 / 31))
+    unflagged = lesion_spread(lt.drop(columns="resected")).set_index("timepoint")
+    assert unflagged.loc["V2", "lesion_log_ratio_spread"] == pytest.approx(-np.log(0.25))

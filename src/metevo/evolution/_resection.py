@@ -18,6 +18,10 @@ A resected lesion is not a response. After a local therapy the patient-level tra
 The ``<burden>_rel_baseline`` / ``_rel_nadir`` columns and the evolution-pattern features
 (:func:`metevo.patterns`, which read ``<burden>_adjusted`` in place of ``<burden>`` when present)
 use the adjusted values, so a resection reads neither as a response nor as a drop-out.
+
+At lesion level (``trajectories``) the rows of a removed lesion's track from its removal on are
+flagged ``resected`` (sizes 0, ``present`` False); lesion-level patterns and the lesion spread
+end the track's course before its removal.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ import pandas as pd
 from metevo.columns import Events as EV
 from metevo.columns import PatientTrajectories as PT
 
-__all__ = ["add_resection_columns"]
+__all__ = ["add_resection_columns", "resected_tracks"]
+
+#: lesion-level column: the track's lesion was removed by a resection or ablation by this visit
+RESECTED = "resected"
 
 
 def _baseline_lesion(value: object) -> int | None:
@@ -101,3 +108,21 @@ def _by_lesion(lesions: pd.DataFrame, column: str) -> dict[int, float]:
     return {
         int(lid): float(v) for lid, v in zip(lesions["lesion_id"], lesions[column], strict=True)
     }
+
+
+def resected_tracks(
+    lesions: pd.DataFrame, recist_lesions: pd.DataFrame | None, baseline_tp: str
+) -> dict[int, str]:
+    """``track_id -> timepoint`` of the first visit where RECIST removed the track's baseline
+    lesion (``recist_lesions`` state ``removed``)."""
+    if recist_lesions is None or len(recist_lesions) == 0 or len(lesions) == 0:
+        return {}
+    base = lesions[lesions["timepoint"].astype(str) == str(baseline_tp)]
+    track_of = {int(k): int(t) for k, t in zip(base["lesion_id"], base["track_id"], strict=True)}
+    gone = recist_lesions[recist_lesions["state"] == "removed"]
+    out: dict[int, str] = {}
+    for lid, tp in zip(gone["lesion_id"], gone["timepoint"].astype(str), strict=True):
+        k = _baseline_lesion(lid)
+        if k is not None and k in track_of:
+            out.setdefault(track_of[k], tp)  # rows come in visit order
+    return out

@@ -138,6 +138,12 @@ def trajectory_schemas(features: Sequence[str] = DEFAULT_FEATURES) -> dict[str, 
             "baseline is left. Evolution patterns and the *_rel_baseline / *_rel_nadir columns use it.",
             False,
         ))
+    lesion_fields.append(field(
+        "resected", "boolean", "",
+        "Whether the track's baseline lesion was removed by a resection or ablation by this visit "
+        "(recist_lesions state removed): its sizes are then 0 (present false) and lesion-level "
+        "patterns and the lesion spread end its course before this visit.", True,
+    ))
     return {
         "trajectories": {
             "name": "trajectories",

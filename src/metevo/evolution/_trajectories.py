@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from metevo.columns import PatientTrajectories as PT
-from metevo.evolution._resection import add_resection_columns
+from metevo.evolution._resection import RESECTED, add_resection_columns, resected_tracks
 from metevo.tracking._positions import POSITION_COLUMNS
 
 __all__ = ["DEFAULT_FEATURES", "TEXTURE_SUMMARY_FEATURES", "lesion_trajectories", "patient_trajectories", "resolve_features", "to_long", "trajectories_stage"]
@@ -102,7 +102,8 @@ def trajectories_stage(
     radiomics = tables.get("radiomics")
     scans = tables["scans"]
     tables["trajectories"] = lesion_trajectories(
-        lesions, edges, scans, radiomics, features=feats
+        lesions, edges, scans, radiomics, features=feats,
+        recist_lesions=tables.get("recist_lesions"),
     )
     tables["patient_trajectories"] = patient_trajectories(
         lesions,
@@ -146,6 +147,7 @@ def lesion_trajectories(
     radiomics: pd.DataFrame | None = None,
     *,
     features: Sequence[str] = DEFAULT_FEATURES,
+    recist_lesions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per lesion track × analysed visit (see the module docstring for the rules).
 
@@ -163,6 +165,9 @@ def lesion_trajectories(
         The patient's ``radiomics`` table (``timepoint``, ``lesion_id``, features), or ``None``.
     features
         Radiomic features to carry (columns missing from ``radiomics`` come out NaN).
+    recist_lesions
+        The RECIST stage's per-lesion rows: a track whose baseline lesion was removed by a
+        resection or ablation is flagged ``resected`` from that visit on.
     """
     del edges
     visits = _visits(scans)
@@ -176,6 +181,7 @@ def lesion_trajectories(
     les["_visit"] = les["timepoint"].map(order)
     baseline_idx = int(np.flatnonzero(visits["is_baseline"].to_numpy())[0]) if visits["is_baseline"].any() else 0
     single_visit = len(visits) == 1
+    removed = resected_tracks(les, recist_lesions, visits["timepoint"].iloc[baseline_idx])
     rows = []
     for track, grp in les.groupby("track_id", sort=True):
         first = int(grp["_visit"].min())
@@ -197,6 +203,8 @@ def lesion_trajectories(
                 row.update(_absent_row(features))
             else:
                 row.update(_aggregate(g, features))
+            cut = removed.get(int(track))
+            row[RESECTED] = cut is not None and v >= order.get(cut, len(visits))
             track_rows.append(row)
         ref = next(r for r, v in zip(track_rows, range(first, len(visits)), strict=True) if v == ref_visit)
         for r in track_rows:
@@ -256,7 +264,7 @@ def _lesion_columns(features: Sequence[str]) -> list[str]:
     ]
     for col in (*SIZE_COLUMNS, "mean_hu", *features):
         cols += [f"delta_{col}", f"rel_change_{col}"]
-    return cols
+    return [*cols, RESECTED]
 
 
 # --------------------------------------------------------------------------- patient level
