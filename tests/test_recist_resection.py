@@ -253,3 +253,22 @@ def test_lesion_tracks_end_at_their_resection():
     assert spread["V2"] == pytest.approx(-np.log(21 / 31))
     unflagged = lesion_spread(lt.drop(columns="resected")).set_index("timepoint")
     assert unflagged.loc["V2", "lesion_log_ratio_spread"] == pytest.approx(-np.log(0.25))
+
+
+def test_unnamed_lesion_already_shrinking_to_zero_is_a_response_and_says_so():
+    """L2 shrank 20 -> 12 -> 6 mm (smaller twice, <= half its largest) before the unnamed
+    resection and is gone after it: absent (a response, counts 0), reason shrinking_to_zero."""
+    les = _lesions(
+        [
+            ("V0", 1, 1, 30.0, 10.0), ("V0", 2, 2, 20.0, 4.0), ("V1", 1, 1, 29.0, 9.0),
+            ("V1", 2, 2, 12.0, 1.0), ("V2", 1, 1, 28.0, 8.0), ("V2", 2, 2, 6.0, 0.2),
+            ("V3", 1, 1, 27.0, 8.0),
+        ]
+    )  # fmt: skip
+    edg = _edges([("V0", 1, "V1", 1), ("V0", 2, "V1", 2), ("V1", 1, "V2", 1),
+                  ("V1", 2, "V2", 2), ("V2", 1, "V3", 1)])  # fmt: skip
+    rec, _, rl = _assess(les, edg, 4, _event(day=DATES[2] + dt.timedelta(days=20)))
+    row = rl[(rl["timepoint"] == "V3") & (rl["lesion_id"] == "L2")].iloc[0]
+    assert (row["state"], row["removal_reason"]) == ("absent", "shrinking_to_zero")
+    assert rec["target_sum_mm"].iloc[3] == 27.0
+    assert rec["pct_change_baseline"].iloc[3] == pytest.approx(-46.0)  # 27 vs 50
