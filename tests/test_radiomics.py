@@ -265,6 +265,27 @@ def test_sphere_volume_after_resampling_to_isotropic():
     assert row["morph_sphericity"] > 0.8
 
 
+@pytest.mark.parametrize("noise", [1e-13, -1e-13])
+def test_float_noise_in_the_spacing_leaves_resampled_features_unchanged(noise):
+    # 50 x 0.8 mm = exactly 40 new 1 mm voxels: before the grid size was snapped, 0.8 + 1e-13
+    # made ceil() add a 41st point, shifting the grid by half a voxel (volume +1.3 %,
+    # stat_min x 3.3); a DICOM series' spacing carries such noise (issue 16)
+    rng = np.random.default_rng(3)
+    shape = (40, 50, 50)
+    arr = rng.normal(50, 20, shape).round()
+    arr[0, 0, 0], arr[0, 0, 1] = -1000, 300
+    zz, yy, xx = np.indices(shape)
+    ball = ((zz * 2.5 - 50) ** 2 + (yy * 0.8 - 20) ** 2 + (xx * 0.8 - 20) ** 2) <= 11**2
+
+    def run(dz, dxy):
+        img = _image(arr, (0.8 + dxy, 0.8 + dxy, 2.5 + dz))
+        return radiomic_features(img, _mask_like(ball, img)).iloc[0, 1:-1].astype(float)
+
+    ref = run(0.0, 0.0)
+    for dz, dxy in [(noise, 0.0), (0.0, noise), (noise, noise)]:
+        pd.testing.assert_series_equal(run(dz, dxy), ref, rtol=1e-9, atol=1e-12)
+
+
 def test_all_lesions_in_one_pass_equal_one_at_a_time():
     arr = _ct()
     lab = np.zeros(arr.shape, np.uint32)
