@@ -17,112 +17,12 @@ from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 from scipy.special import eval_legendre
 
+from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
+
 __all__ = ["local_intensity_features", "morphology_features"]
 
 # radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
-
-
-def _mesh(morph: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from skimage.measure import marching_cubes
-
-    padded = np.pad(morph.astype(np.float32), 1)
-    verts, faces, _, _ = marching_cubes(padded, level=0.5, spacing=tuple(spacing))
-    return verts, faces
-
-
-@numba.njit(cache=True, nogil=True)
-def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
-    """Vertices of the 2D convex hull of each plane's points (monotone chain).
-
-    The points are sorted by (plane, y, x); collinear boundary points are dropped.
-    """
-    n = plane.size
-    keep = np.zeros(n, np.bool_)
-    hull = np.empty(n + 1, np.int64)
-    start = 0
-    while start < n:
-        end = start
-        while end < n and plane[end] == plane[start]:
-            end += 1
-        if end - start <= 2:
-            for i in range(start, end):
-                keep[i] = True
-        else:
-            k = 0
-            for i in range(start, end):
-                while (
-                    k >= 2
-                    and (
-                        (y[hull[k - 1]] - y[hull[k - 2]]) * (x[i] - x[hull[k - 2]])
-                        - (x[hull[k - 1]] - x[hull[k - 2]]) * (y[i] - y[hull[k - 2]])
-                    )
-                    <= 0
-                ):
-                    k -= 1
-                hull[k] = i
-                k += 1
-            lower = k + 1
-            for i in range(end - 2, start - 1, -1):
-                while (
-                    k >= lower
-                    and (
-                        (y[hull[k - 1]] - y[hull[k - 2]]) * (x[i] - x[hull[k - 2]])
-                        - (x[hull[k - 1]] - x[hull[k - 2]]) * (y[i] - y[hull[k - 2]])
-                    )
-                    <= 0
-                ):
-                    k -= 1
-                hull[k] = i
-                k += 1
-            for j in range(k - 1):
-                keep[hull[j]] = True
-        start = end
-    return keep
-
-
-def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Mesh vertices that can be vertices of the 3D convex hull.
-
-    Marching-cubes vertices of a binary mask lie on planes ``z = const`` (a half-voxel
-    lattice). A vertex of the 3D hull is extreme within its own plane, so it is a vertex of that
-    plane's 2D hull: keeping those leaves the 3D hull (volume, area, largest vertex distance)
-    unchanged and cuts the points Qhull has to process.
-    """
-    # vertices lie on the half-voxel lattice: integer keys sort them by (plane, y, x)
-    k = np.rint(verts / (np.asarray(spacing) / 2.0)).astype(np.int64)
-    k -= k.min(axis=0)
-    ext = k.max(axis=0) + 1
-    order = np.argsort((k[:, 0] * ext[1] + k[:, 1]) * ext[2] + k[:, 2])
-    v = verts[order]
-    return v[_plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])]
-
-
-@numba.njit(cache=True, nogil=True)
-def _mesh_volume_area(verts, faces):  # pragma: no cover - compiled
-    """Signed volume (divergence theorem) and area of a triangle mesh."""
-    vol = 0.0
-    area = 0.0
-    for f in range(faces.shape[0]):
-        a = verts[faces[f, 0]]
-        b = verts[faces[f, 1]]
-        c = verts[faces[f, 2]]
-        vol += (
-            a[0] * (b[1] * c[2] - b[2] * c[1])
-            + a[1] * (b[2] * c[0] - b[0] * c[2])
-            + a[2] * (b[0] * c[1] - b[1] * c[0])
-        )
-        u0 = b[0] - a[0]
-        u1 = b[1] - a[1]
-        u2 = b[2] - a[2]
-        w0 = c[0] - a[0]
-        w1 = c[1] - a[1]
-        w2 = c[2] - a[2]
-        x = u1 * w2 - u2 * w1
-        y = u2 * w0 - u0 * w2
-        z = u0 * w1 - u1 * w0
-        area += math.sqrt(x * x + y * y + z * z)
-    return vol / 6.0, area / 2.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -319,9 +219,7 @@ def morphology_features(
         return out
     voxel_volume = float(np.prod(spacing))
     n_morph = int(morph.sum())
-    verts, faces = _mesh(morph, spacing)
-    volume, area = _mesh_volume_area(verts.astype(np.float64), faces.astype(np.int64))
-    volume = abs(volume)
+    area, volume = mesh_area_volume(morph, spacing)
     out["morph_volume_mm3"] = volume
     out["morph_vol_approx_mm3"] = n_morph * voxel_volume
     out["morph_area_mesh_mm2"] = area
@@ -345,14 +243,14 @@ def morphology_features(
     else:
         out["morph_com_mm"] = math.nan
 
+    candidates = hull_candidates(morph, spacing)
     try:
-        candidates = _hull_candidates(verts, spacing)
         hull = ConvexHull(candidates)
         hull_pts = candidates[hull.vertices]
         out["morph_diam_mm"] = float(pdist(hull_pts).max())
         hull_volume, hull_area = float(hull.volume), float(hull.area)
     except (QhullError, ValueError):
-        out["morph_diam_mm"] = float(pdist(verts).max()) if len(verts) > 1 else math.nan
+        out["morph_diam_mm"] = float(pdist(candidates).max()) if len(candidates) > 1 else math.nan
         hull_volume = hull_area = math.nan
 
     if n_morph >= 2:
@@ -368,7 +266,11 @@ def morphology_features(
     out["morph_pca_elongation"] = math.sqrt(_div(lam[1], lam[0]))
     out["morph_pca_flatness"] = math.sqrt(_div(lam[2], lam[0]))
 
-    ext = verts.max(axis=0) - verts.min(axis=0)
+    # the mesh spans the ROI's bounding box plus half a voxel on each side
+    ext = spacing * [
+        np.ptp(np.flatnonzero(morph.any(axis=tuple(a for a in range(3) if a != axis)))) + 1
+        for axis in range(3)
+    ]
     out["morph_vol_dens_aabb"] = _div(volume, float(np.prod(ext)))
     out["morph_area_dens_aabb"] = _div(
         area, float(2.0 * (ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2]))
