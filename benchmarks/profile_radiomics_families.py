@@ -71,23 +71,27 @@ def main() -> None:
     from metevo.exceptions import DataQualityWarning
     from metevo.radiomics import radiomic_features
     from metevo.radiomics._catalog import feature_families
+    from metevo.radiomics._settings import check_settings
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     warnings.simplefilter("ignore", DataQualityWarning)
     result: dict = {}
     for preset in args.presets:
-        families = sorted(set(feature_families()[n] for n in radiomic_features.__globals__[
-            "check_settings"](preset).selected()))
+        families = {feature_families()[n] for n in check_settings(preset).selected()}
         for size in args.sizes:
             image = sitk.ReadImage(str(args.data / f"lesion_{size}_image.nii.gz"))
             mask = sitk.ReadImage(str(args.data / f"lesion_{size}_mask.nii.gz"))
-            row = {"all": _cpu_ms(lambda: radiomic_features(image, mask, settings=preset),
-                                  args.repeats)}
+            row = {
+                "all": _cpu_ms(
+                    lambda i=image, m=mask, p=preset: radiomic_features(i, m, settings=p),
+                    args.repeats,
+                )
+            }
             for fam in FAMILIES:
                 if fam in families:
                     row[fam] = _cpu_ms(
-                        lambda fam=fam: radiomic_features(
-                            image, mask, settings=preset, families=[fam]
+                        lambda i=image, m=mask, p=preset, f=fam: radiomic_features(
+                            i, m, settings=p, families=[f]
                         ),
                         args.repeats,
                     )

@@ -206,6 +206,7 @@ def _lesion_features(
                 spacing,
                 shape=plan.shape,
                 autocorrelation=plan.autocorrelation,
+                exact_max_voxels=settings.autocorrelation_exact_max_voxels,
             )
         )
     if n_morph < 4 and plan.morphology:

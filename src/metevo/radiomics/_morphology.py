@@ -14,7 +14,6 @@ import numba
 import numpy as np
 from scipy import fft as sp_fft
 from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist
 from scipy.special import eval_legendre
 
 from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
@@ -23,6 +22,21 @@ __all__ = ["local_intensity_features", "morphology_features"]
 
 # radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _max_distance(pts):  # pragma: no cover - compiled
+    """Largest distance between two of the points ``pts`` (n, 3)."""
+    best = 0.0
+    for i in range(pts.shape[0]):
+        for j in range(i + 1, pts.shape[0]):
+            d = (
+                (pts[i, 0] - pts[j, 0]) ** 2
+                + (pts[i, 1] - pts[j, 1]) ** 2
+                + (pts[i, 2] - pts[j, 2]) ** 2
+            )
+            best = max(best, d)
+    return math.sqrt(best)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -183,6 +197,112 @@ def _spatial_autocorrelation(
     return moran, geary
 
 
+# pairs within this Chebyshev distance (voxels) are summed exactly by the approximation
+_NEAR = 1
+_FAR_PAIRS = 1 << 20  # random pairs drawn for the far field
+_SEED = 0x9E3779B97F4A7C15
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
+    """Sums over unordered voxel pairs of ``w``, ``w d_i d_j`` and ``w (x_i - x_j)^2`` with
+    ``w = 1 / |r_i - r_j|`` (mm); ``pts`` rows are ``(z, y, x, x_i, d_i)``. The pairs within
+    Chebyshev distance ``_NEAR`` voxels are summed exactly (a grid lookup over the forward
+    offsets), the others estimated from ``n_samples`` uniformly drawn pairs (xorshift64*,
+    fixed ``seed``) scaled to their exact count."""
+    n = pts.shape[0]
+    r = _NEAR
+    lo = np.empty(3, np.int64)
+    size = np.empty(3, np.int64)
+    for a in range(3):
+        lo[a] = int(pts[:, a].min())
+        size[a] = int(pts[:, a].max()) - lo[a] + 1 + 2 * r
+    index = np.full((size[0], size[1], size[2]), -1, np.int32)
+    for i in range(n):
+        index[
+            int(pts[i, 0]) - lo[0] + r, int(pts[i, 1]) - lo[1] + r, int(pts[i, 2]) - lo[2] + r
+        ] = i
+    near_w = 0.0
+    near_dd = 0.0
+    near_sq = 0.0
+    n_near = 0
+    for i in range(n):
+        a = int(pts[i, 0]) - lo[0] + r
+        b = int(pts[i, 1]) - lo[1] + r
+        c = int(pts[i, 2]) - lo[2] + r
+        for oz in range(0, r + 1):
+            for oy in range(-r, r + 1):
+                for ox in range(-r, r + 1):
+                    if oz == 0 and (oy < 0 or (oy == 0 and ox <= 0)):
+                        continue  # forward offsets only: each pair once
+                    j = index[a + oz, b + oy, c + ox]
+                    if j < 0:
+                        continue
+                    w = 1.0 / math.sqrt(
+                        (oz * spacing[0]) ** 2 + (oy * spacing[1]) ** 2 + (ox * spacing[2]) ** 2
+                    )
+                    n_near += 1
+                    near_w += w
+                    near_dd += w * pts[i, 4] * pts[j, 4]
+                    near_sq += w * (pts[i, 3] - pts[j, 3]) ** 2
+    n_far = n * (n - 1) // 2 - n_near
+    if n_far == 0 or n_samples == 0:
+        return near_w, near_dd, near_sq
+    state = np.uint64(seed)
+    far_w = 0.0
+    far_dd = 0.0
+    far_sq = 0.0
+    kept = 0
+    for _ in range(n_samples):
+        state ^= state >> np.uint64(12)
+        state ^= state << np.uint64(25)
+        state ^= state >> np.uint64(27)
+        u = (state * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)  # 53 random bits
+        p = np.int64(u % np.uint64(n))
+        q = np.int64((u // np.uint64(n)) % np.uint64(n - 1))
+        if q >= p:
+            q += 1  # a uniform pair of distinct voxels
+        dz = pts[p, 0] - pts[q, 0]
+        dy = pts[p, 1] - pts[q, 1]
+        dx = pts[p, 2] - pts[q, 2]
+        if abs(dz) <= r and abs(dy) <= r and abs(dx) <= r:
+            continue  # near pair: summed exactly above
+        w = 1.0 / math.sqrt(
+            (dz * spacing[0]) ** 2 + (dy * spacing[1]) ** 2 + (dx * spacing[2]) ** 2
+        )
+        kept += 1
+        far_w += w
+        far_dd += w * pts[p, 4] * pts[q, 4]
+        far_sq += w * (pts[p, 3] - pts[q, 3]) ** 2
+    if kept == 0:
+        return near_w, near_dd, near_sq
+    scale = n_far / kept
+    return near_w + scale * far_w, near_dd + scale * far_dd, near_sq + scale * far_sq
+
+
+def _approximate_autocorrelation(
+    values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
+) -> tuple[float, float]:
+    """Moran's I and Geary's C from pair sums that are exact for near pairs (Chebyshev
+    distance 1 voxel, where the weights are largest) and estimated from 2^20 random far pairs
+    (fixed seed: the same ROI gives the same value); the ROI's mean and variance are exact.
+    The IBSI-1 manual (3.1.26) allows approximating these O(N^2) features on large ROIs; MIRP
+    averages exact values on random subsets of 100 voxels instead."""
+    n = int(np.count_nonzero(mask))
+    if n < 2:
+        return math.nan, math.nan
+    pts = np.empty((n, 5))
+    pts[:, :3] = np.argwhere(mask)
+    pts[:, 3] = values[mask]
+    pts[:, 4] = pts[:, 3] - pts[:, 3].mean()
+    ss = float(np.dot(pts[:, 4], pts[:, 4]))
+    w_sum, cross, sq = _pair_sums(pts, np.asarray(spacing, np.float64), _FAR_PAIRS, _SEED)
+    if ss <= 0 or w_sum <= 0:
+        return math.nan, math.nan
+    # unordered pair sums: the ordered sums of IBSI 3.1.26-27 are twice these
+    return n / w_sum * cross / ss, (n - 1) * sq / (2.0 * w_sum * ss)
+
+
 def morphology_features(
     morph: np.ndarray,
     intensity_mask: np.ndarray,
@@ -191,6 +311,7 @@ def morphology_features(
     *,
     shape: bool = True,
     autocorrelation: bool = True,
+    exact_max_voxels: int | None = None,
 ) -> dict[str, float]:
     """IBSI morphological features of one ROI.
 
@@ -208,11 +329,19 @@ def morphology_features(
         Compute the features of the mesh, the voxels, the convex hull and the principal axes.
     autocorrelation : bool
         Compute Moran's I and Geary's C.
+    exact_max_voxels : int or None
+        Moran's I and Geary's C are exact (all voxel pairs, through FFTs) up to this many
+        voxels in the intensity mask, approximated above (exact near pairs, sampled far
+        pairs); ``None``: always exact.
     """
     out: dict[str, float] = {}
     spacing = np.asarray(spacing, dtype=np.float64)
     if autocorrelation:
-        moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
+        n_int = int(np.count_nonzero(intensity_mask))
+        if exact_max_voxels is not None and n_int > exact_max_voxels:
+            moran, geary = _approximate_autocorrelation(image, intensity_mask, spacing)
+        else:
+            moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
         out["morph_moran_i"] = moran
         out["morph_geary_c"] = geary
     if not shape:
@@ -247,10 +376,10 @@ def morphology_features(
     try:
         hull = ConvexHull(candidates)
         hull_pts = candidates[hull.vertices]
-        out["morph_diam_mm"] = float(pdist(hull_pts).max())
+        out["morph_diam_mm"] = _max_distance(np.ascontiguousarray(hull_pts))
         hull_volume, hull_area = float(hull.volume), float(hull.area)
     except (QhullError, ValueError):
-        out["morph_diam_mm"] = float(pdist(candidates).max()) if len(candidates) > 1 else math.nan
+        out["morph_diam_mm"] = _max_distance(candidates) if len(candidates) > 1 else math.nan
         hull_volume = hull_area = math.nan
 
     if n_morph >= 2:
@@ -306,7 +435,7 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _sphere_means(image, valid, vox, rows):  # pragma: no cover - compiled
+def _sphere_means(image, valid, all_valid, vox, rows):  # pragma: no cover - compiled
     """Mean intensity in the sphere around each voxel of ``vox`` (n, 3), from prefix sums along
     x: each x-run of the sphere costs two lookups. Voxels outside the crop or not ``valid``
     (outside the scan) count neither in the sum nor in the count."""
@@ -323,11 +452,25 @@ def _sphere_means(image, valid, vox, rows):  # pragma: no cover - compiled
                     cnt += 1.0
                 prefix[z, y, x + 1] = acc
                 present[z, y, x + 1] = cnt
+    # spheres wholly inside the crop, every voxel valid: a fixed count, no bounds checks
+    rz = np.abs(rows[:, 0]).max()
+    ry = np.abs(rows[:, 1]).max()
+    rx = rows[:, 2].max()
+    full = 0.0
+    for r in range(rows.shape[0]):
+        full += 2 * rows[r, 2] + 1
     out = np.empty(vox.shape[0])
     for i in range(vox.shape[0]):
         z = vox[i, 0]
         y = vox[i, 1]
         x = vox[i, 2]
+        if all_valid and rz <= z < nz - rz and ry <= y < ny - ry and rx <= x < nx - rx:
+            total = 0.0
+            for r in range(rows.shape[0]):
+                row = prefix[z + rows[r, 0], y + rows[r, 1]]
+                total += row[x + rows[r, 2] + 1] - row[x - rows[r, 2]]
+            out[i] = total / full
+            continue
         total = 0.0
         count = 0.0
         for r in range(rows.shape[0]):
@@ -377,6 +520,7 @@ def local_intensity_features(
     means = _sphere_means(
         np.ascontiguousarray(image, dtype=np.float64),
         valid,
+        bool(valid.all()),
         vox,
         _sphere_rows(tuple(float(h) for h in spacing)),
     )
