@@ -24,7 +24,7 @@ from metevo.radiomics import (
     radiomics_stage,
 )
 from metevo.radiomics._morphology import _spatial_autocorrelation
-from metevo.radiomics._texture import texture_features
+from metevo.radiomics._texture import texture_features, texture_matrices
 
 REPO = Path(__file__).resolve().parents[1]
 PHANTOM = REPO.parent / "shared" / "data" / "ibsi_digital_phantom"
@@ -683,3 +683,15 @@ def test_warm_up_runs_every_kernel_without_warnings():
     from metevo.radiomics._engine import warm_up
 
     assert warm_up() > 0  # under "warnings are errors": the synthetic lesion raises none
+
+
+def test_runs_counted_in_the_neighbour_pass_equal_the_run_pass():
+    rng = np.random.default_rng(4)
+    grey = rng.integers(1, 4, (7, 9, 11))
+    roi = rng.random(grey.shape) < 0.8
+    fused = texture_matrices(grey, roi)["glrlm"]  # with GLCM/NGTDM/NGLDM: one pass
+    alone = texture_matrices(grey, roi, families=("glrlm",))["glrlm"]
+    np.testing.assert_array_equal(fused, alone)
+    # every voxel lies on exactly one run per direction
+    lengths = np.arange(1, fused.shape[2] + 1)
+    np.testing.assert_array_equal((fused * lengths).sum(axis=(1, 2)), np.full(13, roi.sum()))
