@@ -441,17 +441,19 @@ def _sphere_means(image, valid, all_valid, vox, rows):  # pragma: no cover - com
     (outside the scan) count neither in the sum nor in the count."""
     nz, ny, nx = image.shape
     prefix = np.zeros((nz, ny, nx + 1))
-    present = np.zeros((nz, ny, nx + 1))
+    # counts of valid voxels, needed only where some voxel is not valid
+    present = np.zeros((nz, ny, nx + 1) if not all_valid else (1, 1, 1))
     for z in range(nz):
         for y in range(ny):
             acc = 0.0
             cnt = 0.0
             for x in range(nx):
-                if valid[z, y, x]:
+                if all_valid or valid[z, y, x]:
                     acc += image[z, y, x]
                     cnt += 1.0
                 prefix[z, y, x + 1] = acc
-                present[z, y, x + 1] = cnt
+                if not all_valid:
+                    present[z, y, x + 1] = cnt
     # spheres wholly inside the crop, every voxel valid: a fixed count, no bounds checks
     rz = np.abs(rows[:, 0]).max()
     ry = np.abs(rows[:, 1]).max()
@@ -481,7 +483,10 @@ def _sphere_means(image, valid, all_valid, vox, rows):  # pragma: no cover - com
             a = max(x - rows[r, 2], 0)
             b = min(x + rows[r, 2] + 1, nx)
             total += prefix[zz, yy, b] - prefix[zz, yy, a]
-            count += present[zz, yy, b] - present[zz, yy, a]
+            if all_valid:
+                count += b - a
+            else:
+                count += present[zz, yy, b] - present[zz, yy, a]
         out[i] = total / count
     return out
 
@@ -515,12 +520,13 @@ def local_intensity_features(
     hi = np.minimum(np.array([b[1] for b in box]) + r, image.shape)
     sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     image, intensity_mask = image[sub], intensity_mask[sub]
-    valid = np.ones(image.shape, bool) if valid is None else np.ascontiguousarray(valid[sub])
+    all_valid = valid is None or bool(valid[sub].all())
+    valid = np.ones((1, 1, 1), bool) if all_valid else np.ascontiguousarray(valid[sub])
     vox = np.argwhere(intensity_mask)
     means = _sphere_means(
         np.ascontiguousarray(image, dtype=np.float64),
         valid,
-        bool(valid.all()),
+        all_valid,
         vox,
         _sphere_rows(tuple(float(h) for h in spacing)),
     )
