@@ -157,6 +157,12 @@ def _line_extremes(mask):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _turn(y, x, o, a, b):  # pragma: no cover - compiled
+    """Cross product of ``a - o`` and ``b - o``: positive for a counter-clockwise turn."""
+    return (y[a] - y[o]) * (x[b] - x[o]) - (x[a] - x[o]) * (y[b] - y[o])
+
+
+@numba.njit(cache=True, nogil=True)
 def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
     """Vertices of the 2D convex hull of each plane's points (monotone chain).
 
@@ -176,27 +182,13 @@ def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
         else:
             k = 0
             for i in range(start, end):
-                while (
-                    k >= 2
-                    and (
-                        (y[hull[k - 1]] - y[hull[k - 2]]) * (x[i] - x[hull[k - 2]])
-                        - (x[hull[k - 1]] - x[hull[k - 2]]) * (y[i] - y[hull[k - 2]])
-                    )
-                    <= 0
-                ):
+                while k >= 2 and _turn(y, x, hull[k - 2], hull[k - 1], i) <= 0:
                     k -= 1
                 hull[k] = i
                 k += 1
             lower = k + 1
             for i in range(end - 2, start - 1, -1):
-                while (
-                    k >= lower
-                    and (
-                        (y[hull[k - 1]] - y[hull[k - 2]]) * (x[i] - x[hull[k - 2]])
-                        - (x[hull[k - 1]] - x[hull[k - 2]]) * (y[i] - y[hull[k - 2]])
-                    )
-                    <= 0
-                ):
+                while k >= lower and _turn(y, x, hull[k - 2], hull[k - 1], i) <= 0:
                     k -= 1
                 hull[k] = i
                 k += 1

@@ -204,6 +204,16 @@ _SEED = 0x9E3779B97F4A7C15
 
 
 @numba.njit(cache=True, nogil=True)
+def _add_pair(acc, pts, i, j, dz, dy, dx, spacing):  # pragma: no cover - compiled
+    """Add pair ``(i, j)`` at voxel offset ``(dz, dy, dx)`` to the sums ``acc``: ``w``,
+    ``w d_i d_j`` and ``w (x_i - x_j)^2`` with ``w`` the inverse distance in mm."""
+    w = 1.0 / math.sqrt((dz * spacing[0]) ** 2 + (dy * spacing[1]) ** 2 + (dx * spacing[2]) ** 2)
+    acc[0] += w
+    acc[1] += w * pts[i, 4] * pts[j, 4]
+    acc[2] += w * (pts[i, 3] - pts[j, 3]) ** 2
+
+
+@numba.njit(cache=True, nogil=True)
 def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
     """Sums over unordered voxel pairs of ``w``, ``w d_i d_j`` and ``w (x_i - x_j)^2`` with
     ``w = 1 / |r_i - r_j|`` (mm); ``pts`` rows are ``(z, y, x, x_i, d_i)``. The pairs within
@@ -222,9 +232,7 @@ def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
         index[
             int(pts[i, 0]) - lo[0] + r, int(pts[i, 1]) - lo[1] + r, int(pts[i, 2]) - lo[2] + r
         ] = i
-    near_w = 0.0
-    near_dd = 0.0
-    near_sq = 0.0
+    near = np.zeros(3)  # sums of w, w d_i d_j, w (x_i - x_j)^2
     n_near = 0
     for i in range(n):
         a = int(pts[i, 0]) - lo[0] + r
@@ -238,20 +246,13 @@ def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
                     j = index[a + oz, b + oy, c + ox]
                     if j < 0:
                         continue
-                    w = 1.0 / math.sqrt(
-                        (oz * spacing[0]) ** 2 + (oy * spacing[1]) ** 2 + (ox * spacing[2]) ** 2
-                    )
                     n_near += 1
-                    near_w += w
-                    near_dd += w * pts[i, 4] * pts[j, 4]
-                    near_sq += w * (pts[i, 3] - pts[j, 3]) ** 2
+                    _add_pair(near, pts, i, j, oz, oy, ox, spacing)
     n_far = n * (n - 1) // 2 - n_near
     if n_far == 0 or n_samples == 0:
-        return near_w, near_dd, near_sq
+        return near[0], near[1], near[2]
     state = np.uint64(seed)
-    far_w = 0.0
-    far_dd = 0.0
-    far_sq = 0.0
+    far = np.zeros(3)
     kept = 0
     for _ in range(n_samples):
         state ^= state >> np.uint64(12)
@@ -267,17 +268,12 @@ def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
         dx = pts[p, 2] - pts[q, 2]
         if abs(dz) <= r and abs(dy) <= r and abs(dx) <= r:
             continue  # near pair: summed exactly above
-        w = 1.0 / math.sqrt(
-            (dz * spacing[0]) ** 2 + (dy * spacing[1]) ** 2 + (dx * spacing[2]) ** 2
-        )
         kept += 1
-        far_w += w
-        far_dd += w * pts[p, 4] * pts[q, 4]
-        far_sq += w * (pts[p, 3] - pts[q, 3]) ** 2
+        _add_pair(far, pts, p, q, dz, dy, dx, spacing)
     if kept == 0:
-        return near_w, near_dd, near_sq
+        return near[0], near[1], near[2]
     scale = n_far / kept
-    return near_w + scale * far_w, near_dd + scale * far_dd, near_sq + scale * far_sq
+    return near[0] + scale * far[0], near[1] + scale * far[1], near[2] + scale * far[2]
 
 
 def _approximate_autocorrelation(
