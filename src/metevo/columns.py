@@ -45,6 +45,16 @@ class Events:
     DATE = DATE
     EVENT = "event"
     NOTE = "note"
+    #: optional naming of the lesions a resection/ablation treated: lesion ids (or track ids) of
+    #: the lesions table at the last scan before the event, or a point (physical LPS mm) there
+    LESION_IDS = "lesion_ids"
+    TRACK_IDS = "track_ids"
+    POINT_X_MM = "point_x_mm"
+    POINT_Y_MM = "point_y_mm"
+    POINT_Z_MM = "point_z_mm"
+    POINT = (POINT_X_MM, POINT_Y_MM, POINT_Z_MM)
+    #: line of the events table a checked row came from (header = line 1), for error messages
+    LINE = "line"
     KINDS = (
         "resection",
         "ablation",
@@ -52,6 +62,23 @@ class Events:
         "extrahepatic_progression",
         "death",
     )
+    #: events that treat lesions locally (RECIST: the treated lesions leave the assessment)
+    LOCAL_THERAPY = ("resection", "ablation")
+
+
+class PatientTrajectories:
+    """Columns of ``patient_trajectories`` that other stages read (the table's full column list
+    depends on the radiomic features; see :mod:`metevo.evolution`)."""
+
+    POST_RESECTION = "post_resection"
+    #: burden column -> the same after a resection or ablation with the treated lesions taken
+    #: out of its baseline (RECIST 1.1's rule); pattern features read these when present
+    RESECTION_ADJUSTED = {
+        "target_sum_mm": "target_sum_adjusted_mm",
+        "total_volume_ml": "total_volume_adjusted_ml",
+        "sum_ld_mm": "sum_ld_adjusted_mm",
+        "n_lesions": "n_lesions_adjusted",
+    }
 
 
 class Scans:
@@ -168,6 +195,7 @@ class Patterns:
     REPRESENTATION = "representation"
     SURVIVAL_PATTERN = "survival_pattern"
     SURVIVAL_LANDMARK_DAYS = "survival_landmark_days"
+    OWN_NADIR_RATIO = "own_nadir_ratio"
 
 
 class PatternSelection:
@@ -187,6 +215,83 @@ class PatternSelection:
     SELECTED = "selected"
     LANDMARK_DAYS = "landmark_days"
     HORIZON_DAYS = "horizon_days"
+    # latent-class model (method "lcmm"); empty for the clustering methods
+    LOG_LIKELIHOOD = "log_likelihood"
+    N_PARAMETERS = "n_parameters"
+    AIC = "aic"
+    SABIC = "sabic"
+    RELATIVE_ENTROPY = "relative_entropy"
+    ICL = "icl"
+    APPA_MIN = "appa_min"
+    SHARE_POSTERIOR_GE_0_7 = "share_posterior_ge_0_7"
+    SHARE_POSTERIOR_GE_0_8 = "share_posterior_ge_0_8"
+    SHARE_POSTERIOR_GE_0_9 = "share_posterior_ge_0_9"
+    N_ITER = "n_iter"
+    CONVERGED = "converged"
+    # every method
+    SMALLEST_CLASS_SHARE = "smallest_class_share"
+    ELIGIBLE = "eligible"
+    REASON = "reason"
+    HORIZON_RULE = "horizon_rule"
+    COLUMNS = (
+        METHOD,
+        REPRESENTATION,
+        K,
+        LOG_LIKELIHOOD,
+        N_PARAMETERS,
+        AIC,
+        BIC,
+        SABIC,
+        RELATIVE_ENTROPY,
+        ICL,
+        APPA_MIN,
+        SHARE_POSTERIOR_GE_0_7,
+        SHARE_POSTERIOR_GE_0_8,
+        SHARE_POSTERIOR_GE_0_9,
+        N_ITER,
+        CONVERGED,
+        SILHOUETTE,
+        CALINSKI_HARABASZ,
+        INERTIA,
+        STABILITY_ARI_MEAN,
+        STABILITY_ARI_LOW,
+        MIN_PATTERN_SIZE,
+        SMALLEST_CLASS_SHARE,
+        N_PATIENTS,
+        ELIGIBLE,
+        SELECTED,
+        REASON,
+        LANDMARK_DAYS,
+        HORIZON_DAYS,
+        HORIZON_RULE,
+    )
+
+
+class PatternSummary:
+    """``pattern_summary.parquet``: one row per pattern, its course and the name check."""
+
+    PATTERN_ID = "pattern_id"
+    PATTERN = "pattern"
+    N_PATIENTS = "n_patients"
+    PROPORTION = "proportion"
+    MEAN_CONFIDENCE = "mean_confidence"
+    NADIR_RATIO = "nadir_ratio"
+    TIME_TO_NADIR_DAYS = "time_to_nadir_days"
+    REGROWTH_OVER_NADIR = "regrowth_over_nadir"
+    FINAL_RATIO = "final_ratio"
+    N_MEMBERS_NOT_RESPONDING = "n_members_not_responding"
+    METHOD = "method"
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+
+
+class PatternPosteriors:
+    """``pattern_posteriors.parquet``: posterior probability of each pattern per patient."""
+
+    PATIENT_ID = PATIENT_ID
+    PATTERN_ID = "pattern_id"
+    PATTERN = "pattern"
+    POSTERIOR = "posterior"
 
 
 class SurvivalKM:
