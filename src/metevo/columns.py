@@ -148,6 +148,14 @@ class Registrations:
     QC_PASS = "qc_pass"
     FALLBACK = "fallback"
     NOTE = "note"
+    #: The final transform's affine part, q = A p + t: a point p (LPS, mm) of the later visit
+    #: (timepoint_to) maps to q in the earlier visit (timepoint_from); A row by row, then t.
+    AFFINE = (
+        "affine_xx", "affine_xy", "affine_xz",
+        "affine_yx", "affine_yy", "affine_yz",
+        "affine_zx", "affine_zy", "affine_zz",
+    )
+    AFFINE_T = ("affine_tx_mm", "affine_ty_mm", "affine_tz_mm")
     DRIVERS = ("liver_mask", "image")
     FALLBACKS = ("none", "centroid", "identity")
 
