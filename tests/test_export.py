@@ -47,7 +47,7 @@ def test_dicom_series_and_seg_give_the_nifti_tables(dicom_runs, table):
     b = pd.read_parquet(dicom_runs["dicom"] / f"{table}.parquet")
     assert len(a) > 0
     # the series' geometry comes from decimal strings, the NIfTI's from float32: both are rounded
-    # to 1e-6 mm on read (cohort.io.canonical_geometry), so the runs are identical, registration
+    # to float32 on read (cohort.io.canonical_geometry), so the runs are identical, registration
     # iterations included
     if table == "registrations":
         assert (a["iterations"] > 0).all()
