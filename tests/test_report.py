@@ -54,6 +54,23 @@ def test_draw_figures_writes_png_and_pdf(analysed, tmp_path):
             assert head.startswith(b"\x89PNG" if rel.endswith(".png") else b"%PDF")
 
 
+def test_analysis_records_its_manifest_and_options(analysed, tmp_path):
+    import json
+
+    from metevo.cohort import recorded_cohort
+    from metevo.exceptions import CohortError
+
+    record = json.loads((analysed["analysis"] / "inputs.json").read_text(encoding="utf-8"))
+    assert record["manifest"] == str(Path(analysed["manifest"]).resolve())
+    assert record["options"]["lesion_mask_kind"] == "binary" and record["options"]["liver_label"] is None
+    cohort = recorded_cohort(analysed["analysis"], options={"liver_label": None, "baseline_window_days": 7})
+    assert cohort.patient_ids == ["P001", "P002"] and cohort.options.baseline_window_days == 7
+    assert recorded_cohort(tmp_path) is None  # nothing recorded, nothing given
+    (tmp_path / "inputs.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(CohortError, match="inputs.json is not valid JSON"):
+        recorded_cohort(tmp_path)
+
+
 def test_draw_figures_bad_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         draw_figures(tmp_path / "nope")

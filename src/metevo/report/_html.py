@@ -85,14 +85,16 @@ def write_report(
     out
         Report folder (created; pages and images are overwritten).
     manifest
-        The cohort manifest the analysis was run on. With it every visit shows CT slices through
-        its target and new lesions (window -150/250 HU), contours in track colour; without it
-        the pages hold the tables and figures only.
+        The cohort manifest, overriding the one :func:`metevo.analyze` recorded in
+        ``analysis/inputs.json``. With a manifest (recorded or given) every visit shows CT slices
+        through its target and new lesions (window -150/250 HU), contours in track colour, and a
+        track's crops after its first visit show the same anatomy, carried by the registrations
+        stored in ``registrations.parquet``; without one the pages hold the tables and figures only.
     events
         Events table (CSV/Parquet or DataFrame) for the swimmer plots.
     cohort_options
-        Keyword options of :func:`metevo.open_cohort` the analysis used (``lesion_mask_kind``,
-        ``liver_label``, ``resample_masks``, ...).
+        Keyword options of :func:`metevo.open_cohort` (``lesion_mask_kind``, ``liver_label``,
+        ``resample_masks``, ...) overriding the recorded ones; None values are ignored.
     patient_ids
         Patients to write pages for (default all).
     fov_mm, max_slices_per_visit, dpi
