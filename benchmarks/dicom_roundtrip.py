@@ -99,14 +99,15 @@ def report_check(analysis: Path, report: Path) -> dict:
         pid = page.stem
         tps = scans[scans.patient_id == pid].sort_values("date").timepoint.tolist()
         to_first = visit_to_first(tps, regs[regs.patient_id == pid])
-        first: dict[str, np.ndarray] = {}
-        for tp, track, centre in found:  # pages list visits in order: a track's first crop comes first
+        first: dict[str, tuple[str, list]] = {}  # track -> (its first visit, crop centres there)
+        for tp, track, centre in found:  # pages list visits in order: a track's first crops come first
             c = np.array([float(v) for v in centre.split()])
             p0 = (to_first[tp] @ np.append(c, 1.0))[:3] if tp in to_first else None
-            if track not in first:
-                first[track] = p0
-            elif p0 is not None and first[track] is not None:
-                worst_mm = max(worst_mm, float(np.linalg.norm(p0 - first[track])))
+            if track not in first or first[track][0] == tp:
+                first.setdefault(track, (tp, []))[1].append(p0)
+            elif p0 is not None and all(q is not None for q in first[track][1]):
+                # a track with several lesions at its first visit: its crops follow one of them
+                worst_mm = max(worst_mm, min(float(np.linalg.norm(p0 - q)) for q in first[track][1]))
                 n_aligned += 1
     out = {"pages": len(pages), "crops": n_crops, "follow_up_crops_checked": n_aligned,
            "max_mm_follow_up_crop_centre_to_first_visit_crop_centre_in_first_visit_space": worst_mm}

@@ -32,12 +32,14 @@ def track_roles(pid: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The patient's ``recist_lesions`` rows with the ``track_id`` of the lesion they follow.
 
     A target or non-target ``L<k>`` follows baseline lesion ``k``; a new lesion ``N<tp>:<k>``
-    the lesion ``k`` of visit ``tp`` where it first appeared.
+    the lesion ``k`` of visit ``tp`` where it first appeared (``source_timepoint``,
+    ``source_lesion_id``).
     """
     rl = tables.get("recist_lesions")
     lesions = tables.get("lesions")
     if rl is None or lesions is None:
-        return pd.DataFrame(columns=["timepoint", "lesion_id", "track_id", "role", "ld_mm", "state"])
+        return pd.DataFrame(columns=["timepoint", "lesion_id", "track_id", "role", "ld_mm", "state",
+                                     "source_timepoint", "source_lesion_id"])
     rl = rl[rl["patient_id"] == pid].copy()
     mine = lesions[lesions["patient_id"] == pid]
     track_of = {(str(t), int(k)): int(tr) for t, k, tr in zip(mine["timepoint"], mine["lesion_id"], mine["track_id"], strict=True)}
@@ -45,16 +47,19 @@ def track_roles(pid: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     base = scans[(scans["patient_id"] == pid) & scans["is_baseline"].astype(bool)]["timepoint"] if scans is not None and "is_baseline" in scans else []
     baseline = str(base.iloc[0]) if len(base) else (str(mine["timepoint"].iloc[0]) if len(mine) else "")
 
-    def track(lesion_id: str):
+    def source(lesion_id: str) -> tuple[str, int] | None:
         m = re.fullmatch(r"L(\d+)", str(lesion_id))
         if m:
-            return track_of.get((baseline, int(m.group(1))))
+            return baseline, int(m.group(1))
         m = re.fullmatch(r"N(.+):(\d+)", str(lesion_id))
         if m:
-            return track_of.get((m.group(1), int(m.group(2))))
+            return m.group(1), int(m.group(2))
         return None
 
-    rl["track_id"] = pd.array([track(v) for v in rl["lesion_id"]], dtype="Int64")
+    sources = [source(v) for v in rl["lesion_id"]]
+    rl["track_id"] = pd.array([track_of.get(k) if k else None for k in sources], dtype="Int64")
+    rl["source_timepoint"] = [k[0] if k else None for k in sources]
+    rl["source_lesion_id"] = pd.array([k[1] if k else None for k in sources], dtype="Int64")
     rl["role"] = rl.groupby("lesion_id")["role"].transform(lambda r: r.ffill().bfill())
     return rl
 
@@ -130,7 +135,13 @@ def visit_slices(
         [s.timepoint for s in patient.scans],
         regs[regs["patient_id"] == pid] if regs is not None else None,
     )
-    reference: dict[int, tuple[str, np.ndarray]] = {}  # track -> (its first visit, crop centre there, mm)
+    # a track's crops show the anatomy around the lesion its RECIST role names (baseline target k,
+    # new lesion k of the visit it appeared), else around its largest lesion at its first visit
+    anchor: dict[int, tuple[str, int]] = {}
+    for t, v, k in zip(rl["track_id"], rl["source_timepoint"], rl["source_lesion_id"], strict=True):
+        if pd.notna(k):
+            anchor.setdefault(int(t), (str(v), int(k)))
+    reference: dict[int, tuple[str, np.ndarray]] = {}  # track -> (visit, crop centre there in mm)
     reads = ScanReads()
     visits = []
     folder = out / "patients" / slug(pid)
@@ -153,10 +164,11 @@ def visit_slices(
                            "note": "no target or new lesion at this visit.", "slices": []})
             continue
         image = reads.image(scan)
-        for r in here.itertuples():  # a track's first visit fixes the anatomy its crops show
-            if int(r.track_id) not in reference:
+        for r in here.sort_values("volume_ml", ascending=False).itertuples():
+            t = int(r.track_id)
+            if t not in reference and anchor.get(t, (tp, int(r.lesion_id))) == (tp, int(r.lesion_id)):
                 centre = ((r.bbox_x_min + r.bbox_x_max) / 2, (r.bbox_y_min + r.bbox_y_max) / 2, float(r.axial_slice))
-                reference[int(r.track_id)] = (tp, np.asarray(image.TransformContinuousIndexToPhysicalPoint(centre)))
+                reference[t] = (tp, np.asarray(image.TransformContinuousIndexToPhysicalPoint(centre)))
         if chosen.empty:
             visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
                            "note": "no target or new lesion at this visit.", "slices": []})
@@ -204,8 +216,10 @@ def visit_slices(
 
 def _crop(image, r, reference, to_first, tp) -> tuple[int, tuple[float, float], str]:
     """(slice, (x, y) voxel centre, caption note) of lesion row ``r``'s crop at visit ``tp``."""
-    first, point = reference[int(r.track_id)]
     own = (int(r.axial_slice), ((r.bbox_x_min + r.bbox_x_max) / 2, (r.bbox_y_min + r.bbox_y_max) / 2))
+    if int(r.track_id) not in reference:  # the lesion its role names comes later in its track
+        return own[0], own[1], ""
+    first, point = reference[int(r.track_id)]
     if first == tp:
         return own[0], own[1], ""
     if first not in to_first or tp not in to_first:
