@@ -212,7 +212,15 @@ def plot_pattern_members(
 def plot_pattern_selection(
     selection: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None
 ) -> plt.Figure:
-    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k."""
+    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k; the title
+    says why k was chosen (``reason`` of the selected row). A latent-class model's table
+    (``method`` "lcmm") is drawn by
+    :func:`metevo.plotting._latent_class.plot_latent_class_selection` (BIC/ICL, entropy/APPA,
+    smallest class)."""
+    if "method" in selection and len(selection) and (selection["method"] == "lcmm").all():
+        from metevo.plotting._latent_class import plot_latent_class_selection
+
+        return plot_latent_class_selection(selection, axes=axes)
     panels = [("silhouette", "silhouette"), ("calinski_harabasz", "Calinski-Harabasz")]
     if selection["bic"].notna().any():
         panels.append(("bic", "BIC"))
@@ -243,6 +251,9 @@ def plot_pattern_selection(
         ax.set_xlabel("number of patterns k")
         ax.set_title(label, fontsize=10)
         ax.set_xticks(selection["k"])
+    reason = selection.loc[selection["selected"], "reason"] if "reason" in selection else []
+    if len(reason) and len(chosen):
+        fig.suptitle(f"k = {int(chosen.iloc[0])}, {reason.iloc[0]}", fontsize=9)
     return fig
 
 
