@@ -175,14 +175,8 @@ class Registrations:
     QC_PASS = "qc_pass"
     FALLBACK = "fallback"
     NOTE = "note"
-    #: The final transform's affine part, q = A p + t: a point p (LPS, mm) of the later visit
-    #: (timepoint_to) maps to q in the earlier visit (timepoint_from); A row by row, then t.
-    AFFINE = (
-        "affine_xx", "affine_xy", "affine_xz",
-        "affine_yx", "affine_yy", "affine_yz",
-        "affine_zx", "affine_zy", "affine_zz",
-    )
-    AFFINE_T = ("affine_tx_mm", "affine_ty_mm", "affine_tz_mm")
+    AFFINE = tuple(f"affine_{r}{c}" for r in "xyz" for c in "xyz")  # A of q = A p + t, p: later visit
+    AFFINE_T = tuple(f"affine_t{a}_mm" for a in "xyz")  # t (mm); q: earlier visit (LPS), row by row
     DRIVERS = ("liver_mask", "image")
     FALLBACKS = ("none", "centroid", "identity")
 
