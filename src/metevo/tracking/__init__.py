@@ -6,20 +6,14 @@ and their measurements at every visit (``lesions``), inter-visit registrations
 lesion's track and change class; the ``graph`` stage of the pipeline.
 """
 
+from metevo.tracking._affine import affine_columns, affine_from_row
 from metevo.tracking._build import build_lesion_graph, graph_stage, lesion_graph, lesions
 from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes, edge_pairs
 from metevo.tracking._graph import LesionGraph
 from metevo.tracking._lesions import label_lesions, measure_lesions
 from metevo.tracking._match import match_lesions
 from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
-from metevo.tracking._registration import (
-    Registration,
-    affine_columns,
-    affine_from_row,
-    compose,
-    register_pair,
-    resample_labels,
-)
+from metevo.tracking._registration import Registration, compose, register_pair, resample_labels
 
 __all__ = [
     "CHANGES",

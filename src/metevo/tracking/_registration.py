@@ -22,16 +22,14 @@ Starts and trusted region (liver driver)
     and tries the runner-up when the best ends implausibly. The moving distance map is extended
     so that no fixed point can leave it (outside the liver where the scan imaged all of it, the
     edge slice repeated where the liver runs out of the field of view), so the optimiser cannot
-    lower the metric by turning part of the liver out of the image; the repeated slices are a
-    guess, so the refinement scores only fixed points that map into the slices the moving scan
-    imaged (the overlap of the two fields of view, fixed per stage). After the rigid stage, the
-    voxels where the two livers disagree by more than 8 mm (a resected part, a dome cut in one
-    scan only) are left out and the rigid and affine stages run on what both livers show.
-Intensity refinement (CT images on both sides)
-    The affine result is refined on the CT intensities (soft-tissue window, correlation, grid
-    twice as fine) inside the fixed liver dilated by 10 mm and the same trusted overlap: vessels
-    and lesions pin what the smooth liver surface leaves free. It is kept unless the liver Dice
-    (full resolution, trusted region) falls by more than 0.01.
+    lower the metric by turning part of the liver out of the image; the refinement scores only
+    fixed points mapped into slices the moving scan imaged (the overlap of the two fields of view,
+    fixed per stage). From the start on, voxels where the livers disagree by > 8 mm (a resected
+    part, a dome cut in one scan only; at most 60 % of the band) are left out of every stage.
+Intensity refinement (CT on both sides)
+    An affine refinement on CT intensities (soft tissue, correlation, 3 mm) inside the fixed liver
+    dilated by 10 mm and the trusted overlap: vessels and lesions pin what the smooth surface
+    leaves free; kept unless the trusted full-resolution liver Dice falls by more than 0.01.
 Quality control
     Liver Dice after registration is computed on the full-resolution masks, over the part of the
     fixed liver's box that the moving scan imaged and, after a trusted-region refinement, inside
@@ -66,6 +64,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from metevo.columns import Registrations as R
+from metevo.tracking._affine import affine_columns
 from metevo.tracking._registration_search import (
     both,
     full_resolution_dice,
@@ -76,14 +75,7 @@ from metevo.tracking._registration_search import (
     trusted_mask,
 )
 
-__all__ = [
-    "Registration",
-    "affine_columns",
-    "affine_from_row",
-    "compose",
-    "register_pair",
-    "resample_labels",
-]
+__all__ = ["Registration", "compose", "register_pair", "resample_labels"]
 
 _HU_WINDOW = (-150.0, 250.0)
 _DISTANCE_CLAMP_MM = 20.0
@@ -409,38 +401,6 @@ def compose(transforms: list[sitk.Transform]) -> sitk.Transform:
         return transforms[0]
     # SimpleITK applies a composite's transforms last-added first.
     return sitk.CompositeTransform(list(transforms))
-
-
-def affine_columns(transform: sitk.Transform) -> dict[str, float]:
-    """A linear transform as the ``registrations`` table's ``affine_*`` columns (q = A p + t).
-
-    Read off the transform at the origin and the three unit points, so it holds for any
-    SimpleITK transform whose mapping is affine (translation, Euler, affine, a composite of them).
-    """
-    t = np.asarray(transform.TransformPoint((0.0, 0.0, 0.0)), float)
-    a = np.column_stack([np.asarray(transform.TransformPoint(tuple(e)), float) - t for e in np.eye(3)])
-    return {
-        **{name: float(v) for name, v in zip(R.AFFINE, a.ravel(), strict=True)},
-        **{name: float(v) for name, v in zip(R.AFFINE_T, t, strict=True)},
-    }
-
-
-def affine_from_row(row) -> sitk.AffineTransform:
-    """The affine transform a ``registrations`` row holds (inverse of :func:`affine_columns`).
-
-    It maps points of the row's ``timepoint_to`` visit to its ``timepoint_from`` visit.
-    """
-    a = np.array([float(row[name]) for name in R.AFFINE]).reshape(3, 3)
-    t = np.array([float(row[name]) for name in R.AFFINE_T])
-    if not (np.isfinite(a).all() and np.isfinite(t).all()):
-        raise ValueError(
-            f"registration {row[R.TIMEPOINT_FROM]}->{row[R.TIMEPOINT_TO]} has no affine columns; "
-            "re-run `metevo analyze` with this metevo version."
-        )
-    out = sitk.AffineTransform(3)
-    out.SetMatrix(tuple(a.ravel()))
-    out.SetTranslation(tuple(t))
-    return out
 
 
 def resample_labels(
