@@ -45,6 +45,7 @@ from metevo.runner import (
 )
 from metevo.survival import (
     cross_validated_patterns,
+    landmark_pattern_survival,
     pattern_survival,
     response_association,
     time_varying_cox,
@@ -77,6 +78,7 @@ __all__ = [
     "fit_growth_kinetics",
     "follow_up",
     "imaging_pfs",
+    "landmark_pattern_survival",
     "latent_class_trajectories",
     "lesion_graph",
     "lesion_pattern_mix",

@@ -204,6 +204,7 @@ class SurvivalKM:
     LOGRANK_STATISTIC = "logrank_statistic"
     LOGRANK_P_VALUE = "logrank_p_value"
     LANDMARK_DAYS = "landmark_days"
+    N_EXCLUDED_LANDMARK = "n_excluded_landmark"
     ANALYSIS = "analysis"
 
 
@@ -219,10 +220,14 @@ class SurvivalCox:
     P_VALUE = "p_value"
     PH_TEST_P_VALUE = "ph_test_p_value"
     CONCORDANCE = "concordance"
+    CONCORDANCE_IN_SAMPLE = "concordance_in_sample"
+    CONCORDANCE_METHOD = "concordance_method"
+    FITTED = "fitted"
     N_PATIENTS = "n_patients"
     N_EVENTS = "n_events"
     PENALIZER = "penalizer"
     LANDMARK_DAYS = "landmark_days"
+    N_EXCLUDED_LANDMARK = "n_excluded_landmark"
     PATTERN_ASSIGNMENT = "pattern_assignment"
     ANALYSIS = "analysis"
     NOTE = "note"

@@ -101,7 +101,9 @@ def pattern_analysis(
     landmark_days : float or None
         Landmark mode for the patterns and the survival analysis. None: the patterns use the
         whole follow-up (descriptive) and the survival analysis refits them at the
-        24-week landmark (``DEFAULT_SURVIVAL_LANDMARK_DAYS``), with the same k.
+        24-week landmark (``DEFAULT_SURVIVAL_LANDMARK_DAYS``) on the scans up to that day,
+        with k selected again there and names matched to the full fit
+        (:func:`~metevo.survival.landmark_pattern_survival`).
     method, representation, n_bootstrap, random_state
         See :class:`~metevo.patterns.EvolutionPatterns`. With ``representation=None`` and
         lesion trajectories present, k-means uses the multivariate representation with the
@@ -119,11 +121,8 @@ def pattern_analysis(
         fitted models.
     """
     from metevo.patterns._patterns import EvolutionPatterns
-    from metevo.survival._patterns_cv import (
-        cross_validated_patterns,
-        pattern_survival,
-        time_varying_cox,
-    )
+    from metevo.survival._landmark import landmark_pattern_survival
+    from metevo.survival._patterns_cv import time_varying_cox
     from metevo.survival._response import response_association
 
     say = echo or (lambda _msg: None)
@@ -169,25 +168,20 @@ def pattern_analysis(
         message = "survival skipped: no clinical table (pass --clinical CSV)."
     else:
         try:
-            surv_model = (
-                model
-                if landmark_days is not None
-                else EvolutionPatterns(
-                    model.n_patterns_, landmark_days=surv_landmark, **{**options, "n_bootstrap": 0}
-                ).fit(traj, lesion_trajectories=lesions)
-            )
-            cv = cross_validated_patterns(
-                surv_model, traj, lesion_trajectories=lesions, random_state=random_state
-            )
-            cv[P.LANDMARK_DAYS] = surv_landmark
-            surv = pattern_survival(
-                cv,
+            # landmark refit on scans up to the landmark only, k selected there, names matched
+            # to the full-follow-up fit by centroid (metevo.survival.landmark_pattern_survival)
+            surv = landmark_pattern_survival(
+                model,
+                traj,
                 clin,
-                patients=patients,
-                trajectories=traj,
-                endpoint=endpoint,
                 landmark_days=surv_landmark,
+                patients=patients,
+                lesion_trajectories=lesions,
+                reference=model if landmark_days is None else None,
+                endpoint=endpoint,
+                random_state=random_state,
             )
+            surv_model, cv = surv.model, surv.assignment
             message = surv.message
             if len(surv.km):
                 km = surv.km

@@ -1,0 +1,262 @@
+"""Landmark analysis of evolution patterns without look-ahead.
+
+:func:`landmark_pattern_survival` refits a pattern model on what was known at the landmark day
+``L`` and relates it to survival counted from ``L`` (Anderson, Cain & Gelber, J Clin Oncol
+1983;1:710-719):
+
+1. patients whose event or censoring came on or before ``L`` are left out (and counted);
+2. every remaining patient's scans are cut to those **on or before** ``L`` (no visit window
+   after it: a progression scan on day ``L + 7`` can neither shape a pattern nor be its cause);
+3. the number of patterns is selected again on those data (not reused from a full-follow-up
+   fit), with the estimator's own rule;
+4. each patient's pattern comes from a model fitted on the other folds (K-fold), matched to the
+   landmark model's patterns by centroid, and the Cox concordance is out-of-fold as well;
+5. with a full-follow-up model given, the landmark patterns take the names of the full-fit
+   patterns they match by centroid over days ``0..L``, so the two fits are named consistently.
+
+Works with any pattern estimator of :mod:`metevo.patterns` that follows the estimator contract
+(``EvolutionPatterns``, ``LatentClassTrajectories``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metevo.survival._patterns_cv import SurvivalResult, pattern_survival
+from metevo.survival._survival import MIN_EVENTS_PER_PARAMETER, TIME, survival_data
+
+__all__ = ["centroid_curves", "landmark_pattern_survival", "match_patterns"]
+
+#: fitted number of patterns, per estimator attribute; and the matching constructor argument
+_K_ATTRIBUTES = (("n_patterns_", "n_patterns"), ("n_classes_", "n_classes"))
+
+
+def _k(model: Any) -> tuple[int, str]:
+    for attr, arg in _K_ATTRIBUTES:
+        if hasattr(model, attr):
+            return int(getattr(model, attr)), arg
+    raise TypeError(
+        f"{type(model).__name__} is not a fitted pattern model (no n_patterns_ / n_classes_); "
+        "fit it first or pass an EvolutionPatterns / LatentClassTrajectories."
+    )
+
+
+def _k_argument(estimator: Any) -> str:
+    params = inspect.signature(type(estimator).__init__).parameters
+    for _, arg in _K_ATTRIBUTES:
+        if arg in params:
+            return arg
+    raise TypeError(f"{type(estimator).__name__} has no n_patterns / n_classes argument.")
+
+
+def _clone(estimator: Any, **overrides: Any) -> Any:
+    """A new unfitted estimator with ``estimator``'s arguments, ``overrides`` applied (those the
+    class accepts)."""
+    params = inspect.signature(type(estimator).__init__).parameters
+    kwargs = {p: getattr(estimator, p) for p in params if p != "self" and hasattr(estimator, p)}
+    kwargs.update({k: v for k, v in overrides.items() if k in params})
+    return type(estimator)(**kwargs)
+
+
+def _fit(estimator: Any, trajectories: pd.DataFrame, lesions: pd.DataFrame | None) -> Any:
+    if lesions is not None and "lesion_trajectories" in inspect.signature(estimator.fit).parameters:
+        return estimator.fit(trajectories, lesion_trajectories=lesions)
+    return estimator.fit(trajectories)
+
+
+def _predict(model: Any, trajectories: pd.DataFrame, lesions: pd.DataFrame | None) -> pd.Series:
+    if lesions is not None and "lesion_trajectories" in inspect.signature(model.predict).parameters:
+        pred = model.predict(trajectories, lesion_trajectories=lesions)
+    else:
+        pred = model.predict(trajectories)
+    return pred[pred >= 0]
+
+
+def centroid_curves(model: Any, days: np.ndarray) -> np.ndarray:
+    """Mean course of each fitted pattern as log-ratio to baseline at ``days`` (shape k x days).
+
+    ``EvolutionPatterns``: its trajectory centroids (primary channel) interpolated onto
+    ``days``; ``LatentClassTrajectories``: the class mean curves minus their value at day 0.
+    """
+    days = np.asarray(days, float)
+    if hasattr(model, "trajectory_centers_"):
+        grid = np.asarray(model.grid_days_, float)
+        centers = np.asarray(model.trajectory_centers_, float)[:, : grid.size]
+        out = []
+        for c in centers:
+            ok = np.isfinite(c)
+            out.append(np.interp(days, grid[ok], c[ok]) if ok.any() else np.zeros(days.size))
+        return np.asarray(out)
+    if hasattr(model, "coef_") and hasattr(model, "_curve"):
+        curves = model._curve(model.coef_, np.r_[0.0, days])
+        return curves[:, 1:] - curves[:, :1]
+    raise TypeError(f"cannot read pattern centroids from {type(model).__name__}.")
+
+
+def match_patterns(model: Any, reference: Any, days: np.ndarray) -> dict[int, int]:
+    """One-to-one matching of ``model``'s patterns onto ``reference``'s by their centroids.
+
+    Minimises the summed squared distance of the centroid curves over ``days`` (Hungarian
+    algorithm, :func:`scipy.optimize.linear_sum_assignment`). With different numbers of
+    patterns the surplus patterns stay unmatched (absent from the mapping).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = centroid_curves(model, days), centroid_curves(reference, days)
+    cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    return {int(r): int(c) for r, c in zip(rows, cols, strict=True)}
+
+
+def _cut(table: pd.DataFrame | None, ids: set[str], landmark_days: float) -> pd.DataFrame | None:
+    """Rows of the given patients with a scan on or before the landmark (study day)."""
+    if table is None:
+        return None
+    time = "study_day" if "study_day" in table.columns and table["study_day"].notna().all() else "days"
+    keep = table["patient_id"].astype(str).isin(ids) & (
+        pd.to_numeric(table[time], errors="coerce") <= landmark_days
+    )
+    return table.loc[keep].reset_index(drop=True)
+
+
+def _rename_like(model: Any, reference: Any, landmark_days: float) -> list[str]:
+    """Landmark pattern names taken from the full-fit patterns they match (by centroid)."""
+    days = np.linspace(0.0, landmark_days, 25)
+    mapping = match_patterns(model, reference, days)
+    names = [
+        reference.names_[mapping[j]] if j in mapping else f"{name} (landmark only)"
+        for j, name in enumerate(model.names_)
+    ]
+    return names
+
+
+def landmark_pattern_survival(
+    estimator: Any,
+    trajectories: pd.DataFrame,
+    clinical: pd.DataFrame | None,
+    *,
+    landmark_days: float,
+    patients: pd.DataFrame | None = None,
+    lesion_trajectories: pd.DataFrame | None = None,
+    reference: Any = None,
+    endpoint: str = "os",
+    covariates: list[str] | str = "auto",
+    n_splits: int = 5,
+    min_events_per_parameter: float = MIN_EVENTS_PER_PARAMETER,
+    random_state: int | None = 0,
+) -> SurvivalResult:
+    """Patterns known at ``landmark_days`` and the survival counted from it, without look-ahead.
+
+    Parameters
+    ----------
+    estimator : pattern estimator (fitted or not)
+        Its settings are reused; the number of patterns is selected again on the landmark data
+        (``n_patterns``/``n_classes`` set to ``"auto"``), with ``landmark_days`` and no visit
+        window after the landmark for ``EvolutionPatterns``, and the horizon at the landmark
+        for ``LatentClassTrajectories``.
+    trajectories : DataFrame
+        ``patient_trajectories`` (``patient_id``, ``study_day`` or ``days``, the value column).
+    clinical : DataFrame or None
+        Clinical table (endpoint, covariates).
+    landmark_days : float
+        Landmark, days from treatment start.
+    patients, lesion_trajectories : DataFrame or None
+        ``patients.parquet`` (for ``endpoint="imaging_pfs"``); lesion-level trajectories (for
+        estimators that use them).
+    reference : fitted pattern model or None
+        The full-follow-up fit; the landmark patterns are named after the reference patterns
+        they match by centroid over days 0 to ``landmark_days``.
+    endpoint, covariates, min_events_per_parameter
+        See :func:`~metevo.survival.pattern_survival`.
+    n_splits : int
+        Folds of the cross-validated pattern assignment and of the out-of-fold concordance.
+
+    Returns
+    -------
+    SurvivalResult
+        Kaplan-Meier and Cox tables (``n_excluded_landmark`` counts the patients left out
+        because their event or censoring came on or before the landmark), ``model`` (the
+        landmark pattern model), ``assignment`` (cross-validated patterns) and ``n_excluded``.
+    """
+    landmark_days = float(landmark_days)
+    if not np.isfinite(landmark_days) or landmark_days <= 0:
+        raise ValueError(f"landmark_days must be > 0 days after treatment start; found {landmark_days}.")
+    surv = survival_data(clinical, patients, endpoint=endpoint)
+    with_traj = set(trajectories["patient_id"].astype(str))
+    surv = surv[surv["patient_id"].isin(with_traj)]
+    at_risk = set(surv.loc[surv[TIME] > landmark_days, "patient_id"])
+    n_excluded = int((surv[TIME] <= landmark_days).sum())
+    traj = _cut(trajectories, at_risk, landmark_days)
+    lesions = _cut(lesion_trajectories, at_risk, landmark_days)
+    karg = _k_argument(estimator)
+    settings = dict(landmark_days=landmark_days, visit_tolerance_days=0.0, horizon_days=landmark_days)
+    model = _fit(_clone(estimator, **{karg: "auto"}, **settings), traj, lesions)
+    if reference is not None:
+        names = _rename_like(model, reference, landmark_days)
+        model.names_ = names
+        if hasattr(model, "patterns_") and "pattern_id" in model.patterns_:
+            ids = model.patterns_["pattern_id"]
+            model.patterns_["pattern"] = [
+                names[int(i)] if pd.notna(i) and int(i) >= 0 else None for i in ids
+            ]
+    assignment = _cross_validated(model, traj, lesions, karg, n_splits, random_state)
+    assignment["landmark_days"] = landmark_days
+    res = pattern_survival(
+        assignment,
+        clinical,
+        patients=patients,
+        trajectories=trajectories,
+        endpoint=endpoint,
+        landmark_days=landmark_days,
+        covariates=covariates,
+        pattern_assignment=f"cross-validated ({n_splits}-fold), fitted on scans up to the landmark",
+        min_events_per_parameter=min_events_per_parameter,
+        random_state=random_state,
+    )
+    res.model, res.assignment = model, assignment
+    res.n_excluded = n_excluded
+    if len(res.km):
+        res.km["n_excluded_landmark"] = n_excluded
+    if len(res.cox):
+        res.cox["n_excluded_landmark"] = n_excluded
+    return res
+
+
+def _cross_validated(
+    model: Any,
+    trajectories: pd.DataFrame,
+    lesions: pd.DataFrame | None,
+    karg: str,
+    n_splits: int,
+    random_state: int | None,
+) -> pd.DataFrame:
+    """Pattern of each patient from a model fitted on the other folds, named like ``model``."""
+    k, _ = _k(model)
+    ids = np.asarray(model.patient_ids_).astype(str)
+    folds = np.random.default_rng(random_state).permutation(ids.size) % n_splits
+    pid = trajectories["patient_id"].astype(str)
+    lpid = lesions["patient_id"].astype(str) if lesions is not None else None
+    days = np.linspace(0.0, float(getattr(model, "horizon_days_", None) or 1.0), 25)
+    fixed = _clone(model, **{karg: k}, n_bootstrap=0, horizon_days=getattr(model, "horizon_days_", "auto"))
+    out = []
+    for f in range(n_splits):
+        test_ids = set(ids[folds == f])
+        train = trajectories[pid.isin(set(ids) - test_ids)]
+        test = trajectories[pid.isin(test_ids)]
+        l_train = l_test = None
+        if lesions is not None:
+            l_train = lesions[lpid.isin(set(ids) - test_ids)]
+            l_test = lesions[lpid.isin(test_ids)]
+        fold = _fit(_clone(fixed), train, l_train)
+        mapping = match_patterns(fold, model, days)
+        pred = _predict(fold, test, l_test)
+        ref = np.array([mapping.get(int(v), -1) for v in pred.to_numpy()], dtype=int)
+        out.append(pd.DataFrame({"patient_id": pred.index.astype(str), "pattern_id": ref}))
+    table = pd.concat(out, ignore_index=True)
+    table = table[table["pattern_id"] >= 0].sort_values("patient_id", ignore_index=True)
+    table["pattern"] = [model.names_[i] for i in table["pattern_id"]]
+    return table[["patient_id", "pattern", "pattern_id"]]
