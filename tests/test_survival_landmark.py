@@ -38,7 +38,9 @@ def _cohort(seed: int = 0, n: int = 80):
             rows.append((pid, f"T{j}", d, d, base * r * noise[j]))
         os_days = 100.0 if i < 6 else (L + rng.uniform(20, 60) if leak else rng.uniform(400, 900))
         clin.append((pid, os_days, 1 if (i < 6 or leak) else int(rng.random() < 0.5)))
-    traj = pd.DataFrame(rows, columns=["patient_id", "timepoint", "days", "study_day", "target_sum_mm"])
+    traj = pd.DataFrame(
+        rows, columns=["patient_id", "timepoint", "days", "study_day", "target_sum_mm"]
+    )
     clinical = pd.DataFrame(clin, columns=["patient_id", "os_days", "os_event"])
     truth = pd.DataFrame(
         {
@@ -83,7 +85,9 @@ def test_patients_with_the_event_before_the_landmark_are_excluded_and_counted():
     )
     early = {f"P{i:03d}" for i in range(6)}
     assert res.n_excluded == 6
-    assert (res.km["n_excluded_landmark"] == 6).all() and (res.cox["n_excluded_landmark"] == 6).all()
+    assert (res.km["n_excluded_landmark"] == 6).all() and (
+        res.cox["n_excluded_landmark"] == 6
+    ).all()
     assert not early & set(res.assignment["patient_id"]) and not early & set(res.model.patient_ids_)
     assert not early & set(res.data["patient_id"]) and len(res.data) == 74
     assert (res.data["time_days"] > 0).all()
@@ -102,8 +106,10 @@ def test_k_is_selected_within_the_landmark_data_and_names_follow_the_full_fit():
     mapping = match_patterns(res.model, full, np.linspace(0, L, 25))
     assert res.model.names_ == [full.names_[mapping[j]] for j in range(2)]
     assert set(res.model.patterns_["pattern"].dropna()) == set(res.model.names_)
-    full_names = full.patterns_.merge(truth, on="patient_id").groupby("course")["pattern"].agg(
-        lambda s: s.mode().iloc[0]
+    full_names = (
+        full.patterns_.merge(truth, on="patient_id")
+        .groupby("course")["pattern"]
+        .agg(lambda s: s.mode().iloc[0])
     )
     lm_names = res.assignment.merge(truth, on="patient_id").groupby("course")["pattern"].first()
     assert (lm_names == full_names).all()

@@ -116,7 +116,9 @@ def _cut(table: pd.DataFrame | None, ids: set[str], landmark_days: float) -> pd.
     """Rows of the given patients with a scan on or before the landmark (study day)."""
     if table is None:
         return None
-    time = "study_day" if "study_day" in table.columns and table["study_day"].notna().all() else "days"
+    time = (
+        "study_day" if "study_day" in table.columns and table["study_day"].notna().all() else "days"
+    )
     keep = table["patient_id"].astype(str).isin(ids) & (
         pd.to_numeric(table[time], errors="coerce") <= landmark_days
     )
@@ -184,7 +186,9 @@ def landmark_pattern_survival(
     """
     landmark_days = float(landmark_days)
     if not np.isfinite(landmark_days) or landmark_days <= 0:
-        raise ValueError(f"landmark_days must be > 0 days after treatment start; found {landmark_days}.")
+        raise ValueError(
+            f"landmark_days must be > 0 days after treatment start; found {landmark_days}."
+        )
     surv = survival_data(clinical, patients, endpoint=endpoint)
     with_traj = set(trajectories["patient_id"].astype(str))
     surv = surv[surv["patient_id"].isin(with_traj)]
@@ -193,7 +197,9 @@ def landmark_pattern_survival(
     traj = _cut(trajectories, at_risk, landmark_days)
     lesions = _cut(lesion_trajectories, at_risk, landmark_days)
     karg = _k_argument(estimator)
-    settings = dict(landmark_days=landmark_days, visit_tolerance_days=0.0, horizon_days=landmark_days)
+    settings = dict(
+        landmark_days=landmark_days, visit_tolerance_days=0.0, horizon_days=landmark_days
+    )
     model = _fit(_clone(estimator, **{karg: "auto"}, **settings), traj, lesions)
     if reference is not None:
         names = _rename_like(model, reference, landmark_days)
@@ -241,7 +247,9 @@ def _cross_validated(
     pid = trajectories["patient_id"].astype(str)
     lpid = lesions["patient_id"].astype(str) if lesions is not None else None
     days = np.linspace(0.0, float(getattr(model, "horizon_days_", None) or 1.0), 25)
-    fixed = _clone(model, **{karg: k}, n_bootstrap=0, horizon_days=getattr(model, "horizon_days_", "auto"))
+    fixed = _clone(
+        model, **{karg: k}, n_bootstrap=0, horizon_days=getattr(model, "horizon_days_", "auto")
+    )
     out = []
     for f in range(n_splits):
         test_ids = set(ids[folds == f])

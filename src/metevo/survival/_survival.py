@@ -331,9 +331,7 @@ def out_of_fold_concordance(
     ok = np.isfinite(risk)
     if ok.sum() < 2 or design.loc[ok, EVENT].sum() == 0:
         return float("nan")
-    return float(
-        concordance_index(design.loc[ok, TIME], -risk[ok], design.loc[ok, EVENT])
-    )
+    return float(concordance_index(design.loc[ok, TIME], -risk[ok], design.loc[ok, EVENT]))
 
 
 def cox_model(
