@@ -317,7 +317,9 @@ def test_small_rxc_table_uses_monte_carlo_fisher():
 def test_planted_survival_ordering_in_the_cox_model():
     """Issue 7: the planted survival ordering appears in the Cox model of cross-validated patterns.
 
-    2,000 synthetic patients, five patterns at the 24-week landmark: each found pattern is mapped
+    2,000 synthetic patients, five patterns at a landmark after the 24-week visit window (day 182:
+    visits are planned every 56 days +/- 7 and only scans on or before the landmark count, so
+    the landmark comes after the latest 24-week CT, day 175): each found pattern is mapped
     to the planted pattern most of its members carry, and the Cox hazard ratios (vs the best
     pattern) must rank the patterns exactly as the planted median survivals do.
     """
@@ -329,10 +331,10 @@ def test_planted_survival_ordering_in_the_cox_model():
     data = make_synthetic_trajectories(2000, seed=0)
     traj, lesions = data["patient_trajectories"], data["lesion_trajectories"]
     model = EvolutionPatterns(
-        5, representation="multivariate", landmark_days=168, n_bootstrap=0, random_state=0
+        5, representation="multivariate", landmark_days=182, n_bootstrap=0, random_state=0
     ).fit(traj, lesion_trajectories=lesions)
     cv = cross_validated_patterns(model, traj, n_splits=5)
-    cv["landmark_days"] = 168.0
+    cv["landmark_days"] = 182.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
         res = pattern_survival(cv, data["clinical"], trajectories=traj, covariates=[])
