@@ -67,6 +67,17 @@ CHANGE_COLORS = {
 }
 
 
+#: words of a pattern name -> its meaning, checked in this order
+_NAME_WORDS = (
+    ("mixed", ("mixed", "dissociated")),
+    ("relapse", ("relapse",)),
+    ("progression", ("progress",)),
+    ("complete response", ("complete", "deep response")),
+    ("response", ("respon",)),
+    ("stable", ("stable",)),
+)
+
+
 def meaning_of(name: str) -> str:
     """The meaning (a key of :data:`MEANING_COLORS`) of a response category or pattern name."""
     text = str(name).strip()
@@ -80,18 +91,9 @@ def meaning_of(name: str) -> str:
             "MISSING": "missing",
         }.get(text.upper(), "other")
     low = text.lower()
-    if "mixed" in low or "dissociated" in low:
-        return "mixed"
-    if "relapse" in low:
-        return "relapse"
-    if "progress" in low:
-        return "progression"
-    if "complete" in low or "deep response" in low:
-        return "complete response"
-    if "respon" in low:
-        return "response"
-    if "stable" in low:
-        return "stable"
+    for meaning, words in _NAME_WORDS:  # first match wins: "mixed response then relapse" is mixed
+        if any(w in low for w in words):
+            return meaning
     return "other"
 
 

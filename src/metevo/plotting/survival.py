@@ -124,6 +124,21 @@ def plot_km(
     return ax
 
 
+def _left_label(ax: plt.Axes, text: str, y: float, **style: object) -> None:
+    """A row label 18 points left of the axis (clear of a centred 5-digit count at x = 0)."""
+    ax.annotate(
+        text,
+        xy=(0, y),
+        xycoords="axes fraction",
+        xytext=(-18, 0),
+        textcoords="offset points",
+        ha="right",
+        va="center",
+        fontsize=7,
+        **style,
+    )
+
+
 def _at_risk_table(ax: plt.Axes, km: pd.DataFrame, groups: list[str], pal: dict) -> None:
     """Numbers at risk under each x tick, one row per group; group names left of the axis."""
     lo, hi = ax.get_xlim()
@@ -131,32 +146,11 @@ def _at_risk_table(ax: plt.Axes, km: pd.DataFrame, groups: list[str], pal: dict)
     ax.set_xticks(times)
     ax.set_xlim(lo, hi)
     trans = ax.get_xaxis_transform()
-    ax.annotate(
-        "at risk",
-        xy=(0, -0.25),
-        xycoords="axes fraction",
-        xytext=(-18, 0),
-        textcoords="offset points",
-        ha="right",
-        va="center",
-        fontsize=7,
-        weight="bold",
-    )
+    _left_label(ax, "at risk", -0.25, weight="bold")
     for row, g in enumerate(groups):
         sub = km[km["group"] == g].sort_values("time_days")
         y = -0.33 - 0.075 * row
-        # the row label sits 18 points left of the axis: clear of a centred 5-digit count
-        ax.annotate(
-            g,
-            xy=(0, y),
-            xycoords="axes fraction",
-            xytext=(-18, 0),
-            textcoords="offset points",
-            ha="right",
-            va="center",
-            fontsize=7,
-            color=pal[g],
-        )
+        _left_label(ax, g, y, color=pal[g])
         for t in times:
             later = sub[sub["time_days"] >= t]
             count = int(later["at_risk"].iloc[0]) if len(later) else 0
