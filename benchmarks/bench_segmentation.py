@@ -32,6 +32,17 @@ machine, from the repository root, with the two pure-Python wheels carried in ``
 On a CPU (small input, it takes minutes otherwise)::
 
     python benchmarks/bench_segmentation.py --device cpu --shape 160 160 48 --repeats 2
+
+Several small CTs per forward pass (``--multi-cts N``, instead of the workload above): N small
+CTs (``--small-shape``, default 96 x 96 x 40 voxels at 1.5 x 1.5 x 2.4 mm, one 48 x 48 x 32
+window of the bundled demo model at 3 mm) are segmented with the demo model one CT at a time
+(:func:`predict_labels`, ``--sw-batch-size`` windows per pass: one here) and then several at
+once (:func:`metevo.segmentation._multi.predict_many`: the windows of ``--cts-per-batch`` CTs in
+flight share a forward pass; resampling and post-processing run in worker threads), same run,
+same CTs (in memory). Figures: CT/min of both, the speed-up, and whether every mask is
+identical::
+
+    python benchmarks/bench_segmentation.py --device cpu --multi-cts 16 --threads 1
 """
 
 from __future__ import annotations
@@ -61,6 +72,85 @@ def _import_core():
     from metevo.segmentation import _card, _core, _model
 
     return _card, _core, _model
+
+
+def multi_ct(args, core, model_mod, device) -> dict:
+    """CT/min of the demo model on ``args.multi_cts`` small CTs: one at a time vs several."""
+    from metevo.segmentation._multi import predict_many
+
+    model = model_mod.load_model("demo")
+    model.to(device)
+    network = model.network.eval()
+    cts = [make_ct(tuple(args.small_shape), tuple(args.small_spacing), seed=s) for s in range(args.multi_cts)]
+    options = {"overlap": 0.25, "check_intensities": False}
+
+    def one_at_a_time():
+        return [
+            core.predict_labels(
+                network, v, a, model.card, device=device, sw_batch_size=args.sw_batch_size,
+                **options,
+            )
+            for v, a in cts
+        ]  # fmt: skip
+
+    passes: list[int] = []
+
+    def several():
+        passes.clear()
+        jobs = [(n, lambda v=v, a=a: (v, a, {})) for n, (v, a) in enumerate(cts)]
+        found = dict(
+            (key, result[0])
+            for key, result, _ in predict_many(
+                network, jobs, model.card, predict=core.predict_labels, device=device,
+                batch_size=args.cts_per_batch, in_flight=args.cts_per_batch, passes=passes,
+                **options,
+            )
+        )  # fmt: skip
+        return [found[n] for n in range(len(cts))]
+
+    figures = {}
+    masks = {}
+    for name, fn in (("one_ct_at_a_time", one_at_a_time), ("several_cts_per_pass", several)):
+        fn()  # warm-up
+        walls, cpus = [], []
+        for _ in range(args.repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            cpu0, tick = time.process_time(), time.perf_counter()
+            masks[name] = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            walls.append(time.perf_counter() - tick)
+            cpus.append(time.process_time() - cpu0)
+        wall = float(np.median(walls))
+        figures[name] = {
+            "seconds": wall,
+            "cpu_seconds": float(np.median(cpus)),
+            "ct_per_min": 60.0 * len(cts) / wall,
+            "repeats": args.repeats,
+        }
+        print(f"{name:22s} {60.0 * len(cts) / wall:8.1f} CT/min  ({wall:.2f} s wall, "
+              f"{np.median(cpus):.2f} s CPU for {len(cts)} CTs, median of {args.repeats})")
+    pairs = list(zip(masks["one_ct_at_a_time"], masks["several_cts_per_pass"], strict=True))
+    identical = all(np.array_equal(a, b) for a, b in pairs)
+    figures["voxels_differing"] = int(sum(int((a != b).sum()) for a, b in pairs))
+    figures["voxels_total"] = int(sum(a.size for a, _ in pairs))
+    figures["cts_identical"] = int(sum(np.array_equal(a, b) for a, b in pairs))
+    figures["speedup"] = (
+        figures["one_ct_at_a_time"]["seconds"] / figures["several_cts_per_pass"]["seconds"]
+    )
+    figures["masks_identical"] = identical
+    figures["windows_per_pass_several"] = sorted(set(passes))
+    figures["workload"] = {
+        "n_cts": len(cts), "shape": list(args.small_shape), "spacing": list(args.small_spacing),
+        "model": "demo", "sw_batch_size_one_at_a_time": args.sw_batch_size,
+        "cts_per_batch": args.cts_per_batch,
+    }  # fmt: skip
+    print(f"speed-up {figures['speedup']:.2f}x; masks identical: {identical} "
+          f"({figures['cts_identical']} of {len(cts)} CTs; {figures['voxels_differing']} of "
+          f"{figures['voxels_total']} voxels differ); windows per pass "
+          f"{figures['windows_per_pass_several']}")
+    return figures
 
 
 def make_ct(shape, spacing, *, seed=0):
@@ -158,6 +248,10 @@ def main(argv=None):
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    parser.add_argument("--multi-cts", type=int, default=0, help="several-CT mode: N small CTs")
+    parser.add_argument("--small-shape", type=int, nargs=3, default=(96, 96, 40))
+    parser.add_argument("--small-spacing", type=float, nargs=3, default=(1.5, 1.5, 2.4))
+    parser.add_argument("--cts-per-batch", type=int, default=8)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -166,6 +260,14 @@ def main(argv=None):
     import monai
 
     device = torch.device(args.device)
+    if args.multi_cts:
+        if args.sw_batch_size == parser.get_default("sw_batch_size"):
+            args.sw_batch_size = 4  # metevo segment's default
+        figures = {"device": str(device), "torch": torch.__version__, "monai": monai.__version__}
+        figures["multi_ct"] = multi_ct(args, core, model_mod, device)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        return figures
     torch.manual_seed(0)
     card = _card.ModelCard(
         name="bench",

@@ -9,9 +9,13 @@ demo model, then times reruns with nothing to do, each in a fresh process:
 - ``cli_s``: ``metevo segment MANIFEST --out DIR`` (``python -m metevo.cli``);
 - ``cli_help_s`` / ``cli_version_s``: ``metevo --help`` / ``metevo --version``;
 
-and whether torch / MONAI were imported by the rerun.
+and whether torch / MONAI were imported by the rerun. Each figure is reported as the median wall
+seconds and the median CPU seconds (user + system of the child process) over ``--repeats`` runs,
+and ``python -X importtime`` of ``import metevo.cli`` and of the segment rerun's imports is
+summarised (the slowest top-level imports).
 
-    python benchmarks/bench_segmentation_rerun.py --n-scans 100
+    python benchmarks/bench_segmentation_rerun.py --n-scans 100 --repeats 5 \
+        --work /tmp/metevo-rerun --out benchmarks/results/segmentation_rerun_cpu.json
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -31,17 +36,36 @@ import numpy as np
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """``(wall s, CPU s of the child, stdout)`` of one fresh process."""
+    cpu0, t0 = _children_cpu(), time.perf_counter()
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-    return time.perf_counter() - t0, result.stdout
+    return time.perf_counter() - t0, _children_cpu() - cpu0, result.stdout
+
+
+def slowest_imports(cmd: list[str], env: dict[str, str], n: int = 6) -> dict[str, float]:
+    """The ``n`` slowest top-level imports (cumulative ms) under ``python -X importtime``."""
+    result = subprocess.run(
+        [cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env, check=True
+    )
+    top = {}
+    for line in result.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit() and not parts[2].startswith("   "):
+            top[parts[2].strip()] = int(parts[1]) / 1000
+    return dict(sorted(top.items(), key=lambda kv: -kv[1])[:n])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-scans", type=int, default=100)
     parser.add_argument("--shape", type=int, nargs=3, default=[96, 96, 48])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -85,22 +109,24 @@ def main() -> int:
         " 'reused': int(new.attrs['log'].status.eq('reused').sum()),"
         " 'torch': 'torch' in sys.modules, 'monai': 'monai' in sys.modules}))\n"
     )
-    figures: dict[str, list[float]] = {
-        "segment_call_s": [], "python_api_s": [], "cli_s": [], "cli_help_s": [],
-        "cli_version_s": [],
-    }  # fmt: skip
+    cli = [sys.executable, "-m", "metevo.cli"]
+    commands = {
+        "python_api_s": [sys.executable, "-c", code],
+        "cli_s": [*cli, "segment", str(manifest), "--out", str(out), "--no-progress"],
+        "cli_help_s": [*cli, "--help"],
+        "cli_version_s": [*cli, "--version"],
+    }
+    wall: dict[str, list[float]] = {k: [] for k in ["segment_call_s", *commands]}
+    cpu: dict[str, list[float]] = {k: [] for k in commands}
     found = {}
     for _ in range(args.repeats):
-        wall, stdout = timed([sys.executable, "-c", code], env)
-        found = json.loads(stdout.strip().splitlines()[-1])
-        figures["python_api_s"].append(wall)
-        figures["segment_call_s"].append(found["call"])
-        cli = [sys.executable, "-m", "metevo.cli"]
-        figures["cli_s"].append(
-            timed([*cli, "segment", str(manifest), "--out", str(out), "--no-progress"], env)[0]
-        )
-        figures["cli_help_s"].append(timed([*cli, "--help"], env)[0])
-        figures["cli_version_s"].append(timed([*cli, "--version"], env)[0])
+        for key, cmd in commands.items():
+            w, c, stdout = timed(cmd, env)
+            wall[key].append(w)
+            cpu[key].append(c)
+            if key == "python_api_s":
+                found = json.loads(stdout.strip().splitlines()[-1])
+                wall["segment_call_s"].append(found["call"])
     result = {
         "command": "python benchmarks/bench_segmentation_rerun.py "
         f"--n-scans {args.n_scans} --shape {x} {y} {z} --repeats {args.repeats}",
@@ -109,8 +135,15 @@ def main() -> int:
         "reused": found.get("reused"),
         "rerun_imported_torch": found.get("torch"),
         "rerun_imported_monai": found.get("monai"),
-        **{k: round(float(np.median(v)), 3) for k, v in figures.items()},
-        "note": "median of repeats, wall seconds, fresh process each",
+        "wall_s": {k: round(float(np.median(v)), 3) for k, v in wall.items()},
+        "cpu_s": {k: round(float(np.median(v)), 3) for k, v in cpu.items()},
+        "wall_s_max": {k: round(float(np.max(v)), 3) for k, v in wall.items()},
+        "slowest_imports_ms": {
+            "metevo --help": slowest_imports(commands["cli_help_s"], env),
+            "metevo segment (rerun)": slowest_imports(commands["cli_s"], env),
+        },
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "note": f"median (and max) of {args.repeats} fresh processes; CPU = user + system",
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -246,22 +246,130 @@ def test_no_function_shadows_a_submodule(package):
         )
 
 
+#: the only functions an ``__init__.py`` may define: PEP 562's lazy re-export hooks
+LAZY_HOOKS = {"__getattr__", "__dir__"}
+#: what those hooks may call (import the module named in ``_EXPORTS``, fetch, cache, list)
+LAZY_CALLS = {"importlib.import_module", "getattr", "globals", "sorted", "set", "AttributeError"}
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return getattr(node, "id", "?")
+
+
+def init_problems(source: str, package: str) -> list[str]:
+    """What keeps an ``__init__.py`` from being re-exports only (empty list: it is).
+
+    Eager form: a docstring, imports and a sorted ``__all__``. Lazy form (PEP 562): besides
+    those, one ``if TYPE_CHECKING:`` block of imports, a literal ``_EXPORTS`` dict (name -> module)
+    and the hooks ``__getattr__`` / ``__dir__`` calling nothing but :data:`LAZY_CALLS`; then the
+    block, ``_EXPORTS`` and ``__all__`` must name the same things from the same modules.
+    """
+    body = ast.parse(source).body
+    problems = []
+    if not (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)):
+        problems.append(
+            f"{package}/__init__.py needs a docstring saying what goes in and what comes out"
+        )
+    eager: set[str] = set()
+    typing_names: dict[str, str] = {}
+    exports: dict[str, str] | None = None
+    names: list[str] = []
+    hooks: set[str] = set()
+
+    def imported(node: ast.ImportFrom) -> dict[str, str]:
+        return {
+            a.asname or a.name: f"{node.module}.{a.name}" if node.module == package else node.module
+            for a in node.names
+        }
+
+    for node in body[1:]:
+        target = [
+            getattr(t, "id", "") for t in getattr(node, "targets", [getattr(node, "target", None)])
+        ]
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                eager |= set(imported(node))
+        elif isinstance(node, ast.If) and _dotted(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            if node.orelse or not all(isinstance(n, ast.ImportFrom) for n in node.body):
+                problems.append(
+                    f"{package}/__init__.py: the TYPE_CHECKING block holds more than imports"
+                )
+            for n in node.body:
+                typing_names.update(imported(n) if isinstance(n, ast.ImportFrom) else {})
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and target == ["__all__"]:
+            names = ast.literal_eval(node.value)
+            if names != sorted(names):
+                problems.append(f"{package}.__all__ is not sorted")
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and target == ["_EXPORTS"]:
+            exports = ast.literal_eval(node.value)
+        elif isinstance(node, ast.FunctionDef) and node.name in LAZY_HOOKS:
+            hooks.add(node.name)
+            calls = {_dotted(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+            loops = [
+                n
+                for n in ast.walk(node)
+                if isinstance(n, ast.For | ast.While | ast.Import | ast.ImportFrom)
+            ]
+            if calls - LAZY_CALLS or loops:
+                problems.append(
+                    f"{package}.{node.name} does more than a lazy re-export: calls "
+                    f"{sorted(calls - LAZY_CALLS)}, loops/imports at lines {[n.lineno for n in loops]}"
+                )
+        else:
+            problems.append(
+                f"{package}/__init__.py holds logic at line {node.lineno} (re-exports only)"
+            )
+    if exports is None and not hooks and not typing_names:
+        return problems
+    if exports is None or "__getattr__" not in hooks or not typing_names:
+        problems.append(
+            f"{package}/__init__.py: a lazy init needs _EXPORTS, __getattr__ and a TYPE_CHECKING "
+            "block of the same imports"
+        )
+        return problems
+    if typing_names != exports:
+        diff = sorted(set(typing_names.items()) ^ set(exports.items()))
+        problems.append(f"{package}: TYPE_CHECKING imports and _EXPORTS differ: {diff}")
+    if set(names) != set(exports) | (eager & set(names)) or set(exports) - set(names):
+        missing = sorted(set(names) - set(exports) - eager)
+        extra = sorted(set(exports) - set(names))
+        problems.append(
+            f"{package}.__all__ and _EXPORTS differ: in __all__ only {missing}, in _EXPORTS only {extra}"
+        )
+    return problems
+
+
+def test_init_checker_catches_a_broken_lazy_init():
+    lazy = (
+        '"""Doc."""\nimport importlib\nfrom typing import TYPE_CHECKING\n'
+        "if TYPE_CHECKING:\n    from metevo.cohort import Cohort, Scan\n"
+        "_EXPORTS = NAMES\n__all__ = ['Cohort', 'Scan']\n"
+        "def __getattr__(name):\n    return getattr(importlib.import_module(_EXPORTS[name]), name)\n"
+    )
+    good = {"Cohort": "metevo.cohort", "Scan": "metevo.cohort"}
+    assert init_problems(lazy.replace("NAMES", repr(good)), "metevo") == []
+    missing = init_problems(lazy.replace("NAMES", repr({"Cohort": "metevo.cohort"})), "metevo")
+    assert any("TYPE_CHECKING imports and _EXPORTS differ" in p for p in missing)
+    assert any("in __all__ only ['Scan']" in p for p in missing)
+    wrong_module = init_problems(
+        lazy.replace("NAMES", repr({**good, "Scan": "metevo.tracking"})), "metevo"
+    )
+    assert any("('Scan', 'metevo.tracking')" in p for p in wrong_module)
+    logic = lazy.replace("NAMES", repr(good)).replace(
+        "return getattr", "print(name)\n    return getattr"
+    )
+    assert any("calls ['print']" in p for p in init_problems(logic, "metevo"))
+    assert any("holds logic at line" in p for p in init_problems('"""Doc."""\nx = 1\n', "metevo"))
+
+
 @pytest.mark.parametrize("package", _packages())
 def test_init_only_reexports(package):
-    tree = ast.parse(MODS[package].read_text(encoding="utf-8"))
-    body = tree.body
-    assert body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant), (
-        f"{package}/__init__.py needs a docstring saying what goes in and what comes out"
-    )
-    for node in body[1:]:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            continue
-        is_all = isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
-            "__all__"
-        ]
-        assert is_all, f"{package}/__init__.py holds logic at line {node.lineno} (re-exports only)"
-        names = ast.literal_eval(node.value)
-        assert names == sorted(names), f"{package}.__all__ is not sorted"
+    assert init_problems(MODS[package].read_text(encoding="utf-8"), package) == []
 
 
 def test_top_level_stays_small():

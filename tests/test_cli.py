@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
 from typer.testing import CliRunner
 
+import metevo.cli as metevo_cli
 from metevo._version import __version__
 from metevo.cli import app
 
@@ -17,6 +24,34 @@ runner = CliRunner()
 def test_version():
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"metevo {__version__}"
+
+
+#: what `import metevo`, `import metevo.cli`, `metevo --help` and `--version` must not import:
+#: deep learning, numba (radiomics), imaging I/O, scikit-learn/scipy, the pandas/pyarrow stack,
+#: plotting and the survival/distributed libraries (each costs 0.1-1.5 s of start-up)
+HEAVY = (
+    "torch", "monai", "numba", "SimpleITK", "nibabel", "skimage", "sklearn", "scipy", "pandas",
+    "pyarrow", "matplotlib", "lifelines", "dask", "radiomics",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["segment", "--help"]])
+def test_start_up_imports_nothing_heavy(argv):
+    code = (
+        "import sys, json\nimport metevo\nimport metevo.cli\n"
+        f"sys.argv = ['metevo', *{argv!r}]\n"
+        "try:\n    metevo.cli.app()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]))\n"
+    )
+    src = str(Path(metevo_cli.__file__).parents[1])
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": src},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    exit_code, heavy = json.loads(res.stdout.strip().splitlines()[-1])
+    assert exit_code in (0, None) and heavy == []
+    assert "Usage: metevo" in res.stdout or res.stdout.startswith("metevo ")
 
 
 def test_validate_reports_problems(mini_cohort):

@@ -359,8 +359,8 @@ def test_segment_runs_once_and_resumes(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(core_module, "predict_labels", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        segment(manifest, model, out, device="cpu")
+    with pytest.raises(KeyboardInterrupt):  # one CT at a time (several: test_segmentation_multi)
+        segment(manifest, model, out, device="cpu", cts_per_batch=1)
     monkeypatch.setattr(core_module, "predict_labels", real)
     assert len(list(out.glob("masks/*/*/provenance.json"))) == 2
     # a half-written scan (mask without provenance) must not be trusted

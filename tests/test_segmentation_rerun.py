@@ -64,6 +64,21 @@ def test_up_to_date_rerun_imports_no_torch(done):
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["status"] == ["reused"] * 3
     assert not found["torch"] and not found["monai"]
+    # the same rerun through the CLI (`metevo segment`) imports nothing heavy either: pandas and
+    # pyarrow (manifest and log) only, no torch/MONAI, numba, imaging, scipy/scikit-learn, plots
+    heavy = ("torch", "monai", "numba", "SimpleITK", "nibabel", "skimage", "sklearn", "scipy",
+             "matplotlib", "lifelines", "dask", "radiomics")  # fmt: skip
+    cli = (
+        "import sys, json\nimport metevo.cli\n"
+        f"sys.argv = ['metevo', 'segment', {str(manifest)!r}, '--out', {str(out)!r}, '--no-progress']\n"
+        "try:\n    metevo.cli.app()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        f"print(json.dumps([code, sorted(m for m in {heavy!r} if m in sys.modules)]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", cli], capture_output=True, text=True, env=env, check=True
+    )
+    assert "3 scan(s): 0 segmented, 3 up to date" in result.stdout
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, []]
     log = pd.read_parquet(out / "segmentation_log.parquet")
     # volumes of reused scans come from the provenance and equal those of the masks
     import SimpleITK as sitk

@@ -41,6 +41,11 @@ def segment_command(
     ),
     device: str = typer.Option("auto", help="auto (CUDA when available), cpu or cuda[:n]."),
     batch_size: int = typer.Option(4, "--batch-size", help="Sliding windows per forward pass."),
+    cts_per_batch: Optional[int] = typer.Option(
+        None, "--cts-per-batch",
+        help="CTs segmented at once by the demo/card models; their windows share forward passes "
+        "(default: --batch-size on CUDA, 1 on the CPU).",
+    ),
     overlap: float = typer.Option(0.25, help="Sliding-window overlap."),
     precision: str = typer.Option("auto", help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32."),
     workers: Optional[int] = typer.Option(None, help="Reader processes (default 2 on CUDA, 0 on CPU)."),
@@ -65,6 +70,7 @@ def segment_command(
             new = run(
                 manifest, model, out, device=device, batch_size=batch_size, overlap=overlap,
                 precision=precision, num_workers=workers, overwrite=overwrite, progress=progress,
+                cts_per_batch=cts_per_batch,
                 model_options={
                     "configuration": configuration, "folds": folds or None,
                     "mirroring": mirroring, "liver": liver_labels or None,

@@ -7,23 +7,21 @@ Resolving a specification reads no weights and imports nothing heavy.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TOTALSEGMENTATOR_TASKS", "parse_model_spec", "totalsegmentator_folder"]
+from metevo.segmentation._totalseg import (
+    TOTALSEGMENTATOR_TASKS,
+    totalsegmentator_folder,
+    totalsegmentator_home,
+)
 
-#: TotalSegmentator tasks metevo runs: (dataset id, trainer, configuration), as in
-#: TotalSegmentator's ``map_tasks_config.py`` (``total`` is its organ part, dataset 291, which
-#: holds the liver).
-TOTALSEGMENTATOR_TASKS = {
-    "total": (291, "nnUNetTrainerNoMirroring", "3d_fullres"),
-    "total_fast": (297, "nnUNetTrainer_4000epochs_NoMirroring", "3d_fullres"),
-    "liver_segments": (570, "nnUNetTrainerNoMirroring", "3d_fullres"),
-    "liver_lesions": (591, "nnUNetTrainer", "3d_fullres_high"),
-    "liver_vessels": (8, "nnUNetTrainer", "3d_fullres"),
-}
-_DOWNLOAD_TASK = {"total_fast": "total"}
+__all__ = [
+    "TOTALSEGMENTATOR_TASKS",
+    "parse_model_spec",
+    "totalsegmentator_folder",
+    "totalsegmentator_home",
+]
 
 
 def parse_model_spec(model: str) -> tuple[str, str]:
@@ -50,35 +48,6 @@ def check_options(kind: str, **options: object) -> None:
             f"options {nnunet_only} apply to nnunet:/totalsegmentator: models, not to MONAI "
             "bundles."
         )
-
-
-def totalsegmentator_home() -> Path:
-    """TotalSegmentator's folder: ``TOTALSEG_HOME_DIR``, else ``~/.totalsegmentator``."""
-    if os.environ.get("TOTALSEG_HOME_DIR"):
-        return Path(os.environ["TOTALSEG_HOME_DIR"]).expanduser()
-    return Path.home() / ".totalsegmentator"
-
-
-def totalsegmentator_folder(task: str) -> Path:
-    """The trained nnU-Net folder of a TotalSegmentator task in the local weights folder."""
-    if task not in TOTALSEGMENTATOR_TASKS:
-        raise ValueError(
-            f"TotalSegmentator task {task!r} is not one metevo runs; choose one of "
-            f"{sorted(TOTALSEGMENTATOR_TASKS)}."
-        )
-    dataset_id, trainer, configuration = TOTALSEGMENTATOR_TASKS[task]
-    weights = totalsegmentator_home() / "nnunet" / "results"
-    pattern = f"Dataset{dataset_id:03d}_*/{trainer}__nnUNetPlans__{configuration}"
-    found = sorted(p for p in weights.glob(pattern) if (p / "plans.json").is_file())
-    if not found:
-        raise FileNotFoundError(
-            f"TotalSegmentator weights for task {task!r} (nnU-Net dataset {dataset_id}, "
-            f"{trainer}__nnUNetPlans__{configuration}) are not in {weights}. Install them once "
-            f"with `totalseg_download_weights -t {_DOWNLOAD_TASK.get(task, task)}` (set "
-            "TOTALSEG_HOME_DIR to use another folder); metevo never downloads weights at run "
-            "time."
-        )
-    return found[-1]
 
 
 def card_path(model: str | Path) -> Path:
@@ -170,7 +139,7 @@ def describe_spec(
             configuration=None if ts else configuration,
             folds=(folds or [0]) if ts else folds,
         )
-        return nnunet_identity(
+        identity = nnunet_identity(
             info,
             mirroring=bool(mirroring) if ts else mirroring is not False,
             step_size=0.5,
@@ -180,6 +149,11 @@ def describe_spec(
             name=f"totalsegmentator:{value}" if ts else None,
             sha256=sha256,
         )
+        if ts:  # TotalSegmentator's own resampling and organ crop around nnU-Net
+            from metevo.segmentation._totalseg import totalsegmentator_identity
+
+            identity = totalsegmentator_identity(value, identity, sha256=sha256)
+        return identity
     from metevo.segmentation._bundle import bundle_identity
 
     identity = bundle_identity(value, liver=liver, lesion=lesion, sha256=sha256)

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from metevo.columns import Manifest
 from metevo.columns import SegmentationEval as E
@@ -36,6 +35,8 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 def _instances(mask: np.ndarray, *, already_labelled: bool) -> np.ndarray:
     if already_labelled:
         return np.asarray(mask, dtype=np.int64)
+    from scipy import ndimage  # imported here: a rerun with nothing to do never labels
+
     labels, _ = ndimage.label(np.asarray(mask) != 0, structure=np.ones((3, 3, 3), bool))
     return labels
 

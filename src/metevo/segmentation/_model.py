@@ -173,10 +173,11 @@ def load_model(
                 value, configuration=configuration, folds=folds,
                 mirroring=True if mirroring is None else mirroring, liver=liver, lesion=lesion,
             )
-        folder = totalsegmentator_folder(value)
-        return NnUNetModel(
-            folder, folds=folds or [0], mirroring=bool(mirroring), liver=liver, lesion=lesion,
-            reorient=True, name=f"totalsegmentator:{value}",
+        from metevo.segmentation._totalseg import TotalSegmentatorModel
+
+        totalsegmentator_folder(value)  # a clear error when the weights are absent
+        return TotalSegmentatorModel(
+            value, folds=folds, mirroring=bool(mirroring), liver=liver, lesion=lesion
         )
     if kind == "bundle":
         from metevo.segmentation._bundle import BundleModel

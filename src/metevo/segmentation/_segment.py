@@ -268,6 +268,7 @@ def segment(
     base_dir: str | Path | None = None,
     progress: bool = False,
     model_options: dict[str, Any] | None = None,
+    cts_per_batch: int | None = None,
 ) -> pd.DataFrame:
     """Segment the liver and the lesions of every CT in a manifest, once.
 
@@ -298,6 +299,13 @@ def segment(
     model_options : dict, optional
         Keyword arguments of :func:`~metevo.segmentation.load_model` (``configuration``,
         ``folds``, ``mirroring``, ``liver``, ``lesion``).
+    cts_per_batch : int, optional
+        CTs segmented at once by metevo model cards and the demo model (default: ``batch_size``
+        on CUDA, 1 on the CPU, where batching saves no compute): their sliding windows share
+        forward passes of ``batch_size`` windows, so small CTs (one window each) fill a batch,
+        and reading, resampling and post-processing overlap with inference. The network sees
+        the same windows as one CT at a time; only the float rounding of a larger batch differs
+        (about 1e-5 in the logits), which can flip a voxel whose classes are tied that closely.
 
     Returns
     -------
@@ -374,6 +382,80 @@ def segment(
         num_workers = 2 if dev.type == "cuda" else 0
 
     paths = [str(images[i]) for i in todo]
+    profile = seg_model.card.training.get("input_profile") if is_card else None
+    writer = cf.ThreadPoolExecutor(max_workers=1)  # compression + writing overlapped too
+    pending: list[tuple[int, float, cf.Future]] = []
+
+    def where_of(i: int) -> str:
+        pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
+        return f"patient {pid}, timepoint {tp} ({images[i]})"
+
+    def check(volume: np.ndarray, affine: np.ndarray, where: str) -> None:
+        if profile:
+            check_input_profile(volume, affine, profile, model=seg_model.name, where=where)
+
+    def fail(i: int, exc: BaseException, seconds: float) -> None:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        log.append(_log_row(table, i, "failed", seconds, f"{type(exc).__name__}: {first}", None))
+
+    def store(i: int, labels: np.ndarray, header: dict, sha: str, fallback: str, seconds: float):
+        record = _provenance(identity, sha, overlap)
+        stat = images[i].stat()
+        record["written"] = {
+            "image": str(images[i]),
+            "input_stat": [stat.st_size, stat.st_mtime_ns],
+            "device": str(dev),
+            "precision": precision,
+            "memory_fallback": fallback,
+            "seconds": round(seconds, 3),
+            "torch": torch.__version__,
+            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        lesion = np.isin(labels, seg_model.lesion_labels)
+        liver = np.isin(labels, seg_model.liver_labels) | lesion
+        pending.append((i, seconds, writer.submit(_store, folders[i], liver, lesion, header, record)))
+
+    if cts_per_batch is None:  # on the CPU batching saves no compute (bench_segmentation.py)
+        cts_per_batch = batch_size if dev.type == "cuda" else 1
+    in_flight = int(cts_per_batch)
+    if is_card and in_flight > 1 and len(todo) > 1:
+        # several CTs at once: their windows share forward passes (small CTs), reading and
+        # post-processing run in the worker threads meanwhile; CUDA out-of-memory -> one at a time
+        from metevo.segmentation._multi import predict_many
+
+        def job(i: int):
+            def load():
+                volume, affine, header, sha = _load(str(images[i]))
+                return volume, affine, {
+                    "header": header, "sha": sha,
+                    "check": lambda v, a: check(v, a, where_of(i)),
+                }  # fmt: skip
+
+            return i, load
+
+        results = predict_many(
+            network, (job(i) for i in todo), seg_model.card, predict=predict_labels, device=dev,
+            batch_size=batch_size, in_flight=in_flight, precision=precision, overlap=overlap,
+        )  # fmt: skip
+        if progress:
+            from tqdm.auto import tqdm
+
+            results = tqdm(results, total=len(todo), desc="segment", unit="scan")
+        retry = []
+        try:
+            for i, result, seconds in results:
+                if isinstance(result, torch.cuda.OutOfMemoryError):
+                    retry.append(i)
+                elif isinstance(result, Exception):
+                    fail(i, result, seconds)
+                else:
+                    labels, extra = result
+                    store(i, labels, extra["header"], extra["sha"], "", seconds)
+        except BaseException:
+            writer.shutdown(wait=True)
+            raise
+        todo, paths = retry, [str(images[i]) for i in retry]
+
     prepare = getattr(seg_model, "preprocess", None)
     if prepare is not None and num_workers == 0:
         # nnU-Net models: reading and CPU preprocessing of the next scan in a thread, overlapped
@@ -381,40 +463,26 @@ def segment(
         iterator = _prefetch_threads(paths, prepare)
     else:
         iterator = _prefetch(paths, num_workers)
-    if progress:
+    if progress and todo:
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, total=len(todo), desc="segment", unit="scan")
-    writer = cf.ThreadPoolExecutor(max_workers=1)  # compression + writing overlapped too
-    pending: list[tuple[int, float, cf.Future]] = []
     try:
         for j, loaded in iterator:
             i = todo[j]
-            pid, tp = table.at[i, Manifest.PATIENT_ID], table.at[i, Manifest.TIMEPOINT]
-            where = f"patient {pid}, timepoint {tp} ({images[i]})"
+            where = where_of(i)
             tick = time.perf_counter()
             try:
                 if isinstance(loaded, Exception):
                     raise loaded
                 volume, affine, header, sha = loaded[:4]
                 if is_card:
-                    profile = seg_model.card.training.get("input_profile")
-                    if profile:
-                        check_input_profile(
-                            volume, affine, profile, model=seg_model.name, where=where
-                        )
+                    check(volume, affine, where)
                     labels, fallback = _predict_bounded(
-                        predict_labels,
-                        network,
-                        volume,
-                        affine,
-                        seg_model.card,
-                        dev,
-                        sw_batch_size=batch_size,
-                        overlap=overlap,
-                        precision=precision,
+                        predict_labels, network, volume, affine, seg_model.card, dev,
+                        sw_batch_size=batch_size, overlap=overlap, precision=precision,
                         where=where,
-                    )
+                    )  # fmt: skip
                 else:
                     prepared = loaded[4] if len(loaded) > 4 else None
                     labels = seg_model.predict(
@@ -422,38 +490,17 @@ def segment(
                         prepared=prepared,
                     )
                     fallback = ""
-                seconds = time.perf_counter() - tick
-                record = _provenance(identity, sha, overlap)
-                stat = images[i].stat()
-                record["written"] = {
-                    "image": str(images[i]),
-                    "input_stat": [stat.st_size, stat.st_mtime_ns],
-                    "device": str(dev),
-                    "precision": precision,
-                    "memory_fallback": fallback,
-                    "seconds": round(seconds, 3),
-                    "torch": torch.__version__,
-                    "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                }
-                lesion = np.isin(labels, seg_model.lesion_labels)
-                liver = np.isin(labels, seg_model.liver_labels) | lesion
-                del labels, volume, loaded
-                future = writer.submit(_store, folders[i], liver, lesion, header, record)
-                pending.append((i, seconds, future))
+                del volume, loaded
+                store(i, labels, header, sha, fallback, time.perf_counter() - tick)
             except Exception as exc:  # the scan fails, the others go on
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                error = f"{type(exc).__name__}: {first}"
-                log.append(_log_row(table, i, "failed", time.perf_counter() - tick, error, None))
+                fail(i, exc, time.perf_counter() - tick)
     finally:  # an interrupted run still finishes writing the scans already predicted
         writer.shutdown(wait=True)
     for i, seconds, future in pending:
         try:
             volumes = future.result()
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            log.append(
-                _log_row(table, i, "failed", seconds, f"{type(exc).__name__}: {first}", None)
-            )
+            fail(i, exc, seconds)
             continue
         log.append(_log_row(table, i, "computed", seconds, "", None, volumes=volumes))
 
