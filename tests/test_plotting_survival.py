@@ -60,6 +60,7 @@ def test_km_legend_at_risk_table_censor_ticks_and_title():
     assert legend[:3] == [f"{g} (n={sizes[g]})" for g in order]
     assert "censored" in legend and "95 % CI" in legend  # 3 groups: bands drawn
     ticks = [t for t in ax.get_xticks() if 0 <= t <= ax.get_xlim()[1]]
+    assert all(float(t).is_integer() for t in ticks)  # whole days
     counts = [t for t in ax.texts if t.get_text().isdigit()]
     assert len(counts) == len(order) * len(ticks)
     rows = {}

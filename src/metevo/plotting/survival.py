@@ -104,20 +104,12 @@ def plot_km(
     ax.set_xlabel(origin)
     ax.set_ylabel(f"{km['endpoint'].iloc[0].upper() if len(km) else ''} probability")
     p = km["logrank_p_value"].dropna()
-    if len(p):
-        ax.text(
-            0.98,
-            0.98,
-            f"log-rank p = {p.iloc[0]:.2g}",
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=8,
-        )
+    legend_title = f"log-rank p = {p.iloc[0]:.2g}" if len(p) else None
     if show_ci:
         ax.plot([], [], color="0.6", lw=6, alpha=0.3, label="95 % CI")
     ax.plot([], [], ls="none", marker="|", color="0.3", label="censored")
-    ax.legend(loc="lower left", fontsize=7, frameon=False)
+    legend = ax.legend(loc="best", fontsize=7, frameon=False, title=legend_title)
+    legend.get_title().set_fontsize(7)  # placed where it hides the fewest steps
     ax.set_title(title or _km_title(km), fontsize=9)
     if at_risk and groups:
         _at_risk_table(ax, km, groups, pal)
