@@ -9,8 +9,9 @@ every tool runs the same lesions in the same run, each in its own process and en
   in metevo the ``pyradiomics_like`` preset, in pictologics the same families without spatial
   or local intensity). pyradiomics runs its defaults.
 - ``ct_default``: metevo's default (1 mm isotropic trilinear, re-segmentation [-1000, 400] HU,
-  bins of 25 HU from -1000 HU, every IBSI family with Moran's I / Geary's C and the local
-  intensity peaks); the same in pictologics and in MIRP.
+  bins of 25 HU from -1000 HU, every IBSI family with Moran's I / Geary's C (exact up to 20,000
+  voxels, approximated above: ``autocorrelation_exact_max_voxels``) and the local intensity
+  peaks); the same in pictologics and in MIRP (which approximates Moran/Geary from 1,000 voxels).
 - per family: one family at a time with the ``pyradiomics_like`` settings (pyradiomics: one
   feature class; pictologics: one family).
 

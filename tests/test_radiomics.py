@@ -24,7 +24,7 @@ from metevo.radiomics import (
     radiomics_stage,
 )
 from metevo.radiomics._morphology import _spatial_autocorrelation
-from metevo.radiomics._texture import texture_features
+from metevo.radiomics._texture import texture_features, texture_matrices
 
 REPO = Path(__file__).resolve().parents[1]
 PHANTOM = REPO.parent / "shared" / "data" / "ibsi_digital_phantom"
@@ -263,6 +263,27 @@ def test_sphere_volume_after_resampling_to_isotropic():
     # mesh vertices lie up to half a (1 mm) voxel outside the voxel centres of the ball
     assert 2 * r <= row["morph_diam_mm"] <= 2 * r + 3
     assert row["morph_sphericity"] > 0.8
+
+
+@pytest.mark.parametrize("noise", [1e-13, -1e-13])
+def test_float_noise_in_the_spacing_leaves_resampled_features_unchanged(noise):
+    # 50 x 0.8 mm = exactly 40 new 1 mm voxels: before the grid size was snapped, 0.8 + 1e-13
+    # made ceil() add a 41st point, shifting the grid by half a voxel (volume +1.3 %,
+    # stat_min x 3.3); a DICOM series' spacing carries such noise (issue 16)
+    rng = np.random.default_rng(3)
+    shape = (40, 50, 50)
+    arr = rng.normal(50, 20, shape).round()
+    arr[0, 0, 0], arr[0, 0, 1] = -1000, 300
+    zz, yy, xx = np.indices(shape)
+    ball = ((zz * 2.5 - 50) ** 2 + (yy * 0.8 - 20) ** 2 + (xx * 0.8 - 20) ** 2) <= 11**2
+
+    def run(dz, dxy):
+        img = _image(arr, (0.8 + dxy, 0.8 + dxy, 2.5 + dz))
+        return radiomic_features(img, _mask_like(ball, img)).iloc[0, 1:-1].astype(float)
+
+    ref = run(0.0, 0.0)
+    for dz, dxy in [(noise, 0.0), (0.0, noise), (noise, noise)]:
+        pd.testing.assert_series_equal(run(dz, dxy), ref, rtol=1e-9, atol=1e-12)
 
 
 def test_all_lesions_in_one_pass_equal_one_at_a_time():
@@ -662,3 +683,15 @@ def test_warm_up_runs_every_kernel_without_warnings():
     from metevo.radiomics._engine import warm_up
 
     assert warm_up() > 0  # under "warnings are errors": the synthetic lesion raises none
+
+
+def test_runs_counted_in_the_neighbour_pass_equal_the_run_pass():
+    rng = np.random.default_rng(4)
+    grey = rng.integers(1, 4, (7, 9, 11))
+    roi = rng.random(grey.shape) < 0.8
+    fused = texture_matrices(grey, roi)["glrlm"]  # with GLCM/NGTDM/NGLDM: one pass
+    alone = texture_matrices(grey, roi, families=("glrlm",))["glrlm"]
+    np.testing.assert_array_equal(fused, alone)
+    # every voxel lies on exactly one run per direction
+    lengths = np.arange(1, fused.shape[2] + 1)
+    np.testing.assert_array_equal((fused * lengths).sum(axis=(1, 2)), np.full(13, roi.sum()))

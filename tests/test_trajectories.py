@@ -304,3 +304,35 @@ def test_trajectories_of_a_patient_equal_the_stored_table(tiny_analysis, tiny_co
         metevo.trajectories(tiny_cohort.root, level="patient")
     with pytest.raises(TypeError, match="takes a Patient, a Cohort"):
         metevo.trajectories(42)
+
+
+def test_a_resection_is_not_read_as_a_response(tiny_analysis, tiny_cohort):
+    """The demo's SYN001 (planted ``stable``) has a 22 mm target resected on day 113: its raw
+    target sum falls to a third of baseline, which the pattern names read as a "deep response"
+    (the demo labelled it so). With the resected target out of the baseline, as RECIST does,
+    its own course is stable, and the relative change equals RECIST's ``pct_change_baseline``."""
+    from metevo.patterns._features import check_trajectories
+    from metevo.patterns._names import name_pattern
+
+    truth = pd.read_parquet(f"{tiny_cohort.ground_truth}/patients.parquet")
+    pid = truth.loc[truth.has_resection & (truth.pattern == "stable"), "patient_id"].iloc[0]
+    assert pid == "SYN001"
+    pt = metevo.trajectories(tiny_analysis, level="patient")
+    pt = pt[pt.patient_id == pid].sort_values("days")
+    events = pd.read_csv(tiny_cohort.events)
+    cut = pd.Timestamp(events[(events.patient_id == pid) & (events.event == "resection")].date.iloc[0])
+    assert pt.post_resection.tolist() == (pd.to_datetime(pt.date) > cut).tolist()
+    assert pt.post_resection.any() and not pt.post_resection.all()
+    removed = tiny_analysis.read("recist_lesions")
+    removed = removed[(removed.patient_id == pid) & (removed.state == "removed")]
+    assert set(removed.removal_reason) == {"gone_after_local_therapy"}
+    raw = np.log(pt.target_sum_mm.to_numpy() / pt.target_sum_mm.iloc[0])
+    assert name_pattern(raw) == "deep response"
+    used = check_trajectories(pt, ("target_sum_mm",))
+    adjusted = np.log(used.target_sum_mm.to_numpy() / used.target_sum_mm.iloc[0])
+    assert name_pattern(adjusted) == "stable"
+    rec = tiny_analysis.read("recist")
+    rec = rec[rec.patient_id == pid].set_index("timepoint").loc[pt.timepoint]
+    np.testing.assert_allclose(
+        100 * pt.target_sum_rel_baseline.to_numpy(), rec.pct_change_baseline.to_numpy()
+    )

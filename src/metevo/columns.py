@@ -45,6 +45,16 @@ class Events:
     DATE = DATE
     EVENT = "event"
     NOTE = "note"
+    #: optional naming of the lesions a resection/ablation treated: lesion ids (or track ids) of
+    #: the lesions table at the last scan before the event, or a point (physical LPS mm) there
+    LESION_IDS = "lesion_ids"
+    TRACK_IDS = "track_ids"
+    POINT_X_MM = "point_x_mm"
+    POINT_Y_MM = "point_y_mm"
+    POINT_Z_MM = "point_z_mm"
+    POINT = (POINT_X_MM, POINT_Y_MM, POINT_Z_MM)
+    #: line of the events table a checked row came from (header = line 1), for error messages
+    LINE = "line"
     KINDS = (
         "resection",
         "ablation",
@@ -52,6 +62,23 @@ class Events:
         "extrahepatic_progression",
         "death",
     )
+    #: events that treat lesions locally (RECIST: the treated lesions leave the assessment)
+    LOCAL_THERAPY = ("resection", "ablation")
+
+
+class PatientTrajectories:
+    """Columns of ``patient_trajectories`` that other stages read (the table's full column list
+    depends on the radiomic features; see :mod:`metevo.evolution`)."""
+
+    POST_RESECTION = "post_resection"
+    #: burden column -> the same after a resection or ablation with the treated lesions taken
+    #: out of its baseline (RECIST 1.1's rule); pattern features read these when present
+    RESECTION_ADJUSTED = {
+        "target_sum_mm": "target_sum_adjusted_mm",
+        "total_volume_ml": "total_volume_adjusted_ml",
+        "sum_ld_mm": "sum_ld_adjusted_mm",
+        "n_lesions": "n_lesions_adjusted",
+    }
 
 
 class Scans:

@@ -15,7 +15,13 @@ strongly recommended), ``os_days``, ``os_event`` (0/1), optional ``pfs_days``, `
 ``arm`` and any covariates (kept as given). ``os_days`` and ``pfs_days`` count from
 ``treatment_start`` (from the baseline scan when there is none).
 
-Events columns: ``patient_id``, ``date``, ``event`` (one of :data:`EVENT_KINDS`), optional ``note``.
+Events columns: ``patient_id``, ``date``, ``event`` (one of :data:`EVENT_KINDS`), optional ``note``
+and, on ``resection`` / ``ablation`` rows, the treated lesions: ``lesion_ids`` or ``track_ids``
+(ids of the lesions table at the last scan before the event, ``;``-separated) or a point
+``point_x_mm``, ``point_y_mm``, ``point_z_mm`` (physical LPS mm in that scan; the nearest lesion
+within :data:`metevo.response.RESECTION_POINT_TOLERANCE_MM` is the treated one). Without them the
+treated lesions are inferred (see :mod:`metevo.response._recist_graph`). A checked row keeps its
+source ``line`` for later error messages.
 
 Time: analysed scans are ordered by date; ``days`` counts from the patient's first analysed scan
 and ``study_day`` from ``treatment_start``. The **baseline** is the last scan on or before
@@ -53,6 +59,7 @@ import SimpleITK as sitk
 from metevo.cohort import io as mio
 from metevo.cohort._options import CohortOptions
 from metevo.cohort._tables import (
+    EVENT_COLUMNS,
     _check_clinical,
     _check_events,
     _check_manifest,
@@ -538,7 +545,7 @@ def _protocol_changes(scans: list[Scan]) -> list[str]:
 
 
 def _empty_events() -> pd.DataFrame:
-    return pd.DataFrame({"date": pd.Series(dtype=object), "event": pd.Series(dtype=str), "note": pd.Series(dtype=object)})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
 
 
 def _py(v: object) -> object:

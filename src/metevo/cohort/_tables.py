@@ -401,16 +401,94 @@ def _check_events(
             )
             continue
         note = rec.get(Events.NOTE)
+        try:
+            named = _treated_lesions(rec, kind, where)
+        except EventsTableError as exc:
+            problems.add(pid, exc)
+            continue
         out.append(
             {
                 "patient_id": pid,
                 "date": date,
                 "event": kind,
                 "note": None if _is_blank(note) else str(note),
+                **named,
+                Events.LINE: i + 2,
             }
         )
-    frame = pd.DataFrame.from_records(out, columns=["patient_id", "date", "event", "note"])
+    frame = pd.DataFrame.from_records(out, columns=["patient_id", *EVENT_COLUMNS])
     return frame.sort_values(["patient_id", "date"], kind="stable").reset_index(drop=True)
+
+
+#: columns of a checked events table (besides ``patient_id``)
+EVENT_COLUMNS = (
+    Events.DATE, Events.EVENT, Events.NOTE, Events.LESION_IDS, Events.TRACK_IDS, *Events.POINT,
+    Events.LINE,
+)
+
+
+def _treated_lesions(rec: dict, kind: str, where: str) -> dict:
+    """The optional naming of the lesions a resection or ablation treated, checked.
+
+    ``lesion_ids`` / ``track_ids``: integers separated by ``;``, ``,`` or spaces (ids of the
+    lesions table at the last scan before the event); ``point_x_mm``, ``point_y_mm``,
+    ``point_z_mm``: a physical LPS point (mm) in that scan, all three or none. One way per row;
+    only on ``resection`` / ``ablation`` rows.
+    """
+    out: dict = {Events.LESION_IDS: None, Events.TRACK_IDS: None}
+    given = []
+    for col in (Events.LESION_IDS, Events.TRACK_IDS):
+        value = rec.get(col)
+        if _is_blank(value):
+            continue
+        text = str(value)
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            text = str(int(value))  # a single id read as a number
+        parts = [p for p in text.replace(";", " ").replace(",", " ").split() if p]
+        try:
+            ids = tuple(sorted({int(p) for p in parts}))
+        except ValueError:
+            ids = ()
+        if not ids or any(v < 0 for v in ids):
+            raise EventsTableError(
+                f"{where}, column {col}: {value!r} is not a list of lesion ids; expected "
+                "non-negative integers separated by ';' (e.g. '3' or '3;5')."
+            )
+        out[col] = ids
+        given.append(col)
+    raw = {c: rec.get(c) for c in Events.POINT}
+    filled = [c for c in Events.POINT if not _is_blank(raw[c])]
+    if filled and len(filled) < 3:
+        missing = [c for c in Events.POINT if c not in filled]
+        raise EventsTableError(
+            f"{where}: a point needs {', '.join(Events.POINT)} together; {', '.join(filled)} "
+            f"given, {', '.join(missing)} empty."
+        )
+    for c in Events.POINT:
+        if _is_blank(raw[c]):
+            out[c] = np.nan
+            continue
+        try:
+            out[c] = float(raw[c])
+        except (TypeError, ValueError):
+            out[c] = np.nan
+        if not np.isfinite(out[c]):
+            raise EventsTableError(
+                f"{where}, column {c}: {raw[c]!r} is not a coordinate in mm (a finite number)."
+            )
+    if filled:
+        given.append("point")
+    if len(given) > 1:
+        raise EventsTableError(
+            f"{where}: the treated lesions are named more than one way ({', '.join(given)}); "
+            "give lesion_ids, track_ids or a point, one per row (use one row per lesion)."
+        )
+    if given and kind not in Events.LOCAL_THERAPY:
+        raise EventsTableError(
+            f"{where}: {given[0]} names treated lesions, which only a "
+            f"{' or '.join(Events.LOCAL_THERAPY)} row may do; this row's event is {kind!r}."
+        )
+    return out
 
 
 def _is_blank(v: object) -> bool:

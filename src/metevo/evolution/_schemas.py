@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from metevo.columns import PatientTrajectories as PT
 from metevo.evolution._trajectories import (
     BURDEN_COLUMNS,
     DEFAULT_FEATURES,
@@ -52,7 +53,7 @@ _STATIC_PATIENT_FIELDS = [
     ("n_disappeared_lesions", "integer", "", "Lesions of the previous analysed visit with no edge to any lesion of this visit (vanished, resected or unseen here; a later reappearance does not undo the count); 0 at the first visit.", True),
     ("total_volume_ml", "number", "ml", "Sum of all lesion volumes at this visit.", True),
     ("sum_ld_mm", "number", "mm", "Sum of the axial longest diameters of all lesions at this visit.", True),
-    ("target_sum_mm", "number", "mm", "RECIST 1.1 sum of target lesion diameters at this visit (recist table; empty when not evaluable or when the RECIST stage did not run).", False),
+    ("target_sum_mm", "number", "mm", "RECIST 1.1 sum of target lesion diameters at this visit (recist table; over the remaining targets after a resection; empty when not evaluable or when the RECIST stage did not run).", False),
     ("liver_volume_ml", "number", "ml", "Liver volume including lesions (scans.liver_total_volume_ml).", False),
     ("tumour_burden_fraction", "number", "1", "total_volume_ml / liver_volume_ml: share of the liver occupied by tumour (resection must leave at least 30 % of the parenchyma).", False),
     ("mean_hu_weighted", "number", "HU", "Volume-weighted mean density of all lesions.", False),
@@ -112,12 +113,37 @@ def trajectory_schemas(features: Sequence[str] = DEFAULT_FEATURES) -> dict[str, 
         stem = col.removesuffix("_ml").removesuffix("_mm")
         patient_fields.append(
             {"name": f"{stem}_rel_baseline", "type": "number", "unit": "1",
-             "description": f"{col} / its baseline value - 1 (fraction; empty when the baseline value is 0 or missing)."}
+             "description": f"{col} / its baseline value - 1 (fraction; empty when the baseline value is 0 or missing); after a resection or ablation over the remaining disease (from {PT.RESECTION_ADJUSTED[col]})."}
         )
         patient_fields.append(
             {"name": f"{stem}_rel_nadir", "type": "number", "unit": "1",
-             "description": f"{col} / the smallest value of the earlier visits from baseline on (nadir) - 1; empty at and before baseline or when the nadir is 0."}
+             "description": f"{col} / the smallest value of the earlier visits from baseline on (nadir) - 1; empty at and before baseline or when the nadir is 0; from {PT.RESECTION_ADJUSTED[col]} (the resection-adjusted values)."}
         )
+    patient_fields.append(field(
+        "post_resection", "boolean", "",
+        "Whether this visit follows a resection or ablation: after the patient's first "
+        "resection/ablation event (events table), or from the first visit where RECIST removed a "
+        "treated lesion (recist_lesions.state removed). The burden trajectory is then read from the "
+        "*_adjusted columns.", True,
+    ))
+    adjusted_units = {"target_sum_mm": "mm", "total_volume_ml": "ml", "sum_ld_mm": "mm", "n_lesions": ""}
+    for col, adjusted in PT.RESECTION_ADJUSTED.items():
+        patient_fields.append(field(
+            adjusted, "number", adjusted_units[col],
+            f"{col} with the lesions removed by a resection or ablation taken out of its baseline, "
+            f"as RECIST 1.1 does: {col} x B / (B - R), B the baseline {col}, R the baseline share of "
+            "the baseline lesions removed by this visit (recist_lesions state removed), so that its "
+            "ratio to B is the ratio to the remaining baseline disease (for the target sum, RECIST's "
+            f"pct_change_baseline). Equal to {col} before any removal; empty when nothing of the "
+            "baseline is left. Evolution patterns and the *_rel_baseline / *_rel_nadir columns use it.",
+            False,
+        ))
+    lesion_fields.append(field(
+        "resected", "boolean", "",
+        "Whether the track's baseline lesion was removed by a resection or ablation by this visit "
+        "(recist_lesions state removed): its sizes are then 0 (present false) and lesion-level "
+        "patterns and the lesion spread end its course before this visit.", True,
+    ))
     return {
         "trajectories": {
             "name": "trajectories",

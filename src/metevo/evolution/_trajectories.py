@@ -24,7 +24,10 @@ burden (``total_volume_ml``, ``sum_ld_mm``, ``target_sum_mm`` from RECIST, ``liv
 including lesions, ``tumour_burden_fraction``), volume-weighted density and texture
 (``mean_hu_weighted``, ``vw_<feature>``), the **main lesion** (largest at baseline, followed through
 its track: ``main_volume_ml``, ``main_axial_ld_mm``, ``main_<feature>``), and relative changes from
-baseline and from the nadir so far (``<burden>_rel_baseline``, ``<burden>_rel_nadir``).
+baseline and from the nadir so far (``<burden>_rel_baseline``, ``<burden>_rel_nadir``). After a
+resection or ablation the visits are flagged (``post_resection``) and the burden is also given with
+the treated lesions taken out of the baseline as RECIST does (``<burden>_adjusted``); the relative
+changes and the evolution patterns use those (:mod:`metevo.evolution._resection`).
 
 **Lesion position** (added to the ``lesions`` table and carried into the trajectories): each
 lesion's centroid in the liver's frame (``liver_pos_x``/``_y``/``_z``: 0–1 across the liver's
@@ -49,6 +52,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from metevo.columns import PatientTrajectories as PT
+from metevo.evolution._resection import RESECTED, add_resection_columns, resected_tracks
 from metevo.tracking._positions import POSITION_COLUMNS
 
 __all__ = ["DEFAULT_FEATURES", "TEXTURE_SUMMARY_FEATURES", "lesion_trajectories", "patient_trajectories", "resolve_features", "to_long", "trajectories_stage"]
@@ -97,10 +102,18 @@ def trajectories_stage(
     radiomics = tables.get("radiomics")
     scans = tables["scans"]
     tables["trajectories"] = lesion_trajectories(
-        lesions, edges, scans, radiomics, features=feats
+        lesions, edges, scans, radiomics, features=feats,
+        recist_lesions=tables.get("recist_lesions"),
     )
     tables["patient_trajectories"] = patient_trajectories(
-        lesions, edges, scans, tables.get("recist"), radiomics, features=feats
+        lesions,
+        edges,
+        scans,
+        tables.get("recist"),
+        radiomics,
+        features=feats,
+        recist_lesions=tables.get("recist_lesions"),
+        events=getattr(patient, "events", None),
     )
 
 
@@ -134,6 +147,7 @@ def lesion_trajectories(
     radiomics: pd.DataFrame | None = None,
     *,
     features: Sequence[str] = DEFAULT_FEATURES,
+    recist_lesions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per lesion track × analysed visit (see the module docstring for the rules).
 
@@ -151,6 +165,9 @@ def lesion_trajectories(
         The patient's ``radiomics`` table (``timepoint``, ``lesion_id``, features), or ``None``.
     features
         Radiomic features to carry (columns missing from ``radiomics`` come out NaN).
+    recist_lesions
+        The RECIST stage's per-lesion rows: a track whose baseline lesion was removed by a
+        resection or ablation is flagged ``resected`` from that visit on.
     """
     del edges
     visits = _visits(scans)
@@ -164,6 +181,7 @@ def lesion_trajectories(
     les["_visit"] = les["timepoint"].map(order)
     baseline_idx = int(np.flatnonzero(visits["is_baseline"].to_numpy())[0]) if visits["is_baseline"].any() else 0
     single_visit = len(visits) == 1
+    removed = resected_tracks(les, recist_lesions, visits["timepoint"].iloc[baseline_idx])
     rows = []
     for track, grp in les.groupby("track_id", sort=True):
         first = int(grp["_visit"].min())
@@ -185,6 +203,8 @@ def lesion_trajectories(
                 row.update(_absent_row(features))
             else:
                 row.update(_aggregate(g, features))
+            cut = removed.get(int(track))
+            row[RESECTED] = cut is not None and v >= order.get(cut, len(visits))
             track_rows.append(row)
         ref = next(r for r, v in zip(track_rows, range(first, len(visits)), strict=True) if v == ref_visit)
         for r in track_rows:
@@ -244,7 +264,7 @@ def _lesion_columns(features: Sequence[str]) -> list[str]:
     ]
     for col in (*SIZE_COLUMNS, "mean_hu", *features):
         cols += [f"delta_{col}", f"rel_change_{col}"]
-    return cols
+    return [*cols, RESECTED]
 
 
 # --------------------------------------------------------------------------- patient level
@@ -258,8 +278,15 @@ def patient_trajectories(
     radiomics: pd.DataFrame | None = None,
     *,
     features: Sequence[str] = DEFAULT_FEATURES,
+    recist_lesions: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per analysed visit of one patient (see the module docstring for the rules)."""
+    """One row per analysed visit of one patient (see the module docstring for the rules).
+
+    ``recist_lesions`` (the RECIST stage's per-lesion rows) and ``events`` (the patient's events
+    table) give the lesions a resection or ablation removed: the ``post_resection`` flag and the
+    ``*_adjusted`` burden columns (:mod:`metevo.evolution._resection`).
+    """
     visits = _visits(scans)
     columns = _patient_columns(features)
     if visits.empty:
@@ -315,11 +342,13 @@ def patient_trajectories(
                 row[f"main_{f}"] = np.nan
         rows.append(row)
     frame = pd.DataFrame.from_records(rows)
+    frame = add_resection_columns(frame, les, recist_lesions, events, baseline_tp)
     base_mask = frame["timepoint"] == baseline_tp
     start = int(np.flatnonzero(base_mask.to_numpy())[0])
     for col in BURDEN_COLUMNS:
         stem = col.removesuffix("_ml").removesuffix("_mm")
-        values = frame[col].to_numpy(float)
+        # after a resection: over the remaining disease (treated lesions out of the baseline)
+        values = frame[PT.RESECTION_ADJUSTED[col]].to_numpy(float)
         base = values[start]
         with np.errstate(divide="ignore", invalid="ignore"):
             frame[f"{stem}_rel_baseline"] = values / base - 1.0 if base > 0 else np.nan
@@ -346,7 +375,7 @@ def _patient_columns(features: Sequence[str]) -> list[str]:
     for col in BURDEN_COLUMNS:
         stem = col.removesuffix("_ml").removesuffix("_mm")
         cols += [f"{stem}_rel_baseline", f"{stem}_rel_nadir"]
-    return cols
+    return [*cols, PT.POST_RESECTION, *PT.RESECTION_ADJUSTED.values()]
 
 
 def _new_and_disappeared(

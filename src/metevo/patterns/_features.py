@@ -4,6 +4,11 @@ Everything here is about turning the ``patient_trajectories`` table (one row per
 visit) into arrays a clustering method can use, honestly:
 
 * time is days since treatment start (``study_day``), never the visit index;
+* after a resection or ablation the burden is read with the treated lesions taken out of the
+  baseline, as RECIST 1.1 does (``<burden>_adjusted`` columns of ``patient_trajectories``, used
+  in place of ``<burden>`` when present; :mod:`metevo.evolution._resection`), so that surgery is
+  not read as a response; a lesion track's rows flagged ``resected`` are left out (its course
+  ends before the resection);
 * tumour burden is the log-ratio to baseline, ``log((v + eps) / (v0 + eps))``, so depth of
   response is kept (no per-series z-normalisation);
 * each patient's curve is linearly interpolated onto a common grid ``0, step, ..., horizon`` and
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metevo.columns import PatientTrajectories
 from metevo.exceptions import DataQualityWarning
 
 PATIENT_ID = "patient_id"
@@ -34,6 +40,10 @@ TARGET_SUM_MM = "target_sum_mm"
 TOTAL_VOLUME_ML = "total_volume_ml"
 N_LESIONS = "n_lesions"
 N_NEW_LESIONS = "n_new_lesions"
+#: burden column -> its resection-adjusted twin, read in its place when the table has it
+RESECTION_ADJUSTED = PatientTrajectories.RESECTION_ADJUSTED
+#: lesion-trajectory flag of a track removed by a resection or ablation (rows left out)
+RESECTED = "resected"
 
 MULTIVARIATE_DEFAULT = (TARGET_SUM_MM, TOTAL_VOLUME_ML, N_LESIONS)
 #: derived channel: log-ratio of the primary burden over its running nadir (the quantity RECIST
@@ -102,9 +112,15 @@ def check_trajectories(trajectories: pd.DataFrame, columns: tuple[str, ...]) -> 
             f"patient_trajectories has neither '{STUDY_DAY}' (days since treatment start) nor "
             f"'{DAYS}' (days since the first scan); one time column is needed."
         )
+    if RESECTED in trajectories.columns:  # lesion tracks: the course ends at the resection
+        trajectories = trajectories[~trajectories[RESECTED].fillna(False).astype(bool)]
     keep = [c for c in (PATIENT_ID, STUDY_DAY, DAYS, *columns) if c in trajectories.columns]
     out = trajectories[keep].copy()
     out[PATIENT_ID] = out[PATIENT_ID].astype(str)
+    for col in columns:  # after a resection: treated lesions out of the baseline, as RECIST does
+        adjusted = RESECTION_ADJUSTED.get(col)
+        if adjusted in trajectories.columns:
+            out[col] = trajectories[adjusted]
     for col in columns:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     time = _time_axis(out)
@@ -358,7 +374,10 @@ def lesion_spread(
         if "timepoint" in lesion_trajectories.columns
         else ["patient_id", time]
     )
-    lt = lesion_trajectories[list(dict.fromkeys([*need, time, *keys]))].copy()
+    lt = lesion_trajectories
+    if RESECTED in lt.columns:  # a resected lesion is not a response: its course ends there
+        lt = lt[~lt[RESECTED].fillna(False).astype(bool)]
+    lt = lt[list(dict.fromkeys([*need, time, *keys]))].copy()
     lt["patient_id"] = lt["patient_id"].astype(str)
     lt[value_column] = pd.to_numeric(lt[value_column], errors="coerce")
     lt = lt.sort_values(["patient_id", time], kind="stable")

@@ -173,14 +173,16 @@ _MORPHOLOGY = [
         "morph_moran_i",
         "N365",
         "1",
-        "Moran's I index of spatial autocorrelation (inverse-distance weights, all voxel pairs).",
+        "Moran's I index of spatial autocorrelation (inverse-distance weights, all voxel pairs; "
+        "approximated above autocorrelation_exact_max_voxels).",
     ),
     (
         "morph_geary_c",
         "morph_geary_c",
         "NPT7",
         "1",
-        "Geary's C measure of spatial autocorrelation (inverse-distance weights, all voxel pairs).",
+        "Geary's C measure of spatial autocorrelation (inverse-distance weights, all voxel pairs; "
+        "approximated above autocorrelation_exact_max_voxels).",
     ),
 ]
 

@@ -67,6 +67,13 @@ def _where(context: str) -> str:
     return f"{context}: " if context else ""
 
 
+def _new_size(n_whole: int, old: float, new: float) -> int:
+    """Points of the new grid along an axis: ``ceil(n_whole * old / new)``, the extent snapped
+    to 1e-6 voxel first, so float noise in the spacing (2.5 mm stored as 2.5000000000001)
+    cannot add a point and shift the whole grid by half a voxel."""
+    return max(int(math.ceil(round(n_whole * old / new, 6))), 1)
+
+
 def _resample_axis(
     a: np.ndarray, axis: int, old: float, new: float, start: int, n_whole: int
 ) -> np.ndarray:
@@ -79,10 +86,11 @@ def _resample_axis(
     scan is sampled on one common grid.
     """
     n = a.shape[axis]
-    n_new = max(int(math.ceil(n_whole * old / new)), 1)
+    n_new = _new_size(n_whole, old, new)
     pos = (n_whole - 1) / 2.0 + (np.arange(n_new) - (n_new - 1) / 2.0) * new / old - start
-    # spacings stored in float32 (NIfTI) put points 1e-6 voxel off the exact half-way
-    # positions; snapping keeps the mask threshold's ties (value exactly 0.5) included
+    # spacings stored in float32 (NIfTI) or derived from DICOM positions put points up to
+    # 1e-6 voxel off the exact half-way positions; snapping to 1e-6 voxel keeps the mask
+    # threshold's ties (value exactly 0.5) included whatever the float noise
     pos = np.round(pos, 6)
     pos = pos[(pos >= 0) & (pos <= n - 1)]
     if pos.size == 0:  # crop thinner than one new voxel: take its centre
@@ -198,6 +206,7 @@ def _lesion_features(
                 spacing,
                 shape=plan.shape,
                 autocorrelation=plan.autocorrelation,
+                exact_max_voxels=settings.autocorrelation_exact_max_voxels,
             )
         )
     if n_morph < 4 and plan.morphology:
@@ -437,4 +446,6 @@ def warm_up() -> float:
     mask.CopyInformation(image)
     radiomic_features(image, mask)
     radiomic_features(image, mask, settings="pyradiomics_like")
+    # the large-ROI approximation of Moran's I / Geary's C
+    radiomic_features(image, mask, features=["morph_moran_i"], autocorrelation_exact_max_voxels=1)
     return time.perf_counter() - t0

@@ -14,8 +14,9 @@ import numba
 import numpy as np
 from scipy import fft as sp_fft
 from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist
 from scipy.special import eval_legendre
+
+from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
 
 __all__ = ["local_intensity_features", "morphology_features"]
 
@@ -23,106 +24,19 @@ __all__ = ["local_intensity_features", "morphology_features"]
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
 
 
-def _mesh(morph: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from skimage.measure import marching_cubes
-
-    padded = np.pad(morph.astype(np.float32), 1)
-    verts, faces, _, _ = marching_cubes(padded, level=0.5, spacing=tuple(spacing))
-    return verts, faces
-
-
 @numba.njit(cache=True, nogil=True)
-def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
-    """Vertices of the 2D convex hull of each plane's points (monotone chain).
-
-    The points are sorted by (plane, y, x); collinear boundary points are dropped.
-    """
-    n = plane.size
-    keep = np.zeros(n, np.bool_)
-    hull = np.empty(n + 1, np.int64)
-    start = 0
-    while start < n:
-        end = start
-        while end < n and plane[end] == plane[start]:
-            end += 1
-        if end - start <= 2:
-            for i in range(start, end):
-                keep[i] = True
-        else:
-            k = 0
-            for i in range(start, end):
-                while (
-                    k >= 2
-                    and (
-                        (y[hull[k - 1]] - y[hull[k - 2]]) * (x[i] - x[hull[k - 2]])
-                        - (x[hull[k - 1]] - x[hull[k - 2]]) * (y[i] - y[hull[k - 2]])
-                    )
-                    <= 0
-                ):
-                    k -= 1
-                hull[k] = i
-                k += 1
-            lower = k + 1
-            for i in range(end - 2, start - 1, -1):
-                while (
-                    k >= lower
-                    and (
-                        (y[hull[k - 1]] - y[hull[k - 2]]) * (x[i] - x[hull[k - 2]])
-                        - (x[hull[k - 1]] - x[hull[k - 2]]) * (y[i] - y[hull[k - 2]])
-                    )
-                    <= 0
-                ):
-                    k -= 1
-                hull[k] = i
-                k += 1
-            for j in range(k - 1):
-                keep[hull[j]] = True
-        start = end
-    return keep
-
-
-def _hull_candidates(verts: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Mesh vertices that can be vertices of the 3D convex hull.
-
-    Marching-cubes vertices of a binary mask lie on planes ``z = const`` (a half-voxel
-    lattice). A vertex of the 3D hull is extreme within its own plane, so it is a vertex of that
-    plane's 2D hull: keeping those leaves the 3D hull (volume, area, largest vertex distance)
-    unchanged and cuts the points Qhull has to process.
-    """
-    # vertices lie on the half-voxel lattice: integer keys sort them by (plane, y, x)
-    k = np.rint(verts / (np.asarray(spacing) / 2.0)).astype(np.int64)
-    k -= k.min(axis=0)
-    ext = k.max(axis=0) + 1
-    order = np.argsort((k[:, 0] * ext[1] + k[:, 1]) * ext[2] + k[:, 2])
-    v = verts[order]
-    return v[_plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])]
-
-
-@numba.njit(cache=True, nogil=True)
-def _mesh_volume_area(verts, faces):  # pragma: no cover - compiled
-    """Signed volume (divergence theorem) and area of a triangle mesh."""
-    vol = 0.0
-    area = 0.0
-    for f in range(faces.shape[0]):
-        a = verts[faces[f, 0]]
-        b = verts[faces[f, 1]]
-        c = verts[faces[f, 2]]
-        vol += (
-            a[0] * (b[1] * c[2] - b[2] * c[1])
-            + a[1] * (b[2] * c[0] - b[0] * c[2])
-            + a[2] * (b[0] * c[1] - b[1] * c[0])
-        )
-        u0 = b[0] - a[0]
-        u1 = b[1] - a[1]
-        u2 = b[2] - a[2]
-        w0 = c[0] - a[0]
-        w1 = c[1] - a[1]
-        w2 = c[2] - a[2]
-        x = u1 * w2 - u2 * w1
-        y = u2 * w0 - u0 * w2
-        z = u0 * w1 - u1 * w0
-        area += math.sqrt(x * x + y * y + z * z)
-    return vol / 6.0, area / 2.0
+def _max_distance(pts):  # pragma: no cover - compiled
+    """Largest distance between two of the points ``pts`` (n, 3)."""
+    best = 0.0
+    for i in range(pts.shape[0]):
+        for j in range(i + 1, pts.shape[0]):
+            d = (
+                (pts[i, 0] - pts[j, 0]) ** 2
+                + (pts[i, 1] - pts[j, 1]) ** 2
+                + (pts[i, 2] - pts[j, 2]) ** 2
+            )
+            best = max(best, d)
+    return math.sqrt(best)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -283,6 +197,108 @@ def _spatial_autocorrelation(
     return moran, geary
 
 
+# pairs within this Chebyshev distance (voxels) are summed exactly by the approximation
+_NEAR = 1
+_FAR_PAIRS = 1 << 20  # random pairs drawn for the far field
+_SEED = 0x9E3779B97F4A7C15
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_pair(acc, pts, i, j, dz, dy, dx, spacing):  # pragma: no cover - compiled
+    """Add pair ``(i, j)`` at voxel offset ``(dz, dy, dx)`` to the sums ``acc``: ``w``,
+    ``w d_i d_j`` and ``w (x_i - x_j)^2`` with ``w`` the inverse distance in mm."""
+    w = 1.0 / math.sqrt((dz * spacing[0]) ** 2 + (dy * spacing[1]) ** 2 + (dx * spacing[2]) ** 2)
+    acc[0] += w
+    acc[1] += w * pts[i, 4] * pts[j, 4]
+    acc[2] += w * (pts[i, 3] - pts[j, 3]) ** 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
+    """Sums over unordered voxel pairs of ``w``, ``w d_i d_j`` and ``w (x_i - x_j)^2`` with
+    ``w = 1 / |r_i - r_j|`` (mm); ``pts`` rows are ``(z, y, x, x_i, d_i)``. The pairs within
+    Chebyshev distance ``_NEAR`` voxels are summed exactly (a grid lookup over the forward
+    offsets), the others estimated from ``n_samples`` uniformly drawn pairs (xorshift64*,
+    fixed ``seed``) scaled to their exact count."""
+    n = pts.shape[0]
+    r = _NEAR
+    lo = np.empty(3, np.int64)
+    size = np.empty(3, np.int64)
+    for a in range(3):
+        lo[a] = int(pts[:, a].min())
+        size[a] = int(pts[:, a].max()) - lo[a] + 1 + 2 * r
+    index = np.full((size[0], size[1], size[2]), -1, np.int32)
+    for i in range(n):
+        index[
+            int(pts[i, 0]) - lo[0] + r, int(pts[i, 1]) - lo[1] + r, int(pts[i, 2]) - lo[2] + r
+        ] = i
+    near = np.zeros(3)  # sums of w, w d_i d_j, w (x_i - x_j)^2
+    n_near = 0
+    for i in range(n):
+        a = int(pts[i, 0]) - lo[0] + r
+        b = int(pts[i, 1]) - lo[1] + r
+        c = int(pts[i, 2]) - lo[2] + r
+        for oz in range(0, r + 1):
+            for oy in range(-r, r + 1):
+                for ox in range(-r, r + 1):
+                    if oz == 0 and (oy < 0 or (oy == 0 and ox <= 0)):
+                        continue  # forward offsets only: each pair once
+                    j = index[a + oz, b + oy, c + ox]
+                    if j < 0:
+                        continue
+                    n_near += 1
+                    _add_pair(near, pts, i, j, oz, oy, ox, spacing)
+    n_far = n * (n - 1) // 2 - n_near
+    if n_far == 0 or n_samples == 0:
+        return near[0], near[1], near[2]
+    state = np.uint64(seed)
+    far = np.zeros(3)
+    kept = 0
+    for _ in range(n_samples):
+        state ^= state >> np.uint64(12)
+        state ^= state << np.uint64(25)
+        state ^= state >> np.uint64(27)
+        u = (state * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)  # 53 random bits
+        p = np.int64(u % np.uint64(n))
+        q = np.int64((u // np.uint64(n)) % np.uint64(n - 1))
+        if q >= p:
+            q += 1  # a uniform pair of distinct voxels
+        dz = pts[p, 0] - pts[q, 0]
+        dy = pts[p, 1] - pts[q, 1]
+        dx = pts[p, 2] - pts[q, 2]
+        if abs(dz) <= r and abs(dy) <= r and abs(dx) <= r:
+            continue  # near pair: summed exactly above
+        kept += 1
+        _add_pair(far, pts, p, q, dz, dy, dx, spacing)
+    if kept == 0:
+        return near[0], near[1], near[2]
+    scale = n_far / kept
+    return near[0] + scale * far[0], near[1] + scale * far[1], near[2] + scale * far[2]
+
+
+def _approximate_autocorrelation(
+    values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
+) -> tuple[float, float]:
+    """Moran's I and Geary's C from pair sums that are exact for near pairs (Chebyshev
+    distance 1 voxel, where the weights are largest) and estimated from 2^20 random far pairs
+    (fixed seed: the same ROI gives the same value); the ROI's mean and variance are exact.
+    The IBSI-1 manual (3.1.26) allows approximating these O(N^2) features on large ROIs; MIRP
+    averages exact values on random subsets of 100 voxels instead."""
+    n = int(np.count_nonzero(mask))
+    if n < 2:
+        return math.nan, math.nan
+    pts = np.empty((n, 5))
+    pts[:, :3] = np.argwhere(mask)
+    pts[:, 3] = values[mask]
+    pts[:, 4] = pts[:, 3] - pts[:, 3].mean()
+    ss = float(np.dot(pts[:, 4], pts[:, 4]))
+    w_sum, cross, sq = _pair_sums(pts, np.asarray(spacing, np.float64), _FAR_PAIRS, _SEED)
+    if ss <= 0 or w_sum <= 0:
+        return math.nan, math.nan
+    # unordered pair sums: the ordered sums of IBSI 3.1.26-27 are twice these
+    return n / w_sum * cross / ss, (n - 1) * sq / (2.0 * w_sum * ss)
+
+
 def morphology_features(
     morph: np.ndarray,
     intensity_mask: np.ndarray,
@@ -291,6 +307,7 @@ def morphology_features(
     *,
     shape: bool = True,
     autocorrelation: bool = True,
+    exact_max_voxels: int | None = None,
 ) -> dict[str, float]:
     """IBSI morphological features of one ROI.
 
@@ -308,20 +325,26 @@ def morphology_features(
         Compute the features of the mesh, the voxels, the convex hull and the principal axes.
     autocorrelation : bool
         Compute Moran's I and Geary's C.
+    exact_max_voxels : int or None
+        Moran's I and Geary's C are exact (all voxel pairs, through FFTs) up to this many
+        voxels in the intensity mask, approximated above (exact near pairs, sampled far
+        pairs); ``None``: always exact.
     """
     out: dict[str, float] = {}
     spacing = np.asarray(spacing, dtype=np.float64)
     if autocorrelation:
-        moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
+        n_int = int(np.count_nonzero(intensity_mask))
+        if exact_max_voxels is not None and n_int > exact_max_voxels:
+            moran, geary = _approximate_autocorrelation(image, intensity_mask, spacing)
+        else:
+            moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
         out["morph_moran_i"] = moran
         out["morph_geary_c"] = geary
     if not shape:
         return out
     voxel_volume = float(np.prod(spacing))
     n_morph = int(morph.sum())
-    verts, faces = _mesh(morph, spacing)
-    volume, area = _mesh_volume_area(verts.astype(np.float64), faces.astype(np.int64))
-    volume = abs(volume)
+    area, volume = mesh_area_volume(morph, spacing)
     out["morph_volume_mm3"] = volume
     out["morph_vol_approx_mm3"] = n_morph * voxel_volume
     out["morph_area_mesh_mm2"] = area
@@ -345,14 +368,14 @@ def morphology_features(
     else:
         out["morph_com_mm"] = math.nan
 
+    candidates = hull_candidates(morph, spacing)
     try:
-        candidates = _hull_candidates(verts, spacing)
         hull = ConvexHull(candidates)
         hull_pts = candidates[hull.vertices]
-        out["morph_diam_mm"] = float(pdist(hull_pts).max())
+        out["morph_diam_mm"] = _max_distance(np.ascontiguousarray(hull_pts))
         hull_volume, hull_area = float(hull.volume), float(hull.area)
     except (QhullError, ValueError):
-        out["morph_diam_mm"] = float(pdist(verts).max()) if len(verts) > 1 else math.nan
+        out["morph_diam_mm"] = _max_distance(candidates) if len(candidates) > 1 else math.nan
         hull_volume = hull_area = math.nan
 
     if n_morph >= 2:
@@ -368,7 +391,11 @@ def morphology_features(
     out["morph_pca_elongation"] = math.sqrt(_div(lam[1], lam[0]))
     out["morph_pca_flatness"] = math.sqrt(_div(lam[2], lam[0]))
 
-    ext = verts.max(axis=0) - verts.min(axis=0)
+    # the mesh spans the ROI's bounding box plus half a voxel on each side
+    ext = spacing * [
+        np.ptp(np.flatnonzero(morph.any(axis=tuple(a for a in range(3) if a != axis)))) + 1
+        for axis in range(3)
+    ]
     out["morph_vol_dens_aabb"] = _div(volume, float(np.prod(ext)))
     out["morph_area_dens_aabb"] = _div(
         area, float(2.0 * (ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2]))
@@ -404,28 +431,44 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _sphere_means(image, valid, vox, rows):  # pragma: no cover - compiled
+def _sphere_means(image, valid, all_valid, vox, rows):  # pragma: no cover - compiled
     """Mean intensity in the sphere around each voxel of ``vox`` (n, 3), from prefix sums along
     x: each x-run of the sphere costs two lookups. Voxels outside the crop or not ``valid``
     (outside the scan) count neither in the sum nor in the count."""
     nz, ny, nx = image.shape
     prefix = np.zeros((nz, ny, nx + 1))
-    present = np.zeros((nz, ny, nx + 1))
+    # counts of valid voxels, needed only where some voxel is not valid
+    present = np.zeros((nz, ny, nx + 1) if not all_valid else (1, 1, 1))
     for z in range(nz):
         for y in range(ny):
             acc = 0.0
             cnt = 0.0
             for x in range(nx):
-                if valid[z, y, x]:
+                if all_valid or valid[z, y, x]:
                     acc += image[z, y, x]
                     cnt += 1.0
                 prefix[z, y, x + 1] = acc
-                present[z, y, x + 1] = cnt
+                if not all_valid:
+                    present[z, y, x + 1] = cnt
+    # spheres wholly inside the crop, every voxel valid: a fixed count, no bounds checks
+    rz = np.abs(rows[:, 0]).max()
+    ry = np.abs(rows[:, 1]).max()
+    rx = rows[:, 2].max()
+    full = 0.0
+    for r in range(rows.shape[0]):
+        full += 2 * rows[r, 2] + 1
     out = np.empty(vox.shape[0])
     for i in range(vox.shape[0]):
         z = vox[i, 0]
         y = vox[i, 1]
         x = vox[i, 2]
+        if all_valid and rz <= z < nz - rz and ry <= y < ny - ry and rx <= x < nx - rx:
+            total = 0.0
+            for r in range(rows.shape[0]):
+                row = prefix[z + rows[r, 0], y + rows[r, 1]]
+                total += row[x + rows[r, 2] + 1] - row[x - rows[r, 2]]
+            out[i] = total / full
+            continue
         total = 0.0
         count = 0.0
         for r in range(rows.shape[0]):
@@ -436,7 +479,10 @@ def _sphere_means(image, valid, vox, rows):  # pragma: no cover - compiled
             a = max(x - rows[r, 2], 0)
             b = min(x + rows[r, 2] + 1, nx)
             total += prefix[zz, yy, b] - prefix[zz, yy, a]
-            count += present[zz, yy, b] - present[zz, yy, a]
+            if all_valid:
+                count += b - a
+            else:
+                count += present[zz, yy, b] - present[zz, yy, a]
         out[i] = total / count
     return out
 
@@ -470,11 +516,13 @@ def local_intensity_features(
     hi = np.minimum(np.array([b[1] for b in box]) + r, image.shape)
     sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     image, intensity_mask = image[sub], intensity_mask[sub]
-    valid = np.ones(image.shape, bool) if valid is None else np.ascontiguousarray(valid[sub])
+    all_valid = valid is None or bool(valid[sub].all())
+    valid = np.ones((1, 1, 1), bool) if all_valid else np.ascontiguousarray(valid[sub])
     vox = np.argwhere(intensity_mask)
     means = _sphere_means(
         np.ascontiguousarray(image, dtype=np.float64),
         valid,
+        all_valid,
         vox,
         _sphere_rows(tuple(float(h) for h in spacing)),
     )

@@ -60,6 +60,14 @@ class RadiomicsSettings:
     features : tuple of str or None
         Single feature columns to compute (the ``feature`` column of the catalogue), in
         addition to ``families``. The selection is the union of both.
+    autocorrelation_exact_max_voxels : int or None
+        Moran's I and Geary's C (IBSI 3.1.26-27) sum over all voxel pairs. They are exact
+        (FFTs of the ROI's box) up to this many voxels in the intensity mask and approximated
+        above it, as the IBSI manual allows for large ROIs: pairs of neighbouring voxels summed
+        exactly, the far pairs estimated from 2^20 random pairs (fixed seed, so the same ROI
+        gives the same value). The approximation is 2-10x faster on large ROIs; on lesions of
+        20k-177k voxels it differs from the exact value by at most 0.0014 in Moran's I
+        (1.8 % of its value near 0.08) and 0.4 % in Geary's C. ``None``: always exact.
     """
 
     resample: bool = True
@@ -74,6 +82,7 @@ class RadiomicsSettings:
     glcm_distance: int = 1
     families: tuple[str, ...] | None = None
     features: tuple[str, ...] | None = None
+    autocorrelation_exact_max_voxels: int | None = 20_000
 
     def replace(self, **changes: object) -> RadiomicsSettings:
         """Return a copy with ``changes`` applied (and validated)."""
@@ -136,6 +145,7 @@ PRESETS: dict[str, RadiomicsSettings] = {
         resegment_range=None,
         discretisation="none",
         ivh_bin_width=None,
+        autocorrelation_exact_max_voxels=None,
     ),
     # Like pyradiomics' defaults, for like-for-like comparisons: no interpolation, no
     # re-segmentation, bins of 25 HU whose edges are multiples of 25 HU (pyradiomics' edges),
@@ -221,6 +231,12 @@ def _validate(s: RadiomicsSettings) -> None:
         raise ValueError(
             f"glcm_distance={s.glcm_distance!r} is not implemented; only distance 1 (IBSI "
             "default) is. Use glcm_distance=1."
+        )
+    m = s.autocorrelation_exact_max_voxels
+    if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+        raise ValueError(
+            "autocorrelation_exact_max_voxels must be a positive integer or None (always "
+            f"exact), found {m!r}."
         )
     _validate_selection(s)
     if s.resegment_range is not None:

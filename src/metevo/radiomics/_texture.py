@@ -1,9 +1,9 @@
 """Texture matrices and features in 3D (IBSI-1 sections 3.6-3.11).
 
-All matrices of one ROI are built in three compiled passes over its cropped grey-level grid
-(numba, ``cache=True``): one over the 26 neighbours of every voxel (GLCM, NGTDM, NGLDM), one
-over the runs in the 13 directions (GLRLM) and one flood fill (GLSZM zones and their distance
-to the ROI border for the GLDZM). Features are then computed on all directions at once with
+All matrices of one ROI are built in two compiled passes over its cropped grey-level grid
+(numba, ``cache=True``): one over the 26 neighbours of every voxel (GLCM, NGTDM, NGLDM, and
+the runs in the 13 directions for the GLRLM, counted from each run's first voxel) and one
+union-find (GLSZM zones and their distance to the ROI border for the GLDZM). Features are then computed on all directions at once with
 numpy. Grey levels are kept compact: only the levels present form matrix rows, and features
 use their actual values.
 
@@ -44,8 +44,10 @@ def _flat_offsets(shape: tuple[int, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _neighbour_pass(gp, vox, n_levels, levels, step):  # pragma: no cover - compiled
-    """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels.
+def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cover - compiled
+    """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels,
+    and the GLRLM counts too when ``max_len > 0`` (the run pass fused in: the 26 neighbours
+    it reads tell whether a voxel starts a run and whether the run goes on).
 
     ``gp`` is the flattened grey-level grid padded by one voxel of -1 (outside the ROI), so
     neighbours never need a bounds check; ``vox`` the flat indices of the ROI's voxels and
@@ -53,8 +55,10 @@ def _neighbour_pass(gp, vox, n_levels, levels, step):  # pragma: no cover - comp
     """
     glcm = np.zeros((13, n_levels, n_levels), np.int64)
     ngldm = np.zeros((n_levels, 27), np.int64)
+    rlm = np.zeros((13, n_levels, max(max_len, 1)), np.int64)
     s = np.zeros(n_levels)
     n = np.zeros(n_levels, np.int64)
+    nb = np.empty(26, np.int32)
     for v in vox:
         gi = gp[v]
         cnt = 0
@@ -62,6 +66,7 @@ def _neighbour_pass(gp, vox, n_levels, levels, step):  # pragma: no cover - comp
         eq = 0
         for k in range(26):
             gj = gp[v + step[k]]
+            nb[k] = gj
             if gj < 0:
                 continue
             cnt += 1
@@ -74,7 +79,20 @@ def _neighbour_pass(gp, vox, n_levels, levels, step):  # pragma: no cover - comp
         if cnt > 0:
             s[gi] += abs(levels[gi] - tot / cnt)
             n[gi] += 1
-    return glcm, ngldm, s, n
+        if max_len > 0:
+            for k in range(13):
+                if nb[k + 13] == gi:
+                    continue  # not the start of a run in direction k
+                length = 1
+                if nb[k] == gi:
+                    d = step[k]
+                    q = v + 2 * d
+                    length = 2
+                    while gp[q] == gi:
+                        length += 1
+                        q += d
+                rlm[k, gi, length - 1] += 1
+    return glcm, ngldm, s, n, rlm
 
 
 @numba.njit(cache=True, nogil=True)
@@ -462,10 +480,16 @@ def texture_matrices(
     vox = np.flatnonzero(gp >= 0)
     step = _flat_offsets(shape)
     out: dict[str, np.ndarray] = {"levels": lv}
+    runs = "glrlm" in families
     if {"glcm", "ngtdm", "ngldm"} & set(families):
-        glcm, ngldm, s, n = _neighbour_pass(gp, vox, n_levels, lv, step)
+        # the run pass rides along when GLRLM is wanted too
+        glcm, ngldm, s, n, rlm = _neighbour_pass(
+            gp, vox, n_levels, lv, step, max(roi.shape) if runs else 0
+        )
         out.update(glcm=glcm + glcm.transpose(0, 2, 1), ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
-    if "glrlm" in families:
+        if runs:
+            out["glrlm"] = rlm
+    elif runs:
         out["glrlm"] = _run_pass(gp, vox, n_levels, max(roi.shape), step)
     if {"glszm", "gldzm"} & set(families):
         if "gldzm" in families:

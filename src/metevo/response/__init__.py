@@ -8,6 +8,7 @@ and SDTM export; the ``recist`` stage of the pipeline.
 
 from metevo.response._choi import choi_response
 from metevo.response._kinetics import fit_growth_kinetics, growth_kinetics, tumour_growth_rate
+from metevo.response._local_therapy import RESECTION_POINT_TOLERANCE_MM
 from metevo.response._outcomes import (
     best_overall_response,
     confirmed_response,
@@ -23,6 +24,7 @@ from metevo.response._recist_stage import assess_patient, recist_stage
 from metevo.response._sdtm import export_sdtm, recist_from_sdtm, to_sdtm
 
 __all__ = [
+    "RESECTION_POINT_TOLERANCE_MM",
     "RESPONSES",
     "RecistOptions",
     "assess_patient",

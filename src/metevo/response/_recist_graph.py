@@ -39,13 +39,19 @@ Rules specific to mask-derived response (liver scope; see :mod:`metevo.response`
   1.2 cubed, the volume equivalent of RECIST's +20 % in diameter) times its nadir — so that
   non-target growth alone, offset by shrinking targets, is not progression. A non-target CR
   (all non-targets gone) cannot check tumour markers such as CEA.
-* **Local therapy.** A ``resection`` or ``ablation`` event removes the treated lesions — those
-  present at the last assessment before the event and gone at the first one after it, unless
-  such a lesion was already shrinking toward zero (smaller at each of its last two assessments
-  and at most half its largest size: it vanished by response, ``state`` ``absent``) — from the
-  targets and non-targets from that assessment on (``state`` ``removed`` in ``recist_lesions``),
-  and the baseline sum and nadir are taken over the remaining targets, so that a resected lesion
-  is not a response.
+* **Local therapy.** A ``resection`` or ``ablation`` event removes the treated lesions from the
+  targets and non-targets from the first assessment after it on (``state`` ``removed`` in
+  ``recist_lesions``), and the baseline sum and nadir are taken over the remaining targets, so
+  that a resected lesion is not a response (RECIST 1.1 leaves treated lesions out). The treated
+  lesions are those the events table names (``lesion_ids``, ``track_ids`` or a point, resolved
+  at the last scan before the event by :mod:`metevo.response._local_therapy`: the baseline
+  lesions they descend from are removed, whatever their course). An event that names none
+  removes the lesions present at the last assessment before it and gone at the first one after
+  it, unless such a lesion was already shrinking toward zero (smaller at each of its last two
+  assessments and at most half its largest size): it vanished by response and stays ``absent``.
+  ``removal_reason`` says which and why: ``events_lesion_ids``, ``events_track_ids``,
+  ``events_point`` (named), ``gone_after_local_therapy`` (inferred, removed),
+  ``shrinking_to_zero`` (gone but not counted as treated).
 * **New treatment line.** Assessments after a ``new_treatment_line`` event are not assessed
   (``not_evaluable_reason`` "after_new_treatment_line") and PFS follows the censoring rules.
 """
@@ -61,6 +67,7 @@ import pandas as pd
 
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
+from metevo.response._local_therapy import LocalTherapy
 from metevo.response._recist import select_targets
 
 __all__ = ["GraphMeasurements", "graph_measurements"]
@@ -94,7 +101,7 @@ def graph_measurements(
     timepoints: Sequence[str],
     baseline: str,
     not_evaluable: Mapping[str, str] | None = None,
-    local_therapy: Sequence[str] = (),
+    local_therapy: Mapping[str, LocalTherapy] | Sequence[str] = (),
     max_targets: int = 2,
     max_targets_per_organ: int = 2,
     min_measurable_mm: float = 10.0,
@@ -120,8 +127,10 @@ def graph_measurements(
         The baseline timepoint.
     not_evaluable : mapping, optional
         ``timepoint -> reason`` of assessments that are not evaluable.
-    local_therapy : sequence of str
-        Timepoints that are the first assessment after a resection or ablation.
+    local_therapy : mapping or sequence of str
+        ``timepoint -> LocalTherapy`` (:func:`metevo.response._local_therapy.local_therapies`)
+        for the first assessment after a resection or ablation: the lesions the events named
+        and whether to infer the others; a plain sequence of timepoints infers them all.
     max_targets, max_targets_per_organ, min_measurable_mm, slice_thickness_mm
         Baseline target selection (:func:`metevo.response.select_targets`).
     new_lesion_min_mm, nontarget_volume_factor, nontarget_min_increase_ml, burden_volume_factor
@@ -137,6 +146,8 @@ def graph_measurements(
     order = {tp: i for i, tp in enumerate(tps)}
     b_idx = order[baseline]
     not_evaluable = dict(not_evaluable or {})
+    if not isinstance(local_therapy, Mapping):
+        local_therapy = {str(tp): LocalTherapy(infer=True) for tp in local_therapy}
     les = lesions.copy()
     les[L.TIMEPOINT] = les[L.TIMEPOINT].astype(str)
     unknown = sorted(set(les[L.TIMEPOINT]) - set(tps))
@@ -212,6 +223,7 @@ def graph_measurements(
     rows: list[dict[str, Any]] = []
     burden: list[dict[str, Any]] = []
     removed: set[int] = set()
+    why: dict[int, tuple[int, str]] = {}  # baseline lesion -> (from visit, removal_reason)
     sizes: dict[int, list[float]] = {}  # baseline lesion -> its measured size at each visit seen
     nt_nadir = tot_nadir = math.nan
     prev_present: set[int] = set()
@@ -224,9 +236,19 @@ def graph_measurements(
             tgt = [a for a in anc.get(n, ()) if a in rank]
             owner[n] = min(tgt, key=rank.__getitem__) if tgt else None
         present = {a for n in nodes for a in anc.get(n, ())}
-        if tp in local_therapy and i > b_idx:
-            gone = {a for a in prev_present - present if a not in removed}
-            removed |= {a for a in gone if not _shrinking_to_zero(sizes.get(a, []))}
+        therapy = local_therapy.get(tp) if i > b_idx else None
+        if therapy is not None:
+            for node, how in therapy.named.items():
+                for a in anc.get(node, ()):
+                    if a not in removed:
+                        removed.add(a)
+                        why[a] = (i, f"events_{how}")
+            if therapy.infer:
+                for a in prev_present - present - removed:
+                    shrinking = _shrinking_to_zero(sizes.get(a, []))
+                    why[a] = (i, "shrinking_to_zero" if shrinking else "gone_after_local_therapy")
+                    if not shrinking:
+                        removed.add(a)
         prev_present = present
         for a in present:
             sizes.setdefault(a, []).append(
@@ -253,6 +275,7 @@ def graph_measurements(
                 row.update(state="not_done")
             else:
                 row.update(ld_mm=0.0, state="absent")
+            row["removal_reason"] = _reason(why, t, i, row["state"])
             rows.append(row)
             if t not in removed:
                 for n in mine:
@@ -286,6 +309,7 @@ def graph_measurements(
             row["ld_mm"] = (
                 float(sum(ld(n) for n in nodes if t in anc.get(n, ()))) if t in present else 0.0
             )
+            row["removal_reason"] = _reason(why, t, i, row["state"])
             rows.append(row)
         if i == b_idx or not ne:
             nt_nadir = nt_vol if not math.isfinite(nt_nadir) else min(nt_nadir, nt_vol)
@@ -336,9 +360,18 @@ def graph_measurements(
     meas = pd.DataFrame(rows)
     if meas.empty:
         meas = pd.DataFrame(
-            columns=["timepoint", "visit_order", "lesion_id", "role", "ld_mm", "state"]
+            columns=[
+                "timepoint", "visit_order", "lesion_id", "role", "ld_mm", "state",
+                "removal_reason",
+            ]
         )
     return GraphMeasurements(meas, pd.DataFrame(burden), targets, nontargets)
+
+
+def _reason(why: Mapping[int, tuple[int, str]], lesion: int, visit: int, state: str) -> str | None:
+    """``removal_reason`` of a baseline lesion's row (only from the therapy on, when gone)."""
+    since, reason = why.get(lesion, (math.inf, None))
+    return reason if visit >= since and state in ("removed", "absent") else None
 
 
 def _shrinking_to_zero(history: Sequence[float]) -> bool:

@@ -18,6 +18,7 @@ from metevo.columns import Recist as R
 from metevo.columns import Scans as S
 from metevo.response._choi import choi_response
 from metevo.response._kinetics import fit_growth_kinetics, tumour_growth_rate
+from metevo.response._local_therapy import RESECTION_POINT_TOLERANCE_MM, local_therapies
 from metevo.response._outcomes import (
     best_overall_response,
     confirmed_response,
@@ -117,6 +118,7 @@ def assess_patient(
     ets_threshold_pct: float = 20.0,
     min_kinetics_assessments: int = 3,
     kinetics_pval: float = 0.05,
+    resection_point_tolerance_mm: float = RESECTION_POINT_TOLERANCE_MM,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """RECIST, Choi and per-patient outcomes of one patient from its pipeline tables.
 
@@ -132,7 +134,9 @@ def assess_patient(
         Start of treatment (reference of SD duration, ETS window, PFS); the baseline scan date
         when unknown.
     events : DataFrame, optional
-        The patient's events (``date``, ``event``).
+        The patient's events (``date``, ``event``; on resection / ablation rows optionally the
+        treated lesions: ``lesion_ids``, ``track_ids`` or ``point_x_mm``/``_y_mm``/``_z_mm``,
+        see :mod:`metevo.response._local_therapy`).
     slice_thickness_mm : float, optional
         Baseline slice thickness (measurability).
     max_targets ... burden_volume_factor
@@ -145,6 +149,8 @@ def assess_patient(
         Early tumour shrinkage.
     min_kinetics_assessments, kinetics_pval
         Growth kinetics (:func:`metevo.response.fit_growth_kinetics`).
+    resection_point_tolerance_mm : float
+        How far a point of the events table may lie from the lesion it names (mm).
 
     Returns
     -------
@@ -152,7 +158,8 @@ def assess_patient(
         The ``recist`` rows (one per scan), the ``patients`` row and the ``recist_lesions``
         rows (one per scan x RECIST lesion: ``lesion_id`` ``L<id>`` for baseline lesion
         ``<id>``, ``N<timepoint>:<id>`` for a new lesion first seen as ``<id>`` at
-        ``<timepoint>``; ``role``; ``ld_mm``, the value entering RECIST; ``state``).
+        ``<timepoint>``; ``role``; ``ld_mm``, the value entering RECIST; ``state``;
+        ``removal_reason`` after a resection or ablation).
     """
     sc = scans.copy()
     sc[S.TIMEPOINT] = sc[S.TIMEPOINT].astype(str)
@@ -172,11 +179,9 @@ def assess_patient(
     # not evaluable assessments
     reasons = _not_evaluable(sc, lesions, baseline)
     dates = dict(zip(sc[S.TIMEPOINT], sc["_date"].dt.date, strict=True))
-    after_local = []
-    for d in _events_of(events, "resection") + _events_of(events, "ablation"):
-        later = [tp for tp in tps if dates[tp] > d]
-        if later:
-            after_local.append(later[0])
+    after_local = local_therapies(
+        patient_id, events, lesions, tps, dates, tolerance_mm=resection_point_tolerance_mm
+    )
     gm = graph_measurements(
         lesions,
         edges,
@@ -309,6 +314,9 @@ def assess_patient(
             "role": meas["lesion_id"].map(roles).to_numpy(),
             "ld_mm": meas["ld_mm"].astype(float).to_numpy() if "ld_mm" in meas else np.nan,
             "state": meas["state"].to_numpy(),
+            "removal_reason": (
+                meas["removal_reason"].to_numpy() if "removal_reason" in meas else None
+            ),
         }
     )
     lesion_table = lesion_table[~lesion_table[R.TIMEPOINT].isin(stopped)].reset_index(drop=True)
