@@ -5,8 +5,8 @@ x1, seed 3001). Times (wall and CPU) of
 
 * the k-means path: ``EvolutionPatterns()`` defaults (k in 2..8, silhouette + 10 bootstrap
   refits per k);
-* the latent-class path: ``LatentClassTrajectories()`` defaults (k in 1..6, 10 starts each, EM
-  + L-BFGS polish, BIC with the minimum class size).
+* the latent-class path: ``LatentClassTrajectories()`` defaults (k in 1..6, 30 starts each, EM
+  + L-BFGS polish, ICL with the minimum class size; 10 starts before round 3).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_lcmm_speed.py [--n 10000]
 Writes benchmarks/results/lcmm_speed.json.

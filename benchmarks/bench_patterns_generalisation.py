@@ -14,6 +14,8 @@ Methods: ``kmeans`` (``EvolutionPatterns()`` defaults), ``kmeans_multivariate``
 quadratic, residual variance per class, k by ICL); ``lcmm_bic`` is the same fits with k chosen by BIC.
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_patterns_generalisation.py [--seeds 5]
+      OMP_NUM_THREADS=1 python benchmarks/bench_patterns_generalisation.py --must-show \
+          --seed-base 7000 --out benchmarks/results/patterns_generalisation_round3.json
 Writes benchmarks/results/patterns_generalisation.json (one record per cohort and method) and
 benchmarks/results/patterns_generalisation.md (median and 10th percentile ARI per setting).
 """
@@ -62,15 +64,27 @@ def methods() -> dict:
     }
 
 
-def run(n_seeds: int, out_json: Path) -> list[dict]:
+def must_show_settings() -> list[dict]:
+    """The cells of the issue's "must show": 4-5 courses at 60 and 200 patients."""
+    return [{**CENTRE, "n_courses": c, "n_patients": n} for c in (4, 5) for n in (60, 200)]
+
+
+def run(
+    n_seeds: int,
+    out_json: Path,
+    *,
+    seed_base: int = 5000,
+    cells: list[dict] | None = None,
+    only: set[str] | None = None,
+) -> list[dict]:
     from sklearn.metrics import adjusted_rand_score
 
     done = json.loads(out_json.read_text()) if out_json.exists() else []
     seen = {json.dumps({k: r[k] for k in (*CENTRE, "seed", "method")}) for r in done}
-    makers = methods()
-    for i, setting in enumerate(settings()):
+    makers = {m: f for m, f in methods().items() if only is None or m in only}
+    for i, setting in enumerate(cells or settings()):
         for j in range(n_seeds):
-            seed = 5000 + 100 * i + j
+            seed = seed_base + 100 * i + j
             traj, truth = make_cohort(**setting, seed=seed)
             for name, make in makers.items():
                 key = json.dumps({**setting, "seed": seed, "method": name})
@@ -148,9 +162,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default=str(HERE / "results" / "patterns_generalisation.json"))
+    parser.add_argument(
+        "--seed-base", type=int, default=5000, help="first seed (round 3: 7000, unseen)"
+    )
+    parser.add_argument(
+        "--must-show", action="store_true", help="only the 4-5 courses x 60/200 patients cells"
+    )
+    parser.add_argument("--methods", help="comma-separated subset of kmeans,kmeans_multivariate,lcmm")
     args = parser.parse_args()
     out = Path(args.out)
-    records = run(args.seeds, out)
+    cells = must_show_settings() if args.must_show else None
+    only = set(args.methods.split(",")) if args.methods else None
+    records = run(args.seeds, out, seed_base=args.seed_base, cells=cells, only=only)
     md = summarise(records)
     out.with_suffix(".md").write_text(md + "\n")
     print(md)

@@ -18,7 +18,10 @@ patient_id`` (t in months, Gaussian, residual sd per class, k = 1..6, 10 random 
 Needs ``Rscript`` with flexmix (Debian: ``apt-get install r-cran-flexmix``).
 
 Run:  python benchmarks/crosscheck_flexmix.py [--quick]
+      python benchmarks/crosscheck_flexmix.py --seeds 3101,3102 --no-1000 \
+          --out benchmarks/results/crosscheck_flexmix_round3.json   (round 3, unseen seeds)
       python benchmarks/crosscheck_flexmix.py --refit results/crosscheck_flexmix.json --n-init 50
+          (no R: refits metevo on the stored cohorts; with --out, writes the updated records)
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def _ll_at(table: pd.DataFrame, params: pd.DataFrame) -> float:
     return lc.loglik(s, par)
 
 
-def one_cohort(setting: dict, work: Path) -> dict:
+def one_cohort(setting: dict, work: Path, n_init: int = 30) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from metevo.patterns import EvolutionPatterns
@@ -125,7 +128,7 @@ def one_cohort(setting: dict, work: Path) -> dict:
         k = int(par["k"].iloc[0])
         ll_fx = float(par["loglik"].iloc[0])
         ll_at = _ll_at(table, par)
-        mine = _flexmix_model(k, setting["seed"], 10).fit(traj)
+        mine = _flexmix_model(k, setting["seed"], n_init).fit(traj)
         rows.append(
             {
                 "k": k,
@@ -180,24 +183,44 @@ def one_cohort(setting: dict, work: Path) -> dict:
     }
 
 
-def refit(path: Path, n_init: int) -> None:
-    """metevo's optimum per k with more starts vs the stored flexmix optimum."""
+def refit(path: Path, n_init: int, out: Path | None = None) -> None:
+    """metevo's optimum per k (flexmix's specification, ``n_init`` starts) and its default
+    ``LatentClassTrajectories()`` ARI, against the flexmix results stored in ``path`` (no R)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from metevo.patterns._latent_class import LatentClassTrajectories
 
     records = json.loads(path.read_text())
     worst = np.inf
     for res in records:
         setting = {key: res[key] for key in ("n_patients", "n_courses", "seed")}
-        traj, _ = make_cohort(**setting)
+        traj, truth = make_cohort(**setting)
         gains = []
         for row in res["per_k"]:
             mine = _flexmix_model(row["k"], setting["seed"], n_init).fit(traj)
-            gains.append((mine.log_likelihood_ - row["ll_flexmix"]) / abs(row["ll_flexmix"]))
+            row["ll_metevo_fit"] = mine.log_likelihood_
+            row["rel_gain_metevo_fit"] = (mine.log_likelihood_ - row["ll_flexmix"]) / abs(
+                row["ll_flexmix"]
+            )
+            gains.append(row["rel_gain_metevo_fit"])
+        res["min_rel_gain_metevo_fit"] = min(gains)
         worst = min(worst, min(gains))
+        t0 = time.perf_counter()
+        lcmm = LatentClassTrajectories(random_state=setting["seed"]).fit(traj)
+        res["seconds_metevo_lcmm"] = time.perf_counter() - t0
+        res["ari_metevo_lcmm"] = float(
+            adjusted_rand_score(truth.loc[lcmm.patient_ids_], lcmm.labels_)
+        )
+        res["k_metevo_lcmm"] = int(lcmm.n_classes_)
         print(
             f"{setting}: (metevo - flexmix) / |flexmix| per k = "
-            + ", ".join(f"{g:+.1e}" for g in gains),
+            + ", ".join(f"{g:+.1e}" for g in gains)
+            + f"; ARI metevo lcmm {res['ari_metevo_lcmm']:.3f} (k={res['k_metevo_lcmm']}) vs "
+            f"flexmix log-ratio {res['ari_flexmix_log_ratio']:.3f}, log {res['ari_flexmix_log']:.3f}",
             flush=True,
         )
+        if out is not None:
+            out.write_text(json.dumps(records, indent=1))
     print(f"n_init={n_init}: worst relative difference {worst:+.2e}")
 
 
@@ -210,23 +233,32 @@ def main() -> None:
         help="JSON of an earlier run: refit metevo at each k with --n-init starts and compare "
         "with the flexmix log-likelihoods stored there (no R needed)",
     )
-    parser.add_argument("--n-init", type=int, default=10)
+    parser.add_argument("--n-init", type=int, default=30)
+    parser.add_argument(
+        "--seeds",
+        default="2001,2002,2003",
+        help="comma-separated seeds (round 2 developed on 2001-2004; round 3 checks 3101,3102)",
+    )
+    parser.add_argument("--no-1000", action="store_true", help="skip the 1,000-patient cohort")
     args = parser.parse_args()
+    args.out_given = "--out" in sys.argv
     if args.refit:
-        refit(Path(args.refit), args.n_init)
+        refit(Path(args.refit), args.n_init, Path(args.out) if args.out_given else None)
         return
     settings = [
         {"n_patients": n, "n_courses": c, "seed": s}
         for n in (60, 200)
         for c in (4, 5)
-        for s in (2001, 2002, 2003)
-    ] + [{"n_patients": 1000, "n_courses": 4, "seed": 2004}]
+        for s in (int(v) for v in args.seeds.split(","))
+    ]
+    if not args.no_1000:
+        settings.append({"n_patients": 1000, "n_courses": 4, "seed": 2004})
     if args.quick:
         settings = settings[:1] + settings[3:4]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for setting in settings:
-            res = one_cohort(setting, Path(tmp))
+            res = one_cohort(setting, Path(tmp), args.n_init)
             out.append(res)
             Path(args.out).write_text(json.dumps(out, indent=1))
             worst = min(res["per_k"], key=lambda r: r["rel_gain_metevo_fit"])

@@ -192,8 +192,8 @@ def test_no_one_patient_class_unless_asked():
         table
     )
     sel = model.selection_.set_index("k")
-    assert sel.loc[model.n_classes_, "smallest_class_size"] >= 5
-    tiny = sel.loc[sel["smallest_class_size"] < 5]
+    assert sel.loc[model.n_classes_, "min_pattern_size"] >= 5
+    tiny = sel.loc[sel["min_pattern_size"] < 5]
     assert len(tiny) >= 1  # some k isolates the outlier ...
     assert not tiny["eligible"].any()  # ... and is refused
     assert tiny["reason"].str.contains("not eligible: smallest class").all()
@@ -257,10 +257,10 @@ def test_selection_table_is_documented_in_the_data_dictionary():
 
     table, _ = _planted(8, seed=13)
     model = LatentClassTrajectories(k_range=(1, 3), n_init=2, random_state=0).fit(table)
-    validate_table(model.selection_, "latent_class_selection")
+    validate_table(model.selection_, "pattern_selection")
     bad = model.selection_.assign(extra=1)
     with pytest.raises(Exception, match="extra"):
-        validate_table(bad, "latent_class_selection")
+        validate_table(bad, "pattern_selection")
 
 
 def test_names_cannot_contradict_the_members_own_courses():
@@ -279,3 +279,20 @@ def test_names_cannot_contradict_the_members_own_courses():
     assert row["pattern_id"] == 0 and row["confidence"] > 0.5
     assert model2.names_[0] == "mixed deep response"
     assert model2.classes_["n_members_not_responding"].tolist() == [1, 0, 0]
+
+
+def test_tiny_cohort_tries_no_more_classes_than_patients():
+    """The demo's 3-patient cohort: k runs to 3 only (not the default 6), k = 1 is chosen
+    (no class can hold 5 patients) and a fixed k above the patients is refused by name."""
+    t = _table(
+        [
+            (p, d, v)
+            for p, vals in (("a", (50, 40, 30)), ("b", (50, 55, 60)), ("c", (40, 40, 41)))
+            for d, v in zip((0, 60, 120), vals, strict=True)
+        ]
+    )
+    model = LatentClassTrajectories(random_state=0).fit(t)
+    assert model.selection_["k"].tolist() == [1, 2, 3]
+    assert model.n_classes_ == 1 and model.selection_["eligible"].tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="only 3 patient\\(s\\) can be modelled.*4 classes"):
+        LatentClassTrajectories(4).fit(t)

@@ -28,14 +28,12 @@ def analysis_dir(tmp_path_factory):
 def test_run_patterns_writes_documented_tables_and_figures(analysis_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
-        tables = run_patterns(analysis_dir, k=3, n_bootstrap=2)
-    assert set(tables) == {
-        "patterns",
-        "pattern_selection",
-        "survival_km",
-        "survival_cox",
-        "response_association",
-    }
+        tables = run_patterns(analysis_dir, k=3, method="kmeans", n_bootstrap=2)
+    from metevo.patterns._run import TABLES
+
+    assert set(tables) == set(TABLES)
+    assert {"pattern_summary", "pattern_posteriors", "survival_km"} <= set(tables)
+    assert set(tables["pattern_selection"]["method"]) == {"kmeans"}
     for name, table in tables.items():
         on_disk = pd.read_parquet(analysis_dir / f"{name}.parquet")
         assert len(on_disk) == len(table)
@@ -95,3 +93,47 @@ def test_cli_patterns_and_missing_clinical(analysis_dir, tmp_path):
     assert res.exit_code == 2 and "run `metevo analyze` first" in res.output
     res = runner.invoke(app, ["patterns", str(bare), "--k", "many"])
     assert res.exit_code == 2 and "--k must be" in res.output
+
+
+def test_latent_class_model_is_the_default_and_writes_its_statistics(analysis_dir, tmp_path):
+    """Issue 13: `metevo patterns DIR` fits the latent-class model by default; its k
+    selection (per-k fit statistics, reason), posteriors and class courses are documented
+    Parquet tables, and the planted courses of the synthetic cohort are recovered."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from metevo.cli import app
+    from metevo.datasets import make_synthetic_trajectories
+
+    folder = tmp_path / "lcmm"
+    folder.mkdir()
+    data = make_synthetic_trajectories(160, seed=23)
+    data["patient_trajectories"].to_parquet(folder / "patient_trajectories.parquet")
+    res = CliRunner().invoke(app, ["patterns", str(folder), "--no-figures"])
+    assert res.exit_code == 0, res.output
+    tables = {
+        n: pd.read_parquet(folder / f"{n}.parquet")
+        for n in ("patterns", "pattern_selection", "pattern_summary", "pattern_posteriors")
+    }
+    for name, table in tables.items():
+        validate_table(table, name)
+    sel = tables["pattern_selection"]
+    assert set(sel["method"]) == {"lcmm"} and sel["k"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert (
+        sel[["log_likelihood", "aic", "bic", "sabic", "icl", "relative_entropy"]]
+        .notna()
+        .all()
+        .all()
+    )
+    chosen = sel.loc[sel["selected"]].iloc[0]
+    assert chosen["reason"].startswith("chosen: lowest ICL")
+    assert chosen["icl"] == sel.loc[sel["eligible"], "icl"].min()
+    pats = tables["patterns"].dropna(subset=["pattern"])
+    post = tables["pattern_posteriors"]
+    wide = post.pivot(index="patient_id", columns="pattern_id", values="posterior")
+    assert wide.sum(axis=1).to_numpy() == pytest.approx(1.0)
+    assert wide.max(axis=1).loc[pats["patient_id"]].to_numpy() == pytest.approx(
+        pats["confidence"].to_numpy()
+    )
+    truth = data["ground_truth"].set_index("patient_id")["pattern"]
+    assert adjusted_rand_score(truth.loc[pats["patient_id"]], pats["pattern_id"]) > 0.6
+    assert tables["pattern_summary"]["n_patients"].sum() == len(pats)

@@ -65,3 +65,48 @@ def test_class_courses_start_at_ratio_one_and_name_each_class():
     )
     assert "horizon" in ax.get_title()
     plt.close(ax.figure)
+
+
+def test_pattern_figures_take_the_latent_class_model_and_its_selection_table():
+    """The cohort-level figures (run_patterns) draw a fitted LatentClassTrajectories as they
+    draw k-means: members' curves from the baseline (ratio 1), one panel per class; the
+    pattern_selection figure of an lcmm table is the latent-class one, titled with the reason;
+    a k-means table's title gives its reason too (issue 13 item 2)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_latent_class import _planted
+
+    from metevo.patterns._latent_class import LatentClassTrajectories
+    from metevo.plotting import patterns as pp
+
+    table, _ = _planted(10, seed=14)
+    model = LatentClassTrajectories(k_range=(1, 3), n_init=2, random_state=0).fit(table)
+    fig = pp.plot_pattern_trajectories(model, max_lines=3)
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title().split(" (")[0] for a in axes] == model.names_
+    member = axes[0].lines[0]
+    assert member.get_xdata()[0] == 0 and member.get_ydata()[0] == 1.0
+    plt.close(fig)
+    fig = pp.plot_pattern_selection(model.selection_)
+    reason = model.selection_.loc[model.selection_["selected"], "reason"].iloc[0]
+    assert fig._suptitle.get_text() == f"k = {model.n_classes_}, {reason}"
+    assert fig.axes[0].get_title() == "information criterion (lower is better)"
+    plt.close(fig)
+    kmeans = pd.DataFrame(
+        {
+            "method": "kmeans",
+            "k": [2, 3],
+            "silhouette": [0.5, 0.4],
+            "calinski_harabasz": [10.0, 9.0],
+            "bic": np.nan,
+            "stability_ari_mean": [0.9, 0.8],
+            "stability_ari_low": [0.8, 0.7],
+            "selected": [True, False],
+            "reason": ["chosen: best silhouette among ...", "silhouette 0.400 vs 0.500"],
+        }
+    )
+    fig = pp.plot_pattern_selection(kmeans)
+    assert fig._suptitle.get_text() == "k = 2, chosen: best silhouette among ..."
+    plt.close(fig)

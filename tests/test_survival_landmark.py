@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metevo.patterns import EvolutionPatterns, LatentClassTrajectories
-from metevo.survival import centroid_curves, landmark_pattern_survival, match_patterns
+from metevo.patterns import EvolutionPatterns, LatentClassTrajectories, match_patterns
+from metevo.survival import landmark_pattern_survival
 
 L = 168.0
 
@@ -69,8 +69,8 @@ def test_a_scan_after_the_landmark_cannot_shape_the_pattern(kind):
     a = res.assignment.set_index("patient_id")["pattern_id"]
     b = cut.assignment.set_index("patient_id")["pattern_id"].loc[a.index]
     assert (a == b).all()  # the day-175 PD scans changed nothing
-    days = np.linspace(0, L, 13)
-    np.testing.assert_allclose(centroid_curves(res.model, days), centroid_curves(cut.model, days))
+    np.testing.assert_array_equal(res.model.grid_days_, cut.model.grid_days_)
+    np.testing.assert_allclose(res.model.trajectory_centers_, cut.model.trajectory_centers_)
     # the pattern is the planted pre-landmark course, whatever happened on day 175
     merged = res.assignment.merge(truth, on="patient_id")
     assert merged.groupby("course")["pattern_id"].nunique().eq(1).all()
@@ -103,8 +103,9 @@ def test_k_is_selected_within_the_landmark_data_and_names_follow_the_full_fit():
     assert full.n_patterns_ == 3 and res.model.n_patterns_ == 2
     assert res.model.selection_["k"].tolist() == list(range(2, 9)) and res.model.landmark_days == L
     # each landmark pattern carries the name of the full-fit pattern it matches by centroid
-    mapping = match_patterns(res.model, full, np.linspace(0, L, 25))
-    assert res.model.names_ == [full.names_[mapping[j]] for j in range(2)]
+    pairs = match_patterns(full, res.model)
+    assert pairs["one_to_one"].all() and pairs["compared_until_days"].iloc[0] == L
+    assert res.model.names_ == pairs["reference_pattern"].tolist()
     assert set(res.model.patterns_["pattern"].dropna()) == set(res.model.names_)
     # each planted course keeps one landmark name, one its patients carry in the full fit
     full_names = full.patterns_.merge(truth, on="patient_id").groupby("course")["pattern"].agg(set)

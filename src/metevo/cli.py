@@ -342,7 +342,10 @@ def patterns_command(
         None, "--landmark-days", help="Landmark (days since treatment start) for the patterns."
     ),
     method: str = typer.Option(
-        "kmeans", "--method", help="kmeans, euclidean, dtw, softdtw, kshape or gmm."
+        "lcmm",
+        "--method",
+        help="lcmm (latent-class trajectory model, default), kmeans, euclidean, dtw, softdtw, "
+        "kshape or gmm.",
     ),
     endpoint: str = typer.Option("os", "--endpoint", help="os, pfs or imaging_pfs."),
     figures: bool = typer.Option(True, help="Write the figures (PNG and PDF)."),
@@ -352,14 +355,15 @@ def patterns_command(
 ) -> None:
     """Evolution patterns: cluster trajectories, relate them to survival and response.
 
-    Writes patterns, pattern_selection, survival_km, survival_cox and response_association
-    (Parquet) and the figures (FOLDER/figures) into FOLDER.
+    Writes patterns, pattern_selection, pattern_summary, pattern_posteriors, survival_km,
+    survival_cox and response_association (Parquet) and the figures (FOLDER/figures) into
+    FOLDER.
     """
     from metevo.exceptions import MetevoError
     from metevo.runner import run_patterns
 
     if k != "auto" and not k.isdigit():
-        typer.secho(f"error: --k must be 'auto' or an integer >= 2; found {k!r}.", err=True)
+        typer.secho(f"error: --k must be 'auto' or an integer >= 1; found {k!r}.", err=True)
         raise typer.Exit(2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

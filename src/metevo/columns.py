@@ -195,6 +195,7 @@ class Patterns:
     REPRESENTATION = "representation"
     SURVIVAL_PATTERN = "survival_pattern"
     SURVIVAL_LANDMARK_DAYS = "survival_landmark_days"
+    OWN_NADIR_RATIO = "own_nadir_ratio"
 
 
 class PatternSelection:
@@ -214,6 +215,83 @@ class PatternSelection:
     SELECTED = "selected"
     LANDMARK_DAYS = "landmark_days"
     HORIZON_DAYS = "horizon_days"
+    # latent-class model (method "lcmm"); empty for the clustering methods
+    LOG_LIKELIHOOD = "log_likelihood"
+    N_PARAMETERS = "n_parameters"
+    AIC = "aic"
+    SABIC = "sabic"
+    RELATIVE_ENTROPY = "relative_entropy"
+    ICL = "icl"
+    APPA_MIN = "appa_min"
+    SHARE_POSTERIOR_GE_0_7 = "share_posterior_ge_0_7"
+    SHARE_POSTERIOR_GE_0_8 = "share_posterior_ge_0_8"
+    SHARE_POSTERIOR_GE_0_9 = "share_posterior_ge_0_9"
+    N_ITER = "n_iter"
+    CONVERGED = "converged"
+    # every method
+    SMALLEST_CLASS_SHARE = "smallest_class_share"
+    ELIGIBLE = "eligible"
+    REASON = "reason"
+    HORIZON_RULE = "horizon_rule"
+    COLUMNS = (
+        METHOD,
+        REPRESENTATION,
+        K,
+        LOG_LIKELIHOOD,
+        N_PARAMETERS,
+        AIC,
+        BIC,
+        SABIC,
+        RELATIVE_ENTROPY,
+        ICL,
+        APPA_MIN,
+        SHARE_POSTERIOR_GE_0_7,
+        SHARE_POSTERIOR_GE_0_8,
+        SHARE_POSTERIOR_GE_0_9,
+        N_ITER,
+        CONVERGED,
+        SILHOUETTE,
+        CALINSKI_HARABASZ,
+        INERTIA,
+        STABILITY_ARI_MEAN,
+        STABILITY_ARI_LOW,
+        MIN_PATTERN_SIZE,
+        SMALLEST_CLASS_SHARE,
+        N_PATIENTS,
+        ELIGIBLE,
+        SELECTED,
+        REASON,
+        LANDMARK_DAYS,
+        HORIZON_DAYS,
+        HORIZON_RULE,
+    )
+
+
+class PatternSummary:
+    """``pattern_summary.parquet``: one row per pattern, its course and the name check."""
+
+    PATTERN_ID = "pattern_id"
+    PATTERN = "pattern"
+    N_PATIENTS = "n_patients"
+    PROPORTION = "proportion"
+    MEAN_CONFIDENCE = "mean_confidence"
+    NADIR_RATIO = "nadir_ratio"
+    TIME_TO_NADIR_DAYS = "time_to_nadir_days"
+    REGROWTH_OVER_NADIR = "regrowth_over_nadir"
+    FINAL_RATIO = "final_ratio"
+    N_MEMBERS_NOT_RESPONDING = "n_members_not_responding"
+    METHOD = "method"
+    LANDMARK_DAYS = "landmark_days"
+    HORIZON_DAYS = "horizon_days"
+
+
+class PatternPosteriors:
+    """``pattern_posteriors.parquet``: posterior probability of each pattern per patient."""
+
+    PATIENT_ID = PATIENT_ID
+    PATTERN_ID = "pattern_id"
+    PATTERN = "pattern"
+    POSTERIOR = "posterior"
 
 
 class SurvivalKM:

@@ -15,7 +15,7 @@ assignments) in :attr:`LatentClassTrajectories.selection_`.
 from __future__ import annotations
 
 import html
-import math
+import inspect
 from typing import Literal
 
 import numpy as np
@@ -24,42 +24,19 @@ import pandas as pd
 from metevo.exceptions import NotFittedError
 from metevo.patterns import _features as pf
 from metevo.patterns import _lcmm as lc
-from metevo.patterns._names import RESPONSE_RATIO, _unique_names, name_pattern
+from metevo.patterns._latent_class_tables import (
+    RANDOM_EFFECTS,
+    SELECTION_COLUMNS,
+    describe_classes,
+    selection_table,
+)
 
-__all__ = ["LatentClassTrajectories", "latent_class_trajectories"]
+__all__ = ["SELECTION_COLUMNS", "LatentClassTrajectories", "latent_class_trajectories"]
 
 DAYS_PER_MONTH = 365.25 / 12.0
-RANDOM_EFFECTS = {"none": (), "intercept": (0,), "slope": (0, 1)}
 CRITERIA = ("bic", "icl", "aic", "sabic")
 OUTCOMES = ("log_ratio", "log")
 METHOD = "lcmm"
-
-# selection_ columns (pattern_selection table of the latent-class model)
-SELECTION_COLUMNS = (
-    "method",
-    "k",
-    "log_likelihood",
-    "n_parameters",
-    "aic",
-    "bic",
-    "sabic",
-    "relative_entropy",
-    "icl",
-    "smallest_class_share",
-    "smallest_class_size",
-    "appa_min",
-    "share_posterior_ge_0_7",
-    "share_posterior_ge_0_8",
-    "share_posterior_ge_0_9",
-    "n_iter",
-    "converged",
-    "eligible",
-    "selected",
-    "reason",
-    "n_patients",
-    "horizon_days",
-)
-
 
 class LatentClassTrajectories:
     """Latent classes of tumour-burden trajectories (mixture of linear mixed models).
@@ -101,6 +78,10 @@ class LatentClassTrajectories:
         relapse, short enough that the polynomial is not driven by the few long survivors).
         None uses every visit.
     horizon_quantile : float
+    landmark_days : float or None
+        Landmark mode: only visits on or before this day since treatment start are used (no
+        look-ahead) and the horizon is the landmark; the patterns can then enter a survival
+        model counted from the landmark.
     log_offset : float
         Added before the logarithm (same unit as ``value_column``; a target sum of 0 after a
         complete response stays finite).
@@ -108,7 +89,10 @@ class LatentClassTrajectories:
         Starts per k (one from k-means on the patients' own regression coefficients, the others
         from random k-means++ seeds, as many random partitions, and splits of each class of the
         (k-1)-class fit); each runs
-        ``n_short_iter`` EM iterations, the ``n_converge`` best are run to convergence.
+        ``n_short_iter`` EM iterations (screening, as lcmm's ``gridsearch`` and flexmix's
+        ``stepFlexmix`` do), the ``n_converge`` best are run to convergence. Round 3: 30 starts
+        (10 before); 100 starts x 10 iterations with 5 converged was tried and did not help
+        the ARI on unseen seeds (``docs/patterns.md``).
     max_iter, tol : int, float
         EM iterations and relative log-likelihood tolerance before the L-BFGS polish.
     random_state : int or None
@@ -176,8 +160,9 @@ class LatentClassTrajectories:
         min_class_size: int = 5,
         horizon_days: float | Literal["auto"] | None = "auto",
         horizon_quantile: float = 0.75,
+        landmark_days: float | None = None,
         log_offset: float = 1.0,
-        n_init: int = 10,
+        n_init: int = 30,
         n_short_iter: int = 20,
         n_converge: int = 3,
         max_iter: int = 100,
@@ -198,6 +183,7 @@ class LatentClassTrajectories:
         self.min_class_size = min_class_size
         self.horizon_days = horizon_days
         self.horizon_quantile = horizon_quantile
+        self.landmark_days = landmark_days
         self.log_offset = log_offset
         self.n_init = n_init
         self.n_short_iter = n_short_iter
@@ -232,6 +218,10 @@ class LatentClassTrajectories:
             raise TypeError(f"n_classes must be an int >= 1 or 'auto'; found {self.n_classes!r}.")
         if self.n_classes < 1:
             raise ValueError(f"n_classes must be >= 1 or 'auto'; found {self.n_classes}.")
+        if self.landmark_days is not None and not self.landmark_days > 0:
+            raise ValueError(
+                f"landmark_days must be > 0 days after treatment start; found {self.landmark_days}."
+            )
         if self.log_offset < 0:
             raise ValueError(f"log_offset must be >= 0; found {self.log_offset}.")
         return int(self.n_classes), int(self.n_classes)
@@ -256,12 +246,20 @@ class LatentClassTrajectories:
         table = table.loc[value.notna()]
         if not fitted:
             last = table.groupby(pf.PATIENT_ID)["_t"].max()
-            if self.horizon_days == "auto":
+            if self.landmark_days is not None:
+                self.horizon_days_ = float(self.landmark_days)
+                self.horizon_rule_ = "landmark: visits on or before the landmark day"
+            elif self.horizon_days == "auto":
                 self.horizon_days_ = float(np.quantile(last, self.horizon_quantile))
+                self.horizon_rule_ = (
+                    f"{self.horizon_quantile:.0%} quantile of the patients' last visit day"
+                )
             elif self.horizon_days is None:
                 self.horizon_days_ = None
+                self.horizon_rule_ = "every visit (no horizon)"
             else:
                 self.horizon_days_ = float(self.horizon_days)
+                self.horizon_rule_ = "fixed by horizon_days"
         if self.horizon_days_ is not None:
             table = table.loc[table["_t"] <= self.horizon_days_]
         counts = table.groupby(pf.PATIENT_ID).size()
@@ -291,8 +289,19 @@ class LatentClassTrajectories:
         return np.hstack([poly, spline])
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, trajectories: pd.DataFrame, y: None = None) -> LatentClassTrajectories:
-        """Fit on ``patient_trajectories`` (one row per patient x visit); returns ``self``."""
+    def fit(
+        self,
+        trajectories: pd.DataFrame,
+        y: None = None,
+        *,
+        lesion_trajectories: pd.DataFrame | None = None,
+    ) -> LatentClassTrajectories:
+        """Fit on ``patient_trajectories`` (one row per patient x visit); returns ``self``.
+
+        ``y`` and ``lesion_trajectories`` are ignored (same signature as
+        :class:`~metevo.patterns.EvolutionPatterns`).
+        """
+        del y, lesion_trajectories
         lo, hi = self._check_params()
         table, excluded = self._table(trajectories, fitted=False)
         if table.empty:
@@ -308,6 +317,12 @@ class LatentClassTrajectories:
         )
         stats, ids, n_visits = self._stats(table)
         N = len(ids)  # noqa: N806
+        if lo > N:
+            raise ValueError(
+                f"only {N} patient(s) can be modelled (2 or more visits within the horizon); "
+                f"fewer than the {lo} classes asked for. Lower n_classes or add patients."
+            )
+        hi = min(hi, N)  # a k above the number of patients cannot be fitted
         rng = np.random.default_rng(self.random_state)
         var_floor = 1e-8 * max(
             float(np.var(np.log(table[self.value_column] + self.log_offset))), 1e-12
@@ -317,7 +332,7 @@ class LatentClassTrajectories:
         for k in range(lo, hi + 1):
             prev = fits.get(k - 1)
             fits[k] = one if k == 1 else self._fit_k(stats, k, one.params, rng, var_floor, prev)
-        self._select(fits, N)
+        self.selection_ = selection_table(fits, self, N)
         best = fits[self.n_classes_]
         order = self._order(best.params)
         par = best.params
@@ -337,7 +352,7 @@ class LatentClassTrajectories:
         own = logv - logv.groupby(table[pf.PATIENT_ID]).transform("first")
         self.own_nadir_ratio_ = np.exp(own.groupby(table[pf.PATIENT_ID]).min().loc[ids].to_numpy())
         self.excluded_ = pd.DataFrame(excluded, columns=[pf.PATIENT_ID, "n_visits", "reason"])
-        self._describe_classes()
+        describe_classes(self, table)
         return self
 
     def _fit_one(self, s: lc.Stats, var_floor: float) -> lc.EMResult:
@@ -453,69 +468,6 @@ class LatentClassTrajectories:
         D = np.broadcast_to(one.D[0], (k, *one.D.shape[1:])).copy()  # noqa: N806
         return lc.Params(np.log(pi), beta, D, np.full(k, one.sigma2[0]))
 
-    # ------------------------------------------------------------------ selection
-    def _select(self, fits: dict[int, lc.EMResult], n_patients: int) -> None:
-        p = self.degree + 1 + int(self.n_knots)
-        q = len(RANDOM_EFFECTS[self.random_effects])
-        need = max(int(self.min_class_size), math.ceil(self.min_class_share * n_patients))
-        rows = []
-        for k, em in fits.items():
-            summ = lc.classification_summary(em.posterior)
-            n_par = lc.n_parameters(k, p, q, self.class_variance, self.class_random_cov)
-            crit = lc.criteria(em.loglik, n_par, n_patients, summ["entropy_sum"])
-            smallest = int(summ["sizes"].min())
-            rows.append(
-                {
-                    "method": METHOD,
-                    "k": k,
-                    "log_likelihood": em.loglik,
-                    "n_parameters": n_par,
-                    **crit,
-                    "relative_entropy": summ["relative_entropy"],
-                    "smallest_class_share": smallest / n_patients,
-                    "smallest_class_size": smallest,
-                    "appa_min": float(np.nanmin(summ["appa"])) if smallest else np.nan,
-                    "share_posterior_ge_0_7": summ["share_ge_0_7"],
-                    "share_posterior_ge_0_8": summ["share_ge_0_8"],
-                    "share_posterior_ge_0_9": summ["share_ge_0_9"],
-                    "n_iter": em.n_iter,
-                    "converged": em.converged,
-                    "eligible": k == 1 or smallest >= need,
-                }
-            )
-        sel = pd.DataFrame(rows)
-        crit = self.criterion
-        if self.n_classes == "auto":
-            pool = sel.loc[sel["eligible"]]
-            chosen = int(pool.loc[pool[crit].idxmin(), "k"])
-        else:
-            chosen = int(self.n_classes)
-        best_value = sel.loc[sel["k"] == chosen, crit].iloc[0]
-        reasons = []
-        for r in sel.itertuples():
-            if r.k == chosen:
-                why = (
-                    f"chosen: lowest {crit.upper()} ({r_val(best_value)}) among k whose smallest "
-                    f"class has >= {need} patients ({self.min_class_share:.0%} and "
-                    f">= {self.min_class_size})"
-                    if self.n_classes == "auto"
-                    else "chosen: k fixed by n_classes"
-                )
-            elif not r.eligible:
-                why = f"not eligible: smallest class {r.smallest_class_size} patient(s) < {need}"
-            else:
-                why = (
-                    f"{crit.upper()} {r_val(getattr(r, crit))} vs {r_val(best_value)} "
-                    f"for k={chosen}"
-                )
-            reasons.append(why)
-        sel["selected"] = sel["k"] == chosen
-        sel["reason"] = reasons
-        sel["n_patients"] = n_patients
-        sel["horizon_days"] = np.nan if self.horizon_days_ is None else self.horizon_days_
-        self.selection_ = sel[list(SELECTION_COLUMNS)]
-        self.n_classes_ = chosen
-
     # ------------------------------------------------------------------ description
     def _curve(self, beta: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Mean log burden of each class (rows of ``beta``) at ``days`` since treatment start."""
@@ -529,69 +481,40 @@ class LatentClassTrajectories:
         curves = self._curve(par.beta, self._grid())
         return np.argsort((curves - curves[:, :1]).mean(axis=1), kind="stable")
 
-    def _describe_classes(self) -> None:
-        grid = self._grid()
-        change = self._curve(self.coef_, grid)
-        change = change - change[:, :1]
-        step = np.arange(0.0, grid[-1] + 1e-9, 28.0)
-        coarse = self._curve(self.coef_, step)
-        names = [name_pattern(c - c[0]) for c in coarse]
-        # patient-level check: a "response" name cannot hold a confident member whose own
-        # course never reached -30 % (RECIST 1.1 partial response); such a class is "mixed"
-        contradicting = np.zeros(self.n_classes_, dtype=int)
-        for c, name in enumerate(names):
-            if "response" not in name:
-                continue
-            members = (self.labels_ == c) & (self.confidence_ > 0.5)
-            contradicting[c] = int(np.sum(members & (self.own_nadir_ratio_ > RESPONSE_RATIO)))
-            if contradicting[c]:
-                names[c] = f"mixed {name}" if not name.startswith("mixed") else name
-        names = _unique_names(names)
-        summ = lc.classification_summary(self.posterior_)
-        self.names_ = names
-        self.classes_ = pd.DataFrame(
+    @property
+    def n_patterns_(self) -> int:
+        """Number of classes (the name :class:`EvolutionPatterns` uses)."""
+        self._check_fitted()
+        return self.n_classes_
+
+    def summary_table(self) -> pd.DataFrame:
+        """One row per class (``pattern_summary`` layout): size, course, name check."""
+        self._check_fitted()
+        c = self.classes_
+        return pd.DataFrame(
             {
-                "pattern_id": np.arange(self.n_classes_),
-                "pattern": names,
-                "proportion": self.proportions_,
-                "n_patients": summ["sizes"],
-                "appa": summ["appa"],
-                "nadir_ratio": np.exp(change.min(axis=1)),
-                "time_to_nadir_days": grid[change.argmin(axis=1)],
-                "final_ratio": np.exp(change[:, -1]),
-                "n_members_not_responding": contradicting,
+                "pattern_id": c["pattern_id"],
+                "pattern": c["pattern"],
+                "n_patients": c["n_patients"],
+                "proportion": c["proportion"],
+                "mean_confidence": c["appa"],
+                "nadir_ratio": c["nadir_ratio"],
+                "time_to_nadir_days": c["time_to_nadir_days"],
+                "regrowth_over_nadir": c["regrowth_over_nadir"],
+                "final_ratio": c["final_ratio"],
+                "n_members_not_responding": c["n_members_not_responding"],
+                "method": METHOD,
+                "landmark_days": np.nan if self.landmark_days is None else self.landmark_days,
+                "horizon_days": np.nan if self.horizon_days_ is None else self.horizon_days_,
             }
         )
-        rows = pd.DataFrame(
-            {
-                pf.PATIENT_ID: self.patient_ids_,
-                "pattern": [names[i] for i in self.labels_],
-                "pattern_id": self.labels_,
-                "confidence": self.confidence_,
-                "n_visits": self.n_visits_,
-                "followup_days": self.followup_days_,
-                "own_nadir_ratio": self.own_nadir_ratio_,
-                "excluded_reason": None,
-            }
-        )
-        if len(self.excluded_):
-            ex = pd.DataFrame(
-                {
-                    pf.PATIENT_ID: self.excluded_[pf.PATIENT_ID],
-                    "pattern": None,
-                    "pattern_id": pd.NA,
-                    "confidence": np.nan,
-                    "n_visits": self.excluded_["n_visits"],
-                    "followup_days": np.nan,
-                    "own_nadir_ratio": np.nan,
-                    "excluded_reason": self.excluded_["reason"],
-                }
-            )
-            rows = pd.concat([rows, ex], ignore_index=True)
-        rows["pattern_id"] = rows["pattern_id"].astype("Int64")
-        rows["horizon_days"] = np.nan if self.horizon_days_ is None else self.horizon_days_
-        rows["method"] = METHOD
-        self.patterns_ = rows.sort_values(pf.PATIENT_ID, kind="stable").reset_index(drop=True)
+
+    def fixed_k_copy(self) -> LatentClassTrajectories:
+        """An unfitted copy with the fitted k and horizon fixed (refits, cross-validation)."""
+        self._check_fitted()
+        params = {name: getattr(self, name) for name in _PARAMS}
+        params.update(n_classes=self.n_classes_, horizon_days=self.horizon_days_)
+        return LatentClassTrajectories(**params)
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
@@ -610,10 +533,16 @@ class LatentClassTrajectories:
         w = lc.posterior(stats, par)
         return pd.DataFrame(w, index=pd.Index(ids.astype(str), name=pf.PATIENT_ID))
 
-    def predict(self, trajectories: pd.DataFrame) -> pd.Series:
-        """Most probable class per patient."""
+    def predict(
+        self, trajectories: pd.DataFrame, *, lesion_trajectories: pd.DataFrame | None = None
+    ) -> pd.Series:
+        """Most probable class per patient of ``trajectories`` (-1: not modelled, e.g. fewer
+        than 2 visits within the horizon); indexed by ``patient_id``, sorted."""
+        del lesion_trajectories
         proba = self.predict_proba(trajectories)
-        return pd.Series(proba.to_numpy().argmax(axis=1), index=proba.index, name="pattern_id")
+        out = pd.Series(proba.to_numpy().argmax(axis=1), index=proba.index, name="pattern_id")
+        every = pd.Index(trajectories[pf.PATIENT_ID].astype(str).unique(), name=pf.PATIENT_ID)
+        return out.reindex(every, fill_value=-1).sort_index()
 
     def summary(self) -> pd.DataFrame:
         """The ``selection_`` table (one row per k tried)."""
@@ -633,8 +562,7 @@ class LatentClassTrajectories:
         return f"<p>{html.escape(repr(self))}</p>" + self.summary().to_html(index=False)
 
 
-def r_val(x: float) -> str:
-    return f"{x:.1f}"
+_PARAMS = tuple(inspect.signature(LatentClassTrajectories.__init__).parameters)[1:]
 
 
 def latent_class_trajectories(trajectories: pd.DataFrame, **options) -> pd.DataFrame:

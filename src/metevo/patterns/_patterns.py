@@ -51,7 +51,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from metevo.columns import PatternSelection
 from metevo.patterns import _features as pf
+from metevo.patterns._match import check_names
 from metevo.patterns._names import (
     MIN_SUPPORT,
     MIXED_SPREAD,
@@ -68,6 +70,8 @@ from metevo.patterns._patterns_base import (
 )
 
 __all__ = ["EvolutionPatterns", "evolution_patterns"]
+
+SELECTION_COLUMNS = PatternSelection.COLUMNS
 
 
 
@@ -109,7 +113,10 @@ class EvolutionPatterns(_PatternsBase):
         price of look-ahead: a progression scan inside the window both shapes the pattern and
         is the event.
     min_followup_fraction : float
-        Fraction of patients that must complete the automatic window.
+        Fraction of patients that must complete the automatic window: 0.25 ends it at the 75th
+        percentile of the patients' last visit day (from the cohort, long enough to see a
+        relapse; each curve is masked after its own last visit). The rule is in the
+        ``horizon_rule`` column of ``selection_``.
     dropout_weight : float
         Weight of the "fraction of the window not followed" feature (0 ignores dropout). The
         default is small: leaving at progression is already visible in the over-nadir channel
@@ -183,7 +190,7 @@ class EvolutionPatterns(_PatternsBase):
         grid_step_days: float = 28.0,
         landmark_days: float | None = None,
         visit_tolerance_days: float = 0.0,
-        min_followup_fraction: float = 0.5,
+        min_followup_fraction: float = 0.25,
         dropout_weight: float = 0.1,
         min_ratio: float | None = 0.25,
         n_bootstrap: int = 10,
@@ -353,6 +360,15 @@ class EvolutionPatterns(_PatternsBase):
         rep = self._represent(trajectories, fitted=False)
         self.grid_days_ = rep.grid_days
         self.horizon_days_ = float(rep.grid_days[-1])
+        if self.landmark_days is not None:
+            self.horizon_rule_ = "landmark: the grid ends at the landmark day"
+        elif self.horizon_days == "auto":
+            self.horizon_rule_ = (
+                f"{1 - self.min_followup_fraction:.0%} quantile of the patients' last visit day"
+                f" (floored to the {self.grid_step_days:g}-day grid)"
+            )
+        else:
+            self.horizon_rule_ = "fixed by horizon_days"
         self.excluded_ = rep.excluded
         n = rep.patient_ids.size
         if n < 3:
@@ -414,6 +430,7 @@ class EvolutionPatterns(_PatternsBase):
                     "stability_ari_mean": float(np.mean(aris)) if aris else np.nan,
                     "stability_ari_low": float(np.quantile(aris, 0.05)) if aris else np.nan,
                     "min_pattern_size": int(sizes.min()),
+                    "smallest_class_share": float(sizes.min() / n),
                     "n_patients": n,
                 }
             )
@@ -427,7 +444,8 @@ class EvolutionPatterns(_PatternsBase):
         sel.insert(1, "representation", self._representation_)
         sel["landmark_days"] = np.nan if self.landmark_days is None else float(self.landmark_days)
         sel["horizon_days"] = self.horizon_days_
-        self.selection_ = sel
+        sel["horizon_rule"] = self.horizon_rule_
+        self.selection_ = sel.reindex(columns=list(SELECTION_COLUMNS))
         return self
 
     @staticmethod
@@ -442,20 +460,57 @@ class EvolutionPatterns(_PatternsBase):
         return int(np.unique(np.round(flat, 9), axis=0).shape[0])
 
     def _choose_k(self, sel: pd.DataFrame) -> int:
-        if len(sel) == 1:
-            return int(sel["k"].iloc[0])
+        """Choose k; adds ``eligible`` and ``reason`` (why each k was or was not chosen)."""
         n = int(sel["n_patients"].iloc[0])
         need = max(int(self.min_pattern_size), int(np.ceil(self.min_pattern_share * n)))
         big = sel["min_pattern_size"] >= need
+        sel["eligible"] = big
+        size_rule = f"smallest pattern >= {need} patients"
+        if len(sel) == 1:
+            sel["reason"] = "chosen: k fixed by n_patterns"
+            return int(sel["k"].iloc[0])
+        fallback = ""
         if not big.any():  # no k qualifies: the one whose smallest pattern is largest
             big = sel["min_pattern_size"] == sel["min_pattern_size"].max()
+            fallback = f"no k has a {size_rule}; "
         score = sel["silhouette"].fillna(-np.inf).where(big, -np.inf)
-        if self.n_bootstrap > 0:
-            stable = (sel["stability_ari_mean"] >= self.stability_threshold) & big
-            if stable.any():
-                return int(sel.loc[score.where(stable, -np.inf).idxmax(), "k"])
-            return int(sel.loc[sel["stability_ari_mean"].where(big, -np.inf).idxmax(), "k"])
-        return int(sel.loc[score.idxmax(), "k"])
+        stab = sel["stability_ari_mean"]
+        stable = (stab >= self.stability_threshold) & big
+        if self.n_bootstrap > 0 and stable.any():
+            best = int(sel.loc[score.where(stable, -np.inf).idxmax(), "k"])
+            why = (
+                f"chosen: best silhouette among k with bootstrap stability ARI >= "
+                f"{self.stability_threshold:g} and {size_rule}"
+            )
+        elif self.n_bootstrap > 0:
+            best = int(sel.loc[stab.where(big, -np.inf).idxmax(), "k"])
+            why = (
+                f"chosen (fallback): no k reached bootstrap stability ARI "
+                f"{self.stability_threshold:g}; the most stable k with {size_rule}"
+            )
+        else:
+            best = int(sel.loc[score.idxmax(), "k"])
+            why = f"chosen: best silhouette among k with {size_rule}"
+        if fallback:
+            why = f"chosen (fallback): {fallback}the k with the largest smallest pattern"
+        ref = sel.loc[sel["k"] == best].iloc[0]
+        reasons = []
+        for r in sel.itertuples():
+            if r.k == best:
+                reasons.append(why)
+            elif r.min_pattern_size < need:
+                reasons.append(f"not eligible: smallest pattern {r.min_pattern_size} < {need}")
+            elif self.n_bootstrap > 0 and r.stability_ari_mean < self.stability_threshold:
+                reasons.append(
+                    f"bootstrap stability ARI {r.stability_ari_mean:.2f} < "
+                    f"{self.stability_threshold:g}"
+                )
+            else:
+                reasons.append(
+                    f"silhouette {r.silhouette:.3f} vs {ref['silhouette']:.3f} for k={best}"
+                )
+        sel["reason"] = reasons
+        return best
 
     def _finish(
         self,
@@ -495,11 +550,15 @@ class EvolutionPatterns(_PatternsBase):
                     names[i] = "mixed response"
         final_rise = np.array([float(y[-1] - np.min(y)) for y in rep.visit_values])
         names = name_relapses(names, [final_rise[labels == j] for j in order])
-        self.names_ = _unique_names(names)
+        self.own_nadir_ratio_ = np.exp([float(np.min(y)) for y in rep.visit_values])
         self.cluster_centers_ = self._method_centers(fitted)[order]
         dist = self._distances(fitted, data)[:, order]
         self._sigma2_ = self._pooled_variance(dist, self.labels_)
-        self.confidence_ = self._confidence(dist)
+        self.probabilities_ = self._probabilities(dist)
+        self.confidence_ = self.probabilities_.max(axis=1)
+        self.names_, self.n_members_not_responding_ = check_names(
+            _unique_names(names), self.labels_, self.confidence_, self.own_nadir_ratio_
+        )
         self.n_visits_ = rep.n_visits
         self.followup_days_ = rep.followup_days
         self.curves_ = primary

@@ -159,7 +159,8 @@ class _PatternsBase:
         v = float(own.mean() / max(dim, 1))
         return v if v > 0 else 1.0
 
-    def _confidence(self, dist: np.ndarray) -> np.ndarray:
+    def _probabilities(self, dist: np.ndarray) -> np.ndarray:
+        """Posterior (mixture) or equal-weight Gaussian analogue (k-means) per pattern."""
         if self.method == "gmm":
             logp = -dist
         else:
@@ -167,8 +168,10 @@ class _PatternsBase:
             logp = -dist / (2.0 * self._sigma2_ * max(dim, 1))
         logp = logp - logp.max(axis=1, keepdims=True)
         p = np.exp(logp)
-        p /= p.sum(axis=1, keepdims=True)
-        return p.max(axis=1)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def _confidence(self, dist: np.ndarray) -> np.ndarray:
+        return self._probabilities(dist).max(axis=1)
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:
@@ -230,6 +233,11 @@ class _PatternsBase:
                 P.CONFIDENCE: conf.astype(float),
                 P.N_VISITS: pd.array(rep.n_visits, dtype="Int64"),
                 P.FOLLOWUP_DAYS: rep.followup_days.astype(float),
+                P.OWN_NADIR_RATIO: (
+                    np.exp([float(np.min(v)) for v in rep.visit_values])
+                    if rep.visit_values
+                    else self.own_nadir_ratio_
+                ),
                 P.EXCLUDED_REASON: pd.Series([None] * len(labels), dtype="string"),
             }
         )
@@ -242,6 +250,7 @@ class _PatternsBase:
                 P.CONFIDENCE: np.full(len(exc), np.nan),
                 P.N_VISITS: exc["n_visits"].astype("Int64").to_numpy(),
                 P.FOLLOWUP_DAYS: np.full(len(exc), np.nan),
+                P.OWN_NADIR_RATIO: np.full(len(exc), np.nan),
                 P.EXCLUDED_REASON: exc["reason"].astype("string").to_numpy(),
             }
         )
@@ -269,6 +278,55 @@ class _PatternsBase:
             excluded=self.excluded_,
         )
         return self._table(rep, self.labels_, self.confidence_)
+
+    @property
+    def posteriors_(self) -> pd.DataFrame:
+        """``pattern_posteriors`` table: probability of each pattern per training patient."""
+        self._check_fitted()
+        from metevo.columns import PatternPosteriors as PP
+
+        k = self.n_patterns_
+        return pd.DataFrame(
+            {
+                PP.PATIENT_ID: np.repeat(self.patient_ids_, k),
+                PP.PATTERN_ID: pd.array(np.tile(np.arange(k), len(self.patient_ids_)), "Int64"),
+                PP.PATTERN: pd.array(self.names_ * len(self.patient_ids_), dtype="string"),
+                PP.POSTERIOR: self.probabilities_.ravel(),
+            }
+        )
+
+    def summary_table(self) -> pd.DataFrame:
+        """One row per pattern (``pattern_summary`` layout): size, course, name check."""
+        from metevo.patterns._match import course_features
+
+        base = self.summary
+        feats = [
+            course_features(self.grid_days_, np.where(s >= MIN_SUPPORT, c, np.nan))
+            for c, s in zip(self.trajectory_centers_, self.trajectory_support_, strict=True)
+        ]
+        out = base[["pattern_id", "pattern", "n_patients"]].copy()
+        out["proportion"] = out["n_patients"] / len(self.labels_)
+        out["mean_confidence"] = base["mean_confidence"]
+        for key in feats[0]:
+            out[key] = [f[key] for f in feats]
+        out["n_members_not_responding"] = self.n_members_not_responding_
+        out["method"] = self.method
+        out["landmark_days"] = np.nan if self.landmark_days is None else self.landmark_days
+        out["horizon_days"] = self.horizon_days_
+        return out
+
+    def fixed_k_copy(self) -> Any:
+        """An unfitted copy with the fitted k and horizon fixed and no bootstrap (refits,
+        cross-validation)."""
+        import inspect
+
+        self._check_fitted()
+        names = tuple(inspect.signature(type(self).__init__).parameters)[1:]
+        params = {name: getattr(self, name) for name in names}
+        params.update(
+            n_patterns=self.n_patterns_, n_bootstrap=0, horizon_days=self.horizon_days_
+        )
+        return type(self)(**params)
 
     @property
     def summary(self) -> pd.DataFrame:

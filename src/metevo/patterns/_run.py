@@ -2,7 +2,10 @@
 
 Reads the tables of an analysis folder, fits the evolution patterns, relates them to survival
 (landmark, cross-validated assignment) and to response, writes the tables back into the folder
-and returns them with the fitted models. Figures are drawn by the faces
+and returns them with the fitted models. The default method is the latent-class trajectory model
+(``method="lcmm"``, :class:`~metevo.patterns.LatentClassTrajectories`): best in every cell of the
+generalisation benchmark (``docs/patterns.md``); ``method="kmeans"`` (and the other clustering
+methods of :class:`~metevo.patterns.EvolutionPatterns`) stay available. Figures are drawn by the faces
 (:func:`metevo.run_patterns`, the CLI), never here: compute does not import plotting.
 """
 
@@ -20,21 +23,39 @@ import pandas as pd
 from metevo.columns import Patterns as P
 from metevo.exceptions import ClinicalTableError, StatisticsWarning
 
-__all__ = ["DEFAULT_SURVIVAL_LANDMARK_DAYS", "TABLES", "PatternAnalysis", "pattern_analysis"]
+__all__ = [
+    "DEFAULT_SURVIVAL_LANDMARK_DAYS",
+    "METHODS",
+    "TABLES",
+    "PatternAnalysis",
+    "pattern_analysis",
+]
 
 #: landmark of the survival analysis when none is given: the ~24-week CT
 DEFAULT_SURVIVAL_LANDMARK_DAYS = 168.0
-TABLES = ("patterns", "pattern_selection", "survival_km", "survival_cox", "response_association")
+TABLES = (
+    "patterns",
+    "pattern_selection",
+    "pattern_summary",
+    "pattern_posteriors",
+    "survival_km",
+    "survival_cox",
+    "response_association",
+)
+#: methods of :func:`pattern_analysis`: the latent-class model, then the clustering methods
+METHODS = ("lcmm", "kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm")
 
 
 @dataclass
 class PatternAnalysis:
     """What :func:`pattern_analysis` produced: the tables and the fitted models behind them."""
 
-    #: ``patterns``, ``pattern_selection``, ``survival_km``, ``survival_cox``,
-    #: ``response_association`` (also written as Parquet into the analysis folder)
+    #: ``patterns``, ``pattern_selection``, ``pattern_summary``, ``pattern_posteriors``,
+    #: ``survival_km``, ``survival_cox``, ``response_association`` (also written as Parquet
+    #: into the analysis folder)
     tables: dict[str, pd.DataFrame]
-    #: the fitted :class:`~metevo.patterns.EvolutionPatterns`
+    #: the fitted :class:`~metevo.patterns.LatentClassTrajectories` (``method="lcmm"``) or
+    #: :class:`~metevo.patterns.EvolutionPatterns`
     model: Any
     #: the model refitted at the survival landmark (None when survival was skipped)
     survival_model: Any
@@ -71,13 +92,50 @@ def _empty(table: str) -> pd.DataFrame:
     )
 
 
+def make_model(
+    method: str,
+    k: int | str,
+    *,
+    landmark_days: float | None = None,
+    representation: str | None = None,
+    n_bootstrap: int = 10,
+    random_state: int = 0,
+) -> Any:
+    """The unfitted pattern model of ``method`` (``"lcmm"``: latent-class trajectories)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; found {method!r}.")
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, int | np.integer)):
+        raise TypeError(f"k must be an int or 'auto'; found {k!r}.")
+    if method == "lcmm":
+        from metevo.patterns._latent_class import LatentClassTrajectories
+
+        if representation not in (None, "log_ratio"):
+            raise ValueError(
+                f"method='lcmm' models the log-ratio to baseline; representation="
+                f"{representation!r} is for the clustering methods (e.g. method='kmeans')."
+            )
+        return LatentClassTrajectories(
+            k, landmark_days=landmark_days, random_state=random_state
+        )
+    from metevo.patterns._patterns import EvolutionPatterns
+
+    return EvolutionPatterns(
+        k,
+        method=method,
+        representation=representation,
+        landmark_days=landmark_days,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )
+
+
 def pattern_analysis(
     analysis_dir: str | Path,
     clinical: str | Path | pd.DataFrame | None = None,
     *,
     k: int | str = "auto",
     landmark_days: float | None = None,
-    method: str = "kmeans",
+    method: str = "lcmm",
     endpoint: str = "os",
     representation: str | None = None,
     n_bootstrap: int = 10,
@@ -104,8 +162,13 @@ def pattern_analysis(
         24-week landmark (``DEFAULT_SURVIVAL_LANDMARK_DAYS``) on the scans up to that day,
         with k selected again there and names matched to the full fit
         (:func:`~metevo.survival.landmark_pattern_survival`).
-    method, representation, n_bootstrap, random_state
-        See :class:`~metevo.patterns.EvolutionPatterns`. With ``representation=None`` and
+    method : {"lcmm", "kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm"}
+        ``"lcmm"`` (default): :class:`~metevo.patterns.LatentClassTrajectories` (k by ICL
+        among k whose smallest class holds >= 5 % and >= 5 patients, horizon the 75th
+        percentile of follow-up); the others: :class:`~metevo.patterns.EvolutionPatterns`.
+    representation, n_bootstrap, random_state
+        See :class:`~metevo.patterns.EvolutionPatterns` (``representation`` and
+        ``n_bootstrap`` are for the clustering methods). With ``representation=None`` and
         lesion trajectories present, k-means uses the multivariate representation with the
         lesion spread channel.
     endpoint : {"os", "pfs", "imaging_pfs"}
@@ -116,11 +179,12 @@ def pattern_analysis(
     Returns
     -------
     PatternAnalysis
-        ``tables``: ``patterns``, ``pattern_selection``, ``survival_km``, ``survival_cox``,
-        ``response_association`` (also written as Parquet into ``analysis_dir``), and the
-        fitted models.
+        ``tables``: ``patterns``, ``pattern_selection`` (every k tried, with the ``reason``
+        it was or was not chosen), ``pattern_summary`` (each pattern's course and name
+        check), ``pattern_posteriors`` (probability of each pattern per patient),
+        ``survival_km``, ``survival_cox``, ``response_association`` (also written as Parquet
+        into ``analysis_dir``), and the fitted models.
     """
-    from metevo.patterns._patterns import EvolutionPatterns
     from metevo.survival._landmark import landmark_pattern_survival
     from metevo.survival._patterns_cv import time_varying_cox
     from metevo.survival._response import response_association
@@ -142,18 +206,20 @@ def pattern_analysis(
     if representation is None and method == "kmeans" and lesions is not None:
         representation = "multivariate"
     options = dict(
-        method=method,
-        representation=representation,
-        n_bootstrap=n_bootstrap,
-        random_state=random_state,
+        representation=representation, n_bootstrap=n_bootstrap, random_state=random_state
     )
     n_patterns = k if k == "auto" else int(k)
-    model = EvolutionPatterns(n_patterns, landmark_days=landmark_days, **options).fit(
+    model = make_model(method, n_patterns, landmark_days=landmark_days, **options).fit(
         traj, lesion_trajectories=lesions
     )
     say(f"patterns: {model!r}")
     table = model.patterns_
-    tables: dict[str, pd.DataFrame] = {"patterns": table, "pattern_selection": model.selection_}
+    tables: dict[str, pd.DataFrame] = {
+        "patterns": table,
+        "pattern_selection": model.selection_,
+        "pattern_summary": model.summary_table(),
+        "pattern_posteriors": model.posteriors_,
+    }
 
     surv_landmark = landmark_days if landmark_days is not None else DEFAULT_SURVIVAL_LANDMARK_DAYS
     km, cox, message, surv_model, surv = (

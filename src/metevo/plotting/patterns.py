@@ -232,7 +232,15 @@ def plot_pattern_members(
 def plot_pattern_selection(
     selection: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None
 ) -> plt.Figure:
-    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k."""
+    """Silhouette, Calinski-Harabasz (and BIC) and bootstrap stability against k; the title
+    says why k was chosen (``reason`` of the selected row). A latent-class model's table
+    (``method`` "lcmm") is drawn by
+    :func:`metevo.plotting._latent_class.plot_latent_class_selection` (BIC/ICL, entropy/APPA,
+    smallest class)."""
+    if "method" in selection and len(selection) and (selection["method"] == "lcmm").all():
+        from metevo.plotting._latent_class import plot_latent_class_selection
+
+        return plot_latent_class_selection(selection, axes=axes)
     panels = [("silhouette", "silhouette"), ("calinski_harabasz", "Calinski-Harabasz")]
     if selection["bic"].notna().any():
         panels.append(("bic", "BIC"))
@@ -263,6 +271,9 @@ def plot_pattern_selection(
         ax.set_xlabel("number of patterns k")
         ax.set_title(label, fontsize=10)
         ax.set_xticks(selection["k"])
+    reason = selection.loc[selection["selected"], "reason"] if "reason" in selection else []
+    if len(reason) and len(chosen):
+        fig.suptitle(f"k = {int(chosen.iloc[0])}, {reason.iloc[0]}", fontsize=9)
     return fig
 
 
@@ -393,8 +404,11 @@ def write_pattern_figures(
     save(plot_pattern_trajectories(model), "patterns_trajectories")
     save(plot_pattern_centroids(model).figure, "patterns_centroids")
     selection = plot_pattern_selection(tables["pattern_selection"])
-    if selection._suptitle is None:
-        selection.suptitle(f"Choice of the number of patterns, {fit_label(model)}", fontsize=10)
+    why = selection._suptitle.get_text() if selection._suptitle is not None else ""
+    selection.suptitle(
+        f"Choice of the number of patterns, {fit_label(model)}" + (f"\n{why}" if why else ""),
+        fontsize=9,
+    )
     save(selection, "pattern_selection")
     km, cox = tables["survival_km"], tables["survival_cox"]
     order = surv_model.names_ if surv_model is not None else None

@@ -6,11 +6,7 @@ Out: Kaplan-Meier and Cox tables, landmark analysis without look-ahead
 assignment, and pattern / best-response association.
 """
 
-from metevo.survival._landmark import (
-    centroid_curves,
-    landmark_pattern_survival,
-    match_patterns,
-)
+from metevo.survival._landmark import landmark_pattern_survival
 from metevo.survival._patterns_cv import (
     SurvivalResult,
     cross_validated_patterns,
@@ -28,13 +24,11 @@ from metevo.survival._survival import (
 
 __all__ = [
     "SurvivalResult",
-    "centroid_curves",
     "cox_model",
     "cross_validated_patterns",
     "kaplan_meier",
     "landmark_data",
     "landmark_pattern_survival",
-    "match_patterns",
     "out_of_fold_concordance",
     "pattern_survival",
     "response_association",

@@ -9,10 +9,12 @@
    after it: a progression scan on day ``L + 7`` can neither shape a pattern nor be its cause);
 3. the number of patterns is selected again on those data (not reused from a full-follow-up
    fit), with the estimator's own rule;
-4. each patient's pattern comes from a model fitted on the other folds (K-fold), matched to the
-   landmark model's patterns by centroid, and the Cox concordance is out-of-fold as well;
+4. each patient's pattern comes from a model fitted on the other folds (K-fold), paired with
+   the landmark model's patterns by mean course (:func:`metevo.patterns.match_patterns`), and
+   the Cox concordance is out-of-fold as well;
 5. with a full-follow-up model given, the landmark patterns take the names of the full-fit
-   patterns they match by centroid over days ``0..L``, so the two fits are named consistently.
+   patterns they match by mean course over days ``0..L``
+   (:func:`metevo.patterns.consistent_names`), so the two fits are named consistently.
 
 Works with any pattern estimator of :mod:`metevo.patterns` that follows the estimator contract
 (``EvolutionPatterns``, ``LatentClassTrajectories``).
@@ -29,25 +31,15 @@ import pandas as pd
 from metevo.survival._patterns_cv import SurvivalResult, pattern_survival
 from metevo.survival._survival import MIN_EVENTS_PER_PARAMETER, TIME, survival_data
 
-__all__ = ["centroid_curves", "landmark_pattern_survival", "match_patterns"]
+__all__ = ["landmark_pattern_survival"]
 
-#: fitted number of patterns, per estimator attribute; and the matching constructor argument
-_K_ATTRIBUTES = (("n_patterns_", "n_patterns"), ("n_classes_", "n_classes"))
-
-
-def _k(model: Any) -> tuple[int, str]:
-    for attr, arg in _K_ATTRIBUTES:
-        if hasattr(model, attr):
-            return int(getattr(model, attr)), arg
-    raise TypeError(
-        f"{type(model).__name__} is not a fitted pattern model (no n_patterns_ / n_classes_); "
-        "fit it first or pass an EvolutionPatterns / LatentClassTrajectories."
-    )
+#: constructor argument of the number of patterns, per estimator
+_K_ARGUMENTS = ("n_patterns", "n_classes")
 
 
 def _k_argument(estimator: Any) -> str:
     params = inspect.signature(type(estimator).__init__).parameters
-    for _, arg in _K_ATTRIBUTES:
+    for arg in _K_ARGUMENTS:
         if arg in params:
             return arg
     raise TypeError(f"{type(estimator).__name__} has no n_patterns / n_classes argument.")
@@ -76,42 +68,6 @@ def _predict(model: Any, trajectories: pd.DataFrame, lesions: pd.DataFrame | Non
     return pred[pred >= 0]
 
 
-def centroid_curves(model: Any, days: np.ndarray) -> np.ndarray:
-    """Mean course of each fitted pattern as log-ratio to baseline at ``days`` (shape k x days).
-
-    ``EvolutionPatterns``: its trajectory centroids (primary channel) interpolated onto
-    ``days``; ``LatentClassTrajectories``: the class mean curves minus their value at day 0.
-    """
-    days = np.asarray(days, float)
-    if hasattr(model, "trajectory_centers_"):
-        grid = np.asarray(model.grid_days_, float)
-        centers = np.asarray(model.trajectory_centers_, float)[:, : grid.size]
-        out = []
-        for c in centers:
-            ok = np.isfinite(c)
-            out.append(np.interp(days, grid[ok], c[ok]) if ok.any() else np.zeros(days.size))
-        return np.asarray(out)
-    if hasattr(model, "coef_") and hasattr(model, "_curve"):
-        curves = model._curve(model.coef_, np.r_[0.0, days])
-        return curves[:, 1:] - curves[:, :1]
-    raise TypeError(f"cannot read pattern centroids from {type(model).__name__}.")
-
-
-def match_patterns(model: Any, reference: Any, days: np.ndarray) -> dict[int, int]:
-    """One-to-one matching of ``model``'s patterns onto ``reference``'s by their centroids.
-
-    Minimises the summed squared distance of the centroid curves over ``days`` (Hungarian
-    algorithm, :func:`scipy.optimize.linear_sum_assignment`). With different numbers of
-    patterns the surplus patterns stay unmatched (absent from the mapping).
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    a, b = centroid_curves(model, days), centroid_curves(reference, days)
-    cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
-    rows, cols = linear_sum_assignment(cost)
-    return {int(r): int(c) for r, c in zip(rows, cols, strict=True)}
-
-
 def _cut(table: pd.DataFrame | None, ids: set[str], landmark_days: float) -> pd.DataFrame | None:
     """Rows of the given patients with a scan on or before the landmark (study day)."""
     if table is None:
@@ -125,15 +81,20 @@ def _cut(table: pd.DataFrame | None, ids: set[str], landmark_days: float) -> pd.
     return table.loc[keep].reset_index(drop=True)
 
 
-def _rename_like(model: Any, reference: Any, landmark_days: float) -> list[str]:
-    """Landmark pattern names taken from the full-fit patterns they match (by centroid)."""
-    days = np.linspace(0.0, landmark_days, 25)
-    mapping = match_patterns(model, reference, days)
-    names = [
-        reference.names_[mapping[j]] if j in mapping else f"{name} (landmark only)"
-        for j, name in enumerate(model.names_)
-    ]
-    return names
+def _rename_like(model: Any, reference: Any) -> None:
+    """Give the landmark patterns the names of the full-fit patterns they match by mean course
+    (:func:`metevo.patterns.consistent_names`), in every table the model holds."""
+    from metevo.patterns._match import consistent_names
+
+    names = consistent_names(reference, model)
+    model.names_ = names
+    for table in ("patterns_", "classes_"):
+        frame = getattr(model, table, None)
+        if isinstance(frame, pd.DataFrame) and {"pattern", "pattern_id"} <= set(frame.columns):
+            ids = frame["pattern_id"]
+            frame["pattern"] = [
+                names[int(i)] if pd.notna(i) and int(i) >= 0 else None for i in ids
+            ]
 
 
 def landmark_pattern_survival(
@@ -202,14 +163,8 @@ def landmark_pattern_survival(
     )
     model = _fit(_clone(estimator, **{karg: "auto"}, **settings), traj, lesions)
     if reference is not None:
-        names = _rename_like(model, reference, landmark_days)
-        model.names_ = names
-        if hasattr(model, "patterns_") and "pattern_id" in model.patterns_:
-            ids = model.patterns_["pattern_id"]
-            model.patterns_["pattern"] = [
-                names[int(i)] if pd.notna(i) and int(i) >= 0 else None for i in ids
-            ]
-    assignment = _cross_validated(model, traj, lesions, karg, n_splits, random_state)
+        _rename_like(model, reference)
+    assignment = _cross_validated(model, traj, lesions, n_splits, random_state)
     assignment["landmark_days"] = landmark_days
     res = pattern_survival(
         assignment,
@@ -236,20 +191,17 @@ def _cross_validated(
     model: Any,
     trajectories: pd.DataFrame,
     lesions: pd.DataFrame | None,
-    karg: str,
     n_splits: int,
     random_state: int | None,
 ) -> pd.DataFrame:
-    """Pattern of each patient from a model fitted on the other folds, named like ``model``."""
-    k, _ = _k(model)
+    """Pattern of each patient from a model fitted on the other folds (``fixed_k_copy``),
+    its patterns paired with ``model``'s by mean course (:func:`metevo.patterns.match_patterns`)."""
+    from metevo.patterns._match import match_patterns
+
     ids = np.asarray(model.patient_ids_).astype(str)
     folds = np.random.default_rng(random_state).permutation(ids.size) % n_splits
     pid = trajectories["patient_id"].astype(str)
     lpid = lesions["patient_id"].astype(str) if lesions is not None else None
-    days = np.linspace(0.0, float(getattr(model, "horizon_days_", None) or 1.0), 25)
-    fixed = _clone(
-        model, **{karg: k}, n_bootstrap=0, horizon_days=getattr(model, "horizon_days_", "auto")
-    )
     out = []
     for f in range(n_splits):
         test_ids = set(ids[folds == f])
@@ -259,12 +211,11 @@ def _cross_validated(
         if lesions is not None:
             l_train = lesions[lpid.isin(set(ids) - test_ids)]
             l_test = lesions[lpid.isin(test_ids)]
-        fold = _fit(_clone(fixed), train, l_train)
-        mapping = match_patterns(fold, model, days)
+        fold = _fit(model.fixed_k_copy(), train, l_train)
+        mapping = match_patterns(model, fold)["reference_pattern_id"].to_numpy()
         pred = _predict(fold, test, l_test)
-        ref = np.array([mapping.get(int(v), -1) for v in pred.to_numpy()], dtype=int)
+        ref = mapping[pred.to_numpy().astype(int)]
         out.append(pd.DataFrame({"patient_id": pred.index.astype(str), "pattern_id": ref}))
-    table = pd.concat(out, ignore_index=True)
-    table = table[table["pattern_id"] >= 0].sort_values("patient_id", ignore_index=True)
+    table = pd.concat(out, ignore_index=True).sort_values("patient_id", ignore_index=True)
     table["pattern"] = [model.names_[i] for i in table["pattern_id"]]
     return table[["patient_id", "pattern", "pattern_id"]]

@@ -41,23 +41,20 @@ def cross_validated_patterns(
 ) -> pd.DataFrame:
     """Pattern of each patient from a model fitted *without* that patient (K-fold).
 
-    Each fold refits ``model``'s settings with its chosen number of patterns on the other
-    folds' patients, assigns the held-out patients, and maps the fold's patterns onto the
-    reference model's by matching centroid curves (Hungarian algorithm), so names agree.
+    Each fold refits ``model``'s settings with its chosen number of patterns
+    (``model.fixed_k_copy()``: :class:`~metevo.patterns.EvolutionPatterns` or
+    :class:`~metevo.patterns.LatentClassTrajectories`) on the other folds' patients, assigns
+    the held-out patients, and maps the fold's patterns onto the reference model's by matching
+    their mean courses (:func:`metevo.patterns.match_patterns`, Hungarian algorithm), so names
+    agree.
 
     Returns
     -------
     DataFrame with ``patient_id``, ``pattern``, ``pattern_id`` for the patients with a
     trajectory.
     """
-    from scipy.optimize import linear_sum_assignment
+    from metevo.patterns._match import match_patterns
 
-    from metevo.patterns._patterns import EvolutionPatterns
-
-    params = {
-        k: getattr(model, k) for k in model.__init__.__code__.co_varnames[1:] if hasattr(model, k)
-    }
-    params.update(n_patterns=model.n_patterns_, n_bootstrap=0, horizon_days=model.horizon_days_)
     ids = np.asarray(model.patient_ids_)
     rng = np.random.default_rng(random_state)
     folds = rng.permutation(ids.size) % n_splits
@@ -75,12 +72,8 @@ def cross_validated_patterns(
         if lesion_trajectories is not None:
             l_train = lesion_trajectories[lpid.isin(set(pid[train_mask]))]
             l_test = lesion_trajectories[lpid.isin(test_ids)]
-        fold = EvolutionPatterns(**params).fit(train, lesion_trajectories=l_train)
-        cost = ((fold.trajectory_centers_[:, None, :] - model.trajectory_centers_[None]) ** 2).sum(
-            axis=2
-        )
-        rows, cols = linear_sum_assignment(cost)
-        mapping = dict(zip(rows, cols, strict=True))
+        fold = model.fixed_k_copy().fit(train, lesion_trajectories=l_train)
+        mapping = match_patterns(model, fold)["reference_pattern_id"].to_numpy()
         pred = fold.predict(test, lesion_trajectories=l_test)
         pred = pred[pred >= 0]
         ref_ids = np.array([mapping[int(v)] for v in pred.to_numpy()], dtype=int)
