@@ -52,9 +52,17 @@ def test_post_analysis_skips_patterns_on_a_small_cohort_in_one_line(
     assert not (folder / "figures" / "survival_forest.png").exists()
 
 
-def test_demo_patterns_on_200_image_free_patients_labelled_and_quiet(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "kmeans"}, pytest.param({}, marks=pytest.mark.slow)],
+    ids=["kmeans", "default"],
+)
+def test_demo_patterns_on_200_image_free_patients_labelled_and_quiet(
+    tmp_path, monkeypatch, options
+):
     """The demo's patterns/survival part: a Cox model with >= 10 events per parameter, every
-    figure headed by the cohort label and titled with its fit, and no warning wall."""
+    figure headed by the cohort label and titled with its fit, and no warning wall (k-means by
+    default here for time; the default method, the latent-class model, as a slow test)."""
     from metevo.plotting import patterns as pp
     from metevo.runner.demo import demo_patterns
 
@@ -71,7 +79,7 @@ def test_demo_patterns_on_200_image_free_patients_labelled_and_quiet(tmp_path, m
     lines: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tables = demo_patterns(tmp_path, n_patients=200, seed=0, echo=lines.append)
+        tables = demo_patterns(tmp_path, n_patients=200, seed=0, echo=lines.append, **options)
     from metevo.exceptions import StatisticsWarning
 
     assert all(issubclass(w.category, StatisticsWarning) for w in caught) and len(caught) <= 2

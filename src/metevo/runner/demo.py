@@ -101,6 +101,7 @@ def demo_patterns(
     n_patients: int = DEMO_PATTERN_PATIENTS,
     seed: int = 0,
     echo: Callable[[str], object] = print,
+    **options: object,
 ) -> dict:
     """Evolution patterns and survival on an image-free synthetic cohort, with figures.
 
@@ -108,7 +109,8 @@ def demo_patterns(
     (the kinetics generator of the CT cohort, without images) into ``out``
     (``patient_trajectories.parquet``, ``trajectories.parquet``, ``clinical.csv``), then runs
     :func:`metevo.run_patterns` there: tables in ``out``, figures in ``out/figures``, each
-    headed "synthetic image-free cohort". Returns the tables.
+    headed "synthetic image-free cohort" (``options`` go to :func:`metevo.run_patterns`, e.g.
+    ``method="kmeans"``). Returns the tables.
     """
     from metevo.datasets import make_synthetic_trajectories
     from metevo.runner import run_patterns
@@ -124,7 +126,7 @@ def demo_patterns(
         "(no CT)"
     )
     echo(f"patterns and survival on {n_patients} image-free synthetic patients -> {out}")
-    tables = run_patterns(out, clinical=out / "clinical.csv", label=label, echo=echo)
+    tables = run_patterns(out, clinical=out / "clinical.csv", label=label, echo=echo, **options)
     return tables
 
 
