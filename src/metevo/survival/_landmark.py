@@ -28,7 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metevo.survival._patterns_cv import SurvivalResult, pattern_survival
+from metevo.survival._patterns_cv import (
+    SurvivalResult,
+    cross_validated_patterns,
+    pattern_survival,
+)
 from metevo.survival._survival import MIN_EVENTS_PER_PARAMETER, TIME, survival_data
 
 __all__ = ["landmark_pattern_survival"]
@@ -58,14 +62,6 @@ def _fit(estimator: Any, trajectories: pd.DataFrame, lesions: pd.DataFrame | Non
     if lesions is not None and "lesion_trajectories" in inspect.signature(estimator.fit).parameters:
         return estimator.fit(trajectories, lesion_trajectories=lesions)
     return estimator.fit(trajectories)
-
-
-def _predict(model: Any, trajectories: pd.DataFrame, lesions: pd.DataFrame | None) -> pd.Series:
-    if lesions is not None and "lesion_trajectories" in inspect.signature(model.predict).parameters:
-        pred = model.predict(trajectories, lesion_trajectories=lesions)
-    else:
-        pred = model.predict(trajectories)
-    return pred[pred >= 0]
 
 
 def _cut(table: pd.DataFrame | None, ids: set[str], landmark_days: float) -> pd.DataFrame | None:
@@ -164,7 +160,9 @@ def landmark_pattern_survival(
     model = _fit(_clone(estimator, **{karg: "auto"}, **settings), traj, lesions)
     if reference is not None:
         _rename_like(model, reference)
-    assignment = _cross_validated(model, traj, lesions, n_splits, random_state)
+    assignment = cross_validated_patterns(
+        model, traj, lesion_trajectories=lesions, n_splits=n_splits, random_state=random_state
+    )
     assignment["landmark_days"] = landmark_days
     res = pattern_survival(
         assignment,
@@ -185,37 +183,3 @@ def landmark_pattern_survival(
     if len(res.cox):
         res.cox["n_excluded_landmark"] = n_excluded
     return res
-
-
-def _cross_validated(
-    model: Any,
-    trajectories: pd.DataFrame,
-    lesions: pd.DataFrame | None,
-    n_splits: int,
-    random_state: int | None,
-) -> pd.DataFrame:
-    """Pattern of each patient from a model fitted on the other folds (``fixed_k_copy``),
-    its patterns paired with ``model``'s by mean course (:func:`metevo.patterns.match_patterns`)."""
-    from metevo.patterns._match import match_patterns
-
-    ids = np.asarray(model.patient_ids_).astype(str)
-    folds = np.random.default_rng(random_state).permutation(ids.size) % n_splits
-    pid = trajectories["patient_id"].astype(str)
-    lpid = lesions["patient_id"].astype(str) if lesions is not None else None
-    out = []
-    for f in range(n_splits):
-        test_ids = set(ids[folds == f])
-        train = trajectories[pid.isin(set(ids) - test_ids)]
-        test = trajectories[pid.isin(test_ids)]
-        l_train = l_test = None
-        if lesions is not None:
-            l_train = lesions[lpid.isin(set(ids) - test_ids)]
-            l_test = lesions[lpid.isin(test_ids)]
-        fold = _fit(model.fixed_k_copy(), train, l_train)
-        mapping = match_patterns(model, fold)["reference_pattern_id"].to_numpy()
-        pred = _predict(fold, test, l_test)
-        ref = mapping[pred.to_numpy().astype(int)]
-        out.append(pd.DataFrame({"patient_id": pred.index.astype(str), "pattern_id": ref}))
-    table = pd.concat(out, ignore_index=True).sort_values("patient_id", ignore_index=True)
-    table["pattern"] = [model.names_[i] for i in table["pattern_id"]]
-    return table[["patient_id", "pattern", "pattern_id"]]
