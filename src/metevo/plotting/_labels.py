@@ -26,6 +26,9 @@ _COLUMNS = {
     "mean_hu_weighted": "volume-weighted mean density (HU)",
     "depth_mm": "depth below the liver surface (mm)",
     "pct_change_baseline": "change of target sum from baseline (%)",
+    "baseline_target_sum_mm": "baseline RECIST target sum (mm)",
+    "age": "age (years)",
+    "ecog": "ECOG performance status",
 }
 _PREFIXES = {"main_": "largest lesion: ", "vw_": "volume-weighted ", "delta_": "change of "}
 _SUFFIXES = {

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from metevo.plotting._labels import column_label
 from metevo.plotting._palette import pattern_colors
 
 __all__ = ["plot_forest", "plot_km"]
@@ -205,7 +206,8 @@ def plot_forest(
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(y)
-    ax.set_yticklabels(d["term"], fontsize=8)
+    # covariate terms spelled out ("baseline_target_sum_mm" -> "baseline RECIST target sum (mm)")
+    ax.set_yticklabels([t if ":" in t else column_label(t) for t in d["term"]], fontsize=8)
     ax.set_ylim(-0.7, len(d) - 0.3)
     ax.set_xlabel("hazard ratio (log scale)")
     trans = ax.get_yaxis_transform()
