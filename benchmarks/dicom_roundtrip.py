@@ -82,6 +82,50 @@ def sr_check(analysis: Path, export: Path) -> dict:
     }
 
 
+def report_check(analysis: Path, report: Path) -> dict:
+    """The report written without --manifest: pages, crops, Chromium render, crop alignment."""
+    import re
+
+    from metevo.report._crops import visit_to_first
+
+    regs = pd.read_parquet(analysis / "registrations.parquet")
+    scans = pd.read_parquet(analysis / "scans.parquet")
+    pages = sorted((report / "patients").glob("*.html"))
+    n_crops, worst_mm, n_aligned = 0, 0.0, 0
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        found = re.findall(r'data-timepoint="([^"]+)" data-track="(\d+)" data-slice="\d+" data-center-mm="([^"]+)"', html)
+        n_crops += len(found)
+        pid = page.stem
+        tps = scans[scans.patient_id == pid].sort_values("date").timepoint.tolist()
+        to_first = visit_to_first(tps, regs[regs.patient_id == pid])
+        first: dict[str, tuple[str, list]] = {}  # track -> (its first visit, crop centres there)
+        for tp, track, centre in found:  # pages list visits in order: a track's first crops come first
+            c = np.array([float(v) for v in centre.split()])
+            p0 = (to_first[tp] @ np.append(c, 1.0))[:3] if tp in to_first else None
+            if track not in first or first[track][0] == tp:
+                first.setdefault(track, (tp, []))[1].append(p0)
+            elif p0 is not None and all(q is not None for q in first[track][1]):
+                # a track with several lesions at its first visit: its crops follow one of them
+                worst_mm = max(worst_mm, min(float(np.linalg.norm(p0 - q)) for q in first[track][1]))
+                n_aligned += 1
+    out = {"pages": len(pages), "crops": n_crops, "follow_up_crops_checked": n_aligned,
+           "max_mm_follow_up_crop_centre_to_first_visit_crop_centre_in_first_visit_space": worst_mm}
+    exe = shutil.which("chromium")
+    if exe:
+        loaded = broken = console = 0
+        for page in [report / "index.html", *pages]:
+            res = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                                  "--enable-logging=stderr", "--v=0", "--dump-dom", page.resolve().as_uri()],
+                                 capture_output=True, encoding="utf-8", errors="replace", timeout=120, check=False)
+            m = re.search(r'data-images-loaded="(\d*)" data-images-broken="(\d*)"', res.stdout)
+            loaded += int(m.group(1) or 0) if m else 0
+            broken += int(m.group(2) or 0) if m else 1
+            console += sum(":CONSOLE" in ln for ln in res.stderr.splitlines())
+        out.update(chromium_images_loaded=loaded, chromium_images_broken=broken, chromium_console_lines=console)
+    return out
+
+
 def run(name: str, nifti_manifest: Path, work: Path, extra: list[str], liver_label: int | None) -> dict:
     from metevo.datasets import write_dicom_cohort
 
@@ -91,11 +135,14 @@ def run(name: str, nifti_manifest: Path, work: Path, extra: list[str], liver_lab
     t_nii = cli("analyze", str(nifti_manifest), "--out", str(work / "out_nifti"), "--workers", "1", "--no-progress", *extra)
     t_dcm = cli("analyze", str(dicom_manifest), "--out", str(work / "out_dicom"), "--workers", "1", "--no-progress")
     t_exp = cli("export-dicom", str(work / "out_dicom"), "--out", str(work / "export"))
+    t_rep = cli("report", str(work / "out_dicom"), "--out", str(work / "report"))  # no --manifest
     return {
         "cohort": name,
-        "seconds": {"write_dicom": t_write, "analyze_nifti": t_nii, "analyze_dicom": t_dcm, "export_dicom": t_exp},
+        "seconds": {"write_dicom": t_write, "analyze_nifti": t_nii, "analyze_dicom": t_dcm, "export_dicom": t_exp,
+                    "report": t_rep},
         "nifti_vs_dicom": max_diff(work / "out_nifti", work / "out_dicom"),
         "export": sr_check(work / "out_dicom", work / "export"),
+        "report_without_manifest": report_check(work / "out_dicom", work / "report"),
     }
 
 

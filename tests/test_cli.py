@@ -171,7 +171,10 @@ def test_real_ct_validate_and_analyze(shared_data, tmp_path, version):
     assert res.exit_code == 0, res.output
     scans = pd.read_parquet(tmp_path / "out" / "scans.parquet")
     row = scans.iloc[0]
-    voxel_ml = np.prod(ct.GetSpacing()) / 1000
+    from metevo.cohort.io import canonical_geometry
+
+    # metevo reads every grid rounded to float32 (so a DICOM series equals its NIfTI copy)
+    voxel_ml = np.prod(canonical_geometry(ct).GetSpacing()) / 1000
     assert row.lesion_voxels == lesion_voxels
     expected_liver = int((sitk.GetArrayViewFromImage(liver) > 0).sum()) * voxel_ml
     assert row.liver_volume_ml == pytest.approx(expected_liver)

@@ -39,14 +39,43 @@ def dicom_runs(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "table",
-    ["scans", "lesions", "lesion_edges", "recist", "recist_lesions", "patients", "radiomics", "trajectories"],
+    ["scans", "lesions", "lesion_edges", "registrations", "recist", "recist_lesions", "patients", "radiomics",
+     "trajectories"],
 )
 def test_dicom_series_and_seg_give_the_nifti_tables(dicom_runs, table):
     a = pd.read_parquet(dicom_runs["nifti"] / f"{table}.parquet")
     b = pd.read_parquet(dicom_runs["dicom"] / f"{table}.parquet")
     assert len(a) > 0
-    # the series' z spacing comes from decimal positions: exactly the NIfTI's once de-noised
+    # the series' geometry comes from decimal strings, the NIfTI's from float32: both are rounded
+    # to float32 on read (cohort.io.canonical_geometry), so the runs are identical, registration
+    # iterations included
+    if table == "registrations":
+        assert (a["iterations"] > 0).all()
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-6)
+
+
+# Known codes (DICOM PS3.16 CID 6145 / CID 6144, NCIt, SCT), written out here independently of
+# metevo.export: the SR must carry these standard codes, not local ones.
+_ROLE_CODES = {("DCM", "112074"): "target", ("DCM", "112075"): "non-target"}
+_RESPONSE_CODES = {
+    "target_response": {"112041": "CR", "112042": "PR", "112043": "PD", "112044": "SD", "C62222": "NE"},
+    "nontarget_response": {"112045": "CR", "112046": "NON-CR/NON-PD", "112047": "PD", "C62222": "NE"},
+    "new_lesions": {"373066001": "Y", "373067005": "N", "42425007": "EQUIVOCAL", "C62222": "NE"},
+    "overall_response": {"C4870": "CR", "C18058": "PR", "C18213": "SD", "C35571": "PD", "C62222": "NE"},
+}
+_RESPONSE_NAMES = {  # DCM 112048 "Current Response"; local names (99METEVO) for the parts
+    "112048": "overall_response", "target_resp": "target_response", "nontarget_resp": "nontarget_response",
+}
+
+
+def _role(evaluations) -> str | None:
+    for e in evaluations:
+        name, value = e.name, e.value
+        if (name.scheme_designator, name.value) == ("DCM", "112016"):
+            return _ROLE_CODES[(value.scheme_designator, value.value)]
+        if name.value == "new_lesion" and (value.scheme_designator, value.value) == ("SCT", "373066001"):
+            return "new"
+    return None
 
 
 def _sr_groups(path):
@@ -57,7 +86,6 @@ def _sr_groups(path):
     rows = []
     for g in groups:
         m = {x.name.meaning: x.value for x in g.get_measurements()}
-        ev = {x.name.value: x.value.value for x in g.get_qualitative_evaluations()}
         rows.append(
             {
                 "track": g.tracking_identifier,
@@ -66,7 +94,7 @@ def _sr_groups(path):
                 "axial_ld_mm": float(m["Long axis"]),
                 "axial_sa_mm": float(m["Short axis"]),
                 "mean_hu": float(m["Attenuation Coefficient"]),
-                "role": ev.get("role"),
+                "role": _role(g.get_qualitative_evaluations()),
             }
         )
     return sr, pd.DataFrame(rows)
@@ -99,12 +127,18 @@ def test_sr_round_trips_the_tables_and_tracking_uids(dicom_runs):
         image_groups = sr.content.get_image_measurement_groups()
         assert len(image_groups) == 1
         meas = {m.name.value: m.value for m in image_groups[0].get_measurements()}
-        evals = {e.name.value: e.value.value for e in image_groups[0].get_qualitative_evaluations()}
+        evals = {
+            _RESPONSE_NAMES.get(e.name.value, e.name.value): e.value
+            for e in image_groups[0].get_qualitative_evaluations()
+        }
+        assert {e.value.scheme_designator for e in image_groups[0].get_qualitative_evaluations()} <= {
+            "DCM", "NCIt", "SCT"
+        }
         if pd.notna(visit.target_sum_mm):
             assert float(meas["target_sum_mm"]) == pytest.approx(visit.target_sum_mm)
         for col in ("target_response", "nontarget_response", "new_lesions", "overall_response"):
             if pd.notna(visit[col]):
-                assert evals[col] == visit[col], (tp, col)
+                assert _RESPONSE_CODES[col][evals[col].value] == visit[col], (tp, col)
             else:
                 assert col not in evals
     # the same track keeps one UID across visits; different tracks have different UIDs
@@ -203,7 +237,7 @@ def test_real_ct_as_dicom_series_and_seg(shared_data, tmp_path):
     for name, m, extra in (("nifti", tmp_path / "manifest.csv", ["--liver-label", "5"]), ("dicom", dicom_manifest, [])):
         res = runner.invoke(app, ["analyze", str(m), "--out", str(tmp_path / name), "--workers", "1", "--no-progress", *extra])
         assert res.exit_code == 0, res.output
-    for table in ("scans", "lesions", "recist"):
+    for table in ("scans", "lesions", "registrations", "recist"):
         pd.testing.assert_frame_equal(
             pd.read_parquet(tmp_path / "nifti" / f"{table}.parquet"),
             pd.read_parquet(tmp_path / "dicom" / f"{table}.parquet"),

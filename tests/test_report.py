@@ -54,6 +54,23 @@ def test_draw_figures_writes_png_and_pdf(analysed, tmp_path):
             assert head.startswith(b"\x89PNG" if rel.endswith(".png") else b"%PDF")
 
 
+def test_analysis_records_its_manifest_and_options(analysed, tmp_path):
+    import json
+
+    from metevo.cohort import recorded_cohort
+    from metevo.exceptions import CohortError
+
+    record = json.loads((analysed["analysis"] / "inputs.json").read_text(encoding="utf-8"))
+    assert record["manifest"] == str(Path(analysed["manifest"]).resolve())
+    assert record["options"]["lesion_mask_kind"] == "binary" and record["options"]["liver_label"] is None
+    cohort = recorded_cohort(analysed["analysis"], options={"liver_label": None, "baseline_window_days": 7})
+    assert cohort.patient_ids == ["P001", "P002"] and cohort.options.baseline_window_days == 7
+    assert recorded_cohort(tmp_path) is None  # nothing recorded, nothing given
+    (tmp_path / "inputs.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(CohortError, match="inputs.json is not valid JSON"):
+        recorded_cohort(tmp_path)
+
+
 def test_draw_figures_bad_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         draw_figures(tmp_path / "nope")
@@ -64,7 +81,8 @@ def test_draw_figures_bad_folder(tmp_path):
 @pytest.fixture(scope="module")
 def report(analysed, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    write_report(analysed["analysis"], out, manifest=analysed["manifest"], events=analysed["events"], dpi=60)
+    # no manifest: the analysis folder recorded it (inputs.json)
+    write_report(analysed["analysis"], out, events=analysed["events"], dpi=60)
     return out
 
 
@@ -95,6 +113,65 @@ def test_report_pages_and_lesion_crops(report, analysed):
         img = mpimg.imread(report / "patients" / pid / f"{tp}_lesion{lid}.png")[..., :3]
         near = np.abs(img - np.array(track_color(track))).max(axis=-1) < 0.12
         assert near.sum() >= 10
+
+
+def _moved_patient(root: Path, shift_mm, lesion_dx: int) -> Path:
+    """One patient, two visits of the same anatomy; V1 is moved by ``shift_mm`` (its origin) and its
+    lesion by ``lesion_dx`` voxels along x inside the liver (it grew towards one side)."""
+    from conftest import write_image
+
+    shape = (20, 48, 48)  # (z, y, x), spacing (2, 2, 3) mm
+    z, y, x = np.indices(shape)
+    liver = ((((x - 22) / 16) ** 2 + ((y - 24) / 11) ** 2 + ((z - 10) / 7) ** 2) <= 1) | (
+        (((x - 34) / 7) ** 2 + ((y - 15) / 6) ** 2 + ((z - 8) / 5) ** 2) <= 1
+    )
+    rows = []
+    for v, (origin, centre, radius) in enumerate(
+        [((0.0, 0.0, 0.0), (10, 24, 18), 3), (tuple(shift_mm), (10, 24, 18 + lesion_dx), 4)]
+    ):
+        lesion = (((z - centre[0]) * 1.5) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius**2) & liver
+        ct = np.where(liver, 60, -1000).astype(np.int16)
+        ct[lesion] = 20
+        base = root / "P1" / f"V{v}"
+        for name, arr in (("ct", ct), ("lesion", lesion.astype(np.uint8)), ("liver", liver.astype(np.uint8))):
+            write_image(base / f"{name}.nii.gz", arr, origin=origin)
+        rows.append({"patient_id": "P1", "timepoint": f"V{v}", "date": f"2022-0{1 + 2 * v}-10",
+                     "image": f"P1/V{v}/ct.nii.gz", "lesion_mask": f"P1/V{v}/lesion.nii.gz",
+                     "liver_mask": f"P1/V{v}/liver.nii.gz"})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root / "manifest.csv"
+
+
+def test_follow_up_crops_show_the_baseline_anatomy_by_registration(tmp_path):
+    """V1 = V0 moved by a known (10, -6, 6) mm, its lesion 3 voxels (6 mm) off along x: the V1 crop
+    is centred on the V0 crop's anatomy (+ the known motion), not on the lesion, within a voxel;
+    and the stored registration maps it back onto the V0 crop centre within a voxel."""
+    from metevo import analyze, open_cohort
+    from metevo.tracking import affine_from_row
+
+    shift = np.array([10.0, -6.0, 6.0])
+    manifest = _moved_patient(tmp_path, shift, lesion_dx=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analyze(open_cohort(manifest), tmp_path / "analysis", workers=1, progress=False, isolate=False)
+    write_report(tmp_path / "analysis", tmp_path / "report", dpi=40)
+    html = (tmp_path / "report" / "patients" / "P1.html").read_text(encoding="utf-8")
+    crops = {
+        (tp, int(track)): np.array([float(v) for v in centre.split()])
+        for tp, track, centre in re.findall(r'data-timepoint="(V\d)" data-track="(\d+)" data-slice="\d+" data-center-mm="([^"]+)"', html)
+    }
+    lesions = pd.read_parquet(tmp_path / "analysis" / "lesions.parquet")
+    assert len(lesions) == 2 and lesions.track_id.nunique() == 1  # one lesion, matched across visits
+    track = int(lesions.track_id.iloc[0])
+    c0, c1 = crops[("V0", track)], crops[("V1", track)]
+    voxel = np.array([2.0, 2.0, 3.0])
+    # known motion: the same anatomy sits shift_mm further in V1 (a lesion-centred crop is 6 mm off in x)
+    assert np.all(np.abs(c1 - (c0 + shift)) <= voxel), (c1, c0 + shift)
+    # the stored registration (V1 -> V0 affine) maps the V1 crop centre onto the V0 one
+    reg = pd.read_parquet(tmp_path / "analysis" / "registrations.parquet").iloc[0]
+    back = np.asarray(affine_from_row(reg).TransformPoint(tuple(c1)))
+    assert np.all(np.abs(back - c0) <= voxel), (back, c0)
+    assert "same anatomy as at V0, by registration" in html
 
 
 def _chromium() -> str:
@@ -152,10 +229,21 @@ def test_cli_figures_and_report(analysed, tmp_path):
     assert sorted(p.name for p in (tmp_path / "f" / "patients" / "P002").iterdir()) == [
         f"{n}.{s}" for n in ("lesion_graph", "timeline", "trajectory_panel") for s in ("pdf", "png")
     ]
-    res = runner.invoke(app, ["report", str(analysed["analysis"]), "--out", str(tmp_path / "r"),
-                              "--manifest", str(analysed["manifest"])])
+    res = runner.invoke(app, ["report", str(analysed["analysis"]), "--out", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     assert f"open {tmp_path / 'r' / 'index.html'}" in res.output
     assert len(list((tmp_path / "r" / "patients" / "P001").glob("*.png"))) == 3
+    # --manifest overrides the recorded one: a manifest without P002 leaves its page without CT
+    manifest = pd.read_csv(analysed["manifest"])
+    manifest = manifest[manifest.patient_id == "P001"]
+    for col in ("image", "lesion_mask", "liver_mask"):
+        manifest[col] = [str(analysed["root"] / v) for v in manifest[col]]
+    only = tmp_path / "only_p001.csv"
+    manifest.to_csv(only, index=False)
+    res = runner.invoke(app, ["report", str(analysed["analysis"]), "--out", str(tmp_path / "r2"),
+                              "--manifest", str(only)])
+    assert res.exit_code == 0, res.output
+    assert "patient P002 is not in the manifest given" in (tmp_path / "r2" / "patients" / "P002.html").read_text(encoding="utf-8")
+    assert len(list((tmp_path / "r2" / "patients" / "P001").glob("*.png"))) == 3
     res = runner.invoke(app, ["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "does not exist" in res.output

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from metevo._cli_dicom import export_dicom_command, record_inputs
+from metevo._cli_dicom import export_dicom_command
 from metevo._cli_segment import segment_command, segment_eval_command
 
 app = typer.Typer(
@@ -133,7 +133,6 @@ def analyze(
             patient_timeout=patient_timeout, isolate=isolate,
             stage_options=None if assessment_interval_days is None else {"recist": {"assessment_interval_days": assessment_interval_days}},
         )
-    record_inputs(out, manifest, options)
     for w in caught:
         typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
     _summarise(result)
@@ -522,17 +521,20 @@ def report_command(
     folder: Path = typer.Argument(..., help="Analysis folder of `metevo analyze`."),
     out: Path = typer.Option(..., "--out", "-o", help="Report folder (index.html and one page per patient)."),
     manifest: Optional[Path] = typer.Option(
-        None, "--manifest", help="The cohort manifest analysed: adds CT slices through each target and new lesion."
+        None, "--manifest", help="Cohort manifest for the CT slices (default: the one `metevo analyze` recorded in FOLDER)."
     ),
     events: Optional[Path] = typer.Option(None, "--events", help="Events table (CSV) for the swimmer plots."),
-    resample_masks: bool = typer.Option(False, "--resample-masks", help="As given to `metevo analyze`."),
-    lesion_mask_kind: str = typer.Option("binary", help=_MASK_HELP),
+    resample_masks: Optional[bool] = typer.Option(None, "--resample-masks", help="Override the recorded option."),
+    lesion_mask_kind: Optional[str] = typer.Option(None, help=_MASK_HELP + " Default: as recorded."),
     lesion_label: Optional[int] = typer.Option(None, help="Lesion class in a multi-class mask."),
     liver_label: Optional[int] = typer.Option(None, help="Liver class in a multi-class mask."),
     phase: Optional[str] = typer.Option(None, help="Phase analysed on multi-phase dates."),
-    baseline_window_days: int = typer.Option(28, help="Baseline window before treatment start."),
+    baseline_window_days: Optional[int] = typer.Option(None, help="Baseline window before treatment start."),
 ) -> None:
-    """Write a static HTML report of FOLDER into OUT: open OUT/index.html in any browser."""
+    """Write a static HTML report of FOLDER into OUT: open OUT/index.html in any browser.
+
+    The CT slices come from the cohort `metevo analyze` recorded in FOLDER (inputs.json); the
+    options given here override the recorded ones."""
     import matplotlib
 
     matplotlib.use("Agg")

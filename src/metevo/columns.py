@@ -175,6 +175,8 @@ class Registrations:
     QC_PASS = "qc_pass"
     FALLBACK = "fallback"
     NOTE = "note"
+    AFFINE = tuple(f"affine_{r}{c}" for r in "xyz" for c in "xyz")  # A of q = A p + t, p: later visit
+    AFFINE_T = tuple(f"affine_t{a}_mm" for a in "xyz")  # t (mm); q: earlier visit (LPS), row by row
     DRIVERS = ("liver_mask", "image")
     FALLBACKS = ("none", "centroid", "identity")
 

@@ -14,7 +14,9 @@ segments overlap. The reader therefore never trusts the frame order: it places e
   :class:`~metevo.exceptions.DataQualityWarning` says so.
 
 Segment values: voxels of segment ``n`` get the value ``n`` (``SegmentNumber``); where segments
-overlap, the higher segment number wins and a warning counts the voxels. ``FRACTIONAL`` SEGs are
+overlap, the higher segment number wins and a warning counts the voxels (a label image holds one
+value per voxel: harmless for binary lesion masks, a loss for "instances"; see
+``docs/dicom_export.md``). ``FRACTIONAL`` SEGs are
 thresholded at half their maximum fractional value.
 """
 

@@ -8,11 +8,15 @@ Per patient and visit, next to nothing but the source series:
 - ``<patient>/<timepoint>/sr.dcm``: a Comprehensive 3D SR holding a TID 1500 Measurement Report;
   one TID 1411 volumetric measurement group per lesion (referencing its SEG segment) with volume
   (SCT 118565006, mL), axial longest diameter (SCT 103339001, mm), axial short-axis diameter
-  (SCT 103340004, mm), mean attenuation (SCT 112031 "Attenuation Coefficient" mean, HU),
-  the same tracking identifier and UID as the SEG segment, and the RECIST 1.1 role
-  (target / non-target / new, local code scheme ``99METEVO``); one TID 1501 group for the visit
-  with the target sum (mm), the target, non-target and overall responses and new lesions (Y/N).
-  The observer is a device (``metevo`` + version).
+  (SCT 103340004, mm), mean attenuation (DCM 112031 "Attenuation Coefficient" mean, HU),
+  the same tracking identifier and UID as the SEG segment (DCM 112039 / 112040), and the RECIST
+  1.1 role (DCM 112016 "Baseline Category" = 112074 target / 112075 non-target lesion at
+  baseline, along the track; a new lesion: local "new_lesion" = SCT "Yes"); one TID 1501 group
+  for the visit with the target sum (mm), the overall response (DCM 112048 "Current Response",
+  NCIt values), the target and non-target responses (DCM CID 6144 values) and new lesions (SCT
+  Yes/No/Equivocal); "not evaluable" is NCIt C62222. The observer is a device (``metevo`` +
+  version). Only concepts without a standard code use the local scheme ``99METEVO``; they are
+  listed in ``docs/dicom_export.md``.
 
 The lesion voxels are labelled again from the scan's masks with the graph stage's labelling
 options; every lesion's voxel count is checked against the ``lesions`` table, so the SEG shows
@@ -283,21 +287,67 @@ def _write_seg(scan, datasets, ks, labels, liver, rows, path):
     return seg, descriptions
 
 
-def _code(value: str, meaning: str):
+def _code(value: str, scheme: str, meaning: str):
     import highdicom as hd
 
-    return hd.sr.CodedConcept(value=value, scheme_designator=METEVO_SCHEME, meaning=meaning)
+    return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
 
 
-ROLE_NAME = ("role", "RECIST 1.1 lesion role")
-ROLES = {"target": "Target lesion", "non-target": "Non-target lesion", "new": "New lesion"}
-RESPONSE_NAMES = {
-    R.TARGET_RESPONSE: ("target_response", "RECIST 1.1 target lesion response"),
-    R.NONTARGET_RESPONSE: ("nontarget_response", "RECIST 1.1 non-target lesion response"),
-    R.NEW_LESIONS: ("new_lesions", "RECIST 1.1 new lesions (Y/N)"),
-    R.OVERALL_RESPONSE: ("overall_response", "RECIST 1.1 overall response"),
+# Coded concepts of the RECIST role and responses: (value, scheme, meaning). Standard codes where
+# DICOM PS3.16 or NCIt has one; the local scheme 99METEVO only where none exists (docs/dicom_export.md).
+NCIT_NE = ("C62222", "NCIt", "Not Evaluable")
+#: A lesion's RECIST 1.1 category at baseline (DCM 112016, CID 6145), kept along its track.
+BASELINE_CATEGORY = ("112016", "DCM", "Baseline Category")
+ROLES = {
+    "target": ("112074", "DCM", "Target Lesion at Baseline"),
+    "non-target": ("112075", "DCM", "Non-Target Lesion at Baseline"),
 }
-TARGET_SUM = ("target_sum_mm", "Sum of target lesion diameters")
+#: A new lesion (RECIST 1.1 section 4.3.2): PS3.16 has no concept; value SCT 373066001 "Yes".
+NEW_LESION = ("new_lesion", METEVO_SCHEME, "RECIST 1.1 new lesion")
+YES, NO = ("373066001", "SCT", "Yes"), ("373067005", "SCT", "No")
+#: Concept names of the visit's responses: the overall response is DCM 112048 "Current Response";
+#: PS3.16 has no names for the target / non-target / new-lesion parts (their values are DCM CID
+#: 6144 and SCT codes).
+RESPONSE_NAMES = {
+    R.TARGET_RESPONSE: ("target_resp", METEVO_SCHEME, "RECIST 1.1 target lesion response"),
+    R.NONTARGET_RESPONSE: ("nontarget_resp", METEVO_SCHEME, "RECIST 1.1 non-target lesion response"),
+    R.NEW_LESIONS: ("new_lesions", METEVO_SCHEME, "RECIST 1.1 new lesions"),
+    R.OVERALL_RESPONSE: ("112048", "DCM", "Current Response"),
+}
+#: Values per response column (metevo's value -> code): DCM CID 6144 "RECIST Defined Lesion
+#: Response" for the target and non-target parts, NCIt for the overall response and "not evaluable".
+RESPONSE_VALUES = {
+    R.TARGET_RESPONSE: {
+        "CR": ("112041", "DCM", "Target Lesion Complete Response"),
+        "PR": ("112042", "DCM", "Target Lesion Partial Response"),
+        "PD": ("112043", "DCM", "Target Lesion Progressive Disease"),
+        "SD": ("112044", "DCM", "Target Lesion Stable Disease"),
+        "NE": NCIT_NE,
+    },
+    R.NONTARGET_RESPONSE: {
+        "CR": ("112045", "DCM", "Non-Target Lesion Complete Response"),
+        "NON-CR/NON-PD": ("112046", "DCM", "Non-Target Lesion Incomplete Response or Stable Disease"),
+        "PD": ("112047", "DCM", "Non-Target Lesion Progressive Disease"),
+        "NE": NCIT_NE,
+    },
+    R.NEW_LESIONS: {"Y": YES, "N": NO, "EQUIVOCAL": ("42425007", "SCT", "Equivocal"), "NE": NCIT_NE},
+    R.OVERALL_RESPONSE: {
+        "CR": ("C4870", "NCIt", "Complete Response"),
+        "PR": ("C18058", "NCIt", "Partial Response"),
+        "SD": ("C18213", "NCIt", "Stable Disease"),
+        "PD": ("C35571", "NCIt", "Progressive Disease"),
+        "NE": NCIT_NE,
+    },
+}
+#: Sum of the target lesions' diameters (RECIST 1.1 section 4.3.1): no standard concept.
+TARGET_SUM = ("target_sum_mm", METEVO_SCHEME, "Sum of target lesion diameters")
+
+
+def _response_value(column: str, value: str, context: str):
+    codes = RESPONSE_VALUES[column]
+    if value not in codes:
+        raise ValueError(f"{context}: {column} {value!r} has no code; expected one of {sorted(codes)}.")
+    return _code(*codes[value])
 
 
 def _write_sr(scan, datasets, seg, rows, visit, role_of, voxel_ml, path, descriptions):
@@ -338,8 +388,10 @@ def _write_sr(scan, datasets, seg, rows, visit, role_of, voxel_ml, path, descrip
         role = role_of.get(tid)
         if role in ROLES:
             evaluations.append(
-                hd.sr.QualitativeEvaluation(name=_code(*ROLE_NAME), value=_code(role, ROLES[role]))
+                hd.sr.QualitativeEvaluation(name=_code(*BASELINE_CATEGORY), value=_code(*ROLES[role]))
             )
+        elif role == "new":
+            evaluations.append(hd.sr.QualitativeEvaluation(name=_code(*NEW_LESION), value=_code(*YES)))
         groups.append(
             hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
                 tracking_identifier=tracking,
@@ -360,8 +412,11 @@ def _write_sr(scan, datasets, seg, rows, visit, role_of, voxel_ml, path, descrip
             measurements.append(
                 hd.sr.Measurement(name=_code(*TARGET_SUM), value=float(v[R.TARGET_SUM_MM]), unit=codes.UCUM.Millimeter)
             )
+        where = f"patient {scan.patient_id} visit {scan.timepoint}"
         evaluations = [
-            hd.sr.QualitativeEvaluation(name=_code(*RESPONSE_NAMES[col]), value=_code(str(v[col]), str(v[col])))
+            hd.sr.QualitativeEvaluation(
+                name=_code(*RESPONSE_NAMES[col]), value=_response_value(col, str(v[col]), where)
+            )
             for col in RESPONSE_NAMES
             if v[col] is not None and pd.notna(v[col])
         ]

@@ -11,14 +11,16 @@ folder opens from disk and can be zipped and sent as it is.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from metevo.cohort import recorded_cohort
+from metevo.report._crops import slug as _slug
+from metevo.report._crops import track_roles as _track_roles
+from metevo.report._crops import visit_slices
 from metevo.report._figures import draw_figures, read_tables
 
 __all__ = ["write_report"]
@@ -45,13 +47,6 @@ _QC_COLUMNS = [
     "patient_id", "timepoint", "date", "qc_flag", "qc_note", "registration_ok", "liver_in_fov",
     "mask_empty", "lesion_volume_ml", "liver_volume_ml",
 ]
-_SLICE_ROLES = ("target", "new")
-
-
-def _slug(patient_id: str) -> str:
-    """A file name for a patient id (letters, digits, ``-`` and ``_`` kept)."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", str(patient_id)).strip("_") or "patient"
-    return slug
 
 
 def _html_table(df: pd.DataFrame | None, columns: Sequence[str] | None = None) -> str:
@@ -66,10 +61,6 @@ def _html_table(df: pd.DataFrame | None, columns: Sequence[str] | None = None) -
         else:
             df[col] = df[col].map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else v)
     return df.to_html(index=False, escape=True, border=0, na_rep="")
-
-
-def _rgb_hex(rgb) -> str:
-    return "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgb[:3])
 
 
 def write_report(
@@ -94,14 +85,16 @@ def write_report(
     out
         Report folder (created; pages and images are overwritten).
     manifest
-        The cohort manifest the analysis was run on. With it every visit shows CT slices through
-        its target and new lesions (window -150/250 HU), contours in track colour; without it
-        the pages hold the tables and figures only.
+        The cohort manifest, overriding the one :func:`metevo.analyze` recorded in
+        ``analysis/inputs.json``. With a manifest (recorded or given) every visit shows CT slices
+        through its target and new lesions (window -150/250 HU), contours in track colour, and a
+        track's crops after its first visit show the same anatomy, carried by the registrations
+        stored in ``registrations.parquet``; without one the pages hold the tables and figures only.
     events
         Events table (CSV/Parquet or DataFrame) for the swimmer plots.
     cohort_options
-        Keyword options of :func:`metevo.open_cohort` the analysis used (``lesion_mask_kind``,
-        ``liver_label``, ``resample_masks``, ...).
+        Keyword options of :func:`metevo.open_cohort` (``lesion_mask_kind``, ``liver_label``,
+        ``resample_masks``, ...) overriding the recorded ones; None values are ignored.
     patient_ids
         Patients to write pages for (default all).
     fov_mm, max_slices_per_visit, dpi
@@ -140,7 +133,7 @@ def write_report(
     for name in ("scans", "recist"):
         if name in tables:
             ids = sorted(set(ids) | set(tables[name]["patient_id"].astype(str))) if patient_ids is None else ids
-    cohort = _open_cohort(manifest, cohort_options) if manifest is not None else None
+    cohort = recorded_cohort(analysis, manifest=manifest, options=cohort_options)
     pages = {pid: f"patients/{_slug(pid)}.html" for pid in ids}
     (out / "patients").mkdir(exist_ok=True)
     patient_tpl = env.get_template("patient.html.j2")
@@ -152,7 +145,7 @@ def write_report(
         def fig_list(spec: dict[str, str], mine=mine) -> list[dict]:
             return [{"title": t, "src": "../figures/" + mine[k]} for k, t in spec.items() if k in mine]
 
-        visits, note = _visit_slices(pid, tables, cohort, out, fov_mm, max_slices_per_visit, dpi)
+        visits, note = visit_slices(pid, tables, cohort, out, fov_mm, max_slices_per_visit, dpi)
         recist = tables.get("recist")
         rec = recist[recist["patient_id"] == pid] if recist is not None else None
         rl = _track_roles(pid, tables)
@@ -197,12 +190,6 @@ def write_report(
     return index_path
 
 
-def _open_cohort(manifest: str | Path, options: Mapping[str, Any] | None):
-    from metevo.cohort import open_cohort
-
-    return open_cohort(manifest, **dict(options or {}))
-
-
 def _patient_table(ids: Sequence[str], pages: Mapping[str, str], tables: dict[str, pd.DataFrame]) -> str:
     import html
 
@@ -224,134 +211,3 @@ def _patient_table(ids: Sequence[str], pages: Mapping[str, str], tables: dict[st
                     row[col.replace("_", " ")] = "" if pd.isna(v) else (f"{v:.0f}" if isinstance(v, float) else html.escape(str(v)))
         rows.append(row)
     return pd.DataFrame(rows).to_html(index=False, escape=False, border=0) if rows else ""
-
-
-def _track_roles(pid: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The patient's ``recist_lesions`` rows with the ``track_id`` of the lesion they follow.
-
-    A target or non-target ``L<k>`` follows baseline lesion ``k``; a new lesion ``N<tp>:<k>``
-    the lesion ``k`` of visit ``tp`` where it first appeared.
-    """
-    rl = tables.get("recist_lesions")
-    lesions = tables.get("lesions")
-    if rl is None or lesions is None:
-        return pd.DataFrame(columns=["timepoint", "lesion_id", "track_id", "role", "ld_mm", "state"])
-    rl = rl[rl["patient_id"] == pid].copy()
-    mine = lesions[lesions["patient_id"] == pid]
-    track_of = {(str(t), int(k)): int(tr) for t, k, tr in zip(mine["timepoint"], mine["lesion_id"], mine["track_id"], strict=True)}
-    scans = tables.get("scans")
-    base = scans[(scans["patient_id"] == pid) & scans["is_baseline"].astype(bool)]["timepoint"] if scans is not None and "is_baseline" in scans else []
-    baseline = str(base.iloc[0]) if len(base) else (str(mine["timepoint"].iloc[0]) if len(mine) else "")
-
-    def track(lesion_id: str):
-        m = re.fullmatch(r"L(\d+)", str(lesion_id))
-        if m:
-            return track_of.get((baseline, int(m.group(1))))
-        m = re.fullmatch(r"N(.+):(\d+)", str(lesion_id))
-        if m:
-            return track_of.get((m.group(1), int(m.group(2))))
-        return None
-
-    rl["track_id"] = pd.array([track(v) for v in rl["lesion_id"]], dtype="Int64")
-    rl["role"] = rl.groupby("lesion_id")["role"].transform(lambda r: r.ffill().bfill())
-    return rl
-
-
-def _visit_slices(
-    pid: str,
-    tables: dict[str, pd.DataFrame],
-    cohort: Any,
-    out: Path,
-    fov_mm: float,
-    limit: int,
-    dpi: int,
-) -> tuple[list[dict], str]:
-    """CT crops through each target and new lesion of each visit; (visits, note for the page)."""
-    recist = tables.get("recist")
-    rec = recist[recist["patient_id"] == pid] if recist is not None else pd.DataFrame()
-    response = dict(zip(rec.get("timepoint", []), rec.get("overall_response", []), strict=True))
-    if cohort is None:
-        return [], "CT slices are shown when the report is given the cohort manifest (--manifest)."
-    if pid not in cohort.patient_ids:
-        return [], f"patient {pid} is not in the manifest given: no CT slices."
-    lesions = tables.get("lesions")
-    if lesions is None:
-        return [], "no lesions table: no CT slices."
-    import matplotlib.pyplot as plt
-
-    from metevo.cohort import ScanReads
-    from metevo.plotting.graph import track_palette
-    from metevo.plotting.scans import plot_slice
-    from metevo.tracking import label_lesions
-
-    patient = cohort[pid]
-    mine = lesions[lesions["patient_id"] == pid]
-    palette = track_palette(mine["track_id"].unique())
-    rl = _track_roles(pid, tables)
-    rl = rl[rl["role"].isin(_SLICE_ROLES) & rl["track_id"].notna()]
-    roles = {(str(t), int(tr)): str(r) for t, tr, r in zip(rl["timepoint"], rl["track_id"], rl["role"], strict=True)}
-    reads = ScanReads()
-    visits = []
-    folder = out / "patients" / _slug(pid)
-    folder.mkdir(parents=True, exist_ok=True)
-    for scan in patient.scans:
-        tp = scan.timepoint
-        here = mine[mine["timepoint"] == tp]
-        if "recist_lesions" in tables:
-            keep = np.array([(tp, int(t)) in roles for t in here["track_id"]], dtype=bool)
-            chosen = here[keep]  # a boolean array: an empty visit keeps its columns
-        else:
-            chosen = here
-        chosen = chosen.sort_values("volume_ml", ascending=False)
-        note = ""
-        if len(chosen) > limit:
-            note = f"{len(chosen)} target/new lesions; the {limit} largest are shown."
-            chosen = chosen.head(limit)
-        if chosen.empty:
-            visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
-                           "note": "no target or new lesion at this visit.", "slices": []})
-            continue
-        image = reads.image(scan)
-        liver = reads.liver_mask(scan)
-        labels = label_lesions(reads.lesion_mask(scan), liver, kind=scan.lesion_mask_kind, context=f"{pid} {tp}")
-        counts = np.bincount(_array(labels).ravel())
-        colors = {int(r.lesion_id): palette[int(r.track_id)] for r in here.itertuples()}
-        mismatch = [int(r.lesion_id) for r in here.itertuples()
-                    if r.lesion_id >= len(counts) or counts[int(r.lesion_id)] != r.n_voxels]
-        if mismatch:
-            note = (note + " " if note else "") + (
-                f"lesion labels {mismatch} do not match the lesions table (the analysis used other "
-                "lesion options?): contours drawn without track colours."
-            )
-            colors = {}
-        slices = []
-        for r in chosen.itertuples():
-            fig, ax = plt.subplots(figsize=(2.0, 2.0), constrained_layout=True)
-            center = ((r.bbox_x_min + r.bbox_x_max) / 2, (r.bbox_y_min + r.bbox_y_max) / 2)
-            plot_slice(image, int(r.axial_slice), labels=labels, colors=colors, liver=liver,
-                       center=center, fov_mm=fov_mm, ax=ax, linewidth=1.0)
-            name = f"{_slug(tp)}_lesion{int(r.lesion_id)}.png"
-            fig.savefig(folder / name, dpi=dpi)
-            plt.close(fig)
-            role = roles.get((tp, int(r.track_id)), "")
-            slices.append({
-                "src": f"{_slug(pid)}/{name}",
-                "color": _rgb_hex(palette[int(r.track_id)]),
-                "caption": (f"track {int(r.track_id)}, lesion {int(r.lesion_id)}"
-                            f"{', ' + role if role else ''}, {r.change}; LD {r.axial_ld_mm:.1f} mm, "
-                            f"slice {int(r.axial_slice)}"),
-            })
-        visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
-                       "note": note, "slices": slices})
-        reads.clear()
-    return visits, "Window -150/250 HU; contour colour = track (as in the lesion graph); white dashed = liver outline."
-
-
-def _array(image) -> np.ndarray:
-    import SimpleITK as sitk
-
-    return sitk.GetArrayViewFromImage(image)
-
-
-def _resp(value) -> str:
-    return value if isinstance(value, str) else ""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from metevo.cohort import record_inputs
 from metevo.columns import Failures
 from metevo.response._recist_stage import cohort_assessment_interval
 from metevo.runner._isolated import JobOutcome, PatientJob, run_in_process, run_isolated
@@ -164,6 +165,7 @@ def analyze(
     options = check_stage_options(stage_options)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    record_inputs(cohort, out)  # manifest + options: `metevo report`/`export-dicom` reopen the cohort
     store = ShardStore(out)
     store.clean_leftovers()
     stage_names = tuple(name for name, _ in _select_stages(stages))

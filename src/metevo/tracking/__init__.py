@@ -12,7 +12,14 @@ from metevo.tracking._graph import LesionGraph
 from metevo.tracking._lesions import label_lesions, measure_lesions
 from metevo.tracking._match import match_lesions
 from metevo.tracking._positions import POSITION_COLUMNS, lesion_positions
-from metevo.tracking._registration import Registration, compose, register_pair, resample_labels
+from metevo.tracking._registration import (
+    Registration,
+    affine_columns,
+    affine_from_row,
+    compose,
+    register_pair,
+    resample_labels,
+)
 
 __all__ = [
     "CHANGES",
@@ -20,6 +27,8 @@ __all__ = [
     "POSITION_COLUMNS",
     "Registration",
     "TRACK_CLASSES",
+    "affine_columns",
+    "affine_from_row",
     "build_lesion_graph",
     "change_classes",
     "compose",

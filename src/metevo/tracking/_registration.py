@@ -66,7 +66,14 @@ from metevo.tracking._registration_search import (
     trusted_mask,
 )
 
-__all__ = ["Registration", "compose", "register_pair", "resample_labels"]
+__all__ = [
+    "Registration",
+    "affine_columns",
+    "affine_from_row",
+    "compose",
+    "register_pair",
+    "resample_labels",
+]
 
 _HU_WINDOW = (-150.0, 250.0)
 _DISTANCE_CLAMP_MM = 20.0
@@ -136,6 +143,7 @@ class Registration:
             R.QC_PASS: bool(self.qc_pass),
             R.FALLBACK: self.fallback,
             R.NOTE: self.note,
+            **affine_columns(self.affine),
         }
 
 
@@ -356,6 +364,38 @@ def compose(transforms: list[sitk.Transform]) -> sitk.Transform:
         return transforms[0]
     # SimpleITK applies a composite's transforms last-added first.
     return sitk.CompositeTransform(list(transforms))
+
+
+def affine_columns(transform: sitk.Transform) -> dict[str, float]:
+    """A linear transform as the ``registrations`` table's ``affine_*`` columns (q = A p + t).
+
+    Read off the transform at the origin and the three unit points, so it holds for any
+    SimpleITK transform whose mapping is affine (translation, Euler, affine, a composite of them).
+    """
+    t = np.asarray(transform.TransformPoint((0.0, 0.0, 0.0)), float)
+    a = np.column_stack([np.asarray(transform.TransformPoint(tuple(e)), float) - t for e in np.eye(3)])
+    return {
+        **{name: float(v) for name, v in zip(R.AFFINE, a.ravel(), strict=True)},
+        **{name: float(v) for name, v in zip(R.AFFINE_T, t, strict=True)},
+    }
+
+
+def affine_from_row(row) -> sitk.AffineTransform:
+    """The affine transform a ``registrations`` row holds (inverse of :func:`affine_columns`).
+
+    It maps points of the row's ``timepoint_to`` visit to its ``timepoint_from`` visit.
+    """
+    a = np.array([float(row[name]) for name in R.AFFINE]).reshape(3, 3)
+    t = np.array([float(row[name]) for name in R.AFFINE_T])
+    if not (np.isfinite(a).all() and np.isfinite(t).all()):
+        raise ValueError(
+            f"registration {row[R.TIMEPOINT_FROM]}->{row[R.TIMEPOINT_TO]} has no affine columns; "
+            "re-run `metevo analyze` with this metevo version."
+        )
+    out = sitk.AffineTransform(3)
+    out.SetMatrix(tuple(a.ravel()))
+    out.SetTranslation(tuple(t))
+    return out
 
 
 def resample_labels(

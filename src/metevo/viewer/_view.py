@@ -1,13 +1,17 @@
-"""A JupyterLab viewer for one patient: CT + lesions coloured by track, a visit selector and the
-lesions table, on ipyniivue (NiiVue in an anywidget).
+"""A JupyterLab viewer for one patient: CT + lesions coloured by track, a visit selector, the
+lesions table and the lesion graph, on ipyniivue (NiiVue in an anywidget) and a plotly
+``FigureWidget`` (also an anywidget).
 
-The widget shows two volumes per visit: the CT (grey, window -150/250 HU) and a label overlay whose
-value is the lesion's **track** (so one lesion keeps its colour across visits; colours from
-matplotlib's ``tab20``). Picking a row of the lesions table (or calling :meth:`PatientViewer.select`)
-moves the crosshair to the lesion's centroid; the visit selector swaps the volumes.
+The image widget shows two volumes per visit: the CT (grey, window -150/250 HU) and a label overlay
+whose value is the lesion's **track** (so one lesion keeps its colour across visits; colours from
+matplotlib's ``tab20``). Picking a row of the lesions table, clicking a node of the lesion graph,
+or calling :meth:`PatientViewer.select` moves the crosshair to the lesion's centroid and highlights
+its node; a node of another visit switches the visit first. The visit selector swaps the volumes.
 
 Everything the browser draws is widget state (``viewer.niivue.volumes``, ``.scene.crosshair_pos``,
-``viewer.visit.value``, ``viewer.table.value``), so it can be checked without a browser.
+``viewer.visit.value``, ``viewer.table.value``, ``viewer.graph.data[-1].marker``), so it can be
+checked without a browser; a click is the message the browser sends
+(``viewer.graph._js2py_pointsCallback``).
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ def _require_widgets():
     try:
         import ipyniivue
         import ipywidgets
+        import plotly  # noqa: F401  (the lesion graph widget)
     except ImportError as exc:
         raise MissingDependencyError(
-            "metevo.view needs the viewer extra: pip install 'metevo[viewer]' (ipyniivue, ipywidgets)."
+            "metevo.view needs the viewer extra: pip install 'metevo[viewer]' (ipyniivue, ipywidgets, "
+            f"plotly); missing: {exc.name}."
         ) from exc
     return ipyniivue, ipywidgets
 
@@ -62,17 +68,25 @@ class PatientViewer:
         Visit selector (timepoints).
     table : ipywidgets.Select
         The visit's lesions (value: ``lesion_id``).
+    graph : plotly.graph_objects.FigureWidget
+        The lesion graph; its last trace holds one node per lesion and visit (``node_keys``).
+    node_keys : list[tuple[str, int]]
+        ``(timepoint, lesion_id)`` of each node of the graph.
     lesions : pandas.DataFrame
         The patient's lesions table.
     selected : tuple[str, int] | None
-        (timepoint, lesion_id) the crosshair is centred on.
+        (timepoint, lesion_id) the crosshair is centred on (its node is highlighted).
     """
 
-    def __init__(self, patient: Patient, lesions: pd.DataFrame, *, timepoint: str | None = None,
-                 workdir: str | Path | None = None) -> None:
+    def __init__(self, patient: Patient, lesions: pd.DataFrame, edges: pd.DataFrame | None = None, *,
+                 timepoint: str | None = None, workdir: str | Path | None = None) -> None:
         ipyniivue, widgets = _require_widgets()
+        from metevo.viewer._graph import graph_figure
+
         self.patient = patient
         self.lesions = lesions[lesions[L.PATIENT_ID].astype(str) == patient.patient_id].copy()
+        if edges is not None and L.PATIENT_ID in edges:
+            edges = edges[edges[L.PATIENT_ID].astype(str) == patient.patient_id]
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="metevo_view_")
@@ -88,6 +102,8 @@ class PatientViewer:
         self.table = widgets.Select(options=[], rows=8, description="lesion")
         self.visit.observe(lambda change: self.show(change["new"]), names="value")
         self.table.observe(self._on_row, names="value")
+        self.graph, self.node_keys = graph_figure(self.lesions, edges, self.colours)
+        self.graph.data[-1].on_click(self._on_node)
         self.show(self.visit.value)
 
     # ---------------------------------------------------------------- state changes
@@ -108,12 +124,17 @@ class PatientViewer:
              "cal_min": 0, "cal_max": 255},
         ])
         rows = self._rows(timepoint)
-        self.table.options = [
-            (f"lesion {int(r[L.LESION_ID])} · track {int(r[L.TRACK_ID])} · LD {r[L.AXIAL_LD_MM]:.1f} mm",
-             int(r[L.LESION_ID]))
-            for _, r in rows.iterrows()
-        ]
         self.selected = None
+        with self.table.hold_trait_notifications():
+            self.table.unobserve(self._on_row, names="value")
+            self.table.options = [
+                (f"lesion {int(r[L.LESION_ID])} · track {int(r[L.TRACK_ID])} · LD {r[L.AXIAL_LD_MM]:.1f} mm",
+                 int(r[L.LESION_ID]))
+                for _, r in rows.iterrows()
+            ]
+            self.table.value = None  # no row picked: nothing selected until the reader picks one
+        self.table.observe(self._on_row, names="value")
+        self._highlight()
 
     def select(self, lesion_id: int) -> None:
         """Centre the crosshair on ``lesion_id`` of the shown visit."""
@@ -128,12 +149,28 @@ class PatientViewer:
         lps = np.array([r[L.CENTROID_X_MM], r[L.CENTROID_Y_MM], r[L.CENTROID_Z_MM]], float)
         self.niivue.scene.crosshair_pos = self._fraction(lps)
         self.selected = (self.visit.value, int(lesion_id))
+        self._highlight()
         if self.table.value != int(lesion_id):
             self.table.value = int(lesion_id)
 
     def _on_row(self, change) -> None:
         if change["new"] is not None and self.selected != (self.visit.value, change["new"]):
             self.select(change["new"])
+
+    def _on_node(self, trace, points, state) -> None:
+        """A click on the graph: show that node's visit and centre on its lesion."""
+        if not points.point_inds:
+            return
+        timepoint, lesion_id = self.node_keys[points.point_inds[0]]
+        if self.visit.value != timepoint:
+            self.show(timepoint)
+        self.select(lesion_id)
+
+    def _highlight(self) -> None:
+        from metevo.viewer._graph import highlight
+
+        if hasattr(self, "graph"):
+            highlight(self.graph, self.node_keys, self.selected)
 
     # ---------------------------------------------------------------- helpers
     def _rows(self, timepoint: str) -> pd.DataFrame:
@@ -184,9 +221,9 @@ class PatientViewer:
 
     # ---------------------------------------------------------------- display
     def widget(self):
-        """The assembled widget: selector and table beside the image."""
+        """The assembled widget: selector and table beside the image, the lesion graph below."""
         _, widgets = _require_widgets()
-        return widgets.HBox([self.niivue, widgets.VBox([self.visit, self.table])])
+        return widgets.VBox([widgets.HBox([self.niivue, widgets.VBox([self.visit, self.table])]), self.graph])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -200,17 +237,22 @@ class PatientViewer:
         )
 
 
-def view(patient: Patient, lesions: pd.DataFrame | None = None, *, timepoint: str | None = None,
+def view(patient: Patient, lesions=None, edges: pd.DataFrame | None = None, *, timepoint: str | None = None,
          workdir: str | Path | None = None) -> PatientViewer:
-    """Show a patient's CTs with lesions coloured by track, a visit selector and the lesions table.
+    """Show a patient's CTs with lesions coloured by track, a visit selector, the lesions table and
+    the lesion graph (click a node to show that lesion).
 
     Parameters
     ----------
     patient
         A :class:`metevo.Patient`.
     lesions
-        The ``lesions`` table of an analysis (``lesions.parquet``; other patients' rows ignored).
-        Default: computed with :func:`metevo.lesions` (runs the graph stage for this patient).
+        The ``lesions`` table of an analysis (``lesions.parquet``; other patients' rows ignored),
+        or the patient's :class:`metevo.LesionGraph` (its nodes and edges). Default: the lesion
+        graph built with :func:`metevo.lesion_graph` (registers the visits: seconds per visit).
+    edges
+        The ``lesion_edges`` table drawn in the graph (default: the graph's edges, or lines
+        joining the visits of each track).
     timepoint
         Visit shown first (default: the first).
     workdir
@@ -229,7 +271,9 @@ def view(patient: Patient, lesions: pd.DataFrame | None = None, *, timepoint: st
     """
     _require_widgets()
     if lesions is None:
-        from metevo.tracking import lesions as lesions_of
+        from metevo.tracking import lesion_graph
 
-        lesions = lesions_of(patient)
-    return PatientViewer(patient, lesions, timepoint=timepoint, workdir=workdir)
+        lesions = lesion_graph(patient)
+    if hasattr(lesions, "nodes") and hasattr(lesions, "edges"):  # a LesionGraph
+        lesions, edges = lesions.nodes, lesions.edges if edges is None else edges
+    return PatientViewer(patient, lesions, edges, timepoint=timepoint, workdir=workdir)
