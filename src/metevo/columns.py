@@ -298,8 +298,7 @@ class PatternPosteriors:
 
 class _Survival:  # columns shared by survival_km and survival_cox
     ENDPOINT = "endpoint"
-    CI_LOWER = "ci_lower"
-    CI_UPPER = "ci_upper"
+    CI_LOWER, CI_UPPER = "ci_lower", "ci_upper"
     LANDMARK_DAYS = "landmark_days"
     N_EXCLUDED_LANDMARK = "n_excluded_landmark"
     ANALYSIS = "analysis"
@@ -327,8 +326,7 @@ class SurvivalCox(_Survival):
     P_VALUE = "p_value"
     PH_TEST_P_VALUE = "ph_test_p_value"
     CONCORDANCE = "concordance"
-    CONCORDANCE_IN_SAMPLE = "concordance_in_sample"
-    CONCORDANCE_METHOD = "concordance_method"
+    CONCORDANCE_IN_SAMPLE, CONCORDANCE_METHOD = "concordance_in_sample", "concordance_method"
     FITTED = "fitted"
     N_PATIENTS = "n_patients"
     N_EVENTS = "n_events"
