@@ -28,7 +28,7 @@ def demo_outputs(tiny_analysis, tiny_cohort, tmp_path_factory):
     shutil.copytree(tiny_analysis.out_dir, folder, ignore=shutil.ignore_patterns("_shards"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statistical warnings on 6 patients are expected
-        post_analysis(folder, clinical=tiny_cohort.clinical)
+        post_analysis(folder, clinical=tiny_cohort.clinical, min_pattern_patients=0)
     return folder
 
 

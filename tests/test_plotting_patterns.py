@@ -17,6 +17,7 @@ from metevo.patterns import (
     lesion_pattern_mix,  # noqa: E402
 )
 from metevo.plotting import patterns as pp  # noqa: E402
+from metevo.plotting._labels import column_label  # noqa: E402
 from metevo.survival import cross_validated_patterns, pattern_survival, response_association
 
 
@@ -61,9 +62,12 @@ def test_selection_km_forest_heatmap(fitted, tmp_path):
     line = ax.lines[0]
     np.testing.assert_allclose(line.get_ydata(), first["survival"])
     texts = [t.get_text() for t in ax.texts]
-    assert str(int(first["at_risk"].iloc[0])) in texts and any("log-rank" in t for t in texts)
+    assert str(int(first["at_risk"].iloc[0])) in texts
+    assert ax.get_legend().get_title().get_text().startswith("log-rank p = ")
     ax = pp.plot_forest(surv.cox)
-    assert [t.get_text() for t in ax.get_yticklabels()] == surv.cox["term"].tolist()
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [t if ":" in t else column_label(t) for t in surv.cox["term"]]
+    assert "baseline RECIST target sum (mm)" in labels
     ax = pp.plot_response_heatmap(assoc, "arm")
     assert "descriptive" in ax.get_title()
     with pytest.raises(ValueError, match="not in the association table"):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
+from lifelines.utils import concordance_index
 from scipy.stats import chi2_contingency, false_discovery_control, fisher_exact
 from scipy.stats.contingency import association
 
@@ -109,7 +110,18 @@ def test_cox_equals_lifelines_with_dummies_and_ph_test():
     np.testing.assert_allclose(table["hazard_ratio"], ref.summary["exp(coef)"].to_numpy())
     np.testing.assert_allclose(table["ci_lower"], ref.summary["exp(coef) lower 95%"].to_numpy())
     np.testing.assert_allclose(table["p_value"], ref.summary["p"].to_numpy())
-    assert table["concordance"].iloc[0] == pytest.approx(ref.concordance_index_)
+    assert table["concordance_in_sample"].iloc[0] == pytest.approx(ref.concordance_index_)
+    # out-of-fold concordance, recomputed with lifelines: 5 folds of a seeded permutation,
+    # each fold's risk predicted by a model fitted on the other four, pooled once
+    folds = np.random.default_rng(0).permutation(len(x)) % 5
+    risk = np.empty(len(x))
+    for f in range(5):
+        fold = CoxPHFitter().fit(x[folds != f], "T", "E")
+        risk[folds == f] = fold.predict_log_partial_hazard(x[folds == f]).to_numpy()
+    oof = concordance_index(x["T"], -risk, x["E"])
+    assert table["concordance"].iloc[0] == pytest.approx(oof, rel=1e-9)
+    assert (table["concordance_method"] == "out-of-fold (5-fold)").all() and table["fitted"].all()
+    assert oof < ref.concordance_index_  # the in-sample value is optimistic
     ph = proportional_hazard_test(ref, x, time_transform="rank").summary["p"].loc[["b", "c", "age"]]
     np.testing.assert_allclose(table["ph_test_p_value"], ph.to_numpy())
     assert table["term"].tolist() == ["pattern: b vs a", "pattern: c vs a", "age"]
@@ -128,10 +140,39 @@ def test_pattern_without_events_uses_penalised_fit():
         cox_model(d.assign(event=0), ["pattern"])
 
 
-def test_few_events_warn():
-    d = _surv_frame(3, n=30)
-    with pytest.warns(StatisticsWarning, match="per parameter"):
-        cox_model(d, ["pattern", "age"], reference={"pattern": "a"})
+def test_few_events_per_parameter_are_not_fitted_and_say_why():
+    d = _surv_frame(3, n=30)  # 3 parameters, ~20 events: < 10 per parameter
+    n_events = int(d["event"].sum())
+    assert n_events < 30
+    table, cph = cox_model(d, ["pattern", "age"], reference={"pattern": "a"})  # no warning
+    assert cph is None and not table["fitted"].any()
+    assert table["term"].tolist() == ["pattern: b vs a", "pattern: c vs a", "age"]
+    assert table["hazard_ratio"].isna().all() and table["concordance"].isna().all()
+    assert table["note"].str.startswith(
+        f"not fitted: {n_events} os events for 3 Cox parameters ({n_events / 3:.1f} per "
+        "parameter; at least 10 needed)"
+    ).all()
+    table, cph = cox_model(
+        d, ["pattern", "age"], reference={"pattern": "a"}, min_events_per_parameter=5
+    )
+    assert cph is not None and table["fitted"].all()
+
+
+def test_out_of_fold_concordance_is_not_fooled_by_noise():
+    """With 12 pure-noise covariates the in-sample concordance is optimistic; out of fold it is
+    near 0.5 (no signal); with a real covariate both agree."""
+    rng = np.random.default_rng(5)
+    n = 150
+    noise = pd.DataFrame(rng.normal(size=(n, 12)), columns=[f"x{i}" for i in range(12)])
+    signal = rng.normal(size=n)
+    time = rng.exponential(np.exp(-1.0 * signal) * 300)
+    d = noise.assign(time_days=np.ceil(time), event=1, s=signal)
+    table, _ = cox_model(d, list(noise.columns))
+    c_oof, c_in = table["concordance"].iloc[0], table["concordance_in_sample"].iloc[0]
+    assert c_in > 0.55 and abs(c_oof - 0.5) < 0.05 and c_in - c_oof > 0.04
+    table, _ = cox_model(d, ["s"])
+    assert table["concordance"].iloc[0] > 0.7
+    assert abs(table["concordance"].iloc[0] - table["concordance_in_sample"].iloc[0]) < 0.01
 
 
 def test_response_association_equals_scipy():
@@ -276,7 +317,9 @@ def test_small_rxc_table_uses_monte_carlo_fisher():
 def test_planted_survival_ordering_in_the_cox_model():
     """Issue 7: the planted survival ordering appears in the Cox model of cross-validated patterns.
 
-    2,000 synthetic patients, five patterns at the 24-week landmark: each found pattern is mapped
+    2,000 synthetic patients, five patterns at a landmark after the 24-week visit window (day 182:
+    visits are planned every 56 days +/- 7 and only scans on or before the landmark count, so
+    the landmark comes after the latest 24-week CT, day 175): each found pattern is mapped
     to the planted pattern most of its members carry, and the Cox hazard ratios (vs the best
     pattern) must rank the patterns exactly as the planted median survivals do.
     """
@@ -288,10 +331,10 @@ def test_planted_survival_ordering_in_the_cox_model():
     data = make_synthetic_trajectories(2000, seed=0)
     traj, lesions = data["patient_trajectories"], data["lesion_trajectories"]
     model = EvolutionPatterns(
-        5, representation="multivariate", landmark_days=168, n_bootstrap=0, random_state=0
+        5, representation="multivariate", landmark_days=182, n_bootstrap=0, random_state=0
     ).fit(traj, lesion_trajectories=lesions)
     cv = cross_validated_patterns(model, traj, n_splits=5)
-    cv["landmark_days"] = 168.0
+    cv["landmark_days"] = 182.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticsWarning)
         res = pattern_survival(cv, data["clinical"], trajectories=traj, covariates=[])

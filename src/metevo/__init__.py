@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     )
     from metevo.survival import (
         cross_validated_patterns,
+        landmark_pattern_survival,
         pattern_survival,
         response_association,
         time_varying_cox,
@@ -90,6 +91,7 @@ _EXPORTS = {
     "fit_growth_kinetics": "metevo.response",
     "follow_up": "metevo.followup",
     "imaging_pfs": "metevo.response",
+    "landmark_pattern_survival": "metevo.survival",
     "latent_class_trajectories": "metevo.patterns",
     "lesion_graph": "metevo.tracking",
     "lesion_pattern_mix": "metevo.patterns",
@@ -139,6 +141,7 @@ __all__ = [
     "fit_growth_kinetics",
     "follow_up",
     "imaging_pfs",
+    "landmark_pattern_survival",
     "latent_class_trajectories",
     "lesion_graph",
     "lesion_pattern_mix",

@@ -198,17 +198,24 @@ def demo(
         False, "--segment", help="Segment the CTs first (CT -> masks -> analyses)."
     ),
     model: str = typer.Option("demo", "--model", help="Segmentation model: demo or a model card."),
+    pattern_patients: int = typer.Option(
+        200,
+        "--pattern-patients",
+        help="Image-free synthetic patients for the patterns/survival part (0 skips it).",
+    ),
 ) -> None:
     """Generate the synthetic cohort and run every analysis stage on it.
 
     Writes the cohort to OUT/cohort and the tables and figures to OUT/analysis; with --segment,
-    the masks are predicted by the segmentation model into OUT/segmentation first.
+    the masks are predicted by the segmentation model into OUT/segmentation first. Evolution
+    patterns and survival need more patients than the CT demo has: they run on an image-free
+    synthetic cohort (--pattern-patients, default 200) into OUT/patterns.
     """
     from metevo.runner.demo import run_demo
 
     run_demo(
         out, n_patients=patients, seed=seed, size=size, workers=workers, progress=progress,
-        segment=segment, model=model, echo=typer.echo,
+        segment=segment, model=model, pattern_patients=pattern_patients, echo=typer.echo,
     )
 
 

@@ -296,42 +296,42 @@ class PatternPosteriors:
     POSTERIOR = "posterior"
 
 
-class SurvivalKM:
+class _Survival:  # columns shared by survival_km and survival_cox
+    ENDPOINT = "endpoint"
+    CI_LOWER, CI_UPPER = "ci_lower", "ci_upper"
+    LANDMARK_DAYS = "landmark_days"
+    N_EXCLUDED_LANDMARK = "n_excluded_landmark"
+    ANALYSIS = "analysis"
+
+
+class SurvivalKM(_Survival):
     """``survival_km.parquet``: Kaplan-Meier estimate per pattern and time (metevo.survival)."""
 
-    ENDPOINT = "endpoint"
     GROUP = "group"
     TIME_DAYS = "time_days"
     SURVIVAL = "survival"
-    CI_LOWER = "ci_lower"
-    CI_UPPER = "ci_upper"
     AT_RISK = "at_risk"
     EVENTS = "events"
     CENSORED = "censored"
     LOGRANK_STATISTIC = "logrank_statistic"
     LOGRANK_P_VALUE = "logrank_p_value"
-    LANDMARK_DAYS = "landmark_days"
-    ANALYSIS = "analysis"
 
 
-class SurvivalCox:
+class SurvivalCox(_Survival):
     """``survival_cox.parquet``: one row per Cox model term (metevo.survival)."""
 
-    ENDPOINT = "endpoint"
     MODEL = "model"
     TERM = "term"
     HAZARD_RATIO = "hazard_ratio"
-    CI_LOWER = "ci_lower"
-    CI_UPPER = "ci_upper"
     P_VALUE = "p_value"
     PH_TEST_P_VALUE = "ph_test_p_value"
     CONCORDANCE = "concordance"
+    CONCORDANCE_IN_SAMPLE, CONCORDANCE_METHOD = "concordance_in_sample", "concordance_method"
+    FITTED = "fitted"
     N_PATIENTS = "n_patients"
     N_EVENTS = "n_events"
     PENALIZER = "penalizer"
-    LANDMARK_DAYS = "landmark_days"
     PATTERN_ASSIGNMENT = "pattern_assignment"
-    ANALYSIS = "analysis"
     NOTE = "note"
 
 

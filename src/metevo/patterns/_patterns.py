@@ -107,7 +107,11 @@ class EvolutionPatterns(_PatternsBase):
     landmark_days : float or None
         Landmark mode: only scans up to ``landmark_days + visit_tolerance_days`` are used.
     visit_tolerance_days : float
-        Visit window around the landmark (a "24-week CT" on day 175 still counts for 168).
+        Visit window after the landmark. 0 (default): only scans on or before the landmark,
+        so nothing seen after it shapes a pattern used in a survival analysis from the
+        landmark. A positive window lets a late "24-week CT" (day 175 for 168) count, at the
+        price of look-ahead: a progression scan inside the window both shapes the pattern and
+        is the event.
     min_followup_fraction : float
         Fraction of patients that must complete the automatic window: 0.25 ends it at the 75th
         percentile of the patients' last visit day (from the cohort, long enough to see a
@@ -185,7 +189,7 @@ class EvolutionPatterns(_PatternsBase):
         horizon_days: float | Literal["auto"] = "auto",
         grid_step_days: float = 28.0,
         landmark_days: float | None = None,
-        visit_tolerance_days: float = 14.0,
+        visit_tolerance_days: float = 0.0,
         min_followup_fraction: float = 0.25,
         dropout_weight: float = 0.1,
         min_ratio: float | None = 0.25,

@@ -159,7 +159,9 @@ def pattern_analysis(
     landmark_days : float or None
         Landmark mode for the patterns and the survival analysis. None: the patterns use the
         whole follow-up (descriptive) and the survival analysis refits them at the
-        24-week landmark (``DEFAULT_SURVIVAL_LANDMARK_DAYS``), with the same k.
+        24-week landmark (``DEFAULT_SURVIVAL_LANDMARK_DAYS``) on the scans up to that day,
+        with k selected again there and names matched to the full fit
+        (:func:`~metevo.survival.landmark_pattern_survival`).
     method : {"lcmm", "kmeans", "euclidean", "dtw", "softdtw", "kshape", "gmm"}
         ``"lcmm"`` (default): :class:`~metevo.patterns.LatentClassTrajectories` (k by ICL
         among k whose smallest class holds >= 5 % and >= 5 patients, horizon the 75th
@@ -183,11 +185,8 @@ def pattern_analysis(
         ``survival_km``, ``survival_cox``, ``response_association`` (also written as Parquet
         into ``analysis_dir``), and the fitted models.
     """
-    from metevo.survival._patterns_cv import (
-        cross_validated_patterns,
-        pattern_survival,
-        time_varying_cox,
-    )
+    from metevo.survival._landmark import landmark_pattern_survival
+    from metevo.survival._patterns_cv import time_varying_cox
     from metevo.survival._response import response_association
 
     say = echo or (lambda _msg: None)
@@ -235,28 +234,20 @@ def pattern_analysis(
         message = "survival skipped: no clinical table (pass --clinical CSV)."
     else:
         try:
-            surv_model = (
-                model
-                if landmark_days is not None
-                else make_model(
-                    method,
-                    model.n_patterns_,
-                    landmark_days=surv_landmark,
-                    **{**options, "n_bootstrap": 0},
-                ).fit(traj, lesion_trajectories=lesions)
-            )
-            cv = cross_validated_patterns(
-                surv_model, traj, lesion_trajectories=lesions, random_state=random_state
-            )
-            cv[P.LANDMARK_DAYS] = surv_landmark
-            surv = pattern_survival(
-                cv,
+            # landmark refit on scans up to the landmark only, k selected there, names matched
+            # to the full-follow-up fit by centroid (metevo.survival.landmark_pattern_survival)
+            surv = landmark_pattern_survival(
+                model,
+                traj,
                 clin,
-                patients=patients,
-                trajectories=traj,
-                endpoint=endpoint,
                 landmark_days=surv_landmark,
+                patients=patients,
+                lesion_trajectories=lesions,
+                reference=model if landmark_days is None else None,
+                endpoint=endpoint,
+                random_state=random_state,
             )
+            surv_model, cv = surv.model, surv.assignment
             message = surv.message
             if len(surv.km):
                 km = surv.km

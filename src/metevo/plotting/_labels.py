@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-__all__ = ["column_label"]
+import numpy as np
+
+__all__ = ["column_label", "fit_label"]
 
 _COLUMNS = {
     "volume_ml": "volume (ml)",
@@ -23,6 +26,9 @@ _COLUMNS = {
     "mean_hu_weighted": "volume-weighted mean density (HU)",
     "depth_mm": "depth below the liver surface (mm)",
     "pct_change_baseline": "change of target sum from baseline (%)",
+    "baseline_target_sum_mm": "baseline RECIST target sum (mm)",
+    "age": "age (years)",
+    "ecog": "ECOG performance status",
 }
 _PREFIXES = {"main_": "largest lesion: ", "vw_": "volume-weighted ", "delta_": "change of "}
 _SUFFIXES = {
@@ -83,3 +89,12 @@ def column_label(name: str) -> str:
     if name in features:
         return features[name]
     return name.replace("_", " ")
+
+
+def fit_label(model: Any = None, *, landmark_days: float | None = None) -> str:
+    """Which fit a figure shows: ``"full follow-up"`` or ``"landmark at day L"``."""
+    if model is not None:
+        landmark_days = getattr(model, "landmark_days", None)
+    if landmark_days is None or not np.isfinite(float(landmark_days)):
+        return "full follow-up"
+    return f"landmark at day {float(landmark_days):g}"

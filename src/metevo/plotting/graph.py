@@ -17,6 +17,7 @@ import pandas as pd
 
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
+from metevo.plotting._palette import CHANGE_COLORS  # new = progression, disappeared = response
 from metevo.tracking import CHANGES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,17 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from metevo.tracking import LesionGraph
 
 __all__ = ["CHANGE_COLORS", "plot_lesion_graph", "track_color", "track_palette"]
-
-#: Colours of the change classes in :func:`plot_lesion_graph`.
-CHANGE_COLORS = {
-    "lone": "#7f7f7f",
-    "new": "#d62728",
-    "disappeared": "#2ca02c",
-    "persistent": "#1f77b4",
-    "merged": "#9467bd",
-    "split": "#ff7f0e",
-    "complex": "#8c564b",
-}
 
 _GOLDEN = 0.618033988749895
 

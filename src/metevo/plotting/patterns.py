@@ -21,7 +21,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter
 
+from metevo.plotting._labels import column_label, fit_label
+from metevo.plotting._palette import pattern_colors
+from metevo.plotting.survival import plot_forest, plot_km
+
 __all__ = [
+    "MIN_BAND_PATIENTS",
+    "fit_label",
     "pattern_palette",
     "plot_forest",
     "plot_km",
@@ -38,10 +44,14 @@ __all__ = [
 _RATIO_TICKS = (0.1, 0.25, 0.5, 0.7, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
 
 
+#: fewest members for which the trajectory figure draws a "95 % of patients" band
+MIN_BAND_PATIENTS = 10
+
+
 def pattern_palette(names: Sequence[str]) -> dict[str, Any]:
-    """Colour of each pattern name, in pattern-id order (colour-blind safe)."""
-    colors = sns.color_palette("colorblind", n_colors=max(len(names), 1))
-    return {n: colors[i] for i, n in enumerate(names)}
+    """Colour of each pattern name by its meaning (:mod:`metevo.plotting._palette`): responses
+    green, stable orange, progression vermilion, relapse purple, mixed blue, in every figure."""
+    return pattern_colors(names)
 
 
 def _ratio_axis(ax: plt.Axes) -> None:
@@ -68,12 +78,14 @@ def plot_pattern_trajectories(
     max_lines: int = 60,
     axes: Sequence[plt.Axes] | None = None,
     random_state: int = 0,
+    title: str | None = None,
 ) -> plt.Figure:
     """Spaghetti plot per pattern: members' curves, centroid and 95 % band.
 
-    The band is the pointwise 2.5-97.5 % range of the members still followed; the centroid is
-    drawn dashed where fewer than half of the members are followed (their late values come from
-    the survivors only).
+    The band is the pointwise 2.5-97.5 % range of the members still followed, drawn only for
+    patterns with at least ``MIN_BAND_PATIENTS`` (10) members; the centroid is drawn dashed
+    where fewer than half of the members are followed (their late values come from the
+    survivors only). The figure title says which fit it shows (``title`` overrides).
     """
     _check_model(model)
     k = model.n_patterns_
@@ -114,7 +126,10 @@ def plot_pattern_trajectories(
             hi = np.where(
                 enough, np.nanpercentile(np.where(enough, members, 1.0), 97.5, axis=0), np.nan
             )
-        ax.fill_between(days, lo, hi, color=pal[name], alpha=0.18, lw=0, label="95 % of patients")
+        if idx.size >= MIN_BAND_PATIENTS:
+            ax.fill_between(
+                days, lo, hi, color=pal[name], alpha=0.18, lw=0, label="95 % of patients"
+            )
         center = np.exp(model.trajectory_centers_[j])
         ok = model.trajectory_support_[j] >= 0.5
         ax.plot(days, np.where(ok, center, np.nan), color="k", lw=2, label="centroid")
@@ -122,8 +137,9 @@ def plot_pattern_trajectories(
         ax.set_title(f"{name} (n={idx.size})")
         _ratio_axis(ax)
         ax.set_xlabel("days since treatment start")
-    axes[0].set_ylabel(f"{model.value_column}\nratio to baseline (log)")
+    axes[0].set_ylabel(f"{column_label(model.value_column)}\nratio to baseline (log)")
     axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    fig.suptitle(title or f"Evolution patterns, {fit_label(model)}", fontsize=10)
     return fig
 
 
@@ -147,8 +163,9 @@ def plot_pattern_centroids(model: Any, *, ax: plt.Axes | None = None) -> plt.Axe
         ax.plot(model.grid_days_, center, color=pal[name], lw=1, ls="--")
     _ratio_axis(ax)
     ax.set_xlabel("days since treatment start")
-    ax.set_ylabel(f"{model.value_column}, ratio to baseline")
+    ax.set_ylabel(f"{column_label(model.value_column)}, ratio to baseline")
     ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"Pattern centroids, {fit_label(model)}", fontsize=10)
     return ax
 
 
@@ -166,8 +183,6 @@ def plot_pattern_members(
     the ratio to baseline (1 + value) on a log axis with the 0.7/1.2 reference lines, and the
     members' median per 8-week bin.
     """
-    from metevo.plotting._labels import column_label
-
     for name, table, cols in (
         ("patterns", patterns, ("patient_id", "pattern")),
         ("patient_trajectories", patient_trajectories, ("patient_id", value)),
@@ -206,6 +221,11 @@ def plot_pattern_members(
         ax.set_xlabel("days since treatment start" if time == "study_day" else "days since first scan")
     axes[0].set_ylabel(column_label(value).split(",")[0] + ",\nratio to baseline (log)")
     axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    lm = patterns["landmark_days"].dropna() if "landmark_days" in patterns else pd.Series([])
+    fig.suptitle(
+        f"Evolution patterns, {fit_label(landmark_days=lm.iloc[0] if len(lm) else None)}",
+        fontsize=10,
+    )
     return fig
 
 
@@ -255,127 +275,6 @@ def plot_pattern_selection(
     if len(reason) and len(chosen):
         fig.suptitle(f"k = {int(chosen.iloc[0])}, {reason.iloc[0]}", fontsize=9)
     return fig
-
-
-def plot_km(
-    km: pd.DataFrame,
-    *,
-    order: Sequence[str] | None = None,
-    ax: plt.Axes | None = None,
-    at_risk: bool = True,
-    at_risk_times: Sequence[float] | None = None,
-    confidence: bool = True,
-) -> plt.Axes:
-    """Kaplan-Meier curves from a ``survival_km`` table, with a numbers-at-risk table below."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.0, 4.4), constrained_layout=True)
-    groups = list(order) if order is not None else sorted(km["group"].unique())
-    groups = [g for g in groups if g in set(km["group"])]
-    pal = pattern_palette(groups)
-    for g in groups:
-        sub = km[km["group"] == g].sort_values("time_days")
-        ax.step(sub["time_days"], sub["survival"], where="post", color=pal[g], lw=1.8, label=g)
-        if confidence:
-            ax.fill_between(
-                sub["time_days"],
-                sub["ci_lower"],
-                sub["ci_upper"],
-                step="post",
-                color=pal[g],
-                alpha=0.15,
-                lw=0,
-            )
-        cens = sub[sub["censored"] > 0]
-        ax.plot(cens["time_days"], cens["survival"], "|", color=pal[g], ms=5)
-    ax.set_ylim(0, 1.02)
-    xmax = float(km["time_days"].max()) if len(km) else 1.0
-    ax.set_xlim(0, xmax)
-    lm = km["landmark_days"].dropna()
-    origin = (
-        f"days since landmark (day {lm.iloc[0]:g})" if len(lm) else "days since treatment start"
-    )
-    ax.set_xlabel(origin)
-    ax.set_ylabel(f"{km['endpoint'].iloc[0].upper() if len(km) else ''} probability")
-    p = km["logrank_p_value"].dropna()
-    if len(p):
-        ax.text(
-            0.98,
-            0.98,
-            f"log-rank p = {p.iloc[0]:.2g}",
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=8,
-        )
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
-    if at_risk and groups:
-        times = (
-            np.asarray(at_risk_times, float)
-            if at_risk_times is not None
-            else np.linspace(0, xmax, 6).round(-1)
-        )
-        for row, g in enumerate(groups):
-            sub = km[km["group"] == g].sort_values("time_days")
-            counts = []
-            for t in times:
-                later = sub[sub["time_days"] >= t]
-                counts.append(int(later["at_risk"].iloc[0]) if len(later) else 0)
-            y = -0.22 - 0.07 * row
-            ax.text(
-                -0.02,
-                y,
-                g,
-                transform=ax.transAxes,
-                ha="right",
-                va="center",
-                fontsize=7,
-                color=pal[g],
-            )
-            for t, c in zip(times, counts, strict=True):
-                ax.text(
-                    t,
-                    y,
-                    str(c),
-                    transform=ax.get_xaxis_transform(),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                )
-        ax.text(
-            -0.02, -0.15, "at risk", transform=ax.transAxes, ha="right", fontsize=7, weight="bold"
-        )
-    return ax
-
-
-def plot_forest(cox: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Forest plot of hazard ratios with 95 % CI from a ``survival_cox`` table (log axis)."""
-    d = cox.reset_index(drop=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.0, 0.45 * len(d) + 1.2), constrained_layout=True)
-    y = np.arange(len(d))[::-1]
-    ax.errorbar(
-        d["hazard_ratio"],
-        y,
-        xerr=[d["hazard_ratio"] - d["ci_lower"], d["ci_upper"] - d["hazard_ratio"]],
-        fmt="s",
-        color="0.15",
-        ecolor="0.4",
-        capsize=3,
-        ms=5,
-    )
-    ax.axvline(1.0, color="0.5", ls="--", lw=1)
-    ax.set_xscale("log")
-    ax.set_yticks(y)
-    ax.set_yticklabels(d["term"], fontsize=8)
-    ax.set_xlabel("hazard ratio (95 % CI, log scale)")
-    if len(d):
-        c = d["concordance"].iloc[0]
-        lm = d["landmark_days"].iloc[0]
-        title = f"Cox model, {d['endpoint'].iloc[0].upper()}, concordance {c:.2f}"
-        if np.isfinite(lm):
-            title += f", landmark day {lm:g}"
-        ax.set_title(title, fontsize=9)
-    return ax
 
 
 def plot_response_heatmap(
@@ -468,40 +367,61 @@ def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 200) -> list[Pa
     return out
 
 
+def _label_figure(fig: plt.Figure, label: str) -> None:
+    """Put ``label`` (e.g. which cohort) above the figure's own title."""
+    current = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    if current:
+        fig.suptitle(f"{label}\n{current}", fontsize=9)
+    else:
+        fig.suptitle(label, fontsize=8, color="0.3")
+
+
 def write_pattern_figures(
     out: Path,
     model: Any,
     tables: dict[str, pd.DataFrame],
     surv_model: Any = None,
     lesions: pd.DataFrame | None = None,
+    *,
+    label: str = "",
 ) -> list[Path]:
     """Draw every pattern figure and save it as PNG and PDF under ``out``.
 
     ``model``/``surv_model``/``lesions`` and ``tables`` are those of
-    :func:`metevo.patterns.pattern_analysis` (figures are closed after saving).
+    :func:`metevo.patterns.pattern_analysis` (figures are closed after saving). Every title
+    says which fit it shows (full follow-up or landmark); ``label`` (e.g. the cohort) is put
+    above each. The forest plot is not drawn when the Cox model was not fitted (too few
+    events per parameter; ``survival_cox`` says why).
     """
     paths: list[Path] = []
 
     def save(fig: Any, name: str) -> None:
+        if label:
+            _label_figure(fig, label)
         paths.extend(save_figure(fig, out / name))
         plt.close(fig)
 
     save(plot_pattern_trajectories(model), "patterns_trajectories")
     save(plot_pattern_centroids(model).figure, "patterns_centroids")
-    save(plot_pattern_selection(tables["pattern_selection"]), "pattern_selection")
+    selection = plot_pattern_selection(tables["pattern_selection"])
+    why = selection._suptitle.get_text() if selection._suptitle is not None else ""
+    selection.suptitle(
+        f"Choice of the number of patterns, {fit_label(model)}" + (f"\n{why}" if why else ""),
+        fontsize=9,
+    )
+    save(selection, "pattern_selection")
     km, cox = tables["survival_km"], tables["survival_cox"]
     order = surv_model.names_ if surv_model is not None else None
     if len(km):
         save(plot_km(km, order=order).figure, "survival_km")
-    if len(cox):
+    if len(cox) and ("fitted" not in cox or cox["fitted"].astype(bool).all()):
         save(plot_forest(cox).figure, "survival_forest")
     assoc = tables["response_association"]
     for variable in ("best_response", "ets", "arm"):
         if variable in set(assoc.get("variable", [])):
-            save(
-                plot_response_heatmap(assoc, variable, order=model.names_).figure,
-                f"patterns_{variable}",
-            )
+            ax = plot_response_heatmap(assoc, variable, order=model.names_)
+            ax.set_title(f"{ax.get_title()}\npatterns: {fit_label(model)}", fontsize=8)
+            save(ax.figure, f"patterns_{variable}")
     if lesions is not None:
         from metevo.patterns import lesion_pattern_mix
 

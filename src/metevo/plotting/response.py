@@ -11,21 +11,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from metevo.plotting._palette import RESPONSE_COLORS
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["RESPONSE_COLORS", "spider", "swimmer", "waterfall"]
 
-#: Colour of each response category (colour-blind friendly, Okabe-Ito based).
-RESPONSE_COLORS = {
-    "CR": "#006D2C",
-    "PR": "#009E73",
-    "SD": "#E69F00",
-    "NON-CR/NON-PD": "#F0E442",
-    "PD": "#D55E00",
-    "NE": "#999999",
-    "MISSING": "#DDDDDD",
-}
+#: Colour of each response category (colour-blind friendly, Okabe-Ito; one palette for every
+#: figure: :mod:`metevo.plotting._palette`).
 _EVENT_MARKERS = {
     "death": ("X", "black"),
     "new_treatment_line": (">", "#0072B2"),

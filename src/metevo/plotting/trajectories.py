@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from metevo.plotting._labels import column_label
+from metevo.plotting._palette import CHANGE_COLORS
 
 __all__ = ["plot_trajectory_panel"]
 
@@ -89,8 +90,8 @@ def plot_trajectory_panel(
     if patient_traj is not None and len(patient_traj):
         pt = patient_traj[patient_traj["patient_id"] == pid].sort_values("days")
         axes[2].plot(pt["days"], pt["n_lesions"], "-o", color="black", label="lesions")
-        axes[2].bar(pt["days"] - 3, pt["n_new_lesions"], width=6, color="tab:red", label="new")
-        axes[2].bar(pt["days"] + 3, pt["n_disappeared_lesions"], width=6, color="tab:green", label="disappeared")
+        axes[2].bar(pt["days"] - 3, pt["n_new_lesions"], width=6, color=CHANGE_COLORS["new"], label="new")
+        axes[2].bar(pt["days"] + 3, pt["n_disappeared_lesions"], width=6, color=CHANGE_COLORS["disappeared"], label="disappeared")
         axes[2].legend(frameon=False, fontsize=8)
     else:
         axes[2].text(0.5, 0.5, "patient-level table not given", ha="center", va="center", transform=axes[2].transAxes)

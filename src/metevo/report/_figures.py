@@ -159,7 +159,11 @@ def draw_figures(
             save(fig, f"survival_km_{endpoint}" + (f"_{i + 1}" if len(groups) > 1 else ""))
     cox = tables.get("survival_cox")
     if cox is not None and len(cox):
-        save(pp.plot_forest(cox).figure, "survival_forest")
+        fitted = cox["fitted"].astype(bool) if "fitted" in cox else pd.Series(True, index=cox.index)
+        if fitted.all():
+            save(pp.plot_forest(cox).figure, "survival_forest")
+        else:  # too few events per parameter: the table says why, no forest plot is drawn
+            skip("survival_forest", str(cox.loc[~fitted, "note"].iloc[0]))
     assoc = tables.get("response_association")
     if assoc is not None and len(assoc):
         for variable in sorted(assoc["variable"].unique()):

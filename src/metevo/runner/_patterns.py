@@ -20,6 +20,7 @@ def run_patterns(
     clinical: Any = None,
     *,
     figures: bool = True,
+    label: str = "",
     echo: Callable[[str], object] | None = None,
     **options: Any,
 ) -> dict[str, pd.DataFrame]:
@@ -28,7 +29,8 @@ def run_patterns(
     Runs :func:`metevo.patterns.pattern_analysis` (same parameters: ``k``, ``landmark_days``,
     ``method``, ``endpoint``, ``representation``, ``n_bootstrap``, ``random_state``,
     ``time_varying``), then, with ``figures=True``, draws the figures (PNG and PDF) into
-    ``analysis_dir/figures``.
+    ``analysis_dir/figures``, each titled with the fit it shows and headed by ``label`` (e.g.
+    which cohort) when given.
 
     Returns
     -------
@@ -41,6 +43,8 @@ def run_patterns(
         from metevo.plotting.patterns import write_pattern_figures
 
         folder = Path(analysis_dir) / "figures"
-        paths = write_pattern_figures(folder, run.model, run.tables, run.survival_model, run.lesions)
+        paths = write_pattern_figures(
+            folder, run.model, run.tables, run.survival_model, run.lesions, label=label
+        )
         (echo or (lambda _msg: None))(f"figures: {len(paths)} files in {folder}")
     return run.tables

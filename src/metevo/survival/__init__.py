@@ -1,10 +1,12 @@
 """Survival: patterns and clinical outcomes in, association tables out.
 
 In: pattern assignments, the clinical table (overall survival, PFS) and the ``patients`` table.
-Out: Kaplan-Meier and Cox tables, landmark analysis, time-varying Cox, cross-validated pattern
+Out: Kaplan-Meier and Cox tables, landmark analysis without look-ahead
+(:func:`landmark_pattern_survival`), time-varying Cox, cross-validated pattern
 assignment, and pattern / best-response association.
 """
 
+from metevo.survival._landmark import landmark_pattern_survival
 from metevo.survival._patterns_cv import (
     SurvivalResult,
     cross_validated_patterns,
@@ -12,7 +14,13 @@ from metevo.survival._patterns_cv import (
     time_varying_cox,
 )
 from metevo.survival._response import response_association
-from metevo.survival._survival import cox_model, kaplan_meier, landmark_data, survival_data
+from metevo.survival._survival import (
+    cox_model,
+    kaplan_meier,
+    landmark_data,
+    out_of_fold_concordance,
+    survival_data,
+)
 
 __all__ = [
     "SurvivalResult",
@@ -20,6 +28,8 @@ __all__ = [
     "cross_validated_patterns",
     "kaplan_meier",
     "landmark_data",
+    "landmark_pattern_survival",
+    "out_of_fold_concordance",
     "pattern_survival",
     "response_association",
     "survival_data",

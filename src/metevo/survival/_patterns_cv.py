@@ -18,6 +18,7 @@ from metevo.survival._survival import (
     DEFAULT_COVARIATES,
     ENDPOINTS,
     EVENT,
+    MIN_EVENTS_PER_PARAMETER,
     PATTERN,
     TIME,
     cox_model,
@@ -94,16 +95,22 @@ class SurvivalResult:
     cox_fitter: Any = None
     data: pd.DataFrame | None = None
     message: str = ""
+    #: patients with a pattern whose event or censoring came on or before the landmark
+    n_excluded: int = 0
+    #: the pattern model fitted on the landmark data (:func:`landmark_pattern_survival`)
+    model: Any = None
+    #: cross-validated pattern of each landmark patient (``patient_id``, ``pattern``, ...)
+    assignment: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
-        if self.message:
+        if self.km.empty:
             return f"SurvivalResult(skipped: {self.message})"
-        p = self.km[SK.LOGRANK_P_VALUE].iloc[0] if len(self.km) else np.nan
-        c = self.cox[SC.CONCORDANCE].iloc[0] if len(self.cox) else np.nan
-        return (
-            f"SurvivalResult({self.data.shape[0] if self.data is not None else 0} patients, "
-            f"{len(self.km_fitters)} KM curves, log-rank p={p:.3g}, Cox concordance={c:.3f})"
-        )
+        p = self.km[SK.LOGRANK_P_VALUE].iloc[0]
+        n = self.data.shape[0] if self.data is not None else 0
+        head = f"SurvivalResult({n} patients, {len(self.km_fitters)} KM curves, log-rank p={p:.3g}"
+        if self.cox.empty or not bool(self.cox[SC.FITTED].iloc[0]):
+            return f"{head}, {self.message or 'no Cox model'})"
+        return f"{head}, Cox concordance={self.cox[SC.CONCORDANCE].iloc[0]:.3f} (out-of-fold))"
 
 
 def _baseline_burden(trajectories: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -134,6 +141,8 @@ def pattern_survival(
     landmark_days: float | None = None,
     covariates: list[str] | str = "auto",
     pattern_assignment: str = "cross-validated (5-fold)",
+    min_events_per_parameter: float = MIN_EVENTS_PER_PARAMETER,
+    random_state: int | None = 0,
 ) -> SurvivalResult:
     """Kaplan-Meier, log-rank and Cox by pattern, counted from a landmark.
 
@@ -155,6 +164,11 @@ def pattern_survival(
     covariates : list of str or "auto"
         Cox covariates besides the pattern; "auto" takes those of
         ``age, arm, ecog, sex, ras_status, baseline_target_sum_mm`` that are present.
+    min_events_per_parameter : float
+        Below this many events per Cox parameter the Cox model is not fitted (the
+        ``survival_cox`` rows say why; see :func:`cox_model`).
+    random_state : int or None
+        Seed of the folds of the out-of-fold concordance.
 
     Returns
     -------
@@ -208,6 +222,7 @@ def pattern_survival(
             f"{list(clin.columns)}); drop them from covariates= or add the columns."
         )
     data = data.merge(clin[["patient_id", *covariates]], on="patient_id", how="left")
+    n_excluded = int((data[TIME] <= landmark_days).sum())
     data = landmark_data(data, landmark_days)
     n_ev = int(data[EVENT].sum())
     if n_ev == 0:
@@ -216,14 +231,24 @@ def pattern_survival(
             f"uncensored at the landmark (day {landmark_days:g})."
         )
         warnings.warn(msg, StatisticsWarning, stacklevel=2)
-        return SurvivalResult(km=pd.DataFrame(), cox=pd.DataFrame(), data=data, message=msg)
+        return SurvivalResult(
+            km=pd.DataFrame(), cox=pd.DataFrame(), data=data, message=msg, n_excluded=n_excluded
+        )
     km, fitters, logrank = kaplan_meier(
         data, PATTERN, endpoint=endpoint, landmark_days=landmark_days
     )
+    km[SK.N_EXCLUDED_LANDMARK] = n_excluded
     if data[PATTERN].nunique() < 2:
         msg = "all patients at the landmark share one pattern; no Cox model by pattern."
         warnings.warn(msg, StatisticsWarning, stacklevel=2)
-        return SurvivalResult(km=km, cox=pd.DataFrame(), km_fitters=fitters, data=data, message=msg)
+        return SurvivalResult(
+            km=km,
+            cox=pd.DataFrame(),
+            km_fitters=fitters,
+            data=data,
+            message=msg,
+            n_excluded=n_excluded,
+        )
     order = data.drop_duplicates(PATTERN).sort_values("pattern_id")[PATTERN].tolist()
     best = order[0]
     data[PATTERN] = pd.Categorical(data[PATTERN], categories=order)
@@ -234,9 +259,22 @@ def pattern_survival(
         endpoint=endpoint,
         landmark_days=landmark_days,
         pattern_assignment=pattern_assignment,
+        min_events_per_parameter=min_events_per_parameter,
+        random_state=random_state,
     )
+    cox.insert(cox.columns.get_loc(SC.LANDMARK_DAYS) + 1, SC.N_EXCLUDED_LANDMARK, n_excluded)
+    message = ""
+    if not cox[SC.FITTED].all():
+        message = f"Cox model and forest plot skipped: {cox[SC.NOTE].iloc[0]}"
     return SurvivalResult(
-        km=km, cox=cox, km_fitters=fitters, logrank=logrank, cox_fitter=cph, data=data
+        km=km,
+        cox=cox,
+        km_fitters=fitters,
+        logrank=logrank,
+        cox_fitter=cph,
+        data=data,
+        message=message,
+        n_excluded=n_excluded,
     )
 
 
@@ -309,10 +347,14 @@ def time_varying_cox(
             SC.P_VALUE: s["p"].to_numpy(float),
             SC.PH_TEST_P_VALUE: np.nan,
             SC.CONCORDANCE: np.nan,
+            SC.CONCORDANCE_IN_SAMPLE: np.nan,
+            SC.CONCORDANCE_METHOD: "",
+            SC.FITTED: True,
             SC.N_PATIENTS: int(long["patient_id"].nunique()),
             SC.N_EVENTS: int(long[EVENT].sum()),
             SC.PENALIZER: 0.0,
             SC.LANDMARK_DAYS: np.nan,
+            SC.N_EXCLUDED_LANDMARK: pd.NA,
             SC.PATTERN_ASSIGNMENT: "",
             SC.ANALYSIS: "time-varying: per-visit features from treatment start",
             SC.NOTE: note,

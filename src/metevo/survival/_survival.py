@@ -13,9 +13,13 @@ the data honestly and collects the results as tidy tables:
   model's horizon may never exceed the landmark.
 * **Cross-validated assignment**: hazard ratios and concordance use patterns assigned by models
   fitted without the scored patient (:func:`cross_validated_patterns`).
-* **Fragile fits are flagged**: few events per parameter and non-proportional hazards warn
+* **Fragile fits are not drawn as results**: below ``MIN_EVENTS_PER_PARAMETER`` (10) events
+  per Cox parameter the model is not fitted and the ``survival_cox`` rows say why (``fitted``
+  False, reason in ``note``); non-proportional hazards warn
   (:class:`~metevo.exceptions.StatisticsWarning`); a pattern without events switches to a
   penalised (ridge) Cox fit, stated in the ``note`` column.
+* **Concordance out of fold**: the ``concordance`` column comes from risk scores of Cox models
+  fitted without the scored patients (K-fold); the in-sample value is kept beside it.
 
 Response association (:func:`response_association`) crosstabs the patterns with best overall
 response, early tumour shrinkage and treatment arm, with Fisher/chi-square tests, Cramér's V and
@@ -36,7 +40,14 @@ from metevo.columns import SurvivalCox as SC
 from metevo.columns import SurvivalKM as SK
 from metevo.exceptions import ClinicalTableError, StatisticsWarning
 
-__all__ = ["ENDPOINTS", "cox_model", "kaplan_meier", "landmark_data", "survival_data"]
+__all__ = [
+    "ENDPOINTS",
+    "cox_model",
+    "kaplan_meier",
+    "landmark_data",
+    "out_of_fold_concordance",
+    "survival_data",
+]
 
 
 #: endpoint -> (time column, event column, source table)
@@ -233,6 +244,96 @@ def _design(
     return x, labels
 
 
+def _not_fitted_table(
+    terms: list[str],
+    *,
+    endpoint: str,
+    n_patients: int,
+    n_events: int,
+    landmark_days: float | None,
+    pattern_assignment: str,
+    reason: str,
+) -> pd.DataFrame:
+    """``survival_cox`` rows for a model that was not fitted: estimates NaN, the reason in ``note``."""
+    nan = np.full(len(terms), np.nan)
+    return pd.DataFrame(
+        {
+            SC.ENDPOINT: endpoint,
+            SC.MODEL: "cox_ph",
+            SC.TERM: terms,
+            SC.HAZARD_RATIO: nan,
+            SC.CI_LOWER: nan,
+            SC.CI_UPPER: nan,
+            SC.P_VALUE: nan,
+            SC.PH_TEST_P_VALUE: nan,
+            SC.CONCORDANCE: nan,
+            SC.CONCORDANCE_IN_SAMPLE: nan,
+            SC.CONCORDANCE_METHOD: "",
+            SC.FITTED: False,
+            SC.N_PATIENTS: n_patients,
+            SC.N_EVENTS: n_events,
+            SC.PENALIZER: np.nan,
+            SC.LANDMARK_DAYS: np.nan if landmark_days is None else float(landmark_days),
+            SC.PATTERN_ASSIGNMENT: pattern_assignment,
+            SC.ANALYSIS: _analysis_label(landmark_days),
+            SC.NOTE: reason,
+        }
+    )
+
+
+def _fit_quietly(frame: pd.DataFrame, penalizer: float) -> tuple[Any, list[str]]:
+    """lifelines ``CoxPHFitter`` fit with its warnings collected (one note, not a wall)."""
+    from lifelines import CoxPHFitter
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cph = CoxPHFitter(penalizer=penalizer).fit(frame, duration_col=TIME, event_col=EVENT)
+    messages = list(dict.fromkeys(str(w.message).split("\n")[0].strip() for w in caught))
+    return cph, messages
+
+
+def out_of_fold_concordance(
+    design: pd.DataFrame,
+    *,
+    penalizer: float = 0.0,
+    n_splits: int = 5,
+    random_state: int | None = 0,
+) -> float:
+    """Harrell's concordance of Cox risk scores predicted for patients left out of the fit.
+
+    ``design`` holds the numeric terms plus ``time_days`` and ``event``. The patients are split
+    into ``n_splits`` folds (a seeded random permutation); for each fold a Cox model with the
+    same terms and ``penalizer`` is fitted on the other folds and predicts the fold's partial
+    hazards (a term constant in the training folds is left out of that fold's model). The
+    concordance is computed once over the pooled out-of-fold predictions (lifelines
+    ``concordance_index``), so it measures discrimination on patients the model never saw.
+    """
+    from lifelines.exceptions import ConvergenceError
+    from lifelines.utils import concordance_index
+
+    n = len(design)
+    rng = np.random.default_rng(random_state)
+    folds = rng.permutation(n) % n_splits
+    risk = np.full(n, np.nan)
+    terms = [c for c in design.columns if c not in (TIME, EVENT)]
+    for f in range(n_splits):
+        test = folds == f
+        train = design.loc[~test]
+        if not test.any() or train[EVENT].sum() == 0:
+            continue
+        keep = [c for c in terms if train[c].std(ddof=0) > 0]
+        frame = train[[*keep, TIME, EVENT]]
+        try:
+            cph, _ = _fit_quietly(frame, penalizer)
+        except ConvergenceError:
+            cph, _ = _fit_quietly(frame, max(penalizer, PENALIZER_NO_EVENTS))
+        risk[test] = cph.predict_log_partial_hazard(design.loc[test, keep]).to_numpy(float)
+    ok = np.isfinite(risk)
+    if ok.sum() < 2 or design.loc[ok, EVENT].sum() == 0:
+        return float("nan")
+    return float(concordance_index(design.loc[ok, TIME], -risk[ok], design.loc[ok, EVENT]))
+
+
 def cox_model(
     data: pd.DataFrame,
     covariates: list[str],
@@ -242,6 +343,9 @@ def cox_model(
     landmark_days: float | None = None,
     pattern_assignment: str = "",
     penalizer: float | None = None,
+    min_events_per_parameter: float = MIN_EVENTS_PER_PARAMETER,
+    cv_splits: int = 5,
+    random_state: int | None = 0,
 ) -> tuple[pd.DataFrame, Any]:
     """Cox proportional-hazards model with hazard ratios, PH test and concordance.
 
@@ -250,13 +354,22 @@ def cox_model(
     unpenalised unless a level of a categorical covariate has no event, in which case a ridge
     penalty of 0.1 keeps the estimate finite (and the note says so).
 
+    Below ``min_events_per_parameter`` events per model parameter (default 10, the rule of
+    thumb of Peduzzi et al., J Clin Epidemiol 1996;49:1373-1379) the model is **not fitted**:
+    the table keeps one row per term with empty estimates, ``fitted`` False and the reason in
+    ``note``, and the fitter returned is None. lifelines' convergence warnings are collected
+    into ``note`` instead of being repeated.
+
+    ``concordance`` is out-of-fold (:func:`out_of_fold_concordance`, ``cv_splits`` folds;
+    ``cv_splits=0`` reports the in-sample value there); ``concordance_in_sample`` is the
+    fitted model's own (optimistic) concordance.
+
     Returns
     -------
     table : DataFrame
         ``survival_cox`` rows, one per term.
-    fitter : lifelines.CoxPHFitter
+    fitter : lifelines.CoxPHFitter or None
     """
-    from lifelines import CoxPHFitter
     from lifelines.statistics import proportional_hazard_test
 
     reference = reference or {}
@@ -273,6 +386,22 @@ def cox_model(
             f"no {endpoint} events among the {len(d)} patients of the analysis "
             f"({_analysis_label(landmark_days)}); a Cox model cannot be fitted."
         )
+    epp = n_events / max(x.shape[1], 1)
+    if epp < min_events_per_parameter:
+        reason = (
+            f"not fitted: {n_events} {endpoint} events for {x.shape[1]} Cox parameters "
+            f"({epp:.1f} per parameter; at least {min_events_per_parameter:g} needed)"
+        )
+        table = _not_fitted_table(
+            [labels.get(t, t) for t in x.columns],
+            endpoint=endpoint,
+            n_patients=len(d),
+            n_events=n_events,
+            landmark_days=landmark_days,
+            pattern_assignment=pattern_assignment,
+            reason="; ".join([reason, *notes]),
+        )
+        return table, None
     no_event_terms = [c for c in x.columns if "[" in c and d.loc[x[c] == 1, EVENT].sum() == 0]
     for c, v in d[covariates].items():
         if c in reference and d.loc[v.astype(str) == str(reference[c]), EVENT].sum() == 0:
@@ -286,20 +415,16 @@ def cox_model(
         )
         notes.append(msg)
         warnings.warn(msg, StatisticsWarning, stacklevel=2)
-    epp = n_events / max(x.shape[1], 1)
-    if epp < MIN_EVENTS_PER_PARAMETER:
-        msg = (
-            f"{n_events} {endpoint} events for {x.shape[1]} Cox parameters ({epp:.1f} per "
-            f"parameter, fewer than {MIN_EVENTS_PER_PARAMETER}); estimates are fragile."
-        )
-        notes.append(msg)
-        warnings.warn(msg, StatisticsWarning, stacklevel=2)
     frame = pd.concat([x, d[[TIME, EVENT]]], axis=1)
-    cph = CoxPHFitter(penalizer=penalizer).fit(frame, duration_col=TIME, event_col=EVENT)
+    cph, fit_warnings = _fit_quietly(frame, penalizer)
+    if fit_warnings:
+        notes.append(f"lifelines: {fit_warnings[0]}")
     summ = cph.summary
     ph_p = pd.Series(np.nan, index=summ.index)
     try:
-        ph = proportional_hazard_test(cph, frame, time_transform="rank")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ph = proportional_hazard_test(cph, frame, time_transform="rank")
         ph_p = ph.summary["p"].reindex(summ.index)
     except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - degenerate fits
         notes.append(f"proportional-hazards test failed: {exc}")
@@ -311,6 +436,14 @@ def cox_model(
         )
         notes.append(msg)
         warnings.warn(msg, StatisticsWarning, stacklevel=2)
+    in_sample = float(cph.concordance_index_)
+    if cv_splits and cv_splits >= 2:
+        concordance = out_of_fold_concordance(
+            frame, penalizer=penalizer, n_splits=cv_splits, random_state=random_state
+        )
+        method = f"out-of-fold ({cv_splits}-fold)"
+    else:
+        concordance, method = in_sample, "in-sample"
     table = pd.DataFrame(
         {
             SC.ENDPOINT: endpoint,
@@ -321,7 +454,10 @@ def cox_model(
             SC.CI_UPPER: summ["exp(coef) upper 95%"].to_numpy(float),
             SC.P_VALUE: summ["p"].to_numpy(float),
             SC.PH_TEST_P_VALUE: ph_p.to_numpy(float),
-            SC.CONCORDANCE: float(cph.concordance_index_),
+            SC.CONCORDANCE: concordance,
+            SC.CONCORDANCE_IN_SAMPLE: in_sample,
+            SC.CONCORDANCE_METHOD: method,
+            SC.FITTED: True,
             SC.N_PATIENTS: len(d),
             SC.N_EVENTS: n_events,
             SC.PENALIZER: float(penalizer),
