@@ -41,13 +41,17 @@ def test_volumes_and_track_overlay(viewer):
     for track, n in expected.items():
         assert got[track + 1] == n
     assert got.iloc[1:].sum() == expected.sum()
-    # the colour lookup gives each track its tab20 colour
+    # each track has the colour the figures and the report give it (one palette everywhere)
+    from metevo.plotting.graph import track_color
+
     lut = v.niivue._cluts["metevo_tracks"] if hasattr(v.niivue, "_cluts") else None
     colours = track_colours(lesions.track_id)
     if lut is not None:
         for track, rgb in colours.items():
             assert (lut.R[track + 1], lut.G[track + 1], lut.B[track + 1]) == rgb
     assert len(set(colours.values())) == len(colours)
+    for track, rgb in colours.items():
+        assert rgb == tuple(int(round(255 * c)) for c in track_color(track))
 
 
 def test_selecting_a_row_centres_on_the_lesion(viewer):

@@ -8,8 +8,6 @@ graph, the trajectory panel and the CT contours of the report agree.
 
 from __future__ import annotations
 
-import colorsys
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +16,7 @@ import pandas as pd
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
 from metevo.plotting._palette import CHANGE_COLORS  # new = progression, disappeared = response
-from metevo.tracking import CHANGES
+from metevo.tracking import CHANGES, track_color, track_palette
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -26,20 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from metevo.tracking import LesionGraph
 
 __all__ = ["CHANGE_COLORS", "plot_lesion_graph", "track_color", "track_palette"]
-
-_GOLDEN = 0.618033988749895
-
-
-def track_color(track_id: int) -> tuple[float, float, float]:
-    """RGB colour (0-1) of one track: hues spread by the golden ratio, bright on dark CT."""
-    hue = (0.07 + int(track_id) * _GOLDEN) % 1.0
-    return colorsys.hsv_to_rgb(hue, 0.85, 0.95)
-
-
-def track_palette(track_ids: Iterable[int]) -> dict[int, tuple[float, float, float]]:
-    """``{track_id: RGB}`` for the given tracks (see :func:`track_color`)."""
-    return {int(t): track_color(t) for t in track_ids}
-
 
 def plot_lesion_graph(
     lesions: pd.DataFrame | LesionGraph,

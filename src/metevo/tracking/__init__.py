@@ -9,6 +9,7 @@ lesion's track and change class; the ``graph`` stage of the pipeline.
 from metevo.tracking._affine import affine_columns, affine_from_row
 from metevo.tracking._build import build_lesion_graph, graph_stage, lesion_graph, lesions
 from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes, edge_pairs
+from metevo.tracking._colors import track_color, track_palette
 from metevo.tracking._graph import LesionGraph
 from metevo.tracking._lesions import label_lesions, measure_lesions
 from metevo.tracking._match import match_lesions
@@ -36,4 +37,6 @@ __all__ = [
     "measure_lesions",
     "register_pair",
     "resample_labels",
+    "track_color",
+    "track_palette",
 ]

@@ -4,7 +4,7 @@ lesions table and the lesion graph, on ipyniivue (NiiVue in an anywidget) and a 
 
 The image widget shows two volumes per visit: the CT (grey, window -150/250 HU) and a label overlay
 whose value is the lesion's **track** (so one lesion keeps its colour across visits; colours from
-matplotlib's ``tab20``). Picking a row of the lesions table, clicking a node of the lesion graph,
+:func:`metevo.tracking.track_color`, the same as the figures and the report). Picking a row of the lesions table, clicking a node of the lesion graph,
 or calling :meth:`PatientViewer.select` moves the crosshair to the lesion's centroid and highlights
 its node; a node of another visit switches the visit first. The visit selector swaps the volumes.
 
@@ -34,13 +34,12 @@ TRACK_COLORMAP = "metevo_tracks"
 
 
 def track_colours(track_ids) -> dict[int, tuple[int, int, int]]:
-    """RGB (0-255) per track id, from matplotlib's ``tab20`` (cycled), as in every metevo figure."""
-    from matplotlib import colormaps
+    """RGB (0-255) per track id: :func:`metevo.tracking.track_color`, as in every metevo figure."""
+    from metevo.tracking import track_color
 
-    cmap = colormaps["tab20"]
     return {
-        int(t): tuple(int(round(255 * c)) for c in cmap(i % 20)[:3])
-        for i, t in enumerate(sorted({int(t) for t in track_ids}))
+        int(t): tuple(int(round(255 * c)) for c in track_color(t))
+        for t in sorted({int(t) for t in track_ids})
     }
 
 
