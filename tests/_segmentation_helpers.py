@@ -59,3 +59,35 @@ def _write(image, folder):
         writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
         writer.Execute(s)
     return folder
+
+
+BLOCKED_FOR_BENCHMARK = ("scipy", "pandas", "SimpleITK", "pyarrow")
+
+
+def run_segmentation_benchmark_blocked(bench_args: list[str], out) -> dict:
+    """Run ``benchmarks/bench_segmentation.py`` with scipy, pandas, SimpleITK and pyarrow made
+    unimportable (the benchmark must run on a bare GPU box with torch, numpy and MONAI only);
+    returns its JSON output."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {BLOCKED_FOR_BENCHMARK!r}:\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import runpy\n"
+        f"sys.argv = ['bench', *{list(bench_args)!r}, '--json', sys.argv[1]]\n"
+        "runpy.run_path('benchmarks/bench_segmentation.py', run_name='__main__')\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, "-c", blocker, str(out)], cwd=root, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -18,7 +15,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 import torch.nn.functional as F  # noqa: E402
-from _segmentation_helpers import one_torch_thread  # noqa: E402, F401
+from _segmentation_helpers import (  # noqa: E402
+    one_torch_thread,  # noqa: F401
+    run_segmentation_benchmark_blocked,
+)
 from conftest import make_mini_cohort, write_image  # noqa: E402
 
 from metevo.dictionary import validate_table  # noqa: E402
@@ -650,30 +650,9 @@ def test_cli_segment_and_segment_eval(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_benchmark_runs_with_torch_numpy_monai_and_nibabel_only(tmp_path):
     # nibabel: MONAI's Orientation (baseline) needs it; metevo's core does not
-
-    blocker = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('scipy', 'pandas', 'SimpleITK', 'pyarrow'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import runpy\n"
-        "sys.argv = ['bench', '--device', 'cpu', '--shape', '40', '40', '12', '--patch', '32', '32', '32',\n"
-        "            '--init-filters', '8', '--repeats', '1', '--json', sys.argv[1]]\n"
-        "runpy.run_path('benchmarks/bench_segmentation.py', run_name='__main__')\n"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-c", blocker, str(out)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    figures = json.loads(out.read_text())
+    args = ["--device", "cpu", "--shape", "40", "40", "12", "--patch", "32", "32", "32",
+            "--init-filters", "8", "--repeats", "1"]  # fmt: skip
+    figures = run_segmentation_benchmark_blocked(args, tmp_path / "bench.json")
     assert figures["metevo"]["ct_per_min"] > 0 and figures["baseline"]["ct_per_min"] > 0
     assert figures["agreement"]["liver_dice"] > 0.9
 

@@ -13,7 +13,10 @@ import SimpleITK as sitk
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
-from _segmentation_helpers import one_torch_thread  # noqa: E402, F401
+from _segmentation_helpers import (  # noqa: E402
+    one_torch_thread,  # noqa: F401
+    run_segmentation_benchmark_blocked,
+)
 from conftest import write_image  # noqa: E402
 
 from metevo.exceptions import DataQualityWarning  # noqa: E402
@@ -158,31 +161,8 @@ def test_interrupted_run_with_several_cts_keeps_what_finished(demo, crops, tmp_p
 
 @pytest.mark.slow
 def test_multi_ct_benchmark_runs_with_torch_numpy_and_monai_only(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
-
-    blocker = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('scipy', 'pandas', 'SimpleITK', 'pyarrow'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import runpy\n"
-        "sys.argv = ['bench', '--device', 'cpu', '--multi-cts', '3', '--repeats', '1',\n"
-        "            '--threads', '1', '--json', sys.argv[1]]\n"
-        "runpy.run_path('benchmarks/bench_segmentation.py', run_name='__main__')\n"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-c", blocker, str(out)], cwd=root, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    figures = json.loads(out.read_text())["multi_ct"]
+    args = ["--device", "cpu", "--multi-cts", "3", "--repeats", "1", "--threads", "1"]
+    figures = run_segmentation_benchmark_blocked(args, tmp_path / "bench.json")["multi_ct"]
     assert figures["one_ct_at_a_time"]["ct_per_min"] > 0
     assert figures["several_cts_per_pass"]["ct_per_min"] > 0
     assert figures["voxels_total"] == 3 * 96 * 96 * 40 and figures["windows_per_pass_several"]
