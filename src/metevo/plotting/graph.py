@@ -1,9 +1,9 @@
 """The lesion graph as a timeline (one row per track, node area = volume, colour = change class),
-from a :class:`~metevo.tracking.LesionGraph` or from the ``lesions`` and ``lesion_edges`` tables;
-and the track colours.
+from a :class:`~metevo.tracking.LesionGraph` or from the ``lesions`` and ``lesion_edges`` tables.
 
-:func:`track_palette` gives every track one colour, fixed by its ``track_id`` so that the lesion
-graph, the trajectory panel and the CT contours of the report agree.
+Track colours come from :func:`metevo.tracking.track_palette` (re-exported here): every track has
+one colour, fixed by its ``track_id``, in the lesion graph, the trajectory panel, the report's CT
+contours and the viewer.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metevo.tracking import LesionGraph
 
 __all__ = ["CHANGE_COLORS", "plot_lesion_graph", "track_color", "track_palette"]
+
 
 def plot_lesion_graph(
     lesions: pd.DataFrame | LesionGraph,

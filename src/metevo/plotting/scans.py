@@ -185,7 +185,7 @@ def plot_visits(
     centre when there is none). At every visit the point is mapped through the lesion graph's
     registration (``graph.transforms_to_baseline``, inverted) and the slice through it is drawn,
     cropped to ``fov_mm`` around it, with each lesion's contour in its track colour
-    (:func:`metevo.plotting.graph.track_color`).
+    (:func:`metevo.tracking.track_color`).
 
     Parameters
     ----------
@@ -211,7 +211,7 @@ def plot_visits(
 
     from metevo.cohort import ScanReads
     from metevo.columns import Lesions as L
-    from metevo.plotting.graph import track_palette
+    from metevo.tracking import track_palette
 
     reads = ScanReads()
     if graph is None:

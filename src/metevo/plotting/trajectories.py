@@ -48,7 +48,7 @@ def plot_trajectory_panel(
     """
     import matplotlib.pyplot as plt
 
-    from metevo.plotting.graph import track_palette
+    from metevo.tracking import track_palette
 
     if lesion_traj.empty:
         raise ValueError("lesion_traj is empty: nothing to draw.")
