@@ -69,7 +69,7 @@ def visit_to_first(timepoints: list[str], registrations: pd.DataFrame | None) ->
 
     Visits after a missing or incomplete pair of the chain are left out.
     """
-    from metevo.tracking import affine_from_row
+    from metevo.tracking import affine_matrix_from_row
 
     if not timepoints:
         return {}
@@ -82,12 +82,9 @@ def visit_to_first(timepoints: list[str], registrations: pd.DataFrame | None) ->
         if row is None or earlier not in out:
             break
         try:
-            t = affine_from_row(row)
+            m = affine_matrix_from_row(row)
         except (ValueError, KeyError):
             break
-        m = np.eye(4)
-        m[:3, :3] = np.asarray(t.GetMatrix()).reshape(3, 3)
-        m[:3, 3] = t.GetTranslation()
         out[later] = out[earlier] @ m
     return out
 
@@ -120,9 +117,8 @@ def visit_slices(
     import matplotlib.pyplot as plt
 
     from metevo.cohort import ScanReads
-    from metevo.plotting.graph import track_palette
     from metevo.plotting.scans import plot_slice
-    from metevo.tracking import label_lesions
+    from metevo.tracking import label_lesions, track_palette
 
     patient = cohort[pid]
     mine = lesions[lesions["patient_id"] == pid]

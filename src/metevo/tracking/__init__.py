@@ -6,7 +6,7 @@ and their measurements at every visit (``lesions``), inter-visit registrations
 lesion's track and change class; the ``graph`` stage of the pipeline.
 """
 
-from metevo.tracking._affine import affine_columns, affine_from_row
+from metevo.tracking._affine import affine_columns, affine_from_row, affine_matrix_from_row
 from metevo.tracking._build import build_lesion_graph, graph_stage, lesion_graph, lesions
 from metevo.tracking._changes import CHANGES, TRACK_CLASSES, change_classes, edge_pairs
 from metevo.tracking._colors import track_color, track_palette
@@ -24,6 +24,7 @@ __all__ = [
     "TRACK_CLASSES",
     "affine_columns",
     "affine_from_row",
+    "affine_matrix_from_row",
     "build_lesion_graph",
     "change_classes",
     "compose",

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from metevo.columns import Registrations as R
 
-__all__ = ["affine_columns", "affine_from_row"]
+__all__ = ["affine_columns", "affine_from_row", "affine_matrix_from_row"]
 
 
 def affine_columns(transform: sitk.Transform) -> dict[str, float]:
@@ -30,19 +30,27 @@ def affine_columns(transform: sitk.Transform) -> dict[str, float]:
     }
 
 
+def affine_matrix_from_row(row) -> np.ndarray:
+    """The 4x4 homogeneous matrix of the affine a ``registrations`` row holds (see
+    :func:`affine_from_row`)."""
+    m = np.eye(4)
+    m[:3, :3] = np.array([float(row[name]) for name in R.AFFINE]).reshape(3, 3)
+    m[:3, 3] = [float(row[name]) for name in R.AFFINE_T]
+    if not np.isfinite(m).all():
+        raise ValueError(
+            f"registration {row[R.TIMEPOINT_FROM]}->{row[R.TIMEPOINT_TO]} has no affine columns; "
+            "re-run `metevo analyze` with this metevo version."
+        )
+    return m
+
+
 def affine_from_row(row) -> sitk.AffineTransform:
     """The affine transform a ``registrations`` row holds (inverse of :func:`affine_columns`).
 
     It maps points of the row's ``timepoint_to`` visit to its ``timepoint_from`` visit.
     """
-    a = np.array([float(row[name]) for name in R.AFFINE]).reshape(3, 3)
-    t = np.array([float(row[name]) for name in R.AFFINE_T])
-    if not (np.isfinite(a).all() and np.isfinite(t).all()):
-        raise ValueError(
-            f"registration {row[R.TIMEPOINT_FROM]}->{row[R.TIMEPOINT_TO]} has no affine columns; "
-            "re-run `metevo analyze` with this metevo version."
-        )
+    m = affine_matrix_from_row(row)
     out = sitk.AffineTransform(3)
-    out.SetMatrix(tuple(a.ravel()))
-    out.SetTranslation(tuple(t))
+    out.SetMatrix(tuple(m[:3, :3].ravel()))
+    out.SetTranslation(tuple(m[:3, 3]))
     return out
