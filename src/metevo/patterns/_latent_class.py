@@ -15,7 +15,6 @@ assignments) in :attr:`LatentClassTrajectories.selection_`.
 from __future__ import annotations
 
 import html
-import inspect
 from typing import Literal
 
 import numpy as np
@@ -30,6 +29,7 @@ from metevo.patterns._latent_class_tables import (
     describe_classes,
     selection_table,
 )
+from metevo.patterns._patterns_base import clone_estimator
 
 __all__ = ["SELECTION_COLUMNS", "LatentClassTrajectories", "latent_class_trajectories"]
 
@@ -512,9 +512,7 @@ class LatentClassTrajectories:
     def fixed_k_copy(self) -> LatentClassTrajectories:
         """An unfitted copy with the fitted k and horizon fixed (refits, cross-validation)."""
         self._check_fitted()
-        params = {name: getattr(self, name) for name in _PARAMS}
-        params.update(n_classes=self.n_classes_, horizon_days=self.horizon_days_)
-        return LatentClassTrajectories(**params)
+        return clone_estimator(self, n_classes=self.n_classes_, horizon_days=self.horizon_days_)
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
@@ -561,8 +559,6 @@ class LatentClassTrajectories:
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(repr(self))}</p>" + self.summary().to_html(index=False)
 
-
-_PARAMS = tuple(inspect.signature(LatentClassTrajectories.__init__).parameters)[1:]
 
 
 def latent_class_trajectories(trajectories: pd.DataFrame, **options) -> pd.DataFrame:

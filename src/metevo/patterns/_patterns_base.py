@@ -54,6 +54,17 @@ def _import_tslearn(module: str) -> Any:
 
 
 
+
+def clone_estimator(estimator: Any, **overrides: Any) -> Any:
+    """A new unfitted estimator of the same class with ``estimator``'s constructor arguments and
+    ``overrides`` applied (those the class accepts): refits, cross-validation, landmark fits."""
+    import inspect
+
+    params = inspect.signature(type(estimator).__init__).parameters
+    kwargs = {p: getattr(estimator, p) for p in params if p != "self" and hasattr(estimator, p)}
+    kwargs.update({k: v for k, v in overrides.items() if k in params})
+    return type(estimator)(**kwargs)
+
 class _PatternsBase:
     """Method back-ends and fitted-model outputs of :class:`EvolutionPatterns` (a mixin)."""
 
@@ -318,15 +329,10 @@ class _PatternsBase:
     def fixed_k_copy(self) -> Any:
         """An unfitted copy with the fitted k and horizon fixed and no bootstrap (refits,
         cross-validation)."""
-        import inspect
-
         self._check_fitted()
-        names = tuple(inspect.signature(type(self).__init__).parameters)[1:]
-        params = {name: getattr(self, name) for name in names}
-        params.update(
-            n_patterns=self.n_patterns_, n_bootstrap=0, horizon_days=self.horizon_days_
+        return clone_estimator(
+            self, n_patterns=self.n_patterns_, n_bootstrap=0, horizon_days=self.horizon_days_
         )
-        return type(self)(**params)
 
     @property
     def summary(self) -> pd.DataFrame:

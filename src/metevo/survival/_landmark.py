@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metevo.patterns._patterns_base import clone_estimator
 from metevo.survival._patterns_cv import (
     SurvivalResult,
     cross_validated_patterns,
@@ -47,21 +48,6 @@ def _k_argument(estimator: Any) -> str:
         if arg in params:
             return arg
     raise TypeError(f"{type(estimator).__name__} has no n_patterns / n_classes argument.")
-
-
-def _clone(estimator: Any, **overrides: Any) -> Any:
-    """A new unfitted estimator with ``estimator``'s arguments, ``overrides`` applied (those the
-    class accepts)."""
-    params = inspect.signature(type(estimator).__init__).parameters
-    kwargs = {p: getattr(estimator, p) for p in params if p != "self" and hasattr(estimator, p)}
-    kwargs.update({k: v for k, v in overrides.items() if k in params})
-    return type(estimator)(**kwargs)
-
-
-def _fit(estimator: Any, trajectories: pd.DataFrame, lesions: pd.DataFrame | None) -> Any:
-    if lesions is not None and "lesion_trajectories" in inspect.signature(estimator.fit).parameters:
-        return estimator.fit(trajectories, lesion_trajectories=lesions)
-    return estimator.fit(trajectories)
 
 
 def _cut(table: pd.DataFrame | None, ids: set[str], landmark_days: float) -> pd.DataFrame | None:
@@ -157,7 +143,9 @@ def landmark_pattern_survival(
     settings = dict(
         landmark_days=landmark_days, visit_tolerance_days=0.0, horizon_days=landmark_days
     )
-    model = _fit(_clone(estimator, **{karg: "auto"}, **settings), traj, lesions)
+    model = clone_estimator(estimator, **{karg: "auto"}, **settings).fit(
+        traj, lesion_trajectories=lesions
+    )
     if reference is not None:
         _rename_like(model, reference)
     assignment = cross_validated_patterns(
@@ -175,11 +163,7 @@ def landmark_pattern_survival(
         pattern_assignment=f"cross-validated ({n_splits}-fold), fitted on scans up to the landmark",
         min_events_per_parameter=min_events_per_parameter,
         random_state=random_state,
+        excluded_before=n_excluded,
     )
     res.model, res.assignment = model, assignment
-    res.n_excluded = n_excluded
-    if len(res.km):
-        res.km["n_excluded_landmark"] = n_excluded
-    if len(res.cox):
-        res.cox["n_excluded_landmark"] = n_excluded
     return res

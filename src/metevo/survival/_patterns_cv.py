@@ -143,6 +143,7 @@ def pattern_survival(
     pattern_assignment: str = "cross-validated (5-fold)",
     min_events_per_parameter: float = MIN_EVENTS_PER_PARAMETER,
     random_state: int | None = 0,
+    excluded_before: int = 0,
 ) -> SurvivalResult:
     """Kaplan-Meier, log-rank and Cox by pattern, counted from a landmark.
 
@@ -169,6 +170,10 @@ def pattern_survival(
         ``survival_cox`` rows say why; see :func:`cox_model`).
     random_state : int or None
         Seed of the folds of the out-of-fold concordance.
+    excluded_before : int
+        Patients the caller already left out because their event or censoring came on or before
+        the landmark (:func:`landmark_pattern_survival` does so before fitting); added to
+        ``n_excluded_landmark``.
 
     Returns
     -------
@@ -222,7 +227,7 @@ def pattern_survival(
             f"{list(clin.columns)}); drop them from covariates= or add the columns."
         )
     data = data.merge(clin[["patient_id", *covariates]], on="patient_id", how="left")
-    n_excluded = int((data[TIME] <= landmark_days).sum())
+    n_excluded = excluded_before + int((data[TIME] <= landmark_days).sum())
     data = landmark_data(data, landmark_days)
     n_ev = int(data[EVENT].sum())
     if n_ev == 0:
