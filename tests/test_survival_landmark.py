@@ -114,6 +114,21 @@ def test_k_is_selected_within_the_landmark_data_and_names_follow_the_full_fit():
         assert len(lm_names[course]) == 1 and lm_names[course] <= full_names[course]
 
 
+def test_a_renamed_landmark_model_names_every_table_alike():
+    """The latent-class model stores its names in patterns_, classes_ and posteriors_; renaming
+    the landmark fit after the full fit must reach all three."""
+    from metevo.survival._landmark import _rename_like
+
+    traj, _, _ = _cohort()
+    full = LatentClassTrajectories(2, n_init=2, random_state=0).fit(traj)
+    lm = LatentClassTrajectories(2, landmark_days=L, n_init=2, random_state=0).fit(traj)
+    _rename_like(lm, full)
+    assert lm.names_ == match_patterns(full, lm)["reference_pattern"].tolist()
+    for table in (lm.patterns_, lm.classes_, lm.posteriors_):
+        rows = table.dropna(subset=["pattern_id"])
+        assert rows["pattern"].tolist() == [lm.names_[int(i)] for i in rows["pattern_id"]]
+
+
 def test_landmark_errors():
     traj, clin, _ = _cohort()
     with pytest.raises(ValueError, match="landmark_days must be > 0"):

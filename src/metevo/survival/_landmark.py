@@ -70,7 +70,7 @@ def _rename_like(model: Any, reference: Any) -> None:
 
     names = consistent_names(reference, model)
     model.names_ = names
-    for table in ("patterns_", "classes_"):
+    for table in ("patterns_", "classes_", "posteriors_"):
         frame = getattr(model, table, None)
         if isinstance(frame, pd.DataFrame) and {"pattern", "pattern_id"} <= set(frame.columns):
             ids = frame["pattern_id"]
