@@ -238,6 +238,7 @@ def register_pair(
     counter = [0]
     note = "" if use_liver else "registered on image intensities (no liver masks)"
     trust = None
+    known_dice: tuple[sitk.Transform | None, float] = (None, float("nan"))
     valid_z = (-np.inf, np.inf)
     try:
         if use_liver:
@@ -271,14 +272,14 @@ def register_pair(
             ):
                 break
         rigid, value = best
-        fov = None
+        region = None  # the metric's region: trusted liver and shared field of view
         if use_liver:  # refine on what both livers show (not a resected part, not a cut dome)
             trust = _trusted(f_feat, m_feat, rigid)
             # ... and on the overlap of the two fields of view (not the guess beyond a cut side)
-            fov = overlap_mask(f_feat, m_feat, rigid, valid_z)
-            if trust is not None or fov is not None:
+            region = both(trust, overlap_mask(f_feat, m_feat, rigid, valid_z))
+            if region is not None:
                 rigid, value = _optimise(
-                    f_feat, m_feat, rigid, driver, max_iterations, seed, counter, both(trust, fov)
+                    f_feat, m_feat, rigid, driver, max_iterations, seed, counter, region
                 )
         final = rigid
         kind = "rigid"
@@ -288,20 +289,12 @@ def register_pair(
             affine.SetMatrix(rigid.GetMatrix())
             affine.SetTranslation(rigid.GetTranslation())
             final, value = _optimise(
-                f_feat, m_feat, affine, driver, max_iterations, seed, counter, both(trust, fov)
+                f_feat, m_feat, affine, driver, max_iterations, seed, counter, region
             )
             kind = "affine"
         if use_liver and refine_intensity and _is_ct(fixed) and _is_ct(moving):
             refined = _intensity_refine(
-                fixed,
-                moving,
-                f_bin,
-                final,
-                resolution_mm,
-                both(trust, fov),
-                max_iterations,
-                seed,
-                counter,
+                fixed, moving, f_bin, final, resolution_mm, region, max_iterations, seed, counter
             )
             # kept unless the trusted full-resolution liver Dice falls (contrast must not pull)
             dice = [
@@ -309,6 +302,7 @@ def register_pair(
             ]
             if dice[0] + _REFINE_MAX_DICE_LOSS >= dice[1]:
                 final = refined
+            known_dice = (final, dice[0] if final is refined else dice[1])  # reused by the QC
         bulk = final
         if deformable:
             final, value = _bspline(f_feat, m_feat, bulk, driver, max_iterations, seed, counter)
@@ -324,7 +318,11 @@ def register_pair(
     if use_liver:  # QC on the full-resolution masks; "did it get worse" on the coarse ones
         dice_before = _dice(f_bin, m_bin, identity)
         coarse_after = _dice(f_bin, m_bin, final)
-        dice_after = full_resolution_dice(fixed_liver, moving_liver, final, trust)
+        dice_after = (
+            known_dice[1]
+            if known_dice[0] is final
+            else full_resolution_dice(fixed_liver, moving_liver, final, trust)
+        )
     else:
         dice_before = coarse_after = dice_after = float("nan")
     rotation, scale_ok = _rotation_and_scale(bulk)
