@@ -154,11 +154,7 @@ def load_model(
     """
     if isinstance(model, SegmentationModel) or hasattr(model, "predict"):
         return model
-    from metevo.segmentation._backends import (
-        check_options,
-        parse_model_spec,
-        totalsegmentator_folder,
-    )
+    from metevo.segmentation._backends import check_options, parse_model_spec
 
     kind, value = parse_model_spec(str(model))
     check_options(
@@ -175,7 +171,6 @@ def load_model(
             )
         from metevo.segmentation._totalseg import TotalSegmentatorModel
 
-        totalsegmentator_folder(value)  # a clear error when the weights are absent
         return TotalSegmentatorModel(
             value, folds=folds, mirroring=bool(mirroring), liver=liver, lesion=lesion
         )

@@ -173,9 +173,10 @@ class TotalSegmentatorModel:
         from metevo.segmentation._nnunet import NnUNetModel
 
         self.task = task
+        weights = totalsegmentator_folder(task)  # first: a clear error for an unknown task
         self.steps = TASK_STEPS[task]
         self.inner = NnUNetModel(
-            totalsegmentator_folder(task), folds=folds or [0], mirroring=bool(mirroring),
+            weights, folds=folds or [0], mirroring=bool(mirroring),
             liver=liver, lesion=lesion, reorient=True, name=f"totalsegmentator:{task}",
         )  # fmt: skip
         self.crop_model: TotalSegmentatorModel | None = None
@@ -188,7 +189,7 @@ class TotalSegmentatorModel:
                 f"'{crop_task(task)}' model, whose weights are not installed; metevo computes "
                 "the mask on the uncropped CT, which can differ from the CLI's near the organ. "
                 f"Install them with `totalseg_download_weights -t "
-                f"{'total_fast' if crop_task(task) == 'total_fast' else 'total'}`.",
+                f"{_DOWNLOAD_TASK.get(crop_task(task), crop_task(task))}`.",
                 DataQualityWarning,
                 stacklevel=3,
             )
@@ -224,6 +225,7 @@ class TotalSegmentatorModel:
     def preprocess(self, volume: np.ndarray, affine: np.ndarray, *, where: str = "image"):
         """Steps 1-3 and nnU-Net's preprocessing; returns ``(nnU-Net input and context, ctx)``."""
         from metevo.segmentation._core import canonical_transform
+        from metevo.segmentation._nnunet import _bbox
 
         volume = np.asarray(volume)
         affine = np.asarray(affine, dtype=float)
@@ -234,10 +236,9 @@ class TotalSegmentatorModel:
                 return None, {**ctx, "empty": True}
             spacing = np.linalg.norm(affine[:3, :3], axis=0)
             addon = (CROP_ADDON_MM / spacing).astype(int)
-            found = np.nonzero(organ)
             bbox = [
-                (max(0, int(f.min()) - a), min(n, int(f.max()) + 1 + a))
-                for f, a, n in zip(found, addon, volume.shape, strict=True)
+                (max(0, lo - a), min(n, hi + a))
+                for (lo, hi), a, n in zip(_bbox(organ), addon, volume.shape, strict=True)
             ]
             volume = volume[tuple(slice(lo, hi) for lo, hi in bbox)]
             affine = affine.copy()
