@@ -27,6 +27,7 @@ from metevo.radiomics._intensity import (
 )
 from metevo.radiomics._morphology import (
     PEAK_RADIUS_MM,
+    _box,
     local_intensity_features,
     morphology_features,
 )
@@ -261,16 +262,6 @@ def _lesion_features(
             "information correlation, NGTDM coarseness, IVH) are NaN"
         )
     return feats, notes
-
-
-def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
-    """The bounding box of ``mask`` (which holds at least one voxel)."""
-    out = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(out)
 
 
 def radiomic_features(

@@ -24,6 +24,16 @@ __all__ = ["local_intensity_features", "morphology_features"]
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
 
 
+def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    """The bounding box of ``mask`` (which holds at least one voxel)."""
+    out = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(out)
+
+
 @numba.njit(cache=True, nogil=True)
 def _max_distance(pts):  # pragma: no cover - compiled
     """Largest distance between two of the points ``pts`` (n, 3)."""
@@ -392,10 +402,7 @@ def morphology_features(
     out["morph_pca_flatness"] = math.sqrt(_div(lam[2], lam[0]))
 
     # the mesh spans the ROI's bounding box plus half a voxel on each side
-    ext = spacing * [
-        np.ptp(np.flatnonzero(morph.any(axis=tuple(a for a in range(3) if a != axis)))) + 1
-        for axis in range(3)
-    ]
+    ext = spacing * [s.stop - s.start for s in _box(morph)]
     out["morph_vol_dens_aabb"] = _div(volume, float(np.prod(ext)))
     out["morph_area_dens_aabb"] = _div(
         area, float(2.0 * (ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2]))
@@ -507,13 +514,9 @@ def local_intensity_features(
     spacing = np.asarray(spacing, dtype=np.float64)
     r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
     # only voxels within r of the ROI matter
-    box = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(intensity_mask.any(axis=other))
-        box.append((int(hit[0]), int(hit[-1]) + 1))
-    lo = np.maximum(np.array([b[0] for b in box]) - r, 0)
-    hi = np.minimum(np.array([b[1] for b in box]) + r, image.shape)
+    box = _box(intensity_mask)
+    lo = np.maximum(np.array([b.start for b in box]) - r, 0)
+    hi = np.minimum(np.array([b.stop for b in box]) + r, image.shape)
     sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     image, intensity_mask = image[sub], intensity_mask[sub]
     all_valid = valid is None or bool(valid[sub].all())
