@@ -129,6 +129,7 @@ class Lesions:
     AXIAL_LD_MM = "axial_ld_mm"
     AXIAL_SA_MM = "axial_sa_mm"
     AXIAL_SLICE = "axial_slice"
+    AXIAL_LD_SEPARABLE_MM = "axial_ld_separable_mm"
     MAX_3D_DIAMETER_MM = "max_3d_diameter_mm"
     EQUIVALENT_DIAMETER_MM = "equivalent_diameter_mm"
     SURFACE_AREA_MM2 = "surface_area_mm2"
