@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from test_recist_graph import START, edges, lesions, scans
 
 from metevo.response import assess_patient
-from metevo.tracking._lobes import lobe_labels
 from metevo.tracking._lesions import measure_lesions
-from test_recist_graph import START, edges, lesions, scans
+from metevo.tracking._lobes import lobe_labels
 
 SPACING_XYZ = (0.8, 0.8, 2.5)
 
@@ -80,7 +80,9 @@ def test_a_touching_pair_that_separates_is_summed_from_baseline():
     # baseline target 1 is two touching lesions (span 39 mm, 24 + 18 mm measured individually)
     # that separate at V1 into 14 and 10 mm; target 2 (15 mm) carries a separable value too but
     # neither splits nor merges, so its own diameter is used
-    les = lesions([("V0", 1, 39.0), ("V0", 2, 15.0), ("V1", 1, 14.0), ("V1", 2, 10.0), ("V1", 3, 15.0)])
+    les = lesions(
+        [("V0", 1, 39.0), ("V0", 2, 15.0), ("V1", 1, 14.0), ("V1", 2, 10.0), ("V1", 3, 15.0)]
+    )
     edg = edges([("V0", 1, "V1", 1), ("V0", 1, "V1", 2), ("V0", 2, "V1", 3)])
     old = _targets(les, edg, 2)
     assert old.loc["V0", "target_sum_mm"] == pytest.approx(54.0)
