@@ -88,5 +88,22 @@ def lobe_labels(
     markers, n = ndimage.label(peaks, structure=np.ones((3, 3, 3), bool))
     if n < 2:
         return one, 1
-    lobes = watershed(-edt, markers, mask=padded)
+    # two lesions side by side: each centre lies outside the other's inscribed ball (a second
+    # maximum inside the first lesion's ball is a ripple of one lesion's distance map, e.g. of
+    # its flat top and bottom on thick slices)
+    found = ndimage.maximum_position(edt, markers, range(1, n + 1))
+    tops = sorted(
+        ((float(edt[p]), np.asarray(p) * spacing_zyx, k + 1) for k, p in enumerate(found)),
+        key=lambda t: -t[0],
+    )
+    kept: list[tuple[float, np.ndarray, int]] = []
+    for r, c, k in tops:
+        if all(np.linalg.norm(c - c2) > max(r, r2) for r2, c2, _ in kept):
+            kept.append((r, c, k))
+    if len(kept) < 2:
+        return one, 1
+    markers = np.where(np.isin(markers, [k for _, _, k in kept]), markers, 0)
+    _, lobes = np.unique(watershed(-edt, markers, mask=padded), return_inverse=True)
+    n = len(kept)
+    lobes = lobes.reshape(padded.shape)
     return lobes[1:-1, 1:-1, 1:-1].astype(np.int32), int(n)
