@@ -100,3 +100,19 @@ def test_merging_lesions_are_summed_while_separable():
     assert _targets(les, edg, 2).loc["V1", "target_sum_mm"] == pytest.approx(30.0)
     new = _targets(_with_separable(les, {("V1", 1): 37.0}), edg, 2)
     assert new.loc["V1", "target_sum_mm"] == pytest.approx(37.0)
+
+
+def test_a_ripple_of_one_lesions_distance_map_is_not_a_second_lesion():
+    # one 19 x 19 x 14 mm lesion with a 6 % two-fold bump on 2.5 mm slices: its distance map has
+    # three maxima at least 1 mm deep, but they lie inside each other's inscribed ball
+    from scipy import ndimage
+    from skimage.morphology import h_maxima
+
+    z, y, x = np.mgrid[:8, :40, :40].astype(float)
+    z, y, x = z * 2.5, y * 0.8, x * 0.8
+    bump = 1 + 0.064 * np.sin(2 * np.arctan2(y - 16, x - 16) + 5.82)
+    piece = ((x - 16) / 9.67) ** 2 + ((y - 16) / 9.47) ** 2 + ((z - 8.46) / 6.92) ** 2 <= bump**2
+    sp = np.array(SPACING_XYZ[::-1])
+    edt = ndimage.distance_transform_edt(np.pad(piece, 1), sampling=sp)
+    assert ndimage.label(h_maxima(edt, 1.0).astype(bool), structure=np.ones((3, 3, 3)))[1] >= 2
+    assert lobe_labels(piece, sp)[1] == 1

@@ -17,6 +17,10 @@ than the smaller lesion by at least one pixel on each side (otherwise no plane b
 be seen on the image) and by at least 1 mm, above the sub-voxel noise of a segmentation's
 boundary. A single lesion's irregular outline (bumps of a few % of its radius) does not reach
 it. On a grid coarser than the waist nothing is separable and the component is measured as one.
+Two lesions lie *side by side*: a maximum counts as a lesion of its own only when each centre
+(maximum) lies outside the other's inscribed ball (centres farther apart than the larger
+radius); a second maximum inside the first one's ball is a ripple of one lesion's distance map
+(on 2.5 mm slices a bumpy lesion's flat top and bottom make such ripples).
 """
 
 from __future__ import annotations
