@@ -163,8 +163,10 @@ def test_pipeline_tables_against_ground_truth(tiny_analysis, gt):
     # target selection can differ between measured and true sizes (see benchmarks/recist_synthetic.py)
     assert np.median(diffs) < 5.0
     # 25/27 on the 3 x 3 x 5 mm grid: the two misses are voxelisation (a non-target volume
-    # borderline of the burden rule; a target choice between near-equal lesions); the 1.5 mm grid
-    # reaches >= 0.95 (test_end_to_end_agreement_on_the_small_grid)
+    # borderline of the burden rule; a 27.4 mm lesion whose mask is 33.2 mm, the generator's
+    # segmentation noise of ~1.5 mm per border on 3 mm pixels, and a target choice between
+    # 10.18 and 10.07 mm lesions); the default >= 0.95 test runs on the 1.5 mm grid
+    # (test_end_to_end_agreement_on_a_1_5_mm_grid)
     assert np.mean(agree) >= 0.9, f"overall-response agreement {np.mean(agree):.3f}"
 
 
@@ -198,13 +200,14 @@ def _end_to_end_agreement(tmp_path, n_patients):
 
 
 def test_end_to_end_agreement_on_a_1_5_mm_grid(tmp_path):
-    """Masks -> lesions -> graph -> RECIST on four patients of the 1.5 mm synthetic cohort agrees
-    with RECIST on the true lesion graph and sizes at >= 95 % of follow-up assessments (19/19
-    measured; a single disagreement fails). Issue 18 item 8: the default suite's end-to-end test
-    on a grid where a diameter is meaningful (the 3 mm tiny grid's segmentation noise is ~1.5 mm
-    per border, see test_pipeline_tables_against_ground_truth)."""
-    agree = _end_to_end_agreement(tmp_path, 4)
-    assert len(agree) >= 15
+    """Masks -> lesions -> graph -> RECIST on three patients of the 1.5 mm synthetic cohort
+    agrees with RECIST on the true lesion graph and sizes at >= 95 % of follow-up assessments
+    (14/14 measured: a single disagreement fails; a 1-voxel diameter bias gives 13/14). Issue 18
+    item 8: the default suite's end-to-end test runs on a grid where a diameter is meaningful
+    (the tiny grid's segmentation noise is ~1.5 mm per border, see
+    test_pipeline_tables_against_ground_truth)."""
+    agree = _end_to_end_agreement(tmp_path, 3)
+    assert len(agree) >= 12
     assert np.mean(agree) >= 0.95, f"overall-response agreement {np.mean(agree):.3f}"
 
 
