@@ -190,6 +190,12 @@ class NnUNetModel:
         Labels read as liver / lesion (default: recognised ``dataset.json`` names).
     name : str, optional
         Model name for provenance (default ``nnunet:<folder name>``).
+    reorient : bool, optional
+        Reorient to RAS+ first (default: when the plans' reader reorients).
+    sha256 : callable, optional
+        File hasher for the checksum (default
+        :func:`~metevo.segmentation._card.file_sha256`; a memoised one lets models that share
+        checkpoints read them once).
     """
 
     backend = "nnunet"
@@ -207,6 +213,7 @@ class NnUNetModel:
         lesion: list[str] | None = None,
         name: str | None = None,
         reorient: bool | None = None,
+        sha256: Any = None,
     ) -> None:
         import torch
 
@@ -226,6 +233,7 @@ class NnUNetModel:
             liver=liver,
             lesion=lesion,
             name=name,
+            sha256=sha256,
         )
         self.reorient = self.identity["reorient"]
         self.liver_labels = self.identity["liver_labels"]
