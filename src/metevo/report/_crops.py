@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metevo.columns import parse_recist_lesion_id
+
 __all__ = ["slug", "track_roles", "visit_slices", "visit_to_first"]
 
 SLICE_ROLES = ("target", "new")
@@ -47,16 +49,8 @@ def track_roles(pid: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     base = scans[(scans["patient_id"] == pid) & scans["is_baseline"].astype(bool)]["timepoint"] if scans is not None and "is_baseline" in scans else []
     baseline = str(base.iloc[0]) if len(base) else (str(mine["timepoint"].iloc[0]) if len(mine) else "")
 
-    def source(lesion_id: str) -> tuple[str, int] | None:
-        m = re.fullmatch(r"L(\d+)", str(lesion_id))
-        if m:
-            return baseline, int(m.group(1))
-        m = re.fullmatch(r"N(.+):(\d+)", str(lesion_id))
-        if m:
-            return m.group(1), int(m.group(2))
-        return None
-
-    sources = [source(v) for v in rl["lesion_id"]]
+    parsed = [parse_recist_lesion_id(v) for v in rl["lesion_id"]]
+    sources = [(p[0] or baseline, p[1]) if p else None for p in parsed]
     rl["track_id"] = pd.array([track_of.get(k) if k else None for k in sources], dtype="Int64")
     rl["source_timepoint"] = [k[0] if k else None for k in sources]
     rl["source_lesion_id"] = pd.array([k[1] if k else None for k in sources], dtype="Int64")
