@@ -153,7 +153,8 @@ def visit_slices(
             visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
                            "note": "no target or new lesion at this visit.", "slices": []})
             continue
-        image = reads.image(scan)
+        # the CT is read only where something is drawn; elsewhere its header places the references
+        image = _geometry(scan.header()) if chosen.empty else reads.image(scan)
         for r in here.sort_values("volume_ml", ascending=False).itertuples():
             t = int(r.track_id)
             if t not in reference and anchor.get(t, (tp, int(r.lesion_id))) == (tp, int(r.lesion_id)):
@@ -162,7 +163,6 @@ def visit_slices(
         if chosen.empty:
             visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
                            "note": "no target or new lesion at this visit.", "slices": []})
-            reads.clear()
             continue
         liver = reads.liver_mask(scan)
         labels = label_lesions(reads.lesion_mask(scan), liver, kind=scan.lesion_mask_kind, context=f"{pid} {tp}")
@@ -223,6 +223,17 @@ def _crop(image, r, reference, to_first, tp) -> tuple[int, tuple[float, float], 
     if not 0 <= k < nz:
         return own[0], own[1], f" (centred on the lesion: its {first} position lies outside this scan)"
     return k, (idx[0], idx[1]), f" (same anatomy as at {first}, by registration)"
+
+
+def _geometry(header: dict):
+    """A one-voxel image with a scan's geometry (its index-to-LPS mapping, no pixels read)."""
+    import SimpleITK as sitk
+
+    image = sitk.Image(1, 1, 1, sitk.sitkUInt8)
+    image.SetSpacing(header["spacing"])
+    image.SetOrigin(header["origin"])
+    image.SetDirection(header["direction"])
+    return image
 
 
 def _array(image) -> np.ndarray:
