@@ -362,6 +362,8 @@ class NnUNetModel:
         import torch
         import torch.nn.functional as F
 
+        from metevo.segmentation._core import uses_bf16
+
         dev = self.device
         patch = [int(v) for v in self.info.configuration["patch_size"]]
         x = torch.from_numpy(data).to(dev)
@@ -380,7 +382,7 @@ class NnUNetModel:
         out = torch.zeros((self.n_classes, *size), dtype=torch.float32, device=dev)
         weight = torch.zeros(size, dtype=torch.float32, device=dev)
         g = self.gaussian
-        use_bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
+        use_bf16 = uses_bf16(precision, dev)
         mirror = [a + 2 for a in self.mirror_axes] if self.mirroring else []
         combos = [c for i in range(len(mirror)) for c in itertools.combinations(mirror, i + 1)]
         with torch.inference_mode():
