@@ -90,6 +90,28 @@ def test_analyze_cli(mini_cohort, tmp_path):
     assert (out / "failures.parquet").exists()
 
 
+def test_fail_and_echo_warnings(capsys):
+    import typer
+
+    from metevo._cli_common import echo_warnings, fail
+
+    with pytest.raises(typer.Exit) as stop:
+        fail(ValueError("manifest m.csv lacks column 'date'"))
+    assert stop.value.exit_code == 2
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("first", UserWarning, stacklevel=1)
+        warnings.warn("second", UserWarning, stacklevel=1)
+    echo_warnings(caught)
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err == (
+        "error: manifest m.csv lacks column 'date'\nwarning: first\nwarning: second\n"
+    )
+
+
 def test_analyze_cli_bad_table_exits_2(mini_cohort, tmp_path):
     bad = tmp_path / "m.csv"
     pd.read_csv(mini_cohort["manifest"]).drop(columns="date").to_csv(bad, index=False)
