@@ -366,8 +366,8 @@ def measure_lesions(
     pandas.DataFrame
         One row per lesion, sorted by ``lesion_id``, columns ``LESION_MEASUREMENTS``
         (``lesion_id``, ``n_voxels``, ``volume_ml``, ``axial_ld_mm``, ``axial_sa_mm``,
-        ``axial_slice``, ``axial_ld_separable_mm``, ``max_3d_diameter_mm``, ``equivalent_diameter_mm``,
-        ``surface_area_mm2``, ``sphericity``, ``centroid_{x,y,z}_mm``, ``mean_hu``, ``std_hu``,
+        ``axial_slice``, ``axial_ld_separable_mm``, ``max_3d_diameter_mm``,
+        ``equivalent_diameter_mm``, ``surface_area_mm2``, ``sphericity``, ``centroid_{x,y,z}_mm``, ``mean_hu``, ``std_hu``,
         ``bbox_{x,y,z}_{min,max}``). An empty label image gives an empty table with these
         columns.
 
