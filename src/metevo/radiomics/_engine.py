@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from metevo.radiomics._morphology import (
     morphology_features,
 )
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
-from metevo.radiomics._texture import texture_features
+from metevo.radiomics._texture_fast import texture_names, texture_vector
 
 __all__ = ["radiomic_features", "warm_up"]
 
@@ -143,10 +144,13 @@ _AUTOCORRELATION = {"morph_moran_i", "morph_geary_c"}
 
 
 class _Plan:
-    """What to compute for the selected feature columns (computed once per call)."""
+    """What to compute for the selected feature columns, and where each value goes in the
+    output row (built once per settings object, see ``_plan``)."""
 
     def __init__(self, settings: RadiomicsSettings) -> None:
         self.names = list(settings.selected())
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.columns = pd.Index([C.LESION_ID, *self.names, NOTE])
         families = feature_families()
         wanted = {families[n] for n in self.names}
         self.autocorrelation = bool(_AUTOCORRELATION & set(self.names))
@@ -159,9 +163,27 @@ class _Plan:
         self.histogram = "intensity_histogram" in wanted
         self.ivh = "intensity_volume_histogram" in wanted
         self.texture = tuple(f for f in _TEXTURE if f in wanted)
+        # texture_vector's entries -> output row positions (-1: computed, not selected)
+        self.texture_pos = np.array(
+            [self.index.get(n, -1) for n in texture_names(self.texture)], np.int64
+        )
+        self.texture_keep = self.texture_pos >= 0
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
         )
+
+    def put(self, row: np.ndarray, feats: dict[str, float]) -> None:
+        """Write the selected ones of ``feats`` into ``row``."""
+        index = self.index
+        for name, value in feats.items():
+            i = index.get(name)
+            if i is not None:
+                row[i] = value
+
+
+@lru_cache(maxsize=32)
+def _plan(settings: RadiomicsSettings) -> _Plan:
+    return _Plan(settings)
 
 
 def _lesion_features(
@@ -173,7 +195,10 @@ def _lesion_features(
     start: np.ndarray,
     whole: np.ndarray,
     plan: _Plan,
-) -> tuple[dict[str, float], list[str]]:
+    row: np.ndarray,
+) -> list[str]:
+    """Compute the lesion's features into ``row`` (NaN-filled, ``plan.names`` order); return
+    the notes."""
     notes: list[str] = []
     if settings.resample:
         img_crop, roi = _resample(img_crop, roi, spacing, settings.spacing_mm, start, whole)
@@ -186,20 +211,19 @@ def _lesion_features(
                 f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
                 "(smaller than one new voxel): all features are NaN"
             )
-            return {}, notes
+            return notes
     morph = roi
     if settings.resegment_range is not None:
         lo, hi = settings.resegment_range
         intensity_mask = morph & (img_crop >= lo) & (img_crop <= hi)
     else:
         intensity_mask = morph
-    feats: dict[str, float] = {}
-
     # morphology on the ROI's bounding box (the mesh pads it itself)
     box = _box(morph)
     n_morph = int(morph[box].sum())
     if plan.morphology:
-        feats.update(
+        plan.put(
+            row,
             morphology_features(
                 morph[box],
                 intensity_mask[box],
@@ -208,7 +232,7 @@ def _lesion_features(
                 shape=plan.shape,
                 autocorrelation=plan.autocorrelation,
                 exact_max_voxels=settings.autocorrelation_exact_max_voxels,
-            )
+            ),
         )
     if n_morph < 4 and plan.morphology:
         notes.append(
@@ -221,24 +245,25 @@ def _lesion_features(
             "no lesion voxel lies within the re-segmentation range "
             f"{settings.resegment_range}: intensity and texture features are NaN"
         )
-        return feats, notes
+        return notes
     if plan.local:
-        feats.update(local_intensity_features(img_crop, intensity_mask, spacing, valid))
+        plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing, valid))
     # everything below works on the intensity mask's own box
     ibox = _box(intensity_mask) if intensity_mask is not morph else box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     x = image_i[mask_i]
     if plan.statistics:
-        feats.update(intensity_statistics(x))
+        plan.put(row, intensity_statistics(x))
     constant = float(x.min()) == float(x.max())
     if plan.ivh and settings.ivh_bin_width is not None:
-        feats.update(
+        plan.put(
+            row,
             ivh_features(
                 x,
                 settings.ivh_bin_width,
                 lower_bound=settings.lower_bound,
                 value_range=settings.resegment_range,
-            )
+            ),
         )
     if plan.grey:
         g_roi = discretise(x, settings)
@@ -249,19 +274,20 @@ def _lesion_features(
             )
             g_roi = np.maximum(g_roi, 1)
         if plan.histogram:
-            feats.update(intensity_histogram_features(g_roi))
+            plan.put(row, intensity_histogram_features(g_roi))
         if plan.ivh and settings.ivh_bin_width is None:
-            feats.update(ivh_features(g_roi.astype(np.float64), None))
+            plan.put(row, ivh_features(g_roi.astype(np.float64), None))
         if plan.texture:
             grey = np.zeros(mask_i.shape, np.int64)
             grey[mask_i] = g_roi
-            feats.update(texture_features(grey, mask_i, families=plan.texture))
+            values = texture_vector(grey, mask_i, plan.texture)
+            row[plan.texture_pos[plan.texture_keep]] = values[plan.texture_keep]
     if constant and (plan.texture or plan.ivh or plan.statistics):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
             "information correlation, NGTDM coarseness, IVH) are NaN"
         )
-    return feats, notes
+    return notes
 
 
 def radiomic_features(
@@ -369,16 +395,15 @@ def radiomic_features(
                 f"present: {present[:20]}{' ...' if len(present) > 20 else ''}."
             )
         present = sorted(set(int(v) for v in labels))
-    plan = _Plan(settings)
+    plan = _plan(settings)
     target = settings.spacing_mm if settings.resample else 0.0
     # the intensity-peak sphere reaches 6.2 mm beyond the ROI; interpolation needs 2 new voxels
     reach = (PEAK_RADIUS_MM if plan.local else 0.0) + 2.0 * max(target, 0.0)
     margin = np.ceil(reach / spacing).astype(int) + 1
-    names = plan.names
     shape = np.array(img.shape)
-    rows: list[list[float]] = []
+    values = np.full((len(present), len(plan.names)), math.nan)
     notes_out: list[str] = []
-    for label in present:
+    for r, label in enumerate(present):
         box = boxes[label - 1]
         lo = np.array([s.start for s in box]) - margin
         hi = np.array([s.stop for s in box]) + margin
@@ -393,8 +418,8 @@ def radiomic_features(
             or any(s.stop == n for s, n in zip(box, shape, strict=True))
         )
         with np.errstate(all="ignore"):
-            feats, notes = _lesion_features(
-                img_crop, roi, valid, spacing, settings, lo, shape, plan
+            notes = _lesion_features(
+                img_crop, roi, valid, spacing, settings, lo, shape, plan, values[r]
             )
         if touches:
             notes.append(
@@ -404,16 +429,14 @@ def radiomic_features(
             notes.append(
                 "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
             )
-        rows.append([feats.get(n, math.nan) for n in names])
         notes_out.append("; ".join(notes))
-    return _assemble(present, rows, notes_out, names)
+    return _assemble(present, values, notes_out, plan)
 
 
 def _assemble(
-    labels: list[int], rows: list[list[float]], notes: list[str], names: list[str]
+    labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan
 ) -> pd.DataFrame:
-    values = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
-    table = pd.DataFrame(values, columns=names, copy=False)
+    table = pd.DataFrame(values, columns=plan.columns[1:-1], copy=False)
     table.insert(0, C.LESION_ID, np.asarray(labels, dtype=np.int64))
     table[NOTE] = pd.array(notes, dtype="string")
     return table

@@ -248,6 +248,36 @@ def glcm_features(counts: np.ndarray, lv: np.ndarray, n_g: float) -> dict[str, n
     }
 
 
+# GLCM feature keys, in the order of ``glcm_features``
+_GLCM_KEYS = (
+    "joint_max",
+    "joint_avg",
+    "joint_var",
+    "joint_entr",
+    "diff_avg",
+    "diff_var",
+    "diff_entr",
+    "sum_avg",
+    "sum_var",
+    "sum_entr",
+    "energy",
+    "contrast",
+    "dissimilarity",
+    "inv_diff",
+    "inv_diff_norm",
+    "inv_diff_mom",
+    "inv_diff_mom_norm",
+    "inv_var",
+    "corr",
+    "auto_corr",
+    "clust_tend",
+    "clust_shade",
+    "clust_prom",
+    "info_corr1",
+    "info_corr2",
+)
+_NGTDM_KEYS = ("coarseness", "contrast", "busyness", "complexity", "strength")
+
 # generic features of a (grey level) x (run length | zone size | distance | dependence) matrix
 _ZONE_KEYS = (
     "short",
@@ -309,9 +339,8 @@ def ngtdm_features(s: np.ndarray, n: np.ndarray, lv: np.ndarray) -> dict[str, fl
     """IBSI NGTDM features from ``s_i`` (sum of absolute neighbourhood differences) and
     ``n_i`` (voxels with at least one neighbour) per grey level ``lv``."""
     nvc = float(n.sum())
-    keys = ("coarseness", "contrast", "busyness", "complexity", "strength")
     if nvc == 0:
-        return dict.fromkeys(keys, math.nan)
+        return dict.fromkeys(_NGTDM_KEYS, math.nan)
     keep = n > 0
     s, n, lv = s[keep], n[keep].astype(np.float64), lv[keep]
     p = n / nvc
@@ -458,7 +487,8 @@ def texture_matrices(
     """The 3D texture matrices of one ROI, before normalisation.
 
     Returns a dict with ``levels`` (the grey levels present, ascending: the rows of every
-    matrix), ``glcm`` (13, G, G) symmetric co-occurrence counts per direction, ``glrlm``
+    matrix), ``n_voxels`` (the ROI's voxel count), ``glcm`` (13, G, G) symmetric
+    co-occurrence counts per direction (``glcm_raw``: the forward pairs only), ``glrlm``
     (13, G, max run) run counts per direction, ``zone_level`` / ``zone_size`` /
     ``zone_distance`` (one entry per 26-connected zone: row index, voxels, distance to the ROI
     border), ``ngtdm_s`` / ``ngtdm_n`` (G,) and ``ngldm`` (G, 27) dependence counts
@@ -479,14 +509,16 @@ def texture_matrices(
     gp = gp.ravel()
     vox = np.flatnonzero(gp >= 0)
     step = _flat_offsets(shape)
-    out: dict[str, np.ndarray] = {"levels": lv}
+    out: dict[str, np.ndarray] = {"levels": lv, "n_voxels": vox.size}
     runs = "glrlm" in families
     if {"glcm", "ngtdm", "ngldm"} & set(families):
         # the run pass rides along when GLRLM is wanted too
         glcm, ngldm, s, n, rlm = _neighbour_pass(
             gp, vox, n_levels, lv, step, max(roi.shape) if runs else 0
         )
-        out.update(glcm=glcm + glcm.transpose(0, 2, 1), ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
+        out.update(glcm_raw=glcm, ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
+        if "glcm" in families:
+            out["glcm"] = glcm + glcm.transpose(0, 2, 1)
         if runs:
             out["glrlm"] = rlm
     elif runs:
