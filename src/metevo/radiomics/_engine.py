@@ -33,6 +33,7 @@ from metevo.radiomics._morphology import (
     morphology_features,
 )
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
+from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
 from metevo.radiomics._texture_fast import texture_names, texture_vector
 
 __all__ = ["radiomic_features", "warm_up"]
@@ -168,6 +169,8 @@ class _Plan:
             [self.index.get(n, -1) for n in texture_names(self.texture)], np.int64
         )
         self.texture_keep = self.texture_pos >= 0
+        self.shape_pos = np.array([self.index.get(n, -1) for n in SHAPE_NAMES], np.int64)
+        self.shape_keep = self.shape_pos >= 0
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
         )
@@ -221,7 +224,7 @@ def _lesion_features(
     # morphology on the ROI's bounding box (the mesh pads it itself)
     box = _box(morph)
     n_morph = int(morph[box].sum())
-    if plan.morphology:
+    if plan.autocorrelation:
         plan.put(
             row,
             morphology_features(
@@ -229,11 +232,14 @@ def _lesion_features(
                 intensity_mask[box],
                 img_crop[box],
                 spacing,
-                shape=plan.shape,
-                autocorrelation=plan.autocorrelation,
+                shape=False,
+                autocorrelation=True,
                 exact_max_voxels=settings.autocorrelation_exact_max_voxels,
             ),
         )
+    if plan.shape:
+        values = shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
+        row[plan.shape_pos[plan.shape_keep]] = values[plan.shape_keep]
     if n_morph < 4 and plan.morphology:
         notes.append(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
@@ -436,10 +442,44 @@ def radiomic_features(
 def _assemble(
     labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan
 ) -> pd.DataFrame:
-    table = pd.DataFrame(values, columns=plan.columns[1:-1], copy=False)
-    table.insert(0, C.LESION_ID, np.asarray(labels, dtype=np.int64))
-    table[NOTE] = pd.array(notes, dtype="string")
+    """The output table: ``lesion_id``, the feature columns, the note.
+
+    Built from its three blocks at once (pandas' block manager): inserting the id and note
+    columns into a float frame costs ~0.4 ms, ten times the rest of a small lesion's
+    assembly. Falls back to the public constructors where pandas' internals differ.
+    """
+    ids = np.asarray(labels, dtype=np.int64)
+    note = pd.array(notes, dtype="string")
+    try:
+        return _from_blocks(ids, values, note, plan.columns)
+    except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
+        return _assemble_public(ids, values, note, plan.columns)
+
+
+def _assemble_public(
+    ids: np.ndarray, values: np.ndarray, note: object, columns: pd.Index
+) -> pd.DataFrame:
+    table = pd.DataFrame(values, columns=columns[1:-1], copy=False)
+    table.insert(0, C.LESION_ID, ids)
+    table[NOTE] = note
     return table
+
+
+def _from_blocks(
+    ids: np.ndarray, values: np.ndarray, note: object, columns: pd.Index
+) -> pd.DataFrame:
+    from pandas._libs.internals import BlockPlacement
+    from pandas.core.internals.blocks import new_block, new_block_2d
+    from pandas.core.internals.managers import BlockManager
+
+    n_feat = values.shape[1]
+    blocks = (
+        new_block_2d(ids[None, :], placement=BlockPlacement(slice(0, 1))),
+        new_block_2d(values.T, placement=BlockPlacement(slice(1, n_feat + 1))),
+        new_block(note, placement=BlockPlacement(slice(n_feat + 1, n_feat + 2)), ndim=2),
+    )
+    mgr = BlockManager(blocks, [columns, pd.RangeIndex(len(ids))], verify_integrity=False)
+    return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
 
 
 def warm_up() -> float:

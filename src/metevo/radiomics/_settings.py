@@ -186,6 +186,8 @@ def check_settings(
                 f"{sorted(PRESETS)}, or a metevo.RadiomicsSettings object."
             )
         settings = PRESETS[settings]
+        if not overrides:
+            return settings  # validated once, below the table
     elif not isinstance(settings, RadiomicsSettings):
         raise TypeError(
             f"settings must be a preset name or a RadiomicsSettings, found "
@@ -283,3 +285,7 @@ def _validate_names(families: tuple[str, ...] | None, features: tuple[str, ...] 
     if families is not None or features is not None:
         if not _selection(families, features):
             raise ValueError("families= and features= select no feature; select at least one.")
+
+
+for _preset in PRESETS.values():
+    _validate(_preset)
