@@ -46,8 +46,10 @@ def _flat_offsets(shape: tuple[int, ...]) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cover - compiled
     """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels,
-    and the GLRLM counts too when ``max_len > 0`` (the run pass fused in: the 26 neighbours
-    it reads tell whether a voxel starts a run and whether the run goes on).
+    and the GLRLM counts too when ``max_len > 0``: visiting the voxels in raster order, a
+    voxel's run length in direction k is one more than that of the voxel behind it when
+    they share a level (kept in a ring buffer over the largest backward step), and a run is
+    counted at its last voxel, so no run is walked twice.
 
     ``gp`` is the flattened grey-level grid padded by one voxel of -1 (outside the ROI), so
     neighbours never need a bounds check; ``vox`` the flat indices of the ROI's voxels and
@@ -55,7 +57,16 @@ def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cov
     """
     glcm = np.zeros((13, n_levels, n_levels), np.int64)
     ngldm = np.zeros((n_levels, 27), np.int64)
-    rlm = np.zeros((13, n_levels, max(max_len, 1)), np.int64)
+    rlm = np.zeros((13, n_levels, max(max_len, 1)), np.int32)
+    # run lengths of the last voxels in raster order (a ring over the largest backward step)
+    reach = 1
+    for k in range(13, 26):
+        reach = max(reach, -step[k])
+    size = 1
+    while size <= reach:
+        size *= 2
+    mask = size - 1
+    ring = np.zeros(13 * size if max_len > 0 else 1, np.int16)  # runs < 32768 voxels
     s = np.zeros(n_levels)
     n = np.zeros(n_levels, np.int64)
     nb = np.empty(26, np.int32)
@@ -80,18 +91,14 @@ def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cov
             s[gi] += abs(levels[gi] - tot / cnt)
             n[gi] += 1
         if max_len > 0:
+            # run length so far in direction k: one more than the voxel behind's when it has
+            # the same level; counted when the run ends (the voxel ahead differs)
+            here = (v & mask) * 13
             for k in range(13):
-                if nb[k + 13] == gi:
-                    continue  # not the start of a run in direction k
-                length = 1
-                if nb[k] == gi:
-                    d = step[k]
-                    q = v + 2 * d
-                    length = 2
-                    while gp[q] == gi:
-                        length += 1
-                        q += d
-                rlm[k, gi, length - 1] += 1
+                back = ((v + step[k + 13]) & mask) * 13 + k
+                length = 1 + np.int32(ring[back]) * np.int32(nb[k + 13] == gi)
+                ring[here + k] = np.int16(length)
+                rlm[k, gi, length - 1] += np.int32(nb[k] != gi)  # no branch to mispredict
     return glcm, ngldm, s, n, rlm
 
 
@@ -127,45 +134,49 @@ def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
     """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
     aligned with ``gp``) of each zone.
 
-    One raster pass of union-find: each voxel joins the zones of its 13 neighbours met before
-    it (the backward half of the 26), so every neighbour pair is looked at once.
+    One raster pass of union-find on the flat grid indices: each voxel joins the zones of its
+    13 neighbours met before it (the backward half of the 26), so every neighbour pair is
+    looked at once; a voxel not yet joined is its own root, so its first equal neighbour
+    needs one find only.
     """
-    n_vox = vox.size
-    order = np.full(gp.size, -1, np.int32)
-    for i in range(n_vox):
-        order[vox[i]] = i
-    parent = np.arange(n_vox, dtype=np.int32)
-    for i in range(n_vox):
-        v = vox[i]
+    parent = np.empty(gp.size, np.int32)
+    for v in vox:
         gi = gp[v]
+        root = v
+        parent[v] = v
         for k in range(13, 26):  # backward steps: earlier in raster order
             q = v + step[k]
             if gp[q] != gi:
                 continue
-            a = _find(parent, i)
-            b = _find(parent, order[q])
-            if a != b:
-                if a < b:
-                    parent[b] = a
-                else:
-                    parent[a] = b
-    zone_of = np.full(n_vox, -1, np.int64)
+            b = _find(parent, q)
+            if b == root:
+                continue
+            if root == v:  # v alone so far: it joins b's zone
+                parent[v] = b
+                root = b
+            elif root < b:
+                parent[b] = root
+            else:
+                parent[root] = b
+                root = b
+    zone_of = np.full(gp.size, -1, np.int32)
+    n_vox = vox.size
     zone_level = np.empty(n_vox, np.int64)
     zone_size = np.zeros(n_vox, np.int64)
     zone_dist = np.empty(n_vox, np.int64)
     n_zones = 0
-    for i in range(n_vox):
-        r = _find(parent, i)
+    for v in vox:
+        r = _find(parent, v)
         z = zone_of[r]
         if z < 0:
             z = n_zones
             zone_of[r] = z
-            zone_level[z] = gp[vox[i]]
-            zone_dist[z] = dp[vox[i]]
+            zone_level[z] = gp[v]
+            zone_dist[z] = dp[v]
             n_zones += 1
         zone_size[z] += 1
-        if dp[vox[i]] < zone_dist[z]:
-            zone_dist[z] = dp[vox[i]]
+        if dp[v] < zone_dist[z]:
+            zone_dist[z] = dp[v]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
 
 
@@ -510,18 +521,20 @@ def texture_matrices(
     vox = np.flatnonzero(gp >= 0)
     step = _flat_offsets(shape)
     out: dict[str, np.ndarray] = {"levels": lv, "n_voxels": vox.size}
+    # the fused run count keeps run lengths in int16
     runs = "glrlm" in families
+    fused_runs = runs and max(roi.shape) < 32767
     if {"glcm", "ngtdm", "ngldm"} & set(families):
         # the run pass rides along when GLRLM is wanted too
         glcm, ngldm, s, n, rlm = _neighbour_pass(
-            gp, vox, n_levels, lv, step, max(roi.shape) if runs else 0
+            gp, vox, n_levels, lv, step, max(roi.shape) if fused_runs else 0
         )
         out.update(glcm_raw=glcm, ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
         if "glcm" in families:
             out["glcm"] = glcm + glcm.transpose(0, 2, 1)
-        if runs:
+        if fused_runs:
             out["glrlm"] = rlm
-    elif runs:
+    if runs and "glrlm" not in out:
         out["glrlm"] = _run_pass(gp, vox, n_levels, max(roi.shape), step)
     if {"glszm", "gldzm"} & set(families):
         if "gldzm" in families:
