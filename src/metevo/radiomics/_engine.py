@@ -439,9 +439,7 @@ def radiomic_features(
     return _assemble(present, values, notes_out, plan)
 
 
-def _assemble(
-    labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan
-) -> pd.DataFrame:
+def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan) -> pd.DataFrame:
     """The output table: ``lesion_id``, the feature columns, the note.
 
     Built from its three blocks at once (pandas' block manager): inserting the id and note

@@ -74,8 +74,11 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     for a in range(g):
         for b in range(g):
             tot += c[a, b]
-    if tot == 0:
+    if tot == 0:  # no pair: undefined, with the values the NumPy formulas give
         out[:] = np.nan
+        out[3] = out[6] = out[9] = -0.0  # entropies of nothing
+        if g == 1:
+            out[17] = 0.0  # inverse variance: no difference > 0 to sum over
         return
     lo = lv[0]
     pi = np.zeros(g)

@@ -1,0 +1,148 @@
+"""The compiled per-lesion path of metevo.radiomics against the NumPy reference formulas.
+
+``texture_vector`` / ``shape_vector`` evaluate the same IBSI definitions as
+``texture_features`` / ``morphology_features`` in numba; they must agree to 1e-10 on random
+ROIs, including the degenerate ones (one voxel, one slice, one grey level, empty GLCM
+directions), where the reference gives NaN or 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from metevo.radiomics._engine import _assemble, _assemble_public, _plan
+from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._settings import check_settings
+from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
+from metevo.radiomics._texture import _ALL, _zone_pass, texture_features
+from metevo.radiomics._texture_fast import texture_names, texture_vector
+
+
+def _assert_same(fast: np.ndarray, ref: dict[str, float], names: tuple[str, ...]) -> None:
+    assert tuple(ref) == names  # same names, same (catalogue) order
+    expected = np.array([ref[n] for n in names], dtype=np.float64)
+    np.testing.assert_allclose(fast, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def _random_rois(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        shape = tuple(int(s) for s in rng.integers(1, 9, 3))
+        roi = rng.random(shape) < rng.uniform(0.2, 1.0)
+        if not roi.any():
+            roi.flat[0] = True
+        yield rng, roi
+
+
+@pytest.mark.parametrize("n_bins", [1, 2, 5, 32])
+def test_texture_vector_equals_the_numpy_formulas_on_random_rois(n_bins):
+    for rng, roi in _random_rois(seed=10 + n_bins, n=12):
+        offset = int(rng.integers(0, 4))  # levels need not start at 1
+        grey = rng.integers(1, n_bins + 1, roi.shape) + offset
+        for families in (_ALL, ("glrlm",), ("glszm", "ngtdm"), ("gldzm", "glcm")):
+            _assert_same(
+                texture_vector(grey, roi, families),
+                texture_features(grey, roi, families),
+                texture_names(families),
+            )
+
+
+@pytest.mark.parametrize(
+    "roi_shape",
+    [(1, 1, 1), (1, 6, 7), (4, 1, 1), (1, 1, 5)],
+    ids=["one voxel", "one slice", "one column", "one row"],
+)
+def test_texture_vector_on_degenerate_rois(roi_shape):
+    rng = np.random.default_rng(3)
+    roi = np.ones(roi_shape, bool)
+    for grey in (np.full(roi_shape, 7), rng.integers(1, 4, roi_shape)):
+        ref = texture_features(grey, roi)
+        fast = texture_vector(grey, roi)
+        _assert_same(fast, ref, texture_names(_ALL))
+    # one voxel: no GLCM pair in any direction, so the direction-averaged GLCM features are NaN
+    if roi.size == 1:
+        assert np.isnan(fast[:25]).all()
+
+
+def test_texture_vector_on_isolated_voxels_of_two_levels():
+    roi = np.array([[[True, False, True]]])
+    grey = np.array([[[1, 5, 3]]])  # the middle voxel is outside the ROI: no pair at all
+    _assert_same(texture_vector(grey, roi), texture_features(grey, roi), texture_names(_ALL))
+
+
+def test_shape_vector_equals_the_numpy_formulas_on_random_rois():
+    rng = np.random.default_rng(21)
+    for trial in range(30):
+        shape = tuple(int(s) for s in rng.integers(1, 10, 3))
+        morph = rng.random(shape) < rng.uniform(0.05, 1.0)
+        if not morph.any():
+            morph.flat[rng.integers(morph.size)] = True
+        morph = morph[_box(morph)]
+        image = rng.normal(0.0, 50.0, morph.shape).round()
+        imask = morph & (rng.random(morph.shape) < 0.8) if trial % 3 else morph
+        spacing = np.array([2.5, 0.8, 0.8]) if trial % 2 else np.ones(3)
+        with np.errstate(all="ignore"):
+            ref = morphology_features(morph, imask, image, spacing, autocorrelation=False)
+            fast = shape_vector(morph, imask, image, spacing)
+        _assert_same(fast, ref, SHAPE_NAMES)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 4, 5), (2, 1, 1)], ids=["1", "slice", "2"])
+def test_shape_vector_on_degenerate_rois(shape):
+    morph = np.ones(shape, bool)
+    image = np.arange(morph.size, dtype=np.float64).reshape(shape)
+    with np.errstate(all="ignore"):
+        ref = morphology_features(morph, morph, image, np.array([2.5, 0.8, 0.8]))
+        fast = shape_vector(morph, morph, image, np.array([2.5, 0.8, 0.8]))
+    ref = {k: v for k, v in ref.items() if k in SHAPE_NAMES}
+    _assert_same(fast, ref, SHAPE_NAMES)
+    # a one-voxel ROI has no principal axes: NaN, as the reference says
+    if morph.size == 1:
+        assert np.isnan(fast[SHAPE_NAMES.index("morph_pca_elongation")])
+
+
+def test_zone_pass_finds_the_26_connected_zones_of_scipy():
+    rng = np.random.default_rng(5)
+    grey = rng.integers(0, 3, (9, 11, 13)).astype(np.int32)
+    roi = rng.random(grey.shape) < 0.9
+    gp = np.full(tuple(n + 2 for n in grey.shape), -1, np.int32)
+    gp[1:-1, 1:-1, 1:-1][roi] = grey[roi]
+    strides = np.array([gp.shape[1] * gp.shape[2], gp.shape[2], 1])
+    offs = [
+        (a, b, c)
+        for a in (-1, 0, 1)
+        for b in (-1, 0, 1)
+        for c in (-1, 0, 1)
+        if (a, b, c) > (0, 0, 0)
+    ]
+    offs += [(-a, -b, -c) for a, b, c in offs]
+    step = (np.array(offs) * strides).sum(axis=1)
+    flat = gp.ravel()
+    level, size, _ = _zone_pass(flat, np.ones(flat.size, np.int32), np.flatnonzero(flat >= 0), step)
+    expected = []
+    for g in range(3):
+        labels, _ = ndimage.label((gp == g), structure=np.ones((3, 3, 3)))
+        expected += [(g, int(s)) for s in np.bincount(labels.ravel())[1:]]
+    assert sorted(zip(level.tolist(), size.tolist(), strict=True)) == sorted(expected)
+
+
+@pytest.mark.parametrize("n_lesions", [0, 1, 3])
+def test_table_from_blocks_equals_the_public_constructors(n_lesions):
+    plan = _plan(check_settings("pyradiomics_like"))
+    values = np.random.default_rng(1).random((n_lesions, len(plan.names)))
+    if n_lesions:
+        values[0, 3] = np.nan
+    labels = list(range(2, 2 + n_lesions))
+    notes = [f"note {i}" if i % 2 else "" for i in range(n_lesions)]
+    fast = _assemble(labels, values.copy(), notes, plan)
+    public = _assemble_public(
+        np.asarray(labels, dtype=np.int64),
+        values.copy(),
+        pd.array(notes, dtype="string"),
+        plan.columns,
+    )
+    pd.testing.assert_frame_equal(fast, public)
+    assert list(fast.columns) == ["lesion_id", *plan.names, "radiomics_note"]
