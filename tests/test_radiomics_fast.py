@@ -14,9 +14,16 @@ import pytest
 from scipy import ndimage
 
 from metevo.radiomics._engine import _assemble, _assemble_public, _plan
+from metevo.radiomics._mesh import hull_candidates
 from metevo.radiomics._morphology import _box, morphology_features
 from metevo.radiomics._settings import check_settings
-from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
+from metevo.radiomics._shape_fast import (
+    _LATTICE_HULL_MAX,
+    SHAPE_NAMES,
+    _lattice_hull,
+    _qhull,
+    shape_vector,
+)
 from metevo.radiomics._texture import _ALL, _zone_pass, texture_features
 from metevo.radiomics._texture_fast import texture_names, texture_vector
 
@@ -146,3 +153,34 @@ def test_table_from_blocks_equals_the_public_constructors(n_lesions):
     )
     pd.testing.assert_frame_equal(fast, public)
     assert list(fast.columns) == ["lesion_id", *plan.names, "radiomics_note"]
+
+
+@pytest.mark.parametrize("radius", [2, 6, 12])
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8)], ids=["iso", "ct"])
+def test_lattice_hull_equals_qhull(radius, spacing):
+    rng = np.random.default_rng(radius)
+    zz, yy, xx = np.indices((2 * radius + 3,) * 3) - radius - 1
+    mask = (zz**2 + yy**2 + xx**2 <= radius**2) & (rng.random(zz.shape) < 0.95)
+    spacing = np.asarray(spacing)
+    candidates = hull_candidates(mask, spacing)
+    lattice = np.rint(2.0 * candidates / spacing).astype(np.int64)
+    np.testing.assert_allclose(_lattice_hull(lattice, candidates), _qhull(candidates), rtol=1e-10)
+
+
+def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():
+    k = np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0], [2, 2, 0], [1, 1, 0]], np.int64)
+    assert np.isnan(_lattice_hull(k, k * 0.4)).all()
+    assert np.isnan(_qhull(k * 0.4)[:2]).all()
+
+
+def test_shape_vector_of_a_large_roi_uses_qhull_and_equals_the_reference():
+    zz, yy, xx = np.indices((13, 41, 41)) - np.array([6, 20, 20])[:, None, None, None]
+    morph = (zz / 6.0) ** 2 + (yy / 20.0) ** 2 + (xx / 17.0) ** 2 <= 1.0
+    morph = morph[_box(morph)]  # shape_vector takes the ROI cropped to its box
+    spacing = np.array([2.5, 0.8, 0.8])
+    assert len(hull_candidates(morph, spacing)) > _LATTICE_HULL_MAX  # the Qhull branch
+    image = np.random.default_rng(0).normal(40.0, 10.0, morph.shape).round()
+    with np.errstate(all="ignore"):
+        ref = morphology_features(morph, morph, image, spacing, autocorrelation=False)
+        fast = shape_vector(morph, morph, image, spacing)
+    _assert_same(fast, ref, SHAPE_NAMES)
