@@ -14,6 +14,13 @@ import pytest
 from scipy import ndimage
 
 from metevo.radiomics._engine import _assemble, _assemble_public, _plan
+from metevo.radiomics._intensity import intensity_histogram_features, intensity_statistics
+from metevo.radiomics._intensity_fast import (
+    HISTOGRAM_NAMES,
+    STATISTICS_NAMES,
+    histogram_vector,
+    statistics_vector,
+)
 from metevo.radiomics._mesh import hull_candidates
 from metevo.radiomics._morphology import _box, morphology_features
 from metevo.radiomics._settings import check_settings
@@ -184,3 +191,26 @@ def test_shape_vector_of_a_large_roi_uses_qhull_and_equals_the_reference():
         ref = morphology_features(morph, morph, image, spacing, autocorrelation=False)
         fast = shape_vector(morph, morph, image, spacing)
     _assert_same(fast, ref, SHAPE_NAMES)
+
+
+@pytest.mark.parametrize("case", ["ct", "narrow", "one value", "two voxels", "ties"])
+def test_intensity_vectors_equal_the_numpy_formulas(case):
+    rng = np.random.default_rng(7)
+    x = {
+        "ct": rng.normal(40.0, 60.0, 3000).round(),
+        "narrow": rng.integers(-3, 4, 50).astype(np.float64),
+        "one value": np.full(9, -12.0),
+        "two voxels": np.array([3.0, 250.0]),
+        "ties": np.array([1.0, 1.0, 2.0, 2.0, 5.0, 5.0, 9.0]),
+    }[case]
+    _assert_same(statistics_vector(x), intensity_statistics(x), STATISTICS_NAMES)
+    g = (np.floor((x - x.min()) / 25.0) + 1).astype(np.int64)
+    ref = intensity_histogram_features(g)
+    _assert_same(histogram_vector(g), {n: ref[n] for n in HISTOGRAM_NAMES}, HISTOGRAM_NAMES)
+
+
+def test_statistics_vector_leaves_non_integer_intensities_to_the_reference():
+    assert statistics_vector(np.array([1.0, 2.5, 3.0])) is None
+    assert statistics_vector(np.array([1.0, np.nan])) is None
+    # a range too wide to bin
+    assert statistics_vector(np.array([0.0, 1e7])) is None

@@ -22,9 +22,14 @@ from metevo.exceptions import DataQualityWarning, MaskValueError
 from metevo.radiomics._catalog import feature_families
 from metevo.radiomics._intensity import (
     discretise,
-    intensity_histogram_features,
     intensity_statistics,
     ivh_features,
+)
+from metevo.radiomics._intensity_fast import (
+    HISTOGRAM_NAMES,
+    STATISTICS_NAMES,
+    histogram_vector,
+    statistics_vector,
 )
 from metevo.radiomics._morphology import (
     PEAK_RADIUS_MM,
@@ -164,16 +169,26 @@ class _Plan:
         self.histogram = "intensity_histogram" in wanted
         self.ivh = "intensity_volume_histogram" in wanted
         self.texture = tuple(f for f in _TEXTURE if f in wanted)
-        # texture_vector's entries -> output row positions (-1: computed, not selected)
-        self.texture_pos = np.array(
-            [self.index.get(n, -1) for n in texture_names(self.texture)], np.int64
-        )
-        self.texture_keep = self.texture_pos >= 0
-        self.shape_pos = np.array([self.index.get(n, -1) for n in SHAPE_NAMES], np.int64)
-        self.shape_keep = self.shape_pos >= 0
+        # a vector family's entries -> output row positions (-1: computed, not selected)
+        self.slots = {
+            "texture": self._slots(texture_names(self.texture)),
+            "shape": self._slots(SHAPE_NAMES),
+            "statistics": self._slots(STATISTICS_NAMES),
+            "histogram": self._slots(HISTOGRAM_NAMES),
+        }
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
         )
+
+    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.array([self.index.get(n, -1) for n in names], np.int64)
+        keep = pos >= 0
+        return pos[keep], keep
+
+    def put_vector(self, row: np.ndarray, family: str, values: np.ndarray) -> None:
+        """Write the selected entries of a vector family's ``values`` into ``row``."""
+        pos, keep = self.slots[family]
+        row[pos] = values[keep]
 
     def put(self, row: np.ndarray, feats: dict[str, float]) -> None:
         """Write the selected ones of ``feats`` into ``row``."""
@@ -238,8 +253,9 @@ def _lesion_features(
             ),
         )
     if plan.shape:
-        values = shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
-        row[plan.shape_pos[plan.shape_keep]] = values[plan.shape_keep]
+        plan.put_vector(
+            row, "shape", shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
+        )
     if n_morph < 4 and plan.morphology:
         notes.append(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
@@ -259,7 +275,11 @@ def _lesion_features(
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     x = image_i[mask_i]
     if plan.statistics:
-        plan.put(row, intensity_statistics(x))
+        stats = statistics_vector(x)
+        if stats is None:  # not integer-valued: the NumPy formulas
+            plan.put(row, intensity_statistics(x))
+        else:
+            plan.put_vector(row, "statistics", stats)
     constant = float(x.min()) == float(x.max())
     if plan.ivh and settings.ivh_bin_width is not None:
         plan.put(
@@ -280,14 +300,13 @@ def _lesion_features(
             )
             g_roi = np.maximum(g_roi, 1)
         if plan.histogram:
-            plan.put(row, intensity_histogram_features(g_roi))
+            plan.put_vector(row, "histogram", histogram_vector(g_roi))
         if plan.ivh and settings.ivh_bin_width is None:
             plan.put(row, ivh_features(g_roi.astype(np.float64), None))
         if plan.texture:
             grey = np.zeros(mask_i.shape, np.int64)
             grey[mask_i] = g_roi
-            values = texture_vector(grey, mask_i, plan.texture)
-            row[plan.texture_pos[plan.texture_keep]] = values[plan.texture_keep]
+            plan.put_vector(row, "texture", texture_vector(grey, mask_i, plan.texture))
     if constant and (plan.texture or plan.ivh or plan.statistics):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
