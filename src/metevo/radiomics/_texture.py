@@ -105,7 +105,7 @@ def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cov
 @numba.njit(cache=True, nogil=True)
 def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
     """GLRLM counts of the 13 directions: each run is counted once, from its first voxel."""
-    rlm = np.zeros((13, n_levels, max_len), np.int64)
+    rlm = np.zeros((13, n_levels, max_len), np.int32)
     for k in range(13):
         d = step[k]
         for v in vox:
@@ -132,7 +132,7 @@ def _find(parent, i):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
     """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
-    aligned with ``gp``) of each zone.
+    aligned with ``gp``; of size 1 when no distance is wanted: all 1) of each zone.
 
     One raster pass of union-find on the flat grid indices: each voxel joins the zones of its
     13 neighbours met before it (the backward half of the 26), so every neighbour pair is
@@ -163,7 +163,8 @@ def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
     n_vox = vox.size
     zone_level = np.empty(n_vox, np.int64)
     zone_size = np.zeros(n_vox, np.int64)
-    zone_dist = np.empty(n_vox, np.int64)
+    zone_dist = np.ones(n_vox, np.int64)
+    with_dist = dp.size == gp.size  # else no distance wanted (all 1)
     n_zones = 0
     for v in vox:
         r = _find(parent, v)
@@ -172,10 +173,11 @@ def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
             z = n_zones
             zone_of[r] = z
             zone_level[z] = gp[v]
-            zone_dist[z] = dp[v]
+            if with_dist:
+                zone_dist[z] = dp[v]
             n_zones += 1
         zone_size[z] += 1
-        if dp[v] < zone_dist[z]:
+        if with_dist and dp[v] < zone_dist[z]:
             zone_dist[z] = dp[v]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
 
@@ -542,7 +544,7 @@ def texture_matrices(
             dp = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")
             dp = dp.astype(np.int32).ravel()
         else:
-            dp = np.ones(gp.size, np.int32)
+            dp = np.ones(1, np.int32)  # no distances needed: every zone gets 1
         out["zone_level"], out["zone_size"], out["zone_distance"] = _zone_pass(gp, dp, vox, step)
     return out
 
