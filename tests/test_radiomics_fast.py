@@ -31,7 +31,7 @@ from metevo.radiomics._shape_fast import (
     _qhull,
     shape_vector,
 )
-from metevo.radiomics._texture import _ALL, _zone_pass, texture_features
+from metevo.radiomics._texture import _ALL, _zone_pass, texture_features, texture_matrices
 from metevo.radiomics._texture_fast import texture_names, texture_vector
 
 
@@ -214,3 +214,9 @@ def test_statistics_vector_leaves_non_integer_intensities_to_the_reference():
     assert statistics_vector(np.array([1.0, np.nan])) is None
     # a range too wide to bin
     assert statistics_vector(np.array([0.0, 1e7])) is None
+
+
+def test_runs_longer_than_the_int16_ring_raise():
+    roi = np.ones((1, 1, 32767), bool)
+    with pytest.raises(ValueError, match="32,766 voxels"):
+        texture_matrices(np.ones(roi.shape, np.int64), roi, ("glrlm",))

@@ -104,20 +104,25 @@ def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cov
 
 @numba.njit(cache=True, nogil=True)
 def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
-    """GLRLM counts of the 13 directions: each run is counted once, from its first voxel."""
+    """GLRLM counts of the 13 directions alone, as in ``_neighbour_pass``: run lengths from
+    the voxel behind (ring buffer, raster order), each run counted at its last voxel."""
     rlm = np.zeros((13, n_levels, max_len), np.int32)
-    for k in range(13):
-        d = step[k]
-        for v in vox:
-            gi = gp[v]
-            if gp[v - d] == gi:
-                continue  # not the start of a run
-            length = 1
-            q = v + d
-            while gp[q] == gi:
-                length += 1
-                q += d
-            rlm[k, gi, length - 1] += 1
+    reach = 1
+    for k in range(13, 26):
+        reach = max(reach, -step[k])
+    size = 1
+    while size <= reach:
+        size *= 2
+    mask = size - 1
+    ring = np.zeros(13 * size, np.int16)
+    for v in vox:
+        gi = gp[v]
+        here = (v & mask) * 13
+        for k in range(13):
+            back = ((v + step[k + 13]) & mask) * 13 + k
+            length = 1 + np.int32(ring[back]) * np.int32(gp[v + step[k + 13]] == gi)
+            ring[here + k] = np.int16(length)
+            rlm[k, gi, length - 1] += np.int32(gp[v + step[k]] != gi)
     return rlm
 
 
@@ -523,18 +528,22 @@ def texture_matrices(
     vox = np.flatnonzero(gp >= 0)
     step = _flat_offsets(shape)
     out: dict[str, np.ndarray] = {"levels": lv, "n_voxels": vox.size}
-    # the fused run count keeps run lengths in int16
+    # the run counts keep run lengths in int16
     runs = "glrlm" in families
-    fused_runs = runs and max(roi.shape) < 32767
+    if runs and max(roi.shape) >= 32767:
+        raise ValueError(
+            f"the ROI spans {max(roi.shape)} voxels along an axis; GLRLM counts runs of up "
+            "to 32,766 voxels. Crop or resample the ROI."
+        )
     if {"glcm", "ngtdm", "ngldm"} & set(families):
         # the run pass rides along when GLRLM is wanted too
         glcm, ngldm, s, n, rlm = _neighbour_pass(
-            gp, vox, n_levels, lv, step, max(roi.shape) if fused_runs else 0
+            gp, vox, n_levels, lv, step, max(roi.shape) if runs else 0
         )
         out.update(glcm_raw=glcm, ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
         if "glcm" in families:
             out["glcm"] = glcm + glcm.transpose(0, 2, 1)
-        if fused_runs:
+        if runs:
             out["glrlm"] = rlm
     if runs and "glrlm" not in out:
         out["glrlm"] = _run_pass(gp, vox, n_levels, max(roi.shape), step)
