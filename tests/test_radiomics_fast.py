@@ -31,7 +31,13 @@ from metevo.radiomics._shape_fast import (
     _qhull,
     shape_vector,
 )
-from metevo.radiomics._texture import _ALL, _zone_pass, texture_features, texture_matrices
+from metevo.radiomics._texture import (
+    _ALL,
+    _flat_offsets,
+    _zone_pass,
+    texture_features,
+    texture_matrices,
+)
 from metevo.radiomics._texture_fast import texture_names, texture_vector
 
 
@@ -124,16 +130,7 @@ def test_zone_pass_finds_the_26_connected_zones_of_scipy():
     roi = rng.random(grey.shape) < 0.9
     gp = np.full(tuple(n + 2 for n in grey.shape), -1, np.int32)
     gp[1:-1, 1:-1, 1:-1][roi] = grey[roi]
-    strides = np.array([gp.shape[1] * gp.shape[2], gp.shape[2], 1])
-    offs = [
-        (a, b, c)
-        for a in (-1, 0, 1)
-        for b in (-1, 0, 1)
-        for c in (-1, 0, 1)
-        if (a, b, c) > (0, 0, 0)
-    ]
-    offs += [(-a, -b, -c) for a, b, c in offs]
-    step = (np.array(offs) * strides).sum(axis=1)
+    step = _flat_offsets(gp.shape)
     flat = gp.ravel()
     level, size, _ = _zone_pass(flat, np.ones(flat.size, np.int32), np.flatnonzero(flat >= 0), step)
     expected = []

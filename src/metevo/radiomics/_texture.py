@@ -44,6 +44,20 @@ def _flat_offsets(shape: tuple[int, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _ring_mask(step):  # pragma: no cover - compiled
+    """``size - 1`` for the smallest power-of-two ring longer than the largest backward step:
+    flat index ``v & mask`` addresses a voxel's slot, never overwritten before ``v`` is
+    read back from a later voxel."""
+    reach = 1
+    for k in range(13, 26):
+        reach = max(reach, -step[k])
+    size = 1
+    while size <= reach:
+        size *= 2
+    return size - 1
+
+
+@numba.njit(cache=True, nogil=True)
 def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cover - compiled
     """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels,
     and the GLRLM counts too when ``max_len > 0``: visiting the voxels in raster order, a
@@ -59,14 +73,8 @@ def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cov
     ngldm = np.zeros((n_levels, 27), np.int64)
     rlm = np.zeros((13, n_levels, max(max_len, 1)), np.int32)
     # run lengths of the last voxels in raster order (a ring over the largest backward step)
-    reach = 1
-    for k in range(13, 26):
-        reach = max(reach, -step[k])
-    size = 1
-    while size <= reach:
-        size *= 2
-    mask = size - 1
-    ring = np.zeros(13 * size if max_len > 0 else 1, np.int16)  # runs < 32768 voxels
+    mask = _ring_mask(step)
+    ring = np.zeros(13 * (mask + 1) if max_len > 0 else 1, np.int16)  # runs < 32768 voxels
     s = np.zeros(n_levels)
     n = np.zeros(n_levels, np.int64)
     nb = np.empty(26, np.int32)
@@ -107,14 +115,8 @@ def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
     """GLRLM counts of the 13 directions alone, as in ``_neighbour_pass``: run lengths from
     the voxel behind (ring buffer, raster order), each run counted at its last voxel."""
     rlm = np.zeros((13, n_levels, max_len), np.int32)
-    reach = 1
-    for k in range(13, 26):
-        reach = max(reach, -step[k])
-    size = 1
-    while size <= reach:
-        size *= 2
-    mask = size - 1
-    ring = np.zeros(13 * size, np.int16)
+    mask = _ring_mask(step)
+    ring = np.zeros(13 * (mask + 1), np.int16)
     for v in vox:
         gi = gp[v]
         here = (v & mask) * 13
