@@ -517,6 +517,7 @@ def warm_up() -> float:
     mask.CopyInformation(image)
     radiomic_features(image, mask)
     radiomic_features(image, mask, settings="pyradiomics_like")
+    radiomic_features(image, mask, families=["glrlm"])  # the run pass of GLRLM alone
     # the large-ROI approximation of Moran's I / Geary's C
     radiomic_features(image, mask, features=["morph_moran_i"], autocorrelation_exact_max_voxels=1)
     return time.perf_counter() - t0
