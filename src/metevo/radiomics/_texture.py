@@ -136,26 +136,50 @@ def _find(parent, i):  # pragma: no cover - compiled
     return i
 
 
-@numba.njit(cache=True, nogil=True)
-def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
-    """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
-    aligned with ``gp``; of size 1 when no distance is wanted: all 1) of each zone.
+def _backward_tables() -> tuple[np.ndarray, int]:
+    """For the zone pass: the lowest set bit of every 13-bit mask, and the mask of the
+    backward neighbours that are not 26-adjacent to the voxel before in x (``dx = +1``)."""
+    masks = np.arange(1 << 13)
+    lowbit = np.zeros(1 << 13, np.int64)
+    lowbit[1:] = np.log2(masks[1:] & -masks[1:]).astype(np.int64)
+    right = sum(1 << (k - 13) for k in range(13, 26) if OFFSETS[k][2] == 1)
+    assert tuple(OFFSETS[13]) == (0, 0, -1)  # bit 0: the voxel before in x
+    return lowbit, right
 
-    One raster pass of union-find on the flat grid indices: each voxel joins the zones of its
-    13 neighbours met before it (the backward half of the 26), so every neighbour pair is
-    looked at once; a voxel not yet joined is its own root, so its first equal neighbour
-    needs one find only.
-    """
+
+_LOWBIT, _RIGHT_BITS = _backward_tables()
+
+
+def _zone_pass(
+    gp: np.ndarray, dp: np.ndarray, vox: np.ndarray, step: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
+    aligned with ``gp``; of size 1 when no distance is wanted: all 1) of each zone."""
+    return _zones(gp, dp, vox, step, _LOWBIT, _RIGHT_BITS)
+
+
+@numba.njit(cache=True, nogil=True)
+def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compiled
+    """``_zone_pass``: one raster pass of union-find on the flat grid indices, each voxel
+    joining the zones of its 13 neighbours met before it (the backward half of the 26), so
+    every neighbour pair is looked at once. The equal neighbours are read into a bit mask
+    without branching; when the voxel before in x is equal, the neighbours adjacent to it
+    are already in its zone and only the 4 others (``dx = +1``) are looked at."""
     parent = np.empty(gp.size, np.int32)
     for v in vox:
         gi = gp[v]
+        m = 0
+        for k in range(13):
+            m |= np.int64(gp[v + step[13 + k]] == gi) << k
         root = v
         parent[v] = v
-        for k in range(13, 26):  # backward steps: earlier in raster order
-            q = v + step[k]
-            if gp[q] != gi:
-                continue
-            b = _find(parent, q)
+        if m & 1:
+            root = _find(parent, v - 1)
+            parent[v] = root
+            m &= right_bits
+        while m:
+            b = _find(parent, v + step[13 + lowbit[m]])
+            m &= m - 1
             if b == root:
                 continue
             if root == v:  # v alone so far: it joins b's zone
