@@ -458,6 +458,9 @@ def radiomic_features(
     return _assemble(present, values, notes_out, plan)
 
 
+_STRING = pd.StringDtype()  # an instance: no dtype lookup by name per call
+
+
 def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan) -> pd.DataFrame:
     """The output table: ``lesion_id``, the feature columns, the note.
 
@@ -466,7 +469,7 @@ def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Pl
     assembly. Falls back to the public constructors where pandas' internals differ.
     """
     ids = np.asarray(labels, dtype=np.int64)
-    note = pd.array(notes, dtype="string")
+    note = pd.array(notes, dtype=_STRING)
     try:
         return _from_blocks(ids, values, note, plan.columns)
     except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover

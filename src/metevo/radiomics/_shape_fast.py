@@ -158,6 +158,20 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
     nan3 = (np.nan, np.nan, np.nan)
     if n < 4:
         return nan3
+    # farthest from the centroid first: the early hull is nearly the final one, so most later
+    # points fall inside it and change nothing
+    centre = np.zeros(3)
+    for i in range(n):
+        for a in range(3):
+            centre[a] += k[i, a] / n
+    far = np.empty(n)
+    for i in range(n):
+        far[i] = -(
+            (k[i, 0] - centre[0]) ** 2 + (k[i, 1] - centre[1]) ** 2 + (k[i, 2] - centre[2]) ** 2
+        )
+    order = np.argsort(far, kind="mergesort")
+    k = k[order]
+    pts = pts[order]
     # a non-degenerate starting tetrahedron
     i1 = -1
     for i in range(1, n):
@@ -200,6 +214,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
     used = np.zeros(n, np.bool_)
     used[0] = used[i1] = used[i2] = used[i3] = True
     edges = np.empty((3 * cap, 2), np.int64)
+    n_dead = 0
     for p in range(n):
         if used[p]:
             continue
@@ -214,7 +229,8 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         if n_edges == 0:
             continue  # inside or on the hull
         used[p] = True
-        if n_faces + n_edges > cap:  # compact the dead faces away
+        n_dead += n_edges // 3  # the visible faces
+        if n_faces + n_edges > cap or 2 * n_dead > n_faces:  # compact the dead faces away
             m = 0
             for f in range(n_faces):
                 if alive[f]:
@@ -223,6 +239,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
                     m += 1
             alive[m:] = False
             n_faces = m
+            n_dead = 0
             if n_faces + n_edges > cap:
                 grown = np.empty((2 * (n_faces + n_edges), 3), np.int64)
                 grown[:n_faces] = face[:n_faces]
@@ -275,7 +292,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
 
 
 # above this many candidates Qhull's O(n log n) beats the O(n h) lattice hull
-_LATTICE_HULL_MAX = 400
+_LATTICE_HULL_MAX = 600
 
 
 def shape_vector(
