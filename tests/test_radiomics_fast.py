@@ -31,14 +31,9 @@ from metevo.radiomics._shape_fast import (
     _qhull,
     shape_vector,
 )
-from metevo.radiomics._texture import (
-    _ALL,
-    _flat_offsets,
-    _zone_pass,
-    texture_features,
-    texture_matrices,
-)
+from metevo.radiomics._texture import _ALL, texture_features, texture_matrices
 from metevo.radiomics._texture_fast import texture_names, texture_vector
+from metevo.radiomics._texture_passes import _flat_offsets, _zone_pass
 
 
 def _assert_same(fast: np.ndarray, ref: dict[str, float], names: tuple[str, ...]) -> None:
