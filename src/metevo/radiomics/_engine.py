@@ -25,12 +25,8 @@ from metevo.radiomics._intensity import (
     intensity_statistics,
     ivh_features,
 )
-from metevo.radiomics._morphology import (
-    PEAK_RADIUS_MM,
-    _box,
-    local_intensity_features,
-    morphology_features,
-)
+from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
+from metevo.radiomics._morphology import _box, morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._texture import texture_features

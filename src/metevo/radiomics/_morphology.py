@@ -1,4 +1,5 @@
-"""Morphological features (IBSI-1 section 3.1) and local intensity features (section 3.2).
+"""Morphological features (IBSI-1 section 3.1); local intensity features are in
+``_local_intensity``.
 
 All functions take arrays in (z, y, x) order with the voxel spacing in mm in the same order.
 Undefined values (a 1-voxel ROI has no convex hull and no principal axes) are NaN; callers
@@ -18,10 +19,7 @@ from scipy.special import eval_legendre
 
 from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
 
-__all__ = ["local_intensity_features", "morphology_features"]
-
-# radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
-PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+__all__ = ["morphology_features"]
 
 
 def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
@@ -414,122 +412,4 @@ def morphology_features(
     out["morph_vol_dens_conv_hull"] = _div(volume, hull_volume)
     out["morph_area_dens_conv_hull"] = _div(area, hull_area)
     out["morph_integ_int"] = volume * w / n_int if n_int else math.nan
-    return out
-
-
-def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
-    r = [int(math.floor(PEAK_RADIUS_MM / h)) for h in spacing]
-    grid = np.stack(
-        np.meshgrid(*[np.arange(-k, k + 1) for k in r], indexing="ij"), axis=-1
-    ).reshape(-1, 3)
-    keep = np.linalg.norm(grid * spacing, axis=1) <= PEAK_RADIUS_MM
-    return grid[keep]
-
-
-@lru_cache(maxsize=16)
-def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
-    """The 1 cm^3 sphere as x-runs: rows ``(dz, dy, half_width)`` of the voxel offsets whose
-    centre lies within the radius (``dx`` from ``-half_width`` to ``half_width``)."""
-    offsets = _sphere_offsets(np.asarray(spacing))
-    rows = {}
-    for dz, dy, dx in offsets:
-        rows[(dz, dy)] = max(rows.get((dz, dy), 0), abs(int(dx)))
-    return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
-
-
-@numba.njit(cache=True, nogil=True)
-def _sphere_means(image, valid, all_valid, vox, rows):  # pragma: no cover - compiled
-    """Mean intensity in the sphere around each voxel of ``vox`` (n, 3), from prefix sums along
-    x: each x-run of the sphere costs two lookups. Voxels outside the crop or not ``valid``
-    (outside the scan) count neither in the sum nor in the count."""
-    nz, ny, nx = image.shape
-    prefix = np.zeros((nz, ny, nx + 1))
-    # counts of valid voxels, needed only where some voxel is not valid
-    present = np.zeros((nz, ny, nx + 1) if not all_valid else (1, 1, 1))
-    for z in range(nz):
-        for y in range(ny):
-            acc = 0.0
-            cnt = 0.0
-            for x in range(nx):
-                if all_valid or valid[z, y, x]:
-                    acc += image[z, y, x]
-                    cnt += 1.0
-                prefix[z, y, x + 1] = acc
-                if not all_valid:
-                    present[z, y, x + 1] = cnt
-    # spheres wholly inside the crop, every voxel valid: a fixed count, no bounds checks
-    rz = np.abs(rows[:, 0]).max()
-    ry = np.abs(rows[:, 1]).max()
-    rx = rows[:, 2].max()
-    full = 0.0
-    for r in range(rows.shape[0]):
-        full += 2 * rows[r, 2] + 1
-    out = np.empty(vox.shape[0])
-    for i in range(vox.shape[0]):
-        z = vox[i, 0]
-        y = vox[i, 1]
-        x = vox[i, 2]
-        if all_valid and rz <= z < nz - rz and ry <= y < ny - ry and rx <= x < nx - rx:
-            total = 0.0
-            for r in range(rows.shape[0]):
-                row = prefix[z + rows[r, 0], y + rows[r, 1]]
-                total += row[x + rows[r, 2] + 1] - row[x - rows[r, 2]]
-            out[i] = total / full
-            continue
-        total = 0.0
-        count = 0.0
-        for r in range(rows.shape[0]):
-            zz = z + rows[r, 0]
-            yy = y + rows[r, 1]
-            if zz < 0 or zz >= nz or yy < 0 or yy >= ny:
-                continue
-            a = max(x - rows[r, 2], 0)
-            b = min(x + rows[r, 2] + 1, nx)
-            total += prefix[zz, yy, b] - prefix[zz, yy, a]
-            if all_valid:
-                count += b - a
-            else:
-                count += present[zz, yy, b] - present[zz, yy, a]
-        out[i] = total / count
-    return out
-
-
-def local_intensity_features(
-    image: np.ndarray,
-    intensity_mask: np.ndarray,
-    spacing: np.ndarray,
-    valid: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Local and global intensity peaks (IBSI 3.2): mean intensity in 1 cm^3 spheres.
-
-    ``image`` must extend at least the sphere radius (6.2 mm) around the ROI, or to the scan's
-    border; ``valid`` marks the voxels that exist in the scan (all of them when ``None``).
-    Every voxel whose centre lies in the sphere counts, inside the ROI or not. The sphere sums
-    run over the ROI's voxels only, on the ROI's box plus the radius: prefix sums along x make
-    each x-run of the sphere two lookups (about 120 runs per voxel at 1 mm), exact in float64.
-    """
-    out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
-    if not intensity_mask.any():
-        return out
-    spacing = np.asarray(spacing, dtype=np.float64)
-    r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
-    # only voxels within r of the ROI matter
-    box = _box(intensity_mask)
-    lo = np.maximum(np.array([b.start for b in box]) - r, 0)
-    hi = np.minimum(np.array([b.stop for b in box]) + r, image.shape)
-    sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    image, intensity_mask = image[sub], intensity_mask[sub]
-    all_valid = valid is None or bool(valid[sub].all())
-    valid = np.ones((1, 1, 1), bool) if all_valid else np.ascontiguousarray(valid[sub])
-    vox = np.argwhere(intensity_mask)
-    means = _sphere_means(
-        np.ascontiguousarray(image, dtype=np.float64),
-        valid,
-        all_valid,
-        vox,
-        _sphere_rows(tuple(float(h) for h in spacing)),
-    )
-    x = image[intensity_mask]
-    out["loc_peak_loc"] = float(means[x == x.max()].max())
-    out["loc_peak_glob"] = float(means.max())
     return out
