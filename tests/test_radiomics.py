@@ -23,7 +23,7 @@ from metevo.radiomics import (
     radiomics_schema,
     radiomics_stage,
 )
-from metevo.radiomics._morphology import _spatial_autocorrelation
+from metevo.radiomics._autocorrelation import _spatial_autocorrelation
 from metevo.radiomics._texture import texture_features, texture_matrices
 
 REPO = Path(__file__).resolve().parents[1]
