@@ -43,7 +43,7 @@ def axis_positions(n: int, old: float, new: float, start: int, n_whole: int) -> 
     return pos
 
 
-def _reach(pos: np.ndarray, first: int, last: int, n: int, margin: int) -> tuple[int, int]:
+def _reach(pos: np.ndarray, first: int, last: int, margin: int) -> tuple[int, int]:
     """The new points whose interpolated mask can be non-zero (``pos`` strictly between
     ``first - 1`` and ``last + 1``, the ROI's extent in crop indices), plus ``margin`` points
     on each side, as a half-open range of indices into ``pos``."""
@@ -54,46 +54,35 @@ def _reach(pos: np.ndarray, first: int, last: int, n: int, margin: int) -> tuple
 
 
 @numba.njit(cache=True, nogil=True)
-def _trilinear(image, roi, iz, wz, iy, wy, ix, wx, mlo, mhi):  # pragma: no cover - compiled
-    """Image and ROI at the points ``(iz + wz, iy + wy, ix + wx)`` of the crop, interpolated
-    along z, then y, then x (``a + (b - a) w`` at each step: the arithmetic of a separable
-    pass, to the bit). The ROI is interpolated in ``[mlo, mhi)`` only (0 elsewhere); its
-    interpolated values are returned, the caller thresholds them."""
+def _trilinear(image, iz, wz, iy, wy, ix, wx):  # pragma: no cover - compiled
+    """``image`` at the points ``(iz + wz, iy + wy, ix + wx)`` (crop indices and weights),
+    interpolated along z, then y, then x, each step ``a + (b - a) w``: the arithmetic of
+    three separable passes, to the bit. One new plane at a time: the z and y steps run over
+    whole crop rows (contiguous, vectorised), the x step gathers."""
     nz, ny, nx = image.shape
     oz, oy, ox = iz.size, iy.size, ix.size
-    img = np.empty((oz, oy, ox))
-    msk = np.zeros((oz, oy, ox))
+    out = np.empty((oz, oy, ox))
+    along_z = np.empty((ny, nx))
+    along_y = np.empty(nx)
     for a in range(oz):
         z0 = iz[a]
         z1 = min(z0 + 1, nz - 1)
         fz = wz[a]
-        in_z = mlo[0] <= a < mhi[0]
+        for y in range(ny):
+            for k in range(nx):
+                lo = np.float64(image[z0, y, k])
+                along_z[y, k] = lo + (np.float64(image[z1, y, k]) - lo) * fz
         for b in range(oy):
             y0 = iy[b]
             y1 = min(y0 + 1, ny - 1)
             fy = wy[b]
-            in_zy = in_z and mlo[1] <= b < mhi[1]
+            for k in range(nx):
+                along_y[k] = along_z[y0, k] + (along_z[y1, k] - along_z[y0, k]) * fy
             for c in range(ox):
                 x0 = ix[c]
                 x1 = min(x0 + 1, nx - 1)
-                fx = wx[c]
-                # along z at the four (y, x) corners, then along y, then along x
-                v00 = image[z0, y0, x0] + (image[z1, y0, x0] - image[z0, y0, x0]) * fz
-                v01 = image[z0, y0, x1] + (image[z1, y0, x1] - image[z0, y0, x1]) * fz
-                v10 = image[z0, y1, x0] + (image[z1, y1, x0] - image[z0, y1, x0]) * fz
-                v11 = image[z0, y1, x1] + (image[z1, y1, x1] - image[z0, y1, x1]) * fz
-                u0 = v00 + (v10 - v00) * fy
-                u1 = v01 + (v11 - v01) * fy
-                img[a, b, c] = u0 + (u1 - u0) * fx
-                if in_zy and mlo[2] <= c < mhi[2]:
-                    m00 = roi[z0, y0, x0] + (roi[z1, y0, x0] - roi[z0, y0, x0]) * fz
-                    m01 = roi[z0, y0, x1] + (roi[z1, y0, x1] - roi[z0, y0, x1]) * fz
-                    m10 = roi[z0, y1, x0] + (roi[z1, y1, x0] - roi[z0, y1, x0]) * fz
-                    m11 = roi[z0, y1, x1] + (roi[z1, y1, x1] - roi[z0, y1, x1]) * fz
-                    t0 = m00 + (m10 - m00) * fy
-                    t1 = m01 + (m11 - m01) * fy
-                    msk[a, b, c] = t0 + (t1 - t0) * fx
-    return img, msk
+                out[a, b, c] = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
+    return out
 
 
 def resample_crop(
@@ -128,28 +117,25 @@ def resample_crop(
         interpolation of the crop.
     """
     margin = int(math.floor(margin_mm / new)) if margin_mm > 0 else 0
-    nz = np.flatnonzero(roi.any(axis=(1, 2)))
-    ny = np.flatnonzero(roi.any(axis=(0, 2)))
-    nx = np.flatnonzero(roi.any(axis=(0, 1)))
-    keep, mlo, mhi = [], np.zeros(3, np.int64), np.zeros(3, np.int64)
-    for axis, hit in enumerate((nz, ny, nx)):
+    hits = [np.flatnonzero(roi.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
+    grid, inner = [], []
+    for axis, hit in enumerate(hits):
         pos = axis_positions(
             img.shape[axis], float(spacing[axis]), new, int(start[axis]), int(whole[axis])
         )
         first, last = (int(hit[0]), int(hit[-1])) if hit.size else (0, img.shape[axis] - 1)
-        a, b = _reach(pos, first, last, img.shape[axis], margin)
-        m0, m1 = _reach(pos, first, last, img.shape[axis], 0)
-        mlo[axis], mhi[axis] = m0 - a, m1 - a
-        keep.append(pos[a:b])
-    args = []
-    for pos in keep:
+        a, b = _reach(pos, first, last, margin)
+        m0, m1 = _reach(pos, first, last, 0)
+        pos = pos[a:b]
         i0 = np.floor(pos).astype(np.int64)
-        args += [i0, pos - i0]
-    out, m = _trilinear(
-        np.ascontiguousarray(img, dtype=np.float64),
-        np.ascontiguousarray(roi, dtype=np.float64),
-        *args,
-        mlo,
-        mhi,
+        grid.append((i0, pos - i0))
+        inner.append(slice(m0 - a, m1 - a))
+    out = _trilinear(np.ascontiguousarray(img, dtype=np.float64), *sum(grid, ()))
+    # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero
+    values = _trilinear(
+        np.ascontiguousarray(roi).view(np.uint8),
+        *(v[s] for (i0, w), s in zip(grid, inner, strict=True) for v in (i0, w)),
     )
-    return out, m >= 0.5 - 1e-9  # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
+    mask = np.zeros(out.shape, bool)
+    mask[tuple(inner)] = values >= 0.5 - 1e-9  # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
+    return out, mask
