@@ -18,7 +18,8 @@ import math
 
 import numba
 import numpy as np
-from scipy import ndimage
+
+from metevo.radiomics._border import border_distance
 
 __all__ = ["texture_features", "texture_matrices"]
 
@@ -494,8 +495,7 @@ def texture_matrices(
     if {"glszm", "gldzm"} & set(families):
         if "gldzm" in families:
             # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
-            dp = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")
-            dp = dp.astype(np.int32).ravel()
+            dp = border_distance(roi).ravel()
         else:
             dp = np.ones(gp.size, np.int32)
         out["zone_level"], out["zone_size"], out["zone_distance"] = _zone_pass(gp, dp, vox, step)
