@@ -1,8 +1,8 @@
 """``radiomic_features``: every lesion of a scan in one pass.
 
 Per lesion: crop once around its bounding box (with a margin for the 1 cm^3 intensity-peak
-sphere), interpolate the crop to isotropic voxels (IBSI 2.4, separable trilinear, grid centres
-aligned), re-segment (IBSI 2.5), discretise (IBSI 2.7), then compute the feature families.
+sphere), interpolate the part of the crop the features need to isotropic voxels (IBSI 2.4,
+trilinear, grid centres aligned; ``_resample``), re-segment (IBSI 2.5), discretise (IBSI 2.7), then compute the feature families.
 """
 
 from __future__ import annotations
