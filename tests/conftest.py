@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import locale
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,15 @@ import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def run_python(*args: str) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a fresh process with this checkout's ``src`` first on the path."""
+    path = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": path},
+    )  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from conftest import run_python
 from typer.testing import CliRunner
 
-import metevo.cli as metevo_cli
 from metevo._version import __version__
 from metevo.cli import app
 
@@ -43,11 +39,7 @@ def test_start_up_imports_nothing_heavy(argv):
         "try:\n    metevo.cli.app()\nexcept SystemExit as exc:\n    code = exc.code\n"
         f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]))\n"
     )
-    src = str(Path(metevo_cli.__file__).parents[1])
-    res = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": src},
-    )  # fmt: skip
+    res = run_python("-c", code)
     assert res.returncode == 0, res.stderr
     exit_code, heavy = json.loads(res.stdout.strip().splitlines()[-1])
     assert exit_code in (0, None) and heavy == []
@@ -88,6 +80,28 @@ def test_analyze_cli(mini_cohort, tmp_path):
     scans = pd.read_parquet(out / "scans.parquet")
     assert len(scans) == 9
     assert (out / "failures.parquet").exists()
+
+
+def test_fail_and_echo_warnings(capsys):
+    import typer
+
+    from metevo._cli_common import echo_warnings, fail
+
+    with pytest.raises(typer.Exit) as stop:
+        fail(ValueError("manifest m.csv lacks column 'date'"))
+    assert stop.value.exit_code == 2
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("first", UserWarning, stacklevel=1)
+        warnings.warn("second", UserWarning, stacklevel=1)
+    echo_warnings(caught)
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err == (
+        "error: manifest m.csv lacks column 'date'\nwarning: first\nwarning: second\n"
+    )
 
 
 def test_analyze_cli_bad_table_exits_2(mini_cohort, tmp_path):

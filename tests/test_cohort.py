@@ -264,6 +264,24 @@ def test_events_unknown_type(mini_cohort):
         )
 
 
+def test_events_of_patients_not_in_the_manifest_are_ignored_with_a_warning(mini_cohort):
+    e = pd.read_csv(mini_cohort["events"], dtype=str)
+    extra = pd.concat(
+        [e, e.iloc[[0] * 12].assign(patient_id=[f"X{i:02d}" for i in range(12)])],
+        ignore_index=True,
+    )
+    path = _save(mini_cohort, extra, "events.csv")
+    with pytest.warns(DataQualityWarning) as record:
+        cohort = open_cohort(mini_cohort["manifest"], events=path)
+    assert [str(w.message) for w in record] == [
+        f"events table {path}: 12 patient id(s) not in the manifest are ignored: "
+        + ", ".join(f"X{i:02d}" for i in range(10))
+        + " ...."
+    ]
+    assert record[0].filename == __file__  # points at the open_cohort call
+    assert sorted(cohort.events.patient_id.unique()) == sorted(e.patient_id.unique())
+
+
 def test_unknown_option_is_a_type_error(mini_cohort):
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['lesion_kind'\]"):
         open_cohort(mini_cohort["manifest"], lesion_kind="binary")

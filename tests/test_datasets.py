@@ -18,6 +18,12 @@ from metevo.datasets.datasets import (
     make_synthetic_trajectories,
 )
 
+#: the clinical table of both synthetic generators (cohort with images, trajectories only)
+SYNTHETIC_CLINICAL = [
+    "patient_id", "treatment_start", "os_days", "os_event", "pfs_days", "pfs_event", "arm",
+    "age", "ecog", "ras_status",
+]  # fmt: skip
+
 
 def _mask_axial_ld(mask: np.ndarray, img: sitk.Image) -> float:
     """Longest in-plane diameter of a mask, voxel edge to edge (centre distance + one voxel)."""
@@ -268,18 +274,7 @@ def test_lesion_sizes_follow_stein_kinetics(gt):
 def test_clinical_and_events(tiny_cohort, manifest, gt):
     clinical = pd.read_csv(tiny_cohort.clinical)
     events = pd.read_csv(tiny_cohort.events)
-    assert list(clinical.columns) == [
-        "patient_id",
-        "treatment_start",
-        "os_days",
-        "os_event",
-        "pfs_days",
-        "pfs_event",
-        "arm",
-        "age",
-        "ecog",
-        "ras_status",
-    ]
+    assert list(clinical.columns) == SYNTHETIC_CLINICAL
     assert set(Clinical.REQUIRED) <= set(clinical.columns)
     assert set(events.columns) == {"patient_id", "date", "event", "note"}
     assert set(events.event) <= set(Events.KINDS)
@@ -458,18 +453,7 @@ def test_trajectory_tables(synthetic_trajectories):
         "volume_ml",
         "axial_ld_mm",
     ]
-    assert list(t["clinical"].columns) == [
-        "patient_id",
-        "treatment_start",
-        "os_days",
-        "os_event",
-        "pfs_days",
-        "pfs_event",
-        "arm",
-        "age",
-        "ecog",
-        "ras_status",
-    ]
+    assert list(t["clinical"].columns) == SYNTHETIC_CLINICAL
     assert t["clinical"].patient_id.nunique() == 300
     assert set(t["ground_truth"].pattern) == set(datasets.PATTERNS)
     pt = t["patient_trajectories"]

@@ -7,12 +7,9 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_python
 
 import metevo
 
@@ -51,11 +48,7 @@ def test_unknown_name_raises_attribute_error():
 def test_names_resolve_in_a_fresh_process():
     """``from metevo import X`` works for every name before anything else was imported."""
     code = "import metevo\n" + "".join(f"from metevo import {n}\n" for n in metevo.__all__)
-    src = str(Path(metevo.__file__).parents[1])
-    res = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": src},
-    )  # fmt: skip
+    res = run_python("-c", code)
     assert res.returncode == 0, res.stderr
 
 

@@ -115,6 +115,34 @@ def test_report_pages_and_lesion_crops(report, analysed):
         assert near.sum() >= 10
 
 
+def test_visit_slices_read_the_ct_only_where_a_crop_is_drawn(analysed, tmp_path, monkeypatch):
+    """P001's V2 lesion given a track of its own without RECIST role: nothing is drawn at V2 (its
+    position there is still placed, from the header), and V2's CT is not read."""
+    from metevo import open_cohort
+    from metevo.cohort import Scan
+    from metevo.report._crops import visit_slices
+
+    tables = {name: pd.read_parquet(analysed["analysis"] / f"{name}.parquet")
+              for name in ("recist", "recist_lesions", "lesions", "registrations", "scans")}
+    lesions = tables["lesions"]
+    at_v2 = (lesions.patient_id == "P001") & (lesions.timepoint == "V2")
+    assert at_v2.sum() == 1
+    lesions.loc[at_v2, "track_id"] = lesions.track_id.max() + 1
+    read = []
+    image = Scan.image
+
+    def counting_image(scan):
+        read.append(scan.timepoint)
+        return image(scan)
+
+    monkeypatch.setattr(Scan, "image", counting_image)
+    cohort = open_cohort(analysed["manifest"], clinical=analysed["clinical"], events=analysed["events"])
+    visits, _ = visit_slices("P001", tables, cohort, tmp_path, fov_mm=80.0, limit=4, dpi=20)
+    assert [len(v["slices"]) for v in visits] == [1, 1, 0]
+    assert visits[2]["note"] == "no target or new lesion at this visit."
+    assert read == ["V0", "V1"]
+
+
 def _moved_patient(root: Path, shift_mm, lesion_dx: int) -> Path:
     """One patient, two visits of the same anatomy; V1 is moved by ``shift_mm`` (its origin) and its
     lesion by ``lesion_dx`` voxels along x inside the liver (it grew towards one side)."""

@@ -287,6 +287,23 @@ def test_bf16_autocast_matches_fp32_on_cpu():
     assert (a == b).mean() > 0.97
 
 
+@pytest.mark.parametrize(
+    ("precision", "device", "expected"),
+    [
+        ("auto", "cpu", False),
+        ("auto", "cuda", True),
+        ("auto", "cuda:1", True),
+        ("bf16", "cpu", True),
+        ("bf16", "cuda", True),
+        ("fp32", "cpu", False),
+        ("fp32", "cuda", False),
+    ],
+)
+def test_uses_bf16(precision, device, expected):
+    # "auto": bf16 autocast on CUDA, fp32 on the CPU (the precision option of segment())
+    assert core.uses_bf16(precision, torch.device(device)) is expected
+
+
 # ----------------------------------------------------------------------------- segment()
 
 

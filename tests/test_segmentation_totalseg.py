@@ -25,9 +25,11 @@ nib = pytest.importorskip("nibabel")
 from _segmentation_helpers import one_torch_thread  # noqa: E402, F401
 from scipy import ndimage  # noqa: E402
 
+import metevo.segmentation._card  # noqa: E402
 from metevo.exceptions import DataQualityWarning  # noqa: E402
 from metevo.segmentation import load_model, segment  # noqa: E402
 from metevo.segmentation._backends import TOTALSEGMENTATOR_TASKS, describe_spec  # noqa: E402
+from metevo.segmentation._card import file_sha256  # noqa: E402
 from metevo.segmentation._nnunet_plans import load_nnunet_checkpoint  # noqa: E402
 from metevo.segmentation._segment import read_ct  # noqa: E402
 from metevo.segmentation._toy import make_toy_nnunet_model  # noqa: E402
@@ -134,9 +136,21 @@ def test_liver_task_crops_to_the_liver_of_the_total_model_or_says_it_does_not(
     np.testing.assert_array_equal(full, uncropped.inner.predict(volume, affine))
 
     place(home, "total_fastest", toy)  # the coarse total model (6 mm) now installed
-    with warnings.catch_warnings():
+    hashed = []
+
+    def counting_sha256(path, **kw):
+        hashed.append(path)
+        return file_sha256(path, **kw)
+
+    with warnings.catch_warnings(), monkeypatch.context() as patch:
         warnings.simplefilter("error")
+        patch.setattr(metevo.segmentation._card, "file_sha256", counting_sha256)
         cropped = load_model("totalsegmentator:liver_vessels")
+    # each checkpoint (the task's, the crop model's) is hashed once at load
+    assert sorted(p.parent.parent.parent.name for p in hashed) == [
+        "Dataset008_toy_liver_vessels",
+        "Dataset298_toy_total_fastest",
+    ]
     assert cropped.settings()["totalsegmentator"]["crop"]["model"] == "total_fastest"
     assert cropped.checksum != uncropped.checksum
     assert describe_spec("totalsegmentator:liver_vessels")["checksum"] == cropped.checksum

@@ -211,6 +211,29 @@ def test_response_association_equals_scipy():
     assert np.allclose(br.groupby("pattern")["row_fraction"].sum(), 1.0)
 
 
+def test_cox_rows_share_the_schema_layout(cohort):
+    """Fitted, not fitted and time-varying Cox rows: the schema's columns, in its order (the
+    landmark exclusion count is added by pattern_survival and is NA for the time-varying model)."""
+    from metevo.dictionary import load_schema
+
+    schema = [f["name"] for f in load_schema("survival_cox")["fields"]]
+    fitted, _ = cox_model(_surv_frame(1), ["pattern"], reference={"pattern": "a"})
+    not_fitted, _ = cox_model(_surv_frame(3, n=30), ["pattern", "age"], reference={"pattern": "a"})
+    tv, _ = time_varying_cox(
+        cohort["patient_trajectories"], cohort["clinical"], features=("log_ratio_target_sum",)
+    )
+    assert list(tv.columns) == schema and tv["n_excluded_landmark"].isna().all()
+    assert list(fitted.columns) == list(not_fitted.columns) == [
+        c for c in schema if c != "n_excluded_landmark"
+    ]
+    assert fitted.dtypes.equals(not_fitted.dtypes)
+    assert fitted["fitted"].all() and not not_fitted["fitted"].any() and tv["fitted"].all()
+    assert not_fitted["penalizer"].isna().all() and (fitted["penalizer"] == 0.0).all()
+    assert (tv["penalizer"] == 0.0).all() and tv["landmark_days"].isna().all()
+    assert tv["analysis"].iloc[0] == "time-varying: per-visit features from treatment start"
+    assert fitted["analysis"].str.contains("treatment start").all()
+
+
 def test_time_varying_cox_equals_lifelines(cohort):
     traj, clin = cohort["patient_trajectories"], cohort["clinical"]
     table, ctv = time_varying_cox(traj, clin, features=("log_ratio_target_sum",))

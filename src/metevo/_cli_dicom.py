@@ -14,10 +14,7 @@ from typing import Optional
 
 import typer
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+from metevo._cli_common import fail
 
 
 def export_dicom_command(
@@ -42,8 +39,8 @@ def export_dicom_command(
                 analysis, manifest=manifest, options={"liver_label": liver_label, "lesion_label": lesion_label}
             )
         if cohort is None:
-            _fail(f"{analysis} records no manifest ({INPUTS_FILE}, written by `metevo analyze`); pass --manifest.")
+            fail(f"{analysis} records no manifest ({INPUTS_FILE}, written by `metevo analyze`); pass --manifest.")
         written = export_dicom(cohort, analysis, out)
     except (MetevoError, ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"wrote {len(written)} SEG + {len(written)} SR file(s) under {out}")

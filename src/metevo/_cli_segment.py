@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from metevo._cli_common import echo_warnings, fail
+
 _MASK_HELP = "binary (default), instances or labels"
 
 
@@ -62,8 +64,7 @@ def segment_command(
     try:
         from metevo.segmentation import segment as run
     except ImportError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -78,10 +79,8 @@ def segment_command(
                 },
             )
         except (MetevoError, ValueError, FileNotFoundError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            fail(exc)
+    echo_warnings(caught)
     counts = new.attrs["log"].status.value_counts()
     typer.echo(
         f"{len(new)} scan(s): {counts.get('computed', 0)} segmented, {counts.get('reused', 0)} "
@@ -107,14 +106,12 @@ def segment_eval_command(
     try:
         from metevo.segmentation import detection_summary, evaluate, evaluation_summary
     except ImportError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     options = {"lesion_mask_kind": lesion_mask_kind, "lesion_label": lesion_label, "liver_label": liver_label}
     try:
         table, lesions = evaluate(predicted, reference, per_lesion=True, **options)
     except (MetevoError, ValueError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     summary = evaluation_summary(table)
     detection = detection_summary(lesions)
     if out is not None:

@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 
+from metevo._cli_common import echo_warnings, fail
 from metevo._cli_dicom import export_dicom_command
 from metevo._cli_segment import segment_command, segment_eval_command
 
@@ -75,10 +76,8 @@ def _open(manifest: Path, clinical: Optional[Path], events: Optional[Path], opti
         try:
             cohort = open_cohort(manifest, clinical=clinical, events=events, **options)
         except (CohortError, ValueError, TypeError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            fail(exc)
+    echo_warnings(caught)
     return cohort
 
 
@@ -133,8 +132,7 @@ def analyze(
             patient_timeout=patient_timeout, isolate=isolate,
             stage_options=None if assessment_interval_days is None else {"recist": {"assessment_interval_days": assessment_interval_days}},
         )
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    echo_warnings(caught)
     _summarise(result)
     if result.failed_patients and not allow_failures:
         raise typer.Exit(1)
@@ -231,8 +229,7 @@ def export_sdtm_command(
     try:
         paths = export_sdtm(analysis, out, study_id=study_id)
     except (ValueError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -250,8 +247,7 @@ def recist_sdtm_command(
     try:
         table = recist_from_sdtm(pd.read_csv(tu), pd.read_csv(tr))
     except (ValueError, FileNotFoundError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     table.to_csv(out, index=False)
     typer.echo(f"{len(table)} assessment(s) written to {out}")
 
@@ -289,8 +285,7 @@ def lesion_graph_command(
             max_dilation=max_dilation,
             min_overlap=min_overlap,
         )
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+    echo_warnings(caught)
     out.mkdir(parents=True, exist_ok=True)
     graph.nodes.to_parquet(out / "lesions.parquet", index=False)
     graph.edges.to_parquet(out / "lesion_edges.parquet", index=False)
@@ -324,8 +319,7 @@ def radiomics_command(
     try:
         table = radiomic_features(image, mask, settings=preset, context=str(image), **options)
     except (ValueError, TypeError, OSError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     if out.suffix == ".parquet":
         table.to_parquet(out, index=False)
     else:
@@ -362,8 +356,7 @@ def patterns_command(
     from metevo.runner import run_patterns
 
     if k != "auto" and not k.isdigit():
-        typer.secho(f"error: --k must be 'auto' or an integer >= 1; found {k!r}.", err=True)
-        raise typer.Exit(2)
+        fail(f"--k must be 'auto' or an integer >= 1; found {k!r}.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -373,10 +366,8 @@ def patterns_command(
                 time_varying=time_varying, echo=typer.echo,
             )
         except (MetevoError, ValueError, TypeError, FileNotFoundError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            fail(exc)
+    echo_warnings(caught)
     typer.echo(f"tables in {folder}: {', '.join(n + '.parquet' for n in tables)}")
 
 
@@ -389,10 +380,8 @@ def _followup_call(call):
         try:
             result = call()
         except (MetevoError, ValueError, TypeError, FileNotFoundError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            fail(exc)
+    echo_warnings(caught)
     return result
 
 
@@ -400,8 +389,7 @@ def _numbers(text: str, name: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        typer.secho(f"error: {name} expects comma-separated numbers; found {text!r}.", err=True)
-        raise typer.Exit(2) from None
+        fail(f"{name} expects comma-separated numbers; found {text!r}.")
 
 
 @app.command("predict")
@@ -504,10 +492,8 @@ def figures_command(
         try:
             table = draw_figures(folder, out, events=events, patient_ids=patient or None, dpi=dpi)
         except (ValueError, FileNotFoundError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            fail(exc)
+    echo_warnings(caught)
     target = out if out is not None else folder / "figures"
     written = table[table.status == "written"]
     typer.echo(f"{len(written)} figure(s) written to {target} (PNG and PDF)")
@@ -549,10 +535,8 @@ def report_command(
         try:
             index = write_report(folder, out, manifest=manifest, events=events, cohort_options=options, echo=typer.echo)
         except (MetevoError, ValueError, FileNotFoundError) as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-    for w in caught:
-        typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW, err=True)
+            fail(exc)
+    echo_warnings(caught)
     typer.echo(f"open {index}")
 
 

@@ -1,10 +1,13 @@
 """Column names of every table metevo writes, as constants (one class per table).
 
 Every column listed here is described in ``data_dictionary/<table>.schema.json``.
-Modules add their table's class here; keys come first.
+Modules add their table's class here; keys come first. The value format of the one key that is
+built from others (``recist_lesions.lesion_id``) is written and read by the two functions here.
 """
 
 from __future__ import annotations
+
+import re
 
 PATIENT_ID = "patient_id"
 TIMEPOINT = "timepoint"
@@ -236,37 +239,12 @@ class PatternSelection:
     REASON = "reason"
     HORIZON_RULE = "horizon_rule"
     COLUMNS = (
-        METHOD,
-        REPRESENTATION,
-        K,
-        LOG_LIKELIHOOD,
-        N_PARAMETERS,
-        AIC,
-        BIC,
-        SABIC,
-        RELATIVE_ENTROPY,
-        ICL,
-        APPA_MIN,
-        SHARE_POSTERIOR_GE_0_7,
-        SHARE_POSTERIOR_GE_0_8,
-        SHARE_POSTERIOR_GE_0_9,
-        N_ITER,
-        CONVERGED,
-        SILHOUETTE,
-        CALINSKI_HARABASZ,
-        INERTIA,
-        STABILITY_ARI_MEAN,
-        STABILITY_ARI_LOW,
-        MIN_PATTERN_SIZE,
-        SMALLEST_CLASS_SHARE,
-        N_PATIENTS,
-        ELIGIBLE,
-        SELECTED,
-        REASON,
-        LANDMARK_DAYS,
-        HORIZON_DAYS,
-        HORIZON_RULE,
-    )
+        METHOD, REPRESENTATION, K, LOG_LIKELIHOOD, N_PARAMETERS, AIC, BIC, SABIC,
+        RELATIVE_ENTROPY, ICL, APPA_MIN, SHARE_POSTERIOR_GE_0_7, SHARE_POSTERIOR_GE_0_8,
+        SHARE_POSTERIOR_GE_0_9, N_ITER, CONVERGED, SILHOUETTE, CALINSKI_HARABASZ, INERTIA,
+        STABILITY_ARI_MEAN, STABILITY_ARI_LOW, MIN_PATTERN_SIZE, SMALLEST_CLASS_SHARE,
+        N_PATIENTS, ELIGIBLE, SELECTED, REASON, LANDMARK_DAYS, HORIZON_DAYS, HORIZON_RULE,
+    )  # fmt: skip
 
 
 class PatternSummary:
@@ -374,6 +352,24 @@ class Recist:
         TARGET_SUM_MM, PCT_CHANGE_BASELINE, PCT_CHANGE_NADIR, TARGET_RESPONSE,
         NONTARGET_RESPONSE, NEW_LESIONS, OVERALL_RESPONSE, CHOI_RESPONSE,
     )
+
+
+def recist_lesion_id(lesion_id: int, *, new_at: str | None = None) -> str:
+    """``recist_lesions.lesion_id``: ``L<k>`` for baseline lesion ``k`` (its ``lesion_id`` in the
+    lesions table), ``N<tp>:<k>`` for a new lesion first seen as lesion ``k`` at visit ``new_at``.
+    """
+    return f"L{int(lesion_id)}" if new_at is None else f"N{new_at}:{int(lesion_id)}"
+
+
+def parse_recist_lesion_id(value: object) -> tuple[str | None, int] | None:
+    """Inverse of :func:`recist_lesion_id`: ``(None, k)`` for ``L<k>``, ``(tp, k)`` for
+    ``N<tp>:<k>``, None for any other value."""
+    found = re.fullmatch(r"L([0-9]+)|N(.+):([0-9]+)", str(value))
+    if found is None:
+        return None
+    if found.group(1) is not None:
+        return None, int(found.group(1))
+    return found.group(2), int(found.group(3))
 
 
 class Patients:

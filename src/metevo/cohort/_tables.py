@@ -81,6 +81,20 @@ def _require_columns(
         )
 
 
+def _warn_unknown_patients(
+    table: pd.DataFrame, what: str, source: str, manifest_ids: set[str]
+) -> None:
+    """Warn that the table's rows of patients the manifest lacks are ignored (at most 10 named)."""
+    unknown = sorted(set(table.patient_id) - manifest_ids)
+    if unknown:
+        warnings.warn(
+            f"{what} {source}: {len(unknown)} patient id(s) not in the manifest are "
+            f"ignored: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}.",
+            DataQualityWarning,
+            stacklevel=4,  # the caller of open_cohort, as the table checks' own warnings
+        )
+
+
 def _parse_date(value: object) -> dt.date | None:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
         return None
@@ -291,14 +305,7 @@ def _check_clinical(
             pid, ClinicalTableError(f"clinical table {source}: patient {pid} has several rows.")
         )
     table = table[~table.patient_id.duplicated(keep=False)]
-    unknown = sorted(set(table.patient_id) - manifest_ids)
-    if unknown:
-        warnings.warn(
-            f"clinical table {source}: {len(unknown)} patient id(s) not in the manifest are "
-            f"ignored: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}.",
-            DataQualityWarning,
-            stacklevel=3,
-        )
+    _warn_unknown_patients(table, "clinical table", source, manifest_ids)
     missing = sorted(manifest_ids - set(table.patient_id))
     if missing:
         warnings.warn(
@@ -367,14 +374,7 @@ def _check_events(
     )
     table = table.copy()
     table["patient_id"] = table["patient_id"].map(lambda v: str(v).strip())
-    unknown = sorted(set(table.patient_id) - manifest_ids)
-    if unknown:
-        warnings.warn(
-            f"events table {source}: {len(unknown)} patient id(s) not in the manifest are "
-            f"ignored: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}.",
-            DataQualityWarning,
-            stacklevel=3,
-        )
+    _warn_unknown_patients(table, "events table", source, manifest_ids)
     out = []
     for i, rec in enumerate(table.to_dict("records")):
         pid = rec["patient_id"]

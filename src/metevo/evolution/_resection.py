@@ -31,6 +31,7 @@ import pandas as pd
 
 from metevo.columns import Events as EV
 from metevo.columns import PatientTrajectories as PT
+from metevo.columns import parse_recist_lesion_id
 
 __all__ = ["add_resection_columns", "resected_tracks"]
 
@@ -39,8 +40,9 @@ RESECTED = "resected"
 
 
 def _baseline_lesion(value: object) -> int | None:
-    text = str(value)
-    return int(text[1:]) if text.startswith("L") and text[1:].isdigit() else None
+    """The baseline lesion a RECIST target or non-target follows (None for a new lesion)."""
+    parsed = parse_recist_lesion_id(value)
+    return parsed[1] if parsed is not None and parsed[0] is None else None
 
 
 def add_resection_columns(

@@ -20,13 +20,19 @@ __all__ = ["trajectory_schemas", "write_schemas"]
 
 # --------------------------------------------------------------------------- data dictionary
 
-_STATIC_LESION_FIELDS = [
-    ("patient_id", "string", "", "Patient identifier.", True),
-    ("track_id", "integer", "", "Lesion track: connected group of the patient's lesion graph (lesions linked across visits, merges and splits included).", True),
+_PATIENT_ID = ("patient_id", "string", "", "Patient identifier.", True)
+#: the visit's key and dates, in both tables
+_VISIT_FIELDS = [
     ("timepoint", "string", "", "Visit label.", True),
     ("date", "date", "", "Scan date.", True),
     ("days", "integer", "day", "Days since the patient's first analysed scan.", True),
     ("study_day", "integer", "day", "Days since treatment_start (empty when unknown).", False),
+]
+
+_STATIC_LESION_FIELDS = [
+    _PATIENT_ID,
+    ("track_id", "integer", "", "Lesion track: connected group of the patient's lesion graph (lesions linked across visits, merges and splits included).", True),
+    *_VISIT_FIELDS,
     ("present", "boolean", "", "Whether the track has at least one lesion at this visit (false: vanished, resected or not seen; sizes are then 0).", True),
     ("n_lesions", "integer", "", "Number of lesions of the track at this visit (more than one after a split or before a merge).", True),
     ("change", "string", "", "Change class of the track's lesion(s) at this visit from the lesion graph; `complex` when its lesions differ; `absent` when the track has no lesion at this visit.", True),
@@ -42,11 +48,8 @@ _STATIC_LESION_FIELDS = [
 ]
 
 _STATIC_PATIENT_FIELDS = [
-    ("patient_id", "string", "", "Patient identifier.", True),
-    ("timepoint", "string", "", "Visit label.", True),
-    ("date", "date", "", "Scan date.", True),
-    ("days", "integer", "day", "Days since the patient's first analysed scan.", True),
-    ("study_day", "integer", "day", "Days since treatment_start (empty when unknown).", False),
+    _PATIENT_ID,
+    *_VISIT_FIELDS,
     ("is_baseline", "boolean", "", "Whether this visit is the patient's baseline.", True),
     ("n_lesions", "integer", "", "Number of lesions (graph nodes) at this visit.", True),
     ("n_new_lesions", "integer", "", "Lesions at this visit with no predecessor in the lesion graph (fragments of a split and reappearing lesions are not new); 0 at the first visit.", True),

@@ -37,6 +37,7 @@ from metevo._version import __version__
 from metevo.cohort import Cohort, Scan
 from metevo.columns import Lesions as L
 from metevo.columns import Recist as R
+from metevo.columns import parse_recist_lesion_id
 from metevo.exceptions import CohortError, MissingDependencyError
 
 __all__ = ["METEVO_SCHEME", "export_dicom", "tracking_uid"]
@@ -129,16 +130,13 @@ def _roles(lesions: pd.DataFrame, recist_lesions: pd.DataFrame | None) -> dict[i
     first = recist_lesions.drop_duplicates("lesion_id")
     baseline_tp = recist_lesions[R.TIMEPOINT].iloc[0]
     out: dict[int, str] = {}
-    for rid, role, tp in zip(first["lesion_id"], first["role"], first[R.TIMEPOINT], strict=True):
-        rid = str(rid)
-        if rid.startswith("L"):
-            key = (baseline_tp, int(rid[1:]))
-        else:  # N<timepoint>:<id>
-            new_tp, lid = rid[1:].rsplit(":", 1)
-            key = (new_tp, int(lid))
+    for rid, role in zip(first["lesion_id"], first["role"], strict=True):
+        parsed = parse_recist_lesion_id(rid)
+        if parsed is None:
+            continue
+        key = (parsed[0] or baseline_tp, parsed[1])
         if key in track:
             out.setdefault(track[key], str(role))
-        del tp
     return out
 
 

@@ -145,14 +145,8 @@ def waterfall(
     ax.set_ylabel("best change of target sum from baseline (%)")
     ax.set_xlabel("patient")
     if resp:
-        ax.legend(
-            handles=_response_handles(resp.get(p) for p in best.index),
-            title=color_by.replace("_", " "),
-            fontsize=7,
-            title_fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            frameon=False,
+        _legend_right(
+            ax, _response_handles(resp.get(p) for p in best.index), color_by.replace("_", " ")
         )
     return ax
 
@@ -223,15 +217,7 @@ def spider(
         handles.append(
             Line2D([], [], color=RESPONSE_COLORS["PD"], marker="s", linestyle="", label="visit with PD")
         )
-    ax.legend(
-        handles=handles,
-        title=f"line: {color_by.replace('_', ' ')}" if resp else None,
-        fontsize=7,
-        title_fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
-    )
+    _legend_right(ax, handles, f"line: {color_by.replace('_', ' ')}" if resp else None)
     return ax
 
 
@@ -378,23 +364,19 @@ def swimmer(
             for k, (m, c) in _EVENT_MARKERS.items()
             if k in set(ev["event"])
         ]
-    first = ax.legend(
-        handles=bars,
-        title="bar: confirmed best response" if resp else None,
-        fontsize=6,
-        title_fontsize=6,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
-    )
-    ax.add_artist(first)
-    ax.legend(
-        handles=dots + other,
-        title="dot: response at visit",
-        fontsize=6,
-        title_fontsize=6,
-        loc="lower left",
-        bbox_to_anchor=(1.01, 0.0),
-        frameon=False,
-    )
+    ax.add_artist(_legend_right(ax, bars, "bar: confirmed best response" if resp else None, size=6))
+    _legend_right(ax, dots + other, "dot: response at visit", size=6, bottom=True)
     return ax
+
+
+def _legend_right(ax: Axes, handles: list, title: str | None, *, size: float = 7, bottom=False):
+    """A frameless legend just right of the axes, top-aligned (or bottom-aligned)."""
+    return ax.legend(
+        handles=handles,
+        title=title,
+        fontsize=size,
+        title_fontsize=size,
+        loc="lower left" if bottom else "upper left",
+        bbox_to_anchor=(1.01, 0.0 if bottom else 1.0),
+        frameon=False,
+    )

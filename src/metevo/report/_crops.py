@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metevo.columns import parse_recist_lesion_id
+
 __all__ = ["slug", "track_roles", "visit_slices", "visit_to_first"]
 
 SLICE_ROLES = ("target", "new")
@@ -47,16 +49,8 @@ def track_roles(pid: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     base = scans[(scans["patient_id"] == pid) & scans["is_baseline"].astype(bool)]["timepoint"] if scans is not None and "is_baseline" in scans else []
     baseline = str(base.iloc[0]) if len(base) else (str(mine["timepoint"].iloc[0]) if len(mine) else "")
 
-    def source(lesion_id: str) -> tuple[str, int] | None:
-        m = re.fullmatch(r"L(\d+)", str(lesion_id))
-        if m:
-            return baseline, int(m.group(1))
-        m = re.fullmatch(r"N(.+):(\d+)", str(lesion_id))
-        if m:
-            return m.group(1), int(m.group(2))
-        return None
-
-    sources = [source(v) for v in rl["lesion_id"]]
+    parsed = [parse_recist_lesion_id(v) for v in rl["lesion_id"]]
+    sources = [(p[0] or baseline, p[1]) if p else None for p in parsed]
     rl["track_id"] = pd.array([track_of.get(k) if k else None for k in sources], dtype="Int64")
     rl["source_timepoint"] = [k[0] if k else None for k in sources]
     rl["source_lesion_id"] = pd.array([k[1] if k else None for k in sources], dtype="Int64")
@@ -159,7 +153,8 @@ def visit_slices(
             visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
                            "note": "no target or new lesion at this visit.", "slices": []})
             continue
-        image = reads.image(scan)
+        # the CT is read only where something is drawn; elsewhere its header places the references
+        image = _geometry(scan.header()) if chosen.empty else reads.image(scan)
         for r in here.sort_values("volume_ml", ascending=False).itertuples():
             t = int(r.track_id)
             if t not in reference and anchor.get(t, (tp, int(r.lesion_id))) == (tp, int(r.lesion_id)):
@@ -168,7 +163,6 @@ def visit_slices(
         if chosen.empty:
             visits.append({"timepoint": tp, "date": str(scan.date), "response": _resp(response.get(tp)),
                            "note": "no target or new lesion at this visit.", "slices": []})
-            reads.clear()
             continue
         liver = reads.liver_mask(scan)
         labels = label_lesions(reads.lesion_mask(scan), liver, kind=scan.lesion_mask_kind, context=f"{pid} {tp}")
@@ -229,6 +223,17 @@ def _crop(image, r, reference, to_first, tp) -> tuple[int, tuple[float, float], 
     if not 0 <= k < nz:
         return own[0], own[1], f" (centred on the lesion: its {first} position lies outside this scan)"
     return k, (idx[0], idx[1]), f" (same anatomy as at {first}, by registration)"
+
+
+def _geometry(header: dict):
+    """A one-voxel image with a scan's geometry (its index-to-LPS mapping, no pixels read)."""
+    import SimpleITK as sitk
+
+    image = sitk.Image(1, 1, 1, sitk.sitkUInt8)
+    image.SetSpacing(header["spacing"])
+    image.SetOrigin(header["origin"])
+    image.SetDirection(header["direction"])
+    return image
 
 
 def _array(image) -> np.ndarray:

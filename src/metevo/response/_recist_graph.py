@@ -67,6 +67,7 @@ import pandas as pd
 
 from metevo.columns import LesionEdges as E
 from metevo.columns import Lesions as L
+from metevo.columns import recist_lesion_id
 from metevo.response._local_therapy import LocalTherapy
 from metevo.response._recist import select_targets
 
@@ -262,7 +263,7 @@ def graph_measurements(
             row = {
                 "timepoint": tp,
                 "visit_order": i,
-                "lesion_id": f"L{t}",
+                "lesion_id": recist_lesion_id(t),
                 "role": "target" if i == b_idx else None,
             }
             if t in removed:
@@ -297,7 +298,7 @@ def graph_measurements(
             row = {
                 "timepoint": tp,
                 "visit_order": i,
-                "lesion_id": f"L{t}",
+                "lesion_id": recist_lesion_id(t),
                 "role": "non-target" if i == b_idx else None,
             }
             if t in removed:
@@ -330,7 +331,7 @@ def graph_measurements(
                     {
                         "timepoint": tp,
                         "visit_order": i,
-                        "lesion_id": f"N{f[0]}:{f[1]}",
+                        "lesion_id": recist_lesion_id(f[1], new_at=f[0]),
                         "role": "new",
                         "ld_mm": size,
                         "state": "present" if size >= new_lesion_min_mm else "equivocal",

@@ -58,16 +58,7 @@ def recist(patient: Patient, **options: Any) -> pd.DataFrame:
         raise TypeError(
             f"recist() got unexpected keyword option(s) {unknown}; options are {allowed}."
         )
-    res = analyze_patient(
-        patient, stages=["recist"], stage_options={"recist": options} if options else None
-    )
-    if res.failures:
-        f = res.failures[0]
-        raise RuntimeError(
-            f"patient {patient.patient_id!r}: stage {f['stage']!r} failed with {f['error_type']}: "
-            f"{f['error']}"
-        )
-    return res.tables["recist"]
+    return _run_stage(patient, "recist", options)["recist"]
 
 
 def trajectories(
@@ -126,13 +117,18 @@ def trajectories(
 
 
 def _compute(patient: object, features: str | Sequence[str]) -> dict[str, pd.DataFrame]:
+    return _run_stage(patient, "trajectories", {"features": features})
+
+
+def _run_stage(patient: Any, stage: str, options: dict) -> dict[str, pd.DataFrame]:
+    """The tables of one patient's run up to ``stage``; a failed stage raises RuntimeError."""
     result = analyze_patient(
-        patient, stages=["trajectories"], stage_options={"trajectories": {"features": features}}
+        patient, stages=[stage], stage_options={stage: options} if options else None
     )
     if result.failures:
-        failure = result.failures[0]
+        f = result.failures[0]
         raise RuntimeError(
-            f"patient {patient.patient_id}: stage {failure['stage']} failed "
-            f"({failure['error_type']}): {failure['error']}"
+            f"patient {patient.patient_id!r}: stage {f['stage']!r} failed with {f['error_type']}: "
+            f"{f['error']}"
         )
     return result.tables

@@ -248,6 +248,8 @@ class BundleModel:
         import torch
         from monai.data import MetaTensor
 
+        from metevo.segmentation._core import uses_bf16
+
         ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(affine, dtype=float)
         image = MetaTensor(
             torch.from_numpy(np.ascontiguousarray(volume, dtype=np.float32))[None],
@@ -256,7 +258,7 @@ class BundleModel:
         )
         data = self.preprocessing({"image": image})
         x = data["image"].to(self.device)[None]
-        use_bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        use_bf16 = uses_bf16(precision, self.device)
         with torch.inference_mode():
             if hasattr(self.inferer, "sw_batch_size"):
                 self.inferer.sw_batch_size = int(batch_size)

@@ -44,6 +44,7 @@ __all__ = [
     "preprocess",
     "resize_argmax",
     "to_canonical",
+    "uses_bf16",
 ]
 
 # LPS world: +x towards the patient's left, +y posterior, +z superior.
@@ -336,6 +337,11 @@ def postprocess(
     return labels
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether inference runs under bf16 autocast: ``"bf16"`` always, ``"auto"`` on CUDA only."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 def _resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -427,7 +433,7 @@ def predict_labels(
         timings["preprocess_s"] = timings.get("preprocess_s", 0.0) + now - tick
     tick = now
 
-    use_bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
+    use_bf16 = uses_bf16(precision, dev)
     n_class = card.out_channels
     buffer_bytes = (n_class + 2) * x.numel() * 4
     agg = (

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from metevo.segmentation._core import uses_bf16
+
 __all__ = ["WindowBatcher", "predict_many"]
 
 
@@ -164,10 +166,10 @@ def predict_many(
     :class:`WindowBatcher` for ``max_wait_s``). ``passes``, when given, receives the number of
     windows of each forward pass.
     """
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     batcher = WindowBatcher(
-        network, batch_size=batch_size, device=device, bf16=bf16, max_wait_s=max_wait_s
-    )
+        network, batch_size=batch_size, device=device, bf16=uses_bf16(precision, device),
+        max_wait_s=max_wait_s,
+    )  # fmt: skip
     if passes is not None:
         batcher.passes = passes
     results: list[tuple[Any, Any, float]] = []

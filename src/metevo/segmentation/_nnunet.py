@@ -190,6 +190,12 @@ class NnUNetModel:
         Labels read as liver / lesion (default: recognised ``dataset.json`` names).
     name : str, optional
         Model name for provenance (default ``nnunet:<folder name>``).
+    reorient : bool, optional
+        Reorient to RAS+ first (default: when the plans' reader reorients).
+    sha256 : callable, optional
+        File hasher for the checksum (default
+        :func:`~metevo.segmentation._card.file_sha256`; a memoised one lets models that share
+        checkpoints read them once).
     """
 
     backend = "nnunet"
@@ -207,6 +213,7 @@ class NnUNetModel:
         lesion: list[str] | None = None,
         name: str | None = None,
         reorient: bool | None = None,
+        sha256: Any = None,
     ) -> None:
         import torch
 
@@ -226,6 +233,7 @@ class NnUNetModel:
             liver=liver,
             lesion=lesion,
             name=name,
+            sha256=sha256,
         )
         self.reorient = self.identity["reorient"]
         self.liver_labels = self.identity["liver_labels"]
@@ -354,6 +362,8 @@ class NnUNetModel:
         import torch
         import torch.nn.functional as F
 
+        from metevo.segmentation._core import uses_bf16
+
         dev = self.device
         patch = [int(v) for v in self.info.configuration["patch_size"]]
         x = torch.from_numpy(data).to(dev)
@@ -372,7 +382,7 @@ class NnUNetModel:
         out = torch.zeros((self.n_classes, *size), dtype=torch.float32, device=dev)
         weight = torch.zeros(size, dtype=torch.float32, device=dev)
         g = self.gaussian
-        use_bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
+        use_bf16 = uses_bf16(precision, dev)
         mirror = [a + 2 for a in self.mirror_axes] if self.mirroring else []
         combos = [c for i in range(len(mirror)) for c in itertools.combinations(mirror, i + 1)]
         with torch.inference_mode():

@@ -27,6 +27,7 @@ can differ from the CLI's. Nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -169,15 +170,22 @@ class TotalSegmentatorModel:
 
     backend = "totalsegmentator"
 
-    def __init__(self, task: str, *, folds=None, mirroring: bool = False, liver=None, lesion=None):
+    def __init__(
+        self, task: str, *, folds=None, mirroring: bool = False, liver=None, lesion=None,
+        sha256: Any = None,
+    ):  # fmt: skip
+        from metevo.segmentation._card import file_sha256
         from metevo.segmentation._nnunet import NnUNetModel
 
         self.task = task
         weights = totalsegmentator_folder(task)  # first: a clear error for an unknown task
         self.steps = TASK_STEPS[task]
+        # one hasher for this model, its crop model and the identity: the crop model's
+        # checkpoints enter both its own identity and this task's, and are read once
+        sha256 = sha256 or functools.cache(file_sha256)
         self.inner = NnUNetModel(
-            weights, folds=folds or [0], mirroring=bool(mirroring),
-            liver=liver, lesion=lesion, reorient=True, name=f"totalsegmentator:{task}",
+            weights, folds=folds or [0], mirroring=bool(mirroring), liver=liver, lesion=lesion,
+            reorient=True, name=f"totalsegmentator:{task}", sha256=sha256,
         )  # fmt: skip
         self.crop_model: TotalSegmentatorModel | None = None
         self.crop_label: int | None = None
@@ -194,9 +202,9 @@ class TotalSegmentatorModel:
                 stacklevel=3,
             )
         elif folder is not None:
-            self.crop_model = TotalSegmentatorModel(crop_task(task), liver=["liver"])
+            self.crop_model = TotalSegmentatorModel(crop_task(task), liver=["liver"], sha256=sha256)
             self.crop_label = self.crop_model.liver_labels[0]
-        self.identity = totalsegmentator_identity(task, self.inner.identity)
+        self.identity = totalsegmentator_identity(task, self.inner.identity, sha256=sha256)
         self.name = self.inner.name
         self.liver_labels = self.inner.liver_labels
         self.lesion_labels = self.inner.lesion_labels

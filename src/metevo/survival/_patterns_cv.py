@@ -22,6 +22,7 @@ from metevo.survival._survival import (
     PATTERN,
     TIME,
     cox_model,
+    cox_table,
     kaplan_meier,
     landmark_data,
     survival_data,
@@ -341,28 +342,18 @@ def time_varying_cox(
         long, id_col="patient_id", event_col=EVENT, start_col="start", stop_col="stop"
     )
     s = ctv.summary
-    table = pd.DataFrame(
-        {
-            SC.ENDPOINT: endpoint,
-            SC.MODEL: "cox_time_varying",
-            SC.TERM: list(s.index),
-            SC.HAZARD_RATIO: s["exp(coef)"].to_numpy(float),
-            SC.CI_LOWER: s["exp(coef) lower 95%"].to_numpy(float),
-            SC.CI_UPPER: s["exp(coef) upper 95%"].to_numpy(float),
-            SC.P_VALUE: s["p"].to_numpy(float),
-            SC.PH_TEST_P_VALUE: np.nan,
-            SC.CONCORDANCE: np.nan,
-            SC.CONCORDANCE_IN_SAMPLE: np.nan,
-            SC.CONCORDANCE_METHOD: "",
-            SC.FITTED: True,
-            SC.N_PATIENTS: int(long["patient_id"].nunique()),
-            SC.N_EVENTS: int(long[EVENT].sum()),
-            SC.PENALIZER: 0.0,
-            SC.LANDMARK_DAYS: np.nan,
-            SC.N_EXCLUDED_LANDMARK: pd.NA,
-            SC.PATTERN_ASSIGNMENT: "",
-            SC.ANALYSIS: "time-varying: per-visit features from treatment start",
-            SC.NOTE: note,
-        }
+    table = cox_table(
+        list(s.index),
+        s,
+        endpoint=endpoint,
+        model="cox_time_varying",
+        n_patients=int(long["patient_id"].nunique()),
+        n_events=int(long[EVENT].sum()),
+        penalizer=0.0,
+        landmark_days=None,
+        pattern_assignment="",
+        note=note,
+        analysis="time-varying: per-visit features from treatment start",
     )
+    table.insert(table.columns.get_loc(SC.LANDMARK_DAYS) + 1, SC.N_EXCLUDED_LANDMARK, pd.NA)
     return table, ctv

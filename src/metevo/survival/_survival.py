@@ -244,39 +244,57 @@ def _design(
     return x, labels
 
 
-def _not_fitted_table(
+def cox_table(
     terms: list[str],
+    summary: pd.DataFrame | None,
     *,
     endpoint: str,
+    model: str = "cox_ph",
     n_patients: int,
     n_events: int,
+    penalizer: float,
     landmark_days: float | None,
     pattern_assignment: str,
-    reason: str,
+    note: str,
+    analysis: str | None = None,
+    ph_test_p_value: Any = np.nan,
+    concordance: float = np.nan,
+    concordance_in_sample: float = np.nan,
+    concordance_method: str = "",
 ) -> pd.DataFrame:
-    """``survival_cox`` rows for a model that was not fitted: estimates NaN, the reason in ``note``."""
-    nan = np.full(len(terms), np.nan)
+    """``survival_cox`` rows, one per term, in the table's column order.
+
+    ``summary`` is the fitted lifelines model's ``summary`` (hazard ratios, their 95 % CI and p
+    values, one row per term); None for a model that was not fitted (estimates NaN, ``fitted``
+    False, the reason in ``note``). ``analysis`` defaults to the landmark's description.
+    """
+
+    def estimate(column: str) -> np.ndarray:
+        if summary is None:
+            return np.full(len(terms), np.nan)
+        return summary[column].to_numpy(float)
+
     return pd.DataFrame(
         {
             SC.ENDPOINT: endpoint,
-            SC.MODEL: "cox_ph",
+            SC.MODEL: model,
             SC.TERM: terms,
-            SC.HAZARD_RATIO: nan,
-            SC.CI_LOWER: nan,
-            SC.CI_UPPER: nan,
-            SC.P_VALUE: nan,
-            SC.PH_TEST_P_VALUE: nan,
-            SC.CONCORDANCE: nan,
-            SC.CONCORDANCE_IN_SAMPLE: nan,
-            SC.CONCORDANCE_METHOD: "",
-            SC.FITTED: False,
+            SC.HAZARD_RATIO: estimate("exp(coef)"),
+            SC.CI_LOWER: estimate("exp(coef) lower 95%"),
+            SC.CI_UPPER: estimate("exp(coef) upper 95%"),
+            SC.P_VALUE: estimate("p"),
+            SC.PH_TEST_P_VALUE: ph_test_p_value,
+            SC.CONCORDANCE: concordance,
+            SC.CONCORDANCE_IN_SAMPLE: concordance_in_sample,
+            SC.CONCORDANCE_METHOD: concordance_method,
+            SC.FITTED: summary is not None,
             SC.N_PATIENTS: n_patients,
             SC.N_EVENTS: n_events,
-            SC.PENALIZER: np.nan,
+            SC.PENALIZER: penalizer,
             SC.LANDMARK_DAYS: np.nan if landmark_days is None else float(landmark_days),
             SC.PATTERN_ASSIGNMENT: pattern_assignment,
-            SC.ANALYSIS: _analysis_label(landmark_days),
-            SC.NOTE: reason,
+            SC.ANALYSIS: _analysis_label(landmark_days) if analysis is None else analysis,
+            SC.NOTE: note,
         }
     )
 
@@ -387,19 +405,24 @@ def cox_model(
             f"({_analysis_label(landmark_days)}); a Cox model cannot be fitted."
         )
     epp = n_events / max(x.shape[1], 1)
+    about = {  # what every row of this model's table says about the analysis
+        "endpoint": endpoint,
+        "n_patients": len(d),
+        "n_events": n_events,
+        "landmark_days": landmark_days,
+        "pattern_assignment": pattern_assignment,
+    }
     if epp < min_events_per_parameter:
         reason = (
             f"not fitted: {n_events} {endpoint} events for {x.shape[1]} Cox parameters "
             f"({epp:.1f} per parameter; at least {min_events_per_parameter:g} needed)"
         )
-        table = _not_fitted_table(
+        table = cox_table(
             [labels.get(t, t) for t in x.columns],
-            endpoint=endpoint,
-            n_patients=len(d),
-            n_events=n_events,
-            landmark_days=landmark_days,
-            pattern_assignment=pattern_assignment,
-            reason="; ".join([reason, *notes]),
+            None,
+            penalizer=np.nan,
+            note="; ".join([reason, *notes]),
+            **about,
         )
         return table, None
     no_event_terms = [c for c in x.columns if "[" in c and d.loc[x[c] == 1, EVENT].sum() == 0]
@@ -444,27 +467,15 @@ def cox_model(
         method = f"out-of-fold ({cv_splits}-fold)"
     else:
         concordance, method = in_sample, "in-sample"
-    table = pd.DataFrame(
-        {
-            SC.ENDPOINT: endpoint,
-            SC.MODEL: "cox_ph",
-            SC.TERM: [labels.get(t, t) for t in summ.index],
-            SC.HAZARD_RATIO: summ["exp(coef)"].to_numpy(float),
-            SC.CI_LOWER: summ["exp(coef) lower 95%"].to_numpy(float),
-            SC.CI_UPPER: summ["exp(coef) upper 95%"].to_numpy(float),
-            SC.P_VALUE: summ["p"].to_numpy(float),
-            SC.PH_TEST_P_VALUE: ph_p.to_numpy(float),
-            SC.CONCORDANCE: concordance,
-            SC.CONCORDANCE_IN_SAMPLE: in_sample,
-            SC.CONCORDANCE_METHOD: method,
-            SC.FITTED: True,
-            SC.N_PATIENTS: len(d),
-            SC.N_EVENTS: n_events,
-            SC.PENALIZER: float(penalizer),
-            SC.LANDMARK_DAYS: np.nan if landmark_days is None else float(landmark_days),
-            SC.PATTERN_ASSIGNMENT: pattern_assignment,
-            SC.ANALYSIS: _analysis_label(landmark_days),
-            SC.NOTE: "; ".join(notes),
-        }
+    table = cox_table(
+        [labels.get(t, t) for t in summ.index],
+        summ,
+        penalizer=float(penalizer),
+        note="; ".join(notes),
+        **about,
+        ph_test_p_value=ph_p.to_numpy(float),
+        concordance=concordance,
+        concordance_in_sample=in_sample,
+        concordance_method=method,
     )
     return table, cph

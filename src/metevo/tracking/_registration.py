@@ -284,12 +284,8 @@ def register_pair(
         final = rigid
         kind = "rigid"
         if transform == "affine":
-            affine = sitk.AffineTransform(3)
-            affine.SetCenter(rigid.GetCenter())
-            affine.SetMatrix(rigid.GetMatrix())
-            affine.SetTranslation(rigid.GetTranslation())
             final, value = _optimise(
-                f_feat, m_feat, affine, driver, max_iterations, seed, counter, region
+                f_feat, m_feat, _affine(rigid), driver, max_iterations, seed, counter, region
             )
             kind = "affine"
         if use_liver and refine_intensity and _is_ct(fixed) and _is_ct(moving):
@@ -534,8 +530,18 @@ def _scales(fixed: sitk.Image, transform: sitk.Transform) -> list[float]:
     return [r2] * (n - 3) + [1.0] * 3
 
 
-def _optimise(fixed, moving, initial, driver, max_iterations, seed, counter, mask=None):
-    method = _method(driver, max_iterations, seed, counter)
+def _affine(rigid: sitk.Transform) -> sitk.AffineTransform:
+    """The same mapping as an affine transform (a starting point for an affine optimisation)."""
+    affine = sitk.AffineTransform(3)
+    affine.SetCenter(rigid.GetCenter())
+    affine.SetMatrix(rigid.GetMatrix())
+    affine.SetTranslation(rigid.GetTranslation())
+    return affine
+
+
+def _optimise(fixed, moving, initial, driver, max_iterations, seed, counter, mask=None, **how):
+    """Optimise ``initial`` in place (``how``: :func:`_method`'s options); (it, metric value)."""
+    method = _method(driver, max_iterations, seed, counter, **how)
     method.SetOptimizerScales(_scales(fixed, initial))
     if mask is not None:
         method.SetMetricFixedMask(mask)
@@ -553,33 +559,20 @@ def _intensity_refine(
     f_int = _intensity_feature(fixed, res)
     m_int = _intensity_feature(moving, res)
     radius = [max(1, round(_REFINE_DILATE_MM / s)) for s in f_bin.GetSpacing()]
-    region = sitk.BinaryDilate(f_bin, radius)
-    region = sitk.Resample(region, f_int, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    identity = sitk.Transform()
+    region = resample_labels(sitk.BinaryDilate(f_bin, radius), f_int, identity)
     if mask is not None:  # on the cropped liver-stage grid
-        mask = sitk.Resample(mask, f_int, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+        mask = resample_labels(mask, f_int, identity)
         region = sitk.And(region, sitk.Cast(mask, region.GetPixelID()))
     if _empty(region):
         return start
     f_int = _crop_to(f_int, region, margin_mm=0.0)
-    region = sitk.Resample(region, f_int, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    refined = sitk.AffineTransform(3)
-    refined.SetCenter(start.GetCenter())
-    refined.SetMatrix(start.GetMatrix())
-    refined.SetTranslation(start.GetTranslation())
-    method = _method(
-        "image",
-        max_iterations,
-        seed,
-        counter,
-        sampling=0.5,
-        step=(1.0, 0.01, 0.6),
-        levels=([1], [0.0]),
-    )
-    method.SetOptimizerScales(_scales(f_int, refined))
-    method.SetMetricFixedMask(region)
-    method.SetInitialTransform(refined, inPlace=True)
+    region = resample_labels(region, f_int, identity)
     try:
-        method.Execute(f_int, m_int)
+        refined, _ = _optimise(
+            f_int, m_int, _affine(start), "image", max_iterations, seed, counter, region,
+            sampling=0.5, step=(1.0, 0.01, 0.6), levels=([1], [0.0]),
+        )  # fmt: skip
     except RuntimeError:
         return start
     return refined
