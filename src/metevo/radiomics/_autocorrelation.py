@@ -176,7 +176,7 @@ def _near_sums(index, pts, d, spacing):  # pragma: no cover - compiled
                     (oz * spacing[0]) ** 2 + (oy * spacing[1]) ** 2 + (ox * spacing[2]) ** 2
                 )
                 k += 1
-    out = np.zeros(6)
+    s0 = s1 = s2 = s3 = s4 = s5 = 0.0  # scalars: kept in registers
     for i in range(d.size):
         a = int(pts[i, 0]) + r
         b = int(pts[i, 1]) + r
@@ -189,13 +189,13 @@ def _near_sums(index, pts, d, spacing):  # pragma: no cover - compiled
             w = weights[k]
             prod = di * d[j]
             sq = (di - d[j]) ** 2
-            out[0] += w
-            out[1] += w * prod
-            out[2] += w * sq
-            out[3] += prod
-            out[4] += sq
-            out[5] += 1.0
-    return out
+            s0 += w
+            s1 += w * prod
+            s2 += w * sq
+            s3 += prod
+            s4 += sq
+            s5 += 1.0
+    return np.array([s0, s1, s2, s3, s4, s5])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -220,7 +220,7 @@ def _far_samples(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
             table[k] = 1.0 / (spacing[0] * math.sqrt(k))
     state = np.uint64(seed)
     low = np.uint64(0xFFFFFFFF)
-    out = np.zeros(10)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = 0.0  # scalars: kept in registers
     for _ in range(n_samples):
         state ^= state >> np.uint64(12)
         state ^= state << np.uint64(25)
@@ -243,17 +243,17 @@ def _far_samples(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
             )
         xx = pts[p, 3] * pts[q, 3]
         yy = (pts[p, 3] - pts[q, 3]) ** 2
-        out[0] += 1.0
-        out[1] += w
-        out[2] += w * xx
-        out[3] += xx
-        out[4] += xx * xx
-        out[5] += w * xx * xx
-        out[6] += w * yy
-        out[7] += yy
-        out[8] += yy * yy
-        out[9] += w * yy * yy
-    return out
+        s0 += 1.0
+        s1 += w
+        s2 += w * xx
+        s3 += xx
+        s4 += xx * xx
+        s5 += w * xx * xx
+        s6 += w * yy
+        s7 += yy
+        s8 += yy * yy
+        s9 += w * yy * yy
+    return np.array([s0, s1, s2, s3, s4, s5, s6, s7, s8, s9])
 
 
 def _controlled(k: float, swf: float, sf: float, sf2: float, swf2: float, total: float) -> float:
