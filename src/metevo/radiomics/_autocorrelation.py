@@ -157,45 +157,43 @@ def _points(values, mask):  # pragma: no cover - compiled
 def _near_sums(index, pts, d, spacing):  # pragma: no cover - compiled
     """Sums over the unordered pairs within Chebyshev distance ``_NEAR`` voxels (a lookup
     in ``index`` over the forward offsets): ``w``, ``w d_i d_j``, ``w (d_i - d_j)^2``,
-    ``d_i d_j``, ``(d_i - d_j)^2`` and the number of pairs."""
+    ``d_i d_j``, ``(d_i - d_j)^2`` and the number of pairs. One sweep over the voxels per
+    offset (its weight is a constant: the weighted sums are taken at the end), on the
+    flattened ``index``: the lookups run forward through memory."""
     r = _NEAR
-    # the forward offsets (each pair once) and their weights
-    m = ((2 * r + 1) ** 3 - 1) // 2
-    offsets = np.empty((m, 3), np.int64)
-    weights = np.empty(m)
-    k = 0
+    sz, sy, sx = index.shape
+    flat = index.ravel()
+    n = d.size
+    pos = np.empty(n, np.int64)
+    for i in range(n):
+        pos[i] = ((int(pts[i, 0]) + r) * sy + int(pts[i, 1]) + r) * sx + int(pts[i, 2]) + r
+    out = np.zeros(6)
     for oz in range(0, r + 1):
         for oy in range(-r, r + 1):
             for ox in range(-r, r + 1):
                 if oz == 0 and (oy < 0 or (oy == 0 and ox <= 0)):
-                    continue
-                offsets[k, 0] = oz
-                offsets[k, 1] = oy
-                offsets[k, 2] = ox
-                weights[k] = 1.0 / math.sqrt(
+                    continue  # forward offsets only: each pair once
+                w = 1.0 / math.sqrt(
                     (oz * spacing[0]) ** 2 + (oy * spacing[1]) ** 2 + (ox * spacing[2]) ** 2
                 )
-                k += 1
-    s0 = s1 = s2 = s3 = s4 = s5 = 0.0  # scalars: kept in registers
-    for i in range(d.size):
-        a = int(pts[i, 0]) + r
-        b = int(pts[i, 1]) + r
-        c = int(pts[i, 2]) + r
-        di = d[i]
-        for k in range(m):
-            j = index[a + offsets[k, 0], b + offsets[k, 1], c + offsets[k, 2]]
-            if j < 0:
-                continue
-            w = weights[k]
-            prod = di * d[j]
-            sq = (di - d[j]) ** 2
-            s0 += w
-            s1 += w * prod
-            s2 += w * sq
-            s3 += prod
-            s4 += sq
-            s5 += 1.0
-    return np.array([s0, s1, s2, s3, s4, s5])
+                step = (oz * sy + oy) * sx + ox
+                prod = 0.0
+                sq = 0.0
+                count = 0.0
+                for i in range(n):
+                    j = flat[pos[i] + step]
+                    if j < 0:
+                        continue
+                    prod += d[i] * d[j]
+                    sq += (d[i] - d[j]) ** 2
+                    count += 1.0
+                out[0] += w * count
+                out[1] += w * prod
+                out[2] += w * sq
+                out[3] += prod
+                out[4] += sq
+                out[5] += count
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
