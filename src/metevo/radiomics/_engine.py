@@ -1,8 +1,8 @@
 """``radiomic_features``: every lesion of a scan in one pass.
 
 Per lesion: crop once around its bounding box (with a margin for the 1 cm^3 intensity-peak
-sphere), interpolate the crop to isotropic voxels (IBSI 2.4, separable trilinear, grid centres
-aligned), re-segment (IBSI 2.5), discretise (IBSI 2.7), then compute the feature families.
+sphere), interpolate the part of the crop the features need to isotropic voxels (IBSI 2.4,
+trilinear, grid centres aligned; ``_resample``), re-segment (IBSI 2.5), discretise (IBSI 2.7), then compute the feature families.
 """
 
 from __future__ import annotations
@@ -31,12 +31,9 @@ from metevo.radiomics._intensity_fast import (
     histogram_vector,
     statistics_vector,
 )
-from metevo.radiomics._morphology import (
-    PEAK_RADIUS_MM,
-    _box,
-    local_intensity_features,
-    morphology_features,
-)
+from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
+from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
 from metevo.radiomics._texture_fast import texture_names, texture_vector
@@ -73,60 +70,6 @@ def _check_grid(image: sitk.Image, mask: sitk.Image, context: str) -> None:
 
 def _where(context: str) -> str:
     return f"{context}: " if context else ""
-
-
-def _new_size(n_whole: int, old: float, new: float) -> int:
-    """Points of the new grid along an axis: ``ceil(n_whole * old / new)``, the extent snapped
-    to 1e-6 voxel first, so float noise in the spacing (2.5 mm stored as 2.5000000000001)
-    cannot add a point and shift the whole grid by half a voxel."""
-    return max(int(math.ceil(round(n_whole * old / new, 6))), 1)
-
-
-def _resample_axis(
-    a: np.ndarray, axis: int, old: float, new: float, start: int, n_whole: int
-) -> np.ndarray:
-    """Linear interpolation of the crop ``a`` along ``axis`` onto the whole scan's new grid.
-
-    The new grid is the one of the whole scan resampled from spacing ``old`` to ``new`` with
-    the grid centres aligned (IBSI 2.4): ``ceil(n_whole * old / new)`` points at positions
-    ``(n_whole - 1) / 2 + (k - (n_new - 1) / 2) * new / old`` in scan index units. The crop,
-    which starts at index ``start``, gets the points that fall inside it, so every lesion of a
-    scan is sampled on one common grid.
-    """
-    n = a.shape[axis]
-    n_new = _new_size(n_whole, old, new)
-    pos = (n_whole - 1) / 2.0 + (np.arange(n_new) - (n_new - 1) / 2.0) * new / old - start
-    # spacings stored in float32 (NIfTI) or derived from DICOM positions put points up to
-    # 1e-6 voxel off the exact half-way positions; snapping to 1e-6 voxel keeps the mask
-    # threshold's ties (value exactly 0.5) included whatever the float noise
-    pos = np.round(pos, 6)
-    pos = pos[(pos >= 0) & (pos <= n - 1)]
-    if pos.size == 0:  # crop thinner than one new voxel: take its centre
-        pos = np.array([(n - 1) / 2.0])
-    i0 = np.floor(pos).astype(np.int64)
-    i1 = np.minimum(i0 + 1, n - 1)
-    shape = [1, 1, 1]
-    shape[axis] = pos.size
-    w = (pos - i0).reshape(shape)
-    lo = np.take(a, i0, axis=axis)
-    return lo + (np.take(a, i1, axis=axis) - lo) * w
-
-
-def _resample(
-    img: np.ndarray,
-    roi: np.ndarray,
-    spacing: np.ndarray,
-    new: float,
-    start: np.ndarray,
-    whole: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolate image (trilinear) and ROI (trilinear, then >= 0.5) to ``new`` mm voxels."""
-    m = roi.astype(np.float64)
-    for axis in range(3):
-        args = (axis, spacing[axis], new, int(start[axis]), int(whole[axis]))
-        img = _resample_axis(img, *args)
-        m = _resample_axis(m, *args)
-    return img, m >= 0.5 - 1e-9  # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
 
 
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
@@ -219,7 +162,15 @@ def _lesion_features(
     the notes."""
     notes: list[str] = []
     if settings.resample:
-        img_crop, roi = _resample(img_crop, roi, spacing, settings.spacing_mm, start, whole)
+        img_crop, roi = resample_crop(
+            img_crop,
+            roi,
+            spacing,
+            settings.spacing_mm,
+            start,
+            whole,
+            margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
+        )
         valid = None
         spacing = np.full(3, settings.spacing_mm)
         if settings.round_intensities:

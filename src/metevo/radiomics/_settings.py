@@ -64,10 +64,10 @@ class RadiomicsSettings:
         Moran's I and Geary's C (IBSI 3.1.26-27) sum over all voxel pairs. They are exact
         (FFTs of the ROI's box) up to this many voxels in the intensity mask and approximated
         above it, as the IBSI manual allows for large ROIs: pairs of neighbouring voxels summed
-        exactly, the far pairs estimated from 2^20 random pairs (fixed seed, so the same ROI
-        gives the same value). The approximation is 2-10x faster on large ROIs; on lesions of
-        20k-177k voxels it differs from the exact value by at most 0.0014 in Moran's I
-        (1.8 % of its value near 0.08) and 0.4 % in Geary's C. ``None``: always exact.
+        exactly, the far pairs estimated from 2^20 random pairs with control variates (fixed
+        seed, so the same ROI gives the same value). The approximation is 1.4-4x faster on
+        large ROIs; on lesions of 32k-177k voxels its RMS error is 1.0-1.3 % of Moran's I
+        (values near 0.08: about 0.001) and under 0.1 % of Geary's C. ``None``: always exact.
     """
 
     resample: bool = True

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
+from metevo.radiomics._border import border_distance
 from metevo.radiomics._texture_passes import (
     _flat_offsets,
     _neighbour_pass,
@@ -393,8 +393,7 @@ def texture_matrices(
     if {"glszm", "gldzm"} & set(families):
         if "gldzm" in families:
             # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
-            dp = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")
-            dp = dp.astype(np.int32).ravel()
+            dp = border_distance(roi).ravel()
         else:
             dp = np.ones(1, np.int32)  # no distances needed: every zone gets 1
         out["zone_level"], out["zone_size"], out["zone_distance"] = _zone_pass(gp, dp, vox, step)
