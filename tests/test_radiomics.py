@@ -23,7 +23,7 @@ from metevo.radiomics import (
     radiomics_schema,
     radiomics_stage,
 )
-from metevo.radiomics._morphology import _spatial_autocorrelation
+from metevo.radiomics._autocorrelation import _spatial_autocorrelation
 from metevo.radiomics._texture import texture_features, texture_matrices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -636,47 +636,6 @@ def test_intensity_statistics_of_non_integer_values_match_numpy():
         assert f["stat_rmad"] == pytest.approx(np.mean(np.abs(robust - robust.mean())))
         assert f["stat_medad"] == pytest.approx(np.mean(np.abs(x - med)))
         assert f["stat_qcod"] == pytest.approx((p75 - p25) / (p75 + p25))
-
-
-def test_local_intensity_peaks_match_brute_force():
-    from metevo.radiomics._morphology import PEAK_RADIUS_MM, local_intensity_features
-
-    rng = np.random.default_rng(5)
-    image = rng.normal(50, 30, (9, 30, 28)).round()
-    mask = np.zeros(image.shape, bool)
-    mask[0:4, 3:12, 20:27] = True  # touches the crop's border: spheres cut
-    mask[5:8, 15:22, 4:11] = True
-    spacing = np.array([2.5, 0.8, 0.8])
-    f = local_intensity_features(image, mask, spacing)
-    grid = np.indices(image.shape).reshape(3, -1).T * spacing
-    means = {}
-    for p in np.argwhere(mask):
-        inside = np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM
-        means[tuple(p)] = image.ravel()[inside].mean()
-    x_max = image[mask].max()
-    assert f["loc_peak_glob"] == pytest.approx(max(means.values()), rel=1e-5)
-    assert f["loc_peak_loc"] == pytest.approx(
-        max(v for p, v in means.items() if image[p] == x_max), rel=1e-5
-    )
-
-
-def test_local_intensity_peaks_leave_out_voxels_outside_the_scan():
-    from metevo.radiomics._morphology import PEAK_RADIUS_MM, local_intensity_features
-
-    rng = np.random.default_rng(6)
-    image = rng.normal(50, 30, (8, 20, 20)).round()
-    mask = np.zeros(image.shape, bool)
-    mask[2:6, 5:12, 6:13] = True
-    valid = np.ones(image.shape, bool)
-    valid[:, :, :8] = False  # outside the scan: neither in the sums nor in the counts
-    spacing = np.array([2.5, 0.8, 0.8])
-    f = local_intensity_features(image, mask, spacing, valid)
-    grid = np.indices(image.shape).reshape(3, -1).T * spacing
-    best = -np.inf
-    for p in np.argwhere(mask):
-        inside = (np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM) & valid.ravel()
-        best = max(best, image.ravel()[inside].mean())
-    assert f["loc_peak_glob"] == pytest.approx(best)
 
 
 def test_warm_up_runs_every_kernel_without_warnings():

@@ -9,10 +9,10 @@ from scipy import ndimage
 from scipy.spatial.distance import pdist, squareform
 
 from metevo.radiomics import radiomic_features
-from metevo.radiomics._morphology import (
+from metevo.radiomics._autocorrelation import (
     _approximate_autocorrelation,
-    _pair_sums,
     _spatial_autocorrelation,
+    pair_sums,
 )
 
 
@@ -36,18 +36,38 @@ def test_pair_sums_are_exact_when_every_pair_is_a_neighbour():
     spacing = np.array([2.5, 0.8, 0.7])
     expected = _brute(values, mask, spacing)
     assert _approximate_autocorrelation(values, mask, spacing) == pytest.approx(expected, rel=1e-12)
-    pts = np.column_stack([np.argwhere(mask), values[mask], values[mask] - values.mean()])
-    w, _, _ = _pair_sums(pts, spacing, 1000, 1)
+    w, _, _, _ = pair_sums(values, mask, spacing, 1000, 1)
     assert w == pytest.approx(0.5 * squareform(1.0 / pdist(np.argwhere(mask) * spacing)).sum())
 
 
-def test_approximation_is_close_to_the_exact_all_pairs_value():
+def test_far_pairs_of_equal_weight_are_exact_through_the_control_variates():
+    # a regular tetrahedron of voxels (all six pairs sqrt(8) voxels apart, none a neighbour):
+    # with one weight w, w d_i d_j regresses on d_i d_j with slope w and no residual, so the
+    # estimate is w times the exact far-pair sum whatever pairs were drawn
+    mask = np.zeros((3, 3, 3), bool)
+    for p in [(0, 0, 0), (0, 2, 2), (2, 0, 2), (2, 2, 0)]:
+        mask[p] = True
+    values = np.zeros(mask.shape)
+    values[mask] = [10.0, -3.0, 7.5, 1.0]
+    spacing = np.full(3, 0.9)  # isotropic: the weight comes from the table
+    expected = _brute(values, mask, spacing)
+    assert _approximate_autocorrelation(values, mask, spacing) == pytest.approx(expected)
+    for n_samples in (7, 1000):
+        w, cross, sq, ss = pair_sums(values, mask, spacing, n_samples, 3)
+        assert w == pytest.approx(6.0 / (0.9 * np.sqrt(8.0)), rel=1e-12)
+        # unordered sums: IBSI's ordered sums are twice these
+        moran, geary = 4 / w * cross / ss, 3 * sq / (2 * w * ss)
+        assert (moran, geary) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("spacing", [(2.5, 0.8, 0.8), (1.0, 1.0, 1.0)])
+def test_approximation_is_close_to_the_exact_all_pairs_value(spacing):
     # a 2,000-voxel ball of smoothed noise (spatially autocorrelated, like a lesion)
     rng = np.random.default_rng(11)
     zz, yy, xx = np.indices((14, 20, 20))
     mask = ((zz - 6.5) / 6.5) ** 2 + ((yy - 9.5) / 9.5) ** 2 + ((xx - 9.5) / 9.5) ** 2 <= 1
     values = ndimage.gaussian_filter(rng.normal(0, 30, mask.shape), 1.5) + 60
-    spacing = np.array([2.5, 0.8, 0.8])
+    spacing = np.array(spacing)
     moran, geary = _brute(values, mask, spacing)
     assert moran > 0.05  # autocorrelated: a relative error means something
     approx = _approximate_autocorrelation(values, mask, spacing)

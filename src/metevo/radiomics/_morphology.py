@@ -1,4 +1,5 @@
-"""Morphological features (IBSI-1 section 3.1) and local intensity features (section 3.2).
+"""Morphological features (IBSI-1 section 3.1); local intensity features are in
+``_local_intensity``.
 
 All functions take arrays in (z, y, x) order with the voxel spacing in mm in the same order.
 Undefined values (a 1-voxel ROI has no convex hull and no principal axes) are NaN; callers
@@ -8,20 +9,16 @@ run them under ``np.errstate(all="ignore")``.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numba
 import numpy as np
-from scipy import fft as sp_fft
 from scipy.spatial import ConvexHull, QhullError
 from scipy.special import eval_legendre
 
+from metevo.radiomics._autocorrelation import spatial_autocorrelation
 from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
 
-__all__ = ["local_intensity_features", "morphology_features"]
-
-# radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
-PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+__all__ = ["morphology_features"]
 
 
 def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
@@ -112,203 +109,6 @@ def _ellipsoid_area(a: float, b: float, c: float) -> float:
     return float(4.0 * math.pi * a * b * terms.sum())
 
 
-def _even_fast_len(n: int) -> int:
-    """The smallest even FFT-friendly length >= ``n``."""
-    length = sp_fft.next_fast_len(n, real=True)
-    while length % 2:
-        length = sp_fft.next_fast_len(length + 1, real=True)
-    return length
-
-
-@lru_cache(maxsize=16)
-def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
-    """Spectrum of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid ``fshape`` (even
-    lengths), weighted for Parseval sums over the half spectrum and divided by the grid size.
-
-    Displacement ``k`` stands for ``k`` below ``L / 2`` and ``k - L`` above; for signals of
-    ``n <= (L + 1) / 2`` voxels per axis only displacements within ``n - 1`` couple voxels, so
-    the wrap never mixes voxel pairs. The kernel is even along every axis, so its DFT is real
-    and equals the DCT-I of its first ``L / 2 + 1`` points per axis: the returned array has
-    shape ``(L0 / 2 + 1, L1 / 2 + 1, L2 / 2 + 1)`` and bin ``(m0, m1, m2)`` of the half
-    spectrum reads it at ``(min(m0, L0 - m0), min(m1, L1 - m1), m2)``. An eighth of the grid
-    is transformed. Cached: the lesions of a scan share the spacing.
-    """
-    axes = [
-        np.arange(L // 2 + 1, dtype=np.float64) * h for L, h in zip(fshape, spacing, strict=True)
-    ]
-    dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
-    dist = np.sqrt(dz**2 + dy**2 + dx**2)
-    dist[0, 0, 0] = np.inf
-    spectrum = sp_fft.dctn(1.0 / dist, type=1)
-    # each half-spectrum bin stands for itself and its conjugate twin, except the zero and
-    # Nyquist bins of the last axis
-    spectrum[..., 1:-1] *= 2.0
-    spectrum /= float(np.prod(fshape))
-    spectrum.setflags(write=False)
-    return spectrum
-
-
-@numba.njit(cache=True, nogil=True)
-def _spectral_sums(m_hat, d_hat, d2_hat, kernel):  # pragma: no cover - compiled
-    """Parseval sums ``sum W |M|^2``, ``sum W |D|^2``, ``sum W Re(D2 conj(M))`` over the half
-    spectra, ``W`` read from the folded kernel of ``_inverse_distance_spectrum``."""
-    n0, n1, n2 = m_hat.shape
-    s_mm = 0.0
-    s_dd = 0.0
-    s_dm = 0.0
-    for i in range(n0):
-        a = min(i, n0 - i)
-        for j in range(n1):
-            b = min(j, n1 - j)
-            for k in range(n2):
-                w = kernel[a, b, k]
-                m = m_hat[i, j, k]
-                d = d_hat[i, j, k]
-                e = d2_hat[i, j, k]
-                s_mm += w * (m.real * m.real + m.imag * m.imag)
-                s_dd += w * (d.real * d.real + d.imag * d.imag)
-                s_dm += w * (e.real * m.real + e.imag * m.imag)
-    return s_mm, s_dd, s_dm
-
-
-def _spatial_autocorrelation(
-    values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
-) -> tuple[float, float]:
-    """Moran's I and Geary's C with inverse-distance weights over all voxel pairs (IBSI 3.1.26-27).
-
-    The double sums over voxel pairs are evaluated exactly, by Parseval's theorem on the
-    spectra of the masked fields: ``sum_ij w_ij a_i b_j = sum_w W(w) conj(A(w)) B(w) / N`` with
-    ``W`` the spectrum of the kernel ``1 / |d|`` (``d`` the displacement in mm, 0 at ``d = 0``)
-    on a zero-padded grid large enough that no pair wraps around. The fields live on the ROI's
-    bounding box (the caller crops it), in float32.
-    """
-    n = int(np.count_nonzero(mask))
-    if n < 2:
-        return math.nan, math.nan
-    x = values[mask]
-    mu = x.mean()
-    d = (x - mu).astype(np.float64)
-    ss = float(np.dot(d, d))
-    # float32 transforms: ~6 significant digits, far beyond the 3 of IBSI
-    fshape = tuple(_even_fast_len(2 * s - 1) for s in mask.shape)
-    fields = np.zeros((3, *fshape), np.float32)
-    inner = (slice(0, mask.shape[0]), slice(0, mask.shape[1]), slice(0, mask.shape[2]))
-    fields[0][inner][mask] = 1.0
-    fields[1][inner][mask] = d
-    fields[2][inner][mask] = d**2
-    kernel = _inverse_distance_spectrum(fshape, tuple(float(h) for h in spacing))
-    spec = sp_fft.rfftn(fields, axes=(1, 2, 3), overwrite_x=True)
-    w_sum, cross, d2_m = _spectral_sums(spec[0], spec[1], spec[2], kernel)
-    if ss <= 0 or w_sum <= 0:
-        return math.nan, math.nan
-    moran = n / w_sum * cross / ss
-    # sum_ij w_ij (x_i - x_j)^2 = 2 sum_ij w_ij d_i^2 - 2 sum_ij w_ij d_i d_j
-    geary = (n - 1) * (2.0 * d2_m - 2.0 * cross) / (2.0 * w_sum * ss)
-    return moran, geary
-
-
-# pairs within this Chebyshev distance (voxels) are summed exactly by the approximation
-_NEAR = 1
-_FAR_PAIRS = 1 << 20  # random pairs drawn for the far field
-_SEED = 0x9E3779B97F4A7C15
-
-
-@numba.njit(cache=True, nogil=True)
-def _add_pair(acc, pts, i, j, dz, dy, dx, spacing):  # pragma: no cover - compiled
-    """Add pair ``(i, j)`` at voxel offset ``(dz, dy, dx)`` to the sums ``acc``: ``w``,
-    ``w d_i d_j`` and ``w (x_i - x_j)^2`` with ``w`` the inverse distance in mm."""
-    w = 1.0 / math.sqrt((dz * spacing[0]) ** 2 + (dy * spacing[1]) ** 2 + (dx * spacing[2]) ** 2)
-    acc[0] += w
-    acc[1] += w * pts[i, 4] * pts[j, 4]
-    acc[2] += w * (pts[i, 3] - pts[j, 3]) ** 2
-
-
-@numba.njit(cache=True, nogil=True)
-def _pair_sums(pts, spacing, n_samples, seed):  # pragma: no cover - compiled
-    """Sums over unordered voxel pairs of ``w``, ``w d_i d_j`` and ``w (x_i - x_j)^2`` with
-    ``w = 1 / |r_i - r_j|`` (mm); ``pts`` rows are ``(z, y, x, x_i, d_i)``. The pairs within
-    Chebyshev distance ``_NEAR`` voxels are summed exactly (a grid lookup over the forward
-    offsets), the others estimated from ``n_samples`` uniformly drawn pairs (xorshift64*,
-    fixed ``seed``) scaled to their exact count."""
-    n = pts.shape[0]
-    r = _NEAR
-    lo = np.empty(3, np.int64)
-    size = np.empty(3, np.int64)
-    for a in range(3):
-        lo[a] = int(pts[:, a].min())
-        size[a] = int(pts[:, a].max()) - lo[a] + 1 + 2 * r
-    index = np.full((size[0], size[1], size[2]), -1, np.int32)
-    for i in range(n):
-        index[
-            int(pts[i, 0]) - lo[0] + r, int(pts[i, 1]) - lo[1] + r, int(pts[i, 2]) - lo[2] + r
-        ] = i
-    near = np.zeros(3)  # sums of w, w d_i d_j, w (x_i - x_j)^2
-    n_near = 0
-    for i in range(n):
-        a = int(pts[i, 0]) - lo[0] + r
-        b = int(pts[i, 1]) - lo[1] + r
-        c = int(pts[i, 2]) - lo[2] + r
-        for oz in range(0, r + 1):
-            for oy in range(-r, r + 1):
-                for ox in range(-r, r + 1):
-                    if oz == 0 and (oy < 0 or (oy == 0 and ox <= 0)):
-                        continue  # forward offsets only: each pair once
-                    j = index[a + oz, b + oy, c + ox]
-                    if j < 0:
-                        continue
-                    n_near += 1
-                    _add_pair(near, pts, i, j, oz, oy, ox, spacing)
-    n_far = n * (n - 1) // 2 - n_near
-    if n_far == 0 or n_samples == 0:
-        return near[0], near[1], near[2]
-    state = np.uint64(seed)
-    far = np.zeros(3)
-    kept = 0
-    for _ in range(n_samples):
-        state ^= state >> np.uint64(12)
-        state ^= state << np.uint64(25)
-        state ^= state >> np.uint64(27)
-        u = (state * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)  # 53 random bits
-        p = np.int64(u % np.uint64(n))
-        q = np.int64((u // np.uint64(n)) % np.uint64(n - 1))
-        if q >= p:
-            q += 1  # a uniform pair of distinct voxels
-        dz = pts[p, 0] - pts[q, 0]
-        dy = pts[p, 1] - pts[q, 1]
-        dx = pts[p, 2] - pts[q, 2]
-        if abs(dz) <= r and abs(dy) <= r and abs(dx) <= r:
-            continue  # near pair: summed exactly above
-        kept += 1
-        _add_pair(far, pts, p, q, dz, dy, dx, spacing)
-    if kept == 0:
-        return near[0], near[1], near[2]
-    scale = n_far / kept
-    return near[0] + scale * far[0], near[1] + scale * far[1], near[2] + scale * far[2]
-
-
-def _approximate_autocorrelation(
-    values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
-) -> tuple[float, float]:
-    """Moran's I and Geary's C from pair sums that are exact for near pairs (Chebyshev
-    distance 1 voxel, where the weights are largest) and estimated from 2^20 random far pairs
-    (fixed seed: the same ROI gives the same value); the ROI's mean and variance are exact.
-    The IBSI-1 manual (3.1.26) allows approximating these O(N^2) features on large ROIs; MIRP
-    averages exact values on random subsets of 100 voxels instead."""
-    n = int(np.count_nonzero(mask))
-    if n < 2:
-        return math.nan, math.nan
-    pts = np.empty((n, 5))
-    pts[:, :3] = np.argwhere(mask)
-    pts[:, 3] = values[mask]
-    pts[:, 4] = pts[:, 3] - pts[:, 3].mean()
-    ss = float(np.dot(pts[:, 4], pts[:, 4]))
-    w_sum, cross, sq = _pair_sums(pts, np.asarray(spacing, np.float64), _FAR_PAIRS, _SEED)
-    if ss <= 0 or w_sum <= 0:
-        return math.nan, math.nan
-    # unordered pair sums: the ordered sums of IBSI 3.1.26-27 are twice these
-    return n / w_sum * cross / ss, (n - 1) * sq / (2.0 * w_sum * ss)
-
-
 def morphology_features(
     morph: np.ndarray,
     intensity_mask: np.ndarray,
@@ -343,11 +143,7 @@ def morphology_features(
     out: dict[str, float] = {}
     spacing = np.asarray(spacing, dtype=np.float64)
     if autocorrelation:
-        n_int = int(np.count_nonzero(intensity_mask))
-        if exact_max_voxels is not None and n_int > exact_max_voxels:
-            moran, geary = _approximate_autocorrelation(image, intensity_mask, spacing)
-        else:
-            moran, geary = _spatial_autocorrelation(image, intensity_mask, spacing)
+        moran, geary = spatial_autocorrelation(image, intensity_mask, spacing, exact_max_voxels)
         out["morph_moran_i"] = moran
         out["morph_geary_c"] = geary
     if not shape:
@@ -414,122 +210,4 @@ def morphology_features(
     out["morph_vol_dens_conv_hull"] = _div(volume, hull_volume)
     out["morph_area_dens_conv_hull"] = _div(area, hull_area)
     out["morph_integ_int"] = volume * w / n_int if n_int else math.nan
-    return out
-
-
-def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
-    r = [int(math.floor(PEAK_RADIUS_MM / h)) for h in spacing]
-    grid = np.stack(
-        np.meshgrid(*[np.arange(-k, k + 1) for k in r], indexing="ij"), axis=-1
-    ).reshape(-1, 3)
-    keep = np.linalg.norm(grid * spacing, axis=1) <= PEAK_RADIUS_MM
-    return grid[keep]
-
-
-@lru_cache(maxsize=16)
-def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
-    """The 1 cm^3 sphere as x-runs: rows ``(dz, dy, half_width)`` of the voxel offsets whose
-    centre lies within the radius (``dx`` from ``-half_width`` to ``half_width``)."""
-    offsets = _sphere_offsets(np.asarray(spacing))
-    rows = {}
-    for dz, dy, dx in offsets:
-        rows[(dz, dy)] = max(rows.get((dz, dy), 0), abs(int(dx)))
-    return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
-
-
-@numba.njit(cache=True, nogil=True)
-def _sphere_means(image, valid, all_valid, vox, rows):  # pragma: no cover - compiled
-    """Mean intensity in the sphere around each voxel of ``vox`` (n, 3), from prefix sums along
-    x: each x-run of the sphere costs two lookups. Voxels outside the crop or not ``valid``
-    (outside the scan) count neither in the sum nor in the count."""
-    nz, ny, nx = image.shape
-    prefix = np.zeros((nz, ny, nx + 1))
-    # counts of valid voxels, needed only where some voxel is not valid
-    present = np.zeros((nz, ny, nx + 1) if not all_valid else (1, 1, 1))
-    for z in range(nz):
-        for y in range(ny):
-            acc = 0.0
-            cnt = 0.0
-            for x in range(nx):
-                if all_valid or valid[z, y, x]:
-                    acc += image[z, y, x]
-                    cnt += 1.0
-                prefix[z, y, x + 1] = acc
-                if not all_valid:
-                    present[z, y, x + 1] = cnt
-    # spheres wholly inside the crop, every voxel valid: a fixed count, no bounds checks
-    rz = np.abs(rows[:, 0]).max()
-    ry = np.abs(rows[:, 1]).max()
-    rx = rows[:, 2].max()
-    full = 0.0
-    for r in range(rows.shape[0]):
-        full += 2 * rows[r, 2] + 1
-    out = np.empty(vox.shape[0])
-    for i in range(vox.shape[0]):
-        z = vox[i, 0]
-        y = vox[i, 1]
-        x = vox[i, 2]
-        if all_valid and rz <= z < nz - rz and ry <= y < ny - ry and rx <= x < nx - rx:
-            total = 0.0
-            for r in range(rows.shape[0]):
-                row = prefix[z + rows[r, 0], y + rows[r, 1]]
-                total += row[x + rows[r, 2] + 1] - row[x - rows[r, 2]]
-            out[i] = total / full
-            continue
-        total = 0.0
-        count = 0.0
-        for r in range(rows.shape[0]):
-            zz = z + rows[r, 0]
-            yy = y + rows[r, 1]
-            if zz < 0 or zz >= nz or yy < 0 or yy >= ny:
-                continue
-            a = max(x - rows[r, 2], 0)
-            b = min(x + rows[r, 2] + 1, nx)
-            total += prefix[zz, yy, b] - prefix[zz, yy, a]
-            if all_valid:
-                count += b - a
-            else:
-                count += present[zz, yy, b] - present[zz, yy, a]
-        out[i] = total / count
-    return out
-
-
-def local_intensity_features(
-    image: np.ndarray,
-    intensity_mask: np.ndarray,
-    spacing: np.ndarray,
-    valid: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Local and global intensity peaks (IBSI 3.2): mean intensity in 1 cm^3 spheres.
-
-    ``image`` must extend at least the sphere radius (6.2 mm) around the ROI, or to the scan's
-    border; ``valid`` marks the voxels that exist in the scan (all of them when ``None``).
-    Every voxel whose centre lies in the sphere counts, inside the ROI or not. The sphere sums
-    run over the ROI's voxels only, on the ROI's box plus the radius: prefix sums along x make
-    each x-run of the sphere two lookups (about 120 runs per voxel at 1 mm), exact in float64.
-    """
-    out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
-    if not intensity_mask.any():
-        return out
-    spacing = np.asarray(spacing, dtype=np.float64)
-    r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
-    # only voxels within r of the ROI matter
-    box = _box(intensity_mask)
-    lo = np.maximum(np.array([b.start for b in box]) - r, 0)
-    hi = np.minimum(np.array([b.stop for b in box]) + r, image.shape)
-    sub = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    image, intensity_mask = image[sub], intensity_mask[sub]
-    all_valid = valid is None or bool(valid[sub].all())
-    valid = np.ones((1, 1, 1), bool) if all_valid else np.ascontiguousarray(valid[sub])
-    vox = np.argwhere(intensity_mask)
-    means = _sphere_means(
-        np.ascontiguousarray(image, dtype=np.float64),
-        valid,
-        all_valid,
-        vox,
-        _sphere_rows(tuple(float(h) for h in spacing)),
-    )
-    x = image[intensity_mask]
-    out["loc_peak_loc"] = float(means[x == x.max()].max())
-    out["loc_peak_glob"] = float(means.max())
     return out

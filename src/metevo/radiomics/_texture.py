@@ -1,11 +1,12 @@
 """Texture matrices and features in 3D (IBSI-1 sections 3.6-3.11).
 
 All matrices of one ROI are built in two compiled passes over its cropped grey-level grid
-(numba, ``cache=True``): one over the 26 neighbours of every voxel (GLCM, NGTDM, NGLDM, and
-the runs in the 13 directions for the GLRLM, counted from each run's first voxel) and one
-union-find (GLSZM zones and their distance to the ROI border for the GLDZM). Features are then computed on all directions at once with
-numpy. Grey levels are kept compact: only the levels present form matrix rows, and features
-use their actual values.
+(``_texture_passes``): one over the 26 neighbours of every voxel (GLCM, NGTDM, NGLDM, and the
+runs in the 13 directions for the GLRLM, each counted at its last voxel) and one union-find
+(GLSZM zones and their distance to the ROI border for the GLDZM). The features here are the
+NumPy reference, computed on all directions at once; the engine evaluates the same formulas
+compiled (``_texture_fast``). Grey levels are kept compact: only the levels present form
+matrix rows, and features use their actual values.
 
 Neighbourhoods: Chebyshev distance 1 (26-connectivity) for GLCM, GLRLM, GLSZM, NGTDM and
 NGLDM; distance to the border for the GLDZM in 6-connectivity (city block), the border voxels
@@ -16,157 +17,17 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
-from scipy import ndimage
+
+from metevo.radiomics._border import border_distance
+from metevo.radiomics._texture_passes import (
+    _flat_offsets,
+    _neighbour_pass,
+    _run_pass,
+    _zone_pass,
+)
 
 __all__ = ["texture_features", "texture_matrices"]
-
-
-def _offsets() -> np.ndarray:
-    fwd = [
-        (dz, dy, dx)
-        for dz in (-1, 0, 1)
-        for dy in (-1, 0, 1)
-        for dx in (-1, 0, 1)
-        if (dz, dy, dx) > (0, 0, 0)
-    ]
-    return np.array(fwd + [(-a, -b, -c) for a, b, c in fwd], dtype=np.int64)
-
-
-OFFSETS = _offsets()  # (26, 3): the 13 forward directions, then their opposites
-
-
-def _flat_offsets(shape: tuple[int, ...]) -> np.ndarray:
-    """Flat index steps of the 26 ``OFFSETS`` on a C-ordered grid of ``shape``."""
-    strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
-    return (OFFSETS * strides).sum(axis=1)
-
-
-@numba.njit(cache=True, nogil=True)
-def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cover - compiled
-    """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels,
-    and the GLRLM counts too when ``max_len > 0`` (the run pass fused in: the 26 neighbours
-    it reads tell whether a voxel starts a run and whether the run goes on).
-
-    ``gp`` is the flattened grey-level grid padded by one voxel of -1 (outside the ROI), so
-    neighbours never need a bounds check; ``vox`` the flat indices of the ROI's voxels and
-    ``step`` the flat steps of the 26 neighbours (13 forward directions first).
-    """
-    glcm = np.zeros((13, n_levels, n_levels), np.int64)
-    ngldm = np.zeros((n_levels, 27), np.int64)
-    rlm = np.zeros((13, n_levels, max(max_len, 1)), np.int64)
-    s = np.zeros(n_levels)
-    n = np.zeros(n_levels, np.int64)
-    nb = np.empty(26, np.int32)
-    for v in vox:
-        gi = gp[v]
-        cnt = 0
-        tot = 0.0
-        eq = 0
-        for k in range(26):
-            gj = gp[v + step[k]]
-            nb[k] = gj
-            if gj < 0:
-                continue
-            cnt += 1
-            tot += levels[gj]
-            if gj == gi:
-                eq += 1
-            if k < 13:
-                glcm[k, gi, gj] += 1
-        ngldm[gi, eq] += 1
-        if cnt > 0:
-            s[gi] += abs(levels[gi] - tot / cnt)
-            n[gi] += 1
-        if max_len > 0:
-            for k in range(13):
-                if nb[k + 13] == gi:
-                    continue  # not the start of a run in direction k
-                length = 1
-                if nb[k] == gi:
-                    d = step[k]
-                    q = v + 2 * d
-                    length = 2
-                    while gp[q] == gi:
-                        length += 1
-                        q += d
-                rlm[k, gi, length - 1] += 1
-    return glcm, ngldm, s, n, rlm
-
-
-@numba.njit(cache=True, nogil=True)
-def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
-    """GLRLM counts of the 13 directions: each run is counted once, from its first voxel."""
-    rlm = np.zeros((13, n_levels, max_len), np.int64)
-    for k in range(13):
-        d = step[k]
-        for v in vox:
-            gi = gp[v]
-            if gp[v - d] == gi:
-                continue  # not the start of a run
-            length = 1
-            q = v + d
-            while gp[q] == gi:
-                length += 1
-                q += d
-            rlm[k, gi, length - 1] += 1
-    return rlm
-
-
-@numba.njit(cache=True, nogil=True)
-def _find(parent, i):  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]  # path halving
-        i = parent[i]
-    return i
-
-
-@numba.njit(cache=True, nogil=True)
-def _zone_pass(gp, dp, vox, step):  # pragma: no cover - compiled
-    """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
-    aligned with ``gp``) of each zone.
-
-    One raster pass of union-find: each voxel joins the zones of its 13 neighbours met before
-    it (the backward half of the 26), so every neighbour pair is looked at once.
-    """
-    n_vox = vox.size
-    order = np.full(gp.size, -1, np.int32)
-    for i in range(n_vox):
-        order[vox[i]] = i
-    parent = np.arange(n_vox, dtype=np.int32)
-    for i in range(n_vox):
-        v = vox[i]
-        gi = gp[v]
-        for k in range(13, 26):  # backward steps: earlier in raster order
-            q = v + step[k]
-            if gp[q] != gi:
-                continue
-            a = _find(parent, i)
-            b = _find(parent, order[q])
-            if a != b:
-                if a < b:
-                    parent[b] = a
-                else:
-                    parent[a] = b
-    zone_of = np.full(n_vox, -1, np.int64)
-    zone_level = np.empty(n_vox, np.int64)
-    zone_size = np.zeros(n_vox, np.int64)
-    zone_dist = np.empty(n_vox, np.int64)
-    n_zones = 0
-    for i in range(n_vox):
-        r = _find(parent, i)
-        z = zone_of[r]
-        if z < 0:
-            z = n_zones
-            zone_of[r] = z
-            zone_level[z] = gp[vox[i]]
-            zone_dist[z] = dp[vox[i]]
-            n_zones += 1
-        zone_size[z] += 1
-        if dp[vox[i]] < zone_dist[z]:
-            zone_dist[z] = dp[vox[i]]
-    return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
 
 
 # ---------------------------------------------------------------------------------- features
@@ -248,6 +109,36 @@ def glcm_features(counts: np.ndarray, lv: np.ndarray, n_g: float) -> dict[str, n
     }
 
 
+# GLCM feature keys, in the order of ``glcm_features``
+_GLCM_KEYS = (
+    "joint_max",
+    "joint_avg",
+    "joint_var",
+    "joint_entr",
+    "diff_avg",
+    "diff_var",
+    "diff_entr",
+    "sum_avg",
+    "sum_var",
+    "sum_entr",
+    "energy",
+    "contrast",
+    "dissimilarity",
+    "inv_diff",
+    "inv_diff_norm",
+    "inv_diff_mom",
+    "inv_diff_mom_norm",
+    "inv_var",
+    "corr",
+    "auto_corr",
+    "clust_tend",
+    "clust_shade",
+    "clust_prom",
+    "info_corr1",
+    "info_corr2",
+)
+_NGTDM_KEYS = ("coarseness", "contrast", "busyness", "complexity", "strength")
+
 # generic features of a (grey level) x (run length | zone size | distance | dependence) matrix
 _ZONE_KEYS = (
     "short",
@@ -309,9 +200,8 @@ def ngtdm_features(s: np.ndarray, n: np.ndarray, lv: np.ndarray) -> dict[str, fl
     """IBSI NGTDM features from ``s_i`` (sum of absolute neighbourhood differences) and
     ``n_i`` (voxels with at least one neighbour) per grey level ``lv``."""
     nvc = float(n.sum())
-    keys = ("coarseness", "contrast", "busyness", "complexity", "strength")
     if nvc == 0:
-        return dict.fromkeys(keys, math.nan)
+        return dict.fromkeys(_NGTDM_KEYS, math.nan)
     keep = n > 0
     s, n, lv = s[keep], n[keep].astype(np.float64), lv[keep]
     p = n / nvc
@@ -458,7 +348,8 @@ def texture_matrices(
     """The 3D texture matrices of one ROI, before normalisation.
 
     Returns a dict with ``levels`` (the grey levels present, ascending: the rows of every
-    matrix), ``glcm`` (13, G, G) symmetric co-occurrence counts per direction, ``glrlm``
+    matrix), ``n_voxels`` (the ROI's voxel count), ``glcm`` (13, G, G) symmetric
+    co-occurrence counts per direction (``glcm_raw``: the forward pairs only), ``glrlm``
     (13, G, max run) run counts per direction, ``zone_level`` / ``zone_size`` /
     ``zone_distance`` (one entry per 26-connected zone: row index, voxels, distance to the ROI
     border), ``ngtdm_s`` / ``ngtdm_n`` (G,) and ``ngldm`` (G, 27) dependence counts
@@ -479,25 +370,32 @@ def texture_matrices(
     gp = gp.ravel()
     vox = np.flatnonzero(gp >= 0)
     step = _flat_offsets(shape)
-    out: dict[str, np.ndarray] = {"levels": lv}
+    out: dict[str, np.ndarray] = {"levels": lv, "n_voxels": vox.size}
+    # the run counts keep run lengths in int16
     runs = "glrlm" in families
+    if runs and max(roi.shape) >= 32767:
+        raise ValueError(
+            f"the ROI spans {max(roi.shape)} voxels along an axis; GLRLM counts runs of up "
+            "to 32,766 voxels. Crop or resample the ROI."
+        )
     if {"glcm", "ngtdm", "ngldm"} & set(families):
         # the run pass rides along when GLRLM is wanted too
         glcm, ngldm, s, n, rlm = _neighbour_pass(
             gp, vox, n_levels, lv, step, max(roi.shape) if runs else 0
         )
-        out.update(glcm=glcm + glcm.transpose(0, 2, 1), ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
+        out.update(glcm_raw=glcm, ngtdm_s=s, ngtdm_n=n, ngldm=ngldm)
+        if "glcm" in families:
+            out["glcm"] = glcm + glcm.transpose(0, 2, 1)
         if runs:
             out["glrlm"] = rlm
-    elif runs:
+    if runs and "glrlm" not in out:
         out["glrlm"] = _run_pass(gp, vox, n_levels, max(roi.shape), step)
     if {"glszm", "gldzm"} & set(families):
         if "gldzm" in families:
             # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
-            dp = ndimage.distance_transform_cdt(np.pad(roi, 1), metric="taxicab")
-            dp = dp.astype(np.int32).ravel()
+            dp = border_distance(roi).ravel()
         else:
-            dp = np.ones(gp.size, np.int32)
+            dp = np.ones(1, np.int32)  # no distances needed: every zone gets 1
         out["zone_level"], out["zone_size"], out["zone_distance"] = _zone_pass(gp, dp, vox, step)
     return out
 

@@ -1,0 +1,336 @@
+"""Morphological features without spatial autocorrelation (IBSI-1 3.1), as one vector.
+
+The same definitions as :func:`~metevo.radiomics._morphology.morphology_features` (the
+readable reference; the tests compare the two to 1e-10): the compiled mesh, moment and
+hull-candidate passes, Qhull on the candidates, then every formula (principal axes,
+ellipsoid area, densities) in one numba call writing the 23 values in catalogue order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from scipy.spatial import ConvexHull, QhullError
+
+from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
+from metevo.radiomics._morphology import _mask_moments, _max_distance
+
+__all__ = ["SHAPE_NAMES", "shape_vector"]
+
+SHAPE_NAMES = (
+    "morph_volume_mm3",
+    "morph_vol_approx_mm3",
+    "morph_area_mesh_mm2",
+    "morph_av_per_mm",
+    "morph_comp_1",
+    "morph_comp_2",
+    "morph_sph_dispr",
+    "morph_sphericity",
+    "morph_asphericity",
+    "morph_com_mm",
+    "morph_diam_mm",
+    "morph_pca_maj_axis_mm",
+    "morph_pca_min_axis_mm",
+    "morph_pca_least_axis_mm",
+    "morph_pca_elongation",
+    "morph_pca_flatness",
+    "morph_vol_dens_aabb",
+    "morph_area_dens_aabb",
+    "morph_vol_dens_aee",
+    "morph_area_dens_aee",
+    "morph_vol_dens_conv_hull",
+    "morph_area_dens_conv_hull",
+    "morph_integ_int",
+)
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@numba.njit(**_JIT)
+def _div(a, b):  # pragma: no cover - compiled
+    return a / b if (b != 0 and math.isfinite(b)) else np.nan
+
+
+@numba.njit(**_JIT)
+def _ellipsoid_area(a, b, c):  # pragma: no cover - compiled
+    """Surface of an ellipsoid with semi-axes a >= b >= c (IBSI 3.1.19, 20 terms of the
+    Legendre series; P_n by the three-term recurrence)."""
+    if not a > 0:
+        return np.nan
+    alpha = math.sqrt(max(1.0 - b * b / (a * a), 0.0))
+    beta = math.sqrt(max(1.0 - c * c / (a * a), 0.0))
+    if alpha == 0 and beta == 0:
+        return 4.0 * math.pi * a * b
+    x = (alpha**2 + beta**2) / (2.0 * alpha * beta) if alpha * beta > 0 else 1.0
+    ab = alpha * beta
+    p_prev = 1.0  # P_0
+    p = x  # P_1
+    total = 1.0  # nu = 0: (ab)^0 / 1 * P_0
+    power = 1.0
+    for nu in range(1, 21):
+        power *= ab
+        if nu > 1:
+            p_prev, p = p, ((2 * nu - 1) * x * p - (nu - 1) * p_prev) / nu
+        total += power / (1.0 - 4.0 * nu * nu) * p
+    return 4.0 * math.pi * a * b * total
+
+
+@numba.njit(**_JIT)
+def _shape_formulas(
+    area, volume, n_morph, spacing, n, s1, s2, w, w1, n_int, diam, hull_volume, hull_area, ext
+):  # pragma: no cover - compiled
+    out = np.empty(23)
+    out[0] = volume
+    out[1] = n_morph * spacing[0] * spacing[1] * spacing[2]
+    out[2] = area
+    out[3] = area / volume
+    out[4] = volume / (math.sqrt(math.pi) * area**1.5)
+    out[5] = 36.0 * math.pi * volume**2 / area**3
+    sph = (36.0 * math.pi * volume**2) ** (1.0 / 3.0)
+    out[6] = area / sph
+    out[7] = sph / area
+    out[8] = (area**3 / (36.0 * math.pi * volume**2)) ** (1.0 / 3.0) - 1.0
+    if n_int and w != 0:
+        d = 0.0
+        for a in range(3):
+            d += ((s1[a] / n - w1[a] / w) * spacing[a]) ** 2
+        out[9] = math.sqrt(d)
+    else:
+        out[9] = np.nan
+    out[10] = diam
+    lam = np.full(3, np.nan)
+    if n_morph >= 2:
+        cov = np.empty((3, 3))
+        for a in range(3):
+            for b in range(3):
+                cov[a, b] = (
+                    (s2[a, b] - n * (s1[a] / n) * (s1[b] / n)) / (n - 1) * spacing[a] * spacing[b]
+                )
+        ev = np.linalg.eigvalsh(cov)  # ascending
+        for a in range(3):
+            lam[a] = max(ev[2 - a], 0.0)
+    out[11] = 4.0 * math.sqrt(lam[0])
+    out[12] = 4.0 * math.sqrt(lam[1])
+    out[13] = 4.0 * math.sqrt(lam[2])
+    out[14] = math.sqrt(_div(lam[1], lam[0]))
+    out[15] = math.sqrt(_div(lam[2], lam[0]))
+    out[16] = _div(volume, ext[0] * ext[1] * ext[2])
+    out[17] = _div(area, 2.0 * (ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2]))
+    sa = 2.0 * math.sqrt(lam[0])
+    sb = 2.0 * math.sqrt(lam[1])
+    sc = 2.0 * math.sqrt(lam[2])
+    out[18] = _div(volume, 4.0 * math.pi * sa * sb * sc / 3.0)
+    out[19] = _div(area, _ellipsoid_area(sa, sb, sc)) if sc > 0 else np.nan
+    out[20] = _div(volume, hull_volume)
+    out[21] = _div(area, hull_area)
+    out[22] = volume * w / n_int if n_int else np.nan
+    return out
+
+
+@numba.njit(**_JIT)
+def _orient(k, a, b, c, p):  # pragma: no cover - compiled
+    """Sign-exact 6 x signed volume of the tetrahedron (a, b, c, p) of lattice points ``k``."""
+    ux = k[b, 0] - k[a, 0]
+    uy = k[b, 1] - k[a, 1]
+    uz = k[b, 2] - k[a, 2]
+    vx = k[c, 0] - k[a, 0]
+    vy = k[c, 1] - k[a, 1]
+    vz = k[c, 2] - k[a, 2]
+    wx = k[p, 0] - k[a, 0]
+    wy = k[p, 1] - k[a, 1]
+    wz = k[p, 2] - k[a, 2]
+    return ux * (vy * wz - vz * wy) - uy * (vx * wz - vz * wx) + uz * (vx * wy - vy * wx)
+
+
+@numba.njit(**_JIT)
+def _lattice_hull(k, pts):  # pragma: no cover - compiled
+    """Convex hull of points on an integer lattice ``k`` (n, 3; ``pts`` the same points in
+    mm): volume, area and largest vertex distance, or NaNs when the points are coplanar.
+
+    Incremental construction with exact integer orientation tests (a face sees a point
+    only when the point lies strictly outside its plane), so coplanar lattice points need
+    no tolerance: the result equals Qhull's up to rounding of the final sums. O(n h) for
+    h faces: used for the few hundred hull candidates of a small ROI.
+    """
+    n = k.shape[0]
+    nan3 = (np.nan, np.nan, np.nan)
+    if n < 4:
+        return nan3
+    # farthest from the centroid first: the early hull is nearly the final one, so most later
+    # points fall inside it and change nothing
+    centre = np.zeros(3)
+    for i in range(n):
+        for a in range(3):
+            centre[a] += k[i, a] / n
+    far = np.empty(n)
+    for i in range(n):
+        far[i] = -(
+            (k[i, 0] - centre[0]) ** 2 + (k[i, 1] - centre[1]) ** 2 + (k[i, 2] - centre[2]) ** 2
+        )
+    order = np.argsort(far, kind="mergesort")
+    k = k[order]
+    pts = pts[order]
+    # a non-degenerate starting tetrahedron
+    i1 = -1
+    for i in range(1, n):
+        if k[i, 0] != k[0, 0] or k[i, 1] != k[0, 1] or k[i, 2] != k[0, 2]:
+            i1 = i
+            break
+    if i1 < 0:
+        return nan3
+    i2 = -1
+    for i in range(1, n):
+        cx = (k[i1, 1] - k[0, 1]) * (k[i, 2] - k[0, 2]) - (k[i1, 2] - k[0, 2]) * (k[i, 1] - k[0, 1])
+        cy = (k[i1, 2] - k[0, 2]) * (k[i, 0] - k[0, 0]) - (k[i1, 0] - k[0, 0]) * (k[i, 2] - k[0, 2])
+        cz = (k[i1, 0] - k[0, 0]) * (k[i, 1] - k[0, 1]) - (k[i1, 1] - k[0, 1]) * (k[i, 0] - k[0, 0])
+        if cx != 0 or cy != 0 or cz != 0:
+            i2 = i
+            break
+    if i2 < 0:
+        return nan3
+    i3 = -1
+    for i in range(1, n):
+        if _orient(k, 0, i1, i2, i) != 0:
+            i3 = i
+            break
+    if i3 < 0:
+        return nan3  # coplanar: Qhull fails too
+    cap = 64 + 8 * n
+    face = np.empty((cap, 3), np.int64)
+    alive = np.zeros(cap, np.bool_)
+    n_faces = 0
+    tet = (0, i1, i2, i3)
+    for f in range(4):
+        a, b, c, d = tet[f], tet[(f + 1) % 4], tet[(f + 2) % 4], tet[(f + 3) % 4]
+        if _orient(k, a, b, c, d) > 0:
+            b, c = c, b  # the fourth vertex must lie behind the face
+        face[n_faces, 0] = a
+        face[n_faces, 1] = b
+        face[n_faces, 2] = c
+        alive[n_faces] = True
+        n_faces += 1
+    used = np.zeros(n, np.bool_)
+    used[0] = used[i1] = used[i2] = used[i3] = True
+    edges = np.empty((3 * cap, 2), np.int64)
+    n_dead = 0
+    for p in range(n):
+        if used[p]:
+            continue
+        n_edges = 0
+        for f in range(n_faces):
+            if alive[f] and _orient(k, face[f, 0], face[f, 1], face[f, 2], p) > 0:
+                alive[f] = False
+                for e in range(3):
+                    edges[n_edges, 0] = face[f, e]
+                    edges[n_edges, 1] = face[f, (e + 1) % 3]
+                    n_edges += 1
+        if n_edges == 0:
+            continue  # inside or on the hull
+        used[p] = True
+        n_dead += n_edges // 3  # the visible faces
+        if n_faces + n_edges > cap or 2 * n_dead > n_faces:  # compact the dead faces away
+            m = 0
+            for f in range(n_faces):
+                if alive[f]:
+                    face[m] = face[f]
+                    alive[m] = True
+                    m += 1
+            alive[m:] = False
+            n_faces = m
+            n_dead = 0
+            if n_faces + n_edges > cap:
+                grown = np.empty((2 * (n_faces + n_edges), 3), np.int64)
+                grown[:n_faces] = face[:n_faces]
+                face = grown
+                alive = np.zeros(face.shape[0], np.bool_)
+                alive[:n_faces] = True
+                cap = face.shape[0]
+                more = np.empty((3 * cap, 2), np.int64)
+                more[:n_edges] = edges[:n_edges]
+                edges = more
+        for e in range(n_edges):  # horizon: the visible faces' edges without their twin
+            a = edges[e, 0]
+            b = edges[e, 1]
+            twin = False
+            for q in range(n_edges):
+                if edges[q, 0] == b and edges[q, 1] == a:
+                    twin = True
+                    break
+            if not twin:
+                face[n_faces, 0] = a
+                face[n_faces, 1] = b
+                face[n_faces, 2] = p
+                alive[n_faces] = True
+                n_faces += 1
+    volume = 0.0
+    area = 0.0
+    vert = np.zeros(n, np.bool_)
+    for f in range(n_faces):
+        if not alive[f]:
+            continue
+        a, b, c = face[f, 0], face[f, 1], face[f, 2]
+        vert[a] = vert[b] = vert[c] = True
+        u = pts[b] - pts[a]
+        v = pts[c] - pts[a]
+        w = pts[a] - pts[0]
+        cx = u[1] * v[2] - u[2] * v[1]
+        cy = u[2] * v[0] - u[0] * v[2]
+        cz = u[0] * v[1] - u[1] * v[0]
+        area += 0.5 * math.sqrt(cx * cx + cy * cy + cz * cz)
+        volume += (w[0] * cx + w[1] * cy + w[2] * cz) / 6.0
+    idx = np.flatnonzero(vert)
+    best = 0.0
+    for i in range(idx.size):
+        for j in range(i + 1, idx.size):
+            d = 0.0
+            for a in range(3):
+                d += (pts[idx[i], a] - pts[idx[j], a]) ** 2
+            best = max(best, d)
+    return abs(volume), area, math.sqrt(best)
+
+
+# above this many candidates Qhull's O(n log n) beats the O(n h) lattice hull
+_LATTICE_HULL_MAX = 600
+
+
+def shape_vector(
+    morph: np.ndarray, intensity_mask: np.ndarray, image: np.ndarray, spacing: np.ndarray
+) -> np.ndarray:
+    """The 23 morphological features of ``SHAPE_NAMES`` of one ROI cropped to its bounding
+    box (``morph`` holds a voxel on every face of the array); arguments as
+    :func:`~metevo.radiomics._morphology.morphology_features`. Run under
+    ``np.errstate(all="ignore")`` (degenerate ROIs give NaN)."""
+    spacing = np.asarray(spacing, dtype=np.float64)
+    morph = np.ascontiguousarray(morph)
+    area, volume = mesh_area_volume(morph, spacing)
+    n, s1, s2, w, w1 = _mask_moments(
+        morph,
+        np.ascontiguousarray(intensity_mask),
+        np.ascontiguousarray(image, dtype=np.float64),
+    )
+    n_int = int(np.count_nonzero(intensity_mask))
+    candidates = hull_candidates(morph, spacing)
+    if len(candidates) <= _LATTICE_HULL_MAX:
+        lattice = np.rint(2.0 * candidates / spacing).astype(np.int64)  # half-voxel units
+        hull_volume, hull_area, diam = _lattice_hull(lattice, candidates)
+        if not math.isfinite(hull_volume):  # coplanar: as the reference, no hull
+            diam = _max_distance(candidates) if len(candidates) > 1 else math.nan
+    else:
+        hull_volume, hull_area, diam = _qhull(candidates)
+    ext = spacing * np.array(morph.shape, dtype=np.float64)
+    return _shape_formulas(
+        area, volume, n, spacing, n, s1, s2, w, w1, n_int, diam, hull_volume, hull_area, ext
+    )
+
+
+def _qhull(candidates: np.ndarray) -> tuple[float, float, float]:
+    """Volume, area and largest vertex distance of the convex hull by Qhull."""
+    try:
+        hull = ConvexHull(candidates)
+        diam = _max_distance(np.ascontiguousarray(candidates[hull.vertices]))
+        return float(hull.volume), float(hull.area), diam
+    except (QhullError, ValueError):
+        diam = _max_distance(candidates) if len(candidates) > 1 else math.nan
+        return math.nan, math.nan, diam

@@ -1,0 +1,456 @@
+"""Texture features in one compiled pass per family, written into one float64 vector.
+
+The same IBSI definitions as the NumPy formulas of ``_texture`` (which stay the readable
+reference, and which the tests compare this path with to 1e-10), evaluated by numba on the
+matrices of :func:`~metevo.radiomics._texture.texture_matrices`: no temporary (D, G, G)
+arrays, no per-feature dict. The vector holds the features in the order of
+:func:`texture_names` (the catalogue's order).
+
+Grey levels are integers (the discretised levels), so the GLCM's difference and sum
+histograms are dense arrays indexed by ``|i - j|`` and ``i + j - 2 min``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+from metevo.radiomics._texture import (
+    _ALL,
+    _GLCM_KEYS,
+    _GLDZM_NAMES,
+    _GLRLM_NAMES,
+    _GLSZM_NAMES,
+    _NGLDM_NAMES,
+    _NGTDM_KEYS,
+    texture_matrices,
+)
+
+__all__ = ["texture_names", "texture_vector"]
+
+_N_GLCM = 25
+_N_ZONE = 17  # the generic features of a (grey level) x (size | length | ...) matrix
+_N_NGTDM = 5
+
+
+@lru_cache(maxsize=64)
+def texture_names(families: tuple[str, ...] = _ALL) -> tuple[str, ...]:
+    """Column names of :func:`texture_vector` for ``families``, in catalogue order."""
+    out: list[str] = []
+    if "glcm" in families:
+        for agg in ("avg", "comb"):
+            out += [f"cm_{k}_3d_{agg}" for k in _GLCM_KEYS]
+    if "glrlm" in families:
+        for agg in ("avg", "comb"):
+            out += [f"rlm_{n}_3d_{agg}" for n in _GLRLM_NAMES.values()]
+    if "glszm" in families:
+        out += [f"szm_{n}_3d" for n in _GLSZM_NAMES.values()]
+    if "gldzm" in families:
+        out += [f"dzm_{n}_3d" for n in _GLDZM_NAMES.values()]
+    if "ngtdm" in families:
+        out += [f"ngt_{k}_3d" for k in _NGTDM_KEYS]
+    if "ngldm" in families:
+        out += [f"ngl_{n}_3d" for n in _NGLDM_NAMES.values()]
+    return tuple(out)
+
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@numba.njit(**_JIT)
+def _xlog2x(p):  # pragma: no cover - compiled
+    return p * math.log2(p) if p > 0 else 0.0
+
+
+@numba.njit(**_JIT)
+def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
+    """The 25 GLCM features (``_GLCM_KEYS`` order) of the symmetric counts ``c`` (G, G) into
+    ``out``; ``pd`` / ``ps`` are scratch arrays for the difference / sum histograms."""
+    g = lv.size
+    tot = 0.0
+    for a in range(g):
+        for b in range(g):
+            tot += c[a, b]
+    if tot == 0:  # no pair: undefined, with the values the NumPy formulas give
+        out[:] = np.nan
+        out[3] = out[6] = out[9] = -0.0  # entropies of nothing
+        if g == 1:
+            out[17] = 0.0  # inverse variance: no difference > 0 to sum over
+        return
+    lo = lv[0]
+    pi = np.zeros(g)
+    pj = np.zeros(g)
+    pd[:] = 0.0
+    ps[:] = 0.0
+    pmax = 0.0
+    hxy = 0.0
+    energy = 0.0
+    contrast = 0.0
+    dissim = 0.0
+    inv_diff = 0.0
+    inv_diff_norm = 0.0
+    inv_diff_mom = 0.0
+    inv_diff_mom_norm = 0.0
+    auto_corr = 0.0
+    for a in range(g):
+        for b in range(g):
+            p = c[a, b] / tot
+            pi[a] += p
+            pj[b] += p
+            if p > pmax:
+                pmax = p
+            d = abs(lv[a] - lv[b])
+            pd[int(d)] += p
+            ps[int(lv[a] + lv[b] - 2.0 * lo)] += p
+            hxy -= _xlog2x(p)
+            energy += p * p
+            contrast += d * d * p
+            dissim += d * p
+            inv_diff += p / (1.0 + d)
+            inv_diff_norm += p / (1.0 + d / n_g)
+            inv_diff_mom += p / (1.0 + d * d)
+            inv_diff_mom_norm += p / (1.0 + d * d / (n_g * n_g))
+            auto_corr += lv[a] * lv[b] * p
+    mu_i = 0.0
+    mu_j = 0.0
+    hx = 0.0
+    hy = 0.0
+    for a in range(g):
+        mu_i += pi[a] * lv[a]
+        mu_j += pj[a] * lv[a]
+        hx -= _xlog2x(pi[a])
+        hy -= _xlog2x(pj[a])
+    var_i = 0.0
+    var_j = 0.0
+    for a in range(g):
+        var_i += pi[a] * (lv[a] - mu_i) ** 2
+        var_j += pj[a] * (lv[a] - mu_j) ** 2
+    joint_var = 0.0
+    cov = 0.0
+    tend = 0.0
+    shade = 0.0
+    prom = 0.0
+    hxy1 = 0.0
+    hxy2 = 0.0
+    for a in range(g):
+        for b in range(g):
+            p = c[a, b] / tot
+            joint_var += (lv[a] - mu_i) ** 2 * p
+            cov += (lv[a] - mu_i) * (lv[b] - mu_j) * p
+            ij = lv[a] + lv[b] - mu_i - mu_j
+            tend += ij**2 * p
+            shade += ij**3 * p
+            prom += ij**4 * p
+            pp = pi[a] * pj[b]
+            if pp > 0:
+                lg = math.log2(pp)
+                hxy1 -= p * lg
+                hxy2 -= pp * lg
+    diff_avg = 0.0
+    diff_entr = 0.0
+    inv_var = 0.0
+    for k in range(pd.size):
+        diff_avg += pd[k] * k
+        diff_entr -= _xlog2x(pd[k])
+        if k > 0:
+            inv_var += pd[k] / (k * k)
+    diff_var = 0.0
+    for k in range(pd.size):
+        diff_var += pd[k] * (k - diff_avg) ** 2
+    sum_avg = 0.0
+    sum_entr = 0.0
+    for k in range(ps.size):
+        sum_avg += ps[k] * (k + 2.0 * lo)
+        sum_entr -= _xlog2x(ps[k])
+    sum_var = 0.0
+    for k in range(ps.size):
+        sum_var += ps[k] * (k + 2.0 * lo - sum_avg) ** 2
+    out[0] = pmax
+    out[1] = mu_i
+    out[2] = joint_var
+    out[3] = hxy
+    out[4] = diff_avg
+    out[5] = diff_var
+    out[6] = diff_entr
+    out[7] = sum_avg
+    out[8] = sum_var
+    out[9] = sum_entr
+    out[10] = energy
+    out[11] = contrast
+    out[12] = dissim
+    out[13] = inv_diff
+    out[14] = inv_diff_norm
+    out[15] = inv_diff_mom
+    out[16] = inv_diff_mom_norm
+    out[17] = inv_var
+    out[18] = cov / math.sqrt(var_i * var_j)
+    out[19] = auto_corr
+    out[20] = tend
+    out[21] = shade
+    out[22] = prom
+    out[23] = (hxy - hxy1) / max(hx, hy)
+    v = 1.0 - math.exp(-2.0 * (hxy2 - hxy))
+    out[24] = math.sqrt(v if not v < 0 else 0.0)
+
+
+@numba.njit(**_JIT)
+def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
+    """GLCM features of the 13 direction counts ``glcm`` (13, G, G), not yet symmetric:
+    the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
+    (``out[25:50]``)."""
+    g = lv.size
+    span = int(lv[g - 1] - lv[0]) + 1
+    pd = np.empty(span)
+    ps = np.empty(2 * span - 1)
+    sym = np.zeros((g, g))
+    merged = np.zeros((g, g))
+    one = np.empty(_N_GLCM)
+    avg = np.zeros(_N_GLCM)
+    n_valid = 0
+    for k in range(13):
+        tot = 0
+        for a in range(g):
+            for b in range(g):
+                v = glcm[k, a, b] + glcm[k, b, a]
+                sym[a, b] = v
+                merged[a, b] += v
+                tot += v
+        if tot == 0:
+            continue
+        n_valid += 1
+        _glcm_one(sym, lv, n_g, pd, ps, one)
+        avg += one
+    for f in range(_N_GLCM):
+        out[f] = avg[f] / n_valid if n_valid else np.nan
+    _glcm_one(merged, lv, n_g, pd, ps, out[_N_GLCM:])
+
+
+@numba.njit(**_JIT)
+def _zone_one(c, lv, jv, n_voxels, out):  # pragma: no cover - compiled
+    """The 17 generic features (``_ZONE_KEYS`` order) of counts ``c`` (G, J) with row values
+    ``lv`` and column values ``jv`` into ``out``."""
+    g, nj = c.shape
+    ns = 0.0
+    for a in range(g):
+        for b in range(nj):
+            ns += c[a, b]
+    if ns == 0:
+        out[:] = np.nan
+        out[12] = 0.0
+        out[15] = 0.0
+        return
+    short = 0.0
+    long_ = 0.0
+    low = 0.0
+    high = 0.0
+    short_low = 0.0
+    short_high = 0.0
+    long_low = 0.0
+    long_high = 0.0
+    glnu = 0.0
+    mu_i = 0.0
+    mu_j = 0.0
+    entr = 0.0
+    energy = 0.0
+    for a in range(g):
+        i2 = lv[a] * lv[a]
+        row = 0.0
+        for b in range(nj):
+            x = c[a, b]
+            if x == 0:
+                continue
+            j2 = jv[b] * jv[b]
+            row += x
+            short += x / j2
+            long_ += x * j2
+            low += x / i2
+            high += x * i2
+            short_low += x / (i2 * j2)
+            short_high += x * i2 / j2
+            long_low += x * j2 / i2
+            long_high += x * i2 * j2
+            p = x / ns
+            mu_i += p * lv[a]
+            mu_j += p * jv[b]
+            entr -= _xlog2x(p)
+            energy += p * p
+        glnu += row * row
+    jnu = 0.0
+    for b in range(nj):
+        col = 0.0
+        for a in range(g):
+            col += c[a, b]
+        jnu += col * col
+    gl_var = 0.0
+    j_var = 0.0
+    for a in range(g):
+        for b in range(nj):
+            if c[a, b] == 0:
+                continue
+            p = c[a, b] / ns
+            gl_var += p * (lv[a] - mu_i) ** 2
+            j_var += p * (jv[b] - mu_j) ** 2
+    out[0] = short / ns
+    out[1] = long_ / ns
+    out[2] = low / ns
+    out[3] = high / ns
+    out[4] = short_low / ns
+    out[5] = short_high / ns
+    out[6] = long_low / ns
+    out[7] = long_high / ns
+    out[8] = glnu / ns
+    out[9] = glnu / (ns * ns)
+    out[10] = jnu / ns
+    out[11] = jnu / (ns * ns)
+    out[12] = ns / n_voxels
+    out[13] = gl_var
+    out[14] = j_var
+    out[15] = entr
+    out[16] = energy
+
+
+@numba.njit(**_JIT)
+def _glrlm_values(rlm, lv, n_voxels, out):  # pragma: no cover - compiled
+    """GLRLM features of the run counts ``rlm`` (13, G, L): the mean over the directions
+    that hold a run (``out[:16]``) and the merged matrix's (``out[16:32]``)."""
+    _, g, nl = rlm.shape
+    used = 0
+    for k in range(13):
+        for a in range(g):
+            for b in range(nl - 1, used - 1, -1):
+                if rlm[k, a, b] != 0:
+                    used = b + 1
+                    break
+    used = max(used, 1)
+    jv = np.arange(1, used + 1).astype(np.float64)
+    one = np.empty(_N_ZONE)
+    c = np.empty((g, used))
+    merged = np.zeros((g, used))
+    avg = np.zeros(16)
+    n_valid = 0
+    for k in range(13):
+        tot = 0
+        for a in range(g):
+            for b in range(used):
+                c[a, b] = rlm[k, a, b]
+                merged[a, b] += rlm[k, a, b]
+                tot += rlm[k, a, b]
+        if tot == 0:
+            continue
+        n_valid += 1
+        _zone_one(c, lv, jv, n_voxels, one)
+        avg += one[:16]
+    for f in range(16):
+        out[f] = avg[f] / n_valid if n_valid else np.nan
+    _zone_one(merged, lv, jv, 13.0 * n_voxels, one)
+    out[16:32] = one[:16]
+
+
+@numba.njit(**_JIT)
+def _zone_values(level, key, g, lv, n_voxels, out):  # pragma: no cover - compiled
+    """GLSZM / GLDZM features (16) of the zones' rows ``level`` and sizes or distances
+    ``key``: the matrix over the distinct keys, built here."""
+    top = 0
+    for z in range(key.size):
+        top = max(top, key[z])
+    column = np.full(top + 1, -1, np.int64)
+    for z in range(key.size):
+        column[key[z]] = 0
+    nj = 0
+    for v in range(top + 1):  # the distinct keys in ascending order
+        if column[v] >= 0:
+            column[v] = nj
+            nj += 1
+    jv = np.empty(nj)
+    for v in range(top + 1):
+        if column[v] >= 0:
+            jv[column[v]] = v
+    c = np.zeros((g, nj))
+    for z in range(key.size):
+        c[level[z], column[key[z]]] += 1.0
+    one = np.empty(_N_ZONE)
+    _zone_one(c, lv, jv, n_voxels, one)
+    out[:16] = one[:16]
+
+
+@numba.njit(**_JIT)
+def _ngtdm_values(s, n, lv, out):  # pragma: no cover - compiled
+    """NGTDM coarseness, contrast, busyness, complexity, strength from ``s_i`` and ``n_i``."""
+    nvc = 0.0
+    for a in range(n.size):
+        nvc += n[a]
+    if nvc == 0:
+        out[:5] = np.nan
+        return
+    keep = np.flatnonzero(n > 0)
+    m = keep.size
+    p = np.empty(m)
+    sk = np.empty(m)
+    lk = np.empty(m)
+    sum_ps = 0.0
+    s_sum = 0.0
+    for a in range(m):
+        p[a] = n[keep[a]] / nvc
+        sk[a] = s[keep[a]]
+        lk[a] = lv[keep[a]]
+        sum_ps += p[a] * sk[a]
+        s_sum += sk[a]
+    pp_dl2 = 0.0
+    busy_den = 0.0
+    complexity = 0.0
+    strength = 0.0
+    for a in range(m):
+        for b in range(m):
+            dl = lk[a] - lk[b]
+            pp_dl2 += p[a] * p[b] * dl * dl
+            busy_den += abs(lk[a] * p[a] - lk[b] * p[b])
+            complexity += abs(dl) * (p[a] * sk[a] + p[b] * sk[b]) / (p[a] + p[b])
+            strength += (p[a] + p[b]) * dl * dl
+    out[0] = 1.0 / sum_ps if sum_ps > 0 else np.nan
+    out[1] = pp_dl2 / (m * (m - 1)) * (s_sum / nvc) if m > 1 else 0.0
+    out[2] = sum_ps / busy_den if busy_den > 0 else 0.0
+    out[3] = complexity / nvc
+    out[4] = strength / s_sum if s_sum > 0 else 0.0
+
+
+@numba.njit(**_JIT)
+def _ngldm_values(ngldm, lv, n_voxels, out):  # pragma: no cover - compiled
+    """NGLDM features (17) of the dependence counts ``ngldm`` (G, 27)."""
+    jv = np.arange(1, 28).astype(np.float64)
+    _zone_one(ngldm.astype(np.float64), lv, jv, n_voxels, out)
+
+
+_SIZES = {"glcm": 50, "glrlm": 32, "glszm": 16, "gldzm": 16, "ngtdm": 5, "ngldm": 17}
+
+
+def texture_vector(
+    grey: np.ndarray, roi: np.ndarray, families: tuple[str, ...] = _ALL
+) -> np.ndarray:
+    """The texture features of ``families`` as one vector (order of :func:`texture_names`).
+
+    Same arguments and values as :func:`~metevo.radiomics._texture.texture_features`.
+    """
+    mats = texture_matrices(grey, roi, families)
+    lv = mats["levels"]
+    n_voxels = float(mats["n_voxels"])
+    out = np.empty(sum(_SIZES[f] for f in _ALL if f in families))
+    at = 0
+    if "glcm" in families:
+        _glcm_values(mats["glcm_raw"], lv, float(lv[-1]), out[at : at + 50])
+        at += 50
+    if "glrlm" in families:
+        _glrlm_values(mats["glrlm"], lv, n_voxels, out[at : at + 32])
+        at += 32
+    for family, key in (("glszm", "zone_size"), ("gldzm", "zone_distance")):
+        if family in families:
+            _zone_values(mats["zone_level"], mats[key], lv.size, lv, n_voxels, out[at : at + 16])
+            at += 16
+    if "ngtdm" in families:
+        _ngtdm_values(mats["ngtdm_s"], mats["ngtdm_n"], lv, out[at : at + 5])
+        at += 5
+    if "ngldm" in families:
+        _ngldm_values(mats["ngldm"], lv, n_voxels, out[at : at + 17])
+    return out

@@ -1,0 +1,205 @@
+"""The compiled voxel passes that build the 3D texture matrices (IBSI-1 3.6-3.11).
+
+Two passes over a ROI's cropped grey-level grid (numba, ``cache=True``): one over the 26
+neighbours of every voxel (GLCM, NGTDM, NGLDM, and the GLRLM runs in the 13 directions) and
+one union-find (GLSZM zones and their distance to the ROI border for the GLDZM); a run pass
+for the GLRLM alone. The grid is flattened and padded by one voxel of -1 (outside the ROI),
+so neighbours never need a bounds check.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["OFFSETS"]
+
+
+def _offsets() -> np.ndarray:
+    fwd = [
+        (dz, dy, dx)
+        for dz in (-1, 0, 1)
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if (dz, dy, dx) > (0, 0, 0)
+    ]
+    return np.array(fwd + [(-a, -b, -c) for a, b, c in fwd], dtype=np.int64)
+
+
+OFFSETS = _offsets()  # (26, 3): the 13 forward directions, then their opposites
+
+
+def _flat_offsets(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat index steps of the 26 ``OFFSETS`` on a C-ordered grid of ``shape``."""
+    strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
+    return (OFFSETS * strides).sum(axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ring_mask(step):  # pragma: no cover - compiled
+    """``size - 1`` for the smallest power-of-two ring longer than the largest backward step:
+    flat index ``v & mask`` addresses a voxel's slot, never overwritten before ``v`` is
+    read back from a later voxel."""
+    reach = 1
+    for k in range(13, 26):
+        reach = max(reach, -step[k])
+    size = 1
+    while size <= reach:
+        size *= 2
+    return size - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _neighbour_pass(gp, vox, n_levels, levels, step, max_len):  # pragma: no cover - compiled
+    """GLCM (13 forward directions), NGLDM and NGTDM sums in one visit of the ROI's voxels,
+    and the GLRLM counts too when ``max_len > 0``: visiting the voxels in raster order, a
+    voxel's run length in direction k is one more than that of the voxel behind it when
+    they share a level (kept in a ring buffer over the largest backward step), and a run is
+    counted at its last voxel, so no run is walked twice.
+
+    ``gp`` is the flattened grey-level grid padded by one voxel of -1 (outside the ROI), so
+    neighbours never need a bounds check; ``vox`` the flat indices of the ROI's voxels and
+    ``step`` the flat steps of the 26 neighbours (13 forward directions first).
+    """
+    glcm = np.zeros((13, n_levels, n_levels), np.int64)
+    ngldm = np.zeros((n_levels, 27), np.int64)
+    rlm = np.zeros((13, n_levels, max(max_len, 1)), np.int32)
+    # run lengths of the last voxels in raster order (a ring over the largest backward step)
+    mask = _ring_mask(step)
+    ring = np.zeros(13 * (mask + 1) if max_len > 0 else 1, np.int16)  # runs < 32768 voxels
+    s = np.zeros(n_levels)
+    n = np.zeros(n_levels, np.int64)
+    nb = np.empty(26, np.int32)
+    for v in vox:
+        gi = gp[v]
+        cnt = 0
+        tot = 0.0
+        eq = 0
+        for k in range(26):
+            gj = gp[v + step[k]]
+            nb[k] = gj
+            if gj < 0:
+                continue
+            cnt += 1
+            tot += levels[gj]
+            if gj == gi:
+                eq += 1
+            if k < 13:
+                glcm[k, gi, gj] += 1
+        ngldm[gi, eq] += 1
+        if cnt > 0:
+            s[gi] += abs(levels[gi] - tot / cnt)
+            n[gi] += 1
+        if max_len > 0:
+            # run length so far in direction k: one more than the voxel behind's when it has
+            # the same level; counted when the run ends (the voxel ahead differs)
+            here = (v & mask) * 13
+            for k in range(13):
+                back = ((v + step[k + 13]) & mask) * 13 + k
+                length = 1 + np.int32(ring[back]) * np.int32(nb[k + 13] == gi)
+                ring[here + k] = np.int16(length)
+                rlm[k, gi, length - 1] += np.int32(nb[k] != gi)  # no branch to mispredict
+    return glcm, ngldm, s, n, rlm
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_pass(gp, vox, n_levels, max_len, step):  # pragma: no cover - compiled
+    """GLRLM counts of the 13 directions alone, as in ``_neighbour_pass``: run lengths from
+    the voxel behind (ring buffer, raster order), each run counted at its last voxel."""
+    rlm = np.zeros((13, n_levels, max_len), np.int32)
+    mask = _ring_mask(step)
+    ring = np.zeros(13 * (mask + 1), np.int16)
+    for v in vox:
+        gi = gp[v]
+        here = (v & mask) * 13
+        for k in range(13):
+            back = ((v + step[k + 13]) & mask) * 13 + k
+            length = 1 + np.int32(ring[back]) * np.int32(gp[v + step[k + 13]] == gi)
+            ring[here + k] = np.int16(length)
+            rlm[k, gi, length - 1] += np.int32(gp[v + step[k]] != gi)
+    return rlm
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(parent, i):  # pragma: no cover - compiled
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]  # path halving
+        i = parent[i]
+    return i
+
+
+def _backward_tables() -> tuple[np.ndarray, int]:
+    """For the zone pass: the lowest set bit of every 13-bit mask, and the mask of the
+    backward neighbours that are not 26-adjacent to the voxel before in x (``dx = +1``)."""
+    masks = np.arange(1 << 13)
+    lowbit = np.zeros(1 << 13, np.int64)
+    lowbit[1:] = np.log2(masks[1:] & -masks[1:]).astype(np.int64)
+    right = sum(1 << (k - 13) for k in range(13, 26) if OFFSETS[k][2] == 1)
+    assert tuple(OFFSETS[13]) == (0, 0, -1)  # bit 0: the voxel before in x
+    return lowbit, right
+
+
+_LOWBIT, _RIGHT_BITS = _backward_tables()
+
+
+def _zone_pass(
+    gp: np.ndarray, dp: np.ndarray, vox: np.ndarray, step: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """26-connected zones of equal grey level: level, size and smallest distance ``dp`` (flat,
+    aligned with ``gp``; of size 1 when no distance is wanted: all 1) of each zone."""
+    return _zones(gp, dp, vox, step, _LOWBIT, _RIGHT_BITS)
+
+
+@numba.njit(cache=True, nogil=True)
+def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compiled
+    """``_zone_pass``: one raster pass of union-find on the flat grid indices, each voxel
+    joining the zones of its 13 neighbours met before it (the backward half of the 26), so
+    every neighbour pair is looked at once. The equal neighbours are read into a bit mask
+    without branching; when the voxel before in x is equal, the neighbours adjacent to it
+    are already in its zone and only the 4 others (``dx = +1``) are looked at."""
+    parent = np.empty(gp.size, np.int32)
+    for v in vox:
+        gi = gp[v]
+        m = 0
+        for k in range(13):
+            m |= np.int64(gp[v + step[13 + k]] == gi) << k
+        root = v
+        parent[v] = v
+        if m & 1:
+            root = _find(parent, v - 1)
+            parent[v] = root
+            m &= right_bits
+        while m:
+            b = _find(parent, v + step[13 + lowbit[m]])
+            m &= m - 1
+            if b == root:
+                continue
+            if root == v:  # v alone so far: it joins b's zone
+                parent[v] = b
+                root = b
+            elif root < b:
+                parent[b] = root
+            else:
+                parent[root] = b
+                root = b
+    zone_of = np.full(gp.size, -1, np.int32)
+    n_vox = vox.size
+    zone_level = np.empty(n_vox, np.int64)
+    zone_size = np.zeros(n_vox, np.int64)
+    zone_dist = np.ones(n_vox, np.int64)
+    with_dist = dp.size == gp.size  # else no distance wanted (all 1)
+    n_zones = 0
+    for v in vox:
+        r = _find(parent, v)
+        z = zone_of[r]
+        if z < 0:
+            z = n_zones
+            zone_of[r] = z
+            zone_level[z] = gp[v]
+            if with_dist:
+                zone_dist[z] = dp[v]
+            n_zones += 1
+        zone_size[z] += 1
+        if with_dist and dp[v] < zone_dist[z]:
+            zone_dist[z] = dp[v]
+    return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]

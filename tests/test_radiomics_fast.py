@@ -1,0 +1,214 @@
+"""The compiled per-lesion path of metevo.radiomics against the NumPy reference formulas.
+
+``texture_vector`` / ``shape_vector`` evaluate the same IBSI definitions as
+``texture_features`` / ``morphology_features`` in numba; they must agree to 1e-10 on random
+ROIs, including the degenerate ones (one voxel, one slice, one grey level, empty GLCM
+directions), where the reference gives NaN or 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from metevo.radiomics._engine import _assemble, _assemble_public, _plan
+from metevo.radiomics._intensity import intensity_histogram_features, intensity_statistics
+from metevo.radiomics._intensity_fast import (
+    HISTOGRAM_NAMES,
+    STATISTICS_NAMES,
+    histogram_vector,
+    statistics_vector,
+)
+from metevo.radiomics._mesh import hull_candidates
+from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._settings import check_settings
+from metevo.radiomics._shape_fast import (
+    _LATTICE_HULL_MAX,
+    SHAPE_NAMES,
+    _lattice_hull,
+    _qhull,
+    shape_vector,
+)
+from metevo.radiomics._texture import _ALL, texture_features, texture_matrices
+from metevo.radiomics._texture_fast import texture_names, texture_vector
+from metevo.radiomics._texture_passes import _flat_offsets, _zone_pass
+
+
+def _assert_same(fast: np.ndarray, ref: dict[str, float], names: tuple[str, ...]) -> None:
+    assert tuple(ref) == names  # same names, same (catalogue) order
+    expected = np.array([ref[n] for n in names], dtype=np.float64)
+    np.testing.assert_allclose(fast, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def _random_rois(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        shape = tuple(int(s) for s in rng.integers(1, 9, 3))
+        roi = rng.random(shape) < rng.uniform(0.2, 1.0)
+        if not roi.any():
+            roi.flat[0] = True
+        yield rng, roi
+
+
+@pytest.mark.parametrize("n_bins", [1, 2, 5, 32])
+def test_texture_vector_equals_the_numpy_formulas_on_random_rois(n_bins):
+    for rng, roi in _random_rois(seed=10 + n_bins, n=12):
+        offset = int(rng.integers(0, 4))  # levels need not start at 1
+        grey = rng.integers(1, n_bins + 1, roi.shape) + offset
+        for families in (_ALL, ("glrlm",), ("glszm", "ngtdm"), ("gldzm", "glcm")):
+            _assert_same(
+                texture_vector(grey, roi, families),
+                texture_features(grey, roi, families),
+                texture_names(families),
+            )
+
+
+@pytest.mark.parametrize(
+    "roi_shape",
+    [(1, 1, 1), (1, 6, 7), (4, 1, 1), (1, 1, 5)],
+    ids=["one voxel", "one slice", "one column", "one row"],
+)
+def test_texture_vector_on_degenerate_rois(roi_shape):
+    rng = np.random.default_rng(3)
+    roi = np.ones(roi_shape, bool)
+    for grey in (np.full(roi_shape, 7), rng.integers(1, 4, roi_shape)):
+        ref = texture_features(grey, roi)
+        fast = texture_vector(grey, roi)
+        _assert_same(fast, ref, texture_names(_ALL))
+    # one voxel: no GLCM pair in any direction, so the direction-averaged GLCM features are NaN
+    if roi.size == 1:
+        assert np.isnan(fast[:25]).all()
+
+
+def test_texture_vector_on_isolated_voxels_of_two_levels():
+    roi = np.array([[[True, False, True]]])
+    grey = np.array([[[1, 5, 3]]])  # the middle voxel is outside the ROI: no pair at all
+    _assert_same(texture_vector(grey, roi), texture_features(grey, roi), texture_names(_ALL))
+
+
+def test_shape_vector_equals_the_numpy_formulas_on_random_rois():
+    rng = np.random.default_rng(21)
+    for trial in range(30):
+        shape = tuple(int(s) for s in rng.integers(1, 10, 3))
+        morph = rng.random(shape) < rng.uniform(0.05, 1.0)
+        if not morph.any():
+            morph.flat[rng.integers(morph.size)] = True
+        morph = morph[_box(morph)]
+        image = rng.normal(0.0, 50.0, morph.shape).round()
+        imask = morph & (rng.random(morph.shape) < 0.8) if trial % 3 else morph
+        spacing = np.array([2.5, 0.8, 0.8]) if trial % 2 else np.ones(3)
+        with np.errstate(all="ignore"):
+            ref = morphology_features(morph, imask, image, spacing, autocorrelation=False)
+            fast = shape_vector(morph, imask, image, spacing)
+        _assert_same(fast, ref, SHAPE_NAMES)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 4, 5), (2, 1, 1)], ids=["1", "slice", "2"])
+def test_shape_vector_on_degenerate_rois(shape):
+    morph = np.ones(shape, bool)
+    image = np.arange(morph.size, dtype=np.float64).reshape(shape)
+    with np.errstate(all="ignore"):
+        ref = morphology_features(morph, morph, image, np.array([2.5, 0.8, 0.8]))
+        fast = shape_vector(morph, morph, image, np.array([2.5, 0.8, 0.8]))
+    ref = {k: v for k, v in ref.items() if k in SHAPE_NAMES}
+    _assert_same(fast, ref, SHAPE_NAMES)
+    # a one-voxel ROI has no principal axes: NaN, as the reference says
+    if morph.size == 1:
+        assert np.isnan(fast[SHAPE_NAMES.index("morph_pca_elongation")])
+
+
+def test_zone_pass_finds_the_26_connected_zones_of_scipy():
+    rng = np.random.default_rng(5)
+    grey = rng.integers(0, 3, (9, 11, 13)).astype(np.int32)
+    roi = rng.random(grey.shape) < 0.9
+    gp = np.full(tuple(n + 2 for n in grey.shape), -1, np.int32)
+    gp[1:-1, 1:-1, 1:-1][roi] = grey[roi]
+    step = _flat_offsets(gp.shape)
+    flat = gp.ravel()
+    level, size, _ = _zone_pass(flat, np.ones(flat.size, np.int32), np.flatnonzero(flat >= 0), step)
+    expected = []
+    for g in range(3):
+        labels, _ = ndimage.label((gp == g), structure=np.ones((3, 3, 3)))
+        expected += [(g, int(s)) for s in np.bincount(labels.ravel())[1:]]
+    assert sorted(zip(level.tolist(), size.tolist(), strict=True)) == sorted(expected)
+
+
+@pytest.mark.parametrize("n_lesions", [0, 1, 3])
+def test_table_from_blocks_equals_the_public_constructors(n_lesions):
+    plan = _plan(check_settings("pyradiomics_like"))
+    values = np.random.default_rng(1).random((n_lesions, len(plan.names)))
+    if n_lesions:
+        values[0, 3] = np.nan
+    labels = list(range(2, 2 + n_lesions))
+    notes = [f"note {i}" if i % 2 else "" for i in range(n_lesions)]
+    fast = _assemble(labels, values.copy(), notes, plan)
+    public = _assemble_public(
+        np.asarray(labels, dtype=np.int64),
+        values.copy(),
+        pd.array(notes, dtype="string"),
+        plan.columns,
+    )
+    pd.testing.assert_frame_equal(fast, public)
+    assert list(fast.columns) == ["lesion_id", *plan.names, "radiomics_note"]
+
+
+@pytest.mark.parametrize("radius", [2, 6, 12])
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8)], ids=["iso", "ct"])
+def test_lattice_hull_equals_qhull(radius, spacing):
+    rng = np.random.default_rng(radius)
+    zz, yy, xx = np.indices((2 * radius + 3,) * 3) - radius - 1
+    mask = (zz**2 + yy**2 + xx**2 <= radius**2) & (rng.random(zz.shape) < 0.95)
+    spacing = np.asarray(spacing)
+    candidates = hull_candidates(mask, spacing)
+    lattice = np.rint(2.0 * candidates / spacing).astype(np.int64)
+    np.testing.assert_allclose(_lattice_hull(lattice, candidates), _qhull(candidates), rtol=1e-10)
+
+
+def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():
+    k = np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0], [2, 2, 0], [1, 1, 0]], np.int64)
+    assert np.isnan(_lattice_hull(k, k * 0.4)).all()
+    assert np.isnan(_qhull(k * 0.4)[:2]).all()
+
+
+def test_shape_vector_of_a_large_roi_uses_qhull_and_equals_the_reference():
+    zz, yy, xx = np.indices((13, 41, 41)) - np.array([6, 20, 20])[:, None, None, None]
+    morph = (zz / 6.0) ** 2 + (yy / 20.0) ** 2 + (xx / 17.0) ** 2 <= 1.0
+    morph = morph[_box(morph)]  # shape_vector takes the ROI cropped to its box
+    spacing = np.array([2.5, 0.8, 0.8])
+    assert len(hull_candidates(morph, spacing)) > _LATTICE_HULL_MAX  # the Qhull branch
+    image = np.random.default_rng(0).normal(40.0, 10.0, morph.shape).round()
+    with np.errstate(all="ignore"):
+        ref = morphology_features(morph, morph, image, spacing, autocorrelation=False)
+        fast = shape_vector(morph, morph, image, spacing)
+    _assert_same(fast, ref, SHAPE_NAMES)
+
+
+@pytest.mark.parametrize("case", ["ct", "narrow", "one value", "two voxels", "ties"])
+def test_intensity_vectors_equal_the_numpy_formulas(case):
+    rng = np.random.default_rng(7)
+    x = {
+        "ct": rng.normal(40.0, 60.0, 3000).round(),
+        "narrow": rng.integers(-3, 4, 50).astype(np.float64),
+        "one value": np.full(9, -12.0),
+        "two voxels": np.array([3.0, 250.0]),
+        "ties": np.array([1.0, 1.0, 2.0, 2.0, 5.0, 5.0, 9.0]),
+    }[case]
+    _assert_same(statistics_vector(x), intensity_statistics(x), STATISTICS_NAMES)
+    g = (np.floor((x - x.min()) / 25.0) + 1).astype(np.int64)
+    ref = intensity_histogram_features(g)
+    _assert_same(histogram_vector(g), {n: ref[n] for n in HISTOGRAM_NAMES}, HISTOGRAM_NAMES)
+
+
+def test_statistics_vector_leaves_non_integer_intensities_to_the_reference():
+    assert statistics_vector(np.array([1.0, 2.5, 3.0])) is None
+    assert statistics_vector(np.array([1.0, np.nan])) is None
+    # a range too wide to bin
+    assert statistics_vector(np.array([0.0, 1e7])) is None
+
+
+def test_runs_longer_than_the_int16_ring_raise():
+    roi = np.ones((1, 1, 32767), bool)
+    with pytest.raises(ValueError, match="32,766 voxels"):
+        texture_matrices(np.ones(roi.shape, np.int64), roi, ("glrlm",))

@@ -1,0 +1,84 @@
+"""Local intensity peaks (IBSI 3.2) against brute-force sphere means."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
+
+
+def _sphere_kernel(spacing: np.ndarray) -> np.ndarray:
+    r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
+    grid = np.indices(2 * r + 1).transpose(1, 2, 3, 0) - r
+    return (np.linalg.norm(grid * spacing, axis=-1) <= PEAK_RADIUS_MM).astype(np.float64)
+
+
+def _means_by_convolution(image: np.ndarray, valid: np.ndarray, spacing: np.ndarray):
+    """Sphere means of every voxel by scipy's direct convolution: voxels outside the array
+    or not valid count neither in the sum nor in the count."""
+    kernel = _sphere_kernel(spacing)
+    sums = ndimage.convolve(np.where(valid, image, 0.0), kernel, mode="constant", cval=0.0)
+    counts = ndimage.convolve(valid.astype(np.float64), kernel, mode="constant", cval=0.0)
+    return sums / counts
+
+
+@pytest.mark.parametrize("with_invalid", [False, True])
+def test_peaks_equal_convolution_means_inside_and_at_the_border(with_invalid):
+    # 1 mm voxels: most lines of the ROI take the vectorised path (spheres inside the
+    # array), the lesion's part at x = 0 the bounds-checked one
+    rng = np.random.default_rng(11)
+    spacing = np.ones(3)
+    image = rng.normal(40, 25, (22, 36, 40)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[7:15, 9:27, 8:30] = rng.random((8, 18, 22)) < 0.7
+    mask[9:12, 12:20, 0:5] = True
+    image[10, 15, 20] = image[12, 20, 25] = 400.0  # two voxels share the maximum
+    valid = np.ones(image.shape, bool)
+    if with_invalid:
+        valid[:, 30:, :] = False
+    means = _means_by_convolution(image, valid, spacing)
+    f = local_intensity_features(image, mask, spacing, valid if with_invalid else None)
+    top = image[mask].max()
+    assert f["loc_peak_glob"] == pytest.approx(means[mask].max(), rel=1e-12)
+    assert f["loc_peak_loc"] == pytest.approx(means[mask & (image == top)].max(), rel=1e-12)
+
+
+def test_local_intensity_peaks_match_brute_force():
+
+    rng = np.random.default_rng(5)
+    image = rng.normal(50, 30, (9, 30, 28)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[0:4, 3:12, 20:27] = True  # touches the crop's border: spheres cut
+    mask[5:8, 15:22, 4:11] = True
+    spacing = np.array([2.5, 0.8, 0.8])
+    f = local_intensity_features(image, mask, spacing)
+    grid = np.indices(image.shape).reshape(3, -1).T * spacing
+    means = {}
+    for p in np.argwhere(mask):
+        inside = np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM
+        means[tuple(p)] = image.ravel()[inside].mean()
+    x_max = image[mask].max()
+    assert f["loc_peak_glob"] == pytest.approx(max(means.values()), rel=1e-5)
+    assert f["loc_peak_loc"] == pytest.approx(
+        max(v for p, v in means.items() if image[p] == x_max), rel=1e-5
+    )
+
+
+def test_local_intensity_peaks_leave_out_voxels_outside_the_scan():
+
+    rng = np.random.default_rng(6)
+    image = rng.normal(50, 30, (8, 20, 20)).round()
+    mask = np.zeros(image.shape, bool)
+    mask[2:6, 5:12, 6:13] = True
+    valid = np.ones(image.shape, bool)
+    valid[:, :, :8] = False  # outside the scan: neither in the sums nor in the counts
+    spacing = np.array([2.5, 0.8, 0.8])
+    f = local_intensity_features(image, mask, spacing, valid)
+    grid = np.indices(image.shape).reshape(3, -1).T * spacing
+    best = -np.inf
+    for p in np.argwhere(mask):
+        inside = (np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM) & valid.ravel()
+        best = max(best, image.ravel()[inside].mean())
+    assert f["loc_peak_glob"] == pytest.approx(best)
