@@ -79,8 +79,18 @@ def measured_components(synth: SyntheticCohort) -> pd.DataFrame:
         m = measure_lesions(None, inst, context=f"{r.patient_id} {r.timepoint}")
         m.insert(0, "timepoint", r.timepoint)
         m.insert(0, "patient_id", r.patient_id)
-        rows.append(m[["patient_id", "timepoint", "lesion_id", "axial_ld_mm",
-                       "axial_ld_separable_mm", "volume_ml"]])
+        rows.append(
+            m[
+                [
+                    "patient_id",
+                    "timepoint",
+                    "lesion_id",
+                    "axial_ld_mm",
+                    "axial_ld_separable_mm",
+                    "volume_ml",
+                ]
+            ]
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -89,7 +99,11 @@ def assess(pid, scans, comp, edges, clinical, events) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out, _, _ = assess_patient(
-            pid, scans, comp, edges, treatment_start=start,
+            pid,
+            scans,
+            comp,
+            edges,
+            treatment_start=start,
             events=events[events["patient_id"] == pid],
         )
     return out
@@ -134,16 +148,28 @@ def main() -> None:
         meas = measured_components(synth)
         les = synth.table("lesions")
         # error model: single-lesion components, measured - true LD
-        one = les.groupby(["patient_id", "timepoint", "component"])["true_lesion_id"].transform("size") == 1
-        e = les[one].merge(
-            meas, left_on=["patient_id", "timepoint", "component"],
-            right_on=["patient_id", "timepoint", "lesion_id"], suffixes=("", "_meas"),
+        one = (
+            les.groupby(["patient_id", "timepoint", "component"])["true_lesion_id"].transform(
+                "size"
+            )
+            == 1
         )
-        errs.append(pd.DataFrame({
-            "lesion": f"{seed} " + e["patient_id"] + " " + e["true_lesion_id"],
-            "days": e["days"], "true": e["axial_ld_mm"],
-            "err": e["axial_ld_mm_meas"] - e["axial_ld_mm"],
-        }))
+        e = les[one].merge(
+            meas,
+            left_on=["patient_id", "timepoint", "component"],
+            right_on=["patient_id", "timepoint", "lesion_id"],
+            suffixes=("", "_meas"),
+        )
+        errs.append(
+            pd.DataFrame(
+                {
+                    "lesion": f"{seed} " + e["patient_id"] + " " + e["true_lesion_id"],
+                    "days": e["days"],
+                    "true": e["axial_ld_mm"],
+                    "err": e["axial_ld_mm_meas"] - e["axial_ld_mm"],
+                }
+            )
+        )
         pats = {}
         o1_agree = o1_n = 0
         o1_miss = []
@@ -163,17 +189,28 @@ def main() -> None:
             o1_miss += [f"{pid} {x[0]}: {x[1]} vs {x[2]}" for x in mm if x[1] != x[2]]
             pats[pid] = (scans, comp, edges, truth, les[les["patient_id"] == pid])
         frag = np.sum([fragile(p[3], p[1]) for p in pats.values()], axis=0)
-        data[seed] = {"synth": synth, "clinical": clinical, "events": events, "patients": pats,
-                      "oracle1": (o1_agree, o1_n, o1_miss), "fragile": frag}
+        data[seed] = {
+            "synth": synth,
+            "clinical": clinical,
+            "events": events,
+            "patients": pats,
+            "oracle1": (o1_agree, o1_n, o1_miss),
+            "fragile": frag,
+        }
         print(f"seed {seed}: oracle 1 {o1_agree}/{o1_n}; misses {o1_miss}", flush=True)
 
     err = pd.concat(errs, ignore_index=True)
     err["bin"] = np.digitize(err["true"], BINS) - 1
     pools = {b: g["err"].to_numpy() for b, g in err.groupby("bin")}
     model = [
-        {"true_ld_mm": f"[{BINS[b]:g}, {BINS[b + 1]:g})", "n": int(len(v)),
-         "mean": float(v.mean()), "sd": float(v.std(ddof=1)),
-         "p05": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95))}
+        {
+            "true_ld_mm": f"[{BINS[b]:g}, {BINS[b + 1]:g})",
+            "n": int(len(v)),
+            "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)),
+            "p05": float(np.percentile(v, 5)),
+            "p95": float(np.percentile(v, 95)),
+        }
         for b, v in sorted(pools.items())
     ]
     # independence across visits (oracle 2 draws each scan's error afresh): correlation of one
@@ -216,17 +253,26 @@ def main() -> None:
         pipe_json = pipe_dir / f"clinical_r4_seed{seed}.json"
         pipe = (
             json.loads(pipe_json.read_text())["per_seed"][str(seed)]["target_response_agreement"]
-            if pipe_json.exists() else None
+            if pipe_json.exists()
+            else None
         )
         near, tie, either = (int(x) for x in d["fragile"])
         out_seeds[str(seed)] = {
             "pipeline": pipe,
-            "oracle1": o1a / o1n, "oracle1_agree": o1a, "oracle1_n": o1n, "oracle1_misses": o1m,
-            "oracle2_median": float(np.median(fr)), "oracle2_p10": float(np.percentile(fr, 10)),
-            "oracle2_p90": float(np.percentile(fr, 90)), "oracle2_mean": float(fr.mean()),
+            "oracle1": o1a / o1n,
+            "oracle1_agree": o1a,
+            "oracle1_n": o1n,
+            "oracle1_misses": o1m,
+            "oracle2_median": float(np.median(fr)),
+            "oracle2_p10": float(np.percentile(fr, 10)),
+            "oracle2_p90": float(np.percentile(fr, 90)),
+            "oracle2_mean": float(fr.mean()),
             "oracle2_p_ge_0_97": float((fr >= 0.97).mean()),
-            "followups_scored": o1n, "near_threshold": near, "near_tie_targets": tie,
-            "fragile_either": either, "fragile_fraction": either / o1n,
+            "followups_scored": o1n,
+            "near_threshold": near,
+            "near_tie_targets": tie,
+            "fragile_either": either,
+            "fragile_fraction": either / o1n,
         }
         s = out_seeds[str(seed)]
         print(
@@ -243,24 +289,42 @@ def main() -> None:
         "oracle1": sum(v["oracle1_agree"] for v in out_seeds.values()) / tot_n,
         "fragile_fraction": sum(v["fragile_either"] for v in out_seeds.values()) / tot_n,
         "followups_scored": tot_n,
-        "oracle2_median": float(np.median(pf)), "oracle2_p10": float(np.percentile(pf, 10)),
+        "oracle2_median": float(np.median(pf)),
+        "oracle2_p10": float(np.percentile(pf, 10)),
         "oracle2_p90": float(np.percentile(pf, 90)),
         "oracle2_p_ge_0_97": float((pf >= 0.97).mean()),
     }
     pipes = [v["pipeline"] for v in out_seeds.values()]
     if all(p is not None for p in pipes):
-        pooled["pipeline"] = sum(
-            json.loads((pipe_dir / f"clinical_r4_seed{s}.json").read_text())["per_seed"][str(s)][
-                "target_response_agreement"] * out_seeds[str(s)]["oracle1_n"] for s in args.seeds
-        ) / tot_n
+        pooled["pipeline"] = (
+            sum(
+                json.loads((pipe_dir / f"clinical_r4_seed{s}.json").read_text())["per_seed"][
+                    str(s)
+                ]["target_response_agreement"]
+                * out_seeds[str(s)]["oracle1_n"]
+                for s in args.seeds
+            )
+            / tot_n
+        )
     print(f"pooled: {pooled}; CPU {time.process_time() - t0:.0f} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "command": "python benchmarks/oracle_recist_noise.py " + " ".join(sys.argv[1:]),
-        "size": args.size, "patients": args.patients, "draws": args.draws,
-        "error_model": model, "error_lag1_correlation": lag1, "per_seed": out_seeds, "pooled": pooled,
-        "cpu_s": time.process_time() - t0,
-    }, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {
+                "command": "python benchmarks/oracle_recist_noise.py " + " ".join(sys.argv[1:]),
+                "size": args.size,
+                "patients": args.patients,
+                "draws": args.draws,
+                "error_model": model,
+                "error_lag1_correlation": lag1,
+                "per_seed": out_seeds,
+                "pooled": pooled,
+                "cpu_s": time.process_time() - t0,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":
