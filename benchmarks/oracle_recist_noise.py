@@ -56,6 +56,7 @@ from bench_clinical import _agreement  # noqa: E402
 from recist_synthetic import truth_tables  # noqa: E402
 
 from metevo.datasets import SyntheticCohort, make_synthetic_cohort  # noqa: E402
+from metevo.datasets import _synthetic_anatomy as _anatomy  # noqa: E402
 from metevo.response import assess_patient  # noqa: E402
 from metevo.tracking import measure_lesions  # noqa: E402
 
@@ -63,10 +64,23 @@ BINS = np.array([0.0, 10.0, 15.0, 20.0, 30.0, np.inf])  # true-LD bins of the er
 RESULTS = HERE / "results" / "oracle_recist_noise.json"
 
 
-def cohort(bench: Path, seed: int, n: int, size: str) -> SyntheticCohort:
-    folder = bench / f"clinical_{size}_{n}_{seed}"
+def cohort(bench: Path, seed: int, n: int, size: str, voxelised: bool) -> SyntheticCohort:
+    """The cached cohort; ``voxelised``: the same cohort with noise-free voxelised masks.
+
+    The noise-free variant replaces the generator's ``_consistent_noise`` (which turns the
+    boundary-noised mask into the handed-out one) by the noise-free voxelisation it is given;
+    the random stream is unchanged (the noise field is still drawn), so patients, lesions,
+    motion and true LDs are those of the ordinary cohort.
+    """
+    folder = bench / f"clinical_{size}_{n}_{seed}{'_voxelised' if voxelised else ''}"
     if not (folder / "ground_truth" / "edges.parquet").exists():
-        make_synthetic_cohort(folder, n_patients=n, seed=seed, size=size)
+        saved = _anatomy._consistent_noise
+        if voxelised:
+            _anatomy._consistent_noise = lambda true, noisy: true.copy()
+        try:
+            make_synthetic_cohort(folder, n_patients=n, seed=seed, size=size)
+        finally:
+            _anatomy._consistent_noise = saved
     return SyntheticCohort.at(folder)
 
 
@@ -136,13 +150,18 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--rng", type=int, default=18)
     ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--voxelised",
+        action="store_true",
+        help="noise-free voxelised masks (voxelisation alone), cohorts cached as *_voxelised",
+    )
     args = ap.parse_args()
     t0 = time.process_time()
 
     # ---- per seed: truth, measured components, oracle 1
     data, errs = {}, []
     for seed in args.seeds:
-        synth = cohort(args.bench_dir, seed, args.patients, args.size)
+        synth = cohort(args.bench_dir, seed, args.patients, args.size, args.voxelised)
         clinical = pd.read_csv(synth.clinical).set_index("patient_id")
         events = pd.read_csv(synth.events)
         meas = measured_components(synth)
@@ -252,7 +271,11 @@ def main() -> None:
         o1a, o1n, o1m = d["oracle1"]
         pipe_json = pipe_dir / f"clinical_r4_seed{seed}.json"
         pipe = (
-            json.loads(pipe_json.read_text())["per_seed"][str(seed)]["target_response_agreement"]
+            None
+            if args.voxelised
+            else json.loads(pipe_json.read_text())["per_seed"][str(seed)][
+                "target_response_agreement"
+            ]
             if pipe_json.exists()
             else None
         )
@@ -295,7 +318,7 @@ def main() -> None:
         "oracle2_p_ge_0_97": float((pf >= 0.97).mean()),
     }
     pipes = [v["pipeline"] for v in out_seeds.values()]
-    if all(p is not None for p in pipes):
+    if pipes and all(p is not None for p in pipes):
         pooled["pipeline"] = (
             sum(
                 json.loads((pipe_dir / f"clinical_r4_seed{s}.json").read_text())["per_seed"][
@@ -313,6 +336,7 @@ def main() -> None:
             {
                 "command": "python benchmarks/oracle_recist_noise.py " + " ".join(sys.argv[1:]),
                 "size": args.size,
+                "masks": "noise-free voxelised" if args.voxelised else "as handed out",
                 "patients": args.patients,
                 "draws": args.draws,
                 "error_model": model,
