@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import fft as sp_fft
 from scipy import ndimage
 from scipy.spatial.distance import pdist, squareform
 
 from metevo.radiomics import radiomic_features
-from scipy import fft as sp_fft
-
 from metevo.radiomics._autocorrelation import (
     _approximate_autocorrelation,
     _even_fast_len,
