@@ -41,12 +41,12 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _edge_mean(prefix, present, all_valid, rows, slots, nz, z, y, x):  # pragma: no cover
+def _edge_mean(prefix, present, all_valid, rows, nz, z, y, x):  # pragma: no cover - compiled
     """Mean in the sphere around ``(z, y, x)`` when it reaches past the array or holds
     voxels outside the scan: those count neither in the sum nor in the count. ``prefix``
-    and ``present`` hold plane ``z + dz`` in slot ``slots[dz + rz]`` (a ring of planes)."""
-    _, ny, nx1 = prefix.shape
-    rz = slots.size // 2
+    and ``present`` hold plane ``zz`` in slot ``zz & (len(prefix) - 1)`` (a ring of planes,
+    a power of two long)."""
+    ring, ny, nx1 = prefix.shape
     nx = nx1 - 1
     total = 0.0
     count = 0.0
@@ -57,7 +57,7 @@ def _edge_mean(prefix, present, all_valid, rows, slots, nz, z, y, x):  # pragma:
             continue
         a = max(x - rows[r, 2], 0)
         b = min(x + rows[r, 2] + 1, nx)
-        slot = slots[rows[r, 0] + rz]
+        slot = zz & (ring - 1)
         total += prefix[slot, yy, b] - prefix[slot, yy, a]
         if all_valid:
             count += b - a
@@ -69,9 +69,9 @@ def _edge_mean(prefix, present, all_valid, rows, slots, nz, z, y, x):  # pragma:
 @numba.njit(cache=True, nogil=True)
 def _prefix_plane(image, valid, all_valid, z, prefix, present):  # pragma: no cover - compiled
     """Prefix sums along x of plane ``z`` (and counts of its valid voxels when some are not)
-    into slot ``z % len(prefix)``."""
+    into slot ``z & (len(prefix) - 1)``."""
     ny, nx = image.shape[1], image.shape[2]
-    slot = z % prefix.shape[0]
+    slot = z & (prefix.shape[0] - 1)
     for y in range(ny):
         acc = 0.0
         cnt = 0.0
@@ -101,14 +101,15 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
     rz = np.abs(rows[:, 0]).max()
     ry = np.abs(rows[:, 1]).max()
     rx = rows[:, 2].max()
-    # the prefix sums of the 2 rz + 1 planes a sphere spans, plane zz in slot zz % ring:
-    # a small array that stays in cache (and few fresh pages to fault in)
-    ring = min(2 * rz + 1, nz)
+    # the prefix sums of the 2 rz + 1 planes a sphere spans, plane zz in slot zz & (ring - 1)
+    # (ring: a power of two): a small array that stays in cache, few fresh pages to fault in
+    ring = 1
+    while ring < min(2 * rz + 1, nz):
+        ring *= 2
     prefix = np.empty((ring, ny, nx + 1))
     # counts of valid voxels, needed only where some voxel is not valid
     present = np.empty((ring, ny, nx + 1) if not all_valid else (1, 1, 1))
     done = 0  # planes below ``done`` have been summed
-    slots = np.empty(2 * rz + 1, np.int64)  # the slot of plane z + dz at dz + rz
     full = 0.0
     for r in range(rows.shape[0]):
         full += 2 * rows[r, 2] + 1
@@ -120,8 +121,6 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
         while done < min(z + rz + 1, nz):
             _prefix_plane(image, valid, all_valid, done, prefix, present)
             done += 1
-        for k in range(2 * rz + 1):
-            slots[k] = (z + k - rz) % ring
         for y in range(ny):
             x0 = -1
             x1 = -1
@@ -139,7 +138,7 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
                 line = sums[:n]
                 line[:] = 0.0
                 for r in range(rows.shape[0]):
-                    row = prefix[slots[rows[r, 0] + rz], y + rows[r, 1]]
+                    row = prefix[(z + rows[r, 0]) & (ring - 1), y + rows[r, 1]]
                     w = rows[r, 2]
                     # slices, not shifted indices: the loop then vectorises
                     right = row[x0 + w + 1 : x0 + w + 1 + n]
@@ -152,7 +151,7 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
                 if inside:
                     mean = sums[x - x0] / full
                 else:
-                    mean = _edge_mean(prefix, present, all_valid, rows, slots, nz, z, y, x)
+                    mean = _edge_mean(prefix, present, all_valid, rows, nz, z, y, x)
                 glob = max(glob, mean)
                 v = image[z, y, x]
                 if v > top:
