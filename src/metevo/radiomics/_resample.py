@@ -73,15 +73,17 @@ def _step_y(along_z, y0, fy, along_y):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _trilinear(image, iz, wz, iy, wy, ix, wx):  # pragma: no cover - compiled
-    """``image`` at the points ``(iz + wz, iy + wy, ix + wx)`` (crop indices and weights),
-    interpolated along z, then y, then x, each step ``a + (b - a) w``: the arithmetic of
-    three separable passes, to the bit. One new plane at a time: the z and y steps run over
-    whole crop rows (contiguous, vectorised), the x step gathers."""
+def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold):  # pragma: no cover - compiled
+    """``image`` at the points ``(iz + wz, iy + wy, ix + wx)`` (crop indices and weights)
+    into ``out``, interpolated along z, then y, then x, each step ``a + (b - a) w``: the
+    arithmetic of three separable passes, to the bit. One new plane at a time: the z and y
+    steps run over whole crop rows (contiguous, vectorised), the x step gathers. With a
+    ``threshold`` (not NaN) ``out`` (bool) gets ``value >= threshold`` instead: the ROI's
+    mask with no float64 array of its values (fewer fresh pages to fault in)."""
     nz, ny, nx = image.shape
-    out = np.empty((iz.size, iy.size, ix.size))
     along_z = np.empty((ny, nx))
     along_y = np.empty(nx)
+    values = threshold != threshold
     for a in range(iz.size):
         _step_z(image, iz[a], wz[a], along_z)
         for b in range(iy.size):
@@ -89,26 +91,11 @@ def _trilinear(image, iz, wz, iy, wy, ix, wx):  # pragma: no cover - compiled
             for c in range(ix.size):
                 x0 = ix[c]
                 x1 = min(x0 + 1, nx - 1)
-                out[a, b, c] = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _trilinear_mask(roi, iz, wz, iy, wy, ix, wx, out):  # pragma: no cover - compiled
-    """The ROI (uint8) interpolated as ``_trilinear`` does, to the bit, and thresholded
-    (``>= 0.5``, ties included) straight into the bool array ``out``: no float64 array of
-    the values (fewer fresh memory pages to fault in: ~1,000 at 110k voxels)."""
-    nz, ny, nx = roi.shape
-    along_z = np.empty((ny, nx))
-    along_y = np.empty(nx)
-    for a in range(iz.size):
-        _step_z(roi, iz[a], wz[a], along_z)
-        for b in range(iy.size):
-            _step_y(along_z, iy[b], wy[b], along_y)
-            for c in range(ix.size):
-                x0 = ix[c]
-                x1 = min(x0 + 1, nx - 1)
-                out[a, b, c] = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c] >= 0.5 - 1e-9
+                v = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
+                if values:
+                    out[a, b, c] = v
+                else:
+                    out[a, b, c] = v >= threshold
 
 
 def resample_crop(
@@ -156,13 +143,15 @@ def resample_crop(
         i0 = np.floor(pos).astype(np.int64)
         grid.append((i0, pos - i0))
         inner.append(slice(m0 - a, m1 - a))
-    out = _trilinear(np.ascontiguousarray(img, dtype=np.float64), *sum(grid, ()))
+    out = np.empty(tuple(i0.size for i0, _ in grid))
+    _trilinear(np.ascontiguousarray(img, dtype=np.float64), *sum(grid, ()), out, math.nan)
     # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero;
     # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
     mask = np.zeros(out.shape, bool)
-    _trilinear_mask(
+    _trilinear(
         np.ascontiguousarray(roi).view(np.uint8),
         *(v[s] for (i0, w), s in zip(grid, inner, strict=True) for v in (i0, w)),
         mask[tuple(inner)],
+        0.5 - 1e-9,
     )
     return out, mask
