@@ -182,7 +182,9 @@ def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compile
             else:
                 parent[root] = b
                 root = b
-    zone_of = np.full(gp.size, -1, np.int32)
+    # labelling in raster order: a voxel's parent lies before it (unions keep the smaller
+    # index as the root), so when ``v`` is reached its parent already holds its zone's code
+    # ``-(zone + 1)``; no second find, no voxel-sized zone table
     n_vox = vox.size
     zone_level = np.empty(n_vox, np.int64)
     zone_size = np.zeros(n_vox, np.int64)
@@ -190,15 +192,16 @@ def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compile
     with_dist = dp.size == gp.size  # else no distance wanted (all 1)
     n_zones = 0
     for v in vox:
-        r = _find(parent, v)
-        z = zone_of[r]
-        if z < 0:
+        p = parent[v]
+        if p == v:
             z = n_zones
-            zone_of[r] = z
             zone_level[z] = gp[v]
             if with_dist:
                 zone_dist[z] = dp[v]
             n_zones += 1
+        else:
+            z = -parent[p] - 1
+        parent[v] = -(z + 1)
         zone_size[z] += 1
         if with_dist and dp[v] < zone_dist[z]:
             zone_dist[z] = dp[v]
