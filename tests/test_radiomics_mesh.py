@@ -40,7 +40,9 @@ def test_area_volume_and_hull_equal_skimage_marching_cubes(seed):
     verts = verts - spacing  # the mesh of the padded mask, shifted back to the mask's origin
     on_lattice = {tuple(p) for p in np.rint(4.0 * candidates / spacing).astype(int)}
     mesh = {tuple(p) for p in np.rint(4.0 * verts / spacing).astype(int)}
-    assert {tuple(p) for p in np.rint(4.0 * verts[hull.vertices] / spacing).astype(int)} <= on_lattice
+    assert {
+        tuple(p) for p in np.rint(4.0 * verts[hull.vertices] / spacing).astype(int)
+    } <= on_lattice
     assert on_lattice <= mesh
     assert len(candidates) < len(verts)
 
