@@ -145,6 +145,25 @@ def _orient(k, a, b, c, p):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
+def _set_face(face, plane, f, k, a, b, c):  # pragma: no cover - compiled
+    """Face ``f`` = (a, b, c) and its plane: normal ``(b - a) x (c - a)`` and offset, so that
+    ``normal . k[p] - offset`` equals ``_orient(k, a, b, c, p)`` exactly (integers)."""
+    face[f, 0] = a
+    face[f, 1] = b
+    face[f, 2] = c
+    ux = k[b, 0] - k[a, 0]
+    uy = k[b, 1] - k[a, 1]
+    uz = k[b, 2] - k[a, 2]
+    vx = k[c, 0] - k[a, 0]
+    vy = k[c, 1] - k[a, 1]
+    vz = k[c, 2] - k[a, 2]
+    plane[f, 0] = uy * vz - uz * vy
+    plane[f, 1] = uz * vx - ux * vz
+    plane[f, 2] = ux * vy - uy * vx
+    plane[f, 3] = plane[f, 0] * k[a, 0] + plane[f, 1] * k[a, 1] + plane[f, 2] * k[a, 2]
+
+
+@numba.njit(**_JIT)
 def _lattice_hull(k, pts):  # pragma: no cover - compiled
     """Convex hull of points on an integer lattice ``k`` (n, 3; ``pts`` the same points in
     mm): volume, area and largest vertex distance, or NaNs when the points are coplanar.
@@ -199,6 +218,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         return nan3  # coplanar: Qhull fails too
     cap = 64 + 8 * n
     face = np.empty((cap, 3), np.int64)
+    plane = np.empty((cap, 4), np.int64)  # normal and offset: visibility by one dot product
     alive = np.zeros(cap, np.bool_)
     n_faces = 0
     tet = (0, i1, i2, i3)
@@ -206,9 +226,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         a, b, c, d = tet[f], tet[(f + 1) % 4], tet[(f + 2) % 4], tet[(f + 3) % 4]
         if _orient(k, a, b, c, d) > 0:
             b, c = c, b  # the fourth vertex must lie behind the face
-        face[n_faces, 0] = a
-        face[n_faces, 1] = b
-        face[n_faces, 2] = c
+        _set_face(face, plane, n_faces, k, a, b, c)
         alive[n_faces] = True
         n_faces += 1
     used = np.zeros(n, np.bool_)
@@ -219,8 +237,9 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         if used[p]:
             continue
         n_edges = 0
+        kx, ky, kz = k[p, 0], k[p, 1], k[p, 2]
         for f in range(n_faces):
-            if alive[f] and _orient(k, face[f, 0], face[f, 1], face[f, 2], p) > 0:
+            if alive[f] and plane[f, 0] * kx + plane[f, 1] * ky + plane[f, 2] * kz > plane[f, 3]:
                 alive[f] = False
                 for e in range(3):
                     edges[n_edges, 0] = face[f, e]
@@ -235,6 +254,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
             for f in range(n_faces):
                 if alive[f]:
                     face[m] = face[f]
+                    plane[m] = plane[f]
                     alive[m] = True
                     m += 1
             alive[m:] = False
@@ -244,6 +264,9 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
                 grown = np.empty((2 * (n_faces + n_edges), 3), np.int64)
                 grown[:n_faces] = face[:n_faces]
                 face = grown
+                grown_plane = np.empty((face.shape[0], 4), np.int64)
+                grown_plane[:n_faces] = plane[:n_faces]
+                plane = grown_plane
                 alive = np.zeros(face.shape[0], np.bool_)
                 alive[:n_faces] = True
                 cap = face.shape[0]
@@ -259,9 +282,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
                     twin = True
                     break
             if not twin:
-                face[n_faces, 0] = a
-                face[n_faces, 1] = b
-                face[n_faces, 2] = p
+                _set_face(face, plane, n_faces, k, a, b, p)
                 alive[n_faces] = True
                 n_faces += 1
     volume = 0.0
