@@ -28,6 +28,7 @@ from metevo.radiomics._shape_fast import (
     _LATTICE_HULL_MAX,
     SHAPE_NAMES,
     _lattice_hull,
+    _stable_argsort,
     _qhull,
     shape_vector,
 )
@@ -164,6 +165,12 @@ def test_lattice_hull_equals_qhull(radius, spacing):
     candidates = hull_candidates(mask, spacing)
     lattice = np.rint(2.0 * candidates / spacing).astype(np.int64)
     np.testing.assert_allclose(_lattice_hull(lattice, candidates), _qhull(candidates), rtol=1e-10)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 8, 100, 1001])
+def test_stable_argsort_equals_numpy_stable_order_with_ties(n):
+    x = np.random.default_rng(n).integers(0, 4, n).astype(np.float64)  # many ties
+    np.testing.assert_array_equal(_stable_argsort(x), np.argsort(x, kind="stable"))
 
 
 def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():

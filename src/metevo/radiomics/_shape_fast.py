@@ -145,6 +145,40 @@ def _orient(k, a, b, c, p):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
+def _stable_argsort(x):  # pragma: no cover - compiled
+    """The stable ascending order of ``x`` (bottom-up merge sort): the order of
+    ``np.argsort(x, kind="stable")``, without compiling numba's generic sort (~2 s cold)."""
+    n = x.size
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, o = lo, mid, lo
+            while i < mid and j < hi:
+                if x[idx[j]] < x[idx[i]]:
+                    tmp[o] = idx[j]
+                    j += 1
+                else:
+                    tmp[o] = idx[i]
+                    i += 1
+                o += 1
+            while i < mid:
+                tmp[o] = idx[i]
+                i += 1
+                o += 1
+            while j < hi:
+                tmp[o] = idx[j]
+                j += 1
+                o += 1
+        idx, tmp = tmp, idx
+        width *= 2
+    return idx
+
+
+@numba.njit(**_JIT)
 def _set_face(face, plane, f, k, a, b, c):  # pragma: no cover - compiled
     """Face ``f`` = (a, b, c) and its plane: normal ``(b - a) x (c - a)`` and offset, so that
     ``normal . k[p] - offset`` equals ``_orient(k, a, b, c, p)`` exactly (integers)."""
@@ -188,9 +222,15 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         far[i] = -(
             (k[i, 0] - centre[0]) ** 2 + (k[i, 1] - centre[1]) ** 2 + (k[i, 2] - centre[2]) ** 2
         )
-    order = np.argsort(far, kind="mergesort")
-    k = k[order]
-    pts = pts[order]
+    order = _stable_argsort(far)
+    # element loops, not fancy indexing or slice copies: no shape-error paths to compile
+    k_in, pts_in = k, pts
+    k = np.empty_like(k_in)
+    pts = np.empty_like(pts_in)
+    for i in range(n):
+        for a in range(3):
+            k[i, a] = k_in[order[i], a]
+            pts[i, a] = pts_in[order[i], a]
     # a non-degenerate starting tetrahedron
     i1 = -1
     for i in range(1, n):
@@ -253,25 +293,32 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
             m = 0
             for f in range(n_faces):
                 if alive[f]:
-                    face[m] = face[f]
-                    plane[m] = plane[f]
+                    for a in range(3):
+                        face[m, a] = face[f, a]
+                    for a in range(4):
+                        plane[m, a] = plane[f, a]
                     alive[m] = True
                     m += 1
-            alive[m:] = False
+            for f in range(m, n_faces):
+                alive[f] = False
             n_faces = m
             n_dead = 0
             if n_faces + n_edges > cap:
                 grown = np.empty((2 * (n_faces + n_edges), 3), np.int64)
-                grown[:n_faces] = face[:n_faces]
-                face = grown
-                grown_plane = np.empty((face.shape[0], 4), np.int64)
-                grown_plane[:n_faces] = plane[:n_faces]
-                plane = grown_plane
-                alive = np.zeros(face.shape[0], np.bool_)
-                alive[:n_faces] = True
+                grown_plane = np.empty((grown.shape[0], 4), np.int64)
+                alive = np.zeros(grown.shape[0], np.bool_)
+                for f in range(n_faces):
+                    for a in range(3):
+                        grown[f, a] = face[f, a]
+                    for a in range(4):
+                        grown_plane[f, a] = plane[f, a]
+                    alive[f] = True
+                face, plane = grown, grown_plane
                 cap = face.shape[0]
                 more = np.empty((3 * cap, 2), np.int64)
-                more[:n_edges] = edges[:n_edges]
+                for e in range(n_edges):
+                    more[e, 0] = edges[e, 0]
+                    more[e, 1] = edges[e, 1]
                 edges = more
         for e in range(n_edges):  # horizon: the visible faces' edges without their twin
             a = edges[e, 0]
@@ -293,14 +340,14 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
             continue
         a, b, c = face[f, 0], face[f, 1], face[f, 2]
         vert[a] = vert[b] = vert[c] = True
-        u = pts[b] - pts[a]
-        v = pts[c] - pts[a]
-        w = pts[a] - pts[0]
-        cx = u[1] * v[2] - u[2] * v[1]
-        cy = u[2] * v[0] - u[0] * v[2]
-        cz = u[0] * v[1] - u[1] * v[0]
+        u0, u1, u2 = pts[b, 0] - pts[a, 0], pts[b, 1] - pts[a, 1], pts[b, 2] - pts[a, 2]
+        v0, v1, v2 = pts[c, 0] - pts[a, 0], pts[c, 1] - pts[a, 1], pts[c, 2] - pts[a, 2]
+        w0, w1, w2 = pts[a, 0] - pts[0, 0], pts[a, 1] - pts[0, 1], pts[a, 2] - pts[0, 2]
+        cx = u1 * v2 - u2 * v1
+        cy = u2 * v0 - u0 * v2
+        cz = u0 * v1 - u1 * v0
         area += 0.5 * math.sqrt(cx * cx + cy * cy + cz * cz)
-        volume += (w[0] * cx + w[1] * cy + w[2] * cz) / 6.0
+        volume += (w0 * cx + w1 * cy + w2 * cz) / 6.0
     idx = np.flatnonzero(vert)
     best = 0.0
     for i in range(idx.size):
