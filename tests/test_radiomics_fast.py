@@ -28,8 +28,8 @@ from metevo.radiomics._shape_fast import (
     _LATTICE_HULL_MAX,
     SHAPE_NAMES,
     _lattice_hull,
-    _stable_argsort,
     _qhull,
+    _stable_argsort,
     shape_vector,
 )
 from metevo.radiomics._texture import _ALL, texture_features, texture_matrices
