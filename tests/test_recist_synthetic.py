@@ -163,21 +163,22 @@ def test_pipeline_tables_against_ground_truth(tiny_analysis, gt):
     # target selection can differ between measured and true sizes (see benchmarks/recist_synthetic.py)
     assert np.median(diffs) < 5.0
     # 25/27 on the 3 x 3 x 5 mm grid: the two misses are voxelisation (a non-target volume
-    # borderline of the burden rule; a target choice between near-equal lesions); the 1.5 mm grid
-    # reaches >= 0.95 (test_end_to_end_agreement_on_the_small_grid)
+    # borderline of the burden rule; a 27.4 mm lesion whose mask is 33.2 mm, the generator's
+    # segmentation noise of ~1.5 mm per border on 3 mm pixels, and a target choice between
+    # 10.18 and 10.07 mm lesions); the default >= 0.95 test runs on the 1.5 mm grid
+    # (test_end_to_end_agreement_on_a_1_5_mm_grid)
     assert np.mean(agree) >= 0.9, f"overall-response agreement {np.mean(agree):.3f}"
 
 
-@pytest.mark.slow
-def test_end_to_end_agreement_on_the_small_grid(tmp_path):
-    """Masks -> lesions -> graph -> RECIST on the 1.5 mm synthetic cohort agrees with RECIST on
-    the true lesion graph and sizes at >= 95 % of follow-up assessments (27/27 measured)."""
+def _end_to_end_agreement(tmp_path, n_patients):
+    """Overall-response agreement of masks -> lesions -> graph -> RECIST with RECIST on the true
+    lesion graph and sizes, on the 1.5 x 1.5 x 3 mm synthetic cohort (seed 0)."""
     import warnings
 
     from metevo import analyze, open_cohort
     from metevo.datasets import make_synthetic_cohort
 
-    synth = make_synthetic_cohort(tmp_path / "cohort", n_patients=6, seed=0, size="small")
+    synth = make_synthetic_cohort(tmp_path / "cohort", n_patients=n_patients, seed=0, size="small")
     cohort = open_cohort(synth.manifest, clinical=synth.clinical, events=synth.events)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -195,5 +196,25 @@ def test_end_to_end_agreement_on_the_small_grid(tmp_path):
         m = recist[recist["patient_id"] == pid].merge(truth, on="timepoint", suffixes=("", "_gt"))
         post = m[m["overall_response_gt"].notna()]
         agree += (post["overall_response"] == post["overall_response_gt"]).tolist()
+    return agree
+
+
+def test_end_to_end_agreement_on_a_1_5_mm_grid(tmp_path):
+    """Masks -> lesions -> graph -> RECIST on three patients of the 1.5 mm synthetic cohort
+    agrees with RECIST on the true lesion graph and sizes at >= 95 % of follow-up assessments
+    (14/14 measured: a single disagreement fails; a 1-voxel diameter bias gives 13/14). Issue 18
+    item 8: the default suite's end-to-end test runs on a grid where a diameter is meaningful
+    (the tiny grid's segmentation noise is ~1.5 mm per border, see
+    test_pipeline_tables_against_ground_truth)."""
+    agree = _end_to_end_agreement(tmp_path, 3)
+    assert len(agree) >= 12
+    assert np.mean(agree) >= 0.95, f"overall-response agreement {np.mean(agree):.3f}"
+
+
+@pytest.mark.slow
+def test_end_to_end_agreement_on_the_small_grid(tmp_path):
+    """Masks -> lesions -> graph -> RECIST on the 1.5 mm synthetic cohort agrees with RECIST on
+    the true lesion graph and sizes at >= 95 % of follow-up assessments (27/27 measured)."""
+    agree = _end_to_end_agreement(tmp_path, 6)
     assert len(agree) >= 20
     assert np.mean(agree) >= 0.95, f"overall-response agreement {np.mean(agree):.3f}"

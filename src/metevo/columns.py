@@ -132,6 +132,7 @@ class Lesions:
     AXIAL_LD_MM = "axial_ld_mm"
     AXIAL_SA_MM = "axial_sa_mm"
     AXIAL_SLICE = "axial_slice"
+    AXIAL_LD_SEPARABLE_MM = "axial_ld_separable_mm"
     MAX_3D_DIAMETER_MM = "max_3d_diameter_mm"
     EQUIVALENT_DIAMETER_MM = "equivalent_diameter_mm"
     SURFACE_AREA_MM2 = "surface_area_mm2"
@@ -141,12 +142,9 @@ class Lesions:
     CENTROID_Z_MM = "centroid_z_mm"
     MEAN_HU = "mean_hu"
     STD_HU = "std_hu"
-    BBOX_X_MIN = "bbox_x_min"
-    BBOX_X_MAX = "bbox_x_max"
-    BBOX_Y_MIN = "bbox_y_min"
-    BBOX_Y_MAX = "bbox_y_max"
-    BBOX_Z_MIN = "bbox_z_min"
-    BBOX_Z_MAX = "bbox_z_max"
+    BBOX_X_MIN, BBOX_X_MAX = "bbox_x_min", "bbox_x_max"
+    BBOX_Y_MIN, BBOX_Y_MAX = "bbox_y_min", "bbox_y_max"
+    BBOX_Z_MIN, BBOX_Z_MAX = "bbox_z_min", "bbox_z_max"
     CHANGES = ("lone", "new", "disappeared", "persistent", "merged", "split", "complex")
 
 

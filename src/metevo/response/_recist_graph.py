@@ -19,6 +19,12 @@ Rules specific to mask-derived response (liver scope; see :mod:`metevo.response`
   it absorbed a non-target; a target without descendant counts 0 (vanished), and re-enters the
   sum when a skip edge brings it back (it is not a new lesion). Measured diameters are used as
   measured.
+* **Coalescing lesions.** A lesion that splits or merges in the graph (two or more successors or
+  predecessors) holds several lesions at this scan; while a waist still separates them it is
+  measured as the sum of its separable lesions' diameters (``axial_ld_separable_mm``, RECIST 1.1
+  appendix I: "a plane between them may be maintained that would aid in obtaining maximal
+  diameter measurements of each individual lesion"), as one lesion once truly coalesced.
+  Tables without that column use ``axial_ld_mm``.
 * **Not evaluable.** A scan that does not fully image a lesion region that matters
   (``lesions_in_fov`` False: a lesion touching its first or last slice, or the region of a
   baseline lesion or a previous-visit lesion outside its slab; reason ``lesion_outside_fov``), or
@@ -59,6 +65,7 @@ Rules specific to mask-derived response (liver scope; see :mod:`metevo.response`
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -178,9 +185,16 @@ def graph_measurements(
         src, dst = (str(a), int(b)), (str(c), int(d))
         if src in info and dst in info:
             preds[dst].append(src)
+    n_succ = Counter(p for ps in preds.values() for p in ps)
 
     def ld(n: Node) -> float:
-        return float(info[n].get(L.AXIAL_LD_MM, math.nan))
+        # a component that splits or merges in the graph holds several lesions: measured as
+        # the sum of its separable lesions when a waist still separates them (coalescing)
+        rec = info[n]
+        sep = rec.get(L.AXIAL_LD_SEPARABLE_MM)
+        if (len(preds[n]) > 1 or n_succ[n] > 1) and sep is not None and math.isfinite(sep):
+            return float(sep)
+        return float(rec.get(L.AXIAL_LD_MM, math.nan))
 
     def vol(n: Node) -> float:
         v = info[n].get(L.VOLUME_ML, math.nan)

@@ -29,6 +29,10 @@ than 90 % of cases (bias about -0.15 voxel).
 - ``axial_ld_mm``: RECIST 1.1 longest diameter (section 3.1.1, 4.2): the largest in-plane Feret
   diameter of the border on each axial slice (the image's slice plane), taken on the slice where
   it is largest (``axial_slice``).
+- ``axial_ld_separable_mm``: the sum of the axial longest diameters of the separable lesions the
+  component holds (two touching lesions with a waist between them, :mod:`metevo.tracking._lobes`;
+  RECIST 1.1 measures coalescing lesions individually while a plane between them remains);
+  equal to ``axial_ld_mm`` for a component that is one lesion.
 - ``axial_sa_mm``: the lesion's width perpendicular to that diameter, on the same slice
   (the "short axis" of RECIST 1.1 section 3.1.1 for lymph nodes, reported for every lesion).
 - ``max_3d_diameter_mm``: the largest 3-D Feret diameter of the border points.
@@ -60,6 +64,7 @@ from scipy import ndimage
 
 from metevo.columns import Lesions as L
 from metevo.exceptions import DataQualityWarning, GeometryError, MaskValueError
+from metevo.tracking._lobes import lobe_labels
 
 __all__ = [
     "LESION_MEASUREMENTS",
@@ -92,6 +97,7 @@ LESION_MEASUREMENTS = (
     L.AXIAL_LD_MM,
     L.AXIAL_SA_MM,
     L.AXIAL_SLICE,
+    L.AXIAL_LD_SEPARABLE_MM,
     L.MAX_3D_DIAMETER_MM,
     L.EQUIVALENT_DIAMETER_MM,
     L.SURFACE_AREA_MM2,
@@ -360,8 +366,8 @@ def measure_lesions(
     pandas.DataFrame
         One row per lesion, sorted by ``lesion_id``, columns ``LESION_MEASUREMENTS``
         (``lesion_id``, ``n_voxels``, ``volume_ml``, ``axial_ld_mm``, ``axial_sa_mm``,
-        ``axial_slice``, ``max_3d_diameter_mm``, ``equivalent_diameter_mm``,
-        ``surface_area_mm2``, ``sphericity``, ``centroid_{x,y,z}_mm``, ``mean_hu``, ``std_hu``,
+        ``axial_slice``, ``axial_ld_separable_mm``, ``max_3d_diameter_mm``,
+        ``equivalent_diameter_mm``, ``surface_area_mm2``, ``sphericity``, ``centroid_{x,y,z}_mm``, ``mean_hu``, ``std_hu``,
         ``bbox_{x,y,z}_{min,max}``). An empty label image gives an empty table with these
         columns.
 
@@ -424,6 +430,12 @@ def measure_lesions(
         sl = objects[i]
         piece = crop[sl] == lesion_id
         ld, sa, ld_slice = _axial_diameters(piece, spacing_zyx)
+        lobes, n_lobes = lobe_labels(piece, spacing_zyx)
+        ld_sep = (
+            sum(_axial_diameters(lobes == k, spacing_zyx)[0] for k in range(1, n_lobes + 1))
+            if n_lobes > 1
+            else ld
+        )
         d3 = _feret_3d(piece, spacing_zyx)
         volume_mm3 = counts[i] * voxel_mm3
         area = float(shape.GetPerimeter(int(lesion_id)))
@@ -438,6 +450,7 @@ def measure_lesions(
                 L.AXIAL_LD_MM: ld,
                 L.AXIAL_SA_MM: sa,
                 L.AXIAL_SLICE: int(lo[0] + ld_slice),
+                L.AXIAL_LD_SEPARABLE_MM: float(ld_sep),
                 L.MAX_3D_DIAMETER_MM: d3,
                 L.EQUIVALENT_DIAMETER_MM: (6.0 * volume_mm3 / math.pi) ** (1.0 / 3.0),
                 L.SURFACE_AREA_MM2: area,
