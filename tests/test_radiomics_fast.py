@@ -34,7 +34,7 @@ from metevo.radiomics._shape_fast import (
 )
 from metevo.radiomics._texture import _ALL, texture_features, texture_matrices
 from metevo.radiomics._texture_fast import texture_names, texture_vector
-from metevo.radiomics._texture_passes import _flat_offsets, _zone_pass
+from metevo.radiomics._texture_passes import OFFSETS, _flat_offsets, _zone_pass
 
 
 def _assert_same(fast: np.ndarray, ref: dict[str, float], names: tuple[str, ...]) -> None:
@@ -219,3 +219,20 @@ def test_runs_longer_than_the_int16_ring_raise():
     roi = np.ones((1, 1, 32767), bool)
     with pytest.raises(ValueError, match="32,766 voxels"):
         texture_matrices(np.ones(roi.shape, np.int64), roi, ("glrlm",))
+
+
+@pytest.mark.parametrize("length", [255, 300, 1000])
+@pytest.mark.parametrize("families", [("glrlm",), ("glcm", "glrlm")], ids=["alone", "with glcm"])
+def test_run_lengths_of_a_long_row_by_hand(length, families):
+    # one row (runs along x only): the first length - 20 voxels at level 1, the rest at 2;
+    # one-byte run lengths up to 255 voxels, int16 above
+    roi = np.ones((1, 1, length), bool)
+    grey = np.ones(roi.shape, np.int64)
+    grey[..., length - 20 :] = 2
+    rlm = texture_matrices(grey, roi, families)["glrlm"]
+    x = next(k for k in range(13) if tuple(OFFSETS[k]) == (0, 0, 1))
+    expected = np.zeros((2, max(rlm.shape[2], length)), np.int64)
+    expected[0, length - 21] = expected[1, 19] = 1
+    np.testing.assert_array_equal(rlm[x], expected[:, : rlm.shape[2]])
+    for k in set(range(13)) - {x}:  # across the row every voxel is a run of one
+        assert rlm[k, 0, 0] == length - 20 and rlm[k, 1, 0] == 20 and rlm[k].sum() == length
