@@ -130,18 +130,22 @@ def _shape_formulas(
 
 
 @numba.njit(**_JIT)
-def _orient(k, a, b, c, p):  # pragma: no cover - compiled
-    """Sign-exact 6 x signed volume of the tetrahedron (a, b, c, p) of lattice points ``k``."""
+def _normal(k, a, b, c):  # pragma: no cover - compiled
+    """``(b - a) x (c - a)`` of lattice points ``k`` (exact integers)."""
     ux = k[b, 0] - k[a, 0]
     uy = k[b, 1] - k[a, 1]
     uz = k[b, 2] - k[a, 2]
     vx = k[c, 0] - k[a, 0]
     vy = k[c, 1] - k[a, 1]
     vz = k[c, 2] - k[a, 2]
-    wx = k[p, 0] - k[a, 0]
-    wy = k[p, 1] - k[a, 1]
-    wz = k[p, 2] - k[a, 2]
-    return ux * (vy * wz - vz * wy) - uy * (vx * wz - vz * wx) + uz * (vx * wy - vy * wx)
+    return uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+
+
+@numba.njit(**_JIT)
+def _orient(k, a, b, c, p):  # pragma: no cover - compiled
+    """Sign-exact 6 x signed volume of the tetrahedron (a, b, c, p) of lattice points ``k``."""
+    nx, ny, nz = _normal(k, a, b, c)
+    return nx * (k[p, 0] - k[a, 0]) + ny * (k[p, 1] - k[a, 1]) + nz * (k[p, 2] - k[a, 2])
 
 
 @numba.njit(**_JIT)
@@ -185,16 +189,11 @@ def _set_face(face, plane, f, k, a, b, c):  # pragma: no cover - compiled
     face[f, 0] = a
     face[f, 1] = b
     face[f, 2] = c
-    ux = k[b, 0] - k[a, 0]
-    uy = k[b, 1] - k[a, 1]
-    uz = k[b, 2] - k[a, 2]
-    vx = k[c, 0] - k[a, 0]
-    vy = k[c, 1] - k[a, 1]
-    vz = k[c, 2] - k[a, 2]
-    plane[f, 0] = uy * vz - uz * vy
-    plane[f, 1] = uz * vx - ux * vz
-    plane[f, 2] = ux * vy - uy * vx
-    plane[f, 3] = plane[f, 0] * k[a, 0] + plane[f, 1] * k[a, 1] + plane[f, 2] * k[a, 2]
+    nx, ny, nz = _normal(k, a, b, c)
+    plane[f, 0] = nx
+    plane[f, 1] = ny
+    plane[f, 2] = nz
+    plane[f, 3] = nx * k[a, 0] + ny * k[a, 1] + nz * k[a, 2]
 
 
 @numba.njit(**_JIT)
