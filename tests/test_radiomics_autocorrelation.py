@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import fft as sp_fft
 from scipy import ndimage
 from scipy.spatial.distance import pdist, squareform
 
 from metevo.radiomics import radiomic_features
 from metevo.radiomics._autocorrelation import (
     _approximate_autocorrelation,
+    _even_fast_len,
+    _padded_rfftn,
     _spatial_autocorrelation,
     pair_sums,
 )
@@ -109,3 +112,18 @@ def test_setting_switches_between_exact_and_approximate():
     assert approx[1] == pytest.approx(exact[1], rel=0.01)
     with pytest.raises(ValueError, match="autocorrelation_exact_max_voxels must be a positive"):
         radiomic_features(img, msk, autocorrelation_exact_max_voxels=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2), (3, 5, 4), (13, 17, 15), (22, 31, 27), (7, 40, 9)])
+def test_pruned_transform_equals_rfftn_of_the_padded_fields_to_the_bit(shape):
+    # the exact path transforms only the lines that hold data; the result must be the very
+    # array scipy's rfftn gives on the zero-padded grid (odd, even and 5-smooth lengths)
+    rng = np.random.default_rng(11)
+    fields = rng.normal(0, 1, (3, *shape)).astype(np.float32)
+    fshape = tuple(_even_fast_len(2 * s - 1) for s in shape)
+    padded = np.zeros((3, *fshape), np.float32)
+    padded[:, : shape[0], : shape[1], : shape[2]] = fields
+    expected = sp_fft.rfftn(padded, axes=(1, 2, 3))
+    got = _padded_rfftn(fields, fshape)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected)

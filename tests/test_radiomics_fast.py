@@ -29,11 +29,12 @@ from metevo.radiomics._shape_fast import (
     SHAPE_NAMES,
     _lattice_hull,
     _qhull,
+    _stable_argsort,
     shape_vector,
 )
 from metevo.radiomics._texture import _ALL, texture_features, texture_matrices
 from metevo.radiomics._texture_fast import texture_names, texture_vector
-from metevo.radiomics._texture_passes import _flat_offsets, _zone_pass
+from metevo.radiomics._texture_passes import OFFSETS, _flat_offsets, _zone_pass
 
 
 def _assert_same(fast: np.ndarray, ref: dict[str, float], names: tuple[str, ...]) -> None:
@@ -166,6 +167,12 @@ def test_lattice_hull_equals_qhull(radius, spacing):
     np.testing.assert_allclose(_lattice_hull(lattice, candidates), _qhull(candidates), rtol=1e-10)
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 8, 100, 1001])
+def test_stable_argsort_equals_numpy_stable_order_with_ties(n):
+    x = np.random.default_rng(n).integers(0, 4, n).astype(np.float64)  # many ties
+    np.testing.assert_array_equal(_stable_argsort(x), np.argsort(x, kind="stable"))
+
+
 def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():
     k = np.array([[0, 0, 0], [2, 0, 0], [0, 2, 0], [2, 2, 0], [1, 1, 0]], np.int64)
     assert np.isnan(_lattice_hull(k, k * 0.4)).all()
@@ -173,8 +180,8 @@ def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():
 
 
 def test_shape_vector_of_a_large_roi_uses_qhull_and_equals_the_reference():
-    zz, yy, xx = np.indices((13, 41, 41)) - np.array([6, 20, 20])[:, None, None, None]
-    morph = (zz / 6.0) ** 2 + (yy / 20.0) ** 2 + (xx / 17.0) ** 2 <= 1.0
+    zz, yy, xx = np.indices((31, 121, 121)) - np.array([15, 60, 60])[:, None, None, None]
+    morph = (zz / 15.0) ** 2 + (yy / 60.0) ** 2 + (xx / 51.0) ** 2 <= 1.0
     morph = morph[_box(morph)]  # shape_vector takes the ROI cropped to its box
     spacing = np.array([2.5, 0.8, 0.8])
     assert len(hull_candidates(morph, spacing)) > _LATTICE_HULL_MAX  # the Qhull branch
@@ -212,3 +219,20 @@ def test_runs_longer_than_the_int16_ring_raise():
     roi = np.ones((1, 1, 32767), bool)
     with pytest.raises(ValueError, match="32,766 voxels"):
         texture_matrices(np.ones(roi.shape, np.int64), roi, ("glrlm",))
+
+
+@pytest.mark.parametrize("length", [255, 300, 1000])
+@pytest.mark.parametrize("families", [("glrlm",), ("glcm", "glrlm")], ids=["alone", "with glcm"])
+def test_run_lengths_of_a_long_row_by_hand(length, families):
+    # one row (runs along x only): the first length - 20 voxels at level 1, the rest at 2;
+    # one-byte run lengths up to 255 voxels, int16 above
+    roi = np.ones((1, 1, length), bool)
+    grey = np.ones(roi.shape, np.int64)
+    grey[..., length - 20 :] = 2
+    rlm = texture_matrices(grey, roi, families)["glrlm"]
+    x = next(k for k in range(13) if tuple(OFFSETS[k]) == (0, 0, 1))
+    expected = np.zeros((2, max(rlm.shape[2], length)), np.int64)
+    expected[0, length - 21] = expected[1, 19] = 1
+    np.testing.assert_array_equal(rlm[x], expected[:, : rlm.shape[2]])
+    for k in set(range(13)) - {x}:  # across the row every voxel is a run of one
+        assert rlm[k, 0, 0] == length - 20 and rlm[k, 1, 0] == 20 and rlm[k].sum() == length

@@ -82,3 +82,19 @@ def test_local_intensity_peaks_leave_out_voxels_outside_the_scan():
         inside = (np.linalg.norm(grid - p * spacing, axis=1) <= PEAK_RADIUS_MM) & valid.ravel()
         best = max(best, image.ravel()[inside].mean())
     assert f["loc_peak_glob"] == pytest.approx(best)
+
+
+def test_every_voxels_sphere_mean_with_planes_kept_in_a_ring():
+    # one-voxel ROIs all through a block 30 planes deep: the prefix sums of only 13 planes
+    # (the sphere's depth at 1 mm) are kept, so every sphere reads planes that have wrapped
+    rng = np.random.default_rng(12)
+    spacing = np.ones(3)
+    image = rng.normal(40, 25, (30, 24, 26)).round() + rng.random((30, 24, 26))
+    valid = np.ones(image.shape, bool)
+    means = _means_by_convolution(image, valid, spacing)
+    for z, y, x in zip(*(rng.integers(0, n, 40) for n in image.shape), strict=True):
+        mask = np.zeros(image.shape, bool)
+        mask[z, y, x] = True
+        f = local_intensity_features(image, mask, spacing)
+        assert f["loc_peak_glob"] == pytest.approx(means[z, y, x], rel=1e-12)
+        assert f["loc_peak_loc"] == f["loc_peak_glob"]

@@ -32,9 +32,19 @@ def test_area_volume_and_hull_equal_skimage_marching_cubes(seed):
     got_area, got_volume = mesh_area_volume(mask, spacing)
     assert got_area == pytest.approx(area, rel=1e-9)
     assert got_volume == pytest.approx(volume, rel=1e-9)
-    hull, ours = ConvexHull(verts), ConvexHull(hull_candidates(mask, spacing))
+    candidates = hull_candidates(mask, spacing)
+    hull, ours = ConvexHull(verts), ConvexHull(candidates)
     assert ours.volume == pytest.approx(hull.volume, rel=1e-9)
     assert ours.area == pytest.approx(hull.area, rel=1e-9)
+    # every vertex of the mesh's hull is a candidate, and the candidates are mesh vertices
+    verts = verts - spacing  # the mesh of the padded mask, shifted back to the mask's origin
+    on_lattice = {tuple(p) for p in np.rint(4.0 * candidates / spacing).astype(int)}
+    mesh = {tuple(p) for p in np.rint(4.0 * verts / spacing).astype(int)}
+    assert {
+        tuple(p) for p in np.rint(4.0 * verts[hull.vertices] / spacing).astype(int)
+    } <= on_lattice
+    assert on_lattice <= mesh
+    assert len(candidates) < len(verts)
 
 
 def test_mesh_of_one_voxel_is_the_octahedron_of_its_face_centres():

@@ -77,6 +77,17 @@ def _spectral_sums(m_hat, d_hat, d2_hat, kernel):  # pragma: no cover - compiled
     return s_mm, s_dd, s_dm
 
 
+def _padded_rfftn(fields: np.ndarray, fshape: tuple[int, ...]) -> np.ndarray:
+    """``scipy.fft.rfftn`` of ``fields`` (k, z, y, x) zero-padded to ``fshape`` over its last
+    three axes, with the transforms of all-zero lines left out: x over the box's lines, z
+    over the box's ``y`` extent, then y over everything (about 58 % of the full work). The
+    axes in the order ``rfftn`` takes them, one line at a time by the same plans, so the
+    result is equal to the bit (tested)."""
+    spec = sp_fft.rfft(fields, n=fshape[2], axis=3)
+    spec = sp_fft.fft(spec, n=fshape[0], axis=1, overwrite_x=True)
+    return sp_fft.fft(spec, n=fshape[1], axis=2, overwrite_x=True)
+
+
 def _spatial_autocorrelation(
     values: np.ndarray, mask: np.ndarray, spacing: np.ndarray
 ) -> tuple[float, float]:
@@ -97,13 +108,12 @@ def _spatial_autocorrelation(
     ss = float(np.dot(d, d))
     # float32 transforms: ~6 significant digits, far beyond the 3 of IBSI
     fshape = tuple(_even_fast_len(2 * s - 1) for s in mask.shape)
-    fields = np.zeros((3, *fshape), np.float32)
-    inner = (slice(0, mask.shape[0]), slice(0, mask.shape[1]), slice(0, mask.shape[2]))
-    fields[0][inner][mask] = 1.0
-    fields[1][inner][mask] = d
-    fields[2][inner][mask] = d**2
+    fields = np.zeros((3, *mask.shape), np.float32)
+    fields[0][mask] = 1.0
+    fields[1][mask] = d
+    fields[2][mask] = d**2
     kernel = _inverse_distance_spectrum(fshape, tuple(float(h) for h in spacing))
-    spec = sp_fft.rfftn(fields, axes=(1, 2, 3), overwrite_x=True)
+    spec = _padded_rfftn(fields, fshape)
     w_sum, cross, d2_m = _spectral_sums(spec[0], spec[1], spec[2], kernel)
     if ss <= 0 or w_sum <= 0:
         return math.nan, math.nan

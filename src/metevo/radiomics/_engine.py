@@ -32,6 +32,7 @@ from metevo.radiomics._intensity_fast import (
     statistics_vector,
 )
 from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
+from metevo.radiomics._memory import keep_freed_memory
 from metevo.radiomics._morphology import _box, morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
@@ -337,6 +338,7 @@ def radiomic_features(
     (1, 1440)
     """
     settings = check_settings(settings, **options)
+    keep_freed_memory()  # once per process: fewer page faults per lesion (_memory)
     image = _as_image(image, "image")
     mask = _as_image(mask, "mask")
     _check_grid(image, mask, context)

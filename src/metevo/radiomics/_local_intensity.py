@@ -41,10 +41,12 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _edge_mean(prefix, present, all_valid, rows, z, y, x):  # pragma: no cover - compiled
+def _edge_mean(prefix, present, all_valid, rows, nz, z, y, x):  # pragma: no cover - compiled
     """Mean in the sphere around ``(z, y, x)`` when it reaches past the array or holds
-    voxels outside the scan: those count neither in the sum nor in the count."""
-    nz, ny, nx1 = prefix.shape
+    voxels outside the scan: those count neither in the sum nor in the count. ``prefix``
+    and ``present`` hold plane ``zz`` in slot ``zz & (len(prefix) - 1)`` (a ring of planes,
+    a power of two long)."""
+    ring, ny, nx1 = prefix.shape
     nx = nx1 - 1
     total = 0.0
     count = 0.0
@@ -55,12 +57,34 @@ def _edge_mean(prefix, present, all_valid, rows, z, y, x):  # pragma: no cover -
             continue
         a = max(x - rows[r, 2], 0)
         b = min(x + rows[r, 2] + 1, nx)
-        total += prefix[zz, yy, b] - prefix[zz, yy, a]
+        slot = zz & (ring - 1)
+        total += prefix[slot, yy, b] - prefix[slot, yy, a]
         if all_valid:
             count += b - a
         else:
-            count += present[zz, yy, b] - present[zz, yy, a]
+            count += present[slot, yy, b] - present[slot, yy, a]
     return total / count
+
+
+@numba.njit(cache=True, nogil=True)
+def _prefix_plane(image, valid, all_valid, z, prefix, present):  # pragma: no cover - compiled
+    """Prefix sums along x of plane ``z`` (and counts of its valid voxels when some are not)
+    into slot ``z & (len(prefix) - 1)``."""
+    ny, nx = image.shape[1], image.shape[2]
+    slot = z & (prefix.shape[0] - 1)
+    for y in range(ny):
+        acc = 0.0
+        cnt = 0.0
+        prefix[slot, y, 0] = 0.0
+        if not all_valid:
+            present[slot, y, 0] = 0.0
+        for x in range(nx):
+            if all_valid or valid[z, y, x]:
+                acc += image[z, y, x]
+                cnt += 1.0
+            prefix[slot, y, x + 1] = acc
+            if not all_valid:
+                present[slot, y, x + 1] = cnt
 
 
 @numba.njit(cache=True, nogil=True)
@@ -74,23 +98,18 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
     adds the runs in the same order either way.
     """
     nz, ny, nx = image.shape
-    prefix = np.zeros((nz, ny, nx + 1))
-    # counts of valid voxels, needed only where some voxel is not valid
-    present = np.zeros((nz, ny, nx + 1) if not all_valid else (1, 1, 1))
-    for z in range(nz):
-        for y in range(ny):
-            acc = 0.0
-            cnt = 0.0
-            for x in range(nx):
-                if all_valid or valid[z, y, x]:
-                    acc += image[z, y, x]
-                    cnt += 1.0
-                prefix[z, y, x + 1] = acc
-                if not all_valid:
-                    present[z, y, x + 1] = cnt
     rz = np.abs(rows[:, 0]).max()
     ry = np.abs(rows[:, 1]).max()
     rx = rows[:, 2].max()
+    # the prefix sums of the 2 rz + 1 planes a sphere spans, plane zz in slot zz & (ring - 1)
+    # (ring: a power of two): a small array that stays in cache, few fresh pages to fault in
+    ring = 1
+    while ring < min(2 * rz + 1, nz):
+        ring *= 2
+    prefix = np.empty((ring, ny, nx + 1))
+    # counts of valid voxels, needed only where some voxel is not valid
+    present = np.empty((ring, ny, nx + 1) if not all_valid else (1, 1, 1))
+    done = 0  # planes below ``done`` have been summed
     full = 0.0
     for r in range(rows.shape[0]):
         full += 2 * rows[r, 2] + 1
@@ -99,6 +118,9 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
     loc = -np.inf  # highest sphere mean among the voxels of intensity ``top``
     glob = -np.inf
     for z in range(nz):
+        while done < min(z + rz + 1, nz):
+            _prefix_plane(image, valid, all_valid, done, prefix, present)
+            done += 1
         for y in range(ny):
             x0 = -1
             x1 = -1
@@ -116,7 +138,7 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
                 line = sums[:n]
                 line[:] = 0.0
                 for r in range(rows.shape[0]):
-                    row = prefix[z + rows[r, 0], y + rows[r, 1]]
+                    row = prefix[(z + rows[r, 0]) & (ring - 1), y + rows[r, 1]]
                     w = rows[r, 2]
                     # slices, not shifted indices: the loop then vectorises
                     right = row[x0 + w + 1 : x0 + w + 1 + n]
@@ -129,7 +151,7 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
                 if inside:
                     mean = sums[x - x0] / full
                 else:
-                    mean = _edge_mean(prefix, present, all_valid, rows, z, y, x)
+                    mean = _edge_mean(prefix, present, all_valid, rows, nz, z, y, x)
                 glob = max(glob, mean)
                 v = image[z, y, x]
                 if v > top:

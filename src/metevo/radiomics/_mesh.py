@@ -212,4 +212,15 @@ def hull_candidates(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     ext = k.max(axis=0) + 1
     order = np.argsort((k[:, 0] * ext[1] + k[:, 1]) * ext[2] + k[:, 2], kind="stable")
     v = pts[order] * np.asarray(spacing, dtype=np.float64)
-    return v[_plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])]
+    keep = _plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])
+    v, k = v[keep], k[order[keep]]
+    # a vertex of the 3D hull is extreme in every subset holding it: also a vertex of the 2D
+    # hull of the candidates in its plane y = const and in its plane x = const. Extreme points
+    # do not change under scaling, so the half-voxel lattice gives exact integer turn tests.
+    for a, b, c in ((1, 0, 2), (2, 0, 1)):
+        order = np.argsort((k[:, a] * ext[b] + k[:, b]) * ext[c] + k[:, c], kind="stable")
+        kf = k[order].astype(np.float64)
+        keep = order[_plane_hull_mask(k[order, a], kf[:, b], kf[:, c])]
+        keep.sort()  # the candidates stay in (z, y, x) order
+        v, k = v[keep], k[keep]
+    return v

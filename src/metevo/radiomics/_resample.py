@@ -53,36 +53,49 @@ def _reach(pos: np.ndarray, first: int, last: int, margin: int) -> tuple[int, in
     return max(int(inside[0]) - margin, 0), min(int(inside[-1]) + 1 + margin, pos.size)
 
 
-@numba.njit(cache=True, nogil=True)
-def _trilinear(image, iz, wz, iy, wy, ix, wx):  # pragma: no cover - compiled
-    """``image`` at the points ``(iz + wz, iy + wy, ix + wx)`` (crop indices and weights),
-    interpolated along z, then y, then x, each step ``a + (b - a) w``: the arithmetic of
-    three separable passes, to the bit. One new plane at a time: the z and y steps run over
-    whole crop rows (contiguous, vectorised), the x step gathers."""
+@numba.njit(cache=True, nogil=True, inline="always")
+def _step_z(image, z0, fz, along_z):  # pragma: no cover - compiled
+    """``along_z`` = the crop interpolated between planes ``z0`` and ``z0 + 1`` at ``fz``."""
     nz, ny, nx = image.shape
-    oz, oy, ox = iz.size, iy.size, ix.size
-    out = np.empty((oz, oy, ox))
+    z1 = min(z0 + 1, nz - 1)
+    for y in range(ny):
+        for k in range(nx):
+            lo = np.float64(image[z0, y, k])
+            along_z[y, k] = lo + (np.float64(image[z1, y, k]) - lo) * fz
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _step_y(along_z, y0, fy, along_y):  # pragma: no cover - compiled
+    """``along_y`` = ``along_z`` interpolated between rows ``y0`` and ``y0 + 1`` at ``fy``."""
+    y1 = min(y0 + 1, along_z.shape[0] - 1)
+    for k in range(along_z.shape[1]):
+        along_y[k] = along_z[y0, k] + (along_z[y1, k] - along_z[y0, k]) * fy
+
+
+@numba.njit(cache=True, nogil=True)
+def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold):  # pragma: no cover - compiled
+    """``image`` at the points ``(iz + wz, iy + wy, ix + wx)`` (crop indices and weights)
+    into ``out``, interpolated along z, then y, then x, each step ``a + (b - a) w``: the
+    arithmetic of three separable passes, to the bit. One new plane at a time: the z and y
+    steps run over whole crop rows (contiguous, vectorised), the x step gathers. With a
+    ``threshold`` (not NaN) ``out`` (bool) gets ``value >= threshold`` instead: the ROI's
+    mask with no float64 array of its values (fewer fresh pages to fault in)."""
+    nz, ny, nx = image.shape
     along_z = np.empty((ny, nx))
     along_y = np.empty(nx)
-    for a in range(oz):
-        z0 = iz[a]
-        z1 = min(z0 + 1, nz - 1)
-        fz = wz[a]
-        for y in range(ny):
-            for k in range(nx):
-                lo = np.float64(image[z0, y, k])
-                along_z[y, k] = lo + (np.float64(image[z1, y, k]) - lo) * fz
-        for b in range(oy):
-            y0 = iy[b]
-            y1 = min(y0 + 1, ny - 1)
-            fy = wy[b]
-            for k in range(nx):
-                along_y[k] = along_z[y0, k] + (along_z[y1, k] - along_z[y0, k]) * fy
-            for c in range(ox):
+    values = threshold != threshold
+    for a in range(iz.size):
+        _step_z(image, iz[a], wz[a], along_z)
+        for b in range(iy.size):
+            _step_y(along_z, iy[b], wy[b], along_y)
+            for c in range(ix.size):
                 x0 = ix[c]
                 x1 = min(x0 + 1, nx - 1)
-                out[a, b, c] = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
-    return out
+                v = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
+                if values:
+                    out[a, b, c] = v
+                else:
+                    out[a, b, c] = v >= threshold
 
 
 def resample_crop(
@@ -130,12 +143,15 @@ def resample_crop(
         i0 = np.floor(pos).astype(np.int64)
         grid.append((i0, pos - i0))
         inner.append(slice(m0 - a, m1 - a))
-    out = _trilinear(np.ascontiguousarray(img, dtype=np.float64), *sum(grid, ()))
-    # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero
-    values = _trilinear(
+    out = np.empty(tuple(i0.size for i0, _ in grid))
+    _trilinear(np.ascontiguousarray(img, dtype=np.float64), *sum(grid, ()), out, math.nan)
+    # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero;
+    # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
+    mask = np.zeros(out.shape, bool)
+    _trilinear(
         np.ascontiguousarray(roi).view(np.uint8),
         *(v[s] for (i0, w), s in zip(grid, inner, strict=True) for v in (i0, w)),
+        mask[tuple(inner)],
+        0.5 - 1e-9,
     )
-    mask = np.zeros(out.shape, bool)
-    mask[tuple(inner)] = values >= 0.5 - 1e-9  # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
     return out, mask
