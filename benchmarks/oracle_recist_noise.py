@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
+from scipy import ndimage
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -59,6 +60,8 @@ from metevo.datasets import SyntheticCohort, make_synthetic_cohort  # noqa: E402
 from metevo.datasets import _synthetic_anatomy as _anatomy  # noqa: E402
 from metevo.response import assess_patient  # noqa: E402
 from metevo.tracking import measure_lesions  # noqa: E402
+from metevo.tracking._lesions import _axial_diameters  # noqa: E402
+from metevo.tracking._lobes import lobe_labels  # noqa: E402
 
 BINS = np.array([0.0, 10.0, 15.0, 20.0, 30.0, np.inf])  # true-LD bins of the error model (mm)
 RESULTS = HERE / "results" / "oracle_recist_noise.json"
@@ -84,13 +87,92 @@ def cohort(bench: Path, seed: int, n: int, size: str, voxelised: bool) -> Synthe
     return SyntheticCohort.at(folder)
 
 
-def measured_components(synth: SyntheticCohort) -> pd.DataFrame:
-    """``measure_lesions`` on every scan's instance map (the handed-out mask's components)."""
+def smooth_slices(piece: np.ndarray, sigma: float) -> np.ndarray:
+    """The mask regularised in-plane: each slice Gaussian-smoothed (``sigma`` in-plane voxels,
+    none across slices) and thresholded at 0.5."""
+    pad = int(np.ceil(4 * sigma)) + 1
+    p = np.pad(piece.astype(float), ((0, 0), (pad, pad), (pad, pad)))
+    sm = ndimage.gaussian_filter(p, sigma=(0.0, sigma, sigma), mode="constant") >= 0.5
+    return sm
+
+
+def smooth_ld(piece: np.ndarray, spacing_zyx: np.ndarray, sigma: float) -> float:
+    """Axial longest diameter (mm, edge to edge, as ``axial_ld_mm``) of the smoothed mask."""
+    sm = smooth_slices(piece, sigma)
+    return float(_axial_diameters(sm, spacing_zyx)[0]) if sm.any() else 0.0
+
+
+def smooth_override(inst: sitk.Image, m: pd.DataFrame, sigma: float) -> pd.DataFrame:
+    """``axial_ld_mm`` / ``axial_ld_separable_mm`` of ``measure_lesions`` replaced by the
+    smoothed-boundary estimator: each component (and, when separable, each of its lobes as
+    ``lobe_labels`` cuts the unsmoothed component) smoothed in-plane and measured the same way.
+    A lesion the smoothing erases entirely keeps its mask LD (never happened: counted)."""
+    lab = sitk.GetArrayViewFromImage(inst)
+    sp = np.array(inst.GetSpacing()[::-1], dtype=float)
+    objects = ndimage.find_objects(lab)
+    m = m.copy()
+    for i, r in m.iterrows():
+        sl = objects[int(r["lesion_id"]) - 1]
+        piece = lab[sl] == r["lesion_id"]
+        ld = smooth_ld(piece, sp, sigma)
+        lobes, n = lobe_labels(piece, sp)
+        sep = sum(smooth_ld(lobes == k, sp, sigma) for k in range(1, n + 1)) if n > 1 else ld
+        if ld > 0:
+            m.loc[i, "axial_ld_mm"] = ld
+            m.loc[i, "axial_ld_separable_mm"] = sep
+        else:
+            ERASED[0] += 1
+    return m
+
+
+ERASED = [0]
+
+
+def disc_bias(sigmas: list[float], pixel: float = 0.8) -> list[dict]:
+    """Hand-made discs / ellipses (one slice, ``pixel`` mm pixels, random sub-pixel centre):
+    measured - exact LD (mm) of the mask LD and of each smoothed estimator."""
+    rng = np.random.default_rng(0)
+    out = []
+    sp = np.array([2.5, pixel, pixel])
+    for d in (5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 30.0):
+        for ratio in (1.0, 0.6):
+            errs = {"mask": []}
+            errs.update({f"smooth_{s:g}": [] for s in sigmas})
+            for _ in range(20):
+                a, b = d / 2, d * ratio / 2
+                n = int(np.ceil(d / pixel)) + 8
+                c = n / 2 + rng.uniform(-0.5, 0.5, 2)
+                th = rng.uniform(0, np.pi)
+                yy, xx = (np.mgrid[0:n, 0:n] - c[:, None, None]) * pixel
+                u = xx * np.cos(th) + yy * np.sin(th)
+                v = -xx * np.sin(th) + yy * np.cos(th)
+                piece = ((u / a) ** 2 + (v / b) ** 2 <= 1.0)[None]
+                errs["mask"].append(_axial_diameters(piece, sp)[0] - d)
+                for s in sigmas:
+                    errs[f"smooth_{s:g}"].append(smooth_ld(piece, sp, s) - d)
+            out.append(
+                {
+                    "ld_mm": d,
+                    "axis_ratio": ratio,
+                    **{
+                        k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1))}
+                        for k, v in errs.items()
+                    },
+                }
+            )
+    return out
+
+
+def measured_components(synth: SyntheticCohort, sigma: float | None = None) -> pd.DataFrame:
+    """``measure_lesions`` on every scan's instance map (the handed-out mask's components);
+    ``sigma``: the LDs from the in-plane smoothed mask instead (``smooth_override``)."""
     scans = synth.table("scans")
     rows = []
     for r in scans.itertuples():
         inst = sitk.ReadImage(str(synth.root / "ground_truth" / r.instance_mask))
         m = measure_lesions(None, inst, context=f"{r.patient_id} {r.timepoint}")
+        if sigma is not None:
+            m = smooth_override(inst, m, sigma)
         m.insert(0, "timepoint", r.timepoint)
         m.insert(0, "patient_id", r.patient_id)
         rows.append(
@@ -155,8 +237,38 @@ def main() -> None:
         action="store_true",
         help="noise-free voxelised masks (voxelisation alone), cohorts cached as *_voxelised",
     )
+    ap.add_argument(
+        "--estimator",
+        choices=["mask", "smooth"],
+        default="mask",
+        help="LD estimator of oracle 1 and the error model: the mask's axial_ld_mm, or the "
+        "axial LD of the mask smoothed in-plane (Gaussian --sigma voxels, threshold 0.5)",
+    )
+    ap.add_argument("--sigma", type=float, default=0.75, help="in-plane voxels (smooth)")
+    ap.add_argument(
+        "--discs",
+        type=float,
+        nargs="*",
+        default=None,
+        help="only: bias of the mask LD and of the smoothed LD (these sigmas) on hand-made "
+        "discs/ellipses 5-30 mm at 0.8 mm pixels; writes --json",
+    )
     args = ap.parse_args()
     t0 = time.process_time()
+    if args.discs is not None:
+        res = disc_bias(args.discs)
+        for r in res:
+            print(
+                f"LD {r['ld_mm']:5.1f} ratio {r['axis_ratio']}: "
+                + ", ".join(
+                    f"{k} {v['mean']:+.3f}+-{v['sd']:.3f}"
+                    for k, v in r.items()
+                    if isinstance(v, dict)
+                )
+            )
+        args.json.write_text(json.dumps({"discs": res}, indent=2) + "\n")
+        return
+    sigma = args.sigma if args.estimator == "smooth" else None
 
     # ---- per seed: truth, measured components, oracle 1
     data, errs = {}, []
@@ -164,7 +276,7 @@ def main() -> None:
         synth = cohort(args.bench_dir, seed, args.patients, args.size, args.voxelised)
         clinical = pd.read_csv(synth.clinical).set_index("patient_id")
         events = pd.read_csv(synth.events)
-        meas = measured_components(synth)
+        meas = measured_components(synth, sigma)
         les = synth.table("lesions")
         # error model: single-lesion components, measured - true LD
         one = (
@@ -267,7 +379,7 @@ def main() -> None:
             counts.setdefault(len(fracs) - 1, [0, 0])
             counts[len(fracs) - 1][0] += ag
             counts[len(fracs) - 1][1] += n_tot
-        fr = np.array(fracs)
+        fr = np.array(fracs) if fracs else np.array([np.nan])
         o1a, o1n, o1m = d["oracle1"]
         pipe_json = pipe_dir / f"clinical_r4_seed{seed}.json"
         pipe = (
@@ -306,7 +418,7 @@ def main() -> None:
             flush=True,
         )
     # pooled oracle 2: each draw's counts summed over the seeds
-    pf = np.array([a / n for a, n in counts.values()])
+    pf = np.array([a / n for a, n in counts.values()]) if counts else np.array([np.nan])
     tot_n = sum(v["oracle1_n"] for v in out_seeds.values())
     pooled = {
         "oracle1": sum(v["oracle1_agree"] for v in out_seeds.values()) / tot_n,
@@ -337,6 +449,9 @@ def main() -> None:
                 "command": "python benchmarks/oracle_recist_noise.py " + " ".join(sys.argv[1:]),
                 "size": args.size,
                 "masks": "noise-free voxelised" if args.voxelised else "as handed out",
+                "estimator": args.estimator,
+                "sigma_voxels": sigma,
+                "smoothing_erased_lesions": ERASED[0],
                 "patients": args.patients,
                 "draws": args.draws,
                 "error_model": model,
