@@ -34,6 +34,11 @@ Run (cohorts are generated into ``.bench/`` when absent, ~1-2 min each):
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/oracle_recist_noise.py --seeds 0 1 2 3 4 5 \
         [--bench-dir DIR] [--draws 200]
 Writes benchmarks/results/oracle_recist_noise.json.
+
+``--estimator smooth --sigma S`` (issue 18, r4-18s): oracle 1 and the error model with the LD of
+the mask smoothed in-plane (Gaussian S voxels, threshold 0.5) instead of the mask's own LD;
+``--draws 0`` skips oracle 2; ``--discs S ...`` only measures the bias of both estimators on
+hand-made discs and ellipses. ``oracle_recist_smooth_table.py`` collects those runs.
 """
 
 from __future__ import annotations
@@ -92,8 +97,7 @@ def smooth_slices(piece: np.ndarray, sigma: float) -> np.ndarray:
     none across slices) and thresholded at 0.5."""
     pad = int(np.ceil(4 * sigma)) + 1
     p = np.pad(piece.astype(float), ((0, 0), (pad, pad), (pad, pad)))
-    sm = ndimage.gaussian_filter(p, sigma=(0.0, sigma, sigma), mode="constant") >= 0.5
-    return sm
+    return ndimage.gaussian_filter(p, sigma=(0.0, sigma, sigma), mode="constant") >= 0.5
 
 
 def smooth_ld(piece: np.ndarray, spacing_zyx: np.ndarray, sigma: float) -> float:
