@@ -37,7 +37,7 @@ from metevo.radiomics._morphology import _box, morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
-from metevo.radiomics._texture_fast import texture_names, texture_vector
+from metevo.radiomics._texture_fast import texture_names, texture_values
 
 __all__ = ["radiomic_features", "warm_up"]
 
@@ -256,9 +256,7 @@ def _lesion_features(
         if plan.ivh and settings.ivh_bin_width is None:
             plan.put(row, ivh_features(g_roi.astype(np.float64), None))
         if plan.texture:
-            grey = np.zeros(mask_i.shape, np.int64)
-            grey[mask_i] = g_roi
-            plan.put_vector(row, "texture", texture_vector(grey, mask_i, plan.texture))
+            plan.put_vector(row, "texture", texture_values(g_roi, mask_i, plan.texture))
     if constant and (plan.texture or plan.ivh or plan.statistics):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
