@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 
 from metevo import columns as C
 from metevo.exceptions import DataQualityWarning, MaskValueError
@@ -33,7 +32,7 @@ from metevo.radiomics._intensity_fast import (
 )
 from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
 from metevo.radiomics._memory import keep_freed_memory
-from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._morphology import _box, label_boxes, morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
@@ -124,15 +123,21 @@ class _Plan:
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
         )
 
-    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, slice | None]:
         pos = np.array([self.index.get(n, -1) for n in names], np.int64)
         keep = pos >= 0
-        return pos[keep], keep
+        whole = None  # every entry selected, in consecutive columns: one slice
+        if keep.all() and pos.size and (np.diff(pos) == 1).all():
+            whole = slice(int(pos[0]), int(pos[-1]) + 1)
+        return pos[keep], keep, whole
 
     def put_vector(self, row: np.ndarray, family: str, values: np.ndarray) -> None:
         """Write the selected entries of a vector family's ``values`` into ``row``."""
-        pos, keep = self.slots[family]
-        row[pos] = values[keep]
+        pos, keep, whole = self.slots[family]
+        if whole is not None:
+            row[whole] = values
+        else:
+            row[pos] = values[keep]
 
     def put(self, row: np.ndarray, feats: dict[str, float]) -> None:
         """Write the selected ones of ``feats`` into ``row``."""
@@ -158,9 +163,11 @@ def _lesion_features(
     whole: np.ndarray,
     plan: _Plan,
     row: np.ndarray,
+    roi_box: tuple[slice, slice, slice] | None = None,
 ) -> list[str]:
     """Compute the lesion's features into ``row`` (NaN-filled, ``plan.names`` order); return
-    the notes."""
+    the notes. ``roi_box``: the bounding box of ``roi`` when known (used unless the crop is
+    resampled)."""
     notes: list[str] = []
     if settings.resample:
         img_crop, roi = resample_crop(
@@ -189,7 +196,7 @@ def _lesion_features(
     else:
         intensity_mask = morph
     # morphology on the ROI's bounding box (the mesh pads it itself)
-    box = _box(morph)
+    box = _box(morph) if settings.resample or roi_box is None else roi_box
     n_morph = int(morph[box].sum())
     if plan.autocorrelation:
         plan.put(
@@ -342,7 +349,7 @@ def radiomic_features(
     _check_grid(image, mask, context)
     img = sitk.GetArrayViewFromImage(image)
     lab = sitk.GetArrayViewFromImage(mask)
-    if not np.issubdtype(lab.dtype, np.integer):
+    if lab.dtype.kind not in "iu":  # not an integer type
         rounded = np.rint(lab)
         if not np.array_equal(rounded, lab):
             raise MaskValueError(
@@ -351,18 +358,19 @@ def radiomic_features(
                 "or round the mask (0 = background, one integer per lesion)."
             )
         lab = rounded.astype(np.int64)
-    if lab.size and np.issubdtype(lab.dtype, np.signedinteger) and lab.min() < 0:
+    if lab.size and lab.dtype.kind == "i" and lab.min() < 0:
         raise MaskValueError(
             f"{_where(context)}the lesion mask holds negative values (minimum {lab.min()}); "
             "expected 0 for background and positive lesion labels."
         )
     _check_hu(img, settings, context)
-    spacing = np.array(image.GetSpacing()[::-1], dtype=np.float64)  # (z, y, x)
+    spacing_zyx = image.GetSpacing()[::-1]
+    spacing = np.array(spacing_zyx, dtype=np.float64)  # (z, y, x)
     max_label = int(lab.max()) if lab.size else 0
     if lab.dtype == np.uint64:
         lab = lab.astype(np.int64)
-    boxes = ndimage.find_objects(lab) if max_label else []
-    present = [i + 1 for i, b in enumerate(boxes) if b is not None]
+    boxes, counts = label_boxes(lab, max_label)
+    present = (np.flatnonzero(counts) + 1).tolist()
     if labels is not None:
         missing = sorted(set(int(v) for v in labels) - set(present))
         if missing:
@@ -375,41 +383,45 @@ def radiomic_features(
     target = settings.spacing_mm if settings.resample else 0.0
     # the intensity-peak sphere reaches 6.2 mm beyond the ROI; interpolation needs 2 new voxels
     reach = (PEAK_RADIUS_MM if plan.local else 0.0) + 2.0 * max(target, 0.0)
-    margin = np.ceil(reach / spacing).astype(int) + 1
-    shape = np.array(img.shape)
+    margin = [math.ceil(reach / h) + 1 for h in spacing_zyx]
+    shape = img.shape
+    whole = np.array(shape)
     values = np.full((len(present), len(plan.names)), math.nan)
     notes_out: list[str] = []
-    for r, label in enumerate(present):
-        box = boxes[label - 1]
-        lo = np.array([s.start for s in box]) - margin
-        hi = np.array([s.stop for s in box]) + margin
-        clipped = bool((lo < 0).any() or (hi > shape).any())
-        lo, hi = np.maximum(lo, 0), np.minimum(hi, shape)
-        crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-        img_crop = np.asarray(img[crop], dtype=np.float64)
-        roi = np.asarray(lab[crop]) == label
-        valid = None
-        touches = bool(
-            any(s.start == 0 for s in box)
-            or any(s.stop == n for s, n in zip(box, shape, strict=True))
-        )
-        with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # degenerate ROIs give NaN, with a note
+        for r, label in enumerate(present):
+            box = boxes[label - 1].tolist()  # starts, then stops
+            lo = [max(box[a] - margin[a], 0) for a in range(3)]
+            hi = [min(box[a + 3] + margin[a], shape[a]) for a in range(3)]
+            clipped = any(box[a] - margin[a] < 0 or box[a + 3] + margin[a] > shape[a] for a in range(3))
+            crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+            img_crop = np.asarray(img[crop], dtype=np.float64)
+            roi = np.asarray(lab[crop]) == label
+            # the ROI's own box in the crop
+            roi_box = tuple(slice(box[a] - lo[a], box[a + 3] - lo[a]) for a in range(3))
+            touches = any(box[a] == 0 or box[a + 3] == shape[a] for a in range(3))
             notes = _lesion_features(
-                img_crop, roi, valid, spacing, settings, lo, shape, plan, values[r]
+                img_crop, roi, None, spacing, settings, np.array(lo), whole, plan, values[r], roi_box
             )
-        if touches:
-            notes.append(
-                "the lesion touches the scan border: features describe its part in the scan"
-            )
-        elif clipped and plan.local:
-            notes.append(
-                "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
-            )
-        notes_out.append("; ".join(notes))
+            if touches:
+                notes.append(
+                    "the lesion touches the scan border: features describe its part in the scan"
+                )
+            elif clipped and plan.local:
+                notes.append(
+                    "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
+                )
+            notes_out.append("; ".join(notes))
     return _assemble(present, values, notes_out, plan)
 
 
 _STRING = pd.StringDtype()  # an instance: no dtype lookup by name per call
+try:  # pandas' internals, for ``_from_blocks``; the public constructors otherwise
+    from pandas._libs.internals import BlockPlacement
+    from pandas.core.internals.blocks import new_block, new_block_2d
+    from pandas.core.internals.managers import BlockManager
+except ImportError:  # pragma: no cover
+    BlockPlacement = new_block = new_block_2d = BlockManager = None
 
 
 def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan) -> pd.DataFrame:
@@ -420,11 +432,11 @@ def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Pl
     assembly. Falls back to the public constructors where pandas' internals differ.
     """
     ids = np.asarray(labels, dtype=np.int64)
-    note = pd.array(notes, dtype=_STRING)
-    try:
+    try:  # pd.array(notes, dtype="string") without its dispatch
+        note = _STRING.construct_array_type()._from_sequence(notes, dtype=_STRING)
         return _from_blocks(ids, values, note, plan.columns)
     except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
-        return _assemble_public(ids, values, note, plan.columns)
+        return _assemble_public(ids, values, pd.array(notes, dtype=_STRING), plan.columns)
 
 
 def _assemble_public(
@@ -439,10 +451,6 @@ def _assemble_public(
 def _from_blocks(
     ids: np.ndarray, values: np.ndarray, note: object, columns: pd.Index
 ) -> pd.DataFrame:
-    from pandas._libs.internals import BlockPlacement
-    from pandas.core.internals.blocks import new_block, new_block_2d
-    from pandas.core.internals.managers import BlockManager
-
     n_feat = values.shape[1]
     blocks = (
         new_block_2d(ids[None, :], placement=BlockPlacement(slice(0, 1))),

@@ -14,7 +14,13 @@ import numba
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from metevo.radiomics._mesh import _candidates, _count_cubes, _stable_argsort, _unit_table, _area_table
+from metevo.radiomics._mesh import (
+    _area_table,
+    _candidates,
+    _count_cubes,
+    _stable_argsort,
+    _unit_table,
+)
 from metevo.radiomics._morphology import _mask_moments, _max_distance
 
 __all__ = ["SHAPE_NAMES", "shape_vector"]
