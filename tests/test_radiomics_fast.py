@@ -180,8 +180,8 @@ def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():
 
 
 def test_shape_vector_of_a_large_roi_uses_qhull_and_equals_the_reference():
-    zz, yy, xx = np.indices((31, 121, 121)) - np.array([15, 60, 60])[:, None, None, None]
-    morph = (zz / 15.0) ** 2 + (yy / 60.0) ** 2 + (xx / 51.0) ** 2 <= 1.0
+    zz, yy, xx = np.indices((35, 141, 141)) - np.array([17, 70, 70])[:, None, None, None]
+    morph = (zz / 17.0) ** 2 + (yy / 70.0) ** 2 + (xx / 61.0) ** 2 <= 1.0
     morph = morph[_box(morph)]  # shape_vector takes the ROI cropped to its box
     spacing = np.array([2.5, 0.8, 0.8])
     assert len(hull_candidates(morph, spacing)) > _LATTICE_HULL_MAX  # the Qhull branch
