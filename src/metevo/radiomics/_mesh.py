@@ -253,37 +253,44 @@ _PLANES = np.array(
 def _plane_filter(k, keep, rows):  # pragma: no cover - compiled
     """Clear ``keep`` of the lattice points ``k`` that are not vertices of the 2D hull of the
     kept points in their plane ``rows[0] . k = const`` (turns in the coordinates
-    ``rows[1] . k``, ``rows[2] . k``)."""
+    ``rows[1] . k``, ``rows[2] . k``).
+
+    ``k`` is in ascending (z, y, x) order and every plane of ``_PLANES`` has z as its first
+    in-plane coordinate and, at equal z, a second one that orders the points as (y, x) does:
+    a stable counting sort by the plane alone gives the (plane, in-plane) order."""
     idx = np.flatnonzero(keep)
     m = idx.size
-    t = np.empty((m, 3), np.int64)
-    lo = np.zeros(3, np.int64)
-    ext = np.ones(3, np.int64)
-    for a in range(3):
-        for i in range(m):
-            p = idx[i]
-            t[i, a] = rows[a, 0] * k[p, 0] + rows[a, 1] * k[p, 1] + rows[a, 2] * k[p, 2]
-        top = t[0, a] if m else 0
-        lo[a] = top
-        for i in range(m):
-            lo[a] = min(lo[a], t[i, a])
-            top = max(top, t[i, a])
-        ext[a] = top - lo[a] + 1
-    key = np.empty(m, np.int64)
+    if m == 0:
+        return
+    pc = np.empty(m, np.int64)
+    lo = hi = rows[0, 0] * k[idx[0], 0] + rows[0, 1] * k[idx[0], 1] + rows[0, 2] * k[idx[0], 2]
     for i in range(m):
-        key[i] = ((t[i, 0] - lo[0]) * ext[1] + t[i, 1] - lo[1]) * ext[2] + t[i, 2] - lo[2]
-    order = _stable_argsort(key)
+        p = idx[i]
+        pc[i] = rows[0, 0] * k[p, 0] + rows[0, 1] * k[p, 1] + rows[0, 2] * k[p, 2]
+        lo = min(lo, pc[i])
+        hi = max(hi, pc[i])
+    start = np.zeros(hi - lo + 2, np.int64)
+    for i in range(m):
+        start[pc[i] - lo + 1] += 1
+    for j in range(1, start.size):
+        start[j] += start[j - 1]
+    order = np.empty(m, np.int64)
+    for i in range(m):
+        order[start[pc[i] - lo]] = i
+        start[pc[i] - lo] += 1
     plane = np.empty(m, np.int64)
     y = np.empty(m)
     x = np.empty(m)
-    for i in range(m):
-        plane[i] = t[order[i], 0]
-        y[i] = t[order[i], 1]
-        x[i] = t[order[i], 2]
+    for j in range(m):
+        i = order[j]
+        p = idx[i]
+        plane[j] = pc[i]
+        y[j] = rows[1, 0] * k[p, 0] + rows[1, 1] * k[p, 1] + rows[1, 2] * k[p, 2]
+        x[j] = rows[2, 0] * k[p, 0] + rows[2, 1] * k[p, 1] + rows[2, 2] * k[p, 2]
     hull = _plane_hull_mask(plane, y, x)
-    for i in range(m):
-        if not hull[i]:
-            keep[idx[order[i]]] = False
+    for j in range(m):
+        if not hull[j]:
+            keep[idx[order[j]]] = False
 
 
 @numba.njit(cache=True, nogil=True)
