@@ -418,10 +418,10 @@ def radiomic_features(
 _STRING = pd.StringDtype()  # an instance: no dtype lookup by name per call
 try:  # pandas' internals, for ``_from_blocks``; the public constructors otherwise
     from pandas._libs.internals import BlockPlacement
-    from pandas.core.internals.blocks import new_block, new_block_2d
+    from pandas.core.internals.blocks import ExtensionBlock, NumpyBlock
     from pandas.core.internals.managers import BlockManager
 except ImportError:  # pragma: no cover
-    BlockPlacement = new_block = new_block_2d = BlockManager = None
+    BlockPlacement = ExtensionBlock = NumpyBlock = BlockManager = None
 
 
 def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan) -> pd.DataFrame:
@@ -452,10 +452,13 @@ def _from_blocks(
     ids: np.ndarray, values: np.ndarray, note: object, columns: pd.Index
 ) -> pd.DataFrame:
     n_feat = values.shape[1]
+    # the block classes ``new_block_2d`` / ``new_block`` pick for int64, float64 and string
     blocks = (
-        new_block_2d(ids[None, :], placement=BlockPlacement(slice(0, 1))),
-        new_block_2d(values.T, placement=BlockPlacement(slice(1, n_feat + 1))),
-        new_block(note, placement=BlockPlacement(slice(n_feat + 1, n_feat + 2)), ndim=2),
+        NumpyBlock(ids[None, :], ndim=2, placement=BlockPlacement(slice(0, 1)), refs=None),
+        NumpyBlock(values.T, ndim=2, placement=BlockPlacement(slice(1, n_feat + 1)), refs=None),
+        ExtensionBlock(
+            note, ndim=2, placement=BlockPlacement(slice(n_feat + 1, n_feat + 2)), refs=None
+        ),
     )
     mgr = BlockManager(blocks, [columns, pd.RangeIndex(len(ids))], verify_integrity=False)
     return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
