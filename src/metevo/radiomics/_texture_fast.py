@@ -104,9 +104,13 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     inv_diff_mom = 0.0
     inv_diff_mom_norm = 0.0
     auto_corr = 0.0
+    pm = np.empty((g, g))
     for a in range(g):
         for b in range(g):
             p = c[a, b] / tot
+            pm[a, b] = p
+            if p == 0.0:  # adds +0.0 to every sum below (the sums start at +0.0): skipped
+                continue
             pi[a] += p
             pj[b] += p
             if p > pmax:
@@ -146,7 +150,7 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     hxy2 = 0.0
     for a in range(g):
         for b in range(g):
-            p = c[a, b] / tot
+            p = pm[a, b]
             joint_var += (lv[a] - mu_i) ** 2 * p
             cov += (lv[a] - mu_i) * (lv[b] - mu_j) * p
             ij = lv[a] + lv[b] - mu_i - mu_j
