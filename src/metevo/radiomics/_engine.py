@@ -75,7 +75,9 @@ def _where(context: str) -> str:
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
     if settings.resegment_range is None and settings.discretisation != "fixed_bin_size":
         return
-    lo, hi = float(image_array.min()), float(image_array.max())
+    # the ufuncs' reductions directly (ndarray.min/max add a Python frame each)
+    lo = float(_MIN(image_array, axis=None))
+    hi = float(_MAX(image_array, axis=None))
     if lo > -500.0 or hi < 100.0 or lo < -4000.0 or hi > 40000.0:
         warnings.warn(
             f"{_where(context)}image intensities range from {lo:g} to {hi:g}, which does not look "
@@ -88,6 +90,7 @@ def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str
         )
 
 
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 _TEXTURE = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
 _AUTOCORRELATION = {"morph_moran_i", "morph_geary_c"}
 
@@ -197,7 +200,7 @@ def _lesion_features(
         intensity_mask = morph
     # morphology on the ROI's bounding box (the mesh pads it itself)
     box = _box(morph) if settings.resample or roi_box is None else roi_box
-    n_morph = int(morph[box].sum())
+    n_morph = np.count_nonzero(morph[box])
     if plan.autocorrelation:
         plan.put(
             row,
@@ -220,7 +223,7 @@ def _lesion_features(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
             "need more voxels (NaN)"
         )
-    n_int = int(intensity_mask[box].sum())
+    n_int = n_morph if intensity_mask is morph else np.count_nonzero(intensity_mask[box])
     if n_int == 0:
         notes.append(
             "no lesion voxel lies within the re-segmentation range "
@@ -239,7 +242,7 @@ def _lesion_features(
             plan.put(row, intensity_statistics(x))
         else:
             plan.put_vector(row, "statistics", stats)
-    constant = float(x.min()) == float(x.max())
+    constant = float(_MIN(x, axis=None)) == float(_MAX(x, axis=None))
     if plan.ivh and settings.ivh_bin_width is not None:
         plan.put(
             row,
@@ -366,11 +369,11 @@ def radiomic_features(
     _check_hu(img, settings, context)
     spacing_zyx = image.GetSpacing()[::-1]
     spacing = np.array(spacing_zyx, dtype=np.float64)  # (z, y, x)
-    max_label = int(lab.max()) if lab.size else 0
+    max_label = int(_MAX(lab, axis=None)) if lab.size else 0
     if lab.dtype == np.uint64:
         lab = lab.astype(np.int64)
     boxes, counts = label_boxes(lab, max_label)
-    present = (np.flatnonzero(counts) + 1).tolist()
+    present = (counts.nonzero()[0] + 1).tolist()
     if labels is not None:
         missing = sorted(set(int(v) for v in labels) - set(present))
         if missing:
@@ -383,25 +386,37 @@ def radiomic_features(
     target = settings.spacing_mm if settings.resample else 0.0
     # the intensity-peak sphere reaches 6.2 mm beyond the ROI; interpolation needs 2 new voxels
     reach = (PEAK_RADIUS_MM if plan.local else 0.0) + 2.0 * max(target, 0.0)
-    margin = [math.ceil(reach / h) + 1 for h in spacing_zyx]
-    shape = img.shape
+    mz, my, mx = (math.ceil(reach / h) + 1 for h in spacing_zyx)
+    shape = nz, ny, nx = img.shape
     whole = np.array(shape)
-    values = np.full((len(present), len(plan.names)), math.nan)
+    values = np.empty((len(present), len(plan.names)))
+    values.fill(math.nan)
     notes_out: list[str] = []
     with np.errstate(all="ignore"):  # degenerate ROIs give NaN, with a note
         for r, label in enumerate(present):
-            box = boxes[label - 1].tolist()  # starts, then stops
-            lo = [max(box[a] - margin[a], 0) for a in range(3)]
-            hi = [min(box[a + 3] + margin[a], shape[a]) for a in range(3)]
-            clipped = any(box[a] - margin[a] < 0 or box[a + 3] + margin[a] > shape[a] for a in range(3))
-            crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+            # the lesion's box (starts z0..x0, stops z1..x1), widened by the margin, in the scan
+            z0, y0, x0, z1, y1, x1 = boxes[label - 1].tolist()
+            lz, ly, lx = z0 - mz, y0 - my, x0 - mx
+            hz, hy, hx = z1 + mz, y1 + my, x1 + mx
+            clipped = lz < 0 or ly < 0 or lx < 0 or hz > nz or hy > ny or hx > nx
+            lz, ly, lx = max(lz, 0), max(ly, 0), max(lx, 0)
+            crop = (slice(lz, min(hz, nz)), slice(ly, min(hy, ny)), slice(lx, min(hx, nx)))
             img_crop = np.asarray(img[crop], dtype=np.float64)
             roi = np.asarray(lab[crop]) == label
             # the ROI's own box in the crop
-            roi_box = tuple(slice(box[a] - lo[a], box[a + 3] - lo[a]) for a in range(3))
-            touches = any(box[a] == 0 or box[a + 3] == shape[a] for a in range(3))
+            roi_box = (slice(z0 - lz, z1 - lz), slice(y0 - ly, y1 - ly), slice(x0 - lx, x1 - lx))
+            touches = z0 == 0 or y0 == 0 or x0 == 0 or z1 == nz or y1 == ny or x1 == nx
             notes = _lesion_features(
-                img_crop, roi, None, spacing, settings, np.array(lo), whole, plan, values[r], roi_box
+                img_crop,
+                roi,
+                None,
+                spacing,
+                settings,
+                np.array((lz, ly, lx)),
+                whole,
+                plan,
+                values[r],
+                roi_box,
             )
             if touches:
                 notes.append(
