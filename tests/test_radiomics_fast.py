@@ -22,7 +22,7 @@ from metevo.radiomics._intensity_fast import (
     statistics_vector,
 )
 from metevo.radiomics._mesh import hull_candidates
-from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._morphology import _box, label_boxes, morphology_features
 from metevo.radiomics._settings import check_settings
 from metevo.radiomics._shape_fast import (
     _LATTICE_HULL_MAX,
@@ -236,3 +236,26 @@ def test_run_lengths_of_a_long_row_by_hand(length, families):
     np.testing.assert_array_equal(rlm[x], expected[:, : rlm.shape[2]])
     for k in set(range(13)) - {x}:  # across the row every voxel is a run of one
         assert rlm[k, 0, 0] == length - 20 and rlm[k, 1, 0] == 20 and rlm[k].sum() == length
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint32, np.int64])
+@pytest.mark.parametrize("dense", [True, False], ids=["compiled", "find_objects"])
+def test_label_boxes_equal_scipy_find_objects(dtype, dense, monkeypatch):
+    from metevo.radiomics import _morphology
+
+    rng = np.random.default_rng(4)
+    lab = np.zeros((9, 30, 40), dtype)
+    for k in (1, 2, 3, 5):  # label 4 absent
+        z, y, x = rng.integers(0, 8), rng.integers(0, 25), rng.integers(0, 35)
+        lab[z : z + rng.integers(1, 3), y : y + rng.integers(1, 6), x : x + rng.integers(1, 6)] = k
+    lab[rng.random(lab.shape) < 0.01] = 6  # scattered voxels: a box spanning the array
+    lab[0, 0, 0] = lab[-1, -1, -1] = 7  # the array's corners
+    if not dense:
+        monkeypatch.setattr(_morphology, "_DENSE_LABELS", 3)
+    expected = {
+        i + 1: tuple(s.start for s in b) + tuple(s.stop for s in b)
+        for i, b in enumerate(ndimage.find_objects(lab))
+        if b is not None
+    }
+    assert 4 not in expected and len(expected) == 6
+    assert label_boxes(lab, int(lab.max())) == expected

@@ -372,8 +372,8 @@ def radiomic_features(
     max_label = int(_MAX(lab, axis=None)) if lab.size else 0
     if lab.dtype == np.uint64:
         lab = lab.astype(np.int64)
-    boxes, counts = label_boxes(lab, max_label)
-    present = (counts.nonzero()[0] + 1).tolist()
+    boxes = label_boxes(lab, max_label)
+    present = list(boxes)
     if labels is not None:
         missing = sorted(set(int(v) for v in labels) - set(present))
         if missing:
@@ -395,7 +395,7 @@ def radiomic_features(
     with np.errstate(all="ignore"):  # degenerate ROIs give NaN, with a note
         for r, label in enumerate(present):
             # the lesion's box (starts z0..x0, stops z1..x1), widened by the margin, in the scan
-            z0, y0, x0, z1, y1, x1 = boxes[label - 1].tolist()
+            z0, y0, x0, z1, y1, x1 = boxes[label]
             lz, ly, lx = z0 - mz, y0 - my, x0 - mx
             hz, hy, hx = z1 + mz, y1 + my, x1 + mx
             clipped = lz < 0 or ly < 0 or lx < 0 or hz > nz or hy > ny or hx > nx

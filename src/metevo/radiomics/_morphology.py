@@ -62,12 +62,26 @@ def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
     return boxes, counts
 
 
-def label_boxes(lab: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bounding boxes ``(n_labels, 6)`` (starts, then stops, z y x) and voxel counts of the
-    labels 1 .. ``n_labels`` of ``lab`` (an integer array, z y x); a label with count 0 is
-    absent (its box undefined). The boxes of ``scipy.ndimage.find_objects``, in one
-    compiled pass."""
-    return _label_boxes(np.ascontiguousarray(lab), n_labels)
+# above this many labels (sparse label values), scipy's find_objects: its memory per label
+# is a list entry, here 56 bytes
+_DENSE_LABELS = 1 << 20
+
+
+def label_boxes(lab: np.ndarray, n_labels: int) -> dict[int, tuple[int, ...]]:
+    """The labels 1 .. ``n_labels`` present in ``lab`` (an integer array, z y x), each with its
+    bounding box (starts, then stops, z y x): those of ``scipy.ndimage.find_objects``, in one
+    compiled pass (find_objects itself above ``_DENSE_LABELS`` labels)."""
+    if n_labels > _DENSE_LABELS:
+        from scipy import ndimage
+
+        return {
+            i + 1: tuple(s.start for s in b) + tuple(s.stop for s in b)
+            for i, b in enumerate(ndimage.find_objects(lab))
+            if b is not None
+        }
+    boxes, counts = _label_boxes(np.ascontiguousarray(lab), n_labels)
+    present = counts.nonzero()[0]
+    return dict(zip((present + 1).tolist(), map(tuple, boxes[present].tolist()), strict=True))
 
 
 @numba.njit(cache=True, nogil=True)
