@@ -363,24 +363,33 @@ def _glrlm_values(rlm, lv, n_voxels, out):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
+def _distinct(keys):  # pragma: no cover - compiled
+    """The distinct values of the non-negative integers ``keys``, ascending (float), and the
+    position of each value among them (-1: absent), indexed by value."""
+    top = 0
+    for v in keys:
+        top = max(top, v)
+    index = np.full(top + 1, -1, np.int64)
+    for v in keys:
+        index[v] = 0
+    n = 0
+    for v in range(top + 1):
+        if index[v] == 0:
+            index[v] = n
+            n += 1
+    distinct = np.empty(n)
+    for v in range(top + 1):
+        if index[v] >= 0:
+            distinct[index[v]] = v
+    return index, distinct
+
+
+@numba.njit(**_JIT)
 def _zone_values(level, key, g, lv, n_voxels, out):  # pragma: no cover - compiled
     """GLSZM / GLDZM features (16) of the zones' rows ``level`` and sizes or distances
     ``key``: the matrix over the distinct keys, built here."""
-    top = 0
-    for z in range(key.size):
-        top = max(top, key[z])
-    column = np.full(top + 1, -1, np.int64)
-    for z in range(key.size):
-        column[key[z]] = 0
-    nj = 0
-    for v in range(top + 1):  # the distinct keys in ascending order
-        if column[v] >= 0:
-            column[v] = nj
-            nj += 1
-    jv = np.empty(nj)
-    for v in range(top + 1):
-        if column[v] >= 0:
-            jv[column[v]] = v
+    column, jv = _distinct(key)
+    nj = jv.size
     c = np.zeros((g, nj))
     for z in range(key.size):
         c[level[z], column[key[z]]] += 1.0
@@ -446,21 +455,7 @@ def _padded_grid(values, roi):  # pragma: no cover - compiled
     row of the compact matrices (int32), the flat indices of the ROI's voxels (raster order)
     and the flat steps of the 26 ``OFFSETS``; ``values`` are the ROI's levels (>= 1) in
     raster order."""
-    top = 0
-    for v in values:
-        top = max(top, v)
-    lookup = np.full(top + 1, -1, np.int64)
-    for v in values:
-        lookup[v] = 0
-    n_levels = 0
-    for v in range(top + 1):  # grey level -> row of the compact matrices
-        if lookup[v] == 0:
-            lookup[v] = n_levels
-            n_levels += 1
-    lv = np.empty(n_levels)
-    for v in range(top + 1):
-        if lookup[v] >= 0:
-            lv[lookup[v]] = v
+    lookup, lv = _distinct(values)  # grey level -> row of the compact matrices
     nz, ny, nx = roi.shape
     py, px = ny + 2, nx + 2
     gp = np.full((nz + 2) * py * px, -1, np.int32)
