@@ -259,3 +259,42 @@ def test_label_boxes_equal_scipy_find_objects(dtype, dense, monkeypatch):
     }
     assert 4 not in expected and len(expected) == 6
     assert label_boxes(lab, int(lab.max())) == expected
+
+
+def test_fused_kernel_cache_follows_the_modules_it_calls(tmp_path):
+    # numba keys a cached kernel on its own file: without the fingerprint of the modules it
+    # calls, a kernel keeps a changed dependency's old machine code (here: 2 instead of 20)
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "dep.py").write_text("import numba\n@numba.njit(cache=True)\ndef f(x):\n    return x + 0\n")
+    (tmp_path / "kern.py").write_text(
+        textwrap.dedent(
+            """
+            import numba, dep
+            from metevo.radiomics._numba_cache import sources_fingerprint
+
+            def make(fingerprint):
+                @numba.njit(cache=True)
+                def kernel(x):
+                    return f(x) * 2 if fingerprint else -1
+                return kernel
+
+            f = dep.f
+            kernel = make(sources_fingerprint(dep))
+            """
+        )
+    )
+
+    def run() -> int:
+        code = "import kern; print(kern.kernel(1))"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        return int(done.stdout)
+
+    assert run() == 2
+    assert run() == 2  # from the cache
+    (tmp_path / "dep.py").write_text("import numba\n@numba.njit(cache=True)\ndef f(x):\n    return x + 9\n")
+    assert run() == 20

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
+from metevo.radiomics import _mesh, _morphology
 from metevo.radiomics._mesh import (
     _area_table,
     _candidates,
@@ -22,6 +23,7 @@ from metevo.radiomics._mesh import (
     _unit_table,
 )
 from metevo.radiomics._morphology import _mask_moments, _max_distance
+from metevo.radiomics._numba_cache import sources_fingerprint
 
 __all__ = ["SHAPE_NAMES", "shape_vector"]
 
@@ -334,37 +336,48 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
     return abs(volume), area, math.sqrt(best)
 
 
-@numba.njit(**_JIT)
-def _shape_kernel(morph, imask, image, spacing, area_table, v0, s_table):  # pragma: no cover
-    """``shape_vector`` in one compiled call: mesh counts, moments, hull candidates, the
-    lattice hull (up to ``_LATTICE_HULL_MAX`` candidates) and every formula. Returns the 23
-    values and the candidates when Qhull is to take the hull (else no candidate)."""
-    counts, pos = _count_cubes(morph)
-    # BLAS dot products: the area and the first volume term equal those of ``mesh_area_volume``
-    # (numpy's ``@``) to the bit; its second term (an ``einsum`` there) to rounding
-    counts_f = counts.astype(np.float64)
-    area = np.dot(counts_f, area_table)
-    vol = np.dot(counts_f, v0) + np.dot(pos.astype(np.float64).ravel(), s_table.ravel())
-    volume = abs(vol) * spacing[0] * spacing[1] * spacing[2] / 6.0
-    n, s1, s2, w, w1 = _mask_moments(morph, imask, image)
-    n_int = 0
-    for v in imask.ravel():
-        n_int += v
-    candidates, lattice = _candidates(morph, spacing)
-    m = candidates.shape[0]
-    hull_volume = hull_area = diam = np.nan
-    if m <= _LATTICE_HULL_MAX:
-        hull_volume, hull_area, diam = _lattice_hull(lattice, candidates)
-        if not math.isfinite(hull_volume):  # coplanar: as the reference, no hull
-            diam = _max_distance(candidates) if m > 1 else np.nan
-        m = 0
-    ext = np.empty(3)
-    for a in range(3):
-        ext[a] = spacing[a] * morph.shape[a]
-    out = _shape_formulas(
-        area, volume, n, spacing, n, s1, s2, w, w1, n_int, diam, hull_volume, hull_area, ext
-    )
-    return out, candidates[:m]
+def _make_shape_kernel(fingerprint: int):  # a numba dispatcher
+    """``_shape_kernel``, cached under the ``fingerprint`` of the modules it calls
+    (``_numba_cache``)."""
+
+    @numba.njit(**_JIT)
+    def _shape_kernel(morph, imask, image, spacing, area_table, v0, s_table):  # pragma: no cover
+        """``shape_vector`` in one compiled call: mesh counts, moments, hull candidates, the
+        lattice hull (up to ``_LATTICE_HULL_MAX`` candidates) and every formula. Returns the 23
+        values and the candidates when Qhull is to take the hull (else no candidate)."""
+        counts, pos = _count_cubes(morph)
+        # BLAS dot products: the area and the first volume term equal those of ``mesh_area_volume``
+        # (numpy's ``@``) to the bit; its second term (an ``einsum`` there) to rounding
+        counts_f = counts.astype(np.float64)
+        area = np.dot(counts_f, area_table)
+        vol = np.dot(counts_f, v0) + np.dot(pos.astype(np.float64).ravel(), s_table.ravel())
+        volume = abs(vol) * spacing[0] * spacing[1] * spacing[2] / 6.0
+        n, s1, s2, w, w1 = _mask_moments(morph, imask, image)
+        n_int = 0
+        for v in imask.ravel():
+            n_int += v
+        candidates, lattice = _candidates(morph, spacing)
+        m = candidates.shape[0]
+        hull_volume = hull_area = diam = np.nan
+        if m <= _LATTICE_HULL_MAX:
+            hull_volume, hull_area, diam = _lattice_hull(lattice, candidates)
+            if not math.isfinite(hull_volume):  # coplanar: as the reference, no hull
+                diam = _max_distance(candidates) if m > 1 else np.nan
+            m = 0
+        ext = np.empty(3)
+        for a in range(3):
+            ext[a] = spacing[a] * morph.shape[a]
+        out = _shape_formulas(
+            area, volume, n, spacing, n, s1, s2, w, w1, n_int, diam, hull_volume, hull_area, ext
+        )
+        if fingerprint == 0:  # never (the fingerprint is odd): it only keys the cache
+            m = 0
+        return out, candidates[:m]
+
+    return _shape_kernel
+
+
+_shape_kernel = _make_shape_kernel(sources_fingerprint(_mesh, _morphology))
 
 
 def shape_vector(

@@ -18,7 +18,9 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from metevo.radiomics import _border, _texture_passes
 from metevo.radiomics._border import _city_block
+from metevo.radiomics._numba_cache import sources_fingerprint
 from metevo.radiomics._texture import (
     _ALL,
     _GLCM_KEYS,
@@ -475,46 +477,57 @@ def _padded_grid(values, roi):  # pragma: no cover - compiled
     return lv, gp, vox, step
 
 
-@numba.njit(**_JIT)
-def _texture_kernel(values, roi, want, lowbit, right_bits, out):  # pragma: no cover - compiled
-    """``texture_vector`` in one compiled call: the padded grid, the passes the families
-    ``want`` (flags in ``_ALL`` order) need, and their features into ``out``."""
-    lv, gp, vox, step = _padded_grid(values, roi)
-    g = lv.size
-    n_voxels = float(vox.size)
-    max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[1] else 0
-    if want[0] or want[4] or want[5]:  # the run pass rides along when GLRLM is wanted too
-        glcm, ngldm, s, n, rlm = _neighbour_pass(gp, vox, g, lv, step, max_len)
-    else:
-        glcm = np.zeros((13, g, g), np.int64)
-        ngldm = np.zeros((g, 27), np.int64)
-        s = np.zeros(g)
-        n = np.zeros(g, np.int64)
-        rlm = _run_pass(gp, vox, g, max_len, step) if want[1] else np.zeros((13, g, 1), np.int32)
-    if want[2] or want[3]:
-        # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
-        dp = _city_block(roi).ravel() if want[3] else np.ones(1, np.int32)
-        zone_level, zone_size, zone_distance = _zones(gp, dp, vox, step, lowbit, right_bits)
-    else:
-        zone_level = zone_size = zone_distance = np.zeros(0, np.int64)
-    at = 0
-    if want[0]:
-        _glcm_values(glcm, lv, lv[g - 1], out[at : at + 50])
-        at += 50
-    if want[1]:
-        _glrlm_values(rlm, lv, n_voxels, out[at : at + 32])
-        at += 32
-    if want[2]:
-        _zone_values(zone_level, zone_size, g, lv, n_voxels, out[at : at + 16])
-        at += 16
-    if want[3]:
-        _zone_values(zone_level, zone_distance, g, lv, n_voxels, out[at : at + 16])
-        at += 16
-    if want[4]:
-        _ngtdm_values(s, n, lv, out[at : at + 5])
-        at += 5
-    if want[5]:
-        _ngldm_values(ngldm, lv, n_voxels, out[at : at + 17])
+def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
+    """``_texture_kernel``, cached under the ``fingerprint`` of the modules it calls
+    (``_numba_cache``)."""
+
+    @numba.njit(**_JIT)
+    def _texture_kernel(values, roi, want, lowbit, right_bits, out):  # pragma: no cover
+        """``texture_vector`` in one compiled call: the padded grid, the passes the families
+        ``want`` (flags in ``_ALL`` order) need, and their features into ``out``."""
+        lv, gp, vox, step = _padded_grid(values, roi)
+        g = lv.size
+        n_voxels = float(vox.size)
+        max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[1] else 0
+        if want[0] or want[4] or want[5]:  # the run pass rides along when GLRLM is wanted too
+            glcm, ngldm, s, n, rlm = _neighbour_pass(gp, vox, g, lv, step, max_len)
+        else:
+            glcm = np.zeros((13, g, g), np.int64)
+            ngldm = np.zeros((g, 27), np.int64)
+            s = np.zeros(g)
+            n = np.zeros(g, np.int64)
+            rlm = _run_pass(gp, vox, g, max_len, step) if want[1] else np.zeros((13, g, 1), np.int32)
+        if want[2] or want[3]:
+            # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
+            dp = _city_block(roi).ravel() if want[3] else np.ones(1, np.int32)
+            zone_level, zone_size, zone_distance = _zones(gp, dp, vox, step, lowbit, right_bits)
+        else:
+            zone_level = zone_size = zone_distance = np.zeros(0, np.int64)
+        at = 0
+        if want[0]:
+            _glcm_values(glcm, lv, lv[g - 1], out[at : at + 50])
+            at += 50
+        if want[1]:
+            _glrlm_values(rlm, lv, n_voxels, out[at : at + 32])
+            at += 32
+        if want[2]:
+            _zone_values(zone_level, zone_size, g, lv, n_voxels, out[at : at + 16])
+            at += 16
+        if want[3]:
+            _zone_values(zone_level, zone_distance, g, lv, n_voxels, out[at : at + 16])
+            at += 16
+        if want[4]:
+            _ngtdm_values(s, n, lv, out[at : at + 5])
+            at += 5
+        if want[5]:
+            _ngldm_values(ngldm, lv, n_voxels, out[at : at + 17])
+        if fingerprint == 0:  # never (the fingerprint is odd): it only keys the cache
+            out[:] = np.nan
+
+    return _texture_kernel
+
+
+_texture_kernel = _make_texture_kernel(sources_fingerprint(_texture_passes, _border))
 
 
 @lru_cache(maxsize=64)
