@@ -124,11 +124,13 @@ def _spatial_autocorrelation(
 
 
 # the approximation's strata of voxel pairs, by Chebyshev distance in voxels: up to _NEAR
-# summed exactly; _NEAR < . <= _SHELL sampled by offset (_SHELL_DRAWS offsets per voxel); the
+# summed exactly; _NEAR < . <= _SHELL sampled by offset (_SHELL_DRAWS offsets per voxel, times
+# the spacing's anisotropy up to _SHELL_DRAWS_MAX: the shell then holds closer pairs); the
 # rest by uniform partners, about _FAR_TOTAL in all, _FAR_DRAWS to _FAR_DRAWS_MAX per voxel
 _NEAR = 1
 _SHELL = 4
-_SHELL_DRAWS = 4
+_SHELL_DRAWS = 2
+_SHELL_DRAWS_MAX = 8
 _FAR_DRAWS = 2
 _FAR_DRAWS_MAX = 64
 _FAR_TOTAL = 400_000
@@ -468,7 +470,7 @@ def pair_sums(
     spacing: np.ndarray,
     far_draws: int | None = None,
     seed: int = _SEED,
-    shell_draws: int = _SHELL_DRAWS,
+    shell_draws: int | None = None,
 ) -> tuple[float, float, float, float]:
     """Sums over unordered pairs of ROI voxels of ``w``, ``w d_i d_j`` and
     ``w (d_i - d_j)^2`` with ``w = 1 / |r_i - r_j|`` (mm) and ``d`` the deviation from the
@@ -519,6 +521,9 @@ def pair_sums(
     # sum w f = sum P(s) f (exact) + sum (w - P(s)) f (each stratum estimated from its draws,
     # scaled by the inverse of their inclusion probability: unbiased, P being fixed by then)
     total = exact @ coef
+    if shell_draws is None:
+        ratio = float(spacing.max() / spacing.min())
+        shell_draws = min(_SHELL_DRAWS_MAX, math.ceil(_SHELL_DRAWS * ratio - 1e-9))
     if shell_draws > 0:
         steps, values = _shell_table(spacing, index.shape, inv_scale2, coef, int(shell_draws))
         total += _shell_samples(
