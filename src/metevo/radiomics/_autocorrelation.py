@@ -363,33 +363,38 @@ def _moments(pts, d, spacing, centre, scale):  # pragma: no cover - compiled
     divided by ``scale``, and ``A = |u|^2``. Summed along each x-line of the raster first
     (powers of ``u_2`` up to 4), then spread over the columns with the line's ``u_0, u_1``."""
     out = np.zeros((3, 15))
+    r = np.zeros((3, 5))
     n = d.size
     i = 0
     while i < n:
         z = pts[i, 0]
         y = pts[i, 1]
-        r = np.zeros((3, 5))
+        # scalar line sums (registers): f^e v^k for e = 0, 1, 2 and k = 0..4
+        c0 = c1 = c2 = c3 = c4 = e0 = e1 = e2 = e3 = e4 = g0 = g1 = g2 = g3 = g4 = 0.0
         while i < n and pts[i, 0] == z and pts[i, 1] == y:
             v = (pts[i, 2] * spacing[2] - centre[2]) / scale
             v2 = v * v
             f1 = d[i]
             f2 = f1 * f1
-            r[0, 0] += 1.0
-            r[0, 1] += v
-            r[0, 2] += v2
-            r[0, 3] += v2 * v
-            r[0, 4] += v2 * v2
-            r[1, 0] += f1
-            r[1, 1] += f1 * v
-            r[1, 2] += f1 * v2
-            r[1, 3] += f1 * v2 * v
-            r[1, 4] += f1 * v2 * v2
-            r[2, 0] += f2
-            r[2, 1] += f2 * v
-            r[2, 2] += f2 * v2
-            r[2, 3] += f2 * v2 * v
-            r[2, 4] += f2 * v2 * v2
+            c0 += 1.0
+            c1 += v
+            c2 += v2
+            c3 += v2 * v
+            c4 += v2 * v2
+            e0 += f1
+            e1 += f1 * v
+            e2 += f1 * v2
+            e3 += f1 * v2 * v
+            e4 += f1 * v2 * v2
+            g0 += f2
+            g1 += f2 * v
+            g2 += f2 * v2
+            g3 += f2 * v2 * v
+            g4 += f2 * v2 * v2
             i += 1
+        r[0, 0], r[0, 1], r[0, 2], r[0, 3], r[0, 4] = c0, c1, c2, c3, c4
+        r[1, 0], r[1, 1], r[1, 2], r[1, 3], r[1, 4] = e0, e1, e2, e3, e4
+        r[2, 0], r[2, 1], r[2, 2], r[2, 3], r[2, 4] = g0, g1, g2, g3, g4
         a = (z * spacing[0] - centre[0]) / scale
         b = (y * spacing[1] - centre[1]) / scale
         c = a * a + b * b
@@ -512,10 +517,10 @@ def pair_sums(
         )
         - 2.0 * near[:, 1:]
     )
-    # the polynomial P(s) fitted to w on a pilot sample (its own stream, about 4,000 pairs)
+    # the polynomial P(s) fitted to w on a pilot sample (its own stream, about 2,000 pairs)
     table = _weight_table(mask.shape, spacing)
     gram, rhs = _pilot_fit(
-        pts, spacing, table, max(1, n // 4096), np.uint64(_stream(seed, 1)), inv_scale2
+        pts, spacing, table, max(1, n // 2048), np.uint64(_stream(seed, 1)), inv_scale2
     )
     coef = np.linalg.lstsq(gram, rhs, rcond=None)[0] if gram[0, 0] > 0 else np.zeros(3)
     # sum w f = sum P(s) f (exact) + sum (w - P(s)) f (each stratum estimated from its draws,
