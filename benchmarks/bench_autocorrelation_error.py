@@ -13,7 +13,8 @@ not tuned on, plus the scaling lesions:
   lobes with a gradient, smoothed noise, at 1 mm (no interpolation).
 
 For each ROI above ``--min-voxels``: the exact values (FFT), the approximation with its
-default seed, the RMS relative error over ``--seeds`` other seeds, and CPU ms (medians of 3).
+default seed, the RMS relative error over ``--seeds`` other seeds, and CPU ms (medians of 7,
+the estimators interleaved).
 ``--compare DIR`` also runs the ``_autocorrelation.py`` found in another ``src/metevo/
 radiomics`` (e.g. main's) over the same seeds.
 
@@ -142,13 +143,17 @@ def _moran_geary(module, values, mask, spacing, seed):
     return n / w * cross / ss, (n - 1) * sq / (2.0 * w * ss)
 
 
-def _cpu_ms(fn, *args) -> float:
-    times = []
-    for _ in range(3):
-        t = time.process_time()
-        fn(*args)
-        times.append(time.process_time() - t)
-    return 1e3 * statistics.median(times)
+def _cpu_ms(fns, *args, repeats: int = 7) -> list[float]:
+    """CPU ms medians of ``repeats`` calls of each of ``fns``, interleaved (after one call
+    each, untimed)."""
+    times = [[] for _ in fns]
+    for k in range(repeats + 1):
+        for fn, out in zip(fns, times, strict=True):
+            t = time.process_time()
+            fn(*args)
+            if k:
+                out.append(time.process_time() - t)
+    return [1e3 * statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -182,18 +187,19 @@ def main() -> None:
                 "approx": approx.tolist(),
                 "rms_percent": rms.tolist(),
                 "max_abs_error": np.abs(runs - exact).max(axis=0).tolist(),
-                "cpu_ms_exact": _cpu_ms(ac._spatial_autocorrelation, values, mask, spacing),
-                "cpu_ms_approx": _cpu_ms(ac._approximate_autocorrelation, values, mask, spacing),
             }
+            fns = [ac._spatial_autocorrelation, ac._approximate_autocorrelation]
+            if other is not None:
+                fns.append(other._approximate_autocorrelation)
+            cpu = _cpu_ms(fns, values, mask, spacing)
+            row["cpu_ms_exact"], row["cpu_ms_approx"] = cpu[0], cpu[1]
             extra = ""
             if other is not None:
                 old = np.array([_moran_geary(other, values, mask, spacing, s) for s in seeds])
                 row["compare_rms_percent"] = (
                     100 * np.sqrt(((old / exact - 1) ** 2).mean(axis=0))
                 ).tolist()
-                row["compare_cpu_ms"] = _cpu_ms(
-                    other._approximate_autocorrelation, values, mask, spacing
-                )
+                row["compare_cpu_ms"] = cpu[2]
                 extra = f" (compare: RMS {row['compare_rms_percent'][0]:.2f} / {row['compare_rms_percent'][1]:.3f} %, {row['compare_cpu_ms']:.1f} ms)"
             rows.append(row)
             print(

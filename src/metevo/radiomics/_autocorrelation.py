@@ -124,13 +124,15 @@ def _spatial_autocorrelation(
 
 
 # the approximation's strata of voxel pairs, by Chebyshev distance in voxels: up to _NEAR
-# summed exactly; _NEAR < . <= _SHELL sampled by offset (_SHELL_DRAWS offsets per voxel, times
-# the spacing's anisotropy up to _SHELL_DRAWS_MAX: the shell then holds closer pairs); the
-# rest by uniform partners, about _FAR_TOTAL in all, _FAR_DRAWS to _FAR_DRAWS_MAX per voxel
+# summed exactly; _NEAR < . <= _SHELL sampled by offset (_SHELL_DRAWS offsets per voxel, 1 above
+# _SHELL_TOTAL / 2 voxels, times the spacing's anisotropy up to _SHELL_DRAWS_MAX: the shell then
+# holds closer pairs); the rest by uniform partners, about _FAR_TOTAL in all, _FAR_DRAWS to
+# _FAR_DRAWS_MAX per voxel
 _NEAR = 1
 _SHELL = 4
 _SHELL_DRAWS = 2
 _SHELL_DRAWS_MAX = 8
+_SHELL_TOTAL = 200_000
 _FAR_DRAWS = 2
 _FAR_DRAWS_MAX = 64
 _FAR_TOTAL = 400_000
@@ -482,8 +484,9 @@ def pair_sums(
     ROI mean, and ``sum d^2``.
 
     Pairs are split by Chebyshev distance (voxels): within ``_NEAR`` summed exactly; within
-    ``_SHELL`` estimated from ``shell_draws`` offsets per voxel; beyond from ``far_draws``
-    uniform partners per voxel. Every voxel is the first of its draws (stratified), and the
+    ``_SHELL`` estimated from ``shell_draws`` offsets per voxel (importance-sampled by
+    ``|w - P(s)|``); beyond from ``far_draws`` uniform partners per voxel (``None``: the
+    module's defaults). Every voxel is the first of its draws (stratified), and the
     draws estimate only the residual ``w - P(s)`` of a fit of the weight by a polynomial
     ``P`` in ``s``, the squared distance: the sums of ``f s^k`` (k <= 2) over all pairs are
     exact from moments of the voxels' positions (``s_ij = A_i + A_j - 2 u_i . u_j``), less
@@ -528,7 +531,8 @@ def pair_sums(
     total = exact @ coef
     if shell_draws is None:
         ratio = float(spacing.max() / spacing.min())
-        shell_draws = min(_SHELL_DRAWS_MAX, math.ceil(_SHELL_DRAWS * ratio - 1e-9))
+        base = min(_SHELL_DRAWS, max(1, _SHELL_TOTAL // n))
+        shell_draws = min(_SHELL_DRAWS_MAX, math.ceil(base * ratio - 1e-9))
     if shell_draws > 0:
         steps, values = _shell_table(spacing, index.shape, inv_scale2, coef, int(shell_draws))
         total += _shell_samples(
