@@ -442,29 +442,60 @@ def _bilinear(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([t0, t1, t2])
 
 
+def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The polynomial's coefficients from its normal equations (scaled to unit diagonal);
+    with fewer terms when they are (nearly) singular, e.g. every pilot pair at one distance,
+    where the constant alone fits ``w`` exactly; 0 without pilot pairs."""
+    coef = np.zeros(3)
+    if gram[0, 0] <= 0:
+        return coef
+    for k in (3, 2, 1):
+        scale = np.sqrt(np.diag(gram[:k, :k]))
+        if k > 1 and (
+            scale.min() <= 0 or np.linalg.det(gram[:k, :k] / np.outer(scale, scale)) < 1e-12
+        ):
+            continue
+        coef[:k] = np.linalg.solve(gram[:k, :k] / np.outer(scale, scale), rhs[:k] / scale) / scale
+        return coef
+    return coef
+
+
 def _stream(seed: int, k: int) -> int:
     """The ``k``-th generator state derived from ``seed`` (never 0: xorshift's fixed point)."""
     return (seed + k * 0x632BE59BD9B4E019) % (1 << 64) or 1
 
 
-def _shell_table(
-    spacing: np.ndarray, shape: tuple[int, ...], inv_scale2: float, coef: np.ndarray, draws: int
+@lru_cache(maxsize=32)
+def _shell_offsets(
+    spacing: tuple[float, ...], shape: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ordered offsets of Chebyshev distance ``_NEAR + 1 .. _SHELL`` voxels as a table
-    for ``_shell_samples``: each offset repeated in proportion to its ``|w - P(s)|`` (at
-    least once; about 4,096 entries), with flat steps in an index grid of ``shape`` and the
-    value ``(w - P(s)) / E`` per entry, ``E = draws * copies / len(table)`` the expected
-    number of its draws per voxel (importance sampling: every draw weighs about the same)."""
+    """The ordered offsets of Chebyshev distance ``_NEAR + 1 .. _SHELL`` voxels: flat steps in
+    an index grid of ``shape`` and squared distances (mm). Cached: a scan's lesions share
+    the spacing."""
     r = np.arange(-_SHELL, _SHELL + 1)
     oz, oy, ox = (a.ravel() for a in np.meshgrid(r, r, r, indexing="ij"))
     keep = np.maximum(np.maximum(abs(oz), abs(oy)), abs(ox)) > _NEAR
     oz, oy, ox = oz[keep], oy[keep], ox[keep]
     r2 = (oz * spacing[0]) ** 2 + (oy * spacing[1]) ** 2 + (ox * spacing[2]) ** 2
+    steps = ((oz * shape[1] + oy) * shape[2] + ox).astype(np.int64)
+    steps.setflags(write=False)
+    r2.setflags(write=False)
+    return steps, r2
+
+
+def _shell_table(
+    spacing: np.ndarray, shape: tuple[int, ...], inv_scale2: float, coef: np.ndarray, draws: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shell's offsets (``_shell_offsets``) as a table for ``_shell_samples``: each
+    offset repeated in proportion to its ``|w - P(s)|`` (at least once; about 4,096 entries),
+    with its flat step and the value ``(w - P(s)) / E`` per entry, ``E = draws * copies /
+    len(table)`` the expected number of its draws per voxel (importance sampling: every draw
+    weighs about the same)."""
+    steps, r2 = _shell_offsets(tuple(float(h) for h in spacing), tuple(shape))
     sv = r2 * inv_scale2
     residual = 1.0 / np.sqrt(r2) - (coef[0] + sv * (coef[1] + sv * coef[2]))
     size = abs(residual)
     copies = np.maximum(1, np.rint(size / size.sum() * 4096)).astype(np.int64)
-    steps = ((oz * shape[1] + oy) * shape[2] + ox).astype(np.int64)
     length = int(copies.sum())
     draws = min(draws, length)
     expected = draws * copies / length
@@ -525,7 +556,7 @@ def pair_sums(
     gram, rhs = _pilot_fit(
         pts, spacing, table, max(1, n // 2048), np.uint64(_stream(seed, 1)), inv_scale2
     )
-    coef = np.linalg.lstsq(gram, rhs, rcond=None)[0] if gram[0, 0] > 0 else np.zeros(3)
+    coef = _solve(gram, rhs)
     # sum w f = sum P(s) f (exact) + sum (w - P(s)) f (each stratum estimated from its draws,
     # scaled by the inverse of their inclusion probability: unbiased, P being fixed by then)
     total = exact @ coef
