@@ -171,11 +171,10 @@ def _lesion_features(
             start,
             whole,
             margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
+            round_values=settings.round_intensities,
         )
         valid = None
         spacing = np.full(3, settings.spacing_mm)
-        if settings.round_intensities:
-            img_crop = np.rint(img_crop)
         if not roi.any():
             notes.append(
                 f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
