@@ -193,21 +193,27 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
     ``plane`` (flattened, row ``r`` at ``r * stride``). False when a voxel is not an integer
     of magnitude <= ``limit`` (the sums would not be exact in int32)."""
     nz, nyi, nxi = image.shape
-    inside_z = 0 <= zz < nz
+    # the columns inside the image: c0 <= c < c1
+    c0 = min(max(-x0, 0), stride - 1)
+    c1 = max(min(nxi - x0, stride - 1), c0)
     for r in range(ny):
         y = y0 + r
         base = r * stride
-        plane[base] = 0
+        if zz < 0 or zz >= nz or y < 0 or y >= nyi:
+            plane[base : base + stride] = 0
+            continue
+        plane[base : base + c0 + 1] = 0
         acc = np.int32(0)
-        for c in range(stride - 1):
-            x = x0 + c
-            if inside_z and 0 <= y < nyi and 0 <= x < nxi:
-                v = image[zz, y, x]
-                iv = np.int32(v) if abs(v) <= limit else np.int32(limit + 1)
-                if iv != v:
-                    return False
-                acc += iv
+        bad = False
+        for c in range(c0, c1):
+            v = image[zz, y, x0 + c]
+            iv = np.int32(v)  # checked below: exact and within the limit
+            bad |= (iv != v) | (abs(v) > limit)
+            acc += iv
             plane[base + c + 1] = acc
+        if bad:
+            return False
+        plane[base + c1 + 1 : base + stride] = acc
     return True
 
 
@@ -238,7 +244,8 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
     prefix = np.empty((ring, nyp * stride), np.int32)
     acc = np.empty(nyp * stride, np.int32)
     full = 0.0
-    offsets = np.empty((rows.shape[0], 3), np.int64)  # (plane slot shift, right, left)
+    # (plane shift, right, left) per run, padded to a multiple of 4 with empty runs
+    offsets = np.zeros(((rows.shape[0] + 3) // 4 * 4, 3), np.int64)
     for r in range(rows.shape[0]):
         full += 2 * rows[r, 2] + 1
         offsets[r, 0] = rows[r, 0]
@@ -262,12 +269,21 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
         n = i1 - i0
         line = acc[:n]
         line[:] = 0
-        for r in range(rows.shape[0]):
-            plane = prefix[(z + offsets[r, 0]) & (ring - 1)]
-            right = plane[i0 + offsets[r, 1] : i0 + offsets[r, 1] + n]
-            left = plane[i0 + offsets[r, 2] : i0 + offsets[r, 2] + n]
+        for r in range(0, offsets.shape[0], 4):  # four runs per pass over the line
+            p0 = prefix[(z + offsets[r, 0]) & (ring - 1)]
+            p1 = prefix[(z + offsets[r + 1, 0]) & (ring - 1)]
+            p2 = prefix[(z + offsets[r + 2, 0]) & (ring - 1)]
+            p3 = prefix[(z + offsets[r + 3, 0]) & (ring - 1)]
+            a0 = p0[i0 + offsets[r, 1] : i0 + offsets[r, 1] + n]
+            b0 = p0[i0 + offsets[r, 2] : i0 + offsets[r, 2] + n]
+            a1 = p1[i0 + offsets[r + 1, 1] : i0 + offsets[r + 1, 1] + n]
+            b1 = p1[i0 + offsets[r + 1, 2] : i0 + offsets[r + 1, 2] + n]
+            a2 = p2[i0 + offsets[r + 2, 1] : i0 + offsets[r + 2, 1] + n]
+            b2 = p2[i0 + offsets[r + 2, 2] : i0 + offsets[r + 2, 2] + n]
+            a3 = p3[i0 + offsets[r + 3, 1] : i0 + offsets[r + 3, 1] + n]
+            b3 = p3[i0 + offsets[r + 3, 2] : i0 + offsets[r + 3, 2] + n]
             for k in range(n):
-                line[k] += right[k] - left[k]
+                line[k] += (a0[k] - b0[k]) + (a1[k] - b1[k]) + (a2[k] - b2[k]) + (a3[k] - b3[k])
         z_in = rz <= z < nz - rz
         for y in range(ext[z, 0], ext[z, 1] + 1):
             base = (y - y_lo + ry) * stride - x_lo + rx - i0
