@@ -257,17 +257,19 @@ def _ivh(values, step, lb, x_min, x_max, out):  # pragma: no cover - compiled
     False when a value is not finite (the caller uses the reference)."""
     if math.isnan(lb):
         lb = values.min()
-    lo = np.iinfo(np.int64).max
-    hi = np.iinfo(np.int64).min
-    for v in values:
-        if not math.isfinite(v):
-            return False
-        k = np.int64(math.floor((v - lb) / step) + 1)
-        lo = min(lo, k)
-        hi = max(hi, k)
+    bins = np.empty(values.size, np.int64)
+    finite = True
+    for i in range(values.size):
+        v = values[i]
+        finite &= math.isfinite(v)
+        bins[i] = np.int64(math.floor((v - lb) / step) + 1)
+    if not finite:
+        return False
+    lo = bins.min()
+    hi = bins.max()
     counts = np.zeros(hi - lo + 1, np.int64)
-    for v in values:
-        counts[np.int64(math.floor((v - lb) / step) + 1) - lo] += 1
+    for k in bins:
+        counts[k - lo] += 1
     m = counts.size
     centres = np.empty(m)
     for i in range(m):
@@ -327,7 +329,9 @@ def ivh_vector(
 @numba.njit(**_JIT)
 def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
     """One pass: ``out`` = ``roi & (lo <= image <= hi)`` (written when ``write``); the
-    bounding boxes ``(3, 2)`` (first, last + 1) and voxel counts of ``roi`` and of that."""
+    bounding boxes ``(3, 2)`` (first, last + 1) and voxel counts of ``roi`` and of that.
+    Each row's first/last voxels and counts are found without branches (the loop
+    vectorises); the boxes are updated once per row."""
     nz, ny, nx = roi.shape
     box = np.empty((2, 3, 2), np.int64)
     for b in range(2):
@@ -336,21 +340,32 @@ def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
     n = np.zeros(2, np.int64)
     for z in range(nz):
         for y in range(ny):
+            first_r, last_r, first_k, last_k = nx, -1, nx, -1
+            count_r, count_k = 0, 0
             for x in range(nx):
-                if not roi[z, y, x]:
-                    continue
+                r = roi[z, y, x]
                 v = image[z, y, x]
-                keep = lo <= v <= hi
+                keep = r & (lo <= v) & (v <= hi)
                 if write:
                     out[z, y, x] = keep
-                for b in range(1 + keep):
-                    n[b] += 1
+                count_r += r
+                count_k += keep
+                first_r = min(first_r, x if r else nx)
+                last_r = max(last_r, x if r else -1)
+                first_k = min(first_k, x if keep else nx)
+                last_k = max(last_k, x if keep else -1)
+            for b, count, first, last in (
+                (0, count_r, first_r, last_r),
+                (1, count_k, first_k, last_k),
+            ):
+                if count:
+                    n[b] += count
                     box[b, 0, 0] = min(box[b, 0, 0], z)
                     box[b, 0, 1] = max(box[b, 0, 1], z + 1)
                     box[b, 1, 0] = min(box[b, 1, 0], y)
                     box[b, 1, 1] = max(box[b, 1, 1], y + 1)
-                    box[b, 2, 0] = min(box[b, 2, 0], x)
-                    box[b, 2, 1] = max(box[b, 2, 1], x + 1)
+                    box[b, 2, 0] = min(box[b, 2, 0], first)
+                    box[b, 2, 1] = max(box[b, 2, 1], last + 1)
     return box, n
 
 
