@@ -205,12 +205,14 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
         plane[base : base + c0 + 1] = 0
         acc = np.int32(0)
         bad = False
-        for c in range(c0, c1):
-            v = image[zz, y, x0 + c]
+        values = image[zz, y, x0 + c0 : x0 + c1]
+        sums = plane[base + c0 + 1 : base + c1 + 1]
+        for k in range(c1 - c0):  # slices from 0: no negative-index wraparound per voxel
+            v = values[k]
             iv = np.int32(v)  # checked below: exact and within the limit
             bad |= (iv != v) | (abs(v) > limit)
             acc += iv
-            plane[base + c + 1] = acc
+            sums[k] = acc
         if bad:
             return False
         plane[base + c1 + 1 : base + stride] = acc
@@ -223,7 +225,8 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
     are exact integers, so their order does not matter and one plane of the ROI gets all of
     them at once: with the prefix planes zero-padded by the radius and flattened, each x-run
     of the sphere is two shifted slices over the plane's span of the ROI (few long
-    vectorised int32 loops instead of one per ROI line and run). The means are the same
+    vectorised int32 loops, four runs per pass, instead of one per ROI line and run), the
+    runs at -dz and +dz read together from the sum of their two planes. The means are the same
     float64 values as ``_peaks``' (exact sum / count). ``exact`` is False (nothing computed)
     when a voxel is not an integer within ``limit``."""
     nz, ny, nx = image.shape
@@ -241,16 +244,27 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
     ring = 1
     while ring < 2 * rz + 1:
         ring *= 2
-    prefix = np.empty((ring, nyp * stride), np.int32)
-    acc = np.empty(nyp * stride, np.int32)
+    size = nyp * stride
+    prefix = np.empty((ring, size), np.int32)
+    acc = np.empty(size, np.int32)
+    # the sphere is symmetric in z: a run at dz > 0 also stands for its mirror at -dz, both
+    # read at once from pair[dz] = prefix(z + dz) + prefix(z - dz) (half the loads)
+    pair = np.empty((rz + 1, size), np.int32)  # pair[0]: plane z itself
+    reach = ry * stride + rx + 1  # how far a run reads from the voxel's index
     full = 0.0
-    # (plane shift, right, left) per run, padded to a multiple of 4 with empty runs
-    offsets = np.zeros(((rows.shape[0] + 3) // 4 * 4, 3), np.int64)
+    n_half = 0
     for r in range(rows.shape[0]):
         full += 2 * rows[r, 2] + 1
-        offsets[r, 0] = rows[r, 0]
-        offsets[r, 1] = rows[r, 1] * stride + rows[r, 2] + 1
-        offsets[r, 2] = rows[r, 1] * stride - rows[r, 2]
+        n_half += rows[r, 0] >= 0
+    # (dz, right, left) per run with dz >= 0, padded to a multiple of 4 with empty runs
+    offsets = np.zeros(((n_half + 3) // 4 * 4, 3), np.int64)
+    h = 0
+    for r in range(rows.shape[0]):
+        if rows[r, 0] >= 0:
+            offsets[h, 0] = rows[r, 0]
+            offsets[h, 1] = rows[r, 1] * stride + rows[r, 2] + 1
+            offsets[h, 2] = rows[r, 1] * stride - rows[r, 2]
+            h += 1
     done = z_lo - rz  # planes below ``done`` have their prefix sums
     top = -np.inf
     loc = -np.inf
@@ -269,11 +283,20 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
         n = i1 - i0
         line = acc[:n]
         line[:] = 0
+        lo, hi = max(i0 - reach, 0), min(i0 + n + reach, size)
+        centre = prefix[z & (ring - 1)]
+        pair[0, lo:hi] = centre[lo:hi]
+        for dz in range(1, rz + 1):
+            above = prefix[(z + dz) & (ring - 1), lo:hi]
+            below = prefix[(z - dz) & (ring - 1), lo:hi]
+            both = pair[dz, lo:hi]
+            for k in range(hi - lo):  # slices from 0: the loop vectorises
+                both[k] = above[k] + below[k]
         for r in range(0, offsets.shape[0], 4):  # four runs per pass over the line
-            p0 = prefix[(z + offsets[r, 0]) & (ring - 1)]
-            p1 = prefix[(z + offsets[r + 1, 0]) & (ring - 1)]
-            p2 = prefix[(z + offsets[r + 2, 0]) & (ring - 1)]
-            p3 = prefix[(z + offsets[r + 3, 0]) & (ring - 1)]
+            p0 = pair[offsets[r, 0]]
+            p1 = pair[offsets[r + 1, 0]]
+            p2 = pair[offsets[r + 2, 0]]
+            p3 = pair[offsets[r + 3, 0]]
             a0 = p0[i0 + offsets[r, 1] : i0 + offsets[r, 1] + n]
             b0 = p0[i0 + offsets[r, 2] : i0 + offsets[r, 2] + n]
             a1 = p1[i0 + offsets[r + 1, 1] : i0 + offsets[r + 1, 1] + n]
