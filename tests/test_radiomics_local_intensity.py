@@ -150,3 +150,13 @@ def test_peaks_fall_back_to_float_sums_when_int32_would_not_be_exact(kind):
     assert f["loc_peak_glob"] == pytest.approx(means[mask].max(), rel=1e-13)
     top = image[mask].max()
     assert f["loc_peak_loc"] == pytest.approx(means[mask & (image == top)].max(), rel=1e-13)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8), (0.7, 1.3, 0.9)])
+def test_sphere_runs_are_symmetric_in_z(spacing):
+    # the integer kernel reads the runs at +dz and -dz together from the sum of their planes
+    from metevo.radiomics._local_intensity import _sphere_rows
+
+    runs = {tuple(r) for r in _sphere_rows(spacing).tolist()}
+    assert runs == {(-dz, dy, w) for dz, dy, w in runs}
+    assert any(dz != 0 for dz, _, _ in runs)

@@ -147,8 +147,8 @@ def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold, rounded):  # pragm
         for b in range(iy.size):
             _step_y(along_z, iy[b], wy[b], along_y)
             for c in range(ix.size):
-                x0 = ix[c]
-                x1 = min(x0 + 1, nx - 1)
+                x0 = np.uint64(ix[c])  # unsigned: no negative-index wraparound
+                x1 = min(x0 + np.uint64(1), np.uint64(nx - 1))
                 v = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
                 if values:
                     out[a, b, c] = np.rint(v) if rounded else v
