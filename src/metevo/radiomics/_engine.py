@@ -472,6 +472,8 @@ def warm_up() -> float:
     radiomic_features(image, mask)
     radiomic_features(image, mask, settings="pyradiomics_like")
     radiomic_features(image, mask, families=["glrlm"])  # the run pass of GLRLM alone
+    # intensities not rounded: the float64 kernel of the intensity peaks
+    radiomic_features(image, mask, families=["local_intensity"], round_intensities=False)
     # the large-ROI approximation of Moran's I / Geary's C
     radiomic_features(image, mask, features=["morph_moran_i"], autocorrelation_exact_max_voxels=1)
     return time.perf_counter() - t0
