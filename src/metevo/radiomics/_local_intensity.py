@@ -44,6 +44,18 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
     return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _track(v, mean, top, loc, glob):  # pragma: no cover - compiled
+    """The peaks after a voxel of intensity ``v`` and sphere mean ``mean``: ``top`` the
+    highest intensity so far, ``loc`` the highest mean among its voxels, ``glob`` the
+    highest mean."""
+    if v > top:
+        return v, mean, max(glob, mean)
+    if v == top:
+        return top, max(loc, mean), max(glob, mean)
+    return top, loc, max(glob, mean)
+
+
 @numba.njit(cache=True, nogil=True)
 def _edge_mean(prefix, present, all_valid, rows, nz, z, y, x):  # pragma: no cover - compiled
     """Mean in the sphere around ``(z, y, x)`` when it reaches past the array or holds
@@ -156,13 +168,7 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
                     mean = sums[x - x0] / full
                 else:
                     mean = _edge_mean(prefix, present, all_valid, rows, nz, z, y, x)
-                glob = max(glob, mean)
-                v = image[z, y, x]
-                if v > top:
-                    top = v
-                    loc = mean
-                elif v == top:
-                    loc = max(loc, mean)
+                top, loc, glob = _track(image[z, y, x], mean, top, loc, glob)
     return loc, glob
 
 
@@ -324,13 +330,7 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
                         if 0 <= zz < nz and 0 <= yy < ny:
                             count += min(x + rows[r, 2] + 1, nx) - max(x - rows[r, 2], 0)
                 mean = line[base + x] / count
-                glob = max(glob, mean)
-                v = image[z, y, x]
-                if v > top:
-                    top = v
-                    loc = mean
-                elif v == top:
-                    loc = max(loc, mean)
+                top, loc, glob = _track(image[z, y, x], mean, top, loc, glob)
     return True, loc, glob
 
 
