@@ -44,6 +44,13 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
     return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
 
 
+@lru_cache(maxsize=16)
+def _int32_limit(spacing: tuple[float, ...]) -> int:
+    """The largest intensity magnitude whose sphere sums stay exact in int32."""
+    rows = _sphere_rows(spacing)
+    return (2**31 - 1) // int((2 * rows[:, 2] + 1).sum())
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _track(v, mean, top, loc, glob):  # pragma: no cover - compiled
     """The peaks after a voxel of intensity ``v`` and sphere mean ``mean``: ``top`` the
@@ -355,14 +362,14 @@ def local_intensity_features(
     if not intensity_mask.any():
         return out
     spacing = np.asarray(spacing, dtype=np.float64)
-    rows = _sphere_rows(tuple(float(h) for h in spacing))
+    key = tuple(float(h) for h in spacing)
+    rows = _sphere_rows(key)
     if valid is None:  # integer intensities (CT in HU): exact int32 sums, plane by plane
-        full = int((2 * rows[:, 2] + 1).sum())
         exact, loc, glob = _peaks_integer(
             np.ascontiguousarray(image, dtype=np.float64),
             np.ascontiguousarray(intensity_mask),
             rows,
-            (2**31 - 1) // full,
+            _int32_limit(key),
         )
         if exact:
             out["loc_peak_loc"] = float(loc)
