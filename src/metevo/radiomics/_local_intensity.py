@@ -182,20 +182,29 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _plane_extents(mask):  # pragma: no cover - compiled
     """Per plane ``z`` of ``mask``: ``(y_first, y_last, x_first, x_last)`` of its voxels
-    (``y_first`` = -1 where the plane is empty)."""
+    (``y_first`` = -1 where the plane is empty). Each row's first and last voxel are found
+    without branches (the loop vectorises)."""
     nz, ny, nx = mask.shape
     ext = np.full((nz, 4), -1, np.int64)
     for z in range(nz):
+        x_first = nx
+        x_last = -1
         for y in range(ny):
+            row = mask[z, y]
+            first = nx
+            last = -1
             for x in range(nx):
-                if mask[z, y, x]:
-                    if ext[z, 0] < 0:
-                        ext[z, 0] = y
-                        ext[z, 2] = x
-                        ext[z, 3] = x
-                    ext[z, 1] = y
-                    ext[z, 2] = min(ext[z, 2], x)
-                    ext[z, 3] = max(ext[z, 3], x)
+                first = min(first, x if row[x] else nx)
+                last = max(last, x if row[x] else -1)
+            if last >= 0:
+                if ext[z, 0] < 0:
+                    ext[z, 0] = y
+                ext[z, 1] = y
+                x_first = min(x_first, first)
+                x_last = max(x_last, last)
+        if ext[z, 0] >= 0:
+            ext[z, 2] = x_first
+            ext[z, 3] = x_last
     return ext
 
 
@@ -222,7 +231,8 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
         sums = plane[base + c0 + 1 : base + c1 + 1]
         for k in range(c1 - c0):  # slices from 0: no negative-index wraparound per voxel
             v = values[k]
-            iv = np.int32(v)  # checked below: exact and within the limit
+            # converted only within the limit (a select: defined for any value); checked below
+            iv = np.int32(v) if abs(v) <= limit else np.int32(0)
             bad |= (iv != v) | (abs(v) > limit)
             acc += iv
             sums[k] = acc
@@ -321,13 +331,34 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
             for k in range(n):
                 line[k] += (a0[k] - b0[k]) + (a1[k] - b1[k]) + (a2[k] - b2[k]) + (a3[k] - b3[k])
         z_in = rz <= z < nz - rz
+        xf, xl = ext[z, 2], ext[z, 3] + 1
         for y in range(ext[z, 0], ext[z, 1] + 1):
             base = (y - y_lo + ry) * stride - x_lo + rx - i0
-            y_in = z_in and ry <= y < ny - ry
-            for x in range(ext[z, 2], ext[z, 3] + 1):
+            if z_in and ry <= y < ny - ry and rx <= xf and xl <= nx - rx:
+                # every sphere of the row inside the image (count = full): the highest
+                # mean is the highest sum / full; two branch-free passes over the row
+                m_row = mask[z, y, xf:xl]
+                v_row = image[z, y, xf:xl]
+                s_row = line[base + xf : base + xl]
+                row_top = -np.inf
+                for k in range(xl - xf):
+                    row_top = max(row_top, v_row[k] if m_row[k] else -np.inf)
+                if row_top == -np.inf:
+                    continue
+                none = np.int64(-(2**62))  # below every sum
+                best = none
+                best_top = none
+                for k in range(xl - xf):
+                    s = np.int64(s_row[k])
+                    best = max(best, s if m_row[k] else none)
+                    best_top = max(best_top, s if m_row[k] and v_row[k] == row_top else none)
+                top, loc, glob = _track(row_top, best_top / full, top, loc, glob)
+                glob = max(glob, best / full)
+                continue
+            for x in range(xf, xl):
                 if not mask[z, y, x]:
                     continue
-                if y_in and rx <= x < nx - rx:
+                if z_in and ry <= y < ny - ry and rx <= x < nx - rx:
                     count = full
                 else:  # the sphere reaches past the image: count its voxels inside
                     count = 0.0
