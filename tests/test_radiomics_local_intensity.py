@@ -160,3 +160,23 @@ def test_sphere_runs_are_symmetric_in_z(spacing):
     runs = {tuple(r) for r in _sphere_rows(spacing).tolist()}
     assert runs == {(-dz, dy, w) for dz, dy, w in runs}
     assert any(dz != 0 for dz, _, _ in runs)
+
+
+def test_integer_peaks_of_rows_inside_the_image_with_tied_maxima():
+    # every sphere inside the image: whole ROI rows take the branch-free pass (highest sum
+    # per row); the maximum intensity is tied within one row and across rows and planes
+    rng = np.random.default_rng(23)
+    spacing = np.ones(3)
+    image = rng.integers(-100, 200, (28, 34, 36)).astype(np.float64)
+    mask = np.zeros(image.shape, bool)
+    mask[7:21, 7:27, 7:29] = rng.random((14, 20, 22)) < 0.5
+    for z, y, x in [(9, 10, 9), (9, 10, 20), (15, 22, 14), (18, 8, 27)]:
+        image[z, y, x] = 500.0
+        mask[z, y, x] = True
+    f = local_intensity_features(image, mask, spacing)
+    loc, glob = _float_path(image, mask, spacing)
+    assert np.float64(f["loc_peak_glob"]).tobytes() == np.float64(glob).tobytes()
+    assert np.float64(f["loc_peak_loc"]).tobytes() == np.float64(loc).tobytes()
+    means = _means_by_convolution(image, np.ones(image.shape, bool), spacing)
+    assert f["loc_peak_loc"] == pytest.approx(means[image == 500.0].max(), rel=1e-12)
+    assert f["loc_peak_loc"] < f["loc_peak_glob"]  # the two peaks differ here
