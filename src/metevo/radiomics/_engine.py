@@ -26,13 +26,16 @@ from metevo.radiomics._intensity import (
 )
 from metevo.radiomics._intensity_fast import (
     HISTOGRAM_NAMES,
+    IVH_NAMES,
     STATISTICS_NAMES,
     histogram_vector,
+    ivh_vector,
+    resegment,
     statistics_vector,
 )
 from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
 from metevo.radiomics._memory import keep_freed_memory
-from metevo.radiomics._morphology import _box, label_boxes, morphology_features
+from metevo.radiomics._morphology import label_boxes, morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
@@ -121,6 +124,7 @@ class _Plan:
             "shape": self._slots(SHAPE_NAMES),
             "statistics": self._slots(STATISTICS_NAMES),
             "histogram": self._slots(HISTOGRAM_NAMES),
+            "ivh": self._slots(IVH_NAMES),
         }
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
@@ -166,11 +170,9 @@ def _lesion_features(
     whole: np.ndarray,
     plan: _Plan,
     row: np.ndarray,
-    roi_box: tuple[slice, slice, slice] | None = None,
 ) -> list[str]:
     """Compute the lesion's features into ``row`` (NaN-filled, ``plan.names`` order); return
-    the notes. ``roi_box``: the bounding box of ``roi`` when known (used unless the crop is
-    resampled)."""
+    the notes."""
     notes: list[str] = []
     if settings.resample:
         img_crop, roi = resample_crop(
@@ -181,11 +183,10 @@ def _lesion_features(
             start,
             whole,
             margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
+            round_values=settings.round_intensities,
         )
         valid = None
         spacing = np.full(3, settings.spacing_mm)
-        if settings.round_intensities:
-            img_crop = np.rint(img_crop)
         if not roi.any():
             notes.append(
                 f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
@@ -193,14 +194,9 @@ def _lesion_features(
             )
             return notes
     morph = roi
-    if settings.resegment_range is not None:
-        lo, hi = settings.resegment_range
-        intensity_mask = morph & (img_crop >= lo) & (img_crop <= hi)
-    else:
-        intensity_mask = morph
+    # re-segmentation, the boxes and voxel counts of the ROI and the intensity mask: one pass
+    intensity_mask, box, n_morph, ibox, n_int = resegment(img_crop, morph, settings.resegment_range)
     # morphology on the ROI's bounding box (the mesh pads it itself)
-    box = _box(morph) if settings.resample or roi_box is None else roi_box
-    n_morph = np.count_nonzero(morph[box])
     if plan.autocorrelation:
         plan.put(
             row,
@@ -223,7 +219,6 @@ def _lesion_features(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
             "need more voxels (NaN)"
         )
-    n_int = n_morph if intensity_mask is morph else np.count_nonzero(intensity_mask[box])
     if n_int == 0:
         notes.append(
             "no lesion voxel lies within the re-segmentation range "
@@ -233,7 +228,6 @@ def _lesion_features(
     if plan.local:
         plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing, valid))
     # everything below works on the intensity mask's own box
-    ibox = _box(intensity_mask) if intensity_mask is not morph else box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     x = image_i[mask_i]
     if plan.statistics:
@@ -244,15 +238,17 @@ def _lesion_features(
             plan.put_vector(row, "statistics", stats)
     constant = float(_MIN(x, axis=None)) == float(_MAX(x, axis=None))
     if plan.ivh and settings.ivh_bin_width is not None:
-        plan.put(
-            row,
-            ivh_features(
+        ivh = ivh_vector(x, settings.ivh_bin_width, settings.lower_bound, settings.resegment_range)
+        if ivh is None:  # a value not finite: the NumPy formulas
+            ivh = ivh_features(
                 x,
                 settings.ivh_bin_width,
                 lower_bound=settings.lower_bound,
                 value_range=settings.resegment_range,
-            ),
-        )
+            )
+            plan.put(row, ivh)
+        else:
+            plan.put_vector(row, "ivh", ivh)
     if plan.grey:
         g_roi = discretise(x, settings)
         below = g_roi < 1
@@ -403,8 +399,6 @@ def radiomic_features(
             crop = (slice(lz, min(hz, nz)), slice(ly, min(hy, ny)), slice(lx, min(hx, nx)))
             img_crop = np.asarray(img[crop], dtype=np.float64)
             roi = np.asarray(lab[crop]) == label
-            # the ROI's own box in the crop
-            roi_box = (slice(z0 - lz, z1 - lz), slice(y0 - ly, y1 - ly), slice(x0 - lx, x1 - lx))
             touches = z0 == 0 or y0 == 0 or x0 == 0 or z1 == nz or y1 == ny or x1 == nx
             notes = _lesion_features(
                 img_crop,
@@ -416,7 +410,6 @@ def radiomic_features(
                 whole,
                 plan,
                 values[r],
-                roi_box,
             )
             if touches:
                 notes.append(
@@ -498,6 +491,8 @@ def warm_up() -> float:
     radiomic_features(image, mask)
     radiomic_features(image, mask, settings="pyradiomics_like")
     radiomic_features(image, mask, families=["glrlm"])  # the run pass of GLRLM alone
+    # intensities not rounded: the float64 kernel of the intensity peaks
+    radiomic_features(image, mask, families=["local_intensity"], round_intensities=False)
     # the large-ROI approximation of Moran's I / Geary's C
     radiomic_features(image, mask, features=["morph_moran_i"], autocorrelation_exact_max_voxels=1)
     return time.perf_counter() - t0
