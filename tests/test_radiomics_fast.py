@@ -22,7 +22,7 @@ from metevo.radiomics._intensity_fast import (
     statistics_vector,
 )
 from metevo.radiomics._mesh import hull_candidates
-from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._morphology import _box, label_boxes, morphology_features
 from metevo.radiomics._settings import check_settings
 from metevo.radiomics._shape_fast import (
     _LATTICE_HULL_MAX,
@@ -180,8 +180,8 @@ def test_lattice_hull_of_coplanar_points_is_nan_like_qhull():
 
 
 def test_shape_vector_of_a_large_roi_uses_qhull_and_equals_the_reference():
-    zz, yy, xx = np.indices((31, 121, 121)) - np.array([15, 60, 60])[:, None, None, None]
-    morph = (zz / 15.0) ** 2 + (yy / 60.0) ** 2 + (xx / 51.0) ** 2 <= 1.0
+    zz, yy, xx = np.indices((35, 141, 141)) - np.array([17, 70, 70])[:, None, None, None]
+    morph = (zz / 17.0) ** 2 + (yy / 70.0) ** 2 + (xx / 61.0) ** 2 <= 1.0
     morph = morph[_box(morph)]  # shape_vector takes the ROI cropped to its box
     spacing = np.array([2.5, 0.8, 0.8])
     assert len(hull_candidates(morph, spacing)) > _LATTICE_HULL_MAX  # the Qhull branch
@@ -236,3 +236,65 @@ def test_run_lengths_of_a_long_row_by_hand(length, families):
     np.testing.assert_array_equal(rlm[x], expected[:, : rlm.shape[2]])
     for k in set(range(13)) - {x}:  # across the row every voxel is a run of one
         assert rlm[k, 0, 0] == length - 20 and rlm[k, 1, 0] == 20 and rlm[k].sum() == length
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint32, np.int64])
+@pytest.mark.parametrize("dense", [True, False], ids=["compiled", "find_objects"])
+def test_label_boxes_equal_scipy_find_objects(dtype, dense, monkeypatch):
+    from metevo.radiomics import _morphology
+
+    rng = np.random.default_rng(4)
+    lab = np.zeros((9, 30, 40), dtype)
+    for k in (1, 2, 3, 5):  # label 4 absent
+        z, y, x = rng.integers(0, 8), rng.integers(0, 25), rng.integers(0, 35)
+        lab[z : z + rng.integers(1, 3), y : y + rng.integers(1, 6), x : x + rng.integers(1, 6)] = k
+    lab[rng.random(lab.shape) < 0.01] = 6  # scattered voxels: a box spanning the array
+    lab[0, 0, 0] = lab[-1, -1, -1] = 7  # the array's corners
+    if not dense:
+        monkeypatch.setattr(_morphology, "_DENSE_LABELS", 3)
+    expected = {
+        i + 1: tuple(s.start for s in b) + tuple(s.stop for s in b)
+        for i, b in enumerate(ndimage.find_objects(lab))
+        if b is not None
+    }
+    assert 4 not in expected and len(expected) == 6
+    assert label_boxes(lab, int(lab.max())) == expected
+
+
+def test_fused_kernel_cache_follows_the_modules_it_calls(tmp_path):
+    # numba keys a cached kernel on its own file: without the fingerprint of the modules it
+    # calls, a kernel keeps a changed dependency's old machine code (here: 2 instead of 20)
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "dep.py").write_text("import numba\n@numba.njit(cache=True)\ndef f(x):\n    return x + 0\n")
+    (tmp_path / "kern.py").write_text(
+        textwrap.dedent(
+            """
+            import numba, dep
+            from metevo.radiomics._numba_cache import sources_fingerprint
+
+            def make(fingerprint):
+                @numba.njit(cache=True)
+                def kernel(x):
+                    return f(x) * 2 if fingerprint else -1
+                return kernel
+
+            f = dep.f
+            kernel = make(sources_fingerprint(dep))
+            """
+        )
+    )
+
+    def run() -> int:
+        code = "import kern; print(kern.kernel(1))"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+        )
+        return int(done.stdout)
+
+    assert run() == 2
+    assert run() == 2  # from the cache
+    (tmp_path / "dep.py").write_text("import numba\n@numba.njit(cache=True)\ndef f(x):\n    return x + 9\n")
+    assert run() == 20

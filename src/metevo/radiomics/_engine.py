@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 
 from metevo import columns as C
 from metevo.exceptions import DataQualityWarning, MaskValueError
@@ -36,11 +35,11 @@ from metevo.radiomics._intensity_fast import (
 )
 from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
 from metevo.radiomics._memory import keep_freed_memory
-from metevo.radiomics._morphology import morphology_features
+from metevo.radiomics._morphology import label_boxes, morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
-from metevo.radiomics._texture_fast import texture_names, texture_vector
+from metevo.radiomics._texture_fast import texture_names, texture_values
 
 __all__ = ["radiomic_features", "warm_up"]
 
@@ -79,7 +78,9 @@ def _where(context: str) -> str:
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
     if settings.resegment_range is None and settings.discretisation != "fixed_bin_size":
         return
-    lo, hi = float(image_array.min()), float(image_array.max())
+    # the ufuncs' reductions directly (ndarray.min/max add a Python frame each)
+    lo = float(_MIN(image_array, axis=None))
+    hi = float(_MAX(image_array, axis=None))
     if lo > -500.0 or hi < 100.0 or lo < -4000.0 or hi > 40000.0:
         warnings.warn(
             f"{_where(context)}image intensities range from {lo:g} to {hi:g}, which does not look "
@@ -92,6 +93,7 @@ def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str
         )
 
 
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 _TEXTURE = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
 _AUTOCORRELATION = {"morph_moran_i", "morph_geary_c"}
 
@@ -128,15 +130,21 @@ class _Plan:
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
         )
 
-    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, slice | None]:
         pos = np.array([self.index.get(n, -1) for n in names], np.int64)
         keep = pos >= 0
-        return pos[keep], keep
+        whole = None  # every entry selected, in consecutive columns: one slice
+        if keep.all() and pos.size and (np.diff(pos) == 1).all():
+            whole = slice(int(pos[0]), int(pos[-1]) + 1)
+        return pos[keep], keep, whole
 
     def put_vector(self, row: np.ndarray, family: str, values: np.ndarray) -> None:
         """Write the selected entries of a vector family's ``values`` into ``row``."""
-        pos, keep = self.slots[family]
-        row[pos] = values[keep]
+        pos, keep, whole = self.slots[family]
+        if whole is not None:
+            row[whole] = values
+        else:
+            row[pos] = values[keep]
 
     def put(self, row: np.ndarray, feats: dict[str, float]) -> None:
         """Write the selected ones of ``feats`` into ``row``."""
@@ -228,7 +236,7 @@ def _lesion_features(
             plan.put(row, intensity_statistics(x))
         else:
             plan.put_vector(row, "statistics", stats)
-    constant = float(x.min()) == float(x.max())
+    constant = float(_MIN(x, axis=None)) == float(_MAX(x, axis=None))
     if plan.ivh and settings.ivh_bin_width is not None:
         ivh = ivh_vector(x, settings.ivh_bin_width, settings.lower_bound, settings.resegment_range)
         if ivh is None:  # a value not finite: the NumPy formulas
@@ -254,9 +262,7 @@ def _lesion_features(
         if plan.ivh and settings.ivh_bin_width is None:
             plan.put(row, ivh_features(g_roi.astype(np.float64), None))
         if plan.texture:
-            grey = np.zeros(mask_i.shape, np.int64)
-            grey[mask_i] = g_roi
-            plan.put_vector(row, "texture", texture_vector(grey, mask_i, plan.texture))
+            plan.put_vector(row, "texture", texture_values(g_roi, mask_i, plan.texture))
     if constant and (plan.texture or plan.ivh or plan.statistics):
         notes.append(
             "constant intensity: features dividing by the intensity spread (correlation, "
@@ -342,7 +348,7 @@ def radiomic_features(
     _check_grid(image, mask, context)
     img = sitk.GetArrayViewFromImage(image)
     lab = sitk.GetArrayViewFromImage(mask)
-    if not np.issubdtype(lab.dtype, np.integer):
+    if lab.dtype.kind not in "iu":  # not an integer type
         rounded = np.rint(lab)
         if not np.array_equal(rounded, lab):
             raise MaskValueError(
@@ -351,18 +357,19 @@ def radiomic_features(
                 "or round the mask (0 = background, one integer per lesion)."
             )
         lab = rounded.astype(np.int64)
-    if lab.size and np.issubdtype(lab.dtype, np.signedinteger) and lab.min() < 0:
+    if lab.size and lab.dtype.kind == "i" and lab.min() < 0:
         raise MaskValueError(
             f"{_where(context)}the lesion mask holds negative values (minimum {lab.min()}); "
             "expected 0 for background and positive lesion labels."
         )
     _check_hu(img, settings, context)
-    spacing = np.array(image.GetSpacing()[::-1], dtype=np.float64)  # (z, y, x)
-    max_label = int(lab.max()) if lab.size else 0
+    spacing_zyx = image.GetSpacing()[::-1]
+    spacing = np.array(spacing_zyx, dtype=np.float64)  # (z, y, x)
+    max_label = int(_MAX(lab, axis=None)) if lab.size else 0
     if lab.dtype == np.uint64:
         lab = lab.astype(np.int64)
-    boxes = ndimage.find_objects(lab) if max_label else []
-    present = [i + 1 for i, b in enumerate(boxes) if b is not None]
+    boxes = label_boxes(lab, max_label)
+    present = list(boxes)
     if labels is not None:
         missing = sorted(set(int(v) for v in labels) - set(present))
         if missing:
@@ -375,41 +382,54 @@ def radiomic_features(
     target = settings.spacing_mm if settings.resample else 0.0
     # the intensity-peak sphere reaches 6.2 mm beyond the ROI; interpolation needs 2 new voxels
     reach = (PEAK_RADIUS_MM if plan.local else 0.0) + 2.0 * max(target, 0.0)
-    margin = np.ceil(reach / spacing).astype(int) + 1
-    shape = np.array(img.shape)
-    values = np.full((len(present), len(plan.names)), math.nan)
+    mz, my, mx = (math.ceil(reach / h) + 1 for h in spacing_zyx)
+    shape = nz, ny, nx = img.shape
+    whole = np.array(shape)
+    values = np.empty((len(present), len(plan.names)))
+    values.fill(math.nan)
     notes_out: list[str] = []
-    for r, label in enumerate(present):
-        box = boxes[label - 1]
-        lo = np.array([s.start for s in box]) - margin
-        hi = np.array([s.stop for s in box]) + margin
-        clipped = bool((lo < 0).any() or (hi > shape).any())
-        lo, hi = np.maximum(lo, 0), np.minimum(hi, shape)
-        crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-        img_crop = np.asarray(img[crop], dtype=np.float64)
-        roi = np.asarray(lab[crop]) == label
-        valid = None
-        touches = bool(
-            any(s.start == 0 for s in box)
-            or any(s.stop == n for s, n in zip(box, shape, strict=True))
-        )
-        with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # degenerate ROIs give NaN, with a note
+        for r, label in enumerate(present):
+            # the lesion's box (starts z0..x0, stops z1..x1), widened by the margin, in the scan
+            z0, y0, x0, z1, y1, x1 = boxes[label]
+            lz, ly, lx = z0 - mz, y0 - my, x0 - mx
+            hz, hy, hx = z1 + mz, y1 + my, x1 + mx
+            clipped = lz < 0 or ly < 0 or lx < 0 or hz > nz or hy > ny or hx > nx
+            lz, ly, lx = max(lz, 0), max(ly, 0), max(lx, 0)
+            crop = (slice(lz, min(hz, nz)), slice(ly, min(hy, ny)), slice(lx, min(hx, nx)))
+            img_crop = np.asarray(img[crop], dtype=np.float64)
+            roi = np.asarray(lab[crop]) == label
+            touches = z0 == 0 or y0 == 0 or x0 == 0 or z1 == nz or y1 == ny or x1 == nx
             notes = _lesion_features(
-                img_crop, roi, valid, spacing, settings, lo, shape, plan, values[r]
+                img_crop,
+                roi,
+                None,
+                spacing,
+                settings,
+                np.array((lz, ly, lx)),
+                whole,
+                plan,
+                values[r],
             )
-        if touches:
-            notes.append(
-                "the lesion touches the scan border: features describe its part in the scan"
-            )
-        elif clipped and plan.local:
-            notes.append(
-                "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
-            )
-        notes_out.append("; ".join(notes))
+            if touches:
+                notes.append(
+                    "the lesion touches the scan border: features describe its part in the scan"
+                )
+            elif clipped and plan.local:
+                notes.append(
+                    "the lesion lies within 6.2 mm of the scan border: intensity peaks use the voxels in the scan"
+                )
+            notes_out.append("; ".join(notes))
     return _assemble(present, values, notes_out, plan)
 
 
 _STRING = pd.StringDtype()  # an instance: no dtype lookup by name per call
+try:  # pandas' internals, for ``_from_blocks``; the public constructors otherwise
+    from pandas._libs.internals import BlockPlacement
+    from pandas.core.internals.blocks import ExtensionBlock, NumpyBlock
+    from pandas.core.internals.managers import BlockManager
+except ImportError:  # pragma: no cover
+    BlockPlacement = ExtensionBlock = NumpyBlock = BlockManager = None
 
 
 def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan) -> pd.DataFrame:
@@ -420,11 +440,11 @@ def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Pl
     assembly. Falls back to the public constructors where pandas' internals differ.
     """
     ids = np.asarray(labels, dtype=np.int64)
-    note = pd.array(notes, dtype=_STRING)
-    try:
+    try:  # pd.array(notes, dtype="string") without its dispatch
+        note = _STRING.construct_array_type()._from_sequence(notes, dtype=_STRING)
         return _from_blocks(ids, values, note, plan.columns)
     except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
-        return _assemble_public(ids, values, note, plan.columns)
+        return _assemble_public(ids, values, pd.array(notes, dtype=_STRING), plan.columns)
 
 
 def _assemble_public(
@@ -439,15 +459,14 @@ def _assemble_public(
 def _from_blocks(
     ids: np.ndarray, values: np.ndarray, note: object, columns: pd.Index
 ) -> pd.DataFrame:
-    from pandas._libs.internals import BlockPlacement
-    from pandas.core.internals.blocks import new_block, new_block_2d
-    from pandas.core.internals.managers import BlockManager
-
     n_feat = values.shape[1]
+    # the block classes ``new_block_2d`` / ``new_block`` pick for int64, float64 and string
     blocks = (
-        new_block_2d(ids[None, :], placement=BlockPlacement(slice(0, 1))),
-        new_block_2d(values.T, placement=BlockPlacement(slice(1, n_feat + 1))),
-        new_block(note, placement=BlockPlacement(slice(n_feat + 1, n_feat + 2)), ndim=2),
+        NumpyBlock(ids[None, :], ndim=2, placement=BlockPlacement(slice(0, 1)), refs=None),
+        NumpyBlock(values.T, ndim=2, placement=BlockPlacement(slice(1, n_feat + 1)), refs=None),
+        ExtensionBlock(
+            note, ndim=2, placement=BlockPlacement(slice(n_feat + 1, n_feat + 2)), refs=None
+        ),
     )
     mgr = BlockManager(blocks, [columns, pd.RangeIndex(len(ids))], verify_integrity=False)
     return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)

@@ -102,57 +102,55 @@ def mesh_area_volume(mask: np.ndarray, spacing: np.ndarray) -> tuple[float, floa
 
 
 @numba.njit(cache=True, nogil=True)
-def _line_extremes(mask):  # pragma: no cover - compiled
-    """The first and last mesh vertex of every lattice line, in index units of ``mask``.
+def _line_lattice(mask):  # pragma: no cover - compiled
+    """The first and last mesh vertex of every lattice line, on the half-voxel lattice
+    (twice the index coordinates of ``mask``, int64), in ascending (z, y, x) order.
 
     Mesh vertices (edge midpoints between a voxel in the ROI and one out of it, the mask
     zero-padded) lie on lines along x: ``(z, y)`` for x-edges, ``(z, y + 1/2)`` for y-edges,
     ``(z + 1/2, y)`` for z-edges. A vertex of the convex hull is an end of its line's vertices.
+    The plane ``2 z`` holds the x- and y-edge lines (rows ``2 y`` and ``2 y + 1``), the plane
+    ``2 z + 1`` the z-edge lines: visiting them in that order lists the vertices sorted.
     """
     nz, ny, nx = mask.shape
-    out = np.empty((6 * (nz + 1) * (ny + 1), 3))
+    out = np.empty((6 * (nz + 1) * (ny + 1), 3), np.int64)
     k = 0
     for z in range(-1, nz):
-        for y in range(-1, ny):
-            for kind in range(3):
-                lo = -1
-                hi = -1
-                for x in range(nx):
-                    inside = z >= 0 and y >= 0 and mask[z, y, x]
-                    if kind == 0:
-                        hit = inside
-                    elif kind == 1:
-                        other = z >= 0 and y + 1 < ny and mask[z, y + 1, x]
-                        hit = inside != other
-                    else:
-                        other = y >= 0 and z + 1 < nz and mask[z + 1, y, x]
-                        hit = inside != other
-                    if hit:
-                        if lo < 0:
-                            lo = x
-                        hi = x
-                if lo < 0:
-                    continue
-                if kind == 0:
-                    if z < 0 or y < 0:
+        for half in range(2):
+            for y in range(-1, ny):
+                for kind in range(2) if half == 0 else range(2, 3):
+                    lo = -1
+                    hi = -1
+                    for x in range(nx):
+                        inside = z >= 0 and y >= 0 and mask[z, y, x]
+                        if kind == 0:
+                            hit = inside
+                        elif kind == 1:
+                            other = z >= 0 and y + 1 < ny and mask[z, y + 1, x]
+                            hit = inside != other
+                        else:
+                            other = y >= 0 and z + 1 < nz and mask[z + 1, y, x]
+                            hit = inside != other
+                        if hit:
+                            if lo < 0:
+                                lo = x
+                            hi = x
+                    if lo < 0 or (kind == 0 and (z < 0 or y < 0)):
                         continue
-                    out[k, 0] = z
-                    out[k, 1] = y
-                    out[k, 2] = lo - 0.5
-                    out[k + 1, 0] = z
-                    out[k + 1, 1] = y
-                    out[k + 1, 2] = hi + 0.5
-                    k += 2
-                else:
-                    dz = 0.5 if kind == 2 else 0.0
-                    dy = 0.5 if kind == 1 else 0.0
-                    out[k, 0] = z + dz
-                    out[k, 1] = y + dy
-                    out[k, 2] = lo
-                    out[k + 1, 0] = z + dz
-                    out[k + 1, 1] = y + dy
-                    out[k + 1, 2] = hi
-                    k += 2 if hi > lo else 1  # one vertex on the line: listed once
+                    if kind == 0:
+                        for j in range(2):
+                            out[k + j, 0] = 2 * z
+                            out[k + j, 1] = 2 * y
+                        out[k, 2] = 2 * lo - 1
+                        out[k + 1, 2] = 2 * hi + 1
+                        k += 2
+                    else:
+                        for j in range(2):
+                            out[k + j, 0] = 2 * z + (kind == 2)
+                            out[k + j, 1] = 2 * y + (kind == 1)
+                        out[k, 2] = 2 * lo
+                        out[k + 1, 2] = 2 * hi
+                        k += 2 if hi > lo else 1  # one vertex on the line: listed once
     return out[:k]
 
 
@@ -198,29 +196,142 @@ def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
     return keep
 
 
+@numba.njit(cache=True, nogil=True)
+def _stable_argsort(x):  # pragma: no cover - compiled
+    """The stable ascending order of ``x`` (bottom-up merge sort): the order of
+    ``np.argsort(x, kind="stable")``, without compiling numba's generic sort (~2 s cold)."""
+    n = x.size
+    idx = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, o = lo, mid, lo
+            while i < mid and j < hi:
+                if x[idx[j]] < x[idx[i]]:
+                    tmp[o] = idx[j]
+                    j += 1
+                else:
+                    tmp[o] = idx[i]
+                    i += 1
+                o += 1
+            while i < mid:
+                tmp[o] = idx[i]
+                i += 1
+                o += 1
+            while j < hi:
+                tmp[o] = idx[j]
+                j += 1
+                o += 1
+        idx, tmp = tmp, idx
+        width *= 2
+    return idx
+
+
+# Planes through the half-voxel lattice, as rows (plane coordinate, then the two in-plane
+# coordinates) of an integer map of (z, y, x): y = const, x = const, then the diagonal planes
+# z +- y, z +- x and y +- x = const (each an affine bijection of its plane onto the two
+# in-plane coordinates, so extreme points stay extreme and the turn tests stay exact).
+_PLANES = np.array(
+    [
+        [[0, 1, 0], [1, 0, 0], [0, 0, 1]],
+        [[0, 0, 1], [1, 0, 0], [0, 1, 0]],
+        [[1, 1, 0], [1, 0, 0], [0, 0, 1]],
+        [[1, -1, 0], [1, 0, 0], [0, 0, 1]],
+        [[1, 0, 1], [1, 0, 0], [0, 1, 0]],
+        [[1, 0, -1], [1, 0, 0], [0, 1, 0]],
+        [[0, 1, 1], [1, 0, 0], [0, 1, 0]],
+        [[0, 1, -1], [1, 0, 0], [0, 1, 0]],
+    ],
+    np.int64,
+)
+
+
+@numba.njit(cache=True, nogil=True)
+def _plane_filter(k, keep, rows):  # pragma: no cover - compiled
+    """Clear ``keep`` of the lattice points ``k`` that are not vertices of the 2D hull of the
+    kept points in their plane ``rows[0] . k = const`` (turns in the coordinates
+    ``rows[1] . k``, ``rows[2] . k``).
+
+    ``k`` is in ascending (z, y, x) order and every plane of ``_PLANES`` has z as its first
+    in-plane coordinate and, at equal z, a second one that orders the points as (y, x) does:
+    a stable counting sort by the plane alone gives the (plane, in-plane) order."""
+    idx = np.flatnonzero(keep)
+    m = idx.size
+    if m == 0:
+        return
+    pc = np.empty(m, np.int64)
+    lo = hi = rows[0, 0] * k[idx[0], 0] + rows[0, 1] * k[idx[0], 1] + rows[0, 2] * k[idx[0], 2]
+    for i in range(m):
+        p = idx[i]
+        pc[i] = rows[0, 0] * k[p, 0] + rows[0, 1] * k[p, 1] + rows[0, 2] * k[p, 2]
+        lo = min(lo, pc[i])
+        hi = max(hi, pc[i])
+    start = np.zeros(hi - lo + 2, np.int64)
+    for i in range(m):
+        start[pc[i] - lo + 1] += 1
+    for j in range(1, start.size):
+        start[j] += start[j - 1]
+    order = np.empty(m, np.int64)
+    for i in range(m):
+        order[start[pc[i] - lo]] = i
+        start[pc[i] - lo] += 1
+    plane = np.empty(m, np.int64)
+    y = np.empty(m)
+    x = np.empty(m)
+    for j in range(m):
+        i = order[j]
+        p = idx[i]
+        plane[j] = pc[i]
+        y[j] = rows[1, 0] * k[p, 0] + rows[1, 1] * k[p, 1] + rows[1, 2] * k[p, 2]
+        x[j] = rows[2, 0] * k[p, 0] + rows[2, 1] * k[p, 1] + rows[2, 2] * k[p, 2]
+    hull = _plane_hull_mask(plane, y, x)
+    for j in range(m):
+        if not hull[j]:
+            keep[idx[order[j]]] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _candidates(mask, spacing):  # pragma: no cover - compiled
+    """``hull_candidates``: the candidates in mm and on the half-voxel lattice (``2 *``
+    index, int64), in (z, y, x) order."""
+    k = _line_lattice(mask)
+    n = k.shape[0]
+    # z-planes: the turns on the points in mm
+    y = np.empty(n)
+    x = np.empty(n)
+    plane = np.empty(n, np.int64)
+    for i in range(n):
+        plane[i] = k[i, 0]
+        y[i] = 0.5 * k[i, 1] * spacing[1]
+        x[i] = 0.5 * k[i, 2] * spacing[2]
+    keep = _plane_hull_mask(plane, y, x)
+    # a vertex of the 3D hull is extreme in every subset holding it: also a vertex of the 2D
+    # hull of the candidates in each lattice plane through it (``_PLANES``). Extreme points
+    # do not change under affine maps, so the lattice gives exact integer turn tests.
+    for f in range(_PLANES.shape[0]):
+        _plane_filter(k, keep, _PLANES[f])
+    idx = np.flatnonzero(keep)
+    lattice = np.empty((idx.size, 3), np.int64)
+    v = np.empty((idx.size, 3))
+    for i in range(idx.size):
+        for a in range(3):
+            lattice[i, a] = k[idx[i], a]
+            v[i, a] = 0.5 * k[idx[i], a] * spacing[a]
+    return v, lattice
+
+
 def hull_candidates(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """Mesh vertices (mm, z, y, x; relative to the mask's first voxel) that can be vertices
-    of the mesh's 3D convex hull.
+    of the mesh's 3D convex hull, in (z, y, x) order.
 
     A vertex of the 3D hull is extreme on its lattice line and within its plane ``z = const``,
-    so it is a vertex of that plane's 2D hull: keeping those leaves the 3D hull (volume, area,
-    largest vertex distance) unchanged and cuts the points Qhull has to process.
+    so it is a vertex of that plane's 2D hull, and of the 2D hulls of the remaining points in
+    its planes ``y = const``, ``x = const`` and the six diagonal lattice planes (``_PLANES``):
+    keeping those leaves the 3D hull (volume, area, largest vertex distance) unchanged and cuts
+    the points the hull has to process (at 1k-110k voxels to 1.0-1.9 times its vertices).
     """
-    pts = _line_extremes(np.ascontiguousarray(mask))
-    k = np.rint(2.0 * pts).astype(np.int64)  # half-voxel lattice: integer sort keys
-    k -= k.min(axis=0)
-    ext = k.max(axis=0) + 1
-    order = np.argsort((k[:, 0] * ext[1] + k[:, 1]) * ext[2] + k[:, 2], kind="stable")
-    v = pts[order] * np.asarray(spacing, dtype=np.float64)
-    keep = _plane_hull_mask(k[order, 0], v[:, 1], v[:, 2])
-    v, k = v[keep], k[order[keep]]
-    # a vertex of the 3D hull is extreme in every subset holding it: also a vertex of the 2D
-    # hull of the candidates in its plane y = const and in its plane x = const. Extreme points
-    # do not change under scaling, so the half-voxel lattice gives exact integer turn tests.
-    for a, b, c in ((1, 0, 2), (2, 0, 1)):
-        order = np.argsort((k[:, a] * ext[b] + k[:, b]) * ext[c] + k[:, c], kind="stable")
-        kf = k[order].astype(np.float64)
-        keep = order[_plane_hull_mask(k[order, a], kf[:, b], kf[:, c])]
-        keep.sort()  # the candidates stay in (z, y, x) order
-        v, k = v[keep], k[keep]
+    v, _ = _candidates(np.ascontiguousarray(mask), np.asarray(spacing, dtype=np.float64))
     return v

@@ -18,7 +18,7 @@ from scipy.special import eval_legendre
 from metevo.radiomics._autocorrelation import spatial_autocorrelation
 from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
 
-__all__ = ["morphology_features"]
+__all__ = ["label_boxes", "morphology_features"]
 
 
 def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
@@ -29,6 +29,59 @@ def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
         hit = np.flatnonzero(mask.any(axis=other))
         out.append(slice(int(hit[0]), int(hit[-1]) + 1))
     return tuple(out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
+    """Bounding box (start z, y, x, stop z, y, x) and voxel count of every label 1 ..
+    ``n_labels`` of the label image ``lab`` (z, y, x) in one pass; count 0: label absent."""
+    boxes = np.empty((n_labels, 6), np.int64)
+    counts = np.zeros(n_labels, np.int64)
+    nz, ny, nx = lab.shape
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                v = lab[z, y, x]
+                if v <= 0 or v > n_labels:
+                    continue
+                i = np.int64(v) - 1
+                if counts[i] == 0:
+                    boxes[i, 0] = boxes[i, 3] = z
+                    boxes[i, 1] = boxes[i, 4] = y
+                    boxes[i, 2] = boxes[i, 5] = x
+                else:
+                    boxes[i, 3] = z  # raster order: z never decreases
+                    boxes[i, 1] = min(boxes[i, 1], y)
+                    boxes[i, 4] = max(boxes[i, 4], y)
+                    boxes[i, 2] = min(boxes[i, 2], x)
+                    boxes[i, 5] = max(boxes[i, 5], x)
+                counts[i] += 1
+    for i in range(n_labels):
+        for a in range(3, 6):
+            boxes[i, a] += 1
+    return boxes, counts
+
+
+# above this many labels (sparse label values), scipy's find_objects: its memory per label
+# is a list entry, here 56 bytes
+_DENSE_LABELS = 1 << 20
+
+
+def label_boxes(lab: np.ndarray, n_labels: int) -> dict[int, tuple[int, ...]]:
+    """The labels 1 .. ``n_labels`` present in ``lab`` (an integer array, z y x), each with its
+    bounding box (starts, then stops, z y x): those of ``scipy.ndimage.find_objects``, in one
+    compiled pass (find_objects itself above ``_DENSE_LABELS`` labels)."""
+    if n_labels > _DENSE_LABELS:
+        from scipy import ndimage
+
+        return {
+            i + 1: tuple(s.start for s in b) + tuple(s.stop for s in b)
+            for i, b in enumerate(ndimage.find_objects(lab))
+            if b is not None
+        }
+    boxes, counts = _label_boxes(np.ascontiguousarray(lab), n_labels)
+    present = counts.nonzero()[0]
+    return dict(zip((present + 1).tolist(), map(tuple, boxes[present].tolist()), strict=True))
 
 
 @numba.njit(cache=True, nogil=True)

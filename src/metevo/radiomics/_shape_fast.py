@@ -14,8 +14,16 @@ import numba
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from metevo.radiomics._mesh import hull_candidates, mesh_area_volume
+from metevo.radiomics import _mesh, _morphology
+from metevo.radiomics._mesh import (
+    _area_table,
+    _candidates,
+    _count_cubes,
+    _stable_argsort,
+    _unit_table,
+)
 from metevo.radiomics._morphology import _mask_moments, _max_distance
+from metevo.radiomics._numba_cache import sources_fingerprint
 
 __all__ = ["SHAPE_NAMES", "shape_vector"]
 
@@ -44,6 +52,10 @@ SHAPE_NAMES = (
     "morph_area_dens_conv_hull",
     "morph_integ_int",
 )
+
+# above this many candidates Qhull's O(n log n) wins over the O(n h) lattice hull (measured,
+# one core: 753 candidates 0.64 vs 1.08 ms, 1206: 1.9 vs 4.3 ms, 2316: 10.9 vs 14.6 ms)
+_LATTICE_HULL_MAX = 1500
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -146,40 +158,6 @@ def _orient(k, a, b, c, p):  # pragma: no cover - compiled
     """Sign-exact 6 x signed volume of the tetrahedron (a, b, c, p) of lattice points ``k``."""
     nx, ny, nz = _normal(k, a, b, c)
     return nx * (k[p, 0] - k[a, 0]) + ny * (k[p, 1] - k[a, 1]) + nz * (k[p, 2] - k[a, 2])
-
-
-@numba.njit(**_JIT)
-def _stable_argsort(x):  # pragma: no cover - compiled
-    """The stable ascending order of ``x`` (bottom-up merge sort): the order of
-    ``np.argsort(x, kind="stable")``, without compiling numba's generic sort (~2 s cold)."""
-    n = x.size
-    idx = np.arange(n)
-    tmp = np.empty(n, np.int64)
-    width = 1
-    while width < n:
-        for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i, j, o = lo, mid, lo
-            while i < mid and j < hi:
-                if x[idx[j]] < x[idx[i]]:
-                    tmp[o] = idx[j]
-                    j += 1
-                else:
-                    tmp[o] = idx[i]
-                    i += 1
-                o += 1
-            while i < mid:
-                tmp[o] = idx[i]
-                i += 1
-                o += 1
-            while j < hi:
-                tmp[o] = idx[j]
-                j += 1
-                o += 1
-        idx, tmp = tmp, idx
-        width *= 2
-    return idx
 
 
 @numba.njit(**_JIT)
@@ -358,9 +336,48 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
     return abs(volume), area, math.sqrt(best)
 
 
-# above this many candidates Qhull's O(n log n) wins over the O(n h) lattice hull (measured,
-# one core: 753 candidates 0.64 vs 1.08 ms, 1206: 1.9 vs 4.3 ms, 2316: 10.9 vs 14.6 ms)
-_LATTICE_HULL_MAX = 1500
+def _make_shape_kernel(fingerprint: int):  # a numba dispatcher
+    """``_shape_kernel``, cached under the ``fingerprint`` of the modules it calls
+    (``_numba_cache``)."""
+
+    @numba.njit(**_JIT)
+    def _shape_kernel(morph, imask, image, spacing, area_table, v0, s_table):  # pragma: no cover
+        """``shape_vector`` in one compiled call: mesh counts, moments, hull candidates, the
+        lattice hull (up to ``_LATTICE_HULL_MAX`` candidates) and every formula. Returns the 23
+        values and the candidates when Qhull is to take the hull (else no candidate)."""
+        counts, pos = _count_cubes(morph)
+        # BLAS dot products: the area and the first volume term equal those of ``mesh_area_volume``
+        # (numpy's ``@``) to the bit; its second term (an ``einsum`` there) to rounding
+        counts_f = counts.astype(np.float64)
+        area = np.dot(counts_f, area_table)
+        vol = np.dot(counts_f, v0) + np.dot(pos.astype(np.float64).ravel(), s_table.ravel())
+        volume = abs(vol) * spacing[0] * spacing[1] * spacing[2] / 6.0
+        n, s1, s2, w, w1 = _mask_moments(morph, imask, image)
+        n_int = 0
+        for v in imask.ravel():
+            n_int += v
+        candidates, lattice = _candidates(morph, spacing)
+        m = candidates.shape[0]
+        hull_volume = hull_area = diam = np.nan
+        if m <= _LATTICE_HULL_MAX:
+            hull_volume, hull_area, diam = _lattice_hull(lattice, candidates)
+            if not math.isfinite(hull_volume):  # coplanar: as the reference, no hull
+                diam = _max_distance(candidates) if m > 1 else np.nan
+            m = 0
+        ext = np.empty(3)
+        for a in range(3):
+            ext[a] = spacing[a] * morph.shape[a]
+        out = _shape_formulas(
+            area, volume, n, spacing, n, s1, s2, w, w1, n_int, diam, hull_volume, hull_area, ext
+        )
+        if fingerprint == 0:  # never (the fingerprint is odd): it only keys the cache
+            m = 0
+        return out, candidates[:m]
+
+    return _shape_kernel
+
+
+_shape_kernel = _make_shape_kernel(sources_fingerprint(_mesh, _morphology))
 
 
 def shape_vector(
@@ -371,26 +388,21 @@ def shape_vector(
     :func:`~metevo.radiomics._morphology.morphology_features`. Run under
     ``np.errstate(all="ignore")`` (degenerate ROIs give NaN)."""
     spacing = np.asarray(spacing, dtype=np.float64)
-    morph = np.ascontiguousarray(morph)
-    area, volume = mesh_area_volume(morph, spacing)
-    n, s1, s2, w, w1 = _mask_moments(
-        morph,
+    _, v0, s_table = _unit_table()
+    out, candidates = _shape_kernel(
+        np.ascontiguousarray(morph),
         np.ascontiguousarray(intensity_mask),
         np.ascontiguousarray(image, dtype=np.float64),
+        spacing,
+        _area_table((float(spacing[0]), float(spacing[1]), float(spacing[2]))),
+        v0,
+        s_table,
     )
-    n_int = int(np.count_nonzero(intensity_mask))
-    candidates = hull_candidates(morph, spacing)
-    if len(candidates) <= _LATTICE_HULL_MAX:
-        lattice = np.rint(2.0 * candidates / spacing).astype(np.int64)  # half-voxel units
-        hull_volume, hull_area, diam = _lattice_hull(lattice, candidates)
-        if not math.isfinite(hull_volume):  # coplanar: as the reference, no hull
-            diam = _max_distance(candidates) if len(candidates) > 1 else math.nan
-    else:
-        hull_volume, hull_area, diam = _qhull(candidates)
-    ext = spacing * np.array(morph.shape, dtype=np.float64)
-    return _shape_formulas(
-        area, volume, n, spacing, n, s1, s2, w, w1, n_int, diam, hull_volume, hull_area, ext
-    )
+    if len(candidates):  # more candidates than the lattice hull takes: Qhull
+        hull_volume, hull_area, out[10] = _qhull(candidates)
+        out[20] = out[0] / hull_volume if math.isfinite(hull_volume) and hull_volume else math.nan
+        out[21] = out[2] / hull_area if math.isfinite(hull_area) and hull_area else math.nan
+    return out
 
 
 def _qhull(candidates: np.ndarray) -> tuple[float, float, float]:

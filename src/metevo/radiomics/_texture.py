@@ -342,6 +342,16 @@ def _aggregate(feats: dict[str, np.ndarray], valid: np.ndarray) -> tuple[list[fl
 _ALL = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
 
 
+def check_run_length(shape: tuple[int, ...]) -> None:
+    """Raise a ValueError when a ROI of ``shape`` can hold runs longer than the GLRLM's
+    int16 run lengths."""
+    if max(shape) >= 32767:
+        raise ValueError(
+            f"the ROI spans {max(shape)} voxels along an axis; GLRLM counts runs of up "
+            "to 32,766 voxels. Crop or resample the ROI."
+        )
+
+
 def texture_matrices(
     grey: np.ndarray, roi: np.ndarray, families: tuple[str, ...] = _ALL
 ) -> dict[str, np.ndarray]:
@@ -373,11 +383,8 @@ def texture_matrices(
     out: dict[str, np.ndarray] = {"levels": lv, "n_voxels": vox.size}
     # the run counts keep run lengths in int16
     runs = "glrlm" in families
-    if runs and max(roi.shape) >= 32767:
-        raise ValueError(
-            f"the ROI spans {max(roi.shape)} voxels along an axis; GLRLM counts runs of up "
-            "to 32,766 voxels. Crop or resample the ROI."
-        )
+    if runs:
+        check_run_length(roi.shape)
     if {"glcm", "ngtdm", "ngldm"} & set(families):
         # the run pass rides along when GLRLM is wanted too
         glcm, ngldm, s, n, rlm = _neighbour_pass(

@@ -18,6 +18,9 @@ from functools import lru_cache
 import numba
 import numpy as np
 
+from metevo.radiomics import _border, _texture_passes
+from metevo.radiomics._border import _city_block
+from metevo.radiomics._numba_cache import sources_fingerprint
 from metevo.radiomics._texture import (
     _ALL,
     _GLCM_KEYS,
@@ -26,10 +29,18 @@ from metevo.radiomics._texture import (
     _GLSZM_NAMES,
     _NGLDM_NAMES,
     _NGTDM_KEYS,
-    texture_matrices,
+    check_run_length,
+)
+from metevo.radiomics._texture_passes import (
+    _LOWBIT,
+    _RIGHT_BITS,
+    OFFSETS,
+    _neighbour_pass,
+    _run_pass,
+    _zones,
 )
 
-__all__ = ["texture_names", "texture_vector"]
+__all__ = ["texture_names", "texture_values", "texture_vector"]
 
 _N_GLCM = 25
 _N_ZONE = 17  # the generic features of a (grey level) x (size | length | ...) matrix
@@ -95,9 +106,13 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     inv_diff_mom = 0.0
     inv_diff_mom_norm = 0.0
     auto_corr = 0.0
+    pm = np.empty((g, g))
     for a in range(g):
         for b in range(g):
             p = c[a, b] / tot
+            pm[a, b] = p
+            if p == 0.0:  # adds +0.0 to every sum below (the sums start at +0.0): skipped
+                continue
             pi[a] += p
             pj[b] += p
             if p > pmax:
@@ -137,7 +152,7 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     hxy2 = 0.0
     for a in range(g):
         for b in range(g):
-            p = c[a, b] / tot
+            p = pm[a, b]
             joint_var += (lv[a] - mu_i) ** 2 * p
             cov += (lv[a] - mu_i) * (lv[b] - mu_j) * p
             ij = lv[a] + lv[b] - mu_i - mu_j
@@ -350,24 +365,33 @@ def _glrlm_values(rlm, lv, n_voxels, out):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
+def _distinct(keys):  # pragma: no cover - compiled
+    """The distinct values of the non-negative integers ``keys``, ascending (float), and the
+    position of each value among them (-1: absent), indexed by value."""
+    top = 0
+    for v in keys:
+        top = max(top, v)
+    index = np.full(top + 1, -1, np.int64)
+    for v in keys:
+        index[v] = 0
+    n = 0
+    for v in range(top + 1):
+        if index[v] == 0:
+            index[v] = n
+            n += 1
+    distinct = np.empty(n)
+    for v in range(top + 1):
+        if index[v] >= 0:
+            distinct[index[v]] = v
+    return index, distinct
+
+
+@numba.njit(**_JIT)
 def _zone_values(level, key, g, lv, n_voxels, out):  # pragma: no cover - compiled
     """GLSZM / GLDZM features (16) of the zones' rows ``level`` and sizes or distances
     ``key``: the matrix over the distinct keys, built here."""
-    top = 0
-    for z in range(key.size):
-        top = max(top, key[z])
-    column = np.full(top + 1, -1, np.int64)
-    for z in range(key.size):
-        column[key[z]] = 0
-    nj = 0
-    for v in range(top + 1):  # the distinct keys in ascending order
-        if column[v] >= 0:
-            column[v] = nj
-            nj += 1
-    jv = np.empty(nj)
-    for v in range(top + 1):
-        if column[v] >= 0:
-            jv[column[v]] = v
+    column, jv = _distinct(key)
+    nj = jv.size
     c = np.zeros((g, nj))
     for z in range(key.size):
         c[level[z], column[key[z]]] += 1.0
@@ -426,6 +450,114 @@ def _ngldm_values(ngldm, lv, n_voxels, out):  # pragma: no cover - compiled
 _SIZES = {"glcm": 50, "glrlm": 32, "glszm": 16, "gldzm": 16, "ngtdm": 5, "ngldm": 17}
 
 
+@numba.njit(**_JIT)
+def _padded_grid(values, roi):  # pragma: no cover - compiled
+    """As :func:`~metevo.radiomics._texture.texture_matrices`: the grey levels present
+    (float, ascending), the flattened grid padded by one voxel of -1 holding each ROI voxel's
+    row of the compact matrices (int32), the flat indices of the ROI's voxels (raster order)
+    and the flat steps of the 26 ``OFFSETS``; ``values`` are the ROI's levels (>= 1) in
+    raster order."""
+    lookup, lv = _distinct(values)  # grey level -> row of the compact matrices
+    nz, ny, nx = roi.shape
+    py, px = ny + 2, nx + 2
+    gp = np.full((nz + 2) * py * px, -1, np.int32)
+    vox = np.empty(values.size, np.int64)
+    i = 0
+    for z in range(nz):
+        for y in range(ny):
+            base = ((z + 1) * py + y + 1) * px + 1
+            for x in range(nx):
+                if roi[z, y, x]:
+                    gp[base + x] = lookup[values[i]]
+                    vox[i] = base + x
+                    i += 1
+    step = np.empty(26, np.int64)
+    for k in range(26):
+        step[k] = OFFSETS[k, 0] * py * px + OFFSETS[k, 1] * px + OFFSETS[k, 2]
+    return lv, gp, vox, step
+
+
+def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
+    """``_texture_kernel``, cached under the ``fingerprint`` of the modules it calls
+    (``_numba_cache``)."""
+
+    @numba.njit(**_JIT)
+    def _texture_kernel(values, roi, want, lowbit, right_bits, out):  # pragma: no cover
+        """``texture_vector`` in one compiled call: the padded grid, the passes the families
+        ``want`` (flags in ``_ALL`` order) need, and their features into ``out``."""
+        lv, gp, vox, step = _padded_grid(values, roi)
+        g = lv.size
+        n_voxels = float(vox.size)
+        max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[1] else 0
+        if want[0] or want[4] or want[5]:  # the run pass rides along when GLRLM is wanted too
+            glcm, ngldm, s, n, rlm = _neighbour_pass(gp, vox, g, lv, step, max_len)
+        else:
+            glcm = np.zeros((13, g, g), np.int64)
+            ngldm = np.zeros((g, 27), np.int64)
+            s = np.zeros(g)
+            n = np.zeros(g, np.int64)
+            rlm = _run_pass(gp, vox, g, max_len, step) if want[1] else np.zeros((13, g, 1), np.int32)
+        if want[2] or want[3]:
+            # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
+            dp = _city_block(roi).ravel() if want[3] else np.ones(1, np.int32)
+            zone_level, zone_size, zone_distance = _zones(gp, dp, vox, step, lowbit, right_bits)
+        else:
+            zone_level = zone_size = zone_distance = np.zeros(0, np.int64)
+        at = 0
+        if want[0]:
+            _glcm_values(glcm, lv, lv[g - 1], out[at : at + 50])
+            at += 50
+        if want[1]:
+            _glrlm_values(rlm, lv, n_voxels, out[at : at + 32])
+            at += 32
+        if want[2]:
+            _zone_values(zone_level, zone_size, g, lv, n_voxels, out[at : at + 16])
+            at += 16
+        if want[3]:
+            _zone_values(zone_level, zone_distance, g, lv, n_voxels, out[at : at + 16])
+            at += 16
+        if want[4]:
+            _ngtdm_values(s, n, lv, out[at : at + 5])
+            at += 5
+        if want[5]:
+            _ngldm_values(ngldm, lv, n_voxels, out[at : at + 17])
+        if fingerprint == 0:  # never (the fingerprint is odd): it only keys the cache
+            out[:] = np.nan
+
+    return _texture_kernel
+
+
+_texture_kernel = _make_texture_kernel(sources_fingerprint(_texture_passes, _border))
+
+
+@lru_cache(maxsize=64)
+def _wanted(families: tuple[str, ...]) -> tuple[np.ndarray, int]:
+    """The families' flags in ``_ALL`` order and the length of their vector."""
+    want = np.array([f in families for f in _ALL], np.bool_)
+    want.setflags(write=False)
+    return want, sum(_SIZES[f] for f in _ALL if f in families)
+
+
+def texture_values(
+    values: np.ndarray, roi: np.ndarray, families: tuple[str, ...] = _ALL
+) -> np.ndarray:
+    """:func:`texture_vector` from the ROI's grey levels ``values`` (int, >= 1, the voxels of
+    ``roi`` in raster order, i.e. ``grey[roi]``)."""
+    if "glrlm" in families:
+        check_run_length(roi.shape)
+    want, size = _wanted(families)
+    out = np.empty(size)
+    _texture_kernel(
+        np.ascontiguousarray(values, dtype=np.int64),
+        np.ascontiguousarray(roi, dtype=np.bool_),
+        want,
+        _LOWBIT,
+        _RIGHT_BITS,
+        out,
+    )
+    return out
+
+
 def texture_vector(
     grey: np.ndarray, roi: np.ndarray, families: tuple[str, ...] = _ALL
 ) -> np.ndarray:
@@ -433,24 +565,4 @@ def texture_vector(
 
     Same arguments and values as :func:`~metevo.radiomics._texture.texture_features`.
     """
-    mats = texture_matrices(grey, roi, families)
-    lv = mats["levels"]
-    n_voxels = float(mats["n_voxels"])
-    out = np.empty(sum(_SIZES[f] for f in _ALL if f in families))
-    at = 0
-    if "glcm" in families:
-        _glcm_values(mats["glcm_raw"], lv, float(lv[-1]), out[at : at + 50])
-        at += 50
-    if "glrlm" in families:
-        _glrlm_values(mats["glrlm"], lv, n_voxels, out[at : at + 32])
-        at += 32
-    for family, key in (("glszm", "zone_size"), ("gldzm", "zone_distance")):
-        if family in families:
-            _zone_values(mats["zone_level"], mats[key], lv.size, lv, n_voxels, out[at : at + 16])
-            at += 16
-    if "ngtdm" in families:
-        _ngtdm_values(mats["ngtdm_s"], mats["ngtdm_n"], lv, out[at : at + 5])
-        at += 5
-    if "ngldm" in families:
-        _ngldm_values(mats["ngldm"], lv, n_voxels, out[at : at + 17])
-    return out
+    return texture_values(grey[roi], roi, families)
