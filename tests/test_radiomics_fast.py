@@ -155,6 +155,18 @@ def test_table_from_blocks_equals_the_public_constructors(n_lesions):
     assert list(fast.columns) == ["lesion_id", *plan.names, "radiomics_note"]
 
 
+def test_tables_do_not_share_their_column_index():
+    """Renaming one result's column axis (``table.columns.name = ...``, common before a
+    melt) must leave the next call's table alone: the plan's index is cached per settings."""
+    plan = _plan(check_settings("pyradiomics_like"))
+    values = np.zeros((1, len(plan.names)))
+    first = _assemble([1], values.copy(), [""], plan)
+    first.columns.name = "feature"
+    second = _assemble([1], values.copy(), [""], plan)
+    assert second.columns.name is None
+    assert plan.columns.name is None
+
+
 @pytest.mark.parametrize("radius", [2, 6, 12])
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8)], ids=["iso", "ct"])
 def test_lattice_hull_equals_qhull(radius, spacing):

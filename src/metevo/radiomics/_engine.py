@@ -437,14 +437,17 @@ def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Pl
 
     Built from its three blocks at once (pandas' block manager): inserting the id and note
     columns into a float frame costs ~0.4 ms, ten times the rest of a small lesion's
-    assembly. Falls back to the public constructors where pandas' internals differ.
+    assembly. Falls back to the public constructors where pandas' internals differ. Each
+    table gets its own column index (a shallow copy sharing the names' array): setting
+    ``table.columns.name`` on one table must not rename another's.
     """
     ids = np.asarray(labels, dtype=np.int64)
+    columns = plan.columns.copy()
     try:  # pd.array(notes, dtype="string") without its dispatch
         note = _STRING.construct_array_type()._from_sequence(notes, dtype=_STRING)
-        return _from_blocks(ids, values, note, plan.columns)
+        return _from_blocks(ids, values, note, columns)
     except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
-        return _assemble_public(ids, values, pd.array(notes, dtype=_STRING), plan.columns)
+        return _assemble_public(ids, values, pd.array(notes, dtype=_STRING), columns)
 
 
 def _assemble_public(
