@@ -378,9 +378,9 @@ def full_resolution_dice(
     )
     keep = moved != outside
     if trust is not None:
-        keep &= sitk.GetArrayViewFromImage(
-            sitk.Resample(trust, crop, sitk.Transform(), sitk.sitkNearestNeighbor, 1)
-        ).astype(bool)
+        # kept in a name: a view of a temporary image reads freed memory (issue 18)
+        trusted = sitk.Resample(trust, crop, sitk.Transform(), sitk.sitkNearestNeighbor, 1)
+        keep &= sitk.GetArrayViewFromImage(trusted) != 0
     a = sitk.GetArrayViewFromImage(crop).astype(bool) & keep
     b = moved.astype(bool) & keep
     total = int(a.sum()) + int(b.sum())
