@@ -98,3 +98,85 @@ def test_every_voxels_sphere_mean_with_planes_kept_in_a_ring():
         f = local_intensity_features(image, mask, spacing)
         assert f["loc_peak_glob"] == pytest.approx(means[z, y, x], rel=1e-12)
         assert f["loc_peak_loc"] == f["loc_peak_glob"]
+
+
+def _float_path(image, mask, spacing):
+    """The float64 kernel (every voxel valid): the path of non-integer intensities."""
+    from metevo.radiomics._local_intensity import _peaks, _sphere_rows
+
+    rows = _sphere_rows(tuple(float(h) for h in spacing))
+    return _peaks(
+        np.ascontiguousarray(image, np.float64), mask, np.ones((1, 1, 1), bool), True, rows
+    )
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8), (1.0, 2.0, 0.7)])
+def test_integer_peaks_equal_the_float_kernel_to_the_bit_and_convolution_means(spacing):
+    # integer intensities take the int32 plane-at-once kernel: its means must be the float
+    # kernel's to the bit (exact integer sums / the same counts) and the convolution's; the
+    # ROI reaches every face of the image (spheres cut on all six sides, counts < full)
+    rng = np.random.default_rng(21)
+    spacing = np.asarray(spacing)
+    image = rng.integers(-300, 900, (14, 26, 23)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.35
+    mask[:, :, :2] = mask[:, :, -2:] = False
+    mask[0, 3:9, 0:4] = mask[-1, 20:, 18:] = True  # at the first/last plane, row and column
+    image[5, 10, 11] = image[9, 14, 6] = 2000.0  # two voxels share the maximum
+    mask[5, 10, 11] = mask[9, 14, 6] = True
+    f = local_intensity_features(image, mask, spacing)
+    loc, glob = _float_path(image, mask, spacing)
+    assert np.float64(f["loc_peak_glob"]).tobytes() == np.float64(glob).tobytes()
+    assert np.float64(f["loc_peak_loc"]).tobytes() == np.float64(loc).tobytes()
+    means = _means_by_convolution(image, np.ones(image.shape, bool), spacing)
+    assert f["loc_peak_glob"] == pytest.approx(means[mask].max(), rel=1e-12)
+    assert f["loc_peak_loc"] == pytest.approx(means[image == 2000.0].max(), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["fraction", "too_large"])
+def test_peaks_fall_back_to_float_sums_when_int32_would_not_be_exact(kind):
+    # a non-integer voxel, or integers so large that a sphere's sum overflows int32
+    # (1021 voxels x 3e6 > 2^31): the float64 kernel takes over, values stay exact
+    rng = np.random.default_rng(22)
+    spacing = np.ones(3)
+    image = rng.integers(-50, 50, (16, 18, 18)).astype(np.float64)
+    if kind == "fraction":
+        image[12, 3, 4] += 0.25
+    else:
+        image += 3_000_000.0
+    mask = np.zeros(image.shape, bool)
+    mask[6:10, 6:12, 5:13] = True
+    means = _means_by_convolution(image, np.ones(image.shape, bool), spacing)
+    f = local_intensity_features(image, mask, spacing)
+    assert f["loc_peak_glob"] == pytest.approx(means[mask].max(), rel=1e-13)
+    top = image[mask].max()
+    assert f["loc_peak_loc"] == pytest.approx(means[mask & (image == top)].max(), rel=1e-13)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.8), (0.7, 1.3, 0.9)])
+def test_sphere_runs_are_symmetric_in_z(spacing):
+    # the integer kernel reads the runs at +dz and -dz together from the sum of their planes
+    from metevo.radiomics._local_intensity import _sphere_rows
+
+    runs = {tuple(r) for r in _sphere_rows(spacing).tolist()}
+    assert runs == {(-dz, dy, w) for dz, dy, w in runs}
+    assert any(dz != 0 for dz, _, _ in runs)
+
+
+def test_integer_peaks_of_rows_inside_the_image_with_tied_maxima():
+    # every sphere inside the image: whole ROI rows take the branch-free pass (highest sum
+    # per row); the maximum intensity is tied within one row and across rows and planes
+    rng = np.random.default_rng(23)
+    spacing = np.ones(3)
+    image = rng.integers(-100, 200, (28, 34, 36)).astype(np.float64)
+    mask = np.zeros(image.shape, bool)
+    mask[7:21, 7:27, 7:29] = rng.random((14, 20, 22)) < 0.5
+    for z, y, x in [(9, 10, 9), (9, 10, 20), (15, 22, 14), (18, 8, 27)]:
+        image[z, y, x] = 500.0
+        mask[z, y, x] = True
+    f = local_intensity_features(image, mask, spacing)
+    loc, glob = _float_path(image, mask, spacing)
+    assert np.float64(f["loc_peak_glob"]).tobytes() == np.float64(glob).tobytes()
+    assert np.float64(f["loc_peak_loc"]).tobytes() == np.float64(loc).tobytes()
+    means = _means_by_convolution(image, np.ones(image.shape, bool), spacing)
+    assert f["loc_peak_loc"] == pytest.approx(means[image == 500.0].max(), rel=1e-12)
+    assert f["loc_peak_loc"] < f["loc_peak_glob"]  # the two peaks differ here

@@ -45,3 +45,46 @@ def test_crop_interpolation_equals_scipy_on_the_whole_crop(margin_mm):
         min(int(r[-1]) + 1 + int(margin_mm), n) for r, n in zip(reach, ref_img.shape, strict=True)
     ]
     assert list(out.shape) == [h - a for h, a in zip(hi, lo, strict=True)]
+
+
+def test_compiled_axis_grid_equals_the_numpy_positions_and_reach():
+    # _axis_grid (one compiled call per axis) against axis_positions + _reach: the same
+    # points, indices, weights and reach to the bit, over crops, starts, spacings (with
+    # float32 noise), ROI extents (empty reach, one-point crops) and margins
+    from metevo.radiomics._resample import _axis_grid, _reach
+
+    rng = np.random.default_rng(31)
+    for _ in range(400):
+        old = float(rng.choice([0.8, 2.5, 0.7, 1.25, 3.0])) + float(rng.choice([0.0, 1.19e-8]))
+        new = float(rng.choice([1.0, 2.0, 0.5]))
+        n_whole = int(rng.integers(1, 200))
+        n = int(rng.integers(1, n_whole + 1))
+        start = int(rng.integers(0, n_whole - n + 1))
+        first = int(rng.integers(0, n))
+        last = int(rng.integers(first, n))
+        margin = int(rng.integers(0, 8))
+        pos = axis_positions(n, old, new, start, n_whole)
+        a, b = _reach(pos, first, last, margin)
+        m0, m1 = _reach(pos, first, last, 0)
+        i0, w, s0, s1 = _axis_grid(
+            n, old, new, start, n_whole, new_size(n_whole, old, new), first, last, margin
+        )
+        ref_i0 = np.floor(pos[a:b]).astype(np.int64)
+        np.testing.assert_array_equal(i0, ref_i0)
+        assert w.tobytes() == (pos[a:b] - ref_i0).tobytes()
+        assert (s0, s1) == (m0 - a, m1 - a)
+
+
+def test_rounded_interpolation_equals_np_rint_of_the_values():
+    rng = np.random.default_rng(32)
+    spacing = np.array([2.5, 0.8, 0.8])
+    img = rng.normal(40, 30, (10, 30, 30)).round()
+    img[4, 10, 10] = 0.5  # exact halves interpolate to .5 too: rint rounds them to even
+    roi = np.zeros(img.shape, bool)
+    roi[3:7, 8:20, 9:21] = True
+    args = (img, roi, spacing, 1.0, np.zeros(3, int), np.array(img.shape))
+    out, mask = resample_crop(*args, margin_mm=6.2)
+    rounded, mask_r = resample_crop(*args, margin_mm=6.2, round_values=True)
+    assert not np.array_equal(out, np.rint(out))  # interpolation made fractions to round
+    assert rounded.tobytes() == np.rint(out).tobytes()
+    np.testing.assert_array_equal(mask_r, mask)

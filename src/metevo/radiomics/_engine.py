@@ -27,13 +27,16 @@ from metevo.radiomics._intensity import (
 )
 from metevo.radiomics._intensity_fast import (
     HISTOGRAM_NAMES,
+    IVH_NAMES,
     STATISTICS_NAMES,
     histogram_vector,
+    ivh_vector,
+    resegment,
     statistics_vector,
 )
 from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
 from metevo.radiomics._memory import keep_freed_memory
-from metevo.radiomics._morphology import _box, morphology_features
+from metevo.radiomics._morphology import morphology_features
 from metevo.radiomics._resample import resample_crop
 from metevo.radiomics._settings import RadiomicsSettings, check_settings
 from metevo.radiomics._shape_fast import SHAPE_NAMES, shape_vector
@@ -119,6 +122,7 @@ class _Plan:
             "shape": self._slots(SHAPE_NAMES),
             "statistics": self._slots(STATISTICS_NAMES),
             "histogram": self._slots(HISTOGRAM_NAMES),
+            "ivh": self._slots(IVH_NAMES),
         }
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
@@ -171,11 +175,10 @@ def _lesion_features(
             start,
             whole,
             margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
+            round_values=settings.round_intensities,
         )
         valid = None
         spacing = np.full(3, settings.spacing_mm)
-        if settings.round_intensities:
-            img_crop = np.rint(img_crop)
         if not roi.any():
             notes.append(
                 f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
@@ -183,14 +186,9 @@ def _lesion_features(
             )
             return notes
     morph = roi
-    if settings.resegment_range is not None:
-        lo, hi = settings.resegment_range
-        intensity_mask = morph & (img_crop >= lo) & (img_crop <= hi)
-    else:
-        intensity_mask = morph
+    # re-segmentation, the boxes and voxel counts of the ROI and the intensity mask: one pass
+    intensity_mask, box, n_morph, ibox, n_int = resegment(img_crop, morph, settings.resegment_range)
     # morphology on the ROI's bounding box (the mesh pads it itself)
-    box = _box(morph)
-    n_morph = int(morph[box].sum())
     if plan.autocorrelation:
         plan.put(
             row,
@@ -213,7 +211,6 @@ def _lesion_features(
             f"{n_morph}-voxel lesion: convex hull, principal axes and spatial autocorrelation "
             "need more voxels (NaN)"
         )
-    n_int = int(intensity_mask[box].sum())
     if n_int == 0:
         notes.append(
             "no lesion voxel lies within the re-segmentation range "
@@ -223,7 +220,6 @@ def _lesion_features(
     if plan.local:
         plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing, valid))
     # everything below works on the intensity mask's own box
-    ibox = _box(intensity_mask) if intensity_mask is not morph else box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     x = image_i[mask_i]
     if plan.statistics:
@@ -234,15 +230,17 @@ def _lesion_features(
             plan.put_vector(row, "statistics", stats)
     constant = float(x.min()) == float(x.max())
     if plan.ivh and settings.ivh_bin_width is not None:
-        plan.put(
-            row,
-            ivh_features(
+        ivh = ivh_vector(x, settings.ivh_bin_width, settings.lower_bound, settings.resegment_range)
+        if ivh is None:  # a value not finite: the NumPy formulas
+            ivh = ivh_features(
                 x,
                 settings.ivh_bin_width,
                 lower_bound=settings.lower_bound,
                 value_range=settings.resegment_range,
-            ),
-        )
+            )
+            plan.put(row, ivh)
+        else:
+            plan.put_vector(row, "ivh", ivh)
     if plan.grey:
         g_roi = discretise(x, settings)
         below = g_roi < 1
@@ -474,6 +472,8 @@ def warm_up() -> float:
     radiomic_features(image, mask)
     radiomic_features(image, mask, settings="pyradiomics_like")
     radiomic_features(image, mask, families=["glrlm"])  # the run pass of GLRLM alone
+    # intensities not rounded: the float64 kernel of the intensity peaks
+    radiomic_features(image, mask, families=["local_intensity"], round_intensities=False)
     # the large-ROI approximation of Moran's I / Geary's C
     radiomic_features(image, mask, features=["morph_moran_i"], autocorrelation_exact_max_voxels=1)
     return time.perf_counter() - t0

@@ -15,7 +15,15 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["HISTOGRAM_NAMES", "STATISTICS_NAMES", "histogram_vector", "statistics_vector"]
+__all__ = [
+    "HISTOGRAM_NAMES",
+    "IVH_NAMES",
+    "STATISTICS_NAMES",
+    "histogram_vector",
+    "ivh_vector",
+    "resegment",
+    "statistics_vector",
+]
 
 _ORDER = (
     "mean",
@@ -45,6 +53,7 @@ HISTOGRAM_NAMES = tuple(f"ih_{k}" for k in _ORDER) + (
     "ih_min_grad",
     "ih_min_grad_g",
 )
+IVH_NAMES = ("ivh_v10", "ivh_v90", "ivh_i10", "ivh_i90", "ivh_diff_v10_v90", "ivh_diff_i10_i90")
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -239,3 +248,148 @@ def statistics_vector(x: np.ndarray) -> np.ndarray | None:
 def histogram_vector(g: np.ndarray) -> np.ndarray:
     """The values of ``HISTOGRAM_NAMES`` for the grey levels ``g`` (integers >= 1)."""
     return _histogram_values(np.ascontiguousarray(g, dtype=np.int64))
+
+
+@numba.njit(**_JIT)
+def _ivh(values, step, lb, x_min, x_max, out):  # pragma: no cover - compiled
+    """``ivh_features`` with a bin width (``step``) into ``out`` (``IVH_NAMES`` order), the
+    same arithmetic; NaN ``lb``: the lowest value; NaN ``x_min``: the bin centres' range.
+    False when a value is not finite (the caller uses the reference)."""
+    if math.isnan(lb):
+        lb = values.min()
+    bins = np.empty(values.size, np.int64)
+    finite = True
+    for i in range(values.size):
+        v = values[i]
+        finite &= math.isfinite(v)
+        bins[i] = np.int64(math.floor((v - lb) / step) + 1)
+    if not finite:
+        return False
+    lo = bins.min()
+    hi = bins.max()
+    counts = np.zeros(hi - lo + 1, np.int64)
+    for k in bins:
+        counts[k - lo] += 1
+    m = counts.size
+    centres = np.empty(m)
+    for i in range(m):
+        centres[i] = lb + ((lo + i) - 0.5) * step
+    if math.isnan(x_min):
+        x_min, x_max = centres[0], centres[m - 1]
+    if x_max <= x_min:
+        out[:] = np.nan
+        return True
+    # nu[i]: fraction of voxels in bin lo + i or above (exact integer sums, then one division)
+    nu = np.empty(m)
+    above = 0.0
+    for i in range(m - 1, -1, -1):
+        above += counts[i]
+        nu[i] = above
+    nu /= above
+    for j, frac in enumerate((0.1, 0.9)):  # volume at 10 % / 90 % of the intensity range
+        out[j] = 0.0
+        for i in range(m):
+            if (centres[i] - x_min) / (x_max - x_min) >= frac:
+                out[j] = nu[i]
+                break
+    for j, frac in enumerate((0.1, 0.9)):  # intensity at 10 % / 90 % of the volume
+        out[2 + j] = centres[m - 1] + step
+        for i in range(m):
+            if nu[i] < frac:
+                out[2 + j] = centres[i]
+                break
+    out[4] = out[0] - out[1]
+    out[5] = out[2] - out[3]
+    return True
+
+
+def ivh_vector(
+    values: np.ndarray,
+    step: float,
+    lower_bound: float | None,
+    value_range: tuple[float, float] | None,
+) -> np.ndarray | None:
+    """The values of ``IVH_NAMES`` for the intensities ``values`` with bins of ``step``
+    (``ivh_features(values, step, lower_bound=..., value_range=...)``), or ``None`` when a
+    value is not finite (the caller then uses ``ivh_features``)."""
+    out = np.empty(len(IVH_NAMES))
+    lb = math.nan if lower_bound is None else float(lower_bound)
+    x_min, x_max = (math.nan, math.nan) if value_range is None else value_range
+    ok = _ivh(
+        np.ascontiguousarray(values, dtype=np.float64),
+        float(step),
+        lb,
+        float(x_min),
+        float(x_max),
+        out,
+    )
+    return out if ok else None
+
+
+@numba.njit(**_JIT)
+def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
+    """One pass: ``out`` = ``roi & (lo <= image <= hi)`` (written when ``write``); the
+    bounding boxes ``(3, 2)`` (first, last + 1) and voxel counts of ``roi`` and of that.
+    Each row's first/last voxels and counts are found without branches (the loop
+    vectorises); the boxes are updated once per row."""
+    nz, ny, nx = roi.shape
+    box = np.empty((2, 3, 2), np.int64)
+    for b in range(2):
+        box[b, 0, 0], box[b, 1, 0], box[b, 2, 0] = nz, ny, nx
+        box[b, :, 1] = 0
+    n = np.zeros(2, np.int64)
+    for z in range(nz):
+        for y in range(ny):
+            first_r, last_r, first_k, last_k = nx, -1, nx, -1
+            count_r, count_k = 0, 0
+            for x in range(nx):
+                r = roi[z, y, x]
+                v = image[z, y, x]
+                keep = r & (lo <= v) & (v <= hi)
+                if write:
+                    out[z, y, x] = keep
+                count_r += r
+                count_k += keep
+                first_r = min(first_r, x if r else nx)
+                last_r = max(last_r, x if r else -1)
+                first_k = min(first_k, x if keep else nx)
+                last_k = max(last_k, x if keep else -1)
+            for b, count, first, last in (
+                (0, count_r, first_r, last_r),
+                (1, count_k, first_k, last_k),
+            ):
+                if count:
+                    n[b] += count
+                    box[b, 0, 0] = min(box[b, 0, 0], z)
+                    box[b, 0, 1] = max(box[b, 0, 1], z + 1)
+                    box[b, 1, 0] = min(box[b, 1, 0], y)
+                    box[b, 1, 1] = max(box[b, 1, 1], y + 1)
+                    box[b, 2, 0] = min(box[b, 2, 0], first)
+                    box[b, 2, 1] = max(box[b, 2, 1], last + 1)
+    return box, n
+
+
+def resegment(
+    image: np.ndarray, roi: np.ndarray, value_range: tuple[float, float] | None
+) -> tuple[np.ndarray, tuple[slice, ...], int, tuple[slice, ...] | None, int]:
+    """Re-segmentation (IBSI 2.5) and the boxes the features work on, in one pass.
+
+    Returns ``(intensity_mask, box, n_roi, intensity_box, n_intensity)``: the ROI voxels with
+    intensities in ``value_range`` (``roi`` itself when it is ``None``), the bounding box and
+    voxel count of ``roi`` (which holds at least one voxel) and of the intensity mask
+    (``None`` when it is empty).
+    """
+    mask = np.zeros(roi.shape, bool) if value_range is not None else None
+    lo, hi = value_range if value_range is not None else (-math.inf, math.inf)
+    box, n = _resegment(
+        np.ascontiguousarray(image, dtype=np.float64),
+        np.ascontiguousarray(roi),
+        float(lo),
+        float(hi),
+        mask if mask is not None else np.zeros((1, 1, 1), bool),
+        mask is not None,
+    )
+    slices = [tuple(slice(int(a), int(b)) for a, b in box[k]) for k in range(2)]
+    if mask is None:  # no range: the intensity mask is the ROI
+        return roi, slices[0], int(n[0]), slices[0], int(n[0])
+    return mask, slices[0], int(n[0]), slices[1] if n[1] else None, int(n[1])

@@ -4,6 +4,10 @@ Both are means in a 1 cm^3 sphere: around the ROI's maximum-intensity voxel(s) (
 the highest of their means) and around every ROI voxel (global peak, the highest mean). Every
 voxel whose centre lies in the sphere counts, inside the ROI or not. Arrays are in (z, y, x)
 order with the spacing in mm in the same order.
+
+Two kernels give the same means: ``_peaks_integer`` for integer intensities (sums exact in
+int32, in any order: one plane of the ROI at a time, few long loops) and ``_peaks`` (float64,
+line by line, voxels outside the scan) for the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +42,25 @@ def _sphere_rows(spacing: tuple[float, ...]) -> np.ndarray:
     for dz, dy, dx in offsets:
         rows[(dz, dy)] = max(rows.get((dz, dy), 0), abs(int(dx)))
     return np.array([(dz, dy, w) for (dz, dy), w in sorted(rows.items())], np.int64)
+
+
+@lru_cache(maxsize=16)
+def _int32_limit(spacing: tuple[float, ...]) -> int:
+    """The largest intensity magnitude whose sphere sums stay exact in int32."""
+    rows = _sphere_rows(spacing)
+    return (2**31 - 1) // int((2 * rows[:, 2] + 1).sum())
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _track(v, mean, top, loc, glob):  # pragma: no cover - compiled
+    """The peaks after a voxel of intensity ``v`` and sphere mean ``mean``: ``top`` the
+    highest intensity so far, ``loc`` the highest mean among its voxels, ``glob`` the
+    highest mean."""
+    if v > top:
+        return v, mean, max(glob, mean)
+    if v == top:
+        return top, max(loc, mean), max(glob, mean)
+    return top, loc, max(glob, mean)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -152,14 +175,201 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
                     mean = sums[x - x0] / full
                 else:
                     mean = _edge_mean(prefix, present, all_valid, rows, nz, z, y, x)
-                glob = max(glob, mean)
-                v = image[z, y, x]
-                if v > top:
-                    top = v
-                    loc = mean
-                elif v == top:
-                    loc = max(loc, mean)
+                top, loc, glob = _track(image[z, y, x], mean, top, loc, glob)
     return loc, glob
+
+
+@numba.njit(cache=True, nogil=True)
+def _plane_extents(mask):  # pragma: no cover - compiled
+    """Per plane ``z`` of ``mask``: ``(y_first, y_last, x_first, x_last)`` of its voxels
+    (``y_first`` = -1 where the plane is empty). Each row's first and last voxel are found
+    without branches (the loop vectorises)."""
+    nz, ny, nx = mask.shape
+    ext = np.full((nz, 4), -1, np.int64)
+    for z in range(nz):
+        x_first = nx
+        x_last = -1
+        for y in range(ny):
+            row = mask[z, y]
+            first = nx
+            last = -1
+            for x in range(nx):
+                first = min(first, x if row[x] else nx)
+                last = max(last, x if row[x] else -1)
+            if last >= 0:
+                if ext[z, 0] < 0:
+                    ext[z, 0] = y
+                ext[z, 1] = y
+                x_first = min(x_first, first)
+                x_last = max(x_last, last)
+        if ext[z, 0] >= 0:
+            ext[z, 2] = x_first
+            ext[z, 3] = x_last
+    return ext
+
+
+@numba.njit(cache=True, nogil=True)
+def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no cover - compiled
+    """Integer prefix sums along x of the rows ``y0 .. y0 + ny - 1`` of plane ``zz`` from
+    column ``x0`` on (``stride - 1`` columns), voxels outside ``image`` read as 0, into
+    ``plane`` (flattened, row ``r`` at ``r * stride``). False when a voxel is not an integer
+    of magnitude <= ``limit`` (the sums would not be exact in int32)."""
+    nz, nyi, nxi = image.shape
+    # the columns inside the image: c0 <= c < c1
+    c0 = min(max(-x0, 0), stride - 1)
+    c1 = max(min(nxi - x0, stride - 1), c0)
+    for r in range(ny):
+        y = y0 + r
+        base = r * stride
+        if zz < 0 or zz >= nz or y < 0 or y >= nyi:
+            plane[base : base + stride] = 0
+            continue
+        plane[base : base + c0 + 1] = 0
+        acc = np.int32(0)
+        bad = False
+        values = image[zz, y, x0 + c0 : x0 + c1]
+        sums = plane[base + c0 + 1 : base + c1 + 1]
+        for k in range(c1 - c0):  # slices from 0: no negative-index wraparound per voxel
+            v = values[k]
+            # converted only within the limit (a select: defined for any value); checked below
+            iv = np.int32(v) if abs(v) <= limit else np.int32(0)
+            bad |= (iv != v) | (abs(v) > limit)
+            acc += iv
+            sums[k] = acc
+        if bad:
+            return False
+        plane[base + c1 + 1 : base + stride] = acc
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
+    """``(exact, local peak, global peak)`` for an integer-valued ``image``: the sphere sums
+    are exact integers, so their order does not matter and one plane of the ROI gets all of
+    them at once: with the prefix planes zero-padded by the radius and flattened, each x-run
+    of the sphere is two shifted slices over the plane's span of the ROI (few long
+    vectorised int32 loops, four runs per pass, instead of one per ROI line and run), the
+    runs at -dz and +dz read together from the sum of their two planes. The means are the same
+    float64 values as ``_peaks``' (exact sum / count). ``exact`` is False (nothing computed)
+    when a voxel is not an integer within ``limit``."""
+    nz, ny, nx = image.shape
+    rz = np.abs(rows[:, 0]).max()
+    ry = np.abs(rows[:, 1]).max()
+    rx = rows[:, 2].max()
+    ext = _plane_extents(mask)
+    zs = np.flatnonzero(ext[:, 0] >= 0)
+    z_lo, z_hi = zs[0], zs[-1]
+    y_lo, y_hi = ext[zs, 0].min(), ext[zs, 1].max()
+    x_lo, x_hi = ext[zs, 2].min(), ext[zs, 3].max()
+    # padded plane: rows y_lo - ry .. y_hi + ry, prefix columns from x_lo - rx
+    nyp = y_hi - y_lo + 1 + 2 * ry
+    stride = x_hi - x_lo + 2 * rx + 2
+    ring = 1
+    while ring < 2 * rz + 1:
+        ring *= 2
+    size = nyp * stride
+    prefix = np.empty((ring, size), np.int32)
+    acc = np.empty(size, np.int32)
+    # the sphere is symmetric in z: a run at dz > 0 also stands for its mirror at -dz, both
+    # read at once from pair[dz] = prefix(z + dz) + prefix(z - dz) (half the loads)
+    pair = np.empty((rz + 1, size), np.int32)  # pair[0]: plane z itself
+    reach = ry * stride + rx + 1  # how far a run reads from the voxel's index
+    full = 0.0
+    n_half = 0
+    for r in range(rows.shape[0]):
+        full += 2 * rows[r, 2] + 1
+        n_half += rows[r, 0] >= 0
+    # (dz, right, left) per run with dz >= 0, padded to a multiple of 4 with empty runs
+    offsets = np.zeros(((n_half + 3) // 4 * 4, 3), np.int64)
+    h = 0
+    for r in range(rows.shape[0]):
+        if rows[r, 0] >= 0:
+            offsets[h, 0] = rows[r, 0]
+            offsets[h, 1] = rows[r, 1] * stride + rows[r, 2] + 1
+            offsets[h, 2] = rows[r, 1] * stride - rows[r, 2]
+            h += 1
+    done = z_lo - rz  # planes below ``done`` have their prefix sums
+    top = -np.inf
+    loc = -np.inf
+    glob = -np.inf
+    for z in range(z_lo, z_hi + 1):
+        while done <= z + rz:
+            plane = prefix[done & (ring - 1)]
+            if not _padded_prefix(image, done, y_lo - ry, x_lo - rx, plane, nyp, stride, limit):
+                return False, 0.0, 0.0
+            done += 1
+        if ext[z, 0] < 0:
+            continue
+        # the plane's span: padded index of (y, x) is (y - y_lo + ry) * stride + x - x_lo + rx
+        i0 = (ext[z, 0] - y_lo + ry) * stride + ext[z, 2] - x_lo + rx
+        i1 = (ext[z, 1] - y_lo + ry) * stride + ext[z, 3] - x_lo + rx + 1
+        n = i1 - i0
+        line = acc[:n]
+        line[:] = 0
+        lo, hi = max(i0 - reach, 0), min(i0 + n + reach, size)
+        centre = prefix[z & (ring - 1)]
+        pair[0, lo:hi] = centre[lo:hi]
+        for dz in range(1, rz + 1):
+            above = prefix[(z + dz) & (ring - 1), lo:hi]
+            below = prefix[(z - dz) & (ring - 1), lo:hi]
+            both = pair[dz, lo:hi]
+            for k in range(hi - lo):  # slices from 0: the loop vectorises
+                both[k] = above[k] + below[k]
+        for r in range(0, offsets.shape[0], 4):  # four runs per pass over the line
+            p0 = pair[offsets[r, 0]]
+            p1 = pair[offsets[r + 1, 0]]
+            p2 = pair[offsets[r + 2, 0]]
+            p3 = pair[offsets[r + 3, 0]]
+            a0 = p0[i0 + offsets[r, 1] : i0 + offsets[r, 1] + n]
+            b0 = p0[i0 + offsets[r, 2] : i0 + offsets[r, 2] + n]
+            a1 = p1[i0 + offsets[r + 1, 1] : i0 + offsets[r + 1, 1] + n]
+            b1 = p1[i0 + offsets[r + 1, 2] : i0 + offsets[r + 1, 2] + n]
+            a2 = p2[i0 + offsets[r + 2, 1] : i0 + offsets[r + 2, 1] + n]
+            b2 = p2[i0 + offsets[r + 2, 2] : i0 + offsets[r + 2, 2] + n]
+            a3 = p3[i0 + offsets[r + 3, 1] : i0 + offsets[r + 3, 1] + n]
+            b3 = p3[i0 + offsets[r + 3, 2] : i0 + offsets[r + 3, 2] + n]
+            for k in range(n):
+                line[k] += (a0[k] - b0[k]) + (a1[k] - b1[k]) + (a2[k] - b2[k]) + (a3[k] - b3[k])
+        z_in = rz <= z < nz - rz
+        xf, xl = ext[z, 2], ext[z, 3] + 1
+        for y in range(ext[z, 0], ext[z, 1] + 1):
+            base = (y - y_lo + ry) * stride - x_lo + rx - i0
+            if z_in and ry <= y < ny - ry and rx <= xf and xl <= nx - rx:
+                # every sphere of the row inside the image (count = full): the highest
+                # mean is the highest sum / full; two branch-free passes over the row
+                m_row = mask[z, y, xf:xl]
+                v_row = image[z, y, xf:xl]
+                s_row = line[base + xf : base + xl]
+                row_top = -np.inf
+                for k in range(xl - xf):
+                    row_top = max(row_top, v_row[k] if m_row[k] else -np.inf)
+                if row_top == -np.inf:
+                    continue
+                none = np.int64(-(2**62))  # below every sum
+                best = none
+                best_top = none
+                for k in range(xl - xf):
+                    s = np.int64(s_row[k])
+                    best = max(best, s if m_row[k] else none)
+                    best_top = max(best_top, s if m_row[k] and v_row[k] == row_top else none)
+                top, loc, glob = _track(row_top, best_top / full, top, loc, glob)
+                glob = max(glob, best / full)
+                continue
+            for x in range(xf, xl):
+                if not mask[z, y, x]:
+                    continue
+                if z_in and ry <= y < ny - ry and rx <= x < nx - rx:
+                    count = full
+                else:  # the sphere reaches past the image: count its voxels inside
+                    count = 0.0
+                    for r in range(rows.shape[0]):
+                        zz = z + rows[r, 0]
+                        yy = y + rows[r, 1]
+                        if 0 <= zz < nz and 0 <= yy < ny:
+                            count += min(x + rows[r, 2] + 1, nx) - max(x - rows[r, 2], 0)
+                mean = line[base + x] / count
+                top, loc, glob = _track(image[z, y, x], mean, top, loc, glob)
+    return True, loc, glob
 
 
 def local_intensity_features(
@@ -175,11 +385,27 @@ def local_intensity_features(
     Every voxel whose centre lies in the sphere counts, inside the ROI or not. The sphere sums
     run over the ROI's voxels only, on the ROI's box plus the radius: prefix sums along x make
     each x-run of the sphere two lookups (about 120 runs per voxel at 1 mm), exact in float64.
+    Integer intensities (CT in HU, rounded after interpolation) with every voxel valid take
+    ``_peaks_integer``: exact int32 sums a whole plane of the ROI at a time, the same means to
+    the bit, 2-3x faster at 1k-110k voxels.
     """
     out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
     if not intensity_mask.any():
         return out
     spacing = np.asarray(spacing, dtype=np.float64)
+    key = tuple(float(h) for h in spacing)
+    rows = _sphere_rows(key)
+    if valid is None:  # integer intensities (CT in HU): exact int32 sums, plane by plane
+        exact, loc, glob = _peaks_integer(
+            np.ascontiguousarray(image, dtype=np.float64),
+            np.ascontiguousarray(intensity_mask),
+            rows,
+            _int32_limit(key),
+        )
+        if exact:
+            out["loc_peak_loc"] = float(loc)
+            out["loc_peak_glob"] = float(glob)
+            return out
     r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
     # only voxels within r of the ROI matter
     hits = [np.flatnonzero(intensity_mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
@@ -193,7 +419,7 @@ def local_intensity_features(
         np.ascontiguousarray(intensity_mask[sub]),
         valid,
         all_valid,
-        _sphere_rows(tuple(float(h) for h in spacing)),
+        rows,
     )
     out["loc_peak_loc"] = float(loc)
     out["loc_peak_glob"] = float(glob)

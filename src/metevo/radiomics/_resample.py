@@ -53,6 +53,63 @@ def _reach(pos: np.ndarray, first: int, last: int, margin: int) -> tuple[int, in
     return max(int(inside[0]) - margin, 0), min(int(inside[-1]) + 1 + margin, pos.size)
 
 
+@numba.njit(cache=True, nogil=True)
+def _extent(mask):  # pragma: no cover - compiled
+    """First and last index of ``mask``'s voxels along each axis, ``(3, 2)``; ``(0, n - 1)``
+    on an axis where ``mask`` is empty."""
+    nz, ny, nx = mask.shape
+    ext = np.empty((3, 2), np.int64)
+    ext[0, 0], ext[1, 0], ext[2, 0] = nz, ny, nx
+    ext[:, 1] = -1
+    for z in range(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if mask[z, y, x]:
+                    ext[0, 0] = min(ext[0, 0], z)
+                    ext[0, 1] = max(ext[0, 1], z)
+                    ext[1, 0] = min(ext[1, 0], y)
+                    ext[1, 1] = max(ext[1, 1], y)
+                    ext[2, 0] = min(ext[2, 0], x)
+                    ext[2, 1] = max(ext[2, 1], x)
+    if ext[0, 1] < 0:
+        ext[0, 0], ext[1, 0], ext[2, 0] = 0, 0, 0
+        ext[0, 1], ext[1, 1], ext[2, 1] = nz - 1, ny - 1, nx - 1
+    return ext
+
+
+@numba.njit(cache=True, nogil=True)
+def _axis_grid(n, old, new, start, n_whole, n_new, first, last, margin):  # pragma: no cover
+    """``axis_positions`` and ``_reach`` in one compiled call (the same float arithmetic):
+    the new points within ``margin`` of the ROI's reach as crop index ``i0`` and weight
+    ``pos - i0``, and the half-open range of the reach itself in that list."""
+    pos = np.empty(n_new)
+    m = 0
+    for k in range(n_new):
+        p = (n_whole - 1) / 2.0 + (k - (n_new - 1) / 2.0) * new / old - start
+        p = np.rint(p * 1e6) / 1e6  # np.round(p, 6)
+        if 0 <= p <= n - 1:
+            pos[m] = p
+            m += 1
+    if m == 0:  # crop thinner than one new voxel: take its centre
+        pos[0] = (n - 1) / 2.0
+        m = 1
+    lo, hi = 0, m  # reach: first-1 < pos < last+1
+    while lo < m and not pos[lo] > first - 1:
+        lo += 1
+    while hi > lo and not pos[hi - 1] < last + 1:
+        hi -= 1
+    if lo == hi:
+        a, b, m0, m1 = 0, m, 0, m
+    else:
+        a, b, m0, m1 = max(lo - margin, 0), min(hi + margin, m), lo, hi
+    i0 = np.empty(b - a, np.int64)
+    w = np.empty(b - a)
+    for k in range(a, b):
+        i0[k - a] = np.int64(math.floor(pos[k]))
+        w[k - a] = pos[k] - i0[k - a]
+    return i0, w, m0 - a, m1 - a
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _step_z(image, z0, fz, along_z):  # pragma: no cover - compiled
     """``along_z`` = the crop interpolated between planes ``z0`` and ``z0 + 1`` at ``fz``."""
@@ -73,13 +130,14 @@ def _step_y(along_z, y0, fy, along_y):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold):  # pragma: no cover - compiled
+def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold, rounded):  # pragma: no cover
     """``image`` at the points ``(iz + wz, iy + wy, ix + wx)`` (crop indices and weights)
     into ``out``, interpolated along z, then y, then x, each step ``a + (b - a) w``: the
     arithmetic of three separable passes, to the bit. One new plane at a time: the z and y
     steps run over whole crop rows (contiguous, vectorised), the x step gathers. With a
     ``threshold`` (not NaN) ``out`` (bool) gets ``value >= threshold`` instead: the ROI's
-    mask with no float64 array of its values (fewer fresh pages to fault in)."""
+    mask with no float64 array of its values (fewer fresh pages to fault in). ``rounded``:
+    the values rounded to integers (``np.rint``, half to even) as they are stored."""
     nz, ny, nx = image.shape
     along_z = np.empty((ny, nx))
     along_y = np.empty(nx)
@@ -89,11 +147,11 @@ def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold):  # pragma: no cov
         for b in range(iy.size):
             _step_y(along_z, iy[b], wy[b], along_y)
             for c in range(ix.size):
-                x0 = ix[c]
-                x1 = min(x0 + 1, nx - 1)
+                x0 = np.uint64(ix[c])  # unsigned: no negative-index wraparound
+                x1 = min(x0 + np.uint64(1), np.uint64(nx - 1))
                 v = along_y[x0] + (along_y[x1] - along_y[x0]) * wx[c]
                 if values:
-                    out[a, b, c] = v
+                    out[a, b, c] = np.rint(v) if rounded else v
                 else:
                     out[a, b, c] = v >= threshold
 
@@ -106,6 +164,7 @@ def resample_crop(
     start: np.ndarray,
     whole: np.ndarray,
     margin_mm: float = 0.0,
+    round_values: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate image (trilinear) and ROI (trilinear, then >= 0.5) to ``new`` mm voxels.
 
@@ -121,6 +180,8 @@ def resample_crop(
         The crop's first scan index and the scan's size, which fix the common grid.
     margin_mm : float
         How far beyond the ROI's reach the image is needed (the intensity-peak radius).
+    round_values : bool
+        Round the interpolated intensities to integers (``np.rint``; IBSI 2.4, CT).
 
     Returns
     -------
@@ -130,21 +191,26 @@ def resample_crop(
         interpolation of the crop.
     """
     margin = int(math.floor(margin_mm / new)) if margin_mm > 0 else 0
-    hits = [np.flatnonzero(roi.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
+    ext = _extent(np.ascontiguousarray(roi))
     grid, inner = [], []
-    for axis, hit in enumerate(hits):
-        pos = axis_positions(
-            img.shape[axis], float(spacing[axis]), new, int(start[axis]), int(whole[axis])
+    for axis in range(3):
+        n_whole = int(whole[axis])
+        i0, w, m0, m1 = _axis_grid(
+            img.shape[axis],
+            float(spacing[axis]),
+            float(new),
+            int(start[axis]),
+            n_whole,
+            new_size(n_whole, float(spacing[axis]), new),
+            int(ext[axis, 0]),
+            int(ext[axis, 1]),
+            margin,
         )
-        first, last = (int(hit[0]), int(hit[-1])) if hit.size else (0, img.shape[axis] - 1)
-        a, b = _reach(pos, first, last, margin)
-        m0, m1 = _reach(pos, first, last, 0)
-        pos = pos[a:b]
-        i0 = np.floor(pos).astype(np.int64)
-        grid.append((i0, pos - i0))
-        inner.append(slice(m0 - a, m1 - a))
+        grid.append((i0, w))
+        inner.append(slice(m0, m1))
     out = np.empty(tuple(i0.size for i0, _ in grid))
-    _trilinear(np.ascontiguousarray(img, dtype=np.float64), *sum(grid, ()), out, math.nan)
+    image = np.ascontiguousarray(img, dtype=np.float64)
+    _trilinear(image, *sum(grid, ()), out, math.nan, round_values)
     # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero;
     # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
     mask = np.zeros(out.shape, bool)
@@ -153,5 +219,6 @@ def resample_crop(
         *(v[s] for (i0, w), s in zip(grid, inner, strict=True) for v in (i0, w)),
         mask[tuple(inner)],
         0.5 - 1e-9,
+        False,
     )
     return out, mask
