@@ -179,7 +179,7 @@ def test_empty_lesion_mask_is_valid(mini_cohort):
     path = mini_cohort["root"] / "P001" / "V2" / "lesion.nii.gz"
     write_image(path, np.zeros((12, 32, 32), np.uint8))
     cohort = open_cohort(mini_cohort["manifest"])
-    assert sitk.GetArrayViewFromImage(cohort["P001"]["V2"].lesion_mask()).sum() == 0
+    assert sitk.GetArrayFromImage(cohort["P001"]["V2"].lesion_mask()).sum() == 0
 
 
 def test_baseline_window_fallback(mini_cohort):

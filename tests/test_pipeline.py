@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -76,14 +78,22 @@ def test_local_pool_and_dask_give_identical_tables_full_pipeline(tiny_cohort, tm
         pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=False, rtol=1e-6)
 
 
-def test_local_pool_and_dask_give_identical_tables(mini_cohort, tmp_path):
+def test_local_pool_and_dask_give_identical_tables(mini_cohort, tmp_path, monkeypatch):
+    """... and the Dask run leaves this process's environment as it was (issue 18: a
+    LocalCluster wrote MALLOC_TRIM_THRESHOLD_, *_NUM_THREADS and PYTHONHASHSEED into it for good,
+    and every patient process started later inherited them)."""
     cohort = open_cohort(
         mini_cohort["manifest"], clinical=mini_cohort["clinical"], events=mini_cohort["events"]
     )
     names = [name for name, _ in STAGES]
     one = analyze(cohort, tmp_path / "one", workers=1, progress=False)
     pool = analyze(cohort, tmp_path / "pool", workers=2, progress=False)
+    for key in ("MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED", "__DASK_PARENT_PID"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    environ = dict(os.environ)
     dask = analyze(cohort, tmp_path / "dask", executor="dask", workers=2, progress=False)
+    assert dict(os.environ) == environ
     t1, t2, t3 = _tables(one.out_dir), _tables(pool.out_dir), _tables(dask.out_dir)
     assert "scans" in t1 and set(t1) == set(t2) == set(t3)
     for name in t1:  # exactly the same tables (issue 11)

@@ -200,15 +200,15 @@ def _end_to_end_agreement(tmp_path, n_patients):
 
 
 def test_end_to_end_agreement_on_a_1_5_mm_grid(tmp_path):
-    """Masks -> lesions -> graph -> RECIST on five patients of the 1.5 mm synthetic cohort
-    agrees with RECIST on the true lesion graph and sizes at >= 95 % of follow-up assessments
-    (one disagreement of 20 or more at most). Issue 18 item 8: the default suite's end-to-end
-    test runs on a grid where a diameter is meaningful (the tiny grid's segmentation noise is
-    ~1.5 mm per border, see test_pipeline_tables_against_ground_truth). Three patients (14/14
-    alone) gave 13/14 once inside the full suite on a fresh clone, so the test allows one
-    disagreement rather than none."""
-    agree = _end_to_end_agreement(tmp_path, 5)
-    assert len(agree) >= 20
+    """Masks -> lesions -> graph -> RECIST on three patients of the 1.5 mm synthetic cohort
+    agrees with RECIST on the true lesion graph and sizes at >= 95 % of follow-up assessments,
+    i.e. all 14 (a 1-voxel diameter bias gives 13/14). Issue 18 item 8: the default suite's
+    end-to-end test runs on a grid where a diameter is meaningful (the tiny grid's segmentation
+    noise is ~1.5 mm per border, see test_pipeline_tables_against_ground_truth). Round 4 saw
+    13/14 inside the full suite: the registration QC read freed memory (SYN002 V2->V3 fell back
+    to identity); fixed, and tests/test_registration_search.py checks it."""
+    agree = _end_to_end_agreement(tmp_path, 3)
+    assert len(agree) >= 12
     assert np.mean(agree) >= 0.95, f"overall-response agreement {np.mean(agree):.3f}"
 
 

@@ -163,6 +163,27 @@ def test_registration_is_reproducible_with_seed_zero():
     assert [*again.transform.GetParameters(), again.iterations, again.metric_value] == first
 
 
+@pytest.mark.parametrize("driver", ["liver", "image"])
+def test_registration_does_not_depend_on_the_default_thread_count(driver):
+    """Issue 18: ITK summed the metric per work unit, one per thread of SimpleITK's global
+    default (the machine's core count, or what a caller or an earlier test set), so the same
+    pair registered differently on another machine or after another caller; bit-identical
+    transforms, iteration counts and metric values with defaults 1, 2 and 16."""
+    fixed, moving, _ = _pair()
+    livers = {"fixed_liver": fixed, "moving_liver": moving} if driver == "liver" else {}
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    found = []
+    try:
+        for threads in (1, 2, 16):
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+            reg = register_pair(fixed, moving, **livers)
+            assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == threads  # restored
+            found.append([*reg.transform.GetParameters(), reg.iterations, reg.metric_value])
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+    assert found[1] == found[0] and found[2] == found[0]
+
+
 def test_negative_seed_is_refused():
     img = _liver((10, 20, 20))
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import platform
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import run_python
 
 from metevo.tracking._registration_search import (
+    full_resolution_dice,
     imaged_slices,
     overlap_mask,
     pad_moving,
@@ -107,7 +112,7 @@ def test_trusted_mask_drops_a_resected_part():
     gone = sitk.GetArrayViewFromImage(m_bin).astype(bool) & ~sitk.GetArrayViewFromImage(
         f_bin
     ).astype(bool)
-    deep = gone & (sitk.GetArrayViewFromImage(_feature(m_bin)) < -10)
+    deep = gone & (sitk.GetArrayFromImage(_feature(m_bin)) < -10)  # a copy of a temporary
     assert deep.any() and not arr[deep].any()
     assert 0.02 < dropped < 0.5
     same, none = trusted_mask(
@@ -143,3 +148,53 @@ def test_overlap_of_two_fields_of_view():
     full = pad_moving(_feature(whole), whole, clamp_mm=CLAMP, margin_mm=30.0)
     assert imaged_slices(full, whole) == (-np.inf, np.inf)
     assert overlap_mask(f_feat, full, sitk.Euler3DTransform(), (-np.inf, np.inf)) is None
+
+
+# Fixed and moving livers (boxes, 79 columns wide, the moving one 6 columns to the right) and a
+# trusted region x < 70 on a 1.5 x 1.5 x 2.5 mm grid: inside the trusted region the fixed liver
+# has 49 columns (x 21..69), the moving one 43 (x 27..69), all shared, so the Dice is
+# 2 * 43 / (49 + 43) (the rows and slices cancel); without the region it would be 146 / 158.
+_DICE_CASE = """
+import numpy as np, SimpleITK as sitk
+from metevo.tracking._registration_search import full_resolution_dice
+def image(arr):
+    img = sitk.GetImageFromArray(arr.astype(np.uint8))
+    img.SetSpacing((1.5, 1.5, 2.5))
+    return img
+zz, yy, xx = np.indices((60, 120, 120))
+box = (abs(yy - 60) < 35) & (abs(zz - 30) < 20)
+fixed, moving = image(box & (abs(xx - 60) < 40)), image(box & (abs(xx - 66) < 40))
+trust = image(xx < 70)
+"""
+
+
+def test_full_resolution_dice_inside_the_trusted_region_by_hand():
+    scope = {}
+    exec(_DICE_CASE, scope)
+    dice = full_resolution_dice(scope["fixed"], scope["moving"], sitk.Transform(), scope["trust"])
+    assert dice == pytest.approx(2 * 43 / (49 + 43), abs=1e-12)
+    whole = full_resolution_dice(scope["fixed"], scope["moving"], sitk.Transform())
+    assert whole == pytest.approx(146 / 158, abs=1e-12)
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+    reason="MALLOC_PERTURB_ is glibc's",
+)
+def test_full_resolution_dice_reads_no_freed_memory(monkeypatch):
+    """Issue 18: the QC Dice read the trusted region through a NumPy view of a temporary image,
+    i.e. from freed memory, so its value depended on what the allocator had done since (a
+    registration failed QC with Dice NaN inside the full test suite, passed alone). In a fresh
+    process with glibc filling freed memory (MALLOC_PERTURB_), once while the region's 0.6 MB
+    buffer is mmapped and once after freeing a 31 MiB block has moved such buffers onto the
+    heap, the Dice is still the hand value."""
+    monkeypatch.setenv("MALLOC_PERTURB_", "165")
+    code = _DICE_CASE + (
+        "values = [full_resolution_dice(fixed, moving, sitk.Transform(), trust)]\n"
+        "block = np.empty(31 * 2**20, np.uint8); del block\n"
+        "values.append(full_resolution_dice(fixed, moving, sitk.Transform(), trust))\n"
+        "import json; print(json.dumps(values))\n"
+    )
+    proc = run_python("-c", code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == pytest.approx([2 * 43 / (49 + 43)] * 2, abs=1e-12)

@@ -288,19 +288,20 @@ def _run_dask(
             "the Dask executor needs dask[distributed]: pip install 'dask[distributed]'."
         ) from exc
     owned: list = []
-    if address is None:
-        cluster = LocalCluster(
-            n_workers=max(1, workers or 2), threads_per_worker=1, processes=True,
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-        owned = [client, cluster]
-    elif isinstance(address, str):
-        client = Client(address)
-        owned = [client]
-    else:
-        client = address
+    environ = dict(os.environ) if address is None else None
     try:
+        if address is None:
+            owned.append(LocalCluster(
+                n_workers=max(1, workers or 2), threads_per_worker=1, processes=True,
+                dashboard_address=None,
+            ))
+            client = Client(owned[0])
+            owned.insert(0, client)
+        elif isinstance(address, str):
+            client = Client(address)
+            owned = [client]
+        else:
+            client = address
         futures = client.map(_dask_task, jobs, timeout=timeout, isolate=isolate, pure=False)
         by_key = {f.key: job for f, job in zip(futures, jobs, strict=True)}
         for fut in as_completed(futures):
@@ -319,6 +320,18 @@ def _run_dask(
     finally:
         for obj in owned:
             obj.close()
+        if environ is not None:
+            _restore_environ(environ)
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    """Put ``os.environ`` back: a ``LocalCluster`` writes ``MALLOC_TRIM_THRESHOLD_``, the
+    ``*_NUM_THREADS`` variables and ``PYTHONHASHSEED`` into this process's environment for good,
+    and every process started later inherited them (issue 18: the first one fixes glibc's malloc
+    thresholds in the patient processes; the registration QC then read different freed memory)."""
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
 
 
 def _lost(job: PatientJob, exc: BaseException) -> JobOutcome:

@@ -72,6 +72,7 @@ from metevo.tracking._registration_search import (
     overlap_mask,
     pad_moving,
     rotation_starts,
+    single_threaded_itk,
     trusted_mask,
 )
 
@@ -150,6 +151,7 @@ class Registration:
         }
 
 
+@single_threaded_itk
 def register_pair(
     fixed: sitk.Image,
     moving: sitk.Image,

@@ -16,6 +16,7 @@ Everything works on the coarse (~6 mm) grids the registration uses; arrays are (
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -378,10 +379,32 @@ def full_resolution_dice(
     )
     keep = moved != outside
     if trust is not None:
-        keep &= sitk.GetArrayViewFromImage(
-            sitk.Resample(trust, crop, sitk.Transform(), sitk.sitkNearestNeighbor, 1)
-        ).astype(bool)
+        # kept in a name: a view of a temporary image reads freed memory (issue 18)
+        trusted = sitk.Resample(trust, crop, sitk.Transform(), sitk.sitkNearestNeighbor, 1)
+        keep &= sitk.GetArrayViewFromImage(trusted) != 0
     a = sitk.GetArrayViewFromImage(crop).astype(bool) & keep
     b = moved.astype(bool) & keep
     total = int(a.sum()) + int(b.sum())
     return 2.0 * int(np.count_nonzero(a & b)) / total if total else float("nan")
+
+
+def single_threaded_itk(func):
+    """``func`` run with SimpleITK's global default of one thread, restored after (issue 18).
+
+    ITK's registration metrics sum their points per work unit, one per thread of the global
+    default (the machine's core count unless a caller changed it), so without this the same
+    pair gave transforms differing in the last digits, and across an optimiser's or QC's
+    threshold more, from one machine or caller to the next. The default is process-wide: do not
+    register in two threads of one process at once (metevo's runner uses processes).
+    """
+
+    @functools.wraps(func)
+    def pinned(*args, **kwargs):
+        previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+    return pinned
