@@ -131,6 +131,28 @@ def test_pruned_transform_equals_rfftn_of_the_padded_fields_to_the_bit(shape):
     assert np.array_equal(got, expected)
 
 
+def test_pruned_transform_without_in_place_passes_gives_the_same_bits(monkeypatch):
+    # the z and y passes run in place on one spectrum; should scipy hand back a new array
+    # instead (``overwrite_x`` is only a hint), the result must be copied back, not lost
+    import types
+
+    import metevo.radiomics._autocorrelation as autocorrelation
+
+    def fft_copy(x, *args, **kwargs):
+        return sp_fft.fft(x, *args, **{**kwargs, "overwrite_x": False}).copy()
+
+    shape = (22, 31, 27)
+    fields = np.random.default_rng(12).normal(0, 1, (3, *shape)).astype(np.float32)
+    fshape = tuple(_even_fast_len(2 * s - 1) for s in shape)
+    expected = _padded_rfftn(fields, fshape)
+    monkeypatch.setattr(
+        autocorrelation, "sp_fft", types.SimpleNamespace(rfft=sp_fft.rfft, fft=fft_copy)
+    )
+    got = _padded_rfftn(fields, fshape)
+    assert np.count_nonzero(got) == got.size
+    assert np.array_equal(got, expected)
+
+
 def _ellipsoid_case(kind: str) -> tuple[np.ndarray, np.ndarray]:
     """ROIs of 17,000-28,000 voxels at 1 mm (shapes and textures not used to tune the
     approximation): a solid ellipsoid with a necrotic core, a rim (spherical shell) and
