@@ -163,7 +163,6 @@ def _plan(settings: RadiomicsSettings) -> _Plan:
 def _lesion_features(
     img_crop: np.ndarray,
     roi: np.ndarray,
-    valid: np.ndarray | None,
     spacing: np.ndarray,
     settings: RadiomicsSettings,
     start: np.ndarray,
@@ -185,7 +184,6 @@ def _lesion_features(
             margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
             round_values=settings.round_intensities,
         )
-        valid = None
         spacing = np.full(3, settings.spacing_mm)
         if not roi.any():
             notes.append(
@@ -226,7 +224,7 @@ def _lesion_features(
         )
         return notes
     if plan.local:
-        plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing, valid))
+        plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing))
     # everything below works on the intensity mask's own box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     x = image_i[mask_i]
@@ -403,7 +401,6 @@ def radiomic_features(
             notes = _lesion_features(
                 img_crop,
                 roi,
-                None,
                 spacing,
                 settings,
                 np.array((lz, ly, lx)),
