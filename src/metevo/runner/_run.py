@@ -287,19 +287,20 @@ def _run_dask(
         raise MissingDependencyError(
             "the Dask executor needs dask[distributed]: pip install 'dask[distributed]'."
         ) from exc
-    owned: list = []
+    owned: list = []  # closed in this order: the client, then the cluster
     environ = dict(os.environ) if address is None else None
     try:
         if address is None:
-            owned.append(LocalCluster(
+            cluster = LocalCluster(
                 n_workers=max(1, workers or 2), threads_per_worker=1, processes=True,
                 dashboard_address=None,
-            ))
-            client = Client(owned[0])
+            )
+            owned.append(cluster)
+            client = Client(cluster)
             owned.insert(0, client)
         elif isinstance(address, str):
             client = Client(address)
-            owned = [client]
+            owned.append(client)
         else:
             client = address
         futures = client.map(_dask_task, jobs, timeout=timeout, isolate=isolate, pure=False)
