@@ -169,6 +169,7 @@ def _lesion_features(
     whole: np.ndarray,
     plan: _Plan,
     row: np.ndarray,
+    extent: np.ndarray | None = None,
 ) -> list[str]:
     """Compute the lesion's features into ``row`` (NaN-filled, ``plan.names`` order); return
     the notes."""
@@ -183,6 +184,7 @@ def _lesion_features(
             whole,
             margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
             round_values=settings.round_intensities,
+            extent=extent,
         )
         spacing = np.full(3, settings.spacing_mm)
         if not roi.any():
@@ -395,8 +397,11 @@ def radiomic_features(
             clipped = lz < 0 or ly < 0 or lx < 0 or hz > nz or hy > ny or hx > nx
             lz, ly, lx = max(lz, 0), max(ly, 0), max(lx, 0)
             crop = (slice(lz, min(hz, nz)), slice(ly, min(hy, ny)), slice(lx, min(hx, nx)))
-            img_crop = np.asarray(img[crop], dtype=np.float64)
+            # resampled: the crop in the scan's type (interpolation reads it as float64)
+            img_crop = img[crop] if settings.resample else np.asarray(img[crop], np.float64)
             roi = np.asarray(lab[crop]) == label
+            # the ROI's first and last index in the crop along each axis: its label's box
+            extent = np.array(((z0 - lz, z1 - 1 - lz), (y0 - ly, y1 - 1 - ly), (x0 - lx, x1 - 1 - lx)))
             touches = z0 == 0 or y0 == 0 or x0 == 0 or z1 == nz or y1 == ny or x1 == nx
             notes = _lesion_features(
                 img_crop,
@@ -407,6 +412,7 @@ def radiomic_features(
                 whole,
                 plan,
                 values[r],
+                extent,
             )
             if touches:
                 notes.append(
