@@ -196,7 +196,12 @@ def _lesion_features(
     morph = roi
     # re-segmentation, the boxes and voxel counts of the ROI and the intensity mask: one pass
     intensity_mask, box, n_morph, ibox, n_int = resegment(img_crop, morph, settings.resegment_range)
-    # morphology on the ROI's bounding box (the mesh pads it itself)
+    # morphology on the ROI's bounding box (the mesh pads it itself); the shape first, on
+    # the arrays re-segmentation has just read (still in the cache)
+    if plan.shape:
+        plan.put_vector(
+            row, "shape", shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
+        )
     if plan.autocorrelation:
         plan.put(
             row,
@@ -209,10 +214,6 @@ def _lesion_features(
                 autocorrelation=True,
                 exact_max_voxels=settings.autocorrelation_exact_max_voxels,
             ),
-        )
-    if plan.shape:
-        plan.put_vector(
-            row, "shape", shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
         )
     if n_morph < 4 and plan.morphology:
         notes.append(

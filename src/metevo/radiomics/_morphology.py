@@ -34,28 +34,42 @@ def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
 @numba.njit(cache=True, nogil=True)
 def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
     """Bounding box (start z, y, x, stop z, y, x) and voxel count of every label 1 ..
-    ``n_labels`` of the label image ``lab`` (z, y, x) in one pass; count 0: label absent."""
+    ``n_labels`` of the label image ``lab`` (z, y, x) in one pass; count 0: label absent.
+    Rows with no label are skipped after one OR over them; the others are read as runs of
+    one value (a box and a count update per run, not per voxel)."""
     boxes = np.empty((n_labels, 6), np.int64)
     counts = np.zeros(n_labels, np.int64)
     nz, ny, nx = lab.shape
     for z in range(nz):
         for y in range(ny):
-            for x in range(nx):
-                v = lab[z, y, x]
+            row = lab[z, y]
+            seen = row[0] if nx else 0
+            for x in range(1, nx):  # a whole-row OR first (vectorised): most rows are empty
+                seen |= row[x]
+            if seen == 0:
+                continue
+            x = 0
+            while x < nx:  # the row's runs of one value
+                v = row[x]
+                first = x
+                x += 1
+                while x < nx and row[x] == v:
+                    x += 1
                 if v <= 0 or v > n_labels:
                     continue
                 i = np.int64(v) - 1
                 if counts[i] == 0:
                     boxes[i, 0] = boxes[i, 3] = z
                     boxes[i, 1] = boxes[i, 4] = y
-                    boxes[i, 2] = boxes[i, 5] = x
+                    boxes[i, 2] = first
+                    boxes[i, 5] = x - 1
                 else:
                     boxes[i, 3] = z  # raster order: z never decreases
                     boxes[i, 1] = min(boxes[i, 1], y)
                     boxes[i, 4] = max(boxes[i, 4], y)
-                    boxes[i, 2] = min(boxes[i, 2], x)
-                    boxes[i, 5] = max(boxes[i, 5], x)
-                counts[i] += 1
+                    boxes[i, 2] = min(boxes[i, 2], first)
+                    boxes[i, 5] = max(boxes[i, 5], x - 1)
+                counts[i] += x - first
     for i in range(n_labels):
         for a in range(3, 6):
             boxes[i, a] += 1
