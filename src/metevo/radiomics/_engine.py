@@ -28,7 +28,9 @@ from metevo.radiomics._intensity_fast import (
     HISTOGRAM_NAMES,
     IVH_NAMES,
     STATISTICS_NAMES,
+    block_arguments,
     histogram_vector,
+    intensity_block,
     ivh_vector,
     resegment,
     statistics_vector,
@@ -129,6 +131,20 @@ class _Plan:
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
         )
+        # fixed-size bins from a set lower bound (CT): the intensity families in one compiled
+        # pass (``intensity_block``), with these arguments
+        self.block = None
+        if settings.discretisation == "fixed_bin_size" and settings.lower_bound is not None:
+            ivh_step = settings.ivh_bin_width if self.ivh else None
+            self.block = block_arguments(
+                statistics=self.statistics,
+                ivh_step=ivh_step,
+                ivh_lower_bound=settings.lower_bound,
+                ivh_range=settings.resegment_range,
+                lower_bound=settings.lower_bound,
+                bin_width=settings.bin_width,
+                histogram=self.histogram,
+            )
 
     def _slots(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, slice | None]:
         pos = np.array([self.index.get(n, -1) for n in names], np.int64)
@@ -230,6 +246,9 @@ def _lesion_features(
         plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing))
     # everything below works on the intensity mask's own box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
+    if plan.block is not None:
+        _intensity_families(row, image_i, mask_i, n_int, settings, plan, notes)
+        return notes
     x = image_i[mask_i]
     if plan.statistics:
         stats = statistics_vector(x)
@@ -265,11 +284,57 @@ def _lesion_features(
         if plan.texture:
             plan.put_vector(row, "texture", texture_values(g_roi, mask_i, plan.texture))
     if constant and (plan.texture or plan.ivh or plan.statistics):
-        notes.append(
-            "constant intensity: features dividing by the intensity spread (correlation, "
-            "information correlation, NGTDM coarseness, IVH) are NaN"
-        )
+        notes.append(_CONSTANT_NOTE)
     return notes
+
+
+def _intensity_families(
+    row: np.ndarray,
+    image_i: np.ndarray,
+    mask_i: np.ndarray,
+    n_int: int,
+    settings: RadiomicsSettings,
+    plan: _Plan,
+    notes: list[str],
+) -> None:
+    """``_lesion_features``' intensity part with fixed-size bins from a set lower bound: the
+    statistics, IVH, grey levels and histogram in one compiled call (``intensity_block``),
+    the NumPy formulas where it cannot take the values, then the texture."""
+    x, constant, stats, stats_ok, ivh, ivh_ok, g_roi, n_below, hist = intensity_block(
+        image_i, mask_i, n_int, plan.block
+    )
+    if plan.statistics:
+        if stats_ok:
+            plan.put_vector(row, "statistics", stats)
+        else:  # not integer-valued: the NumPy formulas
+            plan.put(row, intensity_statistics(x))
+    if plan.ivh:
+        if settings.ivh_bin_width is None:
+            plan.put(row, ivh_features(g_roi.astype(np.float64), None))
+        elif ivh_ok:
+            plan.put_vector(row, "ivh", ivh)
+        else:  # a value not finite: the NumPy formulas
+            ivh_values = ivh_features(
+                x,
+                settings.ivh_bin_width,
+                lower_bound=settings.lower_bound,
+                value_range=settings.resegment_range,
+            )
+            plan.put(row, ivh_values)
+    if plan.grey and n_below:
+        notes.append(f"{n_below} voxel(s) below the first bin's lower bound were put in bin 1")
+    if plan.histogram:
+        plan.put_vector(row, "histogram", hist)
+    if plan.texture:
+        plan.put_vector(row, "texture", texture_values(g_roi, mask_i, plan.texture))
+    if constant and (plan.texture or plan.ivh or plan.statistics):
+        notes.append(_CONSTANT_NOTE)
+
+
+_CONSTANT_NOTE = (
+    "constant intensity: features dividing by the intensity spread (correlation, "
+    "information correlation, NGTDM coarseness, IVH) are NaN"
+)
 
 
 def radiomic_features(

@@ -19,7 +19,9 @@ __all__ = [
     "HISTOGRAM_NAMES",
     "IVH_NAMES",
     "STATISTICS_NAMES",
+    "block_arguments",
     "histogram_vector",
+    "intensity_block",
     "ivh_vector",
     "resegment",
     "statistics_vector",
@@ -324,6 +326,82 @@ def ivh_vector(
         out,
     )
     return out if ok else None
+
+
+@numba.njit(**_JIT)
+def _intensity_block(image, mask, n, statistics, ivh, ivh_step, ivh_lb, ivh_min, ivh_max, lb, width, histogram):  # pragma: no cover
+    """``intensity_block`` in one compiled call."""
+    x = np.empty(n)
+    i = 0
+    nz, ny, nx = mask.shape
+    for z in range(nz):
+        for y in range(ny):
+            for k in range(nx):
+                if mask[z, y, k]:
+                    x[i] = image[z, y, k]
+                    i += 1
+    constant = True  # min == max (False with a NaN, as there)
+    for v in x:
+        constant &= v == x[0]
+    stats = np.empty(18)
+    stats_ok = False
+    if statistics:
+        stats, stats_ok = _statistics(x)
+    ivh_out = np.empty(6)
+    ivh_ok = False
+    if ivh:
+        ivh_ok = _ivh(x, ivh_step, ivh_lb, ivh_min, ivh_max, ivh_out)
+    grey = np.empty(n, np.int64)
+    below = 0
+    for j in range(n):  # (np.floor((x - lb) / width) + 1).astype(np.int64), then >= 1
+        g = np.int64(np.floor((x[j] - lb) / width) + 1.0)
+        below += g < 1
+        grey[j] = max(g, 1)
+    hist = _histogram_values(grey) if histogram else np.empty(23)
+    return x, constant, stats, stats_ok, ivh_out, ivh_ok, grey, below, hist
+
+
+def block_arguments(
+    *,
+    statistics: bool,
+    ivh_step: float | None,
+    ivh_lower_bound: float | None,
+    ivh_range: tuple[float, float] | None,
+    lower_bound: float,
+    bin_width: float,
+    histogram: bool,
+) -> tuple:
+    """The settings part of ``intensity_block``'s arguments (fixed per settings object)."""
+    x_min, x_max = (math.nan, math.nan) if ivh_range is None else ivh_range
+    return (
+        bool(statistics),
+        ivh_step is not None,
+        math.nan if ivh_step is None else float(ivh_step),
+        math.nan if ivh_lower_bound is None else float(ivh_lower_bound),
+        float(x_min),
+        float(x_max),
+        float(lower_bound),
+        float(bin_width),
+        bool(histogram),
+    )
+
+
+def intensity_block(image: np.ndarray, mask: np.ndarray, n: int, arguments: tuple) -> tuple:
+    """The intensity families of one lesion with fixed-size bins, in one compiled pass over
+    its intensity mask (``mask``, ``n`` voxels, on the ``image`` box); ``arguments`` from
+    ``block_arguments``: whether to compute the statistics, the IVH's bin width, lower bound
+    and range, the grey levels' lower bound and bin width, whether to compute the histogram.
+
+    Returns ``(x, constant, statistics, statistics_ok, ivh, ivh_ok, grey, n_below,
+    histogram)``: the voxels' intensities in raster order (``image[mask]``); whether they are
+    all equal; the values of ``STATISTICS_NAMES`` (``statistics_ok`` False: not
+    integer-valued or not asked, where ``statistics_vector`` returns ``None``); those of
+    ``IVH_NAMES`` (``ivh_ok`` False: a value not finite or not asked, as ``ivh_vector``);
+    the grey levels ``floor((x - lower_bound) / bin_width) + 1`` (``discretise``) with the
+    ``n_below`` of them below 1 put in bin 1; the values of ``HISTOGRAM_NAMES`` of the grey
+    levels. The same arithmetic as those functions: the same values to the bit.
+    """
+    return _intensity_block(image, mask, n, *arguments)
 
 
 @numba.njit(**_JIT)
