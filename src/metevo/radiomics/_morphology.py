@@ -116,42 +116,65 @@ def _max_distance(pts):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _mask_moments(morph, imask, image):  # pragma: no cover - compiled
     """Voxel count, coordinate sums and second moments (about the box centre) of ``morph``;
-    intensity sum and intensity-weighted coordinate sums over ``imask``."""
+    intensity sum and intensity-weighted coordinate sums over ``imask``.
+
+    The coordinates about the box centre are multiples of 1/2, so the coordinate sums and
+    moments are exact in float64 whatever their order: they are summed as integers (doubled
+    coordinates), row by row (counts, x sums and x^2 sums vectorise), then halved or
+    quartered. The intensity sums keep the voxel-by-voxel raster order."""
     nz, ny, nx = morph.shape
     cz = 0.5 * (nz - 1)
     cy = 0.5 * (ny - 1)
     cx = 0.5 * (nx - 1)
-    s1 = np.zeros(3)
-    s2 = np.zeros((3, 3))
-    w1 = np.zeros(3)
+    # sums of q = 2 (coordinate - centre): q0, q1, q2, q0q0, q0q1, q0q2, q1q1, q1q2, q2q2
+    t = np.zeros(9, np.int64)
     n = 0
+    for z in range(nz):
+        q0 = 2 * z - (nz - 1)
+        for y in range(ny):
+            q1 = 2 * y - (ny - 1)
+            row = morph[z, y]
+            c = 0
+            sx = 0
+            sxx = 0
+            for x in range(nx):
+                m = np.int64(row[x])
+                q2 = 2 * x - (nx - 1)
+                c += m
+                sx += m * q2
+                sxx += m * q2 * q2
+            if c:
+                n += c
+                t[0] += c * q0
+                t[1] += c * q1
+                t[2] += sx
+                t[3] += c * q0 * q0
+                t[4] += c * q0 * q1
+                t[5] += q0 * sx
+                t[6] += c * q1 * q1
+                t[7] += q1 * sx
+                t[8] += sxx
+    s1 = np.empty(3)
+    s2 = np.empty((3, 3))
+    for a in range(3):
+        s1[a] = t[a] / 2.0
+    s2[0, 0] = t[3] / 4.0
+    s2[0, 1] = s2[1, 0] = t[4] / 4.0
+    s2[0, 2] = s2[2, 0] = t[5] / 4.0
+    s2[1, 1] = t[6] / 4.0
+    s2[1, 2] = s2[2, 1] = t[7] / 4.0
+    s2[2, 2] = t[8] / 4.0
+    w1 = np.zeros(3)
     w = 0.0
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
-                if morph[z, y, x]:
-                    p0 = z - cz
-                    p1 = y - cy
-                    p2 = x - cx
-                    n += 1
-                    s1[0] += p0
-                    s1[1] += p1
-                    s1[2] += p2
-                    s2[0, 0] += p0 * p0
-                    s2[0, 1] += p0 * p1
-                    s2[0, 2] += p0 * p2
-                    s2[1, 1] += p1 * p1
-                    s2[1, 2] += p1 * p2
-                    s2[2, 2] += p2 * p2
                 if imask[z, y, x]:
                     v = image[z, y, x]
                     w += v
                     w1[0] += v * (z - cz)
                     w1[1] += v * (y - cy)
                     w1[2] += v * (x - cx)
-    s2[1, 0] = s2[0, 1]
-    s2[2, 0] = s2[0, 2]
-    s2[2, 1] = s2[1, 2]
     return n, s1, s2, w, w1
 
 
