@@ -310,17 +310,24 @@ def _candidates(mask, spacing):  # pragma: no cover - compiled
     keep = _plane_hull_mask(plane, y, x)
     # a vertex of the 3D hull is extreme in every subset holding it: also a vertex of the 2D
     # hull of the candidates in each lattice plane through it (``_PLANES``). Extreme points
-    # do not change under affine maps, so the lattice gives exact integer turn tests.
-    for f in range(_PLANES.shape[0]):
-        _plane_filter(k, keep, _PLANES[f])
+    # do not change under affine maps, so the lattice gives exact integer turn tests. The
+    # points kept so far are gathered first (in order): the filters see only those.
     idx = np.flatnonzero(keep)
     lattice = np.empty((idx.size, 3), np.int64)
-    v = np.empty((idx.size, 3))
     for i in range(idx.size):
         for a in range(3):
             lattice[i, a] = k[idx[i], a]
-            v[i, a] = 0.5 * k[idx[i], a] * spacing[a]
-    return v, lattice
+    keep = np.ones(idx.size, np.bool_)
+    for f in range(_PLANES.shape[0]):
+        _plane_filter(lattice, keep, _PLANES[f])
+    idx = np.flatnonzero(keep)
+    out = np.empty((idx.size, 3), np.int64)
+    v = np.empty((idx.size, 3))
+    for i in range(idx.size):
+        for a in range(3):
+            out[i, a] = lattice[idx[i], a]
+            v[i, a] = 0.5 * lattice[idx[i], a] * spacing[a]
+    return v, out
 
 
 def hull_candidates(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:

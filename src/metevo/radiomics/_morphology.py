@@ -116,7 +116,7 @@ def _max_distance(pts):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _mask_moments(morph, imask, image):  # pragma: no cover - compiled
     """Voxel count, coordinate sums and second moments (about the box centre) of ``morph``;
-    intensity sum and intensity-weighted coordinate sums over ``imask``.
+    intensity sum, intensity-weighted coordinate sums and voxel count of ``imask``.
 
     The coordinates about the box centre are multiples of 1/2, so the coordinate sums and
     moments are exact in float64 whatever their order: they are summed as integers (doubled
@@ -166,16 +166,18 @@ def _mask_moments(morph, imask, image):  # pragma: no cover - compiled
     s2[2, 2] = t[8] / 4.0
     w1 = np.zeros(3)
     w = 0.0
+    n_int = 0
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
                 if imask[z, y, x]:
                     v = image[z, y, x]
+                    n_int += 1
                     w += v
                     w1[0] += v * (z - cz)
                     w1[1] += v * (y - cy)
                     w1[2] += v * (x - cx)
-    return n, s1, s2, w, w1
+    return n, s1, s2, w, w1, n_int
 
 
 def _div(a: float, b: float) -> float:
@@ -252,7 +254,7 @@ def morphology_features(
     out["morph_sphericity"] = sph / area
     out["morph_asphericity"] = (area**3 / (36.0 * math.pi * volume**2)) ** (1.0 / 3.0) - 1.0
 
-    n, s1, s2, w, w1 = _mask_moments(
+    n, s1, s2, w, w1, _ = _mask_moments(
         np.ascontiguousarray(morph),
         np.ascontiguousarray(intensity_mask),
         np.ascontiguousarray(image, dtype=np.float64),

@@ -402,10 +402,7 @@ def _make_shape_kernel(fingerprint: int):  # a numba dispatcher
         area = np.dot(counts_f, area_table)
         vol = np.dot(counts_f, v0) + np.dot(pos.astype(np.float64).ravel(), s_table.ravel())
         volume = abs(vol) * spacing[0] * spacing[1] * spacing[2] / 6.0
-        n, s1, s2, w, w1 = _mask_moments(morph, imask, image)
-        n_int = 0
-        for v in imask.ravel():
-            n_int += v
+        n, s1, s2, w, w1, n_int = _mask_moments(morph, imask, image)
         candidates, lattice = _candidates(morph, spacing)
         m = candidates.shape[0]
         hull_volume = hull_area = diam = np.nan
