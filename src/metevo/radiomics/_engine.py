@@ -34,6 +34,7 @@ from metevo.radiomics._intensity_fast import (
     ivh_vector,
     resegment,
     statistics_vector,
+    value_range,
 )
 from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
 from metevo.radiomics._memory import keep_freed_memory
@@ -80,9 +81,7 @@ def _where(context: str) -> str:
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
     if settings.resegment_range is None and settings.discretisation != "fixed_bin_size":
         return
-    # the ufuncs' reductions directly (ndarray.min/max add a Python frame each)
-    lo = float(_MIN(image_array, axis=None))
-    hi = float(_MAX(image_array, axis=None))
+    lo, hi = value_range(image_array)  # one pass
     if lo > -500.0 or hi < 100.0 or lo < -4000.0 or hi > 40000.0:
         warnings.warn(
             f"{_where(context)}image intensities range from {lo:g} to {hi:g}, which does not look "
@@ -106,6 +105,7 @@ class _Plan:
 
     def __init__(self, settings: RadiomicsSettings) -> None:
         self.names = list(settings.selected())
+        self.new_spacing = np.full(3, settings.spacing_mm)  # after interpolation (z, y, x)
         self.index = {n: i for i, n in enumerate(self.names)}
         self.columns = pd.Index([C.LESION_ID, *self.names, NOTE])
         families = feature_families()
@@ -202,16 +202,16 @@ def _lesion_features(
             round_values=settings.round_intensities,
             extent=extent,
         )
-        spacing = np.full(3, settings.spacing_mm)
-        if not roi.any():
-            notes.append(
-                f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
-                "(smaller than one new voxel): all features are NaN"
-            )
-            return notes
+        spacing = plan.new_spacing
     morph = roi
     # re-segmentation, the boxes and voxel counts of the ROI and the intensity mask: one pass
     intensity_mask, box, n_morph, ibox, n_int = resegment(img_crop, morph, settings.resegment_range)
+    if n_morph == 0:  # only after interpolation: the crop holds the ROI
+        notes.append(
+            f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "
+            "(smaller than one new voxel): all features are NaN"
+        )
+        return notes
     # morphology on the ROI's bounding box (the mesh pads it itself); the shape first, on
     # the arrays re-segmentation has just read (still in the cache)
     if plan.shape:
@@ -494,11 +494,13 @@ def radiomic_features(
 
 _STRING = pd.StringDtype()  # an instance: no dtype lookup by name per call
 try:  # pandas' internals, for ``_from_blocks``; the public constructors otherwise
+    from pandas._libs.arrays import NDArrayBacked
     from pandas._libs.internals import BlockPlacement
     from pandas.core.internals.blocks import ExtensionBlock, NumpyBlock
     from pandas.core.internals.managers import BlockManager
 except ImportError:  # pragma: no cover
-    BlockPlacement = ExtensionBlock = NumpyBlock = BlockManager = None
+    BlockPlacement = ExtensionBlock = NumpyBlock = BlockManager = NDArrayBacked = None
+_STRING_ARRAY = _STRING.construct_array_type()
 
 
 def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Plan) -> pd.DataFrame:
@@ -507,16 +509,25 @@ def _assemble(labels: list[int], values: np.ndarray, notes: list[str], plan: _Pl
     Built from its three blocks at once (pandas' block manager): inserting the id and note
     columns into a float frame costs ~0.4 ms, ten times the rest of a small lesion's
     assembly. Falls back to the public constructors where pandas' internals differ. Each
-    table gets its own column index (a shallow copy sharing the names' array): setting
+    table gets its own column index object (a view sharing the names' array): setting
     ``table.columns.name`` on one table must not rename another's.
     """
     ids = np.asarray(labels, dtype=np.int64)
-    columns = plan.columns.copy()
-    try:  # pd.array(notes, dtype="string") without its dispatch
-        note = _STRING.construct_array_type()._from_sequence(notes, dtype=_STRING)
+    try:  # a new Index object on the same names; pd.array(notes, dtype="string") directly
+        columns = plan.columns._view()
+        note = _string_array(notes)
         return _from_blocks(ids, values, note, columns)
     except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
-        return _assemble_public(ids, values, pd.array(notes, dtype=_STRING), columns)
+        return _assemble_public(ids, values, pd.array(notes, dtype=_STRING), plan.columns.copy())
+
+
+def _string_array(notes: list[str]) -> object:
+    """``pd.array(notes, dtype="string")`` for a list of ``str`` (no validation: they are)."""
+    data = np.empty(len(notes), dtype=object)
+    data[:] = notes
+    out = _STRING_ARRAY.__new__(_STRING_ARRAY)
+    NDArrayBacked.__init__(out, data, _STRING)
+    return out
 
 
 def _assemble_public(

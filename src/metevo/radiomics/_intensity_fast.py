@@ -25,6 +25,7 @@ __all__ = [
     "ivh_vector",
     "resegment",
     "statistics_vector",
+    "value_range",
 ]
 
 _ORDER = (
@@ -405,6 +406,34 @@ def intensity_block(image: np.ndarray, mask: np.ndarray, n: int, arguments: tupl
 
 
 @numba.njit(**_JIT)
+def _value_range(values):  # pragma: no cover - compiled
+    """Lowest and highest of ``values`` (flat, not empty) in one vectorised pass; NaN and NaN
+    when one is NaN (as ``np.min`` / ``np.max``)."""
+    lo = values[0]
+    hi = values[0]
+    nan = False
+    for v in values:
+        lo = min(lo, v)
+        hi = max(hi, v)
+        nan |= v != v
+    if nan:
+        return np.nan, np.nan
+    return float(lo), float(hi)
+
+
+# image types whose range ``value_range`` takes in one compiled pass (CT's int16, float64)
+_RANGE_TYPES = (np.dtype(np.int16), np.dtype(np.float64))
+
+
+def value_range(image: np.ndarray) -> tuple[float, float]:
+    """``(float(image.min()), float(image.max()))`` of a non-empty array, in one pass where
+    the type allows."""
+    if image.size and image.dtype in _RANGE_TYPES and image.flags.c_contiguous:
+        return _value_range(image.reshape(-1))
+    return float(np.min(image)), float(np.max(image))
+
+
+@numba.njit(**_JIT)
 def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
     """One pass: ``out`` = ``roi & (lo <= image <= hi)`` (written when ``write``); the
     bounding boxes ``(3, 2)`` (first, last + 1) and voxel counts of ``roi`` and of that.
@@ -467,7 +496,9 @@ def resegment(
         mask if mask is not None else np.zeros((1, 1, 1), bool),
         mask is not None,
     )
-    slices = [tuple(slice(int(a), int(b)) for a, b in box[k]) for k in range(2)]
+    (rz, ry, rx), (kz, ky, kx) = box.tolist()
+    roi_box = (slice(*rz), slice(*ry), slice(*rx))
+    n_roi, n_int = n.tolist()
     if mask is None:  # no range: the intensity mask is the ROI
-        return roi, slices[0], int(n[0]), slices[0], int(n[0])
-    return mask, slices[0], int(n[0]), slices[1] if n[1] else None, int(n[1])
+        return roi, roi_box, n_roi, roi_box, n_roi
+    return mask, roi_box, n_roi, (slice(*kz), slice(*ky), slice(*kx)) if n_int else None, n_int
