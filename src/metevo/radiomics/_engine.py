@@ -36,7 +36,7 @@ from metevo.radiomics._intensity_fast import (
     statistics_vector,
     value_range,
 )
-from metevo.radiomics._local_intensity import PEAK_RADIUS_MM, local_intensity_features
+from metevo.radiomics._local_intensity import LOCAL_NAMES, PEAK_RADIUS_MM, peak_vector
 from metevo.radiomics._memory import keep_freed_memory
 from metevo.radiomics._morphology import label_boxes, morphology_features
 from metevo.radiomics._resample import resample_crop
@@ -127,6 +127,7 @@ class _Plan:
             "statistics": self._slots(STATISTICS_NAMES),
             "histogram": self._slots(HISTOGRAM_NAMES),
             "ivh": self._slots(IVH_NAMES),
+            "local": self._slots(LOCAL_NAMES),
         }
         self.grey = (
             self.histogram or bool(self.texture) or (self.ivh and settings.ivh_bin_width is None)
@@ -243,7 +244,7 @@ def _lesion_features(
         )
         return notes
     if plan.local:
-        plan.put(row, local_intensity_features(img_crop, intensity_mask, spacing))
+        plan.put_vector(row, "local", peak_vector(img_crop, intensity_mask, spacing))
     # everything below works on the intensity mask's own box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     if plan.block is not None:

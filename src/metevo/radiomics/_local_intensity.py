@@ -18,10 +18,11 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-__all__ = ["PEAK_RADIUS_MM", "local_intensity_features"]
+__all__ = ["LOCAL_NAMES", "PEAK_RADIUS_MM", "local_intensity_features", "peak_vector"]
 
 # radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+LOCAL_NAMES = ("loc_peak_loc", "loc_peak_glob")
 
 
 def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
@@ -392,8 +393,21 @@ def local_intensity_features(
     out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
     if not intensity_mask.any():
         return out
-    spacing = np.asarray(spacing, dtype=np.float64)
-    key = tuple(float(h) for h in spacing)
+    out["loc_peak_loc"], out["loc_peak_glob"] = _peak_pair(image, intensity_mask, spacing, valid)
+    return out
+
+
+def peak_vector(image: np.ndarray, intensity_mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """``local_intensity_features`` (every voxel valid) as the values of ``LOCAL_NAMES``, for
+    an ``intensity_mask`` that holds at least one voxel."""
+    return np.array(_peak_pair(image, intensity_mask, spacing, None))
+
+
+def _peak_pair(
+    image: np.ndarray, intensity_mask: np.ndarray, spacing: np.ndarray, valid: np.ndarray | None
+) -> tuple[float, float]:
+    """Local and global intensity peak of a non-empty ``intensity_mask``."""
+    key = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
     rows = _sphere_rows(key)
     if valid is None:  # integer intensities (CT in HU): exact int32 sums, plane by plane
         exact, loc, glob = _peaks_integer(
@@ -403,9 +417,8 @@ def local_intensity_features(
             _int32_limit(key),
         )
         if exact:
-            out["loc_peak_loc"] = float(loc)
-            out["loc_peak_glob"] = float(glob)
-            return out
+            return float(loc), float(glob)
+    spacing = np.asarray(spacing, dtype=np.float64)
     r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
     # only voxels within r of the ROI matter
     hits = [np.flatnonzero(intensity_mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
@@ -421,6 +434,4 @@ def local_intensity_features(
         all_valid,
         rows,
     )
-    out["loc_peak_loc"] = float(loc)
-    out["loc_peak_glob"] = float(glob)
-    return out
+    return float(loc), float(glob)
