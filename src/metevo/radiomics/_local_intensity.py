@@ -226,7 +226,6 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
             plane[base : base + stride] = 0
             continue
         plane[base : base + c0 + 1] = 0
-        acc = np.int32(0)
         bad = False
         values = image[zz, y, x0 + c0 : x0 + c1]
         sums = plane[base + c0 + 1 : base + c1 + 1]
@@ -235,10 +234,15 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
             # converted only within the limit (a select: defined for any value); checked below
             iv = np.int32(v) if abs(v) <= limit else np.int32(0)
             bad |= (iv != v) | (abs(v) > limit)
-            acc += iv
-            sums[k] = acc
+            sums[k] = iv
         if bad:
             return False
+        # the running sum apart from the conversion: the conversion loop vectorises, this
+        # one is a chain of integer adds
+        acc = np.int32(0)
+        for k in range(c1 - c0):
+            acc += sums[k]
+            sums[k] = acc
         plane[base + c1 + 1 : base + stride] = acc
     return True
 
