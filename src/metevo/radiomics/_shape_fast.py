@@ -436,10 +436,12 @@ def shape_vector(
     ``np.errstate(all="ignore")`` (degenerate ROIs give NaN)."""
     spacing = np.asarray(spacing, dtype=np.float64)
     _, v0, s_table = _unit_table()
+    if image.dtype != np.float64:
+        image = image.astype(np.float64)
     out, candidates = _shape_kernel(
         np.ascontiguousarray(morph),
         np.ascontiguousarray(intensity_mask),
-        np.ascontiguousarray(image, dtype=np.float64),
+        image,  # as it is (a view): read only under the intensity mask
         spacing,
         _area_table((float(spacing[0]), float(spacing[1]), float(spacing[2]))),
         v0,
