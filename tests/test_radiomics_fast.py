@@ -322,6 +322,24 @@ def test_mask_moments_equal_the_float_sums_to_the_bit():
             assert w1[a] == _total(v * q[:, a])
 
 
+def test_vertex_diameter_equals_the_pairwise_maximum_to_the_bit():
+    # squared distances vectorised, their maximum taken on the int64 bits: the same value as
+    # the plain double loop (one point, repeated points, anisotropic scales)
+    from metevo.radiomics._morphology import _max_distance
+    from metevo.radiomics._shape_fast import _vertex_diameter
+
+    rng = np.random.default_rng(9)
+    for n in [1, 2, 3, 17, 64]:
+        pts = rng.normal(0, 20, (n, 3)) * np.array([2.5, 0.8, 0.8])
+        if n > 2:
+            pts[-1] = pts[0]
+        idx = rng.permutation(n)
+        expected = _max_distance(np.ascontiguousarray(pts[idx])) if n > 1 else 0.0
+        assert _vertex_diameter(pts, idx) == expected
+        if n == 2:
+            assert expected == np.linalg.norm(pts[0] - pts[1])
+
+
 def test_fused_kernel_cache_follows_the_modules_it_calls(tmp_path):
     # numba keys a cached kernel on its own file: without the fingerprint of the modules it
     # calls, a kernel keeps a changed dependency's old machine code (here: 2 instead of 20)

@@ -375,15 +375,36 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         cz = u0 * v1 - u1 * v0
         area += 0.5 * math.sqrt(cx * cx + cy * cy + cz * cz)
         volume += (w0 * cx + w1 * cy + w2 * cz) / 6.0
-    idx = np.flatnonzero(vert)
-    best = 0.0
-    for i in range(idx.size):
-        for j in range(i + 1, idx.size):
-            d = 0.0
-            for a in range(3):
-                d += (pts[idx[i], a] - pts[idx[j], a]) ** 2
-            best = max(best, d)
-    return abs(volume), area, math.sqrt(best)
+    return abs(volume), area, _vertex_diameter(pts, np.flatnonzero(vert))
+
+
+@numba.njit(**_JIT)
+def _vertex_diameter(pts, idx):  # pragma: no cover - compiled
+    """Largest distance between two of the points ``pts[idx]``: the squared distances of
+    one point to the later ones in one vectorised loop, their maximum as the largest
+    int64 bit pattern (non-negative doubles order as their bits do), the same value as a
+    running ``max`` of the same sums."""
+    m = idx.size
+    xs = np.empty(m)
+    ys = np.empty(m)
+    zs = np.empty(m)
+    for i in range(m):
+        xs[i] = pts[idx[i], 0]
+        ys[i] = pts[idx[i], 1]
+        zs[i] = pts[idx[i], 2]
+    sq = np.zeros(max(m, 1))
+    bits = sq.view(np.int64)
+    best = np.int64(0)  # the bits of 0.0
+    for i in range(m):
+        n = m - i - 1
+        for j in range(n):
+            dx = xs[i] - xs[i + 1 + j]
+            dy = ys[i] - ys[i + 1 + j]
+            dz = zs[i] - zs[i + 1 + j]
+            sq[j] = dx**2 + dy**2 + dz**2
+        for j in range(n):
+            best = max(best, bits[j])
+    return math.sqrt(np.array([best]).view(np.float64)[0])
 
 
 def _make_shape_kernel(fingerprint: int):  # a numba dispatcher
