@@ -205,6 +205,50 @@ def _plane_hull_into(plane, y, x, n, keep, hull):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _lattice_turn(k, o, a, b):  # pragma: no cover - compiled
+    """``_turn`` on the in-plane lattice coordinates ``k[:, 1]``, ``k[:, 2]`` (exact)."""
+    return (k[a, 1] - k[o, 1]) * (k[b, 2] - k[o, 2]) - (k[a, 2] - k[o, 2]) * (k[b, 1] - k[o, 1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _zplane_hull(k):  # pragma: no cover - compiled
+    """``_plane_hull_mask`` of the line-lattice points ``k`` (sorted) in their planes
+    ``k[:, 0]``, with exact integer turns, from the rows' ends alone: each row (equal
+    ``k[:, 1]``) holds one or two points (a line's ends), the first ones make the hull's
+    side of low ``k[:, 2]``, the last ones the other side, so each side is one monotone
+    chain over one point per row (the whole chain pass runs twice over every point)."""
+    n = k.shape[0]
+    keep = np.zeros(n, np.bool_)
+    chain = np.empty(n, np.int64)
+    start = 0
+    while start < n:
+        end = start
+        while end < n and k[end, 0] == k[start, 0]:
+            end += 1
+        for side in range(2):  # 0: the rows' first points, turning left; 1: last, right
+            h = 0
+            i = start
+            while i < end:
+                j = i
+                while j + 1 < end and k[j + 1, 1] == k[i, 1]:
+                    j += 1
+                p = i if side == 0 else j
+                while h >= 2:
+                    t = _lattice_turn(k, chain[h - 2], chain[h - 1], p)
+                    if (t <= 0) if side == 0 else (t >= 0):
+                        h -= 1
+                    else:
+                        break
+                chain[h] = p
+                h += 1
+                i = j + 1
+            for q in range(h):
+                keep[chain[q]] = True
+        start = end
+    return keep
+
+
+@numba.njit(cache=True, nogil=True)
 def _stable_argsort(x):  # pragma: no cover - compiled
     """The stable ascending order of ``x`` (bottom-up merge sort): the order of
     ``np.argsort(x, kind="stable")``, without compiling numba's generic sort (~2 s cold)."""
@@ -308,16 +352,8 @@ def _candidates(mask, spacing):  # pragma: no cover - compiled
     """``hull_candidates``: the candidates in mm and on the half-voxel lattice (``2 *``
     index, int64), in (z, y, x) order."""
     k = _line_lattice(mask)
-    n = k.shape[0]
-    # z-planes: the turns on the points in mm
-    y = np.empty(n)
-    x = np.empty(n)
-    plane = np.empty(n, np.int64)
-    for i in range(n):
-        plane[i] = k[i, 0]
-        y[i] = 0.5 * k[i, 1] * spacing[1]
-        x[i] = 0.5 * k[i, 2] * spacing[2]
-    keep = _plane_hull_mask(plane, y, x)
+    # z-planes: exact turns on the lattice (an affine image of the points in mm)
+    keep = _zplane_hull(k)
     # a vertex of the 3D hull is extreme in every subset holding it: also a vertex of the 2D
     # hull of the candidates in each lattice plane through it (``_PLANES``). Extreme points
     # do not change under affine maps, so the lattice gives exact integer turn tests. The
