@@ -244,7 +244,7 @@ def _lesion_features(
         )
         return notes
     if plan.local:
-        plan.put_vector(row, "local", peak_vector(img_crop, intensity_mask, spacing))
+        plan.put_vector(row, "local", peak_vector(img_crop, intensity_mask, spacing, ibox))
     # everything below works on the intensity mask's own box
     image_i, mask_i = img_crop[ibox], intensity_mask[ibox]
     if plan.block is not None:
