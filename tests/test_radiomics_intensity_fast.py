@@ -63,6 +63,11 @@ def test_resegment_equals_numpy_masks_boxes_and_counts(value_range):
     np.testing.assert_array_equal(mask, ref)
     assert ibox == _box(ref) and n_int == ref.sum()
     assert ibox != box  # the range cut the box: the test sees the difference
+    # only a box known to hold the ROI read (the interpolation's reach): the same result
+    reach = np.array([[1, 8], [3, 12], [0, 9]])
+    inside = resegment(image, roi, value_range, reach)
+    np.testing.assert_array_equal(inside[0], mask)
+    assert inside[1:] == (box, n_roi, ibox, n_int)
 
 
 def test_resegment_with_no_voxel_in_range_gives_no_intensity_box():

@@ -108,3 +108,9 @@ def test_crop_in_its_own_type_with_the_known_extent_equals_the_float_crop():
     for a, b in zip(ref, fast, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
     assert ref[1].sum() > 0
+    # the box of the points the ROI reaches holds every ROI voxel, and is smaller than the
+    # output (the intensity-peak margin lies outside it)
+    *_, reach = resample_crop(img, roi, *args, margin_mm=6.2, with_reach=True)
+    inside = np.zeros(ref[1].shape, bool)
+    inside[tuple(slice(a, b) for a, b in reach)] = True
+    assert ref[1][inside].sum() == ref[1].sum() and not inside.all()

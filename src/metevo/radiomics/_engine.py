@@ -191,8 +191,9 @@ def _lesion_features(
     """Compute the lesion's features into ``row`` (NaN-filled, ``plan.names`` order); return
     the notes."""
     notes: list[str] = []
+    reach = None  # where the ROI lies in the crop: everywhere, unless interpolated
     if settings.resample:
-        img_crop, roi = resample_crop(
+        img_crop, roi, reach = resample_crop(
             img_crop,
             roi,
             spacing,
@@ -202,11 +203,14 @@ def _lesion_features(
             margin_mm=PEAK_RADIUS_MM if plan.local else 0.0,
             round_values=settings.round_intensities,
             extent=extent,
+            with_reach=True,
         )
         spacing = plan.new_spacing
     morph = roi
     # re-segmentation, the boxes and voxel counts of the ROI and the intensity mask: one pass
-    intensity_mask, box, n_morph, ibox, n_int = resegment(img_crop, morph, settings.resegment_range)
+    intensity_mask, box, n_morph, ibox, n_int = resegment(
+        img_crop, morph, settings.resegment_range, reach
+    )
     if n_morph == 0:  # only after interpolation: the crop holds the ROI
         notes.append(
             f"the lesion vanishes when interpolated to {settings.spacing_mm:g} mm voxels "

@@ -434,27 +434,33 @@ def value_range(image: np.ndarray) -> tuple[float, float]:
 
 
 @numba.njit(**_JIT)
-def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
+def _resegment(image, roi, lo, hi, out, write, reach):  # pragma: no cover - compiled
     """One pass: ``out`` = ``roi & (lo <= image <= hi)`` (written when ``write``); the
     bounding boxes ``(3, 2)`` (first, last + 1) and voxel counts of ``roi`` and of that.
     Each row's first/last voxels and counts are found without branches (the loop
-    vectorises); the boxes are updated once per row."""
+    vectorises); the boxes are updated once per row. Only the box ``reach`` (first, last + 1
+    along z, y, x), which holds every ROI voxel, is read (``out`` is zero elsewhere)."""
     nz, ny, nx = roi.shape
     box = np.empty((2, 3, 2), np.int64)
     for b in range(2):
         box[b, 0, 0], box[b, 1, 0], box[b, 2, 0] = nz, ny, nx
         box[b, :, 1] = 0
     n = np.zeros(2, np.int64)
-    for z in range(nz):
-        for y in range(ny):
+    x0, x1 = reach[2, 0], reach[2, 1]
+    for z in range(reach[0, 0], reach[0, 1]):
+        for y in range(reach[1, 0], reach[1, 1]):
             first_r, last_r, first_k, last_k = nx, -1, nx, -1
             count_r, count_k = 0, 0
-            for x in range(nx):
-                r = roi[z, y, x]
-                v = image[z, y, x]
+            roi_row = roi[z, y, x0:x1]  # rows from 0: no negative-index wraparound
+            image_row = image[z, y, x0:x1]
+            out_row = out[z, y, x0:x1] if write else out[0, 0, 0:0]
+            for k in range(x1 - x0):
+                x = x0 + k
+                r = roi_row[k]
+                v = image_row[k]
                 keep = r & (lo <= v) & (v <= hi)
                 if write:
-                    out[z, y, x] = keep
+                    out_row[k] = keep
                 count_r += r
                 count_k += keep
                 first_r = min(first_r, x if r else nx)
@@ -477,17 +483,24 @@ def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
 
 
 def resegment(
-    image: np.ndarray, roi: np.ndarray, value_range: tuple[float, float] | None
+    image: np.ndarray,
+    roi: np.ndarray,
+    value_range: tuple[float, float] | None,
+    reach: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[slice, ...], int, tuple[slice, ...] | None, int]:
     """Re-segmentation (IBSI 2.5) and the boxes the features work on, in one pass.
 
     Returns ``(intensity_mask, box, n_roi, intensity_box, n_intensity)``: the ROI voxels with
     intensities in ``value_range`` (``roi`` itself when it is ``None``), the bounding box and
-    voxel count of ``roi`` (which holds at least one voxel) and of the intensity mask
-    (``None`` when it is empty).
+    voxel count of ``roi`` and of the intensity mask (``None`` when it is empty). ``reach``
+    (first, last + 1 index along z, y, x): a box known to hold every ROI voxel, the only
+    part read (default: the whole array).
     """
     mask = np.zeros(roi.shape, bool) if value_range is not None else None
     lo, hi = value_range if value_range is not None else (-math.inf, math.inf)
+    if reach is None:
+        reach = np.zeros((3, 2), np.int64)
+        reach[:, 1] = roi.shape
     box, n = _resegment(
         np.ascontiguousarray(image, dtype=np.float64),
         np.ascontiguousarray(roi),
@@ -495,6 +508,7 @@ def resegment(
         float(hi),
         mask if mask is not None else np.zeros((1, 1, 1), bool),
         mask is not None,
+        reach,
     )
     (rz, ry, rx), (kz, ky, kx) = box.tolist()
     roi_box = (slice(*rz), slice(*ry), slice(*rx))

@@ -186,7 +186,8 @@ def _resample_kernel(image, roi, spacing, new, start, whole, n_new, ext, margin,
         0.5 - 1e-9,
         False,
     )
-    return out, mask
+    reach = np.array(((z0, z1), (y0, y1), (x0, x1)), np.int64)
+    return out, mask, reach
 
 
 # crop types interpolated as they are (the rest is read as float64 first): CT's int16 and
@@ -204,7 +205,8 @@ def resample_crop(
     margin_mm: float = 0.0,
     round_values: bool = False,
     extent: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    with_reach: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Interpolate image (trilinear) and ROI (trilinear, then >= 0.5) to ``new`` mm voxels.
 
     Parameters
@@ -225,10 +227,13 @@ def resample_crop(
     extent : ndarray of int, shape (3, 2), optional
         The first and last crop index of the ROI's voxels along each axis, when the caller
         knows it (the engine, from the label's box); found from ``roi`` otherwise.
+    with_reach : bool
+        Also return the box (first, last + 1 index along z, y, x of the output) of the
+        points the ROI can reach: every voxel of ``mask`` lies in it.
 
     Returns
     -------
-    (image, mask)
+    (image, mask) or (image, mask, reach)
         On the new grid's points inside the crop that lie within ``margin_mm`` (rounded
         down to new voxels) of a point the ROI can reach; the same values there as a full
         interpolation of the crop.
@@ -243,7 +248,7 @@ def resample_crop(
     image = np.ascontiguousarray(img)
     if image.dtype not in _NATIVE:
         image = image.astype(np.float64)
-    return _resample_kernel(
+    out = _resample_kernel(
         image,
         roi.view(np.uint8),
         np.asarray(spacing, dtype=np.float64),
@@ -255,3 +260,4 @@ def resample_crop(
         margin,
         bool(round_values),
     )
+    return out if with_reach else out[:2]
