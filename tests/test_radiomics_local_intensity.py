@@ -198,7 +198,10 @@ def test_peak_vector_equals_local_intensity_features(integers):
     assert got.tobytes() == np.array([ref[n] for n in LOCAL_NAMES]).tobytes()
     assert np.isfinite(got).all()
     # the mask's voxels looked for in its bounding box, or a looser one: the same peaks
-    for box in [(slice(5, 12), slice(6, 15), slice(4, 17)), (slice(2, 15), slice(0, 20), slice(3, 22))]:
+    for box in [
+        (slice(5, 12), slice(6, 15), slice(4, 17)),
+        (slice(2, 15), slice(0, 20), slice(3, 22)),
+    ]:
         inside = np.zeros(image.shape, bool)
         inside[box] = True
         assert not (mask & ~inside).any()

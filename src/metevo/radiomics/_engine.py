@@ -472,7 +472,9 @@ def radiomic_features(
             img_crop = img[crop] if settings.resample else np.asarray(img[crop], np.float64)
             roi = np.asarray(lab[crop]) == label
             # the ROI's first and last index in the crop along each axis: its label's box
-            extent = np.array(((z0 - lz, z1 - 1 - lz), (y0 - ly, y1 - 1 - ly), (x0 - lx, x1 - 1 - lx)))
+            extent = np.array(
+                ((z0 - lz, z1 - 1 - lz), (y0 - ly, y1 - 1 - ly), (x0 - lx, x1 - 1 - lx))
+            )
             touches = z0 == 0 or y0 == 0 or x0 == 0 or z1 == nz or y1 == ny or x1 == nx
             notes = _lesion_features(
                 img_crop,
@@ -577,6 +579,10 @@ def warm_up() -> float:
     mask = sitk.GetImageFromArray(blob.astype(np.uint8))
     mask.CopyInformation(image)
     radiomic_features(image, mask)
+    # a CT in int16 (the usual type): its crops are interpolated as they are
+    ct = sitk.GetImageFromArray(arr.astype(np.int16))
+    ct.CopyInformation(image)
+    radiomic_features(ct, mask)
     radiomic_features(image, mask, settings="pyradiomics_like")
     radiomic_features(image, mask, families=["glrlm"])  # the run pass of GLRLM alone
     # intensities not rounded: the float64 kernel of the intensity peaks

@@ -330,7 +330,9 @@ def ivh_vector(
 
 
 @numba.njit(**_JIT)
-def _intensity_block(image, mask, n, statistics, ivh, ivh_step, ivh_lb, ivh_min, ivh_max, lb, width, histogram):  # pragma: no cover
+def _intensity_block(
+    image, mask, n, statistics, ivh, ivh_step, ivh_lb, ivh_min, ivh_max, lb, width, histogram
+):  # pragma: no cover
     """``intensity_block`` in one compiled call."""
     x = np.empty(n)
     i = 0

@@ -157,7 +157,9 @@ def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold, rounded):  # pragm
 
 
 @numba.njit(cache=True, nogil=True)
-def _resample_kernel(image, roi, spacing, new, start, whole, n_new, ext, margin, rounded):  # pragma: no cover
+def _resample_kernel(
+    image, roi, spacing, new, start, whole, n_new, ext, margin, rounded
+):  # pragma: no cover
     """``resample_crop`` after its checks, in one compiled call: the three axes' grids
     (``_axis_grid``), the image's interpolation and the ROI's where it can be non-zero."""
     i0z, wz, z0, z1 = _axis_grid(
@@ -242,9 +244,7 @@ def resample_crop(
     roi = np.ascontiguousarray(roi)
     if extent is None:
         extent = _extent(roi)
-    n_new = np.array(
-        [new_size(int(whole[a]), float(spacing[a]), new) for a in range(3)], np.int64
-    )
+    n_new = np.array([new_size(int(whole[a]), float(spacing[a]), new) for a in range(3)], np.int64)
     image = np.ascontiguousarray(img)
     if image.dtype not in _NATIVE:
         image = image.astype(np.float64)
