@@ -35,9 +35,8 @@ from metevo.radiomics._texture_passes import (
     _LOWBIT,
     _RIGHT_BITS,
     OFFSETS,
-    _neighbour_pass,
-    _run_pass,
-    _zones,
+    _row_pass,
+    _zone_labels,
 )
 
 __all__ = ["texture_names", "texture_values", "texture_vector"]
@@ -213,8 +212,8 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
 
 @numba.njit(**_JIT)
 def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
-    """GLCM features of the 13 direction counts ``glcm`` (13, G, G), not yet symmetric:
-    the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
+    """GLCM features of the 13 direction counts ``glcm`` (13, G, G + 1), not yet symmetric,
+    column 0 the pairs with a voxel outside the ROI (not counted here, see ``_row_pass``): the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
     (``out[25:50]``)."""
     g = lv.size
     span = int(lv[g - 1] - lv[0]) + 1
@@ -229,7 +228,7 @@ def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
         tot = 0
         for a in range(g):
             for b in range(g):
-                v = glcm[k, a, b] + glcm[k, b, a]
+                v = glcm[k, a, b + 1] + glcm[k, b, a + 1]
                 sym[a, b] = v
                 merged[a, b] += v
                 tot += v
@@ -454,13 +453,14 @@ _SIZES = {"glcm": 50, "glrlm": 32, "glszm": 16, "gldzm": 16, "ngtdm": 5, "ngldm"
 def _padded_grid(values, roi):  # pragma: no cover - compiled
     """As :func:`~metevo.radiomics._texture.texture_matrices`: the grey levels present
     (float, ascending), the flattened grid padded by one voxel of -1 holding each ROI voxel's
-    row of the compact matrices (int32), the flat indices of the ROI's voxels (raster order)
-    and the flat steps of the 26 ``OFFSETS``; ``values`` are the ROI's levels (>= 1) in
-    raster order."""
+    row of the compact matrices (int32), the same grid of the levels' values (int32, 0
+    outside), the flat indices of the ROI's voxels (raster order) and the flat steps of the
+    26 ``OFFSETS``; ``values`` are the ROI's levels (>= 1) in raster order."""
     lookup, lv = _distinct(values)  # grey level -> row of the compact matrices
     nz, ny, nx = roi.shape
     py, px = ny + 2, nx + 2
     gp = np.full((nz + 2) * py * px, -1, np.int32)
+    lp = np.zeros(gp.size, np.int32)
     vox = np.empty(values.size, np.int64)
     i = 0
     for z in range(nz):
@@ -469,12 +469,13 @@ def _padded_grid(values, roi):  # pragma: no cover - compiled
             for x in range(nx):
                 if roi[z, y, x]:
                     gp[base + x] = lookup[values[i]]
+                    lp[base + x] = values[i]
                     vox[i] = base + x
                     i += 1
     step = np.empty(26, np.int64)
     for k in range(26):
         step[k] = OFFSETS[k, 0] * py * px + OFFSETS[k, 1] * px + OFFSETS[k, 2]
-    return lv, gp, vox, step
+    return lv, gp, lp, vox, step
 
 
 def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
@@ -485,22 +486,31 @@ def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
     def _texture_kernel(values, roi, want, lowbit, right_bits, out):  # pragma: no cover
         """``texture_vector`` in one compiled call: the padded grid, the passes the families
         ``want`` (flags in ``_ALL`` order) need, and their features into ``out``."""
-        lv, gp, vox, step = _padded_grid(values, roi)
+        lv, gp, lp, vox, step = _padded_grid(values, roi)
         g = lv.size
         n_voxels = float(vox.size)
-        max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[1] else 0
-        if want[0] or want[4] or want[5]:  # the run pass rides along when GLRLM is wanted too
-            glcm, ngldm, s, n, rlm = _neighbour_pass(gp, vox, g, lv, step, max_len)
-        else:
-            glcm = np.zeros((13, g, g), np.int64)
-            ngldm = np.zeros((g, 27), np.int64)
-            s = np.zeros(g)
-            n = np.zeros(g, np.int64)
-            rlm = _run_pass(gp, vox, g, max_len, step) if want[1] else np.zeros((13, g, 1), np.int32)
-        if want[2] or want[3]:
+        max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[0] or want[1] else 0
+        zones = want[2] or want[3]
+        px = roi.shape[2] + 2
+        glcm, ngldm, s, n, rlm, parent = _row_pass(
+            gp,
+            lp,
+            vox,
+            g,
+            lv,
+            step,
+            px,
+            (roi.shape[1] + 2) * px,
+            max_len,
+            want[4] or want[5],
+            zones,
+            lowbit,
+            right_bits,
+        )
+        if zones:
             # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
             dp = _city_block(roi).ravel() if want[3] else np.ones(1, np.int32)
-            zone_level, zone_size, zone_distance = _zones(gp, dp, vox, step, lowbit, right_bits)
+            zone_level, zone_size, zone_distance = _zone_labels(parent, gp, dp, vox)
         else:
             zone_level = zone_size = zone_distance = np.zeros(0, np.int64)
         at = 0

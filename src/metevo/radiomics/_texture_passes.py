@@ -224,3 +224,149 @@ def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compile
         if with_dist and dp[v] < zone_dist[z]:
             zone_dist[z] = dp[v]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_pass(
+    gp, lp, vox, n_levels, levels, step, px, ppl, max_len, sums, zones, lowbit, right_bits
+):  # pragma: no cover - compiled
+    """The counts of ``_neighbour_pass`` and the zones' union-find of ``_zones`` in one visit
+    of the ROI's voxels, row (z, y) by row, the per-neighbour work vectorised along x.
+    Returns ``(glcm, ngldm, s, n, rlm, parent)``; the GLCM and GLRLM counts when
+    ``max_len > 0``, the NGLDM and NGTDM sums when ``sums``, ``parent`` (the union-find
+    forest as ``_zones`` leaves it before its labelling, for ``_zone_labels``) when ``zones``.
+
+    ``lp`` is the padded grid of the grey levels' values (int32, 0 outside, >= 1 inside): a
+    neighbour is inside when its value is > 0 and has the voxel's level when the values are
+    equal; its value adds to the NGTDM's neighbourhood sum as it is (integers: the sums are
+    exact, as the float sums of ``_neighbour_pass``). Per row, one loop over x per neighbour
+    direction gives each voxel's counts and its bit masks of the backward and forward
+    neighbours with the same level; the voxels are then visited in raster order, as in
+    ``_neighbour_pass`` and ``_zones``, for the scattered counts, so every float sum is
+    accumulated in the same order. A run (GLRLM) is counted at its last voxel, where the
+    voxel ahead differs; its length is one more than the voxel behind's when they share a
+    level (kept for two planes: the voxel behind lies in this plane or the one before).
+    ``glcm`` is (13, G, G + 1), its column 0 counting the neighbours outside the ROI (no
+    branch to mispredict).
+    """
+    g = n_levels
+    runs = max_len > 0
+    glcm = np.zeros((13, g, g + 1), np.int64)  # column 0: the neighbour is outside
+    ngldm = np.zeros((g, 27), np.int64)
+    s = np.zeros(g)
+    n = np.zeros(g, np.int64)
+    rlm = np.zeros((13, g, max(max_len, 1)), np.int32)
+    ring = np.zeros((13, 2 * ppl if runs else 1), np.int16)
+    parent = np.empty(gp.size if zones else 1, np.int32)
+    cnt = np.empty(px, np.int32)
+    tot = np.empty(px, np.int64)
+    eq = np.empty(px, np.int32)
+    back = np.empty(px, np.int32)  # bit k: the voxel behind in direction k has the same level
+    n_vox = vox.size
+    i = 0
+    while i < n_vox:
+        b = vox[i]
+        row_end = (b // px + 1) * px
+        j = i + 1
+        while j < n_vox and vox[j] < row_end:
+            j += 1
+        width = vox[j - 1] + 1 - b  # the row's voxels from its first ROI voxel to its last
+        centre = lp[b : b + width]
+        # views indexed from 0: no negative-index wrap, so the loops over x vectorise
+        if sums:
+            cnt[:width] = 0
+            tot[:width] = 0
+            eq[:width] = 0
+            for k in range(26):
+                nb = lp[b + step[k] : b + step[k] + width]
+                for x in range(width):
+                    q = nb[x]
+                    cnt[x] += q > 0
+                    tot[x] += q
+                    eq[x] += q == centre[x]
+        if runs or zones:
+            back[:width] = 0
+            for k in range(13):
+                nb = lp[b + step[13 + k] : b + step[13 + k] + width]
+                for x in range(width):
+                    back[x] |= np.int32(nb[x] == centre[x]) << k
+        z = b // ppl
+        here = (z & 1) * ppl + b - z * ppl  # this row's slot in the two-plane ring
+        if runs:
+            length = 0  # direction (0, 0, 1): the voxel behind is the one before in x
+            for x in range(width):
+                length = 1 + length * (back[x] & 1)
+                ring[0, here + x] = length
+            for k in range(1, 13):
+                o = b + step[13 + k]
+                zb = o // ppl
+                at = (zb & 1) * ppl + o - zb * ppl
+                behind = ring[k, at : at + width]
+                mine = ring[k, here : here + width]
+                for x in range(width):
+                    mine[x] = 1 + behind[x] * ((back[x] >> k) & 1)
+        for x in range(width):
+            v = b + x
+            gi = gp[v]
+            if gi < 0:
+                continue
+            if sums:
+                ngldm[gi, eq[x]] += 1
+                if cnt[x] > 0:
+                    s[gi] += abs(levels[gi] - tot[x] / cnt[x])
+                    n[gi] += 1
+            if runs:  # a run is counted at its last voxel (the voxel ahead differs)
+                for k in range(13):
+                    gj = gp[v + step[k]]
+                    glcm[k, gi, gj + 1] += 1
+                    rlm[k, gi, ring[k, here + x] - 1] += np.int32(gj != gi)
+            if zones:
+                m = np.int64(back[x])
+                root = v
+                parent[v] = v
+                if m & 1:
+                    root = _find(parent, v - 1)
+                    parent[v] = root
+                    m &= right_bits
+                while m:
+                    c = _find(parent, v + step[13 + lowbit[m]])
+                    m &= m - 1
+                    if c == root:
+                        continue
+                    if root == v:
+                        parent[v] = c
+                        root = c
+                    elif root < c:
+                        parent[c] = root
+                    else:
+                        parent[root] = c
+                        root = c
+        i = j
+    return glcm, ngldm, s, n, rlm, parent
+
+
+@numba.njit(cache=True, nogil=True)
+def _zone_labels(parent, gp, dp, vox):  # pragma: no cover - compiled
+    """Level, size and smallest distance ``dp`` of each zone of the union-find forest
+    ``parent`` (``_zones``' labelling, in raster order; ``dp`` of size 1: all 1)."""
+    n_vox = vox.size
+    zone_level = np.empty(n_vox, np.int64)
+    zone_size = np.zeros(n_vox, np.int64)
+    zone_dist = np.ones(n_vox, np.int64)
+    with_dist = dp.size == gp.size
+    n_zones = 0
+    for v in vox:
+        p = parent[v]
+        if p == v:
+            z = n_zones
+            zone_level[z] = gp[v]
+            if with_dist:
+                zone_dist[z] = dp[v]
+            n_zones += 1
+        else:
+            z = -parent[p] - 1
+        parent[v] = -(z + 1)
+        zone_size[z] += 1
+        if with_dist and dp[v] < zone_dist[z]:
+            zone_dist[z] = dp[v]
+    return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
