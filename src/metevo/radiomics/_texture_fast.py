@@ -33,10 +33,10 @@ from metevo.radiomics._texture import (
 )
 from metevo.radiomics._texture_passes import (
     _LOWBIT,
-    _RIGHT_BITS,
     OFFSETS,
-    _row_pass,
+    _plane_pass,
     _zone_labels,
+    _zone_reps,
 )
 
 __all__ = ["texture_names", "texture_values", "texture_vector"]
@@ -213,7 +213,7 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
 @numba.njit(**_JIT)
 def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
     """GLCM features of the 13 direction counts ``glcm`` (13, G, G + 1), not yet symmetric,
-    column 0 the pairs with a voxel outside the ROI (not counted here, see ``_row_pass``): the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
+    column 0 the pairs with a voxel outside the ROI (not counted here, see ``_plane_pass``): the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
     (``out[25:50]``)."""
     g = lv.size
     span = int(lv[g - 1] - lv[0]) + 1
@@ -483,7 +483,7 @@ def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
     (``_numba_cache``)."""
 
     @numba.njit(**_JIT)
-    def _texture_kernel(values, roi, want, lowbit, right_bits, out):  # pragma: no cover
+    def _texture_kernel(values, roi, want, lowbit, reps, out):  # pragma: no cover
         """``texture_vector`` in one compiled call: the padded grid, the passes the families
         ``want`` (flags in ``_ALL`` order) need, and their features into ``out``."""
         lv, gp, lp, vox, step = _padded_grid(values, roi)
@@ -492,7 +492,7 @@ def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
         max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[0] or want[1] else 0
         zones = want[2] or want[3]
         px = roi.shape[2] + 2
-        glcm, ngldm, s, n, rlm, parent = _row_pass(
+        glcm, ngldm, s, n, rlm, parent = _plane_pass(
             gp,
             lp,
             vox,
@@ -505,7 +505,7 @@ def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
             want[4] or want[5],
             zones,
             lowbit,
-            right_bits,
+            reps,
         )
         if zones:
             # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
@@ -562,7 +562,7 @@ def texture_values(
         np.ascontiguousarray(roi, dtype=np.bool_),
         want,
         _LOWBIT,
-        _RIGHT_BITS,
+        _zone_reps(),
         out,
     )
     return out

@@ -9,6 +9,8 @@ so neighbours never need a bounds check.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numba
 import numpy as np
 
@@ -160,6 +162,31 @@ def _backward_tables() -> tuple[np.ndarray, int]:
 _LOWBIT, _RIGHT_BITS = _backward_tables()
 
 
+@lru_cache(maxsize=1)
+def _zone_reps() -> np.ndarray:
+    """For every 13-bit mask of backward neighbours, the mask of one neighbour (the first)
+    of each group of them connected by 26-adjacency among themselves (built on first use,
+    ~10 ms)."""
+    back = OFFSETS[13:]
+    near = np.abs(back[:, None] - back[None]).max(axis=2) == 1
+    adj = (near.astype(np.int64) << np.arange(13)).sum(axis=1)  # neighbours as bit masks
+    masks = np.arange(1 << 13)
+    bit = 1 << np.arange(13)[:, None]
+    reach = np.where(masks[None] & bit, bit, 0)  # (13, 8192): each set bit's group so far
+    while True:
+        grown = reach.copy()
+        for i in range(13):
+            grown |= np.where((reach >> i) & 1, adj[i], 0)
+        grown &= masks[None]
+        if (grown == reach).all():
+            break
+        reach = grown
+    first = reach & -reach  # a group's first neighbour
+    reps = np.bitwise_or.reduce(np.where(first == bit, first, 0), axis=0)
+    reps.setflags(write=False)
+    return reps
+
+
 def _zone_pass(
     gp: np.ndarray, dp: np.ndarray, vox: np.ndarray, step: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,122 +254,160 @@ def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compile
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_pass(
-    gp, lp, vox, n_levels, levels, step, px, ppl, max_len, sums, zones, lowbit, right_bits
+def _plane_pass(
+    gp, lp, vox, n_levels, levels, step, px, ppl, max_len, sums, zones, lowbit, reps
 ):  # pragma: no cover - compiled
     """The counts of ``_neighbour_pass`` and the zones' union-find of ``_zones`` in one visit
-    of the ROI's voxels, row (z, y) by row, the per-neighbour work vectorised along x.
-    Returns ``(glcm, ngldm, s, n, rlm, parent)``; the GLCM and GLRLM counts when
-    ``max_len > 0``, the NGLDM and NGTDM sums when ``sums``, ``parent`` (the union-find
-    forest as ``_zones`` leaves it before its labelling, for ``_zone_labels``) when ``zones``.
+    of the ROI's voxels, plane by plane, the per-neighbour work vectorised along the plane.
+    Returns ``(glcm, ngldm, s, n, rlm, parent)``: the GLCM and GLRLM counts when
+    ``max_len > 0``, the NGLDM and NGTDM sums when ``sums``, and when ``zones`` the
+    union-find forest ``parent`` as ``_zones`` leaves it before its labelling (for
+    ``_zone_labels``). ``glcm`` is (13, G, G + 1), its column 0 counting the neighbours
+    outside the ROI (no branch to mispredict).
 
     ``lp`` is the padded grid of the grey levels' values (int32, 0 outside, >= 1 inside): a
     neighbour is inside when its value is > 0 and has the voxel's level when the values are
     equal; its value adds to the NGTDM's neighbourhood sum as it is (integers: the sums are
-    exact, as the float sums of ``_neighbour_pass``). Per row, one loop over x per neighbour
-    direction gives each voxel's counts and its bit masks of the backward and forward
-    neighbours with the same level; the voxels are then visited in raster order, as in
+    exact, as the float sums of ``_neighbour_pass``). For each plane, one loop per neighbour
+    direction over the plane's span (its first ROI voxel to its last; ``_fill``) gives every
+    voxel's counts and the bit mask of its backward neighbours with the same level; the
+    plane's ROI voxels are then visited in raster order (``_voxel_counts``), as in
     ``_neighbour_pass`` and ``_zones``, for the scattered counts, so every float sum is
     accumulated in the same order. A run (GLRLM) is counted at its last voxel, where the
     voxel ahead differs; its length is one more than the voxel behind's when they share a
-    level (kept for two planes: the voxel behind lies in this plane or the one before).
-    ``glcm`` is (13, G, G + 1), its column 0 counting the neighbours outside the ROI (no
-    branch to mispredict).
+    level, kept for two planes (the voxel behind lies in this plane or the one before).
+    The union-find joins a voxel with one neighbour of each group of adjacent backward
+    neighbours of its level (``reps``, from ``_zone_reps``): two adjacent voxels of one
+    level met before are in one zone already.
     """
     g = n_levels
     runs = max_len > 0
-    glcm = np.zeros((13, g, g + 1), np.int64)  # column 0: the neighbour is outside
+    glcm = np.zeros((13, g, g + 1), np.int64)
     ngldm = np.zeros((g, 27), np.int64)
     s = np.zeros(g)
     n = np.zeros(g, np.int64)
     rlm = np.zeros((13, g, max(max_len, 1)), np.int32)
     ring = np.zeros((13, 2 * ppl if runs else 1), np.int16)
     parent = np.empty(gp.size if zones else 1, np.int32)
-    cnt = np.empty(px, np.int32)
-    tot = np.empty(px, np.int64)
-    eq = np.empty(px, np.int32)
-    back = np.empty(px, np.int32)  # bit k: the voxel behind in direction k has the same level
+    cnt = np.empty(ppl, np.int32)
+    tot = np.empty(ppl, np.int64)
+    eq = np.empty(ppl, np.int32)
+    back = np.empty(ppl, np.int32)  # bit k: the voxel behind in direction k has the same level
     n_vox = vox.size
-    i = 0
-    while i < n_vox:
-        b = vox[i]
-        row_end = (b // px + 1) * px
-        j = i + 1
-        while j < n_vox and vox[j] < row_end:
-            j += 1
-        width = vox[j - 1] + 1 - b  # the row's voxels from its first ROI voxel to its last
-        centre = lp[b : b + width]
-        # views indexed from 0: no negative-index wrap, so the loops over x vectorise
-        if sums:
-            cnt[:width] = 0
-            tot[:width] = 0
-            eq[:width] = 0
-            for k in range(26):
-                nb = lp[b + step[k] : b + step[k] + width]
-                for x in range(width):
-                    q = nb[x]
-                    cnt[x] += q > 0
-                    tot[x] += q
-                    eq[x] += q == centre[x]
-        if runs or zones:
-            back[:width] = 0
-            for k in range(13):
-                nb = lp[b + step[13 + k] : b + step[13 + k] + width]
-                for x in range(width):
-                    back[x] |= np.int32(nb[x] == centre[x]) << k
+    p = 0
+    while p < n_vox:
+        b = vox[p]  # a plane: its ROI voxels vox[p:q], its span b .. vox[q - 1]
         z = b // ppl
-        here = (z & 1) * ppl + b - z * ppl  # this row's slot in the two-plane ring
+        q = p + 1
+        while q < n_vox and vox[q] < (z + 1) * ppl:
+            q += 1
+        width = vox[q - 1] + 1 - b
+        _fill(lp, step, b, width, sums, runs or zones, cnt, tot, eq, back)
+        here = (z & 1) * ppl + b - z * ppl  # the span's first slot in the two-plane ring
         if runs:
-            length = 0  # direction (0, 0, 1): the voxel behind is the one before in x
-            for x in range(width):
-                length = 1 + length * (back[x] & 1)
-                ring[0, here + x] = length
-            for k in range(1, 13):
-                o = b + step[13 + k]
-                zb = o // ppl
-                at = (zb & 1) * ppl + o - zb * ppl
-                behind = ring[k, at : at + width]
-                mine = ring[k, here : here + width]
-                for x in range(width):
-                    mine[x] = 1 + behind[x] * ((back[x] >> k) & 1)
-        for x in range(width):
-            v = b + x
-            gi = gp[v]
-            if gi < 0:
-                continue
-            if sums:
-                ngldm[gi, eq[x]] += 1
-                if cnt[x] > 0:
-                    s[gi] += abs(levels[gi] - tot[x] / cnt[x])
-                    n[gi] += 1
-            if runs:  # a run is counted at its last voxel (the voxel ahead differs)
-                for k in range(13):
-                    gj = gp[v + step[k]]
-                    glcm[k, gi, gj + 1] += 1
-                    rlm[k, gi, ring[k, here + x] - 1] += np.int32(gj != gi)
-            if zones:
-                m = np.int64(back[x])
-                root = v
-                parent[v] = v
-                if m & 1:
-                    root = _find(parent, v - 1)
-                    parent[v] = root
-                    m &= right_bits
-                while m:
-                    c = _find(parent, v + step[13 + lowbit[m]])
-                    m &= m - 1
-                    if c == root:
-                        continue
-                    if root == v:
-                        parent[v] = c
-                        root = c
-                    elif root < c:
-                        parent[c] = root
-                    else:
-                        parent[root] = c
-                        root = c
-        i = j
+            _run_lengths(ring, back, step, b, width, here, px, ppl)
+        _voxel_counts(
+            gp, levels, step, vox[p:q], b, here, sums, runs, zones, cnt, tot, eq, back, ring,
+            glcm, ngldm, s, n, rlm, parent, lowbit, reps,
+        )  # fmt: skip
+        p = q
     return glcm, ngldm, s, n, rlm, parent
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fill(lp, step, b, width, sums, masks, cnt, tot, eq, back):  # pragma: no cover
+    """``_plane_pass``' per-voxel counts of the ``width`` voxels from flat index ``b`` into
+    ``cnt``, ``tot``, ``eq`` (when ``sums``) and ``back`` (when ``masks``). Views indexed
+    from 0: no negative-index wrap, so the loops over x vectorise."""
+    centre = lp[b : b + width]
+    if sums:
+        cnt[:width] = 0
+        tot[:width] = 0
+        eq[:width] = 0
+        for k in range(26):
+            nb = lp[b + step[k] : b + step[k] + width]
+            for x in range(width):
+                v = nb[x]
+                cnt[x] += v > 0
+                tot[x] += v
+                eq[x] += v == centre[x]
+    if masks:
+        back[:width] = 0
+        for k in range(13):
+            nb = lp[b + step[13 + k] : b + step[13 + k] + width]
+            for x in range(width):
+                back[x] |= np.int32(nb[x] == centre[x]) << k
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _run_lengths(ring, back, step, b, width, here, px, ppl):  # pragma: no cover - compiled
+    """``_plane_pass``' run lengths of the span of ``width`` voxels from flat index ``b``
+    in the 13 directions, into the ring's slots from ``here``: one more than the voxel
+    behind's when it has the same level (bit k of ``back``), else 1."""
+    z = b // ppl
+    length = 0  # direction (0, 0, 1): the voxel behind is the one before in x
+    mine = ring[0, here : here + width]
+    for x in range(width):
+        length = 1 + length * (back[x] & 1)
+        mine[x] = length
+    for k in range(1, 13):
+        o = b + step[13 + k]
+        zb = o // ppl
+        at = (zb & 1) * ppl + o - zb * ppl
+        if zb < z:  # behind: the plane before, in the other slot; one loop
+            lo, hi = 0, width
+        else:  # behind: the row before; row by row, the row's last (padding) voxel left out
+            lo, hi = 0, min(width, px - 1 - b % px)
+        while lo < width:
+            behind = ring[k, at + lo : at + hi]
+            mine = ring[k, here + lo : here + hi]
+            bits = back[lo:hi]
+            for x in range(hi - lo):
+                mine[x] = 1 + behind[x] * ((bits[x] >> k) & 1)
+            if zb < z:
+                break
+            lo = hi + 1
+            hi = min(width, lo + px - 1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _voxel_counts(
+    gp, levels, step, vox, b, here, sums, runs, zones, cnt, tot, eq, back, ring,
+    glcm, ngldm, s, n, rlm, parent, lowbit, reps,
+):  # fmt: skip  # pragma: no cover - compiled
+    """``_plane_pass``' scattered counts of one plane's ROI voxels ``vox`` in raster order
+    (``x``: a voxel's place in the span from flat index ``b``)."""
+    for v in vox:
+        x = v - b
+        gi = gp[v]
+        if sums:
+            ngldm[gi, eq[x]] += 1
+            if cnt[x] > 0:
+                s[gi] += abs(levels[gi] - tot[x] / cnt[x])
+                n[gi] += 1
+        if runs:  # a run is counted at its last voxel (the voxel ahead differs)
+            for k in range(13):
+                gj = gp[v + step[k]]
+                glcm[k, gi, gj + 1] += 1
+                rlm[k, gi, ring[k, here + x] - 1] += np.int32(gj != gi)
+        if zones:
+            # one find per group of adjacent equal neighbours: they share a zone already
+            m = reps[back[x]]
+            root = v
+            parent[v] = v
+            while m:
+                c = _find(parent, v + step[13 + lowbit[m]])
+                m &= m - 1
+                if c == root:
+                    continue
+                if root == v:
+                    parent[v] = c
+                    root = c
+                elif root < c:
+                    parent[c] = root
+                else:
+                    parent[root] = c
+                    root = c
 
 
 @numba.njit(cache=True, nogil=True)
