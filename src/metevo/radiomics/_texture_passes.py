@@ -302,7 +302,7 @@ def _plane_pass(
         while q < n_vox and vox[q] < (z + 1) * ppl:
             q += 1
         width = vox[q - 1] + 1 - b
-        _fill(lp, step, b, width, sums, runs or zones, cnt, tot, eq, back)
+        _fill(lp, b, width, px, ppl, sums, runs or zones, cnt, tot, eq, back)
         here = (z & 1) * ppl + b - z * ppl  # the span's first slot in the two-plane ring
         if runs:
             _run_lengths(ring, back, step, b, width, here, px, ppl)
@@ -315,28 +315,38 @@ def _plane_pass(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _fill(lp, step, b, width, sums, masks, cnt, tot, eq, back):  # pragma: no cover
+def _fill(lp, b, width, px, ppl, sums, masks, cnt, tot, eq, back):  # pragma: no cover
     """``_plane_pass``' per-voxel counts of the ``width`` voxels from flat index ``b`` into
-    ``cnt``, ``tot``, ``eq`` (when ``sums``) and ``back`` (when ``masks``). Views indexed
-    from 0: no negative-index wrap, so the loops over x vectorise."""
-    centre = lp[b : b + width]
-    if sums:
-        cnt[:width] = 0
-        tot[:width] = 0
-        eq[:width] = 0
-        for k in range(26):
-            nb = lp[b + step[k] : b + step[k] + width]
-            for x in range(width):
-                v = nb[x]
-                cnt[x] += v > 0
-                tot[x] += v
-                eq[x] += v == centre[x]
-    if masks:
-        back[:width] = 0
-        for k in range(13):
-            nb = lp[b + step[13 + k] : b + step[13 + k] + width]
-            for x in range(width):
-                back[x] |= np.int32(nb[x] == centre[x]) << k
+    ``cnt``, ``tot``, ``eq`` (when ``sums``) and ``back`` (when ``masks``): one loop over
+    the voxels, the 27 voxels of the 3 x 3 x 3 block (the voxel itself taken out after)
+    unrolled, their flat steps from ``px`` and ``ppl`` (no memory) and unsigned indices
+    (no negative-index wrap), so the loop vectorises. The block's voxel ``j`` (raster
+    order) before the voxel (``j < 13``) is backward neighbour ``k = 12 - j`` (``OFFSETS``:
+    the forward directions in raster order, the backward ones their opposites)."""
+    for x in range(width):
+        v = b + x
+        centre = lp[np.uint64(v)]
+        c = 0
+        t = 0
+        e = 0
+        m = 0
+        j = 0
+        for dz in range(-1, 2):
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    q = lp[np.uint64(v + dz * ppl + dy * px + dx)]
+                    c += q > 0
+                    t += q
+                    e += q == centre
+                    if j < 13:
+                        m |= np.int32(q == centre) << (12 - j)
+                    j += 1
+        if sums:  # the voxel itself out
+            cnt[x] = c - (centre > 0)
+            tot[x] = t - centre
+            eq[x] = e - 1
+        if masks:
+            back[x] = m
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
