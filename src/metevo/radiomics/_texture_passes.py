@@ -307,7 +307,7 @@ def _plane_pass(
         if runs:
             _run_lengths(ring, back, step, b, width, here, px, ppl)
         _voxel_counts(
-            gp, levels, step, vox[p:q], b, here, sums, runs, zones, cnt, tot, eq, back, ring,
+            gp, levels, step, px, ppl, vox[p:q], b, here, sums, runs, zones, cnt, tot, eq, back, ring,
             glcm, ngldm, s, n, rlm, parent, lowbit, reps,
         )  # fmt: skip
         p = q
@@ -350,6 +350,16 @@ def _fill(lp, b, width, px, ppl, sums, masks, cnt, tot, eq, back):  # pragma: no
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _count(gp, ring, glcm, rlm, v, x, here, gi, k, step):  # pragma: no cover - compiled
+    """``_voxel_counts``' GLCM pair and GLRLM run (counted at its last voxel: the voxel ahead
+    differs) of voxel ``v`` in forward direction ``k`` (flat ``step``); unsigned indices."""
+    gj = gp[np.uint64(v + step)]
+    glcm[np.uint64(k), np.uint64(gi), np.uint64(gj + 1)] += 1
+    length = ring[np.uint64(k), np.uint64(here + x)]
+    rlm[np.uint64(k), np.uint64(gi), np.uint64(length - 1)] += np.int32(gj != gi)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _run_lengths(ring, back, step, b, width, here, px, ppl):  # pragma: no cover - compiled
     """``_plane_pass``' run lengths of the span of ``width`` voxels from flat index ``b``
     in the 13 directions, into the ring's slots from ``here``: one more than the voxel
@@ -382,7 +392,7 @@ def _run_lengths(ring, back, step, b, width, here, px, ppl):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _voxel_counts(
-    gp, levels, step, vox, b, here, sums, runs, zones, cnt, tot, eq, back, ring,
+    gp, levels, step, px, ppl, vox, b, here, sums, runs, zones, cnt, tot, eq, back, ring,
     glcm, ngldm, s, n, rlm, parent, lowbit, reps,
 ):  # fmt: skip  # pragma: no cover - compiled
     """``_plane_pass``' scattered counts of one plane's ROI voxels ``vox`` in raster order
@@ -395,11 +405,14 @@ def _voxel_counts(
             if cnt[x] > 0:
                 s[gi] += abs(levels[gi] - tot[x] / cnt[x])
                 n[gi] += 1
-        if runs:  # a run is counted at its last voxel (the voxel ahead differs)
-            for k in range(13):
-                gj = gp[v + step[k]]
-                glcm[k, gi, gj + 1] += 1
-                rlm[k, gi, ring[k, here + x] - 1] += np.int32(gj != gi)
+        if runs:  # the 13 forward directions unrolled, as in ``_fill``
+            _count(gp, ring, glcm, rlm, v, x, here, gi, 0, 1)
+            for dx in range(-1, 2):
+                _count(gp, ring, glcm, rlm, v, x, here, gi, 2 + dx, px + dx)
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    k = 4 + 3 * (dy + 1) + dx + 1
+                    _count(gp, ring, glcm, rlm, v, x, here, gi, k, ppl + dy * px + dx)
         if zones:
             # one find per group of adjacent equal neighbours: they share a zone already
             m = reps[back[x]]
