@@ -350,12 +350,25 @@ def _fill(lp, b, width, px, ppl, sums, masks, cnt, tot, eq, back):  # pragma: no
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _find_u(parent, i):  # pragma: no cover - compiled
+    """``_find`` on unsigned indices (no negative-index wrap)."""
+    i = np.int64(i)
+    while True:
+        p = np.int64(parent[np.uint64(i)])
+        if p == i:
+            return i
+        gp = np.int64(parent[np.uint64(p)])
+        parent[np.uint64(i)] = gp  # path halving
+        i = gp
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _count(gp, ring, glcm, rlm, v, x, here, gi, k, step):  # pragma: no cover - compiled
     """``_voxel_counts``' GLCM pair and GLRLM run (counted at its last voxel: the voxel ahead
     differs) of voxel ``v`` in forward direction ``k`` (flat ``step``); unsigned indices."""
     gj = gp[np.uint64(v + step)]
     glcm[np.uint64(k), np.uint64(gi), np.uint64(gj + 1)] += 1
-    length = ring[np.uint64(k), np.uint64(here + x)]
+    length = ring[np.uint64(k), np.uint64(here) + x]
     rlm[np.uint64(k), np.uint64(gi), np.uint64(length - 1)] += np.int32(gj != gi)
 
 
@@ -397,14 +410,14 @@ def _voxel_counts(
 ):  # fmt: skip  # pragma: no cover - compiled
     """``_plane_pass``' scattered counts of one plane's ROI voxels ``vox`` in raster order
     (``x``: a voxel's place in the span from flat index ``b``)."""
-    for v in vox:
-        x = v - b
-        gi = gp[v]
+    for v in vox:  # unsigned indices: no negative-index wrap
+        x = np.uint64(v - b)
+        gi = np.int64(gp[np.uint64(v)])
         if sums:
-            ngldm[gi, eq[x]] += 1
+            ngldm[np.uint64(gi), np.uint64(eq[x])] += 1
             if cnt[x] > 0:
-                s[gi] += abs(levels[gi] - tot[x] / cnt[x])
-                n[gi] += 1
+                s[np.uint64(gi)] += abs(levels[np.uint64(gi)] - tot[x] / cnt[x])
+                n[np.uint64(gi)] += 1
         if runs:  # the 13 forward directions unrolled, as in ``_fill``
             _count(gp, ring, glcm, rlm, v, x, here, gi, 0, 1)
             for dx in range(-1, 2):
@@ -415,20 +428,21 @@ def _voxel_counts(
                     _count(gp, ring, glcm, rlm, v, x, here, gi, k, ppl + dy * px + dx)
         if zones:
             # one find per group of adjacent equal neighbours: they share a zone already
-            m = reps[back[x]]
-            root = v
-            parent[v] = v
+            m = np.uint64(reps[np.uint64(back[x])])
+            root = np.int64(v)
+            parent[np.uint64(v)] = v
             while m:
-                c = _find(parent, v + step[13 + lowbit[m]])
-                m &= m - 1
+                c = _find_u(parent, v + step[np.uint64(13 + lowbit[m])])
+                m &= m - np.uint64(1)
                 if c == root:
                     continue
                 if root == v:
-                    parent[v] = c
+                    parent[np.uint64(v)] = c
                     root = c
                 elif root < c:
-                    parent[c] = root
+                    parent[np.uint64(c)] = root
                 else:
+                    parent[np.uint64(root)] = c
                     parent[root] = c
                     root = c
 
