@@ -76,9 +76,12 @@ def _xlog2x(p):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
-def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
+def _glcm_one(c, lv, n_g, pd, ps, scratch, out):  # pragma: no cover - compiled
     """The 25 GLCM features (``_GLCM_KEYS`` order) of the symmetric counts ``c`` (G, G) into
-    ``out``; ``pd`` / ``ps`` are scratch arrays for the difference / sum histograms."""
+    ``out``; ``pd`` / ``ps`` are scratch arrays for the difference / sum histograms,
+    ``scratch`` (G + 4, G) for the joint and marginal probabilities and their logarithms.
+    ``log2(p_i p_j)`` as ``log2 p_i + log2 p_j`` (2G logarithms, not G**2: the same value
+    but for the last bit)."""
     g = lv.size
     tot = 0.0
     for a in range(g):
@@ -91,8 +94,13 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
             out[17] = 0.0  # inverse variance: no difference > 0 to sum over
         return
     lo = lv[0]
-    pi = np.zeros(g)
-    pj = np.zeros(g)
+    pm = scratch[:g]
+    pi = scratch[g]
+    pj = scratch[g + 1]
+    lpi = scratch[g + 2]
+    lpj = scratch[g + 3]
+    pi[:] = 0.0
+    pj[:] = 0.0
     pd[:] = 0.0
     ps[:] = 0.0
     pmax = 0.0
@@ -105,7 +113,6 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     inv_diff_mom = 0.0
     inv_diff_mom_norm = 0.0
     auto_corr = 0.0
-    pm = np.empty((g, g))
     for a in range(g):
         for b in range(g):
             p = c[a, b] / tot
@@ -137,6 +144,8 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
         mu_j += pj[a] * lv[a]
         hx -= _xlog2x(pi[a])
         hy -= _xlog2x(pj[a])
+        lpi[a] = math.log2(pi[a]) if pi[a] > 0 else 0.0
+        lpj[a] = math.log2(pj[a]) if pj[a] > 0 else 0.0
     var_i = 0.0
     var_j = 0.0
     for a in range(g):
@@ -160,7 +169,7 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
             prom += ij**4 * p
             pp = pi[a] * pj[b]
             if pp > 0:
-                lg = math.log2(pp)
+                lg = lpi[a] + lpj[b]
                 hxy1 -= p * lg
                 hxy2 -= pp * lg
     diff_avg = 0.0
@@ -223,6 +232,7 @@ def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
     merged = np.zeros((g, g))
     one = np.empty(_N_GLCM)
     avg = np.zeros(_N_GLCM)
+    scratch = np.empty((g + 4, g))
     n_valid = 0
     for k in range(13):
         tot = 0
@@ -235,11 +245,11 @@ def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
         if tot == 0:
             continue
         n_valid += 1
-        _glcm_one(sym, lv, n_g, pd, ps, one)
+        _glcm_one(sym, lv, n_g, pd, ps, scratch, one)
         avg += one
     for f in range(_N_GLCM):
         out[f] = avg[f] / n_valid if n_valid else np.nan
-    _glcm_one(merged, lv, n_g, pd, ps, out[_N_GLCM:])
+    _glcm_one(merged, lv, n_g, pd, ps, scratch, out[_N_GLCM:])
 
 
 @numba.njit(**_JIT)
@@ -461,17 +471,20 @@ def _padded_grid(values, roi):  # pragma: no cover - compiled
     py, px = ny + 2, nx + 2
     gp = np.full((nz + 2) * py * px, -1, np.int32)
     lp = np.zeros(gp.size, np.int32)
-    vox = np.empty(values.size, np.int64)
+    vox = np.empty(values.size + 1, np.int64)
     i = 0
-    for z in range(nz):
+    for z in range(nz):  # no branch: every voxel written, the next slot taken when in the ROI
         for y in range(ny):
             base = ((z + 1) * py + y + 1) * px + 1
+            row = roi[z, y]
             for x in range(nx):
-                if roi[z, y, x]:
-                    gp[base + x] = lookup[values[i]]
-                    lp[base + x] = values[i]
-                    vox[i] = base + x
-                    i += 1
+                vox[np.uint64(i)] = base + x
+                i += row[x]
+    vox = vox[: values.size]
+    for t in range(values.size):
+        at = np.uint64(vox[t])
+        gp[at] = lookup[np.uint64(values[t])]
+        lp[at] = values[t]
     step = np.empty(26, np.int64)
     for k in range(26):
         step[k] = OFFSETS[k, 0] * py * px + OFFSETS[k, 1] * px + OFFSETS[k, 2]

@@ -450,7 +450,8 @@ def _voxel_counts(
 @numba.njit(cache=True, nogil=True)
 def _zone_labels(parent, gp, dp, vox):  # pragma: no cover - compiled
     """Level, size and smallest distance ``dp`` of each zone of the union-find forest
-    ``parent`` (``_zones``' labelling, in raster order; ``dp`` of size 1: all 1)."""
+    ``parent`` (``_zones``' labelling, in raster order; ``dp`` of size 1: all 1), on
+    unsigned indices (no negative-index wrap)."""
     n_vox = vox.size
     zone_level = np.empty(n_vox, np.int64)
     zone_size = np.zeros(n_vox, np.int64)
@@ -458,17 +459,18 @@ def _zone_labels(parent, gp, dp, vox):  # pragma: no cover - compiled
     with_dist = dp.size == gp.size
     n_zones = 0
     for v in vox:
-        p = parent[v]
+        u = np.uint64(v)
+        p = parent[u]
         if p == v:
-            z = n_zones
-            zone_level[z] = gp[v]
+            z = np.uint64(n_zones)
+            zone_level[z] = gp[u]
             if with_dist:
-                zone_dist[z] = dp[v]
+                zone_dist[z] = dp[u]
             n_zones += 1
         else:
-            z = -parent[p] - 1
-        parent[v] = -(z + 1)
+            z = np.uint64(-parent[np.uint64(p)] - 1)
+        parent[u] = -(np.int64(z) + 1)
         zone_size[z] += 1
-        if with_dist and dp[v] < zone_dist[z]:
-            zone_dist[z] = dp[v]
+        if with_dist and dp[u] < zone_dist[z]:
+            zone_dist[z] = dp[u]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
