@@ -4,7 +4,14 @@ Two passes over a ROI's cropped grey-level grid (numba, ``cache=True``): one ove
 neighbours of every voxel (GLCM, NGTDM, NGLDM, and the GLRLM runs in the 13 directions) and
 one union-find (GLSZM zones and their distance to the ROI border for the GLDZM); a run pass
 for the GLRLM alone. The grid is flattened and padded by one voxel of -1 (outside the ROI),
-so neighbours never need a bounds check.
+so neighbours never need a bounds check. These voxel-by-voxel passes build the NumPy
+reference's matrices (``_texture.texture_matrices``).
+
+The fused kernel (``_texture_fast``) gets the same counts from ``_plane_pass``: all of them
+and the zones' union-find in one visit, plane by plane, the per-neighbour work (counts,
+sums, masks of equal neighbours, run lengths) in loops over the plane that vectorise, only
+the matrix cells and the union-find voxel by voxel; ``tests/test_radiomics_texture_passes.py``
+checks it against the passes above count for count.
 """
 
 from __future__ import annotations
