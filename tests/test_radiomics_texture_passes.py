@@ -95,6 +95,24 @@ def test_texture_vector_with_long_runs_equals_the_numpy_formulas(length):
     np.testing.assert_allclose(fast, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.parametrize("lowest", [0, 1, 40])
+def test_texture_vector_for_any_lowest_level_equals_the_numpy_formulas(lowest):
+    # the plane pass stores levels shifted to start at 1 (0 marks the outside): a ROI whose
+    # lowest level is 0 or far above 1 has the reference's features (level 0: those not
+    # dividing by the level, which both paths leave infinite or NaN)
+    roi, grey = _textured_roi(7, (7, 9, 11), 5)
+    grey = grey - grey[roi].min() + lowest
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = texture_features(grey, roi)
+        fast = texture_vector(grey, roi)
+    expected = np.array([ref[name] for name in texture_names(_ALL)])
+    finite = np.isfinite(expected) | (lowest > 0)
+    assert finite.sum() > 120  # of 136
+    np.testing.assert_allclose(
+        fast[finite], expected[finite], rtol=1e-10, atol=1e-12, equal_nan=True
+    )
+
+
 def test_zone_reps_keep_one_neighbour_per_connected_group():
     # for every set of backward neighbours: one representative in each 26-connected group
     # of them (scipy's labelling of the 3 x 3 x 3 block), none outside the set

@@ -463,14 +463,16 @@ _SIZES = {"glcm": 50, "glrlm": 32, "glszm": 16, "gldzm": 16, "ngtdm": 5, "ngldm"
 def _padded_grid(values, roi):  # pragma: no cover - compiled
     """As :func:`~metevo.radiomics._texture.texture_matrices`: the grey levels present
     (float, ascending), the flattened grid padded by one voxel of -1 holding each ROI voxel's
-    row of the compact matrices (int32), the same grid of the levels' values (int32, 0
-    outside), the flat indices of the ROI's voxels (raster order) and the flat steps of the
-    26 ``OFFSETS``; ``values`` are the ROI's levels (>= 1) in raster order."""
+    row of the compact matrices (int32), the same grid of the levels' values less the lowest
+    level plus 1 (int32, 0 outside, >= 1 inside), the flat indices of the ROI's voxels
+    (raster order) and the flat steps of the 26 ``OFFSETS``; ``values`` are the ROI's
+    levels (>= 0) in raster order."""
     lookup, lv = _distinct(values)  # grey level -> row of the compact matrices
     nz, ny, nx = roi.shape
     py, px = ny + 2, nx + 2
     gp = np.full((nz + 2) * py * px, -1, np.int32)
     lp = np.zeros(gp.size, np.int32)
+    lo = np.int64(lv[0]) - 1 if lv.size else 0
     vox = np.empty(values.size + 1, np.int64)
     i = 0
     for z in range(nz):  # no branch: every voxel written, the next slot taken when in the ROI
@@ -484,7 +486,7 @@ def _padded_grid(values, roi):  # pragma: no cover - compiled
     for t in range(values.size):
         at = np.uint64(vox[t])
         gp[at] = lookup[np.uint64(values[t])]
-        lp[at] = values[t]
+        lp[at] = values[t] - lo
     step = np.empty(26, np.int64)
     for k in range(26):
         step[k] = OFFSETS[k, 0] * py * px + OFFSETS[k, 1] * px + OFFSETS[k, 2]

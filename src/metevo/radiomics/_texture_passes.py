@@ -272,10 +272,11 @@ def _plane_pass(
     ``_zone_labels``). ``glcm`` is (13, G, G + 1), its column 0 counting the neighbours
     outside the ROI (no branch to mispredict).
 
-    ``lp`` is the padded grid of the grey levels' values (int32, 0 outside, >= 1 inside): a
-    neighbour is inside when its value is > 0 and has the voxel's level when the values are
-    equal; its value adds to the NGTDM's neighbourhood sum as it is (integers: the sums are
-    exact, as the float sums of ``_neighbour_pass``). For each plane, one loop per neighbour
+    ``lp`` is the padded grid of the grey levels' values less ``levels[0] - 1`` (int32, 0
+    outside, >= 1 inside): a neighbour is inside when its value is > 0 and has the voxel's
+    level when the values are equal; the values' sum over the neighbours inside, plus
+    ``levels[0] - 1`` per neighbour, is the NGTDM's neighbourhood sum (integers: exact, as the
+    float sums of ``_neighbour_pass``). For each plane, one loop per neighbour
     direction over the plane's span (its first ROI voxel to its last; ``_fill``) gives every
     voxel's counts and the bit mask of its backward neighbours with the same level; the
     plane's ROI voxels are then visited in raster order (``_voxel_counts``), as in
@@ -288,6 +289,7 @@ def _plane_pass(
     level met before are in one zone already.
     """
     g = n_levels
+    lo = np.int64(levels[0]) - 1 if g else 0  # ``lp``'s offset
     runs = max_len > 0
     glcm = np.zeros((13, g, g + 1), np.int64)
     ngldm = np.zeros((g, 27), np.int64)
@@ -314,8 +316,8 @@ def _plane_pass(
         if runs:
             _run_lengths(ring, back, step, b, width, here, px, ppl)
         _voxel_counts(
-            gp, levels, step, px, ppl, vox[p:q], b, here, sums, runs, zones, cnt, tot, eq, back, ring,
-            glcm, ngldm, s, n, rlm, parent, lowbit, reps,
+            gp, levels, lo, step, px, ppl, vox[p:q], b, here, sums, runs, zones, cnt, tot, eq,
+            back, ring, glcm, ngldm, s, n, rlm, parent, lowbit, reps,
         )  # fmt: skip
         p = q
     return glcm, ngldm, s, n, rlm, parent
@@ -412,7 +414,7 @@ def _run_lengths(ring, back, step, b, width, here, px, ppl):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _voxel_counts(
-    gp, levels, step, px, ppl, vox, b, here, sums, runs, zones, cnt, tot, eq, back, ring,
+    gp, levels, lo, step, px, ppl, vox, b, here, sums, runs, zones, cnt, tot, eq, back, ring,
     glcm, ngldm, s, n, rlm, parent, lowbit, reps,
 ):  # fmt: skip  # pragma: no cover - compiled
     """``_plane_pass``' scattered counts of one plane's ROI voxels ``vox`` in raster order
@@ -423,7 +425,8 @@ def _voxel_counts(
         if sums:
             ngldm[np.uint64(gi), np.uint64(eq[x])] += 1
             if cnt[x] > 0:
-                s[np.uint64(gi)] += abs(levels[np.uint64(gi)] - tot[x] / cnt[x])
+                total = tot[x] + cnt[x] * lo  # the neighbours' grey levels
+                s[np.uint64(gi)] += abs(levels[np.uint64(gi)] - total / cnt[x])
                 n[np.uint64(gi)] += 1
         if runs:  # the 13 forward directions unrolled, as in ``_fill``
             _count(gp, ring, glcm, rlm, v, x, here, gi, 0, 1)
