@@ -11,13 +11,17 @@ from scipy.spatial.distance import pdist, squareform
 
 from metevo.radiomics import radiomic_features
 from metevo.radiomics._autocorrelation import (
-    _approximate_autocorrelation,
-    _bilinear,
     _even_fast_len,
-    _moments,
     _padded_rfftn,
     _spatial_autocorrelation,
+)
+from metevo.radiomics._autocorrelation_approx import (
+    _bilinear,
+    _moments,
     pair_sums,
+)
+from metevo.radiomics._autocorrelation_approx import (
+    approximate_autocorrelation as _approximate_autocorrelation,
 )
 
 
