@@ -9,7 +9,7 @@ control variate whose sums are exact).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from collections import OrderedDict
 
 import numba
 import numpy as np
@@ -28,7 +28,13 @@ def _even_fast_len(n: int) -> int:
     return length
 
 
-@lru_cache(maxsize=16)
+# kernel spectra kept by grid shape and spacing, least recently used dropped first, up to
+# _SPECTRA_BYTES in all (a 5k-voxel lesion's ~0.2 MB, the largest exact ROI's ~1 MB): a cohort
+# meets a new box shape at nearly every lesion, a 16-entry cache forgets them within a scan
+_SPECTRA_BYTES = 64 << 20
+_spectra: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+
 def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
     """Spectrum of the kernel ``1 / |d|`` (0 at d = 0) on the circular grid ``fshape`` (even
     lengths), weighted for Parseval sums over the half spectrum and divided by the grid size.
@@ -39,27 +45,58 @@ def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ..
     and equals the DCT-I of its first ``L / 2 + 1`` points per axis: the returned array has
     shape ``(L0 / 2 + 1, L1 / 2 + 1, L2 / 2 + 1)`` and bin ``(m0, m1, m2)`` of the half
     spectrum reads it at ``(min(m0, L0 - m0), min(m1, L1 - m1), m2)``. An eighth of the grid
-    is transformed. Cached: the lesions of a scan share the spacing.
+    is transformed. Cached (``_SPECTRA_BYTES``): the lesions of a scan share the spacing.
     """
-    axes = [
-        np.arange(L // 2 + 1, dtype=np.float64) * h for L, h in zip(fshape, spacing, strict=True)
-    ]
-    dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
-    dist = np.sqrt(dz**2 + dy**2 + dx**2)
-    dist[0, 0, 0] = np.inf
-    spectrum = sp_fft.dctn(1.0 / dist, type=1)
+    key = (fshape, spacing)
+    spectrum = _spectra.get(key)
+    if spectrum is not None:
+        _spectra.move_to_end(key)
+        return spectrum
+    spectrum = sp_fft.dctn(_inverse_distances(tuple(L // 2 + 1 for L in fshape), spacing), type=1)
     # each half-spectrum bin stands for itself and its conjugate twin, except the zero and
     # Nyquist bins of the last axis
     spectrum[..., 1:-1] *= 2.0
     spectrum /= float(np.prod(fshape))
     spectrum.setflags(write=False)
+    _spectra[key] = spectrum
+    total = sum(a.nbytes for a in _spectra.values())
+    while total > _SPECTRA_BYTES and len(_spectra) > 1:
+        total -= _spectra.popitem(last=False)[1].nbytes
     return spectrum
 
 
-@numba.njit(cache=True, nogil=True)
+# 1 / |d| by spacing (the _DISTANCE_SPACINGS latest spacings; 40^3 or a quarter more than the
+# largest block asked)
+_DISTANCE_SPACINGS = 4
+_distances: OrderedDict[tuple[float, ...], np.ndarray] = OrderedDict()
+
+
+def _inverse_distances(shape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
+    """A fresh array of ``1 / |d|`` (mm, 0 at ``d = 0``) for the displacements ``0 .. shape - 1``
+    voxels per axis: sliced from the spacing's cached grid (the same values as computing the
+    block itself), which grows (to 40 per axis, or a quarter more than ``shape``) when
+    ``shape`` does not fit."""
+    base = _distances.get(spacing)
+    if base is None or any(n > g for n, g in zip(shape, base.shape, strict=True)):
+        have = base.shape if base is not None else (40,) * len(shape)
+        grow = tuple(max(n + n // 4, g) for n, g in zip(shape, have, strict=True))
+        axes = [np.arange(n, dtype=np.float64) * h for n, h in zip(grow, spacing, strict=True)]
+        dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
+        dist = np.sqrt(dz**2 + dy**2 + dx**2)
+        dist[0, 0, 0] = np.inf
+        base = _distances[spacing] = 1.0 / dist
+        while len(_distances) > _DISTANCE_SPACINGS:
+            _distances.popitem(last=False)
+    _distances.move_to_end(spacing)
+    return base[tuple(slice(0, n) for n in shape)].copy()
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def _spectral_sums(m_hat, d_hat, d2_hat, kernel):  # pragma: no cover - compiled
     """Parseval sums ``sum W |M|^2``, ``sum W |D|^2``, ``sum W Re(D2 conj(M))`` over the half
-    spectra, ``W`` read from the folded kernel of ``_inverse_distance_spectrum``."""
+    spectra, ``W`` read from the folded kernel of ``_inverse_distance_spectrum``. The sums may
+    be reassociated (several accumulators, vector lanes): 2.2x faster, the same to ~1e-8
+    relative (float32 spectra: ~1e-7 anyway)."""
     n0, n1, n2 = m_hat.shape
     s_mm = 0.0
     s_dd = 0.0
