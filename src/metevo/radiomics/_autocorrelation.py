@@ -74,8 +74,8 @@ def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ..
     return spectrum
 
 
-# 1 / |d| by spacing (the _DISTANCE_SPACINGS latest spacings; 40^3 or a quarter more than the
-# largest block asked)
+# 1 / |d| by spacing (the _DISTANCE_SPACINGS latest spacings; a quarter more than the largest
+# block asked)
 _DISTANCE_SPACINGS = 4
 _distances: OrderedDict[tuple[float, ...], np.ndarray] = OrderedDict()
 
@@ -83,11 +83,11 @@ _distances: OrderedDict[tuple[float, ...], np.ndarray] = OrderedDict()
 def _inverse_distances(shape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
     """A fresh array of ``1 / |d|`` (mm, 0 at ``d = 0``) for the displacements ``0 .. shape - 1``
     voxels per axis: sliced from the spacing's cached grid (the same values as computing the
-    block itself), which grows (to 40 per axis, or a quarter more than ``shape``) when
-    ``shape`` does not fit."""
+    block itself), which grows (to a quarter more than ``shape``) when ``shape`` does not
+    fit."""
     base = _distances.get(spacing)
     if base is None or any(n > g for n, g in zip(shape, base.shape, strict=True)):
-        have = base.shape if base is not None else (40,) * len(shape)
+        have = base.shape if base is not None else (0,) * len(shape)
         grow = tuple(max(n + n // 4, g) for n, g in zip(shape, have, strict=True))
         axes = [np.arange(n, dtype=np.float64) * h for n, h in zip(grow, spacing, strict=True)]
         dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
