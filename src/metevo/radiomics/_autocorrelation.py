@@ -148,19 +148,19 @@ def _fill_fields(values, mask, fields):  # pragma: no cover - compiled
     """``fields`` (3, z, y, x >= the box's x, zeros) at the voxels of ``mask``: 1, ``d`` and
     ``d ** 2`` in float32, ``d`` the deviation of ``values`` from their mean over ``mask``.
     Returns the voxel count and ``sum d ** 2`` (float64)."""
-    nz, ny, nx = mask.shape
     n = 0
     total = 0.0
-    for z in range(nz):
-        for y in range(ny):
-            for x in range(nx):
-                if mask[z, y, x]:
-                    n += 1
-                    total += values[z, y, x]
+    flat_mask = mask.ravel()  # C-contiguous: raster order
+    flat_values = values.ravel()
+    for i in range(flat_mask.size):
+        if flat_mask[i]:
+            n += 1
+            total += flat_values[i]
     if n == 0:
         return 0, 0.0
     mean = total / n
     ss = 0.0
+    nz, ny, nx = mask.shape
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
