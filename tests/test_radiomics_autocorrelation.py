@@ -330,7 +330,7 @@ def test_far_draws_from_the_residual_table_equal_the_per_pair_evaluation():
     mask = ndimage.binary_dilation(np.pad(np.ones((3, 4, 3), bool), 5), iterations=4)
     values = rng.normal(40, 15, mask.shape)
     spacing = np.full(3, 1.5)
-    _, pts, _ = _points(values, mask, 4)
+    _, pts, _, _ = _points(values, mask, 4)
     table = _weight_table(mask.shape, spacing)
     coef = np.array([0.31, -0.052, 0.0047])
     inv_scale2 = 1.0 / 97.0
