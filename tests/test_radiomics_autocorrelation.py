@@ -356,3 +356,13 @@ def test_far_draws_from_the_residual_table_equal_the_per_pair_evaluation():
                 dp, dq = pts[p, 3], pts[q, 3]  # float32 products, as compiled
                 sums += e * np.array([1.0, float(dp * dq), float((dp - dq) ** 2)])
     np.testing.assert_allclose(got, sums, rtol=1e-9)
+
+
+def test_weight_tables_sliced_from_a_longer_one_equal_a_direct_computation():
+    spacing = np.full(3, 0.7)
+    for shape in [(5, 6, 7), (30, 41, 25), (5, 6, 7)]:
+        top = sum((k - 1) ** 2 for k in shape)
+        expected = np.zeros(top + 1)
+        expected[1:] = 1.0 / (0.7 * np.sqrt(np.arange(1, top + 1, dtype=np.float64)))
+        assert np.array_equal(_weight_table(shape, spacing), expected)
+    assert _weight_table((5, 6, 7), np.array([0.7, 0.7, 1.0])).shape == (1,)  # anisotropic

@@ -9,6 +9,7 @@ control variate whose sums are exact).
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 
 import numba
@@ -42,6 +43,7 @@ def _grid_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 # meets a new box shape at nearly every lesion, a 16-entry cache forgets them within a scan
 _SPECTRA_BYTES = 64 << 20
 _spectra: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_lock = threading.Lock()  # the caches' bookkeeping (callers may run lesions in threads)
 
 
 def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
@@ -57,20 +59,22 @@ def _inverse_distance_spectrum(fshape: tuple[int, ...], spacing: tuple[float, ..
     is transformed. Cached (``_SPECTRA_BYTES``): the lesions of a scan share the spacing.
     """
     key = (fshape, spacing)
-    spectrum = _spectra.get(key)
-    if spectrum is not None:
-        _spectra.move_to_end(key)
-        return spectrum
+    with _lock:
+        spectrum = _spectra.get(key)
+        if spectrum is not None:
+            _spectra.move_to_end(key)
+            return spectrum
     spectrum = sp_fft.dctn(_inverse_distances(tuple(L // 2 + 1 for L in fshape), spacing), type=1)
     # each half-spectrum bin stands for itself and its conjugate twin, except the zero and
     # Nyquist bins of the last axis
     spectrum[..., 1:-1] *= 2.0
     spectrum /= float(np.prod(fshape))
     spectrum.setflags(write=False)
-    _spectra[key] = spectrum
-    total = sum(a.nbytes for a in _spectra.values())
-    while total > _SPECTRA_BYTES and len(_spectra) > 1:
-        total -= _spectra.popitem(last=False)[1].nbytes
+    with _lock:
+        _spectra[key] = spectrum
+        total = sum(a.nbytes for a in _spectra.values())
+        while total > _SPECTRA_BYTES and len(_spectra) > 1:
+            total -= _spectra.popitem(last=False)[1].nbytes
     return spectrum
 
 
@@ -85,6 +89,12 @@ def _inverse_distances(shape: tuple[int, ...], spacing: tuple[float, ...]) -> np
     voxels per axis: sliced from the spacing's cached grid (the same values as computing the
     block itself), which grows (to a quarter more than ``shape``) when ``shape`` does not
     fit."""
+    with _lock:
+        return _distance_block(shape, spacing)
+
+
+def _distance_block(shape: tuple[int, ...], spacing: tuple[float, ...]) -> np.ndarray:
+    """``_inverse_distances`` under the lock."""
     base = _distances.get(spacing)
     if base is None or any(n > g for n, g in zip(shape, base.shape, strict=True)):
         have = base.shape if base is not None else (0,) * len(shape)

@@ -8,6 +8,7 @@ pairs are exact from moments of the voxels' positions.
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 
 import numba
@@ -156,9 +157,24 @@ def _weight_table(shape: tuple[int, ...], spacing: np.ndarray) -> np.ndarray:
     if not spacing[0] == spacing[1] == spacing[2]:
         return np.zeros(1)
     top = sum((k - 1) ** 2 for k in shape)
-    table = np.zeros(top + 1)
-    table[1:] = 1.0 / (float(spacing[0]) * np.sqrt(np.arange(1, top + 1, dtype=np.float64)))
-    return table
+    h = float(spacing[0])
+    with _lock:
+        table = _weight_tables.get(h)
+        if table is None or table.size <= top:
+            # elementwise: a prefix of a longer table holds the same values; a quarter to spare
+            size = top + top // 4 + 1
+            table = np.zeros(size)
+            table[1:] = 1.0 / (h * np.sqrt(np.arange(1, size, dtype=np.float64)))
+            _weight_tables[h] = table
+            while len(_weight_tables) > 4:
+                del _weight_tables[next(iter(_weight_tables))]
+    return table[: top + 1]
+
+
+# the weight tables by voxel size (the 4 latest), grown as larger boxes come; callers may run
+# lesions in threads
+_weight_tables: dict[float, np.ndarray] = {}
+_lock = threading.Lock()
 
 
 @numba.njit(cache=True, nogil=True)
