@@ -15,7 +15,8 @@ not tuned on, plus the scaling lesions:
 For each ROI above ``--min-voxels``: the exact values (FFT), the approximation with its
 default seed, the RMS relative error over ``--seeds`` other seeds, and CPU ms (medians of 7,
 the estimators interleaved).
-``--compare DIR`` also runs the ``_autocorrelation.py`` found in another ``src/metevo/
+``--compare DIR`` also runs the approximation (``_autocorrelation_approx.py``, before round 6
+``_autocorrelation.py``) found in another ``src/metevo/
 radiomics`` (e.g. main's) over the same seeds.
 
 Usage::
@@ -49,6 +50,7 @@ from radiomics_scaling_cases import CT_DIR, SIZES  # noqa: E402
 
 import metevo.radiomics._morphology as _morphology  # noqa: E402
 from metevo.radiomics import _autocorrelation as ac  # noqa: E402
+from metevo.radiomics import _autocorrelation_approx as approx_ac  # noqa: E402
 from metevo.radiomics import radiomic_features  # noqa: E402
 
 BENCH = Path(os.environ.get("METEVO_BENCH_DIR", HERE.parent / ".bench"))
@@ -129,12 +131,23 @@ def _shape_cases():
 
 
 def _load(path: str):
-    spec = importlib.util.spec_from_file_location(
-        "compare_autocorrelation", Path(path) / "metevo" / "radiomics" / "_autocorrelation.py"
-    )
+    # round 6 moved the approximation into its own module; older trees hold it in
+    # _autocorrelation.py
+    folder = Path(path) / "metevo" / "radiomics"
+    file = folder / "_autocorrelation_approx.py"
+    if not file.exists():
+        file = folder / "_autocorrelation.py"
+    spec = importlib.util.spec_from_file_location("compare_autocorrelation", file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _approximate(module):
+    """The module's approximation (public since round 6, private before)."""
+    return (
+        getattr(module, "approximate_autocorrelation", None) or module._approximate_autocorrelation
+    )
 
 
 def _moran_geary(module, values, mask, spacing, seed):
@@ -177,8 +190,8 @@ def main() -> None:
             if n < args.min_voxels:
                 continue
             exact = np.array(ac._spatial_autocorrelation(values, mask, spacing))
-            approx = np.array(ac._approximate_autocorrelation(values, mask, spacing))
-            runs = np.array([_moran_geary(ac, values, mask, spacing, s) for s in seeds])
+            approx = np.array(_approximate(approx_ac)(values, mask, spacing))
+            runs = np.array([_moran_geary(approx_ac, values, mask, spacing, s) for s in seeds])
             rms = 100 * np.sqrt(((runs / exact - 1) ** 2).mean(axis=0))
             row = {
                 "roi": name,
@@ -188,9 +201,9 @@ def main() -> None:
                 "rms_percent": rms.tolist(),
                 "max_abs_error": np.abs(runs - exact).max(axis=0).tolist(),
             }
-            fns = [ac._spatial_autocorrelation, ac._approximate_autocorrelation]
+            fns = [ac._spatial_autocorrelation, _approximate(approx_ac)]
             if other is not None:
-                fns.append(other._approximate_autocorrelation)
+                fns.append(_approximate(other))
             cpu = _cpu_ms(fns, values, mask, spacing)
             row["cpu_ms_exact"], row["cpu_ms_approx"] = cpu[0], cpu[1]
             extra = ""

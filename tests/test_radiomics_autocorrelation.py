@@ -9,15 +9,25 @@ from scipy import fft as sp_fft
 from scipy import ndimage
 from scipy.spatial.distance import pdist, squareform
 
-from metevo.radiomics import radiomic_features
+from metevo.radiomics import _autocorrelation, radiomic_features
 from metevo.radiomics._autocorrelation import (
-    _approximate_autocorrelation,
-    _bilinear,
     _even_fast_len,
-    _moments,
+    _grid_shape,
+    _inverse_distance_spectrum,
     _padded_rfftn,
     _spatial_autocorrelation,
+)
+from metevo.radiomics._autocorrelation_approx import (
+    _bilinear,
+    _far_samples,
+    _moments,
+    _points,
+    _stream,
+    _weight_table,
     pair_sums,
+)
+from metevo.radiomics._autocorrelation_approx import (
+    approximate_autocorrelation as _approximate_autocorrelation,
 )
 
 
@@ -235,3 +245,124 @@ def test_every_shell_offset_drawn_gives_the_exact_sums():
     np.testing.assert_allclose(got[:3], expected, rtol=1e-10)
     # with 4 draws per voxel the shell is estimated, not exact
     assert not np.allclose(pair_sums(values, mask, spacing)[:3], expected, rtol=1e-6)
+
+
+def _largest_prime_factor(n: int) -> int:
+    p, largest = 2, 1
+    while n > 1:
+        while n % p == 0:
+            n //= p
+            largest = p
+        p += 1
+    return largest
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2), (11, 6, 5), (13, 17, 15), (22, 31, 27), (35, 54, 43)])
+def test_grid_lengths_leave_no_wrap_and_suit_the_transforms(shape):
+    fshape = _grid_shape(shape)
+    for n, length in zip(shape, fshape, strict=True):
+        assert length >= 2 * n - 1 and length % 2 == 0
+    # the real transform's axis 5-smooth (pocketfft's real radices), the complex ones 11-smooth
+    assert _largest_prime_factor(fshape[2]) <= 5
+    assert max(_largest_prime_factor(length) for length in fshape[:2]) <= 11
+    if shape == (22, 31, 27):
+        assert fshape == (44, 64, 54)  # not (48, 64, 54): 8 % fewer points
+
+
+def test_exact_value_on_a_grid_with_a_radix_11_axis_equals_brute_force():
+    # 11 voxels along z: a grid of 22 (2 x 11) points there
+    rng = np.random.default_rng(31)
+    values = rng.normal(50, 20, (11, 6, 5))
+    mask = rng.random((11, 6, 5)) < 0.7
+    assert _grid_shape(mask.shape)[0] == 22
+    spacing = np.array([1.6, 0.9, 0.7])
+    assert _spatial_autocorrelation(values, mask, spacing) == pytest.approx(
+        _brute(values, mask, spacing), rel=1e-5
+    )
+
+
+def _direct_spectrum(fshape, spacing):
+    """The kernel spectrum as round 5 computed it: the block of 1 / |d| built for the grid."""
+    axes = [
+        np.arange(n // 2 + 1, dtype=np.float64) * h for n, h in zip(fshape, spacing, strict=True)
+    ]
+    dz, dy, dx = np.meshgrid(*axes, indexing="ij", sparse=True)
+    dist = np.sqrt(dz**2 + dy**2 + dx**2)
+    dist[0, 0, 0] = np.inf
+    spectrum = sp_fft.dctn(1.0 / dist, type=1)
+    spectrum[..., 1:-1] *= 2.0
+    return spectrum / float(np.prod(fshape))
+
+
+def test_kernel_spectra_from_the_cached_distance_grid_equal_a_direct_computation(monkeypatch):
+    monkeypatch.setattr(_autocorrelation, "_spectra", type(_autocorrelation._spectra)())
+    monkeypatch.setattr(_autocorrelation, "_distances", type(_autocorrelation._distances)())
+    # a small grid, one that makes the cached 1 / |d| grow, a small one again, another spacing
+    for fshape, spacing in [
+        ((20, 30, 24), (1.0, 1.0, 1.0)),
+        ((44, 120, 54), (1.0, 1.0, 1.0)),
+        ((22, 18, 10), (1.0, 1.0, 1.0)),
+        ((22, 18, 10), (2.5, 0.8, 0.7)),
+    ]:
+        got = _inverse_distance_spectrum(fshape, spacing)
+        assert np.array_equal(got, _direct_spectrum(fshape, spacing))
+        assert not got.flags.writeable
+        assert _inverse_distance_spectrum(fshape, spacing) is got  # cached
+    assert _autocorrelation._distances[(1.0, 1.0, 1.0)].shape == (28, 76, 35)
+
+
+def test_kernel_spectra_cache_drops_the_least_recently_used_beyond_its_bytes(monkeypatch):
+    monkeypatch.setattr(_autocorrelation, "_spectra", type(_autocorrelation._spectra)())
+    spacing = (1.0, 1.0, 1.0)
+    one = _inverse_distance_spectrum((20, 20, 20), spacing)
+    # room for three of these (the other two shapes hold 12/11 as many bins)
+    monkeypatch.setattr(_autocorrelation, "_SPECTRA_BYTES", 3 * one.nbytes)
+    _inverse_distance_spectrum((20, 20, 22), spacing)
+    _inverse_distance_spectrum((20, 20, 20), spacing)  # used again: now the most recent
+    _inverse_distance_spectrum((20, 22, 20), spacing)  # over the budget: (20, 20, 22) goes
+    assert [key[0] for key in _autocorrelation._spectra] == [(20, 20, 20), (20, 22, 20)]
+
+
+def test_far_draws_from_the_residual_table_equal_the_per_pair_evaluation():
+    # isotropic voxels: w - P(s) read by squared distance must give the very sums of
+    # evaluating each drawn pair (Chebyshev test, weight, polynomial), written out here
+    rng = np.random.default_rng(17)
+    mask = ndimage.binary_dilation(np.pad(np.ones((3, 4, 3), bool), 5), iterations=4)
+    values = rng.normal(40, 15, mask.shape)
+    spacing = np.full(3, 1.5)
+    _, pts, _, _ = _points(values, mask, 4)
+    table = _weight_table(mask.shape, spacing)
+    coef = np.array([0.31, -0.052, 0.0047])
+    inv_scale2 = 1.0 / 97.0
+    seed = _stream(99, 3)
+    got = _far_samples(pts, spacing, table, 4, np.uint64(seed), inv_scale2, coef)
+    n = pts.shape[0]
+    mask64 = (1 << 64) - 1
+    state, sums = seed, np.zeros(3)
+    for _ in range(2):
+        for p in range(n):
+            state ^= state >> 12
+            state ^= (state << 25) & mask64
+            state ^= state >> 27
+            u = (state * 0x2545F4914F6CDD1D) & mask64
+            for q in (((u >> 32) * (n - 1)) >> 32, ((u & 0xFFFFFFFF) * (n - 1)) >> 32):
+                q += q >= p
+                delta = pts[p, :3].astype(np.int64) - pts[q, :3].astype(np.int64)
+                if np.abs(delta).max() <= 4:
+                    continue
+                r2 = float((delta * delta).sum()) * 1.5**2
+                s = r2 * inv_scale2
+                e = 1.0 / np.sqrt(r2) - (coef[0] + s * (coef[1] + s * coef[2]))
+                dp, dq = pts[p, 3], pts[q, 3]  # float32 products, as compiled
+                sums += e * np.array([1.0, float(dp * dq), float((dp - dq) ** 2)])
+    np.testing.assert_allclose(got, sums, rtol=1e-9)
+
+
+def test_weight_tables_sliced_from_a_longer_one_equal_a_direct_computation():
+    spacing = np.full(3, 0.7)
+    for shape in [(5, 6, 7), (30, 41, 25), (5, 6, 7)]:
+        top = sum((k - 1) ** 2 for k in shape)
+        expected = np.zeros(top + 1)
+        expected[1:] = 1.0 / (0.7 * np.sqrt(np.arange(1, top + 1, dtype=np.float64)))
+        assert np.array_equal(_weight_table(shape, spacing), expected)
+    assert _weight_table((5, 6, 7), np.array([0.7, 0.7, 1.0])).shape == (1,)  # anisotropic

@@ -16,27 +16,43 @@ def _city_block(roi):  # pragma: no cover - compiled
     three axes (exact for the city-block metric)."""
     nz, ny, nx = roi.shape
     big = nz + ny + nx + 3
-    d = np.zeros((nz + 2, ny + 2, nx + 2), np.int32)
+    px = nx + 2
+    ppl = (ny + 2) * px
+    grid = np.zeros((nz + 2, ny + 2, nx + 2), np.int32)
+    d = grid.ravel()  # flat, on unsigned indices: no negative-index wrap
     for z in range(nz):
         for y in range(ny):
+            row = roi[z, y]
+            base = (z + 1) * ppl + (y + 1) * px + 1
             for x in range(nx):
-                if roi[z, y, x]:
-                    d[z + 1, y + 1, x + 1] = big
+                d[np.uint64(base + x)] = big * np.int32(row[x])
     for z in range(1, nz + 1):
         for y in range(1, ny + 1):
+            base = z * ppl + y * px
             for x in range(1, nx + 1):
-                v = d[z, y, x]
+                i = np.uint64(base + x)
+                v = d[i]
                 if v:
-                    v = min(v, d[z - 1, y, x] + 1, d[z, y - 1, x] + 1, d[z, y, x - 1] + 1)
-                    d[z, y, x] = v
+                    d[i] = min(
+                        v,
+                        d[i - np.uint64(ppl)] + 1,
+                        d[i - np.uint64(px)] + 1,
+                        d[i - np.uint64(1)] + 1,
+                    )
     for z in range(nz, 0, -1):
         for y in range(ny, 0, -1):
+            base = z * ppl + y * px
             for x in range(nx, 0, -1):
-                v = d[z, y, x]
+                i = np.uint64(base + x)
+                v = d[i]
                 if v:
-                    v = min(v, d[z + 1, y, x] + 1, d[z, y + 1, x] + 1, d[z, y, x + 1] + 1)
-                    d[z, y, x] = v
-    return d
+                    d[i] = min(
+                        v,
+                        d[i + np.uint64(ppl)] + 1,
+                        d[i + np.uint64(px)] + 1,
+                        d[i + np.uint64(1)] + 1,
+                    )
+    return grid
 
 
 def border_distance(roi: np.ndarray) -> np.ndarray:

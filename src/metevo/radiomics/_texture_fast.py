@@ -33,11 +33,10 @@ from metevo.radiomics._texture import (
 )
 from metevo.radiomics._texture_passes import (
     _LOWBIT,
-    _RIGHT_BITS,
     OFFSETS,
-    _neighbour_pass,
-    _run_pass,
-    _zones,
+    _plane_pass,
+    _zone_labels,
+    _zone_reps,
 )
 
 __all__ = ["texture_names", "texture_values", "texture_vector"]
@@ -77,9 +76,12 @@ def _xlog2x(p):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
-def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
+def _glcm_one(c, lv, n_g, pd, ps, scratch, out):  # pragma: no cover - compiled
     """The 25 GLCM features (``_GLCM_KEYS`` order) of the symmetric counts ``c`` (G, G) into
-    ``out``; ``pd`` / ``ps`` are scratch arrays for the difference / sum histograms."""
+    ``out``; ``pd`` / ``ps`` are scratch arrays for the difference / sum histograms,
+    ``scratch`` (G + 4, G) for the joint and marginal probabilities and their logarithms.
+    ``log2(p_i p_j)`` as ``log2 p_i + log2 p_j`` (2G logarithms, not G**2: the same value
+    but for the last bit)."""
     g = lv.size
     tot = 0.0
     for a in range(g):
@@ -92,8 +94,13 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
             out[17] = 0.0  # inverse variance: no difference > 0 to sum over
         return
     lo = lv[0]
-    pi = np.zeros(g)
-    pj = np.zeros(g)
+    pm = scratch[:g]
+    pi = scratch[g]
+    pj = scratch[g + 1]
+    lpi = scratch[g + 2]
+    lpj = scratch[g + 3]
+    pi[:] = 0.0
+    pj[:] = 0.0
     pd[:] = 0.0
     ps[:] = 0.0
     pmax = 0.0
@@ -106,7 +113,6 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
     inv_diff_mom = 0.0
     inv_diff_mom_norm = 0.0
     auto_corr = 0.0
-    pm = np.empty((g, g))
     for a in range(g):
         for b in range(g):
             p = c[a, b] / tot
@@ -138,6 +144,8 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
         mu_j += pj[a] * lv[a]
         hx -= _xlog2x(pi[a])
         hy -= _xlog2x(pj[a])
+        lpi[a] = math.log2(pi[a]) if pi[a] > 0 else 0.0
+        lpj[a] = math.log2(pj[a]) if pj[a] > 0 else 0.0
     var_i = 0.0
     var_j = 0.0
     for a in range(g):
@@ -161,7 +169,7 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
             prom += ij**4 * p
             pp = pi[a] * pj[b]
             if pp > 0:
-                lg = math.log2(pp)
+                lg = lpi[a] + lpj[b]
                 hxy1 -= p * lg
                 hxy2 -= pp * lg
     diff_avg = 0.0
@@ -213,8 +221,8 @@ def _glcm_one(c, lv, n_g, pd, ps, out):  # pragma: no cover - compiled
 
 @numba.njit(**_JIT)
 def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
-    """GLCM features of the 13 direction counts ``glcm`` (13, G, G), not yet symmetric:
-    the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
+    """GLCM features of the 13 direction counts ``glcm`` (13, G, G + 1), not yet symmetric,
+    column 0 the pairs with a voxel outside the ROI (not counted here, see ``_plane_pass``): the mean over the directions that hold a pair (``out[:25]``) and the merged matrix's
     (``out[25:50]``)."""
     g = lv.size
     span = int(lv[g - 1] - lv[0]) + 1
@@ -224,23 +232,24 @@ def _glcm_values(glcm, lv, n_g, out):  # pragma: no cover - compiled
     merged = np.zeros((g, g))
     one = np.empty(_N_GLCM)
     avg = np.zeros(_N_GLCM)
+    scratch = np.empty((g + 4, g))
     n_valid = 0
     for k in range(13):
         tot = 0
         for a in range(g):
             for b in range(g):
-                v = glcm[k, a, b] + glcm[k, b, a]
+                v = glcm[k, a, b + 1] + glcm[k, b, a + 1]
                 sym[a, b] = v
                 merged[a, b] += v
                 tot += v
         if tot == 0:
             continue
         n_valid += 1
-        _glcm_one(sym, lv, n_g, pd, ps, one)
+        _glcm_one(sym, lv, n_g, pd, ps, scratch, one)
         avg += one
     for f in range(_N_GLCM):
         out[f] = avg[f] / n_valid if n_valid else np.nan
-    _glcm_one(merged, lv, n_g, pd, ps, out[_N_GLCM:])
+    _glcm_one(merged, lv, n_g, pd, ps, scratch, out[_N_GLCM:])
 
 
 @numba.njit(**_JIT)
@@ -454,27 +463,34 @@ _SIZES = {"glcm": 50, "glrlm": 32, "glszm": 16, "gldzm": 16, "ngtdm": 5, "ngldm"
 def _padded_grid(values, roi):  # pragma: no cover - compiled
     """As :func:`~metevo.radiomics._texture.texture_matrices`: the grey levels present
     (float, ascending), the flattened grid padded by one voxel of -1 holding each ROI voxel's
-    row of the compact matrices (int32), the flat indices of the ROI's voxels (raster order)
-    and the flat steps of the 26 ``OFFSETS``; ``values`` are the ROI's levels (>= 1) in
-    raster order."""
+    row of the compact matrices (int32), the same grid of the levels' values less the lowest
+    level plus 1 (int32, 0 outside, >= 1 inside), the flat indices of the ROI's voxels
+    (raster order) and the flat steps of the 26 ``OFFSETS``; ``values`` are the ROI's
+    levels (>= 0) in raster order."""
     lookup, lv = _distinct(values)  # grey level -> row of the compact matrices
     nz, ny, nx = roi.shape
     py, px = ny + 2, nx + 2
     gp = np.full((nz + 2) * py * px, -1, np.int32)
-    vox = np.empty(values.size, np.int64)
+    lp = np.zeros(gp.size, np.int32)
+    lo = np.int64(lv[0]) - 1 if lv.size else 0
+    vox = np.empty(values.size + 1, np.int64)
     i = 0
-    for z in range(nz):
+    for z in range(nz):  # no branch: every voxel written, the next slot taken when in the ROI
         for y in range(ny):
             base = ((z + 1) * py + y + 1) * px + 1
+            row = roi[z, y]
             for x in range(nx):
-                if roi[z, y, x]:
-                    gp[base + x] = lookup[values[i]]
-                    vox[i] = base + x
-                    i += 1
+                vox[np.uint64(i)] = base + x
+                i += row[x]
+    vox = vox[: values.size]
+    for t in range(values.size):
+        at = np.uint64(vox[t])
+        gp[at] = lookup[np.uint64(values[t])]
+        lp[at] = values[t] - lo
     step = np.empty(26, np.int64)
     for k in range(26):
         step[k] = OFFSETS[k, 0] * py * px + OFFSETS[k, 1] * px + OFFSETS[k, 2]
-    return lv, gp, vox, step
+    return lv, gp, lp, vox, step
 
 
 def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
@@ -482,25 +498,34 @@ def _make_texture_kernel(fingerprint: int):  # a numba dispatcher
     (``_numba_cache``)."""
 
     @numba.njit(**_JIT)
-    def _texture_kernel(values, roi, want, lowbit, right_bits, out):  # pragma: no cover
+    def _texture_kernel(values, roi, want, lowbit, reps, out):  # pragma: no cover
         """``texture_vector`` in one compiled call: the padded grid, the passes the families
         ``want`` (flags in ``_ALL`` order) need, and their features into ``out``."""
-        lv, gp, vox, step = _padded_grid(values, roi)
+        lv, gp, lp, vox, step = _padded_grid(values, roi)
         g = lv.size
         n_voxels = float(vox.size)
-        max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[1] else 0
-        if want[0] or want[4] or want[5]:  # the run pass rides along when GLRLM is wanted too
-            glcm, ngldm, s, n, rlm = _neighbour_pass(gp, vox, g, lv, step, max_len)
-        else:
-            glcm = np.zeros((13, g, g), np.int64)
-            ngldm = np.zeros((g, 27), np.int64)
-            s = np.zeros(g)
-            n = np.zeros(g, np.int64)
-            rlm = _run_pass(gp, vox, g, max_len, step) if want[1] else np.zeros((13, g, 1), np.int32)
-        if want[2] or want[3]:
+        max_len = max(roi.shape[0], roi.shape[1], roi.shape[2]) if want[0] or want[1] else 0
+        zones = want[2] or want[3]
+        px = roi.shape[2] + 2
+        glcm, ngldm, s, n, rlm, parent = _plane_pass(
+            gp,
+            lp,
+            vox,
+            g,
+            lv,
+            step,
+            px,
+            (roi.shape[1] + 2) * px,
+            max_len,
+            want[4] or want[5],
+            zones,
+            lowbit,
+            reps,
+        )
+        if zones:
             # distance to the ROI border in 6-connectivity, border voxels at 1 (IBSI 3.9)
             dp = _city_block(roi).ravel() if want[3] else np.ones(1, np.int32)
-            zone_level, zone_size, zone_distance = _zones(gp, dp, vox, step, lowbit, right_bits)
+            zone_level, zone_size, zone_distance = _zone_labels(parent, gp, dp, vox)
         else:
             zone_level = zone_size = zone_distance = np.zeros(0, np.int64)
         at = 0
@@ -552,7 +577,7 @@ def texture_values(
         np.ascontiguousarray(roi, dtype=np.bool_),
         want,
         _LOWBIT,
-        _RIGHT_BITS,
+        _zone_reps(),
         out,
     )
     return out

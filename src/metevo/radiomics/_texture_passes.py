@@ -4,10 +4,19 @@ Two passes over a ROI's cropped grey-level grid (numba, ``cache=True``): one ove
 neighbours of every voxel (GLCM, NGTDM, NGLDM, and the GLRLM runs in the 13 directions) and
 one union-find (GLSZM zones and their distance to the ROI border for the GLDZM); a run pass
 for the GLRLM alone. The grid is flattened and padded by one voxel of -1 (outside the ROI),
-so neighbours never need a bounds check.
+so neighbours never need a bounds check. These voxel-by-voxel passes build the NumPy
+reference's matrices (``_texture.texture_matrices``).
+
+The fused kernel (``_texture_fast``) gets the same counts from ``_plane_pass``: all of them
+and the zones' union-find in one visit, plane by plane, the per-neighbour work (counts,
+sums, masks of equal neighbours, run lengths) in loops over the plane that vectorise, only
+the matrix cells and the union-find voxel by voxel; ``tests/test_radiomics_texture_passes.py``
+checks it against the passes above count for count.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -160,6 +169,31 @@ def _backward_tables() -> tuple[np.ndarray, int]:
 _LOWBIT, _RIGHT_BITS = _backward_tables()
 
 
+@lru_cache(maxsize=1)
+def _zone_reps() -> np.ndarray:
+    """For every 13-bit mask of backward neighbours, the mask of one neighbour (the first)
+    of each group of them connected by 26-adjacency among themselves (built on first use,
+    ~10 ms)."""
+    back = OFFSETS[13:]
+    near = np.abs(back[:, None] - back[None]).max(axis=2) == 1
+    adj = (near.astype(np.int64) << np.arange(13)).sum(axis=1)  # neighbours as bit masks
+    masks = np.arange(1 << 13)
+    bit = 1 << np.arange(13)[:, None]
+    reach = np.where(masks[None] & bit, bit, 0)  # (13, 8192): each set bit's group so far
+    while True:
+        grown = reach.copy()
+        for i in range(13):
+            grown |= np.where((reach >> i) & 1, adj[i], 0)
+        grown &= masks[None]
+        if (grown == reach).all():
+            break
+        reach = grown
+    first = reach & -reach  # a group's first neighbour
+    reps = np.bitwise_or.reduce(np.where(first == bit, first, 0), axis=0)
+    reps.setflags(write=False)
+    return reps
+
+
 def _zone_pass(
     gp: np.ndarray, dp: np.ndarray, vox: np.ndarray, step: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,4 +257,230 @@ def _zones(gp, dp, vox, step, lowbit, right_bits):  # pragma: no cover - compile
         zone_size[z] += 1
         if with_dist and dp[v] < zone_dist[z]:
             zone_dist[z] = dp[v]
+    return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
+
+
+@numba.njit(cache=True, nogil=True)
+def _plane_pass(
+    gp, lp, vox, n_levels, levels, step, px, ppl, max_len, sums, zones, lowbit, reps
+):  # pragma: no cover - compiled
+    """The counts of ``_neighbour_pass`` and the zones' union-find of ``_zones`` in one visit
+    of the ROI's voxels, plane by plane, the per-neighbour work vectorised along the plane.
+    Returns ``(glcm, ngldm, s, n, rlm, parent)``: the GLCM and GLRLM counts when
+    ``max_len > 0``, the NGLDM and NGTDM sums when ``sums``, and when ``zones`` the
+    union-find forest ``parent`` as ``_zones`` leaves it before its labelling (for
+    ``_zone_labels``). ``glcm`` is (13, G, G + 1), its column 0 counting the neighbours
+    outside the ROI (no branch to mispredict).
+
+    ``lp`` is the padded grid of the grey levels' values less ``levels[0] - 1`` (int32, 0
+    outside, >= 1 inside): a neighbour is inside when its value is > 0 and has the voxel's
+    level when the values are equal; the values' sum over the neighbours inside, plus
+    ``levels[0] - 1`` per neighbour, is the NGTDM's neighbourhood sum (integers: exact, as the
+    float sums of ``_neighbour_pass``). For each plane, one loop per neighbour
+    direction over the plane's span (its first ROI voxel to its last; ``_fill``) gives every
+    voxel's counts and the bit mask of its backward neighbours with the same level; the
+    plane's ROI voxels are then visited in raster order (``_voxel_counts``), as in
+    ``_neighbour_pass`` and ``_zones``, for the scattered counts, so every float sum is
+    accumulated in the same order. A run (GLRLM) is counted at its last voxel, where the
+    voxel ahead differs; its length is one more than the voxel behind's when they share a
+    level, kept for two planes (the voxel behind lies in this plane or the one before).
+    The union-find joins a voxel with one neighbour of each group of adjacent backward
+    neighbours of its level (``reps``, from ``_zone_reps``): two adjacent voxels of one
+    level met before are in one zone already.
+    """
+    g = n_levels
+    lo = np.int64(levels[0]) - 1 if g else 0  # ``lp``'s offset
+    runs = max_len > 0
+    glcm = np.zeros((13, g, g + 1), np.int64)
+    ngldm = np.zeros((g, 27), np.int64)
+    s = np.zeros(g)
+    n = np.zeros(g, np.int64)
+    rlm = np.zeros((13, g, max(max_len, 1)), np.int32)
+    ring = np.zeros((13, 2 * ppl if runs else 1), np.int16)
+    parent = np.empty(gp.size if zones else 1, np.int32)
+    cnt = np.empty(ppl, np.int32)
+    tot = np.empty(ppl, np.int64)
+    eq = np.empty(ppl, np.int32)
+    back = np.empty(ppl, np.int32)  # bit k: the voxel behind in direction k has the same level
+    n_vox = vox.size
+    p = 0
+    while p < n_vox:
+        b = vox[p]  # a plane: its ROI voxels vox[p:q], its span b .. vox[q - 1]
+        z = b // ppl
+        q = p + 1
+        while q < n_vox and vox[q] < (z + 1) * ppl:
+            q += 1
+        width = vox[q - 1] + 1 - b
+        _fill(lp, b, width, px, ppl, sums, runs or zones, cnt, tot, eq, back)
+        here = (z & 1) * ppl + b - z * ppl  # the span's first slot in the two-plane ring
+        if runs:
+            _run_lengths(ring, back, step, b, width, here, px, ppl)
+        _voxel_counts(
+            gp, levels, lo, step, px, ppl, vox[p:q], b, here, sums, runs, zones, cnt, tot, eq,
+            back, ring, glcm, ngldm, s, n, rlm, parent, lowbit, reps,
+        )  # fmt: skip
+        p = q
+    return glcm, ngldm, s, n, rlm, parent
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fill(lp, b, width, px, ppl, sums, masks, cnt, tot, eq, back):  # pragma: no cover
+    """``_plane_pass``' per-voxel counts of the ``width`` voxels from flat index ``b`` into
+    ``cnt``, ``tot``, ``eq`` (when ``sums``) and ``back`` (when ``masks``): one loop over
+    the voxels, the 27 voxels of the 3 x 3 x 3 block (the voxel itself taken out after)
+    unrolled, their flat steps from ``px`` and ``ppl`` (no memory) and unsigned indices
+    (no negative-index wrap), so the loop vectorises. The block's voxel ``j`` (raster
+    order) before the voxel (``j < 13``) is backward neighbour ``k = 12 - j`` (``OFFSETS``:
+    the forward directions in raster order, the backward ones their opposites)."""
+    for x in range(width):
+        v = b + x
+        centre = lp[np.uint64(v)]
+        c = 0
+        t = 0
+        e = 0
+        m = 0
+        j = 0
+        for dz in range(-1, 2):
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    q = lp[np.uint64(v + dz * ppl + dy * px + dx)]
+                    c += q > 0
+                    t += q
+                    e += q == centre
+                    if j < 13:
+                        m |= np.int32(q == centre) << (12 - j)
+                    j += 1
+        if sums:  # the voxel itself out
+            cnt[x] = c - (centre > 0)
+            tot[x] = t - centre
+            eq[x] = e - 1
+        if masks:
+            back[x] = m
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _find_u(parent, i):  # pragma: no cover - compiled
+    """``_find`` on unsigned indices (no negative-index wrap)."""
+    i = np.int64(i)
+    while True:
+        p = np.int64(parent[np.uint64(i)])
+        if p == i:
+            return i
+        gp = np.int64(parent[np.uint64(p)])
+        parent[np.uint64(i)] = gp  # path halving
+        i = gp
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count(gp, ring, glcm, rlm, v, x, here, gi, k, step):  # pragma: no cover - compiled
+    """``_voxel_counts``' GLCM pair and GLRLM run (counted at its last voxel: the voxel ahead
+    differs) of voxel ``v`` in forward direction ``k`` (flat ``step``); unsigned indices."""
+    gj = gp[np.uint64(v + step)]
+    glcm[np.uint64(k), np.uint64(gi), np.uint64(gj + 1)] += 1
+    length = ring[np.uint64(k), np.uint64(here) + x]
+    rlm[np.uint64(k), np.uint64(gi), np.uint64(length - 1)] += np.int32(gj != gi)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _run_lengths(ring, back, step, b, width, here, px, ppl):  # pragma: no cover - compiled
+    """``_plane_pass``' run lengths of the span of ``width`` voxels from flat index ``b``
+    in the 13 directions, into the ring's slots from ``here``: one more than the voxel
+    behind's when it has the same level (bit k of ``back``), else 1."""
+    z = b // ppl
+    length = 0  # direction (0, 0, 1): the voxel behind is the one before in x
+    mine = ring[0, here : here + width]
+    for x in range(width):
+        length = 1 + length * (back[x] & 1)
+        mine[x] = length
+    for k in range(1, 13):
+        o = b + step[13 + k]
+        zb = o // ppl
+        at = (zb & 1) * ppl + o - zb * ppl
+        if zb < z:  # behind: the plane before, in the other slot; one loop
+            lo, hi = 0, width
+        else:  # behind: the row before; row by row, the row's last (padding) voxel left out
+            lo, hi = 0, min(width, px - 1 - b % px)
+        while lo < width:
+            behind = ring[k, at + lo : at + hi]
+            mine = ring[k, here + lo : here + hi]
+            bits = back[lo:hi]
+            for x in range(hi - lo):
+                mine[x] = 1 + behind[x] * ((bits[x] >> k) & 1)
+            if zb < z:
+                break
+            lo = hi + 1
+            hi = min(width, lo + px - 1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _voxel_counts(
+    gp, levels, lo, step, px, ppl, vox, b, here, sums, runs, zones, cnt, tot, eq, back, ring,
+    glcm, ngldm, s, n, rlm, parent, lowbit, reps,
+):  # fmt: skip  # pragma: no cover - compiled
+    """``_plane_pass``' scattered counts of one plane's ROI voxels ``vox`` in raster order
+    (``x``: a voxel's place in the span from flat index ``b``)."""
+    for v in vox:  # unsigned indices: no negative-index wrap
+        x = np.uint64(v - b)
+        gi = np.int64(gp[np.uint64(v)])
+        if sums:
+            ngldm[np.uint64(gi), np.uint64(eq[x])] += 1
+            if cnt[x] > 0:
+                total = tot[x] + cnt[x] * lo  # the neighbours' grey levels
+                s[np.uint64(gi)] += abs(levels[np.uint64(gi)] - total / cnt[x])
+                n[np.uint64(gi)] += 1
+        if runs:  # the 13 forward directions unrolled, as in ``_fill``
+            _count(gp, ring, glcm, rlm, v, x, here, gi, 0, 1)
+            for dx in range(-1, 2):
+                _count(gp, ring, glcm, rlm, v, x, here, gi, 2 + dx, px + dx)
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    k = 4 + 3 * (dy + 1) + dx + 1
+                    _count(gp, ring, glcm, rlm, v, x, here, gi, k, ppl + dy * px + dx)
+        if zones:
+            # one find per group of adjacent equal neighbours: they share a zone already
+            m = np.uint64(reps[np.uint64(back[x])])
+            root = np.int64(v)
+            parent[np.uint64(v)] = v
+            while m:
+                c = _find_u(parent, v + step[np.uint64(13 + lowbit[m])])
+                m &= m - np.uint64(1)
+                if c == root:
+                    continue
+                if root == v:
+                    parent[np.uint64(v)] = c
+                    root = c
+                elif root < c:
+                    parent[np.uint64(c)] = root
+                else:
+                    parent[np.uint64(root)] = c
+                    parent[root] = c
+                    root = c
+
+
+@numba.njit(cache=True, nogil=True)
+def _zone_labels(parent, gp, dp, vox):  # pragma: no cover - compiled
+    """Level, size and smallest distance ``dp`` of each zone of the union-find forest
+    ``parent`` (``_zones``' labelling, in raster order; ``dp`` of size 1: all 1), on
+    unsigned indices (no negative-index wrap)."""
+    n_vox = vox.size
+    zone_level = np.empty(n_vox, np.int64)
+    zone_size = np.zeros(n_vox, np.int64)
+    zone_dist = np.ones(n_vox, np.int64)
+    with_dist = dp.size == gp.size
+    n_zones = 0
+    for v in vox:
+        u = np.uint64(v)
+        p = parent[u]
+        if p == v:
+            z = np.uint64(n_zones)
+            zone_level[z] = gp[u]
+            if with_dist:
+                zone_dist[z] = dp[u]
+            n_zones += 1
+        else:
+            z = np.uint64(-parent[np.uint64(p)] - 1)
+        parent[u] = -(np.int64(z) + 1)
+        zone_size[z] += 1
+        if with_dist and dp[u] < zone_dist[z]:
+            zone_dist[z] = dp[u]
     return zone_level[:n_zones], zone_size[:n_zones], zone_dist[:n_zones]
