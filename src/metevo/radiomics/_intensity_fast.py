@@ -67,11 +67,13 @@ def _histogram(x):  # pragma: no cover - compiled
     sample is not integer-valued or its range exceeds what ``_moments`` would bin."""
     lo = math.inf
     hi = -math.inf
-    for v in x:
-        if v != math.floor(v) or not math.isfinite(v):
-            return np.zeros(0, np.int64), 1, 0
+    bad = False
+    for v in x:  # no early exit: the loop vectorises (integer-valued samples are the rule)
+        bad |= (v != math.floor(v)) | (not math.isfinite(v))
         lo = min(lo, v)
         hi = max(hi, v)
+    if bad:
+        return np.zeros(0, np.int64), 1, 0
     if hi - lo > 4 * x.size + 65536:
         return np.zeros(0, np.int64), 1, 0
     ilo = int(lo)
