@@ -217,12 +217,7 @@ def _lesion_features(
             "(smaller than one new voxel): all features are NaN"
         )
         return notes
-    # morphology on the ROI's bounding box (the mesh pads it itself); the shape first, on
-    # the arrays re-segmentation has just read (still in the cache)
-    if plan.shape:
-        plan.put_vector(
-            row, "shape", shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
-        )
+    # morphology on the ROI's bounding box (the mesh pads it itself)
     if plan.autocorrelation:
         plan.put(
             row,
@@ -235,6 +230,10 @@ def _lesion_features(
                 autocorrelation=True,
                 exact_max_voxels=settings.autocorrelation_exact_max_voxels,
             ),
+        )
+    if plan.shape:
+        plan.put_vector(
+            row, "shape", shape_vector(morph[box], intensity_mask[box], img_crop[box], spacing)
         )
     if n_morph < 4 and plan.morphology:
         notes.append(
