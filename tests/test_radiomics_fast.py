@@ -273,6 +273,73 @@ def test_label_boxes_equal_scipy_find_objects(dtype, dense, monkeypatch):
     assert label_boxes(lab, int(lab.max())) == expected
 
 
+def test_label_box_runs_count_every_voxel_of_every_label():
+    # rows read as runs of one value (several labels and gaps per row, runs at both ends,
+    # values above n_labels skipped): counts equal bincount, boxes find_objects'
+    from metevo.radiomics._morphology import _label_boxes
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        shape = tuple(int(v) for v in rng.integers(1, 10, 3))
+        lab = rng.integers(0, 6, shape) * (rng.random(shape) < rng.random())
+        lab = np.repeat(lab, rng.integers(1, 4), axis=2).astype(np.int16)  # runs along x
+        boxes, counts = _label_boxes(np.ascontiguousarray(lab), 4)  # label 5 ignored
+        np.testing.assert_array_equal(counts, np.bincount(lab.ravel(), minlength=6)[1:5])
+        for i, b in enumerate(ndimage.find_objects(lab, max_label=4)):
+            if b is not None:
+                assert tuple(boxes[i]) == tuple(s.start for s in b) + tuple(s.stop for s in b)
+
+
+def _total(values):
+    """The sum of ``values`` in sequence from 0.0, as a compiled loop adds them."""
+    return np.cumsum(np.append(0.0, values))[-1]
+
+
+def test_mask_moments_equal_the_float_sums_to_the_bit():
+    # the coordinate moments are summed as integers (exact): the float64 sums voxel by
+    # voxel in raster order are exact too, so the two agree to the bit; the intensity sums
+    # keep the raster order (np.cumsum adds in sequence)
+    from metevo.radiomics._morphology import _mask_moments
+
+    rng = np.random.default_rng(8)
+    for shape in [(1, 1, 2), (5, 7, 9), (12, 3, 30)]:
+        morph = rng.random(shape) < 0.7
+        imask = morph & (rng.random(shape) < 0.8)
+        image = rng.normal(30, 200, shape)
+        n, s1, s2, w, w1, n_int = _mask_moments(morph, imask, image)
+        centre = (np.array(shape) - 1) / 2.0
+        p = np.argwhere(morph) - centre  # raster order
+        assert n == len(p) and n_int == int(imask.sum())
+        for a in range(3):
+            assert s1[a] == _total(p[:, a])
+            for b in range(3):
+                assert s2[a, b] == _total(p[:, a] * p[:, b])
+        q = np.argwhere(imask) - centre
+
+        v = image[imask]
+        assert w == _total(v)
+        for a in range(3):
+            assert w1[a] == _total(v * q[:, a])
+
+
+def test_vertex_diameter_equals_the_pairwise_maximum_to_the_bit():
+    # squared distances vectorised, their maximum taken on the int64 bits: the same value as
+    # the plain double loop (one point, repeated points, anisotropic scales)
+    from metevo.radiomics._morphology import _max_distance
+    from metevo.radiomics._shape_fast import _vertex_diameter
+
+    rng = np.random.default_rng(9)
+    for n in [1, 2, 3, 17, 64]:
+        pts = rng.normal(0, 20, (n, 3)) * np.array([2.5, 0.8, 0.8])
+        if n > 2:
+            pts[-1] = pts[0]
+        idx = rng.permutation(n)
+        expected = _max_distance(np.ascontiguousarray(pts[idx])) if n > 1 else 0.0
+        assert _vertex_diameter(pts, idx) == expected
+        if n == 2:
+            assert expected == np.linalg.norm(pts[0] - pts[1])
+
+
 def test_fused_kernel_cache_follows_the_modules_it_calls(tmp_path):
     # numba keys a cached kernel on its own file: without the fingerprint of the modules it
     # calls, a kernel keeps a changed dependency's old machine code (here: 2 instead of 20)

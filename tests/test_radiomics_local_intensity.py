@@ -180,3 +180,29 @@ def test_integer_peaks_of_rows_inside_the_image_with_tied_maxima():
     means = _means_by_convolution(image, np.ones(image.shape, bool), spacing)
     assert f["loc_peak_loc"] == pytest.approx(means[image == 500.0].max(), rel=1e-12)
     assert f["loc_peak_loc"] < f["loc_peak_glob"]  # the two peaks differ here
+
+
+@pytest.mark.parametrize("integers", [True, False])
+def test_peak_vector_equals_local_intensity_features(integers):
+    from metevo.radiomics._local_intensity import LOCAL_NAMES, peak_vector
+
+    rng = np.random.default_rng(61)
+    image = rng.normal(50, 40, (18, 20, 22))
+    if integers:
+        image = image.round()
+    mask = np.zeros(image.shape, bool)
+    mask[5:12, 6:15, 4:17] = rng.random((7, 9, 13)) < 0.6
+    spacing = np.array([1.0, 0.9, 0.9])
+    ref = local_intensity_features(image, mask, spacing)
+    got = peak_vector(image, mask, spacing)
+    assert got.tobytes() == np.array([ref[n] for n in LOCAL_NAMES]).tobytes()
+    assert np.isfinite(got).all()
+    # the mask's voxels looked for in its bounding box, or a looser one: the same peaks
+    for box in [
+        (slice(5, 12), slice(6, 15), slice(4, 17)),
+        (slice(2, 15), slice(0, 20), slice(3, 22)),
+    ]:
+        inside = np.zeros(image.shape, bool)
+        inside[box] = True
+        assert not (mask & ~inside).any()
+        assert peak_vector(image, mask, spacing, box).tobytes() == got.tobytes()

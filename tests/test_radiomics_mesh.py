@@ -55,3 +55,18 @@ def test_mesh_of_one_voxel_is_the_octahedron_of_its_face_centres():
     assert area == pytest.approx(4 * np.sqrt(3), rel=1e-12)
     assert volume == pytest.approx(8 / 6, rel=1e-12)
     assert len(hull_candidates(mask, np.ones(3))) == 6
+
+
+def test_zplane_hull_from_row_ends_equals_the_monotone_chain_on_all_points():
+    # each z-plane's hull from one chain over the rows' first points and one over their last
+    # points, exact lattice turns: the same vertices as the chain over every point (in mm at
+    # 1 mm, where its float turns are exact too), on blobs with holes and one-voxel rows
+    from metevo.radiomics._mesh import _line_lattice, _plane_hull_mask, _zplane_hull
+
+    rng = np.random.default_rng(12)
+    for _ in range(300):
+        shape = tuple(int(v) for v in rng.integers(1, 11, 3))
+        mask = rng.random(shape) < rng.random()
+        k = _line_lattice(mask)
+        expected = _plane_hull_mask(k[:, 0].copy(), 0.5 * k[:, 1], 0.5 * k[:, 2])
+        np.testing.assert_array_equal(_zplane_hull(k), expected)

@@ -88,3 +88,29 @@ def test_rounded_interpolation_equals_np_rint_of_the_values():
     assert not np.array_equal(out, np.rint(out))  # interpolation made fractions to round
     assert rounded.tobytes() == np.rint(out).tobytes()
     np.testing.assert_array_equal(mask_r, mask)
+
+
+def test_crop_in_its_own_type_with_the_known_extent_equals_the_float_crop():
+    # the engine passes the scan's int16 crop and the ROI's extent from its label box: the
+    # same grid and values to the bit as a float64 crop whose extent is found from the ROI
+    rng = np.random.default_rng(33)
+    spacing = np.array([2.5, 0.8, 0.8])
+    img = rng.normal(40, 300, (12, 34, 30)).round()
+    roi = np.zeros(img.shape, bool)
+    roi[4:9, 10:21, 7:19] = rng.random((5, 11, 12)) < 0.8
+    roi[4, 10, 7] = roi[8, 20, 18] = True  # the box's corners
+    args = (spacing, 1.0, np.array([3, 5, 2]), np.array([40, 60, 50]))
+    extent = np.array([[4, 8], [10, 20], [7, 18]])
+    ref = resample_crop(img, roi, *args, margin_mm=6.2, round_values=True)
+    fast = resample_crop(
+        img.astype(np.int16), roi, *args, margin_mm=6.2, round_values=True, extent=extent
+    )
+    for a, b in zip(ref, fast, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    assert ref[1].sum() > 0
+    # the box of the points the ROI reaches holds every ROI voxel, and is smaller than the
+    # output (the intensity-peak margin lies outside it)
+    *_, reach = resample_crop(img, roi, *args, margin_mm=6.2, with_reach=True)
+    inside = np.zeros(ref[1].shape, bool)
+    inside[tuple(slice(a, b) for a, b in reach)] = True
+    assert ref[1][inside].sum() == ref[1].sum() and not inside.all()

@@ -19,10 +19,13 @@ __all__ = [
     "HISTOGRAM_NAMES",
     "IVH_NAMES",
     "STATISTICS_NAMES",
+    "block_arguments",
     "histogram_vector",
+    "intensity_block",
     "ivh_vector",
     "resegment",
     "statistics_vector",
+    "value_range",
 ]
 
 _ORDER = (
@@ -64,11 +67,13 @@ def _histogram(x):  # pragma: no cover - compiled
     sample is not integer-valued or its range exceeds what ``_moments`` would bin."""
     lo = math.inf
     hi = -math.inf
-    for v in x:
-        if v != math.floor(v) or not math.isfinite(v):
-            return np.zeros(0, np.int64), 1, 0
+    bad = False
+    for v in x:  # no early exit: the loop vectorises (integer-valued samples are the rule)
+        bad |= (v != math.floor(v)) | (not math.isfinite(v))
         lo = min(lo, v)
         hi = max(hi, v)
+    if bad:
+        return np.zeros(0, np.int64), 1, 0
     if hi - lo > 4 * x.size + 65536:
         return np.zeros(0, np.int64), 1, 0
     ilo = int(lo)
@@ -327,27 +332,139 @@ def ivh_vector(
 
 
 @numba.njit(**_JIT)
-def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
+def _intensity_block(
+    image, mask, n, statistics, ivh, ivh_step, ivh_lb, ivh_min, ivh_max, lb, width, histogram
+):  # pragma: no cover
+    """``intensity_block`` in one compiled call."""
+    x = np.empty(n)
+    i = 0
+    nz, ny, nx = mask.shape
+    for z in range(nz):
+        for y in range(ny):
+            for k in range(nx):
+                if mask[z, y, k]:
+                    x[i] = image[z, y, k]
+                    i += 1
+    constant = True  # min == max (False with a NaN, as there)
+    for v in x:
+        constant &= v == x[0]
+    stats = np.empty(18)
+    stats_ok = False
+    if statistics:
+        stats, stats_ok = _statistics(x)
+    ivh_out = np.empty(6)
+    ivh_ok = False
+    if ivh:
+        ivh_ok = _ivh(x, ivh_step, ivh_lb, ivh_min, ivh_max, ivh_out)
+    grey = np.empty(n, np.int64)
+    below = 0
+    for j in range(n):  # (np.floor((x - lb) / width) + 1).astype(np.int64), then >= 1
+        g = np.int64(np.floor((x[j] - lb) / width) + 1.0)
+        below += g < 1
+        grey[j] = max(g, 1)
+    hist = _histogram_values(grey) if histogram else np.empty(23)
+    return x, constant, stats, stats_ok, ivh_out, ivh_ok, grey, below, hist
+
+
+def block_arguments(
+    *,
+    statistics: bool,
+    ivh_step: float | None,
+    ivh_lower_bound: float | None,
+    ivh_range: tuple[float, float] | None,
+    lower_bound: float,
+    bin_width: float,
+    histogram: bool,
+) -> tuple:
+    """The settings part of ``intensity_block``'s arguments (fixed per settings object)."""
+    x_min, x_max = (math.nan, math.nan) if ivh_range is None else ivh_range
+    return (
+        bool(statistics),
+        ivh_step is not None,
+        math.nan if ivh_step is None else float(ivh_step),
+        math.nan if ivh_lower_bound is None else float(ivh_lower_bound),
+        float(x_min),
+        float(x_max),
+        float(lower_bound),
+        float(bin_width),
+        bool(histogram),
+    )
+
+
+def intensity_block(image: np.ndarray, mask: np.ndarray, n: int, arguments: tuple) -> tuple:
+    """The intensity families of one lesion with fixed-size bins, in one compiled pass over
+    its intensity mask (``mask``, ``n`` voxels, on the ``image`` box); ``arguments`` from
+    ``block_arguments``: whether to compute the statistics, the IVH's bin width, lower bound
+    and range, the grey levels' lower bound and bin width, whether to compute the histogram.
+
+    Returns ``(x, constant, statistics, statistics_ok, ivh, ivh_ok, grey, n_below,
+    histogram)``: the voxels' intensities in raster order (``image[mask]``); whether they are
+    all equal; the values of ``STATISTICS_NAMES`` (``statistics_ok`` False: not
+    integer-valued or not asked, where ``statistics_vector`` returns ``None``); those of
+    ``IVH_NAMES`` (``ivh_ok`` False: a value not finite or not asked, as ``ivh_vector``);
+    the grey levels ``floor((x - lower_bound) / bin_width) + 1`` (``discretise``) with the
+    ``n_below`` of them below 1 put in bin 1; the values of ``HISTOGRAM_NAMES`` of the grey
+    levels. The same arithmetic as those functions: the same values to the bit.
+    """
+    return _intensity_block(image, mask, n, *arguments)
+
+
+@numba.njit(**_JIT)
+def _value_range(values):  # pragma: no cover - compiled
+    """Lowest and highest of ``values`` (flat, not empty) in one vectorised pass; NaN and NaN
+    when one is NaN (as ``np.min`` / ``np.max``)."""
+    lo = values[0]
+    hi = values[0]
+    nan = False
+    for v in values:
+        lo = min(lo, v)
+        hi = max(hi, v)
+        nan |= v != v
+    if nan:
+        return np.nan, np.nan
+    return float(lo), float(hi)
+
+
+# image types whose range ``value_range`` takes in one compiled pass (CT's int16, float64)
+_RANGE_TYPES = (np.dtype(np.int16), np.dtype(np.float64))
+
+
+def value_range(image: np.ndarray) -> tuple[float, float]:
+    """``(float(image.min()), float(image.max()))`` of a non-empty array, in one pass where
+    the type allows."""
+    if image.size and image.dtype in _RANGE_TYPES and image.flags.c_contiguous:
+        return _value_range(image.reshape(-1))
+    return float(np.min(image)), float(np.max(image))
+
+
+@numba.njit(**_JIT)
+def _resegment(image, roi, lo, hi, out, write, reach):  # pragma: no cover - compiled
     """One pass: ``out`` = ``roi & (lo <= image <= hi)`` (written when ``write``); the
     bounding boxes ``(3, 2)`` (first, last + 1) and voxel counts of ``roi`` and of that.
     Each row's first/last voxels and counts are found without branches (the loop
-    vectorises); the boxes are updated once per row."""
+    vectorises); the boxes are updated once per row. Only the box ``reach`` (first, last + 1
+    along z, y, x), which holds every ROI voxel, is read (``out`` is zero elsewhere)."""
     nz, ny, nx = roi.shape
     box = np.empty((2, 3, 2), np.int64)
     for b in range(2):
         box[b, 0, 0], box[b, 1, 0], box[b, 2, 0] = nz, ny, nx
         box[b, :, 1] = 0
     n = np.zeros(2, np.int64)
-    for z in range(nz):
-        for y in range(ny):
+    x0, x1 = reach[2, 0], reach[2, 1]
+    for z in range(reach[0, 0], reach[0, 1]):
+        for y in range(reach[1, 0], reach[1, 1]):
             first_r, last_r, first_k, last_k = nx, -1, nx, -1
             count_r, count_k = 0, 0
-            for x in range(nx):
-                r = roi[z, y, x]
-                v = image[z, y, x]
+            roi_row = roi[z, y, x0:x1]  # rows from 0: no negative-index wraparound
+            image_row = image[z, y, x0:x1]
+            out_row = out[z, y, x0:x1] if write else out[0, 0, 0:0]
+            for k in range(x1 - x0):
+                x = x0 + k
+                r = roi_row[k]
+                v = image_row[k]
                 keep = r & (lo <= v) & (v <= hi)
                 if write:
-                    out[z, y, x] = keep
+                    out_row[k] = keep
                 count_r += r
                 count_k += keep
                 first_r = min(first_r, x if r else nx)
@@ -370,17 +487,24 @@ def _resegment(image, roi, lo, hi, out, write):  # pragma: no cover - compiled
 
 
 def resegment(
-    image: np.ndarray, roi: np.ndarray, value_range: tuple[float, float] | None
+    image: np.ndarray,
+    roi: np.ndarray,
+    value_range: tuple[float, float] | None,
+    reach: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[slice, ...], int, tuple[slice, ...] | None, int]:
     """Re-segmentation (IBSI 2.5) and the boxes the features work on, in one pass.
 
     Returns ``(intensity_mask, box, n_roi, intensity_box, n_intensity)``: the ROI voxels with
     intensities in ``value_range`` (``roi`` itself when it is ``None``), the bounding box and
-    voxel count of ``roi`` (which holds at least one voxel) and of the intensity mask
-    (``None`` when it is empty).
+    voxel count of ``roi`` and of the intensity mask (``None`` when it is empty). ``reach``
+    (first, last + 1 index along z, y, x): a box known to hold every ROI voxel, the only
+    part read (default: the whole array).
     """
     mask = np.zeros(roi.shape, bool) if value_range is not None else None
     lo, hi = value_range if value_range is not None else (-math.inf, math.inf)
+    if reach is None:
+        reach = np.zeros((3, 2), np.int64)
+        reach[:, 1] = roi.shape
     box, n = _resegment(
         np.ascontiguousarray(image, dtype=np.float64),
         np.ascontiguousarray(roi),
@@ -388,8 +512,11 @@ def resegment(
         float(hi),
         mask if mask is not None else np.zeros((1, 1, 1), bool),
         mask is not None,
+        reach,
     )
-    slices = [tuple(slice(int(a), int(b)) for a, b in box[k]) for k in range(2)]
+    (rz, ry, rx), (kz, ky, kx) = box.tolist()
+    roi_box = (slice(*rz), slice(*ry), slice(*rx))
+    n_roi, n_int = n.tolist()
     if mask is None:  # no range: the intensity mask is the ROI
-        return roi, slices[0], int(n[0]), slices[0], int(n[0])
-    return mask, slices[0], int(n[0]), slices[1] if n[1] else None, int(n[1])
+        return roi, roi_box, n_roi, roi_box, n_roi
+    return mask, roi_box, n_roi, (slice(*kz), slice(*ky), slice(*kx)) if n_int else None, n_int

@@ -18,10 +18,11 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-__all__ = ["PEAK_RADIUS_MM", "local_intensity_features"]
+__all__ = ["LOCAL_NAMES", "PEAK_RADIUS_MM", "local_intensity_features", "peak_vector"]
 
 # radius of a 1 cm^3 sphere, in mm (IBSI 3.2)
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+LOCAL_NAMES = ("loc_peak_loc", "loc_peak_glob")
 
 
 def _sphere_offsets(spacing: np.ndarray) -> np.ndarray:
@@ -180,23 +181,28 @@ def _peaks(image, mask, valid, all_valid, rows):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _plane_extents(mask):  # pragma: no cover - compiled
+def _plane_extents(mask, box):  # pragma: no cover - compiled
     """Per plane ``z`` of ``mask``: ``(y_first, y_last, x_first, x_last)`` of its voxels
-    (``y_first`` = -1 where the plane is empty). Each row's first and last voxel are found
-    without branches (the loop vectorises)."""
-    nz, ny, nx = mask.shape
+    (``y_first`` = -1 where the plane is empty), looked for within ``box`` (first and last
+    + 1 index along z, y, x: a box holding every voxel). Each row's first and last voxel are
+    found without branches (the loop vectorises)."""
+    nz = mask.shape[0]
     ext = np.full((nz, 4), -1, np.int64)
-    for z in range(nz):
-        x_first = nx
+    x0, x1 = box[2, 0], box[2, 1]
+    nx = x1 - x0
+    for z in range(box[0, 0], box[0, 1]):
+        x_first = mask.shape[2]
         x_last = -1
-        for y in range(ny):
-            row = mask[z, y]
+        for y in range(box[1, 0], box[1, 1]):
+            row = mask[z, y, x0:x1]  # from 0: no negative-index wraparound per voxel
             first = nx
             last = -1
             for x in range(nx):
                 first = min(first, x if row[x] else nx)
                 last = max(last, x if row[x] else -1)
             if last >= 0:
+                first += x0
+                last += x0
                 if ext[z, 0] < 0:
                     ext[z, 0] = y
                 ext[z, 1] = y
@@ -225,7 +231,6 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
             plane[base : base + stride] = 0
             continue
         plane[base : base + c0 + 1] = 0
-        acc = np.int32(0)
         bad = False
         values = image[zz, y, x0 + c0 : x0 + c1]
         sums = plane[base + c0 + 1 : base + c1 + 1]
@@ -234,16 +239,21 @@ def _padded_prefix(image, zz, y0, x0, plane, ny, stride, limit):  # pragma: no c
             # converted only within the limit (a select: defined for any value); checked below
             iv = np.int32(v) if abs(v) <= limit else np.int32(0)
             bad |= (iv != v) | (abs(v) > limit)
-            acc += iv
-            sums[k] = acc
+            sums[k] = iv
         if bad:
             return False
+        # the running sum apart from the conversion: the conversion loop vectorises, this
+        # one is a chain of integer adds
+        acc = np.int32(0)
+        for k in range(c1 - c0):
+            acc += sums[k]
+            sums[k] = acc
         plane[base + c1 + 1 : base + stride] = acc
     return True
 
 
 @numba.njit(cache=True, nogil=True)
-def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
+def _peaks_integer(image, mask, rows, limit, box):  # pragma: no cover - compiled
     """``(exact, local peak, global peak)`` for an integer-valued ``image``: the sphere sums
     are exact integers, so their order does not matter and one plane of the ROI gets all of
     them at once: with the prefix planes zero-padded by the radius and flattened, each x-run
@@ -251,12 +261,13 @@ def _peaks_integer(image, mask, rows, limit):  # pragma: no cover - compiled
     vectorised int32 loops, four runs per pass, instead of one per ROI line and run), the
     runs at -dz and +dz read together from the sum of their two planes. The means are the same
     float64 values as ``_peaks``' (exact sum / count). ``exact`` is False (nothing computed)
-    when a voxel is not an integer within ``limit``."""
+    when a voxel is not an integer within ``limit``. ``box``: first and last + 1 index along
+    z, y, x of a box that holds the mask's voxels."""
     nz, ny, nx = image.shape
     rz = np.abs(rows[:, 0]).max()
     ry = np.abs(rows[:, 1]).max()
     rx = rows[:, 2].max()
-    ext = _plane_extents(mask)
+    ext = _plane_extents(mask, box)
     zs = np.flatnonzero(ext[:, 0] >= 0)
     z_lo, z_hi = zs[0], zs[-1]
     y_lo, y_hi = ext[zs, 0].min(), ext[zs, 1].max()
@@ -392,20 +403,48 @@ def local_intensity_features(
     out = {"loc_peak_loc": math.nan, "loc_peak_glob": math.nan}
     if not intensity_mask.any():
         return out
-    spacing = np.asarray(spacing, dtype=np.float64)
-    key = tuple(float(h) for h in spacing)
+    out["loc_peak_loc"], out["loc_peak_glob"] = _peak_pair(image, intensity_mask, spacing, valid)
+    return out
+
+
+def peak_vector(
+    image: np.ndarray,
+    intensity_mask: np.ndarray,
+    spacing: np.ndarray,
+    box: tuple[slice, slice, slice] | None = None,
+) -> np.ndarray:
+    """``local_intensity_features`` (every voxel valid) as the values of ``LOCAL_NAMES``, for
+    an ``intensity_mask`` that holds at least one voxel, all of them within ``box`` (slices
+    of ``image``; default: the whole array)."""
+    return np.array(_peak_pair(image, intensity_mask, spacing, None, box))
+
+
+def _peak_pair(
+    image: np.ndarray,
+    intensity_mask: np.ndarray,
+    spacing: np.ndarray,
+    valid: np.ndarray | None,
+    box: tuple[slice, slice, slice] | None = None,
+) -> tuple[float, float]:
+    """Local and global intensity peak of a non-empty ``intensity_mask``."""
+    key = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
     rows = _sphere_rows(key)
     if valid is None:  # integer intensities (CT in HU): exact int32 sums, plane by plane
+        if box is None:
+            bounds = np.zeros((3, 2), np.int64)
+            bounds[:, 1] = image.shape
+        else:
+            bounds = np.array([(b.start, b.stop) for b in box], np.int64)
         exact, loc, glob = _peaks_integer(
             np.ascontiguousarray(image, dtype=np.float64),
             np.ascontiguousarray(intensity_mask),
             rows,
             _int32_limit(key),
+            bounds,
         )
         if exact:
-            out["loc_peak_loc"] = float(loc)
-            out["loc_peak_glob"] = float(glob)
-            return out
+            return float(loc), float(glob)
+    spacing = np.asarray(spacing, dtype=np.float64)
     r = np.floor(PEAK_RADIUS_MM / spacing).astype(int)
     # only voxels within r of the ROI matter
     hits = [np.flatnonzero(intensity_mask.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
@@ -421,6 +460,4 @@ def local_intensity_features(
         all_valid,
         rows,
     )
-    out["loc_peak_loc"] = float(loc)
-    out["loc_peak_glob"] = float(glob)
-    return out
+    return float(loc), float(glob)

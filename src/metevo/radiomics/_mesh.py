@@ -167,8 +167,17 @@ def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
     The points are sorted by (plane, y, x); collinear boundary points are dropped.
     """
     n = plane.size
-    keep = np.zeros(n, np.bool_)
-    hull = np.empty(n + 1, np.int64)
+    keep = np.empty(n, np.bool_)
+    _plane_hull_into(plane, y, x, n, keep, np.empty(n + 1, np.int64))
+    return keep
+
+
+@numba.njit(cache=True, nogil=True)
+def _plane_hull_into(plane, y, x, n, keep, hull):  # pragma: no cover - compiled
+    """``_plane_hull_mask`` of the first ``n`` points into ``keep[:n]``; ``hull``: scratch
+    of ``n + 1`` entries."""
+    for i in range(n):
+        keep[i] = False
     start = 0
     while start < n:
         end = start
@@ -192,6 +201,49 @@ def _plane_hull_mask(plane, y, x):  # pragma: no cover - compiled
                 k += 1
             for j in range(k - 1):
                 keep[hull[j]] = True
+        start = end
+
+
+@numba.njit(cache=True, nogil=True)
+def _lattice_turn(k, o, a, b):  # pragma: no cover - compiled
+    """``_turn`` on the in-plane lattice coordinates ``k[:, 1]``, ``k[:, 2]`` (exact)."""
+    return (k[a, 1] - k[o, 1]) * (k[b, 2] - k[o, 2]) - (k[a, 2] - k[o, 2]) * (k[b, 1] - k[o, 1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _zplane_hull(k):  # pragma: no cover - compiled
+    """``_plane_hull_mask`` of the line-lattice points ``k`` (sorted) in their planes
+    ``k[:, 0]``, with exact integer turns, from the rows' ends alone: each row (equal
+    ``k[:, 1]``) holds one or two points (a line's ends), the first ones make the hull's
+    side of low ``k[:, 2]``, the last ones the other side, so each side is one monotone
+    chain over one point per row (the whole chain pass runs twice over every point)."""
+    n = k.shape[0]
+    keep = np.zeros(n, np.bool_)
+    chain = np.empty(n, np.int64)
+    start = 0
+    while start < n:
+        end = start
+        while end < n and k[end, 0] == k[start, 0]:
+            end += 1
+        for side in range(2):  # 0: the rows' first points, turning left; 1: last, right
+            h = 0
+            i = start
+            while i < end:
+                j = i
+                while j + 1 < end and k[j + 1, 1] == k[i, 1]:
+                    j += 1
+                p = i if side == 0 else j
+                while h >= 2:
+                    t = _lattice_turn(k, chain[h - 2], chain[h - 1], p)
+                    if (t <= 0) if side == 0 else (t >= 0):
+                        h -= 1
+                    else:
+                        break
+                chain[h] = p
+                h += 1
+                i = j + 1
+            for q in range(h):
+                keep[chain[q]] = True
         start = end
     return keep
 
@@ -250,19 +302,25 @@ _PLANES = np.array(
 
 
 @numba.njit(cache=True, nogil=True)
-def _plane_filter(k, keep, rows):  # pragma: no cover - compiled
+def _plane_filter(k, keep, rows, scratch, coords, flags):  # pragma: no cover - compiled
     """Clear ``keep`` of the lattice points ``k`` that are not vertices of the 2D hull of the
     kept points in their plane ``rows[0] . k = const`` (turns in the coordinates
     ``rows[1] . k``, ``rows[2] . k``).
 
     ``k`` is in ascending (z, y, x) order and every plane of ``_PLANES`` has z as its first
     in-plane coordinate and, at equal z, a second one that orders the points as (y, x) does:
-    a stable counting sort by the plane alone gives the (plane, in-plane) order."""
-    idx = np.flatnonzero(keep)
-    m = idx.size
+    a stable counting sort by the plane alone gives the (plane, in-plane) order. ``scratch``
+    (5 rows of int64), ``coords`` (2 rows of float64) and ``flags`` (bool): work space of at
+    least ``len(k) + 1`` entries, shared by the filters of one ROI."""
+    idx, pc, order, plane, hull = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    y, x = coords[0], coords[1]
+    m = 0
+    for p in range(keep.size):
+        if keep[p]:
+            idx[m] = p
+            m += 1
     if m == 0:
         return
-    pc = np.empty(m, np.int64)
     lo = hi = rows[0, 0] * k[idx[0], 0] + rows[0, 1] * k[idx[0], 1] + rows[0, 2] * k[idx[0], 2]
     for i in range(m):
         p = idx[i]
@@ -274,22 +332,18 @@ def _plane_filter(k, keep, rows):  # pragma: no cover - compiled
         start[pc[i] - lo + 1] += 1
     for j in range(1, start.size):
         start[j] += start[j - 1]
-    order = np.empty(m, np.int64)
     for i in range(m):
         order[start[pc[i] - lo]] = i
         start[pc[i] - lo] += 1
-    plane = np.empty(m, np.int64)
-    y = np.empty(m)
-    x = np.empty(m)
     for j in range(m):
         i = order[j]
         p = idx[i]
         plane[j] = pc[i]
         y[j] = rows[1, 0] * k[p, 0] + rows[1, 1] * k[p, 1] + rows[1, 2] * k[p, 2]
         x[j] = rows[2, 0] * k[p, 0] + rows[2, 1] * k[p, 1] + rows[2, 2] * k[p, 2]
-    hull = _plane_hull_mask(plane, y, x)
+    _plane_hull_into(plane, y, x, m, flags, hull)
     for j in range(m):
-        if not hull[j]:
+        if not flags[j]:
             keep[idx[order[j]]] = False
 
 
@@ -298,29 +352,32 @@ def _candidates(mask, spacing):  # pragma: no cover - compiled
     """``hull_candidates``: the candidates in mm and on the half-voxel lattice (``2 *``
     index, int64), in (z, y, x) order."""
     k = _line_lattice(mask)
-    n = k.shape[0]
-    # z-planes: the turns on the points in mm
-    y = np.empty(n)
-    x = np.empty(n)
-    plane = np.empty(n, np.int64)
-    for i in range(n):
-        plane[i] = k[i, 0]
-        y[i] = 0.5 * k[i, 1] * spacing[1]
-        x[i] = 0.5 * k[i, 2] * spacing[2]
-    keep = _plane_hull_mask(plane, y, x)
+    # z-planes: exact turns on the lattice (an affine image of the points in mm)
+    keep = _zplane_hull(k)
     # a vertex of the 3D hull is extreme in every subset holding it: also a vertex of the 2D
     # hull of the candidates in each lattice plane through it (``_PLANES``). Extreme points
-    # do not change under affine maps, so the lattice gives exact integer turn tests.
-    for f in range(_PLANES.shape[0]):
-        _plane_filter(k, keep, _PLANES[f])
+    # do not change under affine maps, so the lattice gives exact integer turn tests. The
+    # points kept so far are gathered first (in order): the filters see only those.
     idx = np.flatnonzero(keep)
-    lattice = np.empty((idx.size, 3), np.int64)
+    m = idx.size
+    lattice = np.empty((m, 3), np.int64)
+    for i in range(m):
+        for a in range(3):
+            lattice[i, a] = k[idx[i], a]
+    keep = np.ones(m, np.bool_)
+    scratch = np.empty((5, m + 1), np.int64)  # the filters' work space, allocated once
+    coords = np.empty((2, m + 1))
+    flags = np.empty(m + 1, np.bool_)
+    for f in range(_PLANES.shape[0]):
+        _plane_filter(lattice, keep, _PLANES[f], scratch, coords, flags)
+    idx = np.flatnonzero(keep)
+    out = np.empty((idx.size, 3), np.int64)
     v = np.empty((idx.size, 3))
     for i in range(idx.size):
         for a in range(3):
-            lattice[i, a] = k[idx[i], a]
-            v[i, a] = 0.5 * k[idx[i], a] * spacing[a]
-    return v, lattice
+            out[i, a] = lattice[idx[i], a]
+            v[i, a] = 0.5 * lattice[idx[i], a] * spacing[a]
+    return v, out
 
 
 def hull_candidates(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:

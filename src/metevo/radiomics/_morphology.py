@@ -34,28 +34,42 @@ def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
 @numba.njit(cache=True, nogil=True)
 def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
     """Bounding box (start z, y, x, stop z, y, x) and voxel count of every label 1 ..
-    ``n_labels`` of the label image ``lab`` (z, y, x) in one pass; count 0: label absent."""
+    ``n_labels`` of the label image ``lab`` (z, y, x) in one pass; count 0: label absent.
+    Rows with no label are skipped after one OR over them; the others are read as runs of
+    one value (a box and a count update per run, not per voxel)."""
     boxes = np.empty((n_labels, 6), np.int64)
     counts = np.zeros(n_labels, np.int64)
     nz, ny, nx = lab.shape
     for z in range(nz):
         for y in range(ny):
-            for x in range(nx):
-                v = lab[z, y, x]
+            row = lab[z, y]
+            seen = row[0] if nx else 0
+            for x in range(1, nx):  # a whole-row OR first (vectorised): most rows are empty
+                seen |= row[x]
+            if seen == 0:
+                continue
+            x = 0
+            while x < nx:  # the row's runs of one value
+                v = row[x]
+                first = x
+                x += 1
+                while x < nx and row[x] == v:
+                    x += 1
                 if v <= 0 or v > n_labels:
                     continue
                 i = np.int64(v) - 1
                 if counts[i] == 0:
                     boxes[i, 0] = boxes[i, 3] = z
                     boxes[i, 1] = boxes[i, 4] = y
-                    boxes[i, 2] = boxes[i, 5] = x
+                    boxes[i, 2] = first
+                    boxes[i, 5] = x - 1
                 else:
                     boxes[i, 3] = z  # raster order: z never decreases
                     boxes[i, 1] = min(boxes[i, 1], y)
                     boxes[i, 4] = max(boxes[i, 4], y)
-                    boxes[i, 2] = min(boxes[i, 2], x)
-                    boxes[i, 5] = max(boxes[i, 5], x)
-                counts[i] += 1
+                    boxes[i, 2] = min(boxes[i, 2], first)
+                    boxes[i, 5] = max(boxes[i, 5], x - 1)
+                counts[i] += x - first
     for i in range(n_labels):
         for a in range(3, 6):
             boxes[i, a] += 1
@@ -102,43 +116,68 @@ def _max_distance(pts):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _mask_moments(morph, imask, image):  # pragma: no cover - compiled
     """Voxel count, coordinate sums and second moments (about the box centre) of ``morph``;
-    intensity sum and intensity-weighted coordinate sums over ``imask``."""
+    intensity sum, intensity-weighted coordinate sums and voxel count of ``imask``.
+
+    The coordinates about the box centre are multiples of 1/2, so the coordinate sums and
+    moments are exact in float64 whatever their order: they are summed as integers (doubled
+    coordinates), row by row (counts, x sums and x^2 sums vectorise), then halved or
+    quartered. The intensity sums keep the voxel-by-voxel raster order."""
     nz, ny, nx = morph.shape
     cz = 0.5 * (nz - 1)
     cy = 0.5 * (ny - 1)
     cx = 0.5 * (nx - 1)
-    s1 = np.zeros(3)
-    s2 = np.zeros((3, 3))
-    w1 = np.zeros(3)
+    # sums of q = 2 (coordinate - centre): q0, q1, q2, q0q0, q0q1, q0q2, q1q1, q1q2, q2q2
+    t = np.zeros(9, np.int64)
     n = 0
+    for z in range(nz):
+        q0 = 2 * z - (nz - 1)
+        for y in range(ny):
+            q1 = 2 * y - (ny - 1)
+            row = morph[z, y]
+            c = 0
+            sx = 0
+            sxx = 0
+            for x in range(nx):
+                m = np.int64(row[x])
+                q2 = 2 * x - (nx - 1)
+                c += m
+                sx += m * q2
+                sxx += m * q2 * q2
+            if c:
+                n += c
+                t[0] += c * q0
+                t[1] += c * q1
+                t[2] += sx
+                t[3] += c * q0 * q0
+                t[4] += c * q0 * q1
+                t[5] += q0 * sx
+                t[6] += c * q1 * q1
+                t[7] += q1 * sx
+                t[8] += sxx
+    s1 = np.empty(3)
+    s2 = np.empty((3, 3))
+    for a in range(3):
+        s1[a] = t[a] / 2.0
+    s2[0, 0] = t[3] / 4.0
+    s2[0, 1] = s2[1, 0] = t[4] / 4.0
+    s2[0, 2] = s2[2, 0] = t[5] / 4.0
+    s2[1, 1] = t[6] / 4.0
+    s2[1, 2] = s2[2, 1] = t[7] / 4.0
+    s2[2, 2] = t[8] / 4.0
+    w1 = np.zeros(3)
     w = 0.0
+    n_int = 0
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
-                if morph[z, y, x]:
-                    p0 = z - cz
-                    p1 = y - cy
-                    p2 = x - cx
-                    n += 1
-                    s1[0] += p0
-                    s1[1] += p1
-                    s1[2] += p2
-                    s2[0, 0] += p0 * p0
-                    s2[0, 1] += p0 * p1
-                    s2[0, 2] += p0 * p2
-                    s2[1, 1] += p1 * p1
-                    s2[1, 2] += p1 * p2
-                    s2[2, 2] += p2 * p2
                 if imask[z, y, x]:
                     v = image[z, y, x]
+                    n_int += 1
                     w += v
                     w1[0] += v * (z - cz)
                     w1[1] += v * (y - cy)
                     w1[2] += v * (x - cx)
-    s2[1, 0] = s2[0, 1]
-    s2[2, 0] = s2[0, 2]
-    s2[2, 1] = s2[1, 2]
-    return n, s1, s2, w, w1
+    return n, s1, s2, w, w1, n_int
 
 
 def _div(a: float, b: float) -> float:
@@ -215,7 +254,7 @@ def morphology_features(
     out["morph_sphericity"] = sph / area
     out["morph_asphericity"] = (area**3 / (36.0 * math.pi * volume**2)) ** (1.0 / 3.0) - 1.0
 
-    n, s1, s2, w, w1 = _mask_moments(
+    n, s1, s2, w, w1, _ = _mask_moments(
         np.ascontiguousarray(morph),
         np.ascontiguousarray(intensity_mask),
         np.ascontiguousarray(image, dtype=np.float64),

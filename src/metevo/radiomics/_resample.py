@@ -156,6 +156,47 @@ def _trilinear(image, iz, wz, iy, wy, ix, wx, out, threshold, rounded):  # pragm
                     out[a, b, c] = v >= threshold
 
 
+@numba.njit(cache=True, nogil=True)
+def _resample_kernel(
+    image, roi, spacing, new, start, whole, n_new, ext, margin, rounded
+):  # pragma: no cover
+    """``resample_crop`` after its checks, in one compiled call: the three axes' grids
+    (``_axis_grid``), the image's interpolation and the ROI's where it can be non-zero."""
+    i0z, wz, z0, z1 = _axis_grid(
+        image.shape[0], spacing[0], new, start[0], whole[0], n_new[0], ext[0, 0], ext[0, 1], margin
+    )
+    i0y, wy, y0, y1 = _axis_grid(
+        image.shape[1], spacing[1], new, start[1], whole[1], n_new[1], ext[1, 0], ext[1, 1], margin
+    )
+    i0x, wx, x0, x1 = _axis_grid(
+        image.shape[2], spacing[2], new, start[2], whole[2], n_new[2], ext[2, 0], ext[2, 1], margin
+    )
+    out = np.empty((i0z.size, i0y.size, i0x.size))
+    _trilinear(image, i0z, wz, i0y, wy, i0x, wx, out, np.nan, rounded)
+    # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero;
+    # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
+    mask = np.zeros(out.shape, np.bool_)
+    _trilinear(
+        roi,
+        i0z[z0:z1],
+        wz[z0:z1],
+        i0y[y0:y1],
+        wy[y0:y1],
+        i0x[x0:x1],
+        wx[x0:x1],
+        mask[z0:z1, y0:y1, x0:x1],
+        0.5 - 1e-9,
+        False,
+    )
+    reach = np.array(((z0, z1), (y0, y1), (x0, x1)), np.int64)
+    return out, mask, reach
+
+
+# crop types interpolated as they are (the rest is read as float64 first): CT's int16 and
+# float64, each one compiled signature of ``_resample_kernel``
+_NATIVE = (np.dtype(np.int16), np.dtype(np.float64))
+
+
 def resample_crop(
     img: np.ndarray,
     roi: np.ndarray,
@@ -165,13 +206,16 @@ def resample_crop(
     whole: np.ndarray,
     margin_mm: float = 0.0,
     round_values: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+    extent: np.ndarray | None = None,
+    with_reach: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Interpolate image (trilinear) and ROI (trilinear, then >= 0.5) to ``new`` mm voxels.
 
     Parameters
     ----------
     img, roi : ndarray, shape (z, y, x)
-        The crop of the scan (float) and the lesion's mask on it (bool).
+        The crop of the scan (any real type; read as float64) and the lesion's mask on it
+        (bool).
     spacing : ndarray, shape (3,)
         The scan's voxel size in mm, (z, y, x).
     new : float
@@ -182,43 +226,38 @@ def resample_crop(
         How far beyond the ROI's reach the image is needed (the intensity-peak radius).
     round_values : bool
         Round the interpolated intensities to integers (``np.rint``; IBSI 2.4, CT).
+    extent : ndarray of int, shape (3, 2), optional
+        The first and last crop index of the ROI's voxels along each axis, when the caller
+        knows it (the engine, from the label's box); found from ``roi`` otherwise.
+    with_reach : bool
+        Also return the box (first, last + 1 index along z, y, x of the output) of the
+        points the ROI can reach: every voxel of ``mask`` lies in it.
 
     Returns
     -------
-    (image, mask)
+    (image, mask) or (image, mask, reach)
         On the new grid's points inside the crop that lie within ``margin_mm`` (rounded
         down to new voxels) of a point the ROI can reach; the same values there as a full
         interpolation of the crop.
     """
     margin = int(math.floor(margin_mm / new)) if margin_mm > 0 else 0
-    ext = _extent(np.ascontiguousarray(roi))
-    grid, inner = [], []
-    for axis in range(3):
-        n_whole = int(whole[axis])
-        i0, w, m0, m1 = _axis_grid(
-            img.shape[axis],
-            float(spacing[axis]),
-            float(new),
-            int(start[axis]),
-            n_whole,
-            new_size(n_whole, float(spacing[axis]), new),
-            int(ext[axis, 0]),
-            int(ext[axis, 1]),
-            margin,
-        )
-        grid.append((i0, w))
-        inner.append(slice(m0, m1))
-    out = np.empty(tuple(i0.size for i0, _ in grid))
-    image = np.ascontiguousarray(img, dtype=np.float64)
-    _trilinear(image, *sum(grid, ()), out, math.nan, round_values)
-    # the ROI (0/1 read as float: the same arithmetic) only where it can be non-zero;
-    # ties (exactly 0.5) are in the ROI (IBSI, MIRP)
-    mask = np.zeros(out.shape, bool)
-    _trilinear(
-        np.ascontiguousarray(roi).view(np.uint8),
-        *(v[s] for (i0, w), s in zip(grid, inner, strict=True) for v in (i0, w)),
-        mask[tuple(inner)],
-        0.5 - 1e-9,
-        False,
+    roi = np.ascontiguousarray(roi)
+    if extent is None:
+        extent = _extent(roi)
+    n_new = np.array([new_size(int(whole[a]), float(spacing[a]), new) for a in range(3)], np.int64)
+    image = np.ascontiguousarray(img)
+    if image.dtype not in _NATIVE:
+        image = image.astype(np.float64)
+    out = _resample_kernel(
+        image,
+        roi.view(np.uint8),
+        np.asarray(spacing, dtype=np.float64),
+        float(new),
+        np.asarray(start, dtype=np.int64),
+        np.asarray(whole, dtype=np.int64),
+        n_new,
+        np.asarray(extent, dtype=np.int64),
+        margin,
+        bool(round_values),
     )
-    return out, mask
+    return out if with_reach else out[:2]

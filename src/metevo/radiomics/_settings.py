@@ -180,6 +180,8 @@ def check_settings(
     """
     if settings is None:
         settings = PRESETS["ct_default"]
+        if not overrides:
+            return settings  # validated once, below the table
     elif isinstance(settings, str):
         if settings not in PRESETS:
             raise ValueError(

@@ -162,16 +162,44 @@ def _orient(k, a, b, c, p):  # pragma: no cover - compiled
 
 @numba.njit(**_JIT)
 def _set_face(face, plane, f, k, a, b, c):  # pragma: no cover - compiled
-    """Face ``f`` = (a, b, c) and its plane: normal ``(b - a) x (c - a)`` and offset, so that
-    ``normal . k[p] - offset`` equals ``_orient(k, a, b, c, p)`` exactly (integers)."""
+    """Face ``f`` = (a, b, c) and its plane (columns of ``plane``, float64): normal
+    ``(b - a) x (c - a)`` and offset, so that ``normal . k[p] - offset`` equals
+    ``_orient(k, a, b, c, p)`` exactly (integers below 2**53, see ``_lattice_hull``)."""
     face[f, 0] = a
     face[f, 1] = b
     face[f, 2] = c
     nx, ny, nz = _normal(k, a, b, c)
-    plane[f, 0] = nx
-    plane[f, 1] = ny
-    plane[f, 2] = nz
-    plane[f, 3] = nx * k[a, 0] + ny * k[a, 1] + nz * k[a, 2]
+    plane[0, f] = nx
+    plane[1, f] = ny
+    plane[2, f] = nz
+    plane[3, f] = nx * k[a, 0] + ny * k[a, 1] + nz * k[a, 2]
+
+
+@numba.njit(**_JIT)
+def _kill_face(plane, alive, f):  # pragma: no cover - compiled
+    """Mark face ``f`` dead: a plane no point lies beyond (0 . k > inf never holds)."""
+    alive[f] = False
+    plane[0, f] = plane[1, f] = plane[2, f] = 0.0
+    plane[3, f] = np.inf
+
+
+@numba.njit(**_JIT)
+def _visible(plane, n_faces, kx, ky, kz, vis):  # pragma: no cover - compiled
+    """``vis[f]`` = whether the point ``(kx, ky, kz)`` lies strictly beyond plane ``f``, for
+    the first ``n_faces`` planes; returns how many do. Branch-free, so that the compiler
+    vectorises it."""
+    nx, ny, nz, off = plane[0], plane[1], plane[2], plane[3]
+    count = 0
+    for f in range(n_faces):
+        hit = nx[f] * kx + ny[f] * ky + nz[f] * kz > off[f]
+        vis[f] = hit
+        count += hit
+    return count
+
+
+# the lattice hull's exact float64 plane tests need |k| < 2**15 (``_lattice_hull``): ROI
+# boxes up to this many voxels along each axis (the half-voxel lattice doubles it)
+LATTICE_MAX_VOXELS = 16000
 
 
 @numba.njit(**_JIT)
@@ -182,7 +210,10 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
     Incremental construction with exact integer orientation tests (a face sees a point
     only when the point lies strictly outside its plane), so coplanar lattice points need
     no tolerance: the result equals Qhull's up to rounding of the final sums. O(n h) for
-    h faces: used up to ``_LATTICE_HULL_MAX`` hull candidates.
+    h faces: used up to ``_LATTICE_HULL_MAX`` hull candidates. The planes are held in
+    float64, one row per coefficient (the visibility scan then runs on whole vectors): with
+    coordinates below 2**15 in magnitude (``LATTICE_MAX_VOXELS``) normals, offsets and dot
+    products stay below 2**53, so every test is exact integer arithmetic.
     """
     n = k.shape[0]
     nan3 = (np.nan, np.nan, np.nan)
@@ -235,7 +266,7 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         return nan3  # coplanar: Qhull fails too
     cap = 64 + 8 * n
     face = np.empty((cap, 3), np.int64)
-    plane = np.empty((cap, 4), np.int64)  # normal and offset: visibility by one dot product
+    plane = np.empty((4, cap))  # normals' x, y, z, offsets: visibility by one dot product
     alive = np.zeros(cap, np.bool_)
     n_faces = 0
     tet = (0, i1, i2, i3)
@@ -249,21 +280,28 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
     used = np.zeros(n, np.bool_)
     used[0] = used[i1] = used[i2] = used[i3] = True
     edges = np.empty((3 * cap, 2), np.int64)
+    head = np.full(n, -1, np.int64)
+    vis = np.zeros(8 * (cap // 8 + 1), np.uint8)  # the visibility flags, read as words too
+    words = vis.view(np.uint64)
+    link = np.empty(3 * cap, np.int64)
     n_dead = 0
     for p in range(n):
         if used[p]:
             continue
+        kx, ky, kz = np.float64(k[p, 0]), np.float64(k[p, 1]), np.float64(k[p, 2])
+        if _visible(plane, n_faces, kx, ky, kz, vis) == 0:
+            continue  # inside or on the hull (dead faces are never visible)
         n_edges = 0
-        kx, ky, kz = k[p, 0], k[p, 1], k[p, 2]
-        for f in range(n_faces):
-            if alive[f] and plane[f, 0] * kx + plane[f, 1] * ky + plane[f, 2] * kz > plane[f, 3]:
-                alive[f] = False
-                for e in range(3):
-                    edges[n_edges, 0] = face[f, e]
-                    edges[n_edges, 1] = face[f, (e + 1) % 3]
-                    n_edges += 1
-        if n_edges == 0:
-            continue  # inside or on the hull
+        for word in range((n_faces + 7) // 8):  # the visible faces, eight flags at a time
+            if words[word] == 0:
+                continue
+            for f in range(8 * word, min(8 * word + 8, n_faces)):
+                if vis[f]:
+                    _kill_face(plane, alive, f)
+                    for e in range(3):
+                        edges[n_edges, 0] = face[f, e]
+                        edges[n_edges, 1] = face[f, (e + 1) % 3]
+                        n_edges += 1
         used[p] = True
         n_dead += n_edges // 3  # the visible faces
         if n_faces + n_edges > cap or 2 * n_dead > n_faces:  # compact the dead faces away
@@ -273,22 +311,22 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
                     for a in range(3):
                         face[m, a] = face[f, a]
                     for a in range(4):
-                        plane[m, a] = plane[f, a]
+                        plane[a, m] = plane[a, f]
                     alive[m] = True
                     m += 1
             for f in range(m, n_faces):
-                alive[f] = False
+                _kill_face(plane, alive, f)
             n_faces = m
             n_dead = 0
             if n_faces + n_edges > cap:
                 grown = np.empty((2 * (n_faces + n_edges), 3), np.int64)
-                grown_plane = np.empty((grown.shape[0], 4), np.int64)
+                grown_plane = np.empty((4, grown.shape[0]))
                 alive = np.zeros(grown.shape[0], np.bool_)
                 for f in range(n_faces):
                     for a in range(3):
                         grown[f, a] = face[f, a]
                     for a in range(4):
-                        grown_plane[f, a] = plane[f, a]
+                        grown_plane[a, f] = plane[a, f]
                     alive[f] = True
                 face, plane = grown, grown_plane
                 cap = face.shape[0]
@@ -297,18 +335,30 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
                     more[e, 0] = edges[e, 0]
                     more[e, 1] = edges[e, 1]
                 edges = more
-        for e in range(n_edges):  # horizon: the visible faces' edges without their twin
+                link = np.empty(3 * cap, np.int64)
+                vis = np.zeros(8 * (cap // 8 + 1), np.uint8)
+                words = vis.view(np.uint64)
+        # horizon: the visible faces' edges without their twin, found among the edges
+        # leaving the edge's end (``head``/``link``: the edges by first vertex)
+        for e in range(n_edges):
+            link[e] = head[edges[e, 0]]
+            head[edges[e, 0]] = e
+        for e in range(n_edges):
             a = edges[e, 0]
             b = edges[e, 1]
             twin = False
-            for q in range(n_edges):
-                if edges[q, 0] == b and edges[q, 1] == a:
+            q = head[b]
+            while q >= 0:
+                if edges[q, 1] == a:
                     twin = True
                     break
+                q = link[q]
             if not twin:
                 _set_face(face, plane, n_faces, k, a, b, p)
                 alive[n_faces] = True
                 n_faces += 1
+        for e in range(n_edges):
+            head[edges[e, 0]] = -1
     volume = 0.0
     area = 0.0
     vert = np.zeros(n, np.bool_)
@@ -325,15 +375,36 @@ def _lattice_hull(k, pts):  # pragma: no cover - compiled
         cz = u0 * v1 - u1 * v0
         area += 0.5 * math.sqrt(cx * cx + cy * cy + cz * cz)
         volume += (w0 * cx + w1 * cy + w2 * cz) / 6.0
-    idx = np.flatnonzero(vert)
-    best = 0.0
-    for i in range(idx.size):
-        for j in range(i + 1, idx.size):
-            d = 0.0
-            for a in range(3):
-                d += (pts[idx[i], a] - pts[idx[j], a]) ** 2
-            best = max(best, d)
-    return abs(volume), area, math.sqrt(best)
+    return abs(volume), area, _vertex_diameter(pts, np.flatnonzero(vert))
+
+
+@numba.njit(**_JIT)
+def _vertex_diameter(pts, idx):  # pragma: no cover - compiled
+    """Largest distance between two of the points ``pts[idx]``: the squared distances of
+    one point to the later ones in one vectorised loop, their maximum as the largest
+    int64 bit pattern (non-negative doubles order as their bits do), the same value as a
+    running ``max`` of the same sums."""
+    m = idx.size
+    xs = np.empty(m)
+    ys = np.empty(m)
+    zs = np.empty(m)
+    for i in range(m):
+        xs[i] = pts[idx[i], 0]
+        ys[i] = pts[idx[i], 1]
+        zs[i] = pts[idx[i], 2]
+    sq = np.zeros(max(m, 1))
+    bits = sq.view(np.int64)
+    best = np.int64(0)  # the bits of 0.0
+    for i in range(m):
+        n = m - i - 1
+        for j in range(n):
+            dx = xs[i] - xs[i + 1 + j]
+            dy = ys[i] - ys[i + 1 + j]
+            dz = zs[i] - zs[i + 1 + j]
+            sq[j] = dx**2 + dy**2 + dz**2
+        for j in range(n):
+            best = max(best, bits[j])
+    return math.sqrt(np.array([best]).view(np.float64)[0])
 
 
 def _make_shape_kernel(fingerprint: int):  # a numba dispatcher
@@ -352,14 +423,11 @@ def _make_shape_kernel(fingerprint: int):  # a numba dispatcher
         area = np.dot(counts_f, area_table)
         vol = np.dot(counts_f, v0) + np.dot(pos.astype(np.float64).ravel(), s_table.ravel())
         volume = abs(vol) * spacing[0] * spacing[1] * spacing[2] / 6.0
-        n, s1, s2, w, w1 = _mask_moments(morph, imask, image)
-        n_int = 0
-        for v in imask.ravel():
-            n_int += v
+        n, s1, s2, w, w1, n_int = _mask_moments(morph, imask, image)
         candidates, lattice = _candidates(morph, spacing)
         m = candidates.shape[0]
         hull_volume = hull_area = diam = np.nan
-        if m <= _LATTICE_HULL_MAX:
+        if m <= _LATTICE_HULL_MAX and max(morph.shape) <= LATTICE_MAX_VOXELS:
             hull_volume, hull_area, diam = _lattice_hull(lattice, candidates)
             if not math.isfinite(hull_volume):  # coplanar: as the reference, no hull
                 diam = _max_distance(candidates) if m > 1 else np.nan
@@ -389,10 +457,12 @@ def shape_vector(
     ``np.errstate(all="ignore")`` (degenerate ROIs give NaN)."""
     spacing = np.asarray(spacing, dtype=np.float64)
     _, v0, s_table = _unit_table()
+    if image.dtype != np.float64:
+        image = image.astype(np.float64)
     out, candidates = _shape_kernel(
         np.ascontiguousarray(morph),
         np.ascontiguousarray(intensity_mask),
-        np.ascontiguousarray(image, dtype=np.float64),
+        image,  # as it is (a view): read only under the intensity mask
         spacing,
         _area_table((float(spacing[0]), float(spacing[1]), float(spacing[2]))),
         v0,
