@@ -393,6 +393,35 @@ def test_non_hu_image_warns():
         radiomic_features(img, _mask_like(lab, img))
 
 
+def test_hu_check_reads_evenly_spaced_slices_of_a_large_scan(monkeypatch):
+    # above _HU_SAMPLE voxels the check reads slices 0, step, 2 step, ...: a CT in HU passes,
+    # a normalised image warns and says which slices were read; below it reads everything
+    from metevo.radiomics import _engine
+
+    monkeypatch.setattr(_engine, "_HU_SAMPLE", 20 * 20 * 3)  # 10 slices of 20 x 20: step 4
+    rng = np.random.default_rng(2)
+    ct = rng.normal(40, 20, (10, 20, 20)).round()
+    ct[:, 0, 0], ct[:, 0, 1] = -1000, 300  # air and bone in every slice
+    lab = np.zeros(ct.shape, np.uint32)
+    lab[3:7, 5:15, 5:15] = 1
+    img = _image(ct)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataQualityWarning)
+        radiomic_features(img, _mask_like(lab, img))
+    scaled = _image(ct / 1000.0)  # -1 .. 0.3: not HU
+    with pytest.warns(DataQualityWarning, match=r"read in slices 0, 4, 8, \.\.\. of 10\) range from -1 to 0\.3"):
+        radiomic_features(scaled, _mask_like(lab, scaled))
+    ct[[1, 2, 3, 5, 6, 7, 9], 0, 1] = 50000  # not HU, only in slices the check does not read
+    img = _image(ct)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataQualityWarning)
+        radiomic_features(img, _mask_like(lab, img))
+    ct[8, 0, 1] = 60000  # and in one it reads
+    img = _image(ct)
+    with pytest.warns(DataQualityWarning, match="range from -1000 to 60000"):
+        radiomic_features(img, _mask_like(lab, img))
+
+
 def test_bad_masks_and_settings_raise():
     arr = _ct()
     img = _image(arr)

@@ -270,24 +270,38 @@ def test_label_boxes_equal_scipy_find_objects(dtype, dense, monkeypatch):
         if b is not None
     }
     assert 4 not in expected and len(expected) == 6
-    assert label_boxes(lab, int(lab.max())) == expected
+    assert label_boxes(lab) == (expected, 0)
+    if np.dtype(dtype).kind == "i":  # negative values: the lowest is reported, boxes unchanged
+        lab[3, 3, 3] = -2
+        expected = {
+            i + 1: tuple(s.start for s in b) + tuple(s.stop for s in b)
+            for i, b in enumerate(ndimage.find_objects(np.where(lab < 0, 0, lab)))
+            if b is not None
+        }
+        assert label_boxes(lab) == (expected, -2)
 
 
 def test_label_box_runs_count_every_voxel_of_every_label():
     # rows read as runs of one value (several labels and gaps per row, runs at both ends,
-    # values above n_labels skipped): counts equal bincount, boxes find_objects'
-    from metevo.radiomics._morphology import _label_boxes
+    # negative values, labels past the first table size so that it grows): counts equal
+    # bincount, boxes find_objects', lowest and highest values numpy's
+    from metevo.radiomics._morphology import _label_scan
 
     rng = np.random.default_rng(7)
     for _ in range(200):
         shape = tuple(int(v) for v in rng.integers(1, 10, 3))
-        lab = rng.integers(0, 6, shape) * (rng.random(shape) < rng.random())
+        top = int(rng.choice([6, 70, 300]))
+        lab = rng.integers(-2, top, shape) * (rng.random(shape) < rng.random())
         lab = np.repeat(lab, rng.integers(1, 4), axis=2).astype(np.int16)  # runs along x
-        boxes, counts = _label_boxes(np.ascontiguousarray(lab), 4)  # label 5 ignored
-        np.testing.assert_array_equal(counts, np.bincount(lab.ravel(), minlength=6)[1:5])
-        for i, b in enumerate(ndimage.find_objects(lab, max_label=4)):
+        boxes, counts, lo, hi, over = _label_scan(np.ascontiguousarray(lab), 1 << 20)
+        assert (lo, hi, over) == (min(lab.min(), 0), max(lab.max(), 0), False)
+        positive = np.where(lab < 0, 0, lab)
+        np.testing.assert_array_equal(counts, np.bincount(positive.ravel(), minlength=hi + 1)[1:])
+        for i, b in enumerate(ndimage.find_objects(positive)):
             if b is not None:
                 assert tuple(boxes[i]) == tuple(s.start for s in b) + tuple(s.stop for s in b)
+        if hi > 1:  # a label above the limit: no boxes, the caller takes find_objects
+            assert _label_scan(np.ascontiguousarray(lab), hi - 1)[4]
 
 
 def _total(values):

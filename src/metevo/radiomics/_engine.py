@@ -78,13 +78,27 @@ def _where(context: str) -> str:
     return f"{context}: " if context else ""
 
 
+_HU_SAMPLE = 1 << 21  # voxels the HU check reads in a large scan
+
+
 def _check_hu(image_array: np.ndarray, settings: RadiomicsSettings, context: str) -> None:
     if settings.resegment_range is None and settings.discretisation != "fixed_bin_size":
         return
-    lo, hi = value_range(image_array)  # one pass
+    # a large scan is read in evenly spaced slices (about _HU_SAMPLE voxels): the check is
+    # about units, and every slice of a CT holds air and tissue; a whole scan would cost
+    # milliseconds per call, more than a small lesion's features
+    nz = image_array.shape[0] if image_array.ndim == 3 else 1
+    step = min(max(1, -(-image_array.size // _HU_SAMPLE)), nz)
+    if step == 1:
+        lo, hi = value_range(image_array)
+        read = ""
+    else:
+        ranges = np.array([value_range(image_array[z]) for z in range(0, nz, step)])
+        lo, hi = float(ranges[:, 0].min()), float(ranges[:, 1].max())
+        read = f" (read in slices 0, {step}, {2 * step}, ... of {nz})"
     if lo > -500.0 or hi < 100.0 or lo < -4000.0 or hi > 40000.0:
         warnings.warn(
-            f"{_where(context)}image intensities range from {lo:g} to {hi:g}, which does not look "
+            f"{_where(context)}image intensities{read} range from {lo:g} to {hi:g}, which does not look "
             "like CT in Hounsfield units (expected air near -1000 and soft tissue/contrast above "
             "100). The CT settings (re-segmentation range, fixed bin size in HU) may be "
             "meaningless: convert the image to HU, or pass settings suited to its units "
@@ -427,18 +441,17 @@ def radiomic_features(
                 "or round the mask (0 = background, one integer per lesion)."
             )
         lab = rounded.astype(np.int64)
-    if lab.size and lab.dtype.kind == "i" and lab.min() < 0:
+    if lab.dtype == np.uint64:
+        lab = lab.astype(np.int64)
+    boxes, lowest = label_boxes(lab)  # one pass over the mask
+    if lowest < 0:
         raise MaskValueError(
-            f"{_where(context)}the lesion mask holds negative values (minimum {lab.min()}); "
+            f"{_where(context)}the lesion mask holds negative values (minimum {lowest}); "
             "expected 0 for background and positive lesion labels."
         )
     _check_hu(img, settings, context)
     spacing_zyx = image.GetSpacing()[::-1]
     spacing = np.array(spacing_zyx, dtype=np.float64)  # (z, y, x)
-    max_label = int(_MAX(lab, axis=None)) if lab.size else 0
-    if lab.dtype == np.uint64:
-        lab = lab.astype(np.int64)
-    boxes = label_boxes(lab, max_label)
     present = list(boxes)
     if labels is not None:
         missing = sorted(set(int(v) for v in labels) - set(present))

@@ -32,22 +32,46 @@ def _box(mask: np.ndarray) -> tuple[slice, slice, slice]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
-    """Bounding box (start z, y, x, stop z, y, x) and voxel count of every label 1 ..
-    ``n_labels`` of the label image ``lab`` (z, y, x) in one pass; count 0: label absent.
-    Rows with no label are skipped after one OR over them; the others are read as runs of
-    one value (a box and a count update per run, not per voxel)."""
-    boxes = np.empty((n_labels, 6), np.int64)
-    counts = np.zeros(n_labels, np.int64)
+def _label_scan(lab, limit):  # pragma: no cover - compiled
+    """One pass over the label image ``lab`` (z, y, x): the bounding box (start z, y, x, stop z,
+    y, x) and voxel count of every label 1 .. (highest label), the lowest and the highest
+    value, and whether a label above ``limit`` was met (then no boxes are kept). Each row's
+    lowest and highest values come first (a vectorised loop): rows with no positive value are
+    skipped; the others are read as runs of one value (a box and a count update per run)."""
+    cap = 64
+    boxes = np.empty((cap, 6), np.int64)
+    counts = np.zeros(cap, np.int64)
     nz, ny, nx = lab.shape
+    lo = np.int64(0)
+    hi = np.int64(0)
+    over = False
     for z in range(nz):
         for y in range(ny):
             row = lab[z, y]
-            seen = row[0] if nx else 0
-            for x in range(1, nx):  # a whole-row OR first (vectorised): most rows are empty
-                seen |= row[x]
-            if seen == 0:
+            rlo = row[0]
+            rhi = row[0]
+            for x in range(1, nx):
+                v = row[x]
+                rlo = min(rlo, v)
+                rhi = max(rhi, v)
+            lo = min(lo, np.int64(rlo))
+            top = np.int64(rhi)
+            if top <= 0:
                 continue
+            hi = max(hi, top)
+            if top > limit:
+                over = True
+            if over:
+                continue
+            if top > cap:  # grow the tables to the row's highest label
+                new = max(2 * cap, top)
+                grown = np.empty((new, 6), np.int64)
+                grown[:cap] = boxes
+                boxes = grown
+                more = np.zeros(new, np.int64)
+                more[:cap] = counts
+                counts = more
+                cap = new
             x = 0
             while x < nx:  # the row's runs of one value
                 v = row[x]
@@ -55,7 +79,7 @@ def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
                 x += 1
                 while x < nx and row[x] == v:
                     x += 1
-                if v <= 0 or v > n_labels:
+                if v <= 0:
                     continue
                 i = np.int64(v) - 1
                 if counts[i] == 0:
@@ -70,32 +94,38 @@ def _label_boxes(lab, n_labels):  # pragma: no cover - compiled
                     boxes[i, 2] = min(boxes[i, 2], first)
                     boxes[i, 5] = max(boxes[i, 5], x - 1)
                 counts[i] += x - first
-    for i in range(n_labels):
+    n = 0 if over else hi
+    for i in range(n):
         for a in range(3, 6):
             boxes[i, a] += 1
-    return boxes, counts
+    return boxes[:n], counts[:n], lo, hi, over
 
 
-# above this many labels (sparse label values), scipy's find_objects: its memory per label
+# above this label value (sparse label values), scipy's find_objects: its memory per label
 # is a list entry, here 56 bytes
 _DENSE_LABELS = 1 << 20
 
 
-def label_boxes(lab: np.ndarray, n_labels: int) -> dict[int, tuple[int, ...]]:
-    """The labels 1 .. ``n_labels`` present in ``lab`` (an integer array, z y x), each with its
-    bounding box (starts, then stops, z y x): those of ``scipy.ndimage.find_objects``, in one
-    compiled pass (find_objects itself above ``_DENSE_LABELS`` labels)."""
-    if n_labels > _DENSE_LABELS:
+def label_boxes(lab: np.ndarray) -> tuple[dict[int, tuple[int, ...]], int]:
+    """The positive labels present in ``lab`` (an integer array, z y x), each with its
+    bounding box (starts, then stops, z y x: those of ``scipy.ndimage.find_objects``), and
+    the lowest value of ``lab`` (0 when none is below), in one compiled pass (find_objects
+    itself when a label is above ``_DENSE_LABELS``)."""
+    if lab.size == 0:
+        return {}, 0
+    boxes, counts, lo, _, over = _label_scan(np.ascontiguousarray(lab), _DENSE_LABELS)
+    if over:
         from scipy import ndimage
 
-        return {
+        found = {
             i + 1: tuple(s.start for s in b) + tuple(s.stop for s in b)
-            for i, b in enumerate(ndimage.find_objects(lab))
+            for i, b in enumerate(ndimage.find_objects(np.where(lab < 0, 0, lab)))
             if b is not None
         }
-    boxes, counts = _label_boxes(np.ascontiguousarray(lab), n_labels)
+        return found, int(lo)
     present = counts.nonzero()[0]
-    return dict(zip((present + 1).tolist(), map(tuple, boxes[present].tolist()), strict=True))
+    found = dict(zip((present + 1).tolist(), map(tuple, boxes[present].tolist()), strict=True))
+    return found, int(lo)
 
 
 @numba.njit(cache=True, nogil=True)
