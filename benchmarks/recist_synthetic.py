@@ -49,14 +49,17 @@ def truth_tables(synth: SyntheticCohort, pid: str):
     return scans, comp, edges
 
 
-def truth_recist(synth: SyntheticCohort, pid: str, clinical: pd.DataFrame, events) -> pd.DataFrame:
-    """The ``recist`` rows of the same engine on the true lesion graph and true diameters."""
+def truth_recist(
+    synth: SyntheticCohort, pid: str, clinical: pd.DataFrame, events, *, lesions: bool = False
+):
+    """The ``recist`` rows of the same engine on the true lesion graph and true diameters
+    (with ``lesions``: and its ``recist_lesions`` rows)."""
     scans, comp, edges = truth_tables(synth, pid)
     start = pd.Timestamp(clinical.loc[pid, "treatment_start"]).date()
-    truth, _, _ = assess_patient(
+    truth, _, truth_lesions = assess_patient(
         pid, scans, comp, edges, treatment_start=start, events=events[events["patient_id"] == pid]
     )
-    return truth
+    return (truth, truth_lesions) if lesions else truth
 
 
 def main() -> None:

@@ -71,6 +71,48 @@ def test_pd_checked_before_pr():
     assert responses(res) == ["PR", "PD"]
 
 
+def test_target_response_margin_by_hand():
+    # the distance (mm) of the target sum from the nearest sum that changes the response:
+    # PD from nadir + max(5 mm, 20 % nadir), PR up to 70 % of baseline
+    # baseline 50; V1 35 = 70 % of 50: PR exactly on its threshold -> 0;
+    # V2 36: SD, 1 mm above PR's 35 and 6 mm below PD's 35 + 7 = 42 -> 1; V3 42: PD at 42 -> 0
+    m = table(
+        [
+            ("V0", D[0], "a", 30.0),
+            ("V0", D[0], "b", 20.0),
+            ("V1", D[1], "a", 20.0),
+            ("V1", D[1], "b", 15.0),
+            ("V2", D[2], "a", 21.0),
+            ("V2", D[2], "b", 15.0),
+            ("V3", D[3], "a", 27.0),
+            ("V3", D[3], "b", 15.0),
+        ]
+    )
+    margin = recist_from_measurements(m)["target_response_margin_mm"].tolist()
+    assert math.isnan(margin[0]) and margin[1:] == pytest.approx([0.0, 1.0, 0.0])
+    # baseline 20, V1 24.5: SD, 0.5 mm under PD's 20 + 5 (5 mm beats 20 % = 4 mm) and 10.5 mm
+    # over PR's 14; V2 25: PD exactly at 25 -> 0
+    m = table([("V0", D[0], "a", 20.0), ("V1", D[1], "a", 24.5), ("V2", D[2], "a", 25.0)])
+    assert recist_from_measurements(m)["target_response_margin_mm"].tolist()[1:] == pytest.approx(
+        [0.5, 0.0]
+    )
+    # baseline 100, V1 40: PR, 30 mm under PR's 70 (PD from 120); V2 55: PD, 7 mm over
+    # 40 + max(5, 8) = 48; V3 all gone: CR, no margin; V4 not measured: NE, no margin
+    m = table(
+        [
+            ("V0", D[0], "a", 100.0),
+            ("V1", D[1], "a", 40.0),
+            ("V2", D[2], "a", 55.0),
+            ("V3", D[3], "a", 0.0),
+            ("V4", D[4], "a", math.nan),
+        ]
+    )
+    res = recist_from_measurements(m)
+    assert res["target_response"].tolist()[1:] == ["PR", "PD", "CR", "NE"]
+    margin = res["target_response_margin_mm"].tolist()
+    assert margin[1:3] == pytest.approx([30.0, 7.0]) and all(math.isnan(v) for v in margin[3:])
+
+
 def test_target_selection_largest_two_per_organ_five_total():
     b = pd.DataFrame(
         {

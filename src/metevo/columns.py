@@ -341,6 +341,7 @@ class Recist:
     PCT_CHANGE_BASELINE = "pct_change_baseline"
     PCT_CHANGE_NADIR = "pct_change_nadir"
     TARGET_RESPONSE = "target_response"
+    TARGET_RESPONSE_MARGIN_MM = "target_response_margin_mm"
     NONTARGET_RESPONSE = "nontarget_response"
     NEW_LESIONS = "new_lesions"
     OVERALL_RESPONSE = "overall_response"
@@ -348,7 +349,8 @@ class Recist:
     COLUMNS = (
         PATIENT_ID, TIMEPOINT, DATE, DAYS, STUDY_DAY, SCOPE, EVALUABLE, NOT_EVALUABLE_REASON,
         TARGET_SUM_MM, PCT_CHANGE_BASELINE, PCT_CHANGE_NADIR, TARGET_RESPONSE,
-        NONTARGET_RESPONSE, NEW_LESIONS, OVERALL_RESPONSE, CHOI_RESPONSE,
+        TARGET_RESPONSE_MARGIN_MM, NONTARGET_RESPONSE, NEW_LESIONS, OVERALL_RESPONSE,
+        CHOI_RESPONSE,
     )
 
 

@@ -370,13 +370,19 @@ def recist_from_measurements(
         Recist.PCT_CHANGE_BASELINE,
         Recist.PCT_CHANGE_NADIR,
         Recist.TARGET_RESPONSE,
+        Recist.TARGET_RESPONSE_MARGIN_MM,
         Recist.NONTARGET_RESPONSE,
         Recist.NEW_LESIONS,
         Recist.OVERALL_RESPONSE,
         "measurable_at_baseline",
     ]
     out = pd.DataFrame(rows, columns=columns)
-    for col in (Recist.TARGET_SUM_MM, Recist.PCT_CHANGE_BASELINE, Recist.PCT_CHANGE_NADIR):
+    for col in (
+        Recist.TARGET_SUM_MM,
+        Recist.PCT_CHANGE_BASELINE,
+        Recist.PCT_CHANGE_NADIR,
+        Recist.TARGET_RESPONSE_MARGIN_MM,
+    ):
         out[col] = out[col].astype(float)
     out["n_targets"] = out["n_targets"].astype("Int64")
     return out
@@ -466,6 +472,7 @@ def _one_subject(
                 "pct_change_baseline": math.nan,
                 "pct_change_nadir": math.nan,
                 "target_response": None,
+                "target_response_margin_mm": math.nan,
                 "nontarget_response": None,
                 "new_lesions": None,
                 "overall_response": None,

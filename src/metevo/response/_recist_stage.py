@@ -236,6 +236,7 @@ def assess_patient(
     for col in (R.TARGET_RESPONSE, R.NONTARGET_RESPONSE, R.NEW_LESIONS, R.OVERALL_RESPONSE):
         res[col] = res[col].astype(object)
         res.loc[res[R.TIMEPOINT].isin(stopped), col] = None
+    res.loc[res[R.TIMEPOINT].isin(stopped), R.TARGET_RESPONSE_MARGIN_MM] = math.nan
     res.loc[res[R.TIMEPOINT].isin(stopped), R.EVALUABLE] = False
     res.loc[res[R.TIMEPOINT].isin(stopped), R.NOT_EVALUABLE_REASON] = "after_new_treatment_line"
     res.loc[res[R.TIMEPOINT] == baseline, R.NOT_EVALUABLE_REASON] = None

@@ -80,6 +80,19 @@ def _pct(value: float, ref: float) -> float:
     return 100.0 * (value - ref) / ref
 
 
+def _margin(response: str | None, total: float, pd_at: float, pr_at: float) -> float:
+    """How far (mm) the target sum ``total`` lies from the nearest sum that would change the
+    target ``response`` (PD from ``pd_at`` up, PR up to ``pr_at``), the baseline and nadir
+    being as measured; NaN for CR, NE and none."""
+    if response == PD:
+        return max(total - pd_at, 0.0)
+    if response == PR:
+        return max(min(pr_at, pd_at) - total, 0.0)
+    if response == SD:
+        return max(min(total - pr_at, pd_at - total), 0.0)
+    return math.nan
+
+
 def _assess_subject(
     visits: list[_Visit],
     targets: list[str],
@@ -111,6 +124,7 @@ def _assess_subject(
                 pct_change_baseline=0.0 if targets else math.nan,
                 pct_change_nadir=0.0 if targets else math.nan,
                 target_response=None,
+                target_response_margin_mm=math.nan,
                 nontarget_response=None,
                 new_lesions=None,
                 overall_response=None,
@@ -123,6 +137,7 @@ def _assess_subject(
         visit_ok = v.reason is None
         reason = v.reason
         # ----- targets
+        margin = math.nan
         if not targets:
             trg, total, pct_b, pct_n = None, math.nan, math.nan, math.nan
         elif not active:
@@ -140,6 +155,9 @@ def _assess_subject(
             is_pd = (partial - nadir >= opts.pd_abs_mm - _EPS) and (
                 partial - nadir >= opts.pd_pct / 100.0 * nadir - _EPS
             )
+            # the sums where PD starts (over the nadir) and where PR ends (under baseline)
+            pd_at = nadir + max(opts.pd_abs_mm, opts.pd_pct / 100.0 * nadir)
+            pr_at = (1.0 - opts.pr_pct / 100.0) * base_sum
             if complete and visit_ok:
                 total = partial
                 is_cr = all(
@@ -150,7 +168,7 @@ def _assess_subject(
                     trg = CR
                 elif is_pd:
                     trg = PD
-                elif total <= (1.0 - opts.pr_pct / 100.0) * base_sum + _EPS:
+                elif total <= pr_at + _EPS:
                     trg = PR
                 else:
                     trg = SD
@@ -164,6 +182,7 @@ def _assess_subject(
                     reason = "target_not_assessed:" + ",".join(missing)
             pct_b = _pct(total, base_sum)
             pct_n = _pct(total, nadir)
+            margin = _margin(trg, partial, pd_at, pr_at)
         # ----- non-targets
         nts = [t for t in nontargets if t not in removed]
         if not nts:
@@ -202,6 +221,7 @@ def _assess_subject(
             pct_change_baseline=pct_b,
             pct_change_nadir=pct_n,
             target_response=trg,
+            target_response_margin_mm=margin,
             nontarget_response=ntr,
             new_lesions=new,
             overall_response=ovr,
