@@ -102,6 +102,11 @@ def test_report_pages_and_lesion_crops(report, analysed):
         assert len(crops) == n_targets == expected
         assert ("no target or new lesion at this visit." in html) == (pid == "P002")
         assert "<td>V2</td>" in html and "&lt;" not in html.split("RECIST 1.1 per visit")[1][:200]
+        # each response with its margin: the one-decimal value of the recist table
+        assert "target_response_margin_mm" in html
+        rec = pd.read_parquet(analysed["analysis"] / "recist.parquet")
+        margins = rec.loc[rec.patient_id == pid, "target_response_margin_mm"].dropna()
+        assert len(margins) >= 1 and all(f"<td>{v:.1f}</td>" in html for v in margins)
         # the crop shows the lesion contour in its track's colour
         import matplotlib.image as mpimg
 

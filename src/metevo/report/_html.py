@@ -40,8 +40,8 @@ _PATIENT_BOTTOM = {
 }
 _RECIST_COLUMNS = [
     "timepoint", "date", "days", "evaluable", "not_evaluable_reason", "target_sum_mm",
-    "pct_change_baseline", "pct_change_nadir", "target_response", "nontarget_response",
-    "new_lesions", "overall_response",
+    "pct_change_baseline", "pct_change_nadir", "target_response", "target_response_margin_mm",
+    "nontarget_response", "new_lesions", "overall_response",
 ]
 _QC_COLUMNS = [
     "patient_id", "timepoint", "date", "qc_flag", "qc_note", "registration_ok", "liver_in_fov",
