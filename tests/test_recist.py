@@ -36,21 +36,23 @@ def responses(res):
     return res["overall_response"].tolist()[1:]
 
 
+# baseline 30+20 = 50; V1 35 (-30 %); V2 36 (-28 %, +1 mm over the nadir 35); V3 42 (+7 mm, +20 %)
+PR_SD_PD = [
+    ("V0", D[0], "a", 30.0),
+    ("V0", D[0], "b", 20.0),
+    ("V1", D[1], "a", 20.0),
+    ("V1", D[1], "b", 15.0),
+    ("V2", D[2], "a", 21.0),
+    ("V2", D[2], "b", 15.0),
+    ("V3", D[3], "a", 27.0),
+    ("V3", D[3], "b", 15.0),
+]
+
+
 def test_pr_sd_pd_by_hand():
     # baseline 30+20 = 50; V1 35 (-30 % -> PR); V2 36 (-28 %, +1 mm over nadir -> SD);
     # V3 42 (+7 mm and +20 % over the nadir 35 -> PD)
-    m = table(
-        [
-            ("V0", D[0], "a", 30.0),
-            ("V0", D[0], "b", 20.0),
-            ("V1", D[1], "a", 20.0),
-            ("V1", D[1], "b", 15.0),
-            ("V2", D[2], "a", 21.0),
-            ("V2", D[2], "b", 15.0),
-            ("V3", D[3], "a", 27.0),
-            ("V3", D[3], "b", 15.0),
-        ]
-    )
+    m = table(PR_SD_PD)
     res = recist_from_measurements(m)
     assert res["target_sum_mm"].tolist() == [50.0, 35.0, 36.0, 42.0]
     assert responses(res) == ["PR", "SD", "PD"]
@@ -76,18 +78,7 @@ def test_target_response_margin_by_hand():
     # PD from nadir + max(5 mm, 20 % nadir), PR up to 70 % of baseline
     # baseline 50; V1 35 = 70 % of 50: PR exactly on its threshold -> 0;
     # V2 36: SD, 1 mm above PR's 35 and 6 mm below PD's 35 + 7 = 42 -> 1; V3 42: PD at 42 -> 0
-    m = table(
-        [
-            ("V0", D[0], "a", 30.0),
-            ("V0", D[0], "b", 20.0),
-            ("V1", D[1], "a", 20.0),
-            ("V1", D[1], "b", 15.0),
-            ("V2", D[2], "a", 21.0),
-            ("V2", D[2], "b", 15.0),
-            ("V3", D[3], "a", 27.0),
-            ("V3", D[3], "b", 15.0),
-        ]
-    )
+    m = table(PR_SD_PD)
     margin = recist_from_measurements(m)["target_response_margin_mm"].tolist()
     assert math.isnan(margin[0]) and margin[1:] == pytest.approx([0.0, 1.0, 0.0])
     # baseline 20, V1 24.5: SD, 0.5 mm under PD's 20 + 5 (5 mm beats 20 % = 4 mm) and 10.5 mm
