@@ -152,11 +152,11 @@ def _assess_subject(
             ]
             nadir = min(sums) if sums else base_sum
             partial = float(sum(values[t] for t in active if math.isfinite(values[t])))
-            is_pd = (partial - nadir >= opts.pd_abs_mm - _EPS) and (
-                partial - nadir >= opts.pd_pct / 100.0 * nadir - _EPS
-            )
-            # the sums where PD starts (over the nadir) and where PR ends (under baseline)
-            pd_at = nadir + max(opts.pd_abs_mm, opts.pd_pct / 100.0 * nadir)
+            # PD: at least pd_abs_mm and pd_pct % over the nadir; the sums where PD starts
+            # and where PR ends (under baseline)
+            pd_step = max(opts.pd_abs_mm, opts.pd_pct / 100.0 * nadir)
+            is_pd = partial - nadir >= pd_step - _EPS
+            pd_at = nadir + pd_step
             pr_at = (1.0 - opts.pr_pct / 100.0) * base_sum
             if complete and visit_ok:
                 total = partial
